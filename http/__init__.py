@@ -1,0 +1,1 @@
+"""usagestream.http: the aiohttp read API and the live websocket feed."""

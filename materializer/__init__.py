@@ -1,0 +1,1 @@
+"""usagestream.materializer: the PostgreSQL and Redis views, written idempotently and read by the API."""

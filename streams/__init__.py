@@ -1,0 +1,1 @@
+"""usagestream.streams: the faust worker, its agents, topics and dead letters."""

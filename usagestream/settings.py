@@ -1,0 +1,113 @@
+"""One frozen Settings object, built from USAGESTREAM_* environment variables once, at the process edge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from usagestream.errors import ConfigError
+
+_SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "redis_url"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob a usagestream process reads. Field `x` comes from `USAGESTREAM_X`."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    consumer_group: str = "usagestream"
+    postgres_dsn: str = "postgresql://127.0.0.1:5432/usagestream"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "usagestream:"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    jwt_secret: str = ""
+    timezone: str = "UTC"
+    admin_default_days: int = 30
+    active_timeout_s: int = 600
+    topic_usage: str = "gateway.usage.v1"
+    topic_candidates: str = "gateway.candidates.v1"
+    topic_entities: str = "gateway.entities.v1"
+    topic_dlq: str = "usagestream.dlq.v1"
+    partitions: int = 6
+    batch_size: int = 5000
+    batch_within_s: float = 0.2
+    sweep_interval_s: float = 2.0
+    state_dir: str = ".usagestream"
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"USAGESTREAM_TIMEZONE={self.timezone!r} is not an IANA time zone") from exc
+        for name in ("http_port", "partitions", "batch_size", "active_timeout_s"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"USAGESTREAM_{name.upper()} must be >= 1")
+        if self.admin_default_days < 0:
+            raise ConfigError("USAGESTREAM_ADMIN_DEFAULT_DAYS must be >= 0")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("USAGESTREAM_LOG_FORMAT must be 'text' or 'json'")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The DSN for asyncpg and libpq (SQLAlchemy's `+asyncpg` driver suffix removed)."""
+        return self.postgres_dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under the configured prefix."""
+        return self.redis_prefix + ":".join(parts)
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict safe to log: secrets and credentials are masked."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = _mask(value) if f.name in _SECRET_FIELDS else value
+        return out
+
+    def __repr__(self) -> str:
+        return f"Settings({self.redacted()!r})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build from `USAGESTREAM_*` variables (then `overrides`); raise ConfigError on a malformed value."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get("USAGESTREAM_" + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, raw, type(getattr(cls(), f.name)))
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"USAGESTREAM_{name.upper()}={raw!r} is not a {kind.__name__}") from exc
+    return raw
+
+
+def _mask(value: object) -> str:
+    text = str(value)
+    if not text:
+        return ""
+    if "@" in text and "://" in text:  # keep host and database, hide user:password
+        scheme, rest = text.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    if "://" in text:
+        return text
+    return "***"

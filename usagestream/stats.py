@@ -1,0 +1,264 @@
+"""The aggregation math: what one request's latest state contributes to each aggregate, and the exact fold.
+
+Every aggregate row is a sum of contributions; applying a newer snapshot subtracts the old contribution (at the
+old keys) and adds the new one (at the new keys). Nothing here does I/O, so it can be property-tested.
+
+Counter names (one column each in `usage_agg`; the SQL recount in the materializer uses the same names):
+- n_all / n_finished / n_reached / n_fr / n_error / n_completed / n_hit / n_s200: request counts under the
+  predicates of aether-usage-api.md section 1.4 (fr = finished and reached a provider; hit = completed with cache
+  read tokens; s200 = status_code 200 with a response time).
+- *_tok, *_cost: sums over all rows; fr_*: over finished-and-reached rows; fin_*: over finished rows;
+  r_*: over rows that reached a provider; c_*: over completed rows; rt_* / fr_rt_* / s200_rt_*: response-time
+  sums and counts (AVG skips NULLs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from usagestream.contract import ACTIVE_STATUSES, EXECUTED_STATUSES, CandidateSnapshot, UsageSnapshot
+
+ZERO = Decimal(0)
+BUCKET = timedelta(minutes=15)
+GRAIN_15M = 0
+GRAIN_DAY = 1
+
+# Dimensions of usage_agg. "all" has the key "".
+DIMENSIONS = ("all", "model", "user", "provider", "api_format", "api_key", "user_model")
+
+USAGE_COUNTERS: tuple[str, ...] = (
+    "n_all", "n_finished", "n_reached", "n_fr", "n_error", "n_completed", "n_hit", "n_s200",
+    "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok",
+    "cost", "actual_cost", "cc_cost", "cr_cost",
+    "rt_sum", "rt_n",
+    "fr_tot_tok", "fr_cost", "fr_actual", "fr_rt_sum", "fr_rt_n",
+    "fin_tot_tok", "fin_cost", "fin_actual",
+    "r_in", "r_out", "r_tot", "r_cost", "r_actual",
+    "s200_rt_sum",
+    "c_in", "c_cr", "c_cc", "c_cr_cost", "c_cc_cost",
+)  # fmt: skip
+MONEY_COUNTERS = frozenset(
+    {"cost", "actual_cost", "cc_cost", "cr_cost", "fr_cost", "fr_actual", "fin_cost", "fin_actual", "r_cost",
+     "r_actual", "c_cr_cost", "c_cc_cost"}
+)  # fmt: skip
+ATTEMPT_COUNTERS: tuple[str, ...] = ("attempts", "successes", "failures", "lat_sum", "lat_n")
+
+Counters = tuple[int | Decimal, ...]
+AggKey = tuple[str, str, int, datetime]  # (dimension, key, grain, bucket start in UTC)
+AttemptKey = tuple[str, int, datetime]  # (provider_id, grain, bucket start in UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFacts:
+    """The part of a usage record that the aggregates depend on (from an event, or from a stored row)."""
+
+    created_at: datetime
+    user_id: str | None
+    api_key_id: str | None
+    model: str
+    provider_name: str
+    provider_id: str | None
+    api_format: str | None
+    status: str
+    status_code: int | None
+    has_error_message: bool
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    total_cost_usd: Decimal
+    actual_total_cost_usd: Decimal
+    cache_creation_cost_usd: Decimal
+    cache_read_cost_usd: Decimal
+    response_time_ms: int | None
+
+    @classmethod
+    def of(cls, u: UsageSnapshot) -> UsageFacts:
+        return cls(
+            created_at=u.created_at,
+            user_id=u.user_id,
+            api_key_id=u.api_key_id,
+            model=u.model,
+            provider_name=u.provider_name,
+            provider_id=u.provider_id,
+            api_format=u.api_format,
+            status=u.status,
+            status_code=u.status_code,
+            has_error_message=u.error_message is not None,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+            total_tokens=u.total_tokens,
+            cache_creation_input_tokens=u.cache_creation_input_tokens,
+            cache_read_input_tokens=u.cache_read_input_tokens,
+            total_cost_usd=u.total_cost_usd,
+            actual_total_cost_usd=u.actual_total_cost_usd,
+            cache_creation_cost_usd=u.cache_creation_cost_usd,
+            cache_read_cost_usd=u.cache_read_cost_usd,
+            response_time_ms=u.response_time_ms,
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_error(self) -> bool:
+        return (self.status_code is not None and self.status_code >= 400) or self.has_error_message
+
+    @property
+    def reached_provider(self) -> bool:
+        return self.provider_name not in ("unknown", "pending")
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFacts:
+    """The part of a candidate record that the attempt aggregates depend on."""
+
+    created_at: datetime
+    provider_id: str | None
+    status: str
+    latency_ms: int | None
+
+    @classmethod
+    def of(cls, c: CandidateSnapshot) -> CandidateFacts:
+        return cls(created_at=c.created_at, provider_id=c.provider_id, status=c.status, latency_ms=c.latency_ms)
+
+
+def usage_contribution(f: UsageFacts) -> Counters:
+    """The counters one request adds to every aggregate row it belongs to, in USAGE_COUNTERS order."""
+    finished = not f.is_active
+    reached = f.reached_provider
+    fr = finished and reached
+    completed = f.status == "completed"
+    rt = f.response_time_ms
+    has_rt = rt is not None
+    rt_v = rt or 0
+    s200 = f.status_code == 200 and has_rt
+    tok, cost, actual = f.total_tokens, f.total_cost_usd, f.actual_total_cost_usd
+    return (
+        1, int(finished), int(reached), int(fr), int(f.is_error), int(completed),
+        int(completed and f.cache_read_input_tokens > 0), int(s200),
+        f.input_tokens, f.output_tokens, tok, f.cache_creation_input_tokens, f.cache_read_input_tokens,
+        cost, actual, f.cache_creation_cost_usd, f.cache_read_cost_usd,
+        rt_v, int(has_rt),
+        tok if fr else 0, cost if fr else ZERO, actual if fr else ZERO, rt_v if fr else 0, int(fr and has_rt),
+        tok if finished else 0, cost if finished else ZERO, actual if finished else ZERO,
+        f.input_tokens if reached else 0, f.output_tokens if reached else 0, tok if reached else 0,
+        cost if reached else ZERO, actual if reached else ZERO,
+        rt_v if s200 else 0,
+        f.input_tokens if completed else 0, f.cache_read_input_tokens if completed else 0,
+        f.cache_creation_input_tokens if completed else 0,
+        f.cache_read_cost_usd if completed else ZERO, f.cache_creation_cost_usd if completed else ZERO,
+    )  # fmt: skip
+
+
+def candidate_contribution(f: CandidateFacts) -> Counters | None:
+    """What an executed attempt adds to its provider's attempt row; None for a slot that was not executed."""
+    if f.provider_id is None or f.status not in EXECUTED_STATUSES:
+        return None
+    has_lat = f.latency_ms is not None
+    return (1, int(f.status == "success"), int(f.status == "failed"), f.latency_ms or 0, int(has_lat))
+
+
+def bucket_15m(ts: datetime) -> datetime:
+    """The UTC start of the 15-minute bucket holding `ts`."""
+    utc = ts.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+def day_start(ts: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which the local (tz) day holding `ts` starts."""
+    local = ts.astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def buckets(ts: datetime, tz: ZoneInfo) -> tuple[tuple[int, datetime], tuple[int, datetime]]:
+    return (GRAIN_15M, bucket_15m(ts)), (GRAIN_DAY, day_start(ts, tz))
+
+
+def dimension_keys(f: UsageFacts) -> Iterator[tuple[str, str]]:
+    """The (dimension, key) rows a request belongs to; a null key means the request is not in that dimension."""
+    yield "all", ""
+    yield "model", f.model
+    if f.user_id is not None:
+        yield "user", f.user_id
+        yield "user_model", f"{f.user_id}\x1f{f.model}"
+    if f.provider_id is not None:
+        yield "provider", f.provider_id
+    if f.api_format is not None:
+        yield "api_format", f.api_format
+    if f.api_key_id is not None:
+        yield "api_key", f.api_key_id
+
+
+class Deltas:
+    """Per-batch, in-memory sums of contribution changes, ready to be added to the stored rows."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.usage: dict[AggKey, list[int | Decimal]] = {}
+        self.attempts: dict[AttemptKey, list[int | Decimal]] = {}
+
+    def apply_usage(self, old: UsageFacts | None, new: UsageFacts | None) -> None:
+        """Retract `old` (the stored state) and add `new` (the state replacing it)."""
+        if old is not None:
+            self._add_usage(old, -1)
+        if new is not None:
+            self._add_usage(new, 1)
+
+    def apply_candidate(self, old: CandidateFacts | None, new: CandidateFacts | None) -> None:
+        for facts, sign in ((old, -1), (new, 1)):
+            if facts is None:
+                continue
+            vec = candidate_contribution(facts)
+            if vec is None:
+                continue
+            assert facts.provider_id is not None
+            for grain, start in buckets(facts.created_at, self.tz):
+                _accumulate(self.attempts, (facts.provider_id, grain, start), vec, sign)
+
+    def _add_usage(self, f: UsageFacts, sign: int) -> None:
+        vec = usage_contribution(f)
+        grains = buckets(f.created_at, self.tz)
+        for dim, key in dimension_keys(f):
+            for grain, start in grains:
+                _accumulate(self.usage, (dim, key, grain, start), vec, sign)
+
+    def usage_rows(self) -> list[tuple[AggKey, Counters]]:
+        """Non-zero deltas, sorted by key so concurrent writers lock rows in one order (no deadlock)."""
+        return [(k, tuple(v)) for k, v in sorted(self.usage.items()) if any(v)]
+
+    def attempt_rows(self) -> list[tuple[AttemptKey, Counters]]:
+        return [(k, tuple(v)) for k, v in sorted(self.attempts.items()) if any(v)]
+
+
+def _accumulate(target: dict[object, list[int | Decimal]], key: object, vec: Counters, sign: int) -> None:
+    acc = target.get(key)
+    if acc is None:
+        target[key] = [x * sign for x in vec]
+    else:
+        for i, x in enumerate(vec):
+            acc[i] += x * sign
+
+
+def recount(facts: list[UsageFacts], tz: ZoneInfo) -> dict[AggKey, Counters]:
+    """The aggregates as a plain recount of the latest states (the reference the fold must equal)."""
+    d = Deltas(tz)
+    for f in facts:
+        d.apply_usage(None, f)
+    return dict(d.usage_rows())
+
+
+def timed_out(f: UsageFacts) -> UsageFacts:
+    """The state an active request takes when the worker times it out (CONTRACT.md: failed, 504)."""
+    from dataclasses import replace
+
+    return replace(f, status="failed", status_code=504, has_error_message=True)
+
+
+TIMEOUT_MESSAGE = "request timed out"
