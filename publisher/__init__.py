@@ -1,0 +1,1 @@
+"""usagestream.publisher: the asyncio client a Python gateway embeds to publish contract events (no faust)."""
