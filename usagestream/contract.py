@@ -2,17 +2,21 @@
 
 Money is decoded as the decimal it is written as (msgspec's float_hook=Decimal), never through a binary float.
 A field whose table type says "or null" may also be absent (it is then null); every other field is required.
+Where the contract is silent (bounds, lengths, U+0000, nesting), docs/contract-notes.md says what we decided;
+docs/contract.schema.json states the same rules for gateway authors.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
+from msgspec import Meta, Struct
 
 from usagestream.errors import InvalidEvent
 
@@ -33,8 +37,36 @@ ENTITY_KINDS = frozenset(
     }
 )
 
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
-_Json = dict[str, Any]
+# Bounds the contract leaves open. Each keeps a value storable in its PostgreSQL column or btree index, so that
+# a hostile value is dead-lettered here instead of failing a database write (which the worker would retry forever).
+MAX_NAME = 255  # ids and names: indexed text; 4 bytes x 255 x 2 (user_model key) stays under btree's 2704 bytes
+MAX_ENTITY_ID = 511  # `<provider_id>:<model>`
+MAX_INT32 = 2**31 - 1  # token counts, durations, indexes, status codes: the reference gateway's int columns
+MAX_SEQ = 2**63 - 1  # bigint
+MAX_MONEY = Decimal(10) ** 15
+MAX_MONEY_SCALE = 16383  # PostgreSQL numeric's limit on digits after the decimal point
+MIN_YEAR, MAX_YEAR = 2, 9998  # a day of slack on each side, so zone conversion and day arithmetic cannot overflow
+
+# RFC 3339 date-time with a mandatory offset. Leap seconds (:60) are excluded: Python's datetime has none.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_NAIVE = re.compile(TIMESTAMP_PATTERN.replace(r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$", "$"))
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+_ZERO = Decimal(0)
+
+_Name = Annotated[str, Meta(max_length=MAX_NAME)]
+_Key = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
+_EntityId = Annotated[str, Meta(min_length=1, max_length=MAX_ENTITY_ID)]
+_Count = Annotated[int, Meta(ge=0, le=MAX_INT32)]
+_Int32 = Annotated[int, Meta(ge=-MAX_INT32 - 1, le=MAX_INT32)]
+_Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
+_Hex64 = Annotated[str, Meta(pattern="^[0-9a-fA-F]{64}$", max_length=64)]  # max_length: `$` allows a final newline
+_Object = dict[str, Any]
+_Money = Any  # checked by _money: msgspec would also accept a JSON string for Decimal, which we reject
+_Stamp = Any  # checked by _stamp, for a clearer reason than a regex mismatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +129,8 @@ class UsageSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class UsageEvent:
+    """A UsageEvent envelope: `usage` is the whole record as of `seq`."""
+
     event_id: str
     usage_id: str
     seq: int
@@ -130,6 +164,8 @@ class CandidateSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class CandidateEvent:
+    """A CandidateEvent envelope: `candidate` is the whole attempt slot as of `seq`."""
+
     event_id: str
     candidate_id: str
     usage_id: str
@@ -144,6 +180,7 @@ class EntityEvent:
     """An entity upsert or deletion (CONTRACT.md section 4).
 
     A Kafka tombstone (null value) becomes `deleted=True` with `seq=None`: it deletes whatever seq is stored.
+    `data` holds the entity's known fields only, validated; it is None for a deletion sent without data.
     """
 
     entity: str
@@ -156,218 +193,179 @@ class EntityEvent:
 
 Event = UsageEvent | CandidateEvent | EntityEvent
 
-# --- field readers: each returns the validated value or raises InvalidEvent naming the field ---------------
+# --- wire shapes: msgspec checks types, presence and bounds in C; money and timestamps are checked below ------
 
 
-def _missing(obj: _Json, name: str, where: str) -> InvalidEvent:
-    return InvalidEvent(f"missing required field {where}{name}")
+class _UsageWire(Struct, kw_only=True):
+    id: _Key
+    request_id: _Name
+    user_id: _Name | None = None
+    api_key_id: _Name | None = None
+    provider_name: _Name
+    provider_id: _Name | None = None
+    provider_endpoint_id: _Name | None = None
+    provider_api_key_id: _Name | None = None
+    model: _Name
+    target_model: _Name | None = None
+    api_format: _Name | None = None
+    endpoint_api_format: _Name | None = None
+    has_format_conversion: bool | None = None
+    request_type: _Name | None = None
+    is_stream: bool
+    status: Literal["pending", "streaming", "completed", "failed", "cancelled"]
+    status_code: _Int32 | None = None
+    error_message: str | None = None
+    input_tokens: _Count
+    output_tokens: _Count
+    cache_creation_input_tokens: _Count
+    cache_read_input_tokens: _Count
+    total_tokens: _Count
+    input_cost_usd: _Money
+    output_cost_usd: _Money
+    cache_creation_cost_usd: _Money
+    cache_read_cost_usd: _Money
+    request_cost_usd: _Money
+    total_cost_usd: _Money
+    actual_input_cost_usd: _Money
+    actual_output_cost_usd: _Money
+    actual_cache_creation_cost_usd: _Money
+    actual_cache_read_cost_usd: _Money
+    actual_request_cost_usd: _Money
+    actual_total_cost_usd: _Money
+    rate_multiplier: _Money = None
+    input_price_per_1m: _Money = None
+    output_price_per_1m: _Money = None
+    cache_creation_price_per_1m: _Money = None
+    cache_read_price_per_1m: _Money = None
+    price_per_request: _Money = None
+    response_time_ms: _Count | None = None
+    first_byte_time_ms: _Count | None = None
+    created_at: _Stamp
+    finalized_at: _Stamp = None
+    request_headers: _Object | None = None
+    provider_request_headers: _Object | None = None
+    response_headers: _Object | None = None
+    client_response_headers: _Object | None = None
+    request_body: Any = None
+    response_body: Any = None
+    request_metadata: _Object | None = None
 
 
-def _str(obj: _Json, name: str, where: str) -> str:
-    if name not in obj:
-        raise _missing(obj, name, where)
-    value = obj[name]
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{where}{name} must be a string, got {_kind(value)}")
-    return value
+class _UsageEnvelope(Struct):
+    v: int
+    kind: str
+    event_id: _Name
+    usage_id: _Key
+    seq: _Seq
+    emitted_at: _Stamp
+    usage: _UsageWire
 
 
-def _opt_str(obj: _Json, name: str, where: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{where}{name} must be a string or null, got {_kind(value)}")
-    return value
+class _CandidateWire(Struct, kw_only=True):
+    candidate_index: _Count
+    retry_index: _Count
+    user_id: _Name | None = None
+    api_key_id: _Name | None = None
+    provider_id: _Name | None = None
+    endpoint_id: _Name | None = None
+    key_id: _Name | None = None
+    status: Literal["available", "skipped", "pending", "streaming", "success", "failed", "cancelled"]
+    skip_reason: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    is_cached: bool
+    status_code: _Int32 | None = None
+    latency_ms: _Count | None = None
+    extra_data: _Object | None = None
+    created_at: _Stamp
+    started_at: _Stamp = None
+    finished_at: _Stamp = None
 
 
-def _bool(obj: _Json, name: str, where: str) -> bool:
-    if name not in obj:
-        raise _missing(obj, name, where)
-    value = obj[name]
-    if not isinstance(value, bool):
-        raise InvalidEvent(f"{where}{name} must be a boolean, got {_kind(value)}")
-    return value
+class _CandidateEnvelope(Struct):
+    v: int
+    kind: str
+    event_id: _Name
+    candidate_id: _Key
+    usage_id: _Key
+    request_id: _Name
+    seq: _Seq
+    emitted_at: _Stamp
+    candidate: _CandidateWire
 
 
-def _opt_bool(obj: _Json, name: str, where: str) -> bool | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise InvalidEvent(f"{where}{name} must be a boolean or null, got {_kind(value)}")
-    return value
+class _EntityEnvelope(Struct):
+    v: int
+    kind: str
+    entity: Literal[
+        "user",
+        "api_key",
+        "provider",
+        "provider_endpoint",
+        "provider_api_key",
+        "model_pricing",
+        "global_model_pricing",
+        "management_token",
+    ]
+    id: _EntityId
+    seq: _Seq
+    emitted_at: _Stamp
+    deleted: bool
+    data: _Object | None = None
 
 
-def _int(obj: _Json, name: str, where: str, minimum: int | None = 0) -> int:
-    if name not in obj:
-        raise _missing(obj, name, where)
-    return _check_int(obj[name], name, where, minimum, nullable=False)
+class _UserData(Struct, kw_only=True):
+    username: _Name
+    email: _Name | None = None
+    role: Literal["admin", "user"]
+    is_active: bool
+    is_deleted: bool
+    quota_usd: _Money = None
+    used_usd: _Money
 
 
-def _opt_int(obj: _Json, name: str, where: str, minimum: int | None = 0) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    return _check_int(value, name, where, minimum, nullable=True)
+class _ApiKeyData(Struct, kw_only=True):
+    user_id: _Name
+    name: _Name | None = None
+    display: _Name
 
 
-def _check_int(value: object, name: str, where: str, minimum: int | None, nullable: bool) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        suffix = " or null" if nullable else ""
-        raise InvalidEvent(f"{where}{name} must be an integer{suffix}, got {_kind(value)}")
-    if minimum is not None and value < minimum:
-        raise InvalidEvent(f"{where}{name} must be >= {minimum}, got {value}")
-    return value
+class _ProviderData(Struct):
+    name: _Name
+    billing_type: _Name
 
 
-def _money(obj: _Json, name: str, where: str) -> Decimal:
-    if name not in obj:
-        raise _missing(obj, name, where)
-    return _check_money(obj[name], name, where, nullable=False)
+class _EndpointData(Struct):
+    provider_id: _Name
+    api_format: _Name
 
 
-def _opt_money(obj: _Json, name: str, where: str) -> Decimal | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    return _check_money(value, name, where, nullable=True)
+class _ProviderKeyData(Struct):
+    provider_id: _Name
+    name: _Name
 
 
-def _check_money(value: object, name: str, where: str, nullable: bool) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        suffix = " or null" if nullable else ""
-        raise InvalidEvent(f"{where}{name} must be a JSON number{suffix}, got {_kind(value)}")
-    money = Decimal(value)
-    if not money.is_finite():
-        raise InvalidEvent(f"{where}{name} must be a finite number")
-    if money < 0:
-        raise InvalidEvent(f"{where}{name} must be >= 0, got {money}")
-    return money
+class _Tiers(Struct):
+    tiers: list[_Object]
 
 
-def _ts(obj: _Json, name: str, where: str) -> datetime:
-    if name not in obj:
-        raise _missing(obj, name, where)
-    return _check_ts(obj[name], name, where)
+class _ModelPricingData(Struct):
+    provider_id: _Name
+    model: _Name
+    tiered_pricing: _Object
 
 
-def _opt_ts(obj: _Json, name: str, where: str) -> datetime | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    return _check_ts(value, name, where)
+class _GlobalPricingData(Struct):
+    model: _Name
+    tiered_pricing: _Object
 
 
-def _check_ts(value: object, name: str, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{where}{name} must be an RFC 3339 timestamp string, got {_kind(value)}")
-    if "T" not in value and "t" not in value and " " not in value:
-        raise InvalidEvent(f"{where}{name} must be an RFC 3339 timestamp with a time, got {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidEvent(f"{where}{name} is not an RFC 3339 timestamp: {value[:64]!r}") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidEvent(f"{where}{name} has no UTC offset: {value[:64]!r}")
-    return parsed
-
-
-def _opt_obj(obj: _Json, name: str, where: str) -> dict[str, Any] | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"{where}{name} must be an object or null, got {_kind(value)}")
-    return value
-
-
-def _obj(obj: _Json, name: str, where: str) -> dict[str, Any]:
-    if name not in obj:
-        raise _missing(obj, name, where)
-    value = obj[name]
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"{where}{name} must be an object, got {_kind(value)}")
-    return value
-
-
-def _enum(obj: _Json, name: str, where: str, allowed: frozenset[str]) -> str:
-    value = _str(obj, name, where)
-    if value not in allowed:
-        raise InvalidEvent(f"{where}{name} must be one of {sorted(allowed)}, got {value[:64]!r}")
-    return value
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, Decimal)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-# --- envelopes ---------------------------------------------------------------------------------------------
-
-
-def decode_object(raw: bytes | None) -> dict[str, Any]:
-    """Bytes -> a JSON object, with exact decimals; InvalidEvent for anything else."""
-    if raw is None:
-        raise InvalidEvent("value is null (a tombstone) on a topic that has none")
-    try:
-        value = _decoder.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"not a JSON object, got {_kind(value)}")
-    return value
-
-
-def _envelope(obj: _Json, kind: str) -> None:
-    version = obj.get("v")
-    if "v" not in obj:
-        raise InvalidEvent("missing required field v")
-    if isinstance(version, bool) or version != 1:
-        raise InvalidEvent(f"unsupported contract version v={version!r} (this worker reads v=1)")
-    found = _str(obj, "kind", "")
-    if found != kind:
-        raise InvalidEvent(f"kind must be {kind!r} on this topic, got {found[:64]!r}")
-
-
-def _key_text(key: bytes | None) -> str:
-    if key is None:
-        raise InvalidEvent("message has no key")
-    try:
-        return key.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidEvent("message key is not UTF-8") from None
-
-
-def parse_usage(key: bytes | None, raw: bytes | None) -> UsageEvent:
-    """Parse one message of the usage topic."""
-    obj = decode_object(raw)
-    _envelope(obj, "usage")
-    usage_id = _str(obj, "usage_id", "")
-    if _key_text(key) != usage_id:
-        raise InvalidEvent("usage_id disagrees with the message key")
-    body = _obj(obj, "usage", "")
-    snapshot = _usage_snapshot(body)
-    if snapshot.id != usage_id:
-        raise InvalidEvent("usage.id disagrees with usage_id")
-    return UsageEvent(
-        event_id=_str(obj, "event_id", ""),
-        usage_id=usage_id,
-        seq=_int(obj, "seq", "", minimum=1),
-        emitted_at=_ts(obj, "emitted_at", ""),
-        usage=snapshot,
-    )
+class _TokenData(Struct, kw_only=True):
+    token_sha256: _Hex64
+    user_id: _Name
+    is_active: bool
+    expires_at: _Stamp = None
+    allowed_ips: list[_Name] | None = None
 
 
 _USAGE_MONEY = (
@@ -392,204 +390,333 @@ _USAGE_OPT_MONEY = (
     "cache_read_price_per_1m",
     "price_per_request",
 )
-_USAGE_TOKENS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "total_tokens",
-)
-_USAGE_OPT_STR = (
-    "user_id",
-    "api_key_id",
-    "provider_id",
-    "provider_endpoint_id",
-    "provider_api_key_id",
-    "target_model",
-    "api_format",
-    "endpoint_api_format",
-    "request_type",
-    "error_message",
-)
-_USAGE_OPT_OBJ = ("request_headers", "provider_request_headers", "response_headers", "client_response_headers")
+
+_W = TypeVar("_W")
+_untyped = msgspec.json.Decoder(float_hook=Decimal)
+_usage_decoder = msgspec.json.Decoder(_UsageEnvelope, float_hook=Decimal)
+_candidate_decoder = msgspec.json.Decoder(_CandidateEnvelope, float_hook=Decimal)
+_entity_decoder = msgspec.json.Decoder(_EntityEnvelope, float_hook=Decimal)
+
+# --- decoding and reasons ------------------------------------------------------------------------------------
 
 
-def _usage_snapshot(u: _Json) -> UsageSnapshot:
-    w = "usage."
-    values: dict[str, Any] = {
-        "id": _str(u, "id", w),
-        "request_id": _str(u, "request_id", w),
-        "provider_name": _str(u, "provider_name", w),
-        "model": _str(u, "model", w),
-        "status": _enum(u, "status", w, USAGE_STATUSES),
-        "is_stream": _bool(u, "is_stream", w),
-        "has_format_conversion": _opt_bool(u, "has_format_conversion", w),
-        "status_code": _opt_int(u, "status_code", w, minimum=None),
-        "response_time_ms": _opt_int(u, "response_time_ms", w),
-        "first_byte_time_ms": _opt_int(u, "first_byte_time_ms", w),
-        "created_at": _ts(u, "created_at", w),
-        "finalized_at": _opt_ts(u, "finalized_at", w),
-        "request_body": u.get("request_body"),
-        "response_body": u.get("response_body"),
-        "request_metadata": _opt_obj(u, "request_metadata", w),
-    }
-    for name in _USAGE_OPT_STR:
-        values[name] = _opt_str(u, name, w)
-    for name in _USAGE_TOKENS:
-        values[name] = _int(u, name, w)
+def decode_object(raw: bytes | None) -> dict[str, Any]:
+    """Bytes -> a JSON object, with exact decimals; InvalidEvent for anything else."""
+    if raw is None:
+        raise InvalidEvent("value is null (a tombstone) on a topic that has none")
+    try:
+        value = _untyped.decode(_scrub(raw))
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent("JSON nested too deeply") from None
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"not a JSON object, got {_kind(value)}")
+    return value
+
+
+def _scrub(raw: bytes) -> bytes:
+    # PostgreSQL text and jsonb cannot hold U+0000; a prompt may contain it, and losing the whole usage record
+    # (its cost) for that would be worse than storing U+FFFD in its place.
+    if b"\\u0000" not in raw:
+        return raw
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", raw)
+
+
+def _decode(decoder: msgspec.json.Decoder[_W], raw: bytes | None, kind: str) -> _W:
+    if raw is None:
+        raise InvalidEvent("value is null (a tombstone) on a topic that has none")
+    try:
+        wire = decoder.decode(_scrub(raw))
+    except msgspec.ValidationError as exc:
+        raise _explain(raw, kind, str(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent("JSON nested too deeply") from None
+    if wire.v != 1 or wire.kind != kind:  # type: ignore[attr-defined]
+        raise _explain(raw, kind, "")
+    return wire
+
+
+def _explain(raw: bytes, kind: str, message: str) -> InvalidEvent:
+    """The reason for a rejected message: the envelope's `v` and `kind` first, then msgspec's finding."""
+    obj = decode_object(raw)  # raises the reason itself if the value is not a JSON object
+    if "v" not in obj:
+        return InvalidEvent("missing required field v")
+    version = obj["v"]
+    if type(version) is not int or version != 1:
+        return InvalidEvent(f"unsupported contract version v={_short(version)} (this worker reads v=1)")
+    if "kind" not in obj:
+        return InvalidEvent("missing required field kind")
+    found = obj["kind"]
+    if found != kind:
+        if not isinstance(found, str):
+            return InvalidEvent(f"kind must be the string {kind!r}, got {_kind(found)}")
+        return InvalidEvent(f"kind must be {kind!r} on this topic, got {found[:64]!r}")
+    return InvalidEvent(_reason(message) if message else "message breaks the contract")
+
+
+_MISSING = re.compile(r"Object missing required field `(?P<name>[^`]*)`(?: - at `\$\.?(?P<path>[^`]*)`)?$")
+_AT = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
+
+
+def _reason(message: str, prefix: str = "") -> str:
+    """msgspec's 'Expected `int` >= 0 - at `$.usage.input_tokens`' -> 'usage.input_tokens: expected ...'."""
+    missing = _MISSING.match(message)
+    if missing:
+        path = _join(prefix, missing["path"] or "")
+        return f"missing required field {_join(path, missing['name'])}"
+    at = _AT.match(message)
+    if at:
+        msg = at["msg"]
+        return f"{_join(prefix, at['path'])}: {msg[:1].lower()}{msg[1:]}"
+    return f"{prefix}: {message}" if prefix else message
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    if not path or path.startswith("["):
+        return prefix + path
+    return f"{prefix}.{path}"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _key_text(key: bytes | None) -> str:
+    if not key:
+        raise InvalidEvent("message has no key")
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEvent("message key is not UTF-8") from None
+
+
+# --- values msgspec cannot check for us ----------------------------------------------------------------------
+
+
+def _money(value: object, path: str, scale_floor: int, nullable: bool = False) -> Decimal | None:
+    """A JSON number 0 <= x <= 10**15, as the exact Decimal written (`scale_floor`: see _scale_floor)."""
+    kind = type(value)
+    if kind is Decimal:
+        if not _ZERO <= value <= MAX_MONEY:  # type: ignore[operator]
+            raise InvalidEvent(f"{path} must be between 0 and 1e15, got {_short(value)}")
+        if value.adjusted() < scale_floor and -value.as_tuple().exponent > MAX_MONEY_SCALE:  # type: ignore[attr-defined,operator]
+            raise InvalidEvent(f"{path} has more than {MAX_MONEY_SCALE} digits after the decimal point")
+        return value.copy_abs() if value.is_signed() else value  # type: ignore[attr-defined,no-any-return]  # -0.0
+    if kind is int:
+        if not 0 <= value <= MAX_MONEY:  # type: ignore[operator]
+            raise InvalidEvent(f"{path} must be between 0 and 1e15, got {_short(value)}")
+        return Decimal(value)  # type: ignore[arg-type]
+    if value is None and nullable:
+        return None
+    expected = "a JSON number or null" if nullable else "a JSON number"
+    raise InvalidEvent(f"{path} must be {expected}, got {_kind(value)}")
+
+
+def _scale_floor(raw: bytes) -> int:
+    # digits after the point = (coefficient digits - 1) - adjusted(); the coefficient is at most len(raw) digits,
+    # so while adjusted() >= this floor the scale is within MAX_MONEY_SCALE and the costly as_tuple() is skipped.
+    return len(raw) - 1 - MAX_MONEY_SCALE
+
+
+def _stamp(value: object, path: str, nullable: bool = False) -> datetime | None:
+    """An RFC 3339 timestamp with an offset, as an aware datetime (digits past microseconds are dropped)."""
+    if type(value) is not str:
+        if value is None and nullable:
+            return None
+        expected = "an RFC 3339 timestamp string or null" if nullable else "an RFC 3339 timestamp string"
+        raise InvalidEvent(f"{path} must be {expected}, got {_kind(value)}")
+    if _TIMESTAMP.fullmatch(value) is None:  # fullmatch: Python's `$` would let a trailing newline through
+        if _NAIVE.fullmatch(value) is not None:
+            raise InvalidEvent(f"{path} has no UTC offset (add Z or +hh:mm): {value[:64]!r}")
+        raise InvalidEvent(f"{path} is not an RFC 3339 timestamp with an offset: {value[:64]!r}")
+    try:
+        # Python 3.11 reads only the upper-case T and Z that RFC 3339 lets a writer put in lower case.
+        parsed = datetime.fromisoformat(value if value[10] == "T" and value[-1] != "z" else value.upper())
+    except ValueError as exc:
+        raise InvalidEvent(f"{path} is not a valid date and time ({exc}): {value!r}") from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise InvalidEvent(f"{path} must lie between the years {MIN_YEAR} and {MAX_YEAR}: {value!r}")
+    return parsed
+
+
+def _required_stamp(value: object, path: str) -> datetime:
+    return _stamp(value, path)  # type: ignore[return-value]
+
+
+# --- usage and candidates ------------------------------------------------------------------------------------
+
+
+def parse_usage(key: bytes | None, raw: bytes | None) -> UsageEvent:
+    """Parse one message of the usage topic (key: usage_id)."""
+    env = _decode(_usage_decoder, raw, "usage")
+    if _key_text(key) != env.usage_id:
+        raise InvalidEvent("usage_id disagrees with the message key")
+    wire = env.usage
+    if wire.id != env.usage_id:
+        raise InvalidEvent("usage.id disagrees with usage_id")
+    floor = _scale_floor(raw)  # type: ignore[arg-type]
+    values = msgspec.structs.asdict(wire)
     for name in _USAGE_MONEY:
-        values[name] = _money(u, name, w)
+        values[name] = _money(values[name], "usage." + name, floor)
     for name in _USAGE_OPT_MONEY:
-        values[name] = _opt_money(u, name, w)
-    for name in _USAGE_OPT_OBJ:
-        values[name] = _opt_obj(u, name, w)
-    return UsageSnapshot(**values)
+        value = values[name]
+        if value is not None:
+            values[name] = _money(value, "usage." + name, floor, nullable=True)
+    values["created_at"] = _required_stamp(wire.created_at, "usage.created_at")
+    values["finalized_at"] = _stamp(wire.finalized_at, "usage.finalized_at", nullable=True)
+    return UsageEvent(
+        event_id=env.event_id,
+        usage_id=env.usage_id,
+        seq=env.seq,
+        emitted_at=_required_stamp(env.emitted_at, "emitted_at"),
+        usage=UsageSnapshot(**values),
+    )
 
 
 def parse_candidate(key: bytes | None, raw: bytes | None) -> CandidateEvent:
-    """Parse one message of the candidates topic (keyed by usage_id)."""
-    obj = decode_object(raw)
-    _envelope(obj, "candidate")
-    usage_id = _str(obj, "usage_id", "")
-    if _key_text(key) != usage_id:
+    """Parse one message of the candidates topic (key: usage_id)."""
+    env = _decode(_candidate_decoder, raw, "candidate")
+    if _key_text(key) != env.usage_id:
         raise InvalidEvent("usage_id disagrees with the message key")
-    c = _obj(obj, "candidate", "")
-    w = "candidate."
-    snapshot = CandidateSnapshot(
-        candidate_index=_int(c, "candidate_index", w),
-        retry_index=_int(c, "retry_index", w),
-        user_id=_opt_str(c, "user_id", w),
-        api_key_id=_opt_str(c, "api_key_id", w),
-        provider_id=_opt_str(c, "provider_id", w),
-        endpoint_id=_opt_str(c, "endpoint_id", w),
-        key_id=_opt_str(c, "key_id", w),
-        status=_enum(c, "status", w, CANDIDATE_STATUSES),
-        skip_reason=_opt_str(c, "skip_reason", w),
-        error_type=_opt_str(c, "error_type", w),
-        error_message=_opt_str(c, "error_message", w),
-        is_cached=_bool(c, "is_cached", w),
-        status_code=_opt_int(c, "status_code", w, minimum=None),
-        latency_ms=_opt_int(c, "latency_ms", w),
-        extra_data=_opt_obj(c, "extra_data", w),
-        created_at=_ts(c, "created_at", w),
-        started_at=_opt_ts(c, "started_at", w),
-        finished_at=_opt_ts(c, "finished_at", w),
-    )
+    values = msgspec.structs.asdict(env.candidate)
+    values["created_at"] = _required_stamp(values["created_at"], "candidate.created_at")
+    values["started_at"] = _stamp(values["started_at"], "candidate.started_at", nullable=True)
+    values["finished_at"] = _stamp(values["finished_at"], "candidate.finished_at", nullable=True)
     return CandidateEvent(
-        event_id=_str(obj, "event_id", ""),
-        candidate_id=_str(obj, "candidate_id", ""),
-        usage_id=usage_id,
-        request_id=_str(obj, "request_id", ""),
-        seq=_int(obj, "seq", "", minimum=1),
-        emitted_at=_ts(obj, "emitted_at", ""),
-        candidate=snapshot,
+        event_id=env.event_id,
+        candidate_id=env.candidate_id,
+        usage_id=env.usage_id,
+        request_id=env.request_id,
+        seq=env.seq,
+        emitted_at=_required_stamp(env.emitted_at, "emitted_at"),
+        candidate=CandidateSnapshot(**values),
     )
+
+
+# --- entities ------------------------------------------------------------------------------------------------
 
 
 def parse_entity(key: bytes | None, raw: bytes | None) -> EntityEvent:
-    """Parse one message of the entities topic; a null value is a tombstone for the key's entity."""
+    """Parse one message of the entities topic (key: `<entity>:<id>`); a null value is a tombstone."""
     key_text = _key_text(key)
     kind, sep, ident = key_text.partition(":")
-    if not sep or kind not in ENTITY_KINDS or not ident:
+    if not sep or kind not in ENTITY_KINDS or not ident or len(ident) > MAX_ENTITY_ID:
         raise InvalidEvent(f"entity key must be '<entity>:<id>' with a known entity, got {key_text[:128]!r}")
     if raw is None:
         return EntityEvent(entity=kind, id=ident, seq=None, emitted_at=None, deleted=True, data=None)
-    obj = decode_object(raw)
-    _envelope(obj, "entity")
-    entity = _enum(obj, "entity", "", ENTITY_KINDS)
-    entity_id = _str(obj, "id", "")
-    if entity != kind or entity_id != ident:
-        raise InvalidEvent("entity or id disagrees with the message key")
-    deleted = obj.get("deleted", False)
-    if not isinstance(deleted, bool):
-        raise InvalidEvent(f"deleted must be a boolean, got {_kind(deleted)}")
-    data = None if deleted and obj.get("data") is None else _ENTITY_DATA[entity](_obj(obj, "data", ""), entity_id)
+    env = _decode(_entity_decoder, raw, "entity")
+    if env.entity != kind or env.id != ident:
+        raise InvalidEvent(f"entity or id disagrees with the message key {key_text[:128]!r}")
+    if env.data is None and not env.deleted:
+        raise InvalidEvent("data must be an object unless deleted is true, got null")
+    data = None if env.data is None else _ENTITY_DATA[env.entity](env.data, env.id, _scale_floor(raw))
     return EntityEvent(
-        entity=entity,
-        id=entity_id,
-        seq=_int(obj, "seq", "", minimum=1),
-        emitted_at=_ts(obj, "emitted_at", ""),
-        deleted=deleted,
+        entity=env.entity,
+        id=env.id,
+        seq=env.seq,
+        emitted_at=_required_stamp(env.emitted_at, "emitted_at"),
+        deleted=env.deleted,
         data=data,
     )
 
 
-def _user(d: _Json, _id: str) -> dict[str, Any]:
-    w = "data."
-    role = _enum(d, "role", w, frozenset({"admin", "user"}))
+def _convert(data: _Object, shape: type[_W]) -> _W:
+    try:
+        return msgspec.convert(data, shape)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(_reason(str(exc), "data")) from None
+
+
+def _user(d: _Object, _id: str, floor: int) -> dict[str, Any]:
+    u = _convert(d, _UserData)
     return {
-        "username": _str(d, "username", w),
-        "email": _opt_str(d, "email", w),
-        "role": role,
-        "is_active": _bool(d, "is_active", w),
-        "is_deleted": _bool(d, "is_deleted", w),
-        "quota_usd": _opt_money(d, "quota_usd", w),
-        "used_usd": _money(d, "used_usd", w),
+        "username": u.username,
+        "email": u.email,
+        "role": u.role,
+        "is_active": u.is_active,
+        "is_deleted": u.is_deleted,
+        "quota_usd": _money(u.quota_usd, "data.quota_usd", floor, nullable=True),
+        "used_usd": _money(u.used_usd, "data.used_usd", floor),
     }
 
 
-def _api_key(d: _Json, _id: str) -> dict[str, Any]:
-    w = "data."
-    return {"user_id": _str(d, "user_id", w), "name": _opt_str(d, "name", w), "display": _str(d, "display", w)}
+def _api_key(d: _Object, _id: str, _floor: int) -> dict[str, Any]:
+    k = _convert(d, _ApiKeyData)
+    return {"user_id": k.user_id, "name": k.name, "display": k.display}
 
 
-def _provider(d: _Json, _id: str) -> dict[str, Any]:
-    w = "data."
-    return {"name": _str(d, "name", w), "billing_type": _str(d, "billing_type", w)}
+def _provider(d: _Object, _id: str, _floor: int) -> dict[str, Any]:
+    p = _convert(d, _ProviderData)
+    return {"name": p.name, "billing_type": p.billing_type}
 
 
-def _endpoint(d: _Json, _id: str) -> dict[str, Any]:
-    w = "data."
-    return {"provider_id": _str(d, "provider_id", w), "api_format": _str(d, "api_format", w)}
+def _endpoint(d: _Object, _id: str, _floor: int) -> dict[str, Any]:
+    e = _convert(d, _EndpointData)
+    return {"provider_id": e.provider_id, "api_format": e.api_format}
 
 
-def _provider_key(d: _Json, _id: str) -> dict[str, Any]:
-    w = "data."
-    return {"provider_id": _str(d, "provider_id", w), "name": _str(d, "name", w)}
+def _provider_key(d: _Object, _id: str, _floor: int) -> dict[str, Any]:
+    k = _convert(d, _ProviderKeyData)
+    return {"provider_id": k.provider_id, "name": k.name}
 
 
-def _tiers(d: _Json) -> dict[str, Any]:
-    pricing = _obj(d, "tiered_pricing", "data.")
-    tiers = pricing.get("tiers")
-    if not isinstance(tiers, list) or not all(isinstance(t, dict) for t in tiers):
-        raise InvalidEvent("data.tiered_pricing.tiers must be an array of objects")
+def _tiers(pricing: _Object) -> _Object:
+    try:
+        msgspec.convert(pricing, _Tiers)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(_reason(str(exc), "data.tiered_pricing")) from None
     return pricing
 
 
-def _model_pricing(d: _Json, entity_id: str) -> dict[str, Any]:
-    w = "data."
-    provider_id, model = _str(d, "provider_id", w), _str(d, "model", w)
-    if entity_id != f"{provider_id}:{model}":
-        raise InvalidEvent("model_pricing id must be '<provider_id>:<model>'")
-    return {"provider_id": provider_id, "model": model, "tiered_pricing": _tiers(d)}
+def _model_pricing(d: _Object, entity_id: str, _floor: int) -> dict[str, Any]:
+    p = _convert(d, _ModelPricingData)
+    if entity_id != f"{p.provider_id}:{p.model}":
+        raise InvalidEvent("model_pricing id must be '<data.provider_id>:<data.model>'")
+    return {"provider_id": p.provider_id, "model": p.model, "tiered_pricing": _tiers(p.tiered_pricing)}
 
 
-def _global_pricing(d: _Json, entity_id: str) -> dict[str, Any]:
-    model = _str(d, "model", "data.")
-    if entity_id != model:
-        raise InvalidEvent("global_model_pricing id must be the model name")
-    return {"model": model, "tiered_pricing": _tiers(d)}
+def _global_pricing(d: _Object, entity_id: str, _floor: int) -> dict[str, Any]:
+    p = _convert(d, _GlobalPricingData)
+    if entity_id != p.model:
+        raise InvalidEvent("global_model_pricing id must equal data.model")
+    return {"model": p.model, "tiered_pricing": _tiers(p.tiered_pricing)}
 
 
-def _management_token(d: _Json, _id: str) -> dict[str, Any]:
-    w = "data."
-    digest = _str(d, "token_sha256", w)
-    if len(digest) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in digest):
-        raise InvalidEvent("data.token_sha256 must be 64 hex characters")
-    ips = d.get("allowed_ips")
-    if ips is not None and (not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips)):
-        raise InvalidEvent("data.allowed_ips must be a list of strings or null")
-    expires = _opt_ts(d, "expires_at", w)
+def _management_token(d: _Object, _id: str, _floor: int) -> dict[str, Any]:
+    t = _convert(d, _TokenData)
+    expires = _stamp(t.expires_at, "data.expires_at", nullable=True)
     return {
-        "token_sha256": digest.lower(),
-        "user_id": _str(d, "user_id", w),
-        "is_active": _bool(d, "is_active", w),
+        "token_sha256": t.token_sha256.lower(),
+        "user_id": t.user_id,
+        "is_active": t.is_active,
         "expires_at": expires.isoformat() if expires else None,
-        "allowed_ips": ips,
+        "allowed_ips": t.allowed_ips,
     }
 
 
-_ENTITY_DATA: dict[str, Callable[[_Json, str], dict[str, Any]]] = {
+_ENTITY_DATA: dict[str, Callable[[_Object, str, int], dict[str, Any]]] = {
     "user": _user,
     "api_key": _api_key,
     "provider": _provider,

@@ -76,6 +76,10 @@ class Settings:
     def __repr__(self) -> str:
         return f"Settings({self.redacted()!r})"
 
+    def to_env(self) -> dict[str, str]:
+        """The USAGESTREAM_* variables that rebuild these settings in a child process."""
+        return {"USAGESTREAM_" + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build from `USAGESTREAM_*` variables (then `overrides`); raise ConfigError on a malformed value."""

@@ -1,0 +1,51 @@
+"""The asyncpg connection pool shared by a process, with exact JSON codecs for json/jsonb columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from usagestream.settings import Settings
+
+# Decimals inside bodies and entity data are written as JSON numbers, exactly as they arrived.
+_encoder = msgspec.json.Encoder(decimal_format="number")
+_decoder = msgspec.json.Decoder()
+
+
+def encode_json(value: Any) -> str:
+    text = _encoder.encode(value).decode("utf-8")
+    # PostgreSQL's jsonb cannot hold NUL characters; keep the record rather than fail the whole batch forever.
+    return text.replace("\\u0000", "\\ufffd")
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    # jsonb's binary format is a version byte (1) followed by the JSON text; binary lets COPY carry it.
+    return b"\x01" + encode_json(value).encode("utf-8")
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return _decoder.decode(data[1:])
+
+
+def _encode_json_binary(value: Any) -> bytes:
+    return encode_json(value).encode("utf-8")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec(
+        "json", encoder=_encode_json_binary, decoder=_decoder.decode, schema="pg_catalog", format="binary"
+    )
+
+
+async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    """A pool for the configured database; each connection gets the JSON codecs."""
+    pool = await asyncpg.create_pool(
+        settings.asyncpg_dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,55 @@
+"""Table and column names of the PostgreSQL views, in the order the writers copy them."""
+
+from __future__ import annotations
+
+from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS
+
+USAGE_MONEY = (
+    "input_cost_usd", "output_cost_usd", "cache_creation_cost_usd", "cache_read_cost_usd", "request_cost_usd",
+    "total_cost_usd", "actual_input_cost_usd", "actual_output_cost_usd", "actual_cache_creation_cost_usd",
+    "actual_cache_read_cost_usd", "actual_request_cost_usd", "actual_total_cost_usd",
+)  # fmt: skip
+USAGE_OPT_MONEY = (
+    "rate_multiplier", "input_price_per_1m", "output_price_per_1m", "cache_creation_price_per_1m",
+    "cache_read_price_per_1m", "price_per_request",
+)  # fmt: skip
+USAGE_JSON = (
+    "request_headers", "provider_request_headers", "response_headers", "client_response_headers",
+    "request_body", "response_body", "request_metadata",
+)  # fmt: skip
+# Snapshot fields copied verbatim from UsageSnapshot into usage_records.
+USAGE_FIELDS = (
+    "id", "request_id", "user_id", "api_key_id", "provider_name", "provider_id", "provider_endpoint_id",
+    "provider_api_key_id", "model", "target_model", "api_format", "endpoint_api_format", "has_format_conversion",
+    "request_type", "is_stream", "status", "status_code", "error_message", "input_tokens", "output_tokens",
+    "cache_creation_input_tokens", "cache_read_input_tokens", "total_tokens",
+    *USAGE_MONEY, *USAGE_OPT_MONEY,
+    "response_time_ms", "first_byte_time_ms", "created_at", "finalized_at", *USAGE_JSON,
+)  # fmt: skip
+USAGE_RECORD_COLUMNS = ("seq", "kafka_partition", "timed_out", *USAGE_FIELDS)
+
+# What the fold and the live set need of a stored record (read FOR UPDATE before a change).
+USAGE_STATE_COLUMNS = (
+    "id", "seq", "kafka_partition", "created_at", "user_id", "api_key_id", "model", "provider_name", "provider_id",
+    "api_format", "status", "status_code", "error_message", "input_tokens", "output_tokens", "total_tokens",
+    "cache_creation_input_tokens", "cache_read_input_tokens", "total_cost_usd", "actual_total_cost_usd",
+    "cache_creation_cost_usd", "cache_read_cost_usd", "response_time_ms", "first_byte_time_ms",
+    "rate_multiplier", "endpoint_api_format", "has_format_conversion", "provider_api_key_id",
+)  # fmt: skip
+
+CANDIDATE_FIELDS = (
+    "candidate_index", "retry_index", "user_id", "api_key_id", "provider_id", "endpoint_id", "key_id", "status",
+    "skip_reason", "error_type", "error_message", "is_cached", "status_code", "latency_ms", "extra_data",
+    "created_at", "started_at", "finished_at",
+)  # fmt: skip
+CANDIDATE_RECORD_COLUMNS = ("id", "seq", "kafka_partition", "usage_id", "request_id", *CANDIDATE_FIELDS)
+CANDIDATE_STATE_COLUMNS = ("id", "seq", "created_at", "provider_id", "status", "latency_ms")
+
+USAGE_AGG_KEY = ("dim", "key", "grain", "bucket")
+USAGE_AGG_COLUMNS = (*USAGE_AGG_KEY, *USAGE_COUNTERS)
+ATTEMPT_AGG_KEY = ("provider_id", "grain", "bucket")
+ATTEMPT_AGG_COLUMNS = (*ATTEMPT_AGG_KEY, *ATTEMPT_COUNTERS)
+
+# Every partition's writes take this advisory lock (namespace, partition): an old and a new owner of a partition
+# never apply the same request concurrently during a rebalance.
+PARTITION_LOCK_NAMESPACE = 0x5553

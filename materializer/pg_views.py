@@ -1,0 +1,311 @@
+"""The PostgreSQL write side: one version-fenced transaction per batch for records, aggregates and entities.
+
+Idempotence is recorded, not assumed: each record row holds the highest `seq` applied, read FOR UPDATE in the
+same transaction that adds the aggregate deltas, so a redelivered or older snapshot changes nothing, and a crash
+at any instant either commits the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
+from usagestream.materializer import pg_tables as t
+from usagestream.settings import Settings
+from usagestream.stats import TIMEOUT_MESSAGE, CandidateFacts, Deltas, UsageFacts, timed_out
+
+log = logging.getLogger(__name__)
+
+State = Mapping[str, Any]
+
+
+@dataclass
+class Applied:
+    """What a committed batch changed, for the live set: the final state of every usage id the batch touched."""
+
+    usage_states: dict[str, State] = field(default_factory=dict)
+    usage_applied: int = 0
+    usage_stale: int = 0
+    candidates_applied: int = 0
+    candidates_stale: int = 0
+    entities_applied: int = 0
+
+
+def facts_from_state(s: State) -> UsageFacts:
+    return UsageFacts(
+        created_at=s["created_at"],
+        user_id=s["user_id"],
+        api_key_id=s["api_key_id"],
+        model=s["model"],
+        provider_name=s["provider_name"],
+        provider_id=s["provider_id"],
+        api_format=s["api_format"],
+        status=s["status"],
+        status_code=s["status_code"],
+        has_error_message=s["error_message"] is not None,
+        input_tokens=s["input_tokens"],
+        output_tokens=s["output_tokens"],
+        total_tokens=s["total_tokens"],
+        cache_creation_input_tokens=s["cache_creation_input_tokens"],
+        cache_read_input_tokens=s["cache_read_input_tokens"],
+        total_cost_usd=s["total_cost_usd"],
+        actual_total_cost_usd=s["actual_total_cost_usd"],
+        cache_creation_cost_usd=s["cache_creation_cost_usd"],
+        cache_read_cost_usd=s["cache_read_cost_usd"],
+        response_time_ms=s["response_time_ms"],
+    )
+
+
+def _usage_row(partition: int, ev: UsageEvent) -> tuple[Any, ...]:
+    u = ev.usage
+    return (ev.seq, partition, False, *(getattr(u, name) for name in t.USAGE_FIELDS))
+
+
+def _candidate_row(partition: int, ev: CandidateEvent) -> tuple[Any, ...]:
+    c = ev.candidate
+    head = (ev.candidate_id, ev.seq, partition, ev.usage_id, ev.request_id)
+    return (*head, *(getattr(c, name) for name in t.CANDIDATE_FIELDS))
+
+
+def latest_by(items: Iterable[tuple[int, Any]], ident: str) -> dict[str, tuple[int, Any]]:
+    """Keep, per id, the (partition, event) with the highest seq (first one wins on a tie)."""
+    best: dict[str, tuple[int, Any]] = {}
+    for partition, ev in items:
+        key = getattr(ev, ident)
+        cur = best.get(key)
+        if cur is None or ev.seq > cur[1].seq:
+            best[key] = (partition, ev)
+    return best
+
+
+class PgViews:
+    """Applies batches of parsed events to PostgreSQL. One instance per worker process."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+
+    async def apply(
+        self,
+        usage: Sequence[tuple[int, UsageEvent]],
+        candidates: Sequence[tuple[int, CandidateEvent]],
+        entities: Sequence[EntityEvent] = (),
+    ) -> Applied:
+        """Apply one batch in one transaction; returns what changed (after the commit)."""
+        out = Applied()
+        partitions = sorted({p for p, _ in usage} | {p for p, _ in candidates})
+        async with self.pool.acquire() as conn, conn.transaction():
+            for p in partitions:
+                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", t.PARTITION_LOCK_NAMESPACE, p)
+            deltas = Deltas(self.settings.tz)
+            await self._usage(conn, usage, deltas, out)
+            await self._candidates(conn, candidates, deltas, out)
+            await self.write_deltas(conn, deltas)
+            if entities:
+                out.entities_applied = await _entities(conn, entities)
+        return out
+
+    async def _usage(
+        self, conn: asyncpg.Connection, events: Sequence[tuple[int, UsageEvent]], deltas: Deltas, out: Applied
+    ) -> None:
+        latest = latest_by(events, "usage_id")
+        if not latest:
+            return
+        stored = await _select_for_update(conn, "usage_records", t.USAGE_STATE_COLUMNS, list(latest))
+        rows = []
+        for usage_id, (partition, ev) in latest.items():
+            old = stored.get(usage_id)
+            if old is not None and old["seq"] >= ev.seq:
+                out.usage_stale += 1
+                out.usage_states[usage_id] = old
+                continue
+            new_state = _state_of(partition, ev)
+            deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
+            rows.append(_usage_row(partition, ev))
+            out.usage_states[usage_id] = new_state
+        out.usage_applied += len(rows)
+        out.usage_stale += len(events) - len(latest)
+        await _upsert(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, fence=True)
+
+    async def _candidates(
+        self, conn: asyncpg.Connection, events: Sequence[tuple[int, CandidateEvent]], deltas: Deltas, out: Applied
+    ) -> None:
+        latest = latest_by(events, "candidate_id")
+        if not latest:
+            return
+        stored = await _select_for_update(conn, "candidate_records", t.CANDIDATE_STATE_COLUMNS, list(latest))
+        rows = []
+        for cid, (partition, ev) in latest.items():
+            old = stored.get(cid)
+            if old is not None and old["seq"] >= ev.seq:
+                continue
+            old_facts = CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
+            deltas.apply_candidate(old_facts, CandidateFacts.of(ev.candidate))
+            rows.append(_candidate_row(partition, ev))
+        out.candidates_applied += len(rows)
+        out.candidates_stale += len(events) - len(rows)
+        await _upsert(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, fence=True)
+
+    async def write_deltas(self, conn: asyncpg.Connection, deltas: Deltas) -> None:
+        usage_rows = [(*k, *v) for k, v in deltas.usage_rows()]
+        await _add(conn, "usage_agg", t.USAGE_AGG_COLUMNS, t.USAGE_AGG_KEY, usage_rows)
+        attempt_rows = [(*k, *v) for k, v in deltas.attempt_rows()]
+        await _add(conn, "attempt_agg", t.ATTEMPT_AGG_COLUMNS, t.ATTEMPT_AGG_KEY, attempt_rows)
+
+    async def time_out(self, partitions: Sequence[int]) -> Applied:
+        """Mark requests of these partitions still active `active_timeout_s` after created_at as failed (504).
+
+        The seq is left unchanged, so any newer gateway event still wins over the timeout.
+        """
+        out = Applied()
+        if not partitions:
+            return out
+        timeout = timedelta(seconds=self.settings.active_timeout_s)
+        cols = ", ".join(t.USAGE_STATE_COLUMNS)
+        async with self.pool.acquire() as conn, conn.transaction():
+            for p in sorted(partitions):
+                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", t.PARTITION_LOCK_NAMESPACE, p)
+            rows = await conn.fetch(
+                f"SELECT {cols} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
+                " AND status IN ('pending', 'streaming') AND created_at < now() - $2::interval"
+                " ORDER BY id LIMIT 10000 FOR UPDATE",
+                list(partitions),
+                timeout,
+            )
+            if not rows:
+                return out
+            deltas = Deltas(self.settings.tz)
+            for row in rows:
+                old = facts_from_state(row)
+                deltas.apply_usage(old, timed_out(old))
+                new = dict(row)
+                new.update(status="failed", status_code=504, error_message=TIMEOUT_MESSAGE)
+                out.usage_states[row["id"]] = new
+            await conn.execute(
+                "UPDATE usage_records SET status = 'failed', status_code = 504, error_message = $2,"
+                " timed_out = true, finalized_at = created_at + $3::interval, updated_at = now()"
+                " WHERE id = ANY($1::text[])",
+                [r["id"] for r in rows],
+                TIMEOUT_MESSAGE,
+                timeout,
+            )
+            await self.write_deltas(conn, deltas)
+            out.usage_applied = len(rows)
+        log.info("timed out %d active requests", len(rows))
+        return out
+
+    async def active_states(self, partitions: Sequence[int]) -> list[State]:
+        """The current state of every active request of these partitions (to rebuild the Redis live set)."""
+        cols = ", ".join(t.USAGE_STATE_COLUMNS)
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {cols} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
+                " AND status IN ('pending', 'streaming')",
+                list(partitions),
+            )
+        return [dict(r) for r in rows]
+
+    async def count_dead_letter(self, topic: str, count: int, last_reason: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO dead_letter_counts (topic, count, last_reason) VALUES ($1, $2, $3)"
+                " ON CONFLICT (topic) DO UPDATE SET count = dead_letter_counts.count + EXCLUDED.count,"
+                " last_reason = EXCLUDED.last_reason, updated_at = now()",
+                topic,
+                count,
+                last_reason[:1000],
+            )
+
+
+def _state_of(partition: int, ev: UsageEvent) -> dict[str, Any]:
+    u = ev.usage
+    state = {name: getattr(u, name) for name in t.USAGE_STATE_COLUMNS if name not in ("seq", "kafka_partition")}
+    state["seq"] = ev.seq
+    state["kafka_partition"] = partition
+    return state
+
+
+async def _select_for_update(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], ids: list[str]
+) -> dict[str, State]:
+    # ORDER BY id: concurrent transactions lock rows in one order.
+    rows = await conn.fetch(
+        f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", ids
+    )
+    return {r["id"]: r for r in rows}
+
+
+async def _upsert(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool
+) -> None:
+    if not rows:
+        return
+    tmp = f"tmp_{table}"
+    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
+    cols = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
+    where = f" WHERE EXCLUDED.seq > {table}.seq" if fence else ""
+    await conn.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {tmp} ORDER BY id"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now(){where}"
+    )
+
+
+async def _add(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], key: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Add delta rows to an aggregate table (insert or increment), in key order to avoid deadlocks."""
+    if not rows:
+        return
+    tmp = f"tmp_{table}"
+    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
+    cols = ", ".join(columns)
+    counters = [c for c in columns if c not in key]
+    increments = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
+    pk = ", ".join(key)
+    order = "dim, grain, bucket, key" if table == "usage_agg" else "grain, bucket, provider_id"
+    await conn.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {tmp} ORDER BY {order}"
+        f" ON CONFLICT ({pk}) DO UPDATE SET {increments}"
+    )
+
+
+async def _entities(conn: asyncpg.Connection, events: Sequence[EntityEvent]) -> int:
+    latest: dict[tuple[str, str], EntityEvent] = {}
+    for ev in events:
+        k = (ev.entity, ev.id)
+        cur = latest.get(k)
+        # A tombstone (seq None) is the newest word on its key within the batch.
+        if cur is None or ev.seq is None or (cur.seq is not None and ev.seq > cur.seq):
+            latest[k] = ev
+    applied = 0
+    for (entity, ident), ev in sorted(latest.items()):
+        if ev.seq is None:
+            status = await conn.execute(
+                "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, 0, true, NULL)"
+                " ON CONFLICT (entity, id) DO UPDATE SET deleted = true, updated_at = now()",
+                entity,
+                ident,
+            )
+        else:
+            status = await conn.execute(
+                "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (entity, id) DO UPDATE SET seq = EXCLUDED.seq, deleted = EXCLUDED.deleted,"
+                " data = COALESCE(EXCLUDED.data, entities.data), updated_at = now()"
+                " WHERE EXCLUDED.seq > entities.seq",
+                entity,
+                ident,
+                ev.seq,
+                ev.deleted,
+                dict(ev.data) if ev.data is not None else None,
+            )
+        applied += status.endswith(" 1")
+    return applied

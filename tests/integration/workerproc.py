@@ -1,0 +1,67 @@
+"""Helpers for tests that run the real `usagestream worker` as a child process and feed it through Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from usagestream.settings import Settings
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1"}
+    exe = Path(sys.executable).parent / "usagestream"
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([str(exe), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_worker(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+async def produce(settings: Settings, messages: list[tuple[str, bytes, bytes | None]]) -> None:
+    topics = {"usage": settings.topic_usage, "candidate": settings.topic_candidates, "entity": settings.topic_entities}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, enable_idempotence=True)
+    await producer.start()
+    try:
+        for kind, key, value in messages:
+            await producer.send(topics.get(kind, kind), value=value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def wait_for(
+    conn: asyncpg.Connection, sql: str, expected: object, timeout: float = 120,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Poll `sql` until it returns `expected` (the pipeline has caught up); fail early if the worker died."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode} while waiting for {sql!r}")
+        value = await conn.fetchval(sql)
+        if value == expected:
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {sql!r}: got {value!r}, expected {expected!r}")
+
+
+def no_timeout(settings: Settings) -> Settings:
+    return replace(settings, active_timeout_s=10**9)
