@@ -3,6 +3,7 @@ here from the generated snapshots (never with the project's own aggregation code
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections import defaultdict
@@ -18,6 +19,7 @@ import redis.asyncio as aioredis
 from eventgen import generate
 from workerproc import no_timeout, produce, start_worker, stop_worker, wait_for
 
+from usagestream.materializer.verify import rebuild, verify
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -152,6 +154,7 @@ async def test_duplicates_and_reordering_fold_to_an_exact_recount(
         await produce(worker_settings, random.Random(3).sample(traffic.messages, len(traffic.messages)))
         await wait_for(pg, "SELECT count(*) FROM usage_records", len(traffic.latest_usage))
         await assert_exact(pg, traffic, worker_settings)
+        assert await verify(worker_settings, out=io.StringIO()) == 0
     finally:
         stop_worker(proc)
     assert proc.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
@@ -169,3 +172,23 @@ async def wait_for_live(client: aioredis.Redis, settings: Settings, expected: se
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"live set differs: missing {len(expected - got)}, extra {len(got - expected)}")
+
+
+async def test_verify_finds_a_wrong_number_and_rebuild_repairs_it(
+    worker_settings: Settings, pg: asyncpg.Connection, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    traffic = generate(11, 300, START, timedelta(hours=30))
+    proc = start_worker(worker_settings, tmp_path / "worker.log")
+    try:
+        await produce(worker_settings, traffic.messages)
+        await wait_caught_up(pg, traffic)
+    finally:
+        stop_worker(proc)
+    await pg.execute("UPDATE usage_agg SET cost = cost + 0.000001 WHERE dim = 'model' AND grain = 1")
+    await pg.execute("DELETE FROM attempt_agg WHERE grain = 0")
+    report = io.StringIO()
+    assert await verify(worker_settings, out=report) == 1
+    assert "usage model grain 1" in report.getvalue() and "attempts grain 0" in report.getvalue()
+    await rebuild(worker_settings, out=io.StringIO())
+    assert await verify(worker_settings, out=io.StringIO()) == 0
+    await assert_exact(pg, traffic, worker_settings)
