@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -83,10 +84,12 @@ class Pipeline:
         self.counters = Counters()
         # One batch, sweep or rebuild at a time in this process, so Redis syncs follow PostgreSQL commit order.
         self.lock = asyncio.Lock()
+        self._last_beat = (time.monotonic(), 0)
 
     async def process(self, messages: Sequence[RawMessage]) -> None:
         self.counters.consumed += len(messages)
         self.counters.batches += 1
+        self._heartbeat()
         usage: list[tuple[int, UsageEvent]] = []
         candidates: list[tuple[int, CandidateEvent]] = []
         entities: list[EntityEvent] = []
@@ -113,6 +116,19 @@ class Pipeline:
             except asyncpg.exceptions.DataError as exc:
                 log.warning("batch refused by PostgreSQL (%s); applying it one event at a time", type(exc).__name__)
                 await self._apply_one_by_one(parsed)
+
+    def _heartbeat(self) -> None:
+        """One log line every 10 s: the worker is alive, and how fast it goes."""
+        now = time.monotonic()
+        elapsed = now - self._last_beat[0]
+        if elapsed < 10:
+            return
+        c = self.counters
+        rate = (c.consumed - self._last_beat[1]) / elapsed
+        log.info("heartbeat: consumed=%d applied=%d stale=%d dead_lettered=%d batches=%d retries=%d rate=%.0f/s"
+                 " avg_batch=%.0f", c.consumed, c.applied, c.stale, c.dead_lettered, c.batches, c.store_retries,
+                 rate, c.consumed / max(c.batches, 1))  # fmt: skip
+        self._last_beat = (now, c.consumed)
 
     def _parse(self, msg: RawMessage) -> UsageEvent | CandidateEvent | EntityEvent:
         s = self.settings
