@@ -14,9 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from usagestream.materializer import pg_tables as t
 
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
-from usagestream.materializer import pg_tables as t
+from usagestream.errors import ConfigError
 from usagestream.settings import Settings
 from usagestream.stats import TIMEOUT_MESSAGE, CandidateFacts, Deltas, UsageFacts, timed_out
 
@@ -210,6 +211,20 @@ class PgViews:
                 list(partitions),
             )
         return [dict(r) for r in rows]
+
+    async def check_timezone(self) -> None:
+        """Day buckets are built in one time zone: refuse to mix two in one database (run `rebuild` to change)."""
+        async with self.pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "INSERT INTO meta (key, value) VALUES ('timezone', $1) ON CONFLICT (key) DO UPDATE"
+                " SET value = meta.value RETURNING value",
+                self.settings.timezone,
+            )
+        if stored != self.settings.timezone:
+            raise ConfigError(
+                f"the day aggregates were built in {stored}, but USAGESTREAM_TIMEZONE is {self.settings.timezone}:"
+                " run `usagestream rebuild` with the new time zone (workers stopped), or restore the old setting"
+            )
 
     async def count_dead_letter(self, topic: str, count: int, last_reason: str) -> None:
         async with self.pool.acquire() as conn:

@@ -17,13 +17,13 @@ from typing import Any
 import faust
 import mode
 import redis.asyncio as aioredis
-
 from usagestream.materializer.pg_pool import create_pool
 from usagestream.materializer.pg_views import PgViews
 from usagestream.materializer.redis_views import RedisLive
-from usagestream.settings import Settings
 from usagestream.streams.dead_letters import DeadLetters
 from usagestream.streams.pipeline import Pipeline, RawMessage
+
+from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ class Worker:
                 self.redis = aioredis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
                 dead_letters = DeadLetters(self.app, s)
                 live = RedisLive(self.redis, s)
-                self.pipeline = Pipeline(s, PgViews(self.pool, s), live, dead_letters.send)
+                views = PgViews(self.pool, s)
+                await views.check_timezone()
+                self.pipeline = Pipeline(s, views, live, dead_letters.send)
                 log.info("worker stores connected: %s", s.redacted())
             return self.pipeline
 
@@ -111,13 +113,13 @@ class Worker:
                 RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
                 for e in events
             ]
-            pipeline = await self.ready()
             try:
+                pipeline = await self.ready()
                 await pipeline.process(batch)
             except Exception:
-                # A bug, not bad data or an outage: stop without committing, so the batch is redelivered to the
-                # restarted worker instead of being skipped by a crashed agent that leaves the process alive.
-                log.critical("unexpected error while applying a batch; exiting", exc_info=True)
+                # A bug or a fatal setting, not bad data or an outage: stop without committing, so the batch is
+                # redelivered to the restarted worker instead of a crashed agent leaving the process alive.
+                log.critical("cannot apply a batch; exiting", exc_info=True)
                 logging.shutdown()
                 os._exit(70)
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("usagestream.materializer.db_cli", "cli", "database schema: `db upgrade`, `db current`"),
     "worker": ("usagestream.streams.worker", "cli", "run the stream worker (faust agents + materializer)"),
     "api": ("usagestream.http.server", "cli", "run the read API and the websocket feed"),
+    "loadgen": ("usagestream.publisher.loadgen", "cli", "publish realistic gateway traffic to Kafka"),
     "verify": ("usagestream.materializer.verify", "cli_verify", "recount every aggregate; exit 1 on any difference"),
     "rebuild": ("usagestream.materializer.verify", "cli_rebuild", "recompute every view from the records"),
 }
