@@ -17,6 +17,7 @@ from usagestream.settings import Settings
 
 # subcommand -> (module, function, help). The function takes (settings, args) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("usagestream.stack.demo", "cli", "stack + worker + API + load generator, until Ctrl-C"),
     "stack": ("usagestream.stack.launcher", "cli", "start/stop/inspect the local Kafka, PostgreSQL and Redis"),
     "topics": ("usagestream.streams.kafka_topics", "cli", "create the contract's Kafka topics (idempotent)"),
     "db": ("usagestream.materializer.db_cli", "cli", "database schema: `db upgrade`, `db current`"),
