@@ -36,7 +36,7 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How to add up one range: records in `edges`, grain-1 rows at `days`, grain-0 rows with bucket in `quarters`."""
+    """One range: recount records in `edges`, add grain-1 rows at `days` and grain-0 rows in `quarters`."""
 
     edges: tuple[Span, ...]
     days: tuple[datetime, ...]

@@ -1,0 +1,214 @@
+"""ReadStore: every read the HTTP API makes of PostgreSQL, from the aggregates plus exact edge slices.
+
+Contract for callers (the HTTP layer):
+- Parameters are already validated; `None` bounds mean unbounded; ranges are inclusive on `created_at`.
+- Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal`, exactly as summed: the
+  JSON encoder must write Decimals as JSON numbers (e.g. msgspec `decimal_format="number"`). Percentages,
+  averages and other derived ratios are floats, rounded as the reference rounds them.
+- Timestamps are ISO 8601 strings in UTC (`+00:00`).
+- Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction), so a batch the worker
+  commits meanwhile is either wholly in the answer or not at all.
+How each endpoint is answered: docs/read-model.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from usagestream.materializer import pg_reads_cache as cache
+from usagestream.materializer import pg_reads_entities as ent
+from usagestream.materializer import pg_reads_format as fmt
+from usagestream.materializer import pg_reads_records as rec
+from usagestream.materializer import pg_reads_stats as st
+
+from usagestream.ranges import Plan
+from usagestream.settings import Settings
+
+GROUP_BY = ("model", "user", "provider", "api_format")
+Body = dict[str, Any]
+
+
+class ReadStore:
+    """Read-only queries over the materialized views. One instance per API process."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield conn
+
+    async def _plan(
+        self, conn: asyncpg.Connection, table: str, start: datetime | None, end: datetime | None
+    ) -> Plan:
+        tz = await st.day_zone(conn, self.settings.timezone)
+        return await st.plan_for(conn, table, start, end, tz)
+
+    async def stats(self, start: datetime | None, end: datetime | None) -> Body:
+        """/stats (3.1): every request in range, whatever its status."""
+        async with self._read() as conn:
+            plan = await self._plan(conn, "usage_records", start, end)
+            sums = await st.usage_sums(conn, plan, "all", st.STATS_COUNTERS)
+        return st.stats_body(sums.get(""))
+
+    async def aggregation(
+        self, group_by: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[Body]:
+        """/aggregation/stats (3.2); ties by key (provider: provider_id)."""
+        if group_by not in GROUP_BY:
+            raise ValueError(f"invalid group_by {group_by!r}")
+        async with self._read() as conn:
+            plan = await self._plan(conn, "usage_records", start, end)
+            if group_by == "provider":
+                attempts = await self._plan(conn, "candidate_records", start, end)
+                return await st.provider_aggregation(conn, attempts, plan, limit)
+            if group_by == "user":
+                rows = await st.top_keys(
+                    conn, plan, "user", ("n_all", "tot_tok", "cost"), "n_all", limit, True
+                )
+                return [st.user_item(r) for r in rows]
+            counters = st.FR_COUNTERS + (("fr_rt_sum", "fr_rt_n") if group_by == "api_format" else ())
+            rows = await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
+        item = st.model_item if group_by == "model" else st.api_format_item
+        return [item(r) for r in rows]
+
+    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> Body:
+        """365 local days of settings.timezone ending today; tokens include cache tokens."""
+        tz = self.settings.tz
+        _, _, lo, hi = st.window(now, tz)
+        async with self._read() as conn:
+            grain = 1 if await st.day_zone(conn, self.settings.timezone) else 0
+            rows = await st.heatmap_rows(conn, user_id, grain, lo, hi)
+        return st.heatmap_body(rows, tz, now, include_actual_cost)
+
+    async def records(
+        self,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        search: str | None,
+        user_id: str | None,
+        username: str | None,
+        model: str | None,
+        provider: str | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> Body:
+        """/records (3.4): created_at desc, id desc; `total` counts every matching row."""
+        f = rec.Filters()
+        f.range(start, end)
+        f.search(search, admin=True)
+        f.admin(user_id, username, model, provider, status)
+        async with self._read() as conn:
+            total, rows = await rec.page(conn, f, limit, offset)
+            ents = await rec.page_entities(conn, rows)
+            flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
+        items = [fmt.record_item(r, ents, flags.get(r["id"])) for r in rows]
+        return {"records": items, "total": total, "limit": limit, "offset": offset}
+
+    async def detail(self, usage_id: str) -> Body | None:
+        """/{usage_id} (3.6): by id, then by request_id (the newest if several); None if neither matches."""
+        async with self._read() as conn:
+            row = await rec.detail_row(conn, usage_id)
+            if row is None:
+                return None
+            ents = await rec.detail_entities(conn, row)
+        return fmt.detail_item(row, ents)
+
+    async def active_records(self, ids: list[str], user_id: str | None) -> list[Body]:
+        """Raw /active fields of these ids (any status), only `user_id`'s if given; key names resolved."""
+        if not ids:
+            return []
+        async with self._read() as conn:
+            rows = await rec.active_rows(conn, ids, user_id, ", ".join(fmt.ACTIVE_COLUMNS))
+            names = await ent.provider_key_names(conn, [r["provider_api_key_id"] for r in rows])
+        return [fmt.active_item(r, names) for r in rows]
+
+    async def ttl_analysis(
+        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    ) -> Body:
+        async with self._read() as conn:
+            return await cache.ttl_analysis(conn, user_id, api_key_id, hours, now)
+
+    async def hit_analysis(
+        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    ) -> Body:
+        """Completed requests with created_at >= now - hours (no upper bound), filtered by the ids given."""
+        since = now - timedelta(hours=hours)
+        async with self._read() as conn:
+            if user_id is not None and api_key_id is not None:
+                plan = await st.records_plan(conn, since, None)
+                sums = await st.usage_sums(
+                    conn,
+                    plan,
+                    "user",
+                    st.HIT_COUNTERS,
+                    keys=[user_id],
+                    extra_where="api_key_id = $1",
+                    extra_args=[api_key_id],
+                )
+                return st.hit_body(hours, sums.get(user_id))
+            dim, key = ("user", user_id) if user_id is not None else ("api_key", api_key_id)
+            if key is None:
+                dim, key = "all", ""
+            plan = await self._plan(conn, "usage_records", since, None)
+            sums = await st.usage_sums(conn, plan, dim, st.HIT_COUNTERS, keys=[key])
+        return st.hit_body(hours, sums.get(key))
+
+    async def interval_timeline(
+        self, hours: int, limit: int, user_id: str | None, include_user_info: bool, now: datetime
+    ) -> Body:
+        async with self._read() as conn:
+            return await cache.interval_timeline(conn, hours, limit, user_id, include_user_info, now)
+
+    async def user_usage(
+        self,
+        user_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        search: str | None,
+        limit: int,
+        offset: int,
+    ) -> Body:
+        """/api/users/me/usage (3.10), non-admin shape."""
+        f = rec.Filters()
+        f.add("user_id = {}", user_id)
+        f.range(start, end)
+        f.search(search, admin=False)
+        async with self._read() as conn:
+            plan = await self._plan(conn, "usage_records", start, end)
+            totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
+            by_model = await st.usage_sums(
+                conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f"
+            )
+            user = await ent.user_by_id(conn, user_id)
+            total, rows = await rec.page(conn, f, limit, offset)
+            ents = await rec.page_entities(conn, rows)
+        body = st.user_summary(totals.get(user_id), by_model, user)
+        body["pagination"] = {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "has_more": offset + limit < total,
+        }
+        body["records"] = [fmt.user_record_item(r, ents) for r in rows]
+        return body
+
+    async def user_by_id(self, user_id: str) -> Body | None:
+        async with self._read() as conn:
+            return await ent.user_by_id(conn, user_id)
+
+    async def management_token(self, token_sha256: str) -> Body | None:
+        async with self._read() as conn:
+            return await ent.management_token(conn, token_sha256)
+
+    async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
+        async with self._read() as conn:
+            return await ent.provider_key_names(conn, ids)

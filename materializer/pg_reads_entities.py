@@ -1,0 +1,83 @@
+"""Entity look-ups of the read side: current names and settings from `entities`; deleted rows are absent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import asyncpg
+import msgspec
+
+Entities = dict[str, dict[str, dict[str, Any]]]  # entity kind -> id -> data
+
+_LIVE = "NOT e.deleted AND e.data IS NOT NULL"
+
+
+def as_json(value: Any) -> Any:
+    """A json/jsonb value as Python data, whether or not the pool has the JSON codec of pg_pool."""
+    return msgspec.json.decode(value) if isinstance(value, str) else value
+
+
+async def entity_maps(conn: asyncpg.Connection, wanted: Mapping[str, Iterable[str | None]]) -> Entities:
+    """The live entities of each kind among the given ids (None ids ignored), in one query."""
+    kinds: list[str] = []
+    ids: list[str] = []
+    for kind, values in wanted.items():
+        for value in {v for v in values if v is not None}:
+            kinds.append(kind)
+            ids.append(value)
+    out: Entities = {kind: {} for kind in wanted}
+    if not ids:
+        return out
+    rows = await conn.fetch(
+        "SELECT e.entity, e.id, e.data FROM entities e"
+        " JOIN unnest($1::text[], $2::text[]) AS k(entity, id) ON e.entity = k.entity AND e.id = k.id"
+        f" WHERE {_LIVE}",
+        kinds,
+        ids,
+    )
+    for r in rows:
+        out[r["entity"]][r["id"]] = as_json(r["data"])
+    return out
+
+
+async def user_by_id(conn: asyncpg.Connection, user_id: str) -> dict[str, Any] | None:
+    """The user's current data plus `id`, with `quota_usd` / `used_usd` as exact Decimals; None if absent."""
+    row = await conn.fetchrow(
+        "SELECT e.data, (e.data ->> 'quota_usd')::numeric AS quota_usd,"
+        " (e.data ->> 'used_usd')::numeric AS used_usd"
+        f" FROM entities e WHERE e.entity = 'user' AND e.id = $1 AND {_LIVE}",
+        user_id,
+    )
+    if row is None:
+        return None
+    data = dict(as_json(row["data"]))
+    data.update(id=user_id, quota_usd=row["quota_usd"], used_usd=row["used_usd"])
+    return data
+
+
+async def management_token(conn: asyncpg.Connection, token_sha256: str) -> dict[str, Any] | None:
+    """The live management_token entity with this SHA-256 (hex, any case), as its data plus `id`."""
+    row = await conn.fetchrow(
+        "SELECT e.id, e.data FROM entities e WHERE e.entity = 'management_token'"
+        f" AND e.data ->> 'token_sha256' = $1 AND {_LIVE} ORDER BY e.id LIMIT 1",
+        token_sha256.lower(),
+    )
+    if row is None:
+        return None
+    return {**as_json(row["data"]), "id": row["id"]}
+
+
+async def provider_key_names(conn: asyncpg.Connection, ids: list[str]) -> dict[str, str]:
+    """Upstream (provider) key names by id, for the keys that exist."""
+    found = await entity_maps(conn, {"provider_api_key": ids})
+    return {k: v["name"] for k, v in found["provider_api_key"].items() if v.get("name") is not None}
+
+
+def entity_subquery(kind: str, field: str, op: str, placeholder: str) -> str:
+    """`SELECT id` of live entities of `kind` whose data field matches (`op` is `=` or `ILIKE`)."""
+    escape = " ESCAPE '\\'" if op == "ILIKE" else ""
+    return (
+        f"SELECT e.id FROM entities e WHERE e.entity = '{kind}' AND {_LIVE}"
+        f" AND e.data ->> '{field}' {op} {placeholder}{escape}"
+    )

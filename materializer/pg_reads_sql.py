@@ -1,0 +1,216 @@
+"""SQL building blocks of the read side: counters recounted from records, range plans as SQL, LIKE escaping.
+
+`USAGE_COUNTER_SQL` is the SQL twin of `usagestream.stats.usage_contribution`: summing it over the records of
+a slice gives exactly the counters the writer folded into `usage_agg` for those records (tested against
+`stats.recount`). Every query built here takes positional parameters collected by `Args`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from usagestream.ranges import Plan, Span
+from usagestream.stats import ATTEMPT_COUNTERS, MONEY_COUNTERS, USAGE_COUNTERS
+
+FINISHED = "status NOT IN ('pending', 'streaming')"
+REACHED = "provider_name NOT IN ('unknown', 'pending')"
+FR = f"{FINISHED} AND {REACHED}"
+ERROR = "(status_code >= 400 OR error_message IS NOT NULL)"
+COMPLETED = "status = 'completed'"
+S200 = "status_code = 200 AND response_time_ms IS NOT NULL"
+EXECUTED = "provider_id IS NOT NULL AND status IN ('success', 'failed')"
+
+
+def _n(cond: str) -> str:
+    return f"count(*) FILTER (WHERE {cond})"
+
+
+def _sum(expr: str, cond: str | None = None) -> str:
+    where = f" FILTER (WHERE {cond})" if cond else ""
+    return f"COALESCE(sum({expr}){where}, 0)"
+
+
+USAGE_COUNTER_SQL: dict[str, str] = {
+    "n_all": "count(*)",
+    "n_finished": _n(FINISHED),
+    "n_reached": _n(REACHED),
+    "n_fr": _n(FR),
+    "n_error": _n(ERROR),
+    "n_completed": _n(COMPLETED),
+    "n_hit": _n(f"{COMPLETED} AND cache_read_input_tokens > 0"),
+    "n_s200": _n(S200),
+    "in_tok": _sum("input_tokens"),
+    "out_tok": _sum("output_tokens"),
+    "tot_tok": _sum("total_tokens"),
+    "cc_tok": _sum("cache_creation_input_tokens"),
+    "cr_tok": _sum("cache_read_input_tokens"),
+    "cost": _sum("total_cost_usd"),
+    "actual_cost": _sum("actual_total_cost_usd"),
+    "cc_cost": _sum("cache_creation_cost_usd"),
+    "cr_cost": _sum("cache_read_cost_usd"),
+    "rt_sum": _sum("response_time_ms"),
+    "rt_n": "count(response_time_ms)",
+    "fr_tot_tok": _sum("total_tokens", FR),
+    "fr_cost": _sum("total_cost_usd", FR),
+    "fr_actual": _sum("actual_total_cost_usd", FR),
+    "fr_rt_sum": _sum("response_time_ms", FR),
+    "fr_rt_n": _n(f"{FR} AND response_time_ms IS NOT NULL"),
+    "fin_tot_tok": _sum("total_tokens", FINISHED),
+    "fin_cost": _sum("total_cost_usd", FINISHED),
+    "fin_actual": _sum("actual_total_cost_usd", FINISHED),
+    "r_in": _sum("input_tokens", REACHED),
+    "r_out": _sum("output_tokens", REACHED),
+    "r_tot": _sum("total_tokens", REACHED),
+    "r_cost": _sum("total_cost_usd", REACHED),
+    "r_actual": _sum("actual_total_cost_usd", REACHED),
+    "s200_rt_sum": _sum("response_time_ms", S200),
+    "c_in": _sum("input_tokens", COMPLETED),
+    "c_cr": _sum("cache_read_input_tokens", COMPLETED),
+    "c_cc": _sum("cache_creation_input_tokens", COMPLETED),
+    "c_cr_cost": _sum("cache_read_cost_usd", COMPLETED),
+    "c_cc_cost": _sum("cache_creation_cost_usd", COMPLETED),
+}
+assert tuple(USAGE_COUNTER_SQL) == USAGE_COUNTERS
+
+ATTEMPT_COUNTER_SQL: dict[str, str] = {
+    "attempts": "count(*)",
+    "successes": _n("status = 'success'"),
+    "failures": _n("status = 'failed'"),
+    "lat_sum": _sum("latency_ms"),
+    "lat_n": "count(latency_ms)",
+}
+assert tuple(ATTEMPT_COUNTER_SQL) == ATTEMPT_COUNTERS
+
+# How each usage_agg dimension's key is computed from a record (NULL: the record is not in that dimension).
+DIM_KEY_SQL: dict[str, str] = {
+    "all": "''",
+    "model": "model",
+    "user": "user_id",
+    "provider": "provider_id",
+    "api_format": "api_format",
+    "api_key": "api_key_id",
+    "user_model": "user_id || chr(31) || model",
+}
+
+
+class Args:
+    """Positional parameters of one statement: `add(value)` returns its placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def spans_sql(column: str, spans: Sequence[Span], args: Args) -> str:
+    """`column` inside any of the half-open spans; FALSE when there are none."""
+    if not spans:
+        return "FALSE"
+    parts = [f"({column} >= {args.add(s.lo)} AND {column} < {args.add(s.hi)})" for s in spans]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def cast_sum(counter: str) -> str:
+    """The outer SUM of a counter column, as bigint for counts (PostgreSQL sums bigints as numeric)."""
+    return f"sum({counter})" if counter in MONEY_COUNTERS else f"sum({counter})::bigint"
+
+
+def usage_union(
+    plan: Plan,
+    dim: str,
+    counters: Sequence[str],
+    args: Args,
+    key_where: str = "TRUE",
+    record_where: str = "TRUE",
+) -> str:
+    """Rows (key, counters...) from day buckets, 15-minute buckets and the edge recount, to be summed by key.
+
+    `key_where` filters aggregate rows by `key`; `record_where` is the same filter over usage_records columns.
+    """
+    cols = ", ".join(counters)
+    key = DIM_KEY_SQL[dim]  # also checks that `dim` is one of ours before it is inlined
+    d = f"'{dim}'"
+    parts = []
+    if plan.days:
+        parts.append(
+            f"SELECT key, {cols} FROM usage_agg WHERE dim = {d} AND grain = 1"
+            f" AND bucket = ANY({args.add(list(plan.days))}::timestamptz[]) AND {key_where}"
+        )
+    if plan.quarters:
+        parts.append(
+            f"SELECT key, {cols} FROM usage_agg WHERE dim = {d} AND grain = 0"
+            f" AND {spans_sql('bucket', plan.quarters, args)} AND {key_where}"
+        )
+    if plan.edges:
+        exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in counters)
+        parts.append(
+            f"SELECT {key} AS key, {exprs} FROM usage_records"
+            f" WHERE {spans_sql('created_at', plan.edges, args)} AND {key} IS NOT NULL"
+            f" AND {record_where} GROUP BY 1"
+        )
+    if not parts:
+        parts.append(f"SELECT NULL::text AS key, {', '.join(f'0 AS {c}' for c in counters)} WHERE FALSE")
+    return " UNION ALL ".join(parts)
+
+
+def attempt_union(plan: Plan, args: Args) -> str:
+    """Rows (provider_id, attempt counters...) of a plan over attempt_agg and candidate_records."""
+    cols = ", ".join(ATTEMPT_COUNTERS)
+    parts = []
+    if plan.days:
+        parts.append(
+            f"SELECT provider_id, {cols} FROM attempt_agg WHERE grain = 1"
+            f" AND bucket = ANY({args.add(list(plan.days))}::timestamptz[])"
+        )
+    if plan.quarters:
+        parts.append(
+            f"SELECT provider_id, {cols} FROM attempt_agg WHERE grain = 0"
+            f" AND {spans_sql('bucket', plan.quarters, args)}"
+        )
+    if plan.edges:
+        exprs = ", ".join(f"{ATTEMPT_COUNTER_SQL[c]} AS {c}" for c in ATTEMPT_COUNTERS)
+        parts.append(
+            f"SELECT provider_id, {exprs} FROM candidate_records"
+            f" WHERE {spans_sql('created_at', plan.edges, args)} AND {EXECUTED} GROUP BY 1"
+        )
+    if not parts:
+        parts.append(
+            f"SELECT NULL::text AS provider_id, {', '.join(f'0 AS {c}' for c in ATTEMPT_COUNTERS)}"
+            " WHERE FALSE"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def escape_like(text: str) -> str:
+    """Escape LIKE wildcards (aether-usage-api.md 4.6): backslash, then % and _."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def safe_truncate_escaped(text: str, n: int) -> str:
+    """Cut escaped text to n characters without leaving a dangling escape backslash at the end."""
+    if len(text) <= n:
+        return text
+    cut = text[:n]
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    return cut[:-1] if trailing % 2 else cut
+
+
+def search_patterns(search: str | None) -> list[str]:
+    """The ILIKE patterns of a search text: at most 10 whitespace keywords, escaped, each cut to 100."""
+    if not search:
+        return []
+    return ["%" + safe_truncate_escaped(escape_like(kw), 100) + "%" for kw in search.strip().split()[:10]]
+
+
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern for a substring, escaped but not length-capped (the records `username` filter)."""
+    return "%" + escape_like(text) + "%"
+
+
+def iso(ts: datetime | None) -> str | None:
+    """An ISO 8601 string in UTC (`+00:00`), or None."""
+    return None if ts is None else ts.astimezone(UTC).isoformat()
