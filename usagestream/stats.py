@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Overflow, localcontext
 from zoneinfo import ZoneInfo
 
 from usagestream.contract import ACTIVE_STATUSES, EXECUTED_STATUSES, CandidateSnapshot, UsageSnapshot
 
 ZERO = Decimal(0)
+# Sums of money must never round: the default context keeps only 28 significant digits.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Overflow])
 BUCKET = timedelta(minutes=15)
 GRAIN_15M = 0
 GRAIN_DAY = 1
@@ -174,7 +176,8 @@ def bucket_15m(ts: datetime) -> datetime:
 def day_start(ts: datetime, tz: ZoneInfo) -> datetime:
     """The UTC instant at which the local (tz) day holding `ts` starts."""
     local = ts.astimezone(tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    # fold=0: where local midnight happens twice (DST ending at 01:00), the day starts at its first pass.
+    return local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0).astimezone(UTC)
 
 
 def buckets(ts: datetime, tz: ZoneInfo) -> tuple[tuple[int, datetime], tuple[int, datetime]]:
@@ -206,13 +209,14 @@ class Deltas:
 
     def apply_usage(self, old: UsageFacts | None, new: UsageFacts | None) -> None:
         """Retract `old` (the stored state) and add `new` (the state replacing it)."""
-        if old is not None:
-            self._add_usage(old, -1)
-        if new is not None:
-            self._add_usage(new, 1)
+        with localcontext(EXACT):
+            if old is not None:
+                self._add_usage(old, -1)
+            if new is not None:
+                self._add_usage(new, 1)
 
     def apply_candidate(self, old: CandidateFacts | None, new: CandidateFacts | None) -> None:
-        for facts, sign in ((old, -1), (new, 1)):
+        for facts, sign in ((old, -1), (new, 1)):  # integers only: no decimal context needed
             if facts is None:
                 continue
             vec = candidate_contribution(facts)
