@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
 from usagestream.materializer import pg_reads_cache as cache
 from usagestream.materializer import pg_reads_entities as ent
 from usagestream.materializer import pg_reads_format as fmt
 from usagestream.materializer import pg_reads_records as rec
 from usagestream.materializer import pg_reads_stats as st
-
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
 from usagestream.materializer.pg_reads_entities import entity_maps
 from usagestream.materializer.pg_reads_sql import iso
 

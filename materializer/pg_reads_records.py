@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+
 from usagestream.materializer.pg_reads_entities import Entities, entity_maps, entity_subquery
 from usagestream.materializer.pg_reads_sql import ERROR, Args, contains_pattern, search_patterns
 

@@ -13,9 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+
 from usagestream.materializer.pg_reads_entities import entity_maps
 from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL, Args, attempt_union, cast_sum, usage_union
-
 from usagestream.ranges import EMPTY, TICK, Plan, Span, clamp, decompose
 from usagestream.stats import ATTEMPT_COUNTERS
 

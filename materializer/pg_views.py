@@ -14,10 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from usagestream.materializer import pg_tables as t
 
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
 from usagestream.errors import ConfigError
+from usagestream.materializer import pg_tables as t
 from usagestream.settings import Settings
 from usagestream.stats import TIMEOUT_MESSAGE, CandidateFacts, Deltas, UsageFacts, timed_out
 

@@ -17,9 +17,15 @@ import asyncpg
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_reads_sql import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
+from usagestream.materializer.pg_reads_sql import (
+    ATTEMPT_COUNTER_SQL,
+    DIM_KEY_SQL,
+    EXECUTED,
+    USAGE_COUNTER_SQL,
+)
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, GRAIN_15M, GRAIN_DAY, USAGE_COUNTERS
+
 
 def bucket_sql(grain: int, tz: str) -> str:
     if grain == GRAIN_15M:

@@ -17,13 +17,13 @@ from typing import Any
 import faust
 import mode
 import redis.asyncio as aioredis
+
 from usagestream.materializer.pg_pool import create_pool
 from usagestream.materializer.pg_views import PgViews
 from usagestream.materializer.redis_views import RedisLive
+from usagestream.settings import Settings
 from usagestream.streams.dead_letters import DeadLetters
 from usagestream.streams.pipeline import Pipeline, RawMessage
-
-from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
