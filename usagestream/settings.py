@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from usagestream.errors import ConfigError
 
 _SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "redis_url"})
+_NON_EMPTY = ("kafka_bootstrap", "consumer_group", "postgres_dsn", "redis_url", "http_host", "topic_usage",
+              "topic_candidates", "topic_entities", "topic_dlq", "state_dir")  # fmt: skip
+_QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)=)[^&;\s]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,15 @@ class Settings:
         for name in ("http_port", "partitions", "batch_size", "active_timeout_s"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"USAGESTREAM_{name.upper()} must be >= 1")
+        if self.http_port > 65535:
+            raise ConfigError("USAGESTREAM_HTTP_PORT must be <= 65535")
+        for name in ("batch_within_s", "sweep_interval_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"USAGESTREAM_{name.upper()} must be a finite number > 0")
+        for name in _NON_EMPTY:
+            if not getattr(self, name).strip():
+                raise ConfigError(f"USAGESTREAM_{name.upper()} must not be empty")
         if self.admin_default_days < 0:
             raise ConfigError("USAGESTREAM_ADMIN_DEFAULT_DAYS must be >= 0")
         if self.log_format not in ("text", "json"):
@@ -109,9 +123,10 @@ def _mask(value: object) -> str:
     text = str(value)
     if not text:
         return ""
-    if "@" in text and "://" in text:  # keep host and database, hide user:password
-        scheme, rest = text.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    if "://" in text:
-        return text
-    return "***"
+    if "://" not in text:  # a bare secret, or a libpq key=value DSN: nothing in it is safe to show
+        return "***"
+    scheme, rest = text.split("://", 1)
+    if "@" in rest:  # keep host and database, hide user:password (the last @ ends them; over-masking is safe)
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    rest = _QUERY_SECRET.sub(lambda m: m.group(1) + "***", rest)  # ?password=... is a DSN form too
+    return f"{scheme}://{rest}"
