@@ -1,0 +1,68 @@
+"""The websocket endpoints `/api/admin/usage/active/ws` and `/api/users/me/usage/active/ws` (CONTRACT.md 7).
+
+Authentication happens before the upgrade (`Authorization: Bearer` or `?access_token=`), so a refused client
+gets an ordinary 401/403 answer. Client messages are read (pings, the close handshake) and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+
+from usagestream.http.auth import authenticate
+from usagestream.http.errors import http_error
+from usagestream.http.feed import SNAPSHOT, TRY_AGAIN_LATER, LiveFeed, Subscriber
+from usagestream.http.keys import FEED, OPTIONS
+
+log = logging.getLogger(__name__)
+
+
+async def admin_feed(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, admin=True)
+
+
+async def user_feed(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, admin=False)
+
+
+async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
+    principal = await authenticate(request, admin=admin, allow_query=True)
+    options = request.app[OPTIONS]
+    ws = web.WebSocketResponse(
+        heartbeat=options.ws_heartbeat_s, timeout=options.ws_close_timeout_s, max_msg_size=64 * 1024
+    )
+    if not ws.can_prepare(request).ok:
+        raise http_error(400, "This endpoint expects a websocket upgrade")
+    await ws.prepare(request)
+    feed = request.app[FEED]
+    with contextlib.suppress(TimeoutError):  # just started or reconnecting: avoid a second snapshot
+        await asyncio.wait_for(feed.connected.wait(), options.ws_close_timeout_s)
+    sub = feed.register(ws, user_id=None if admin else principal.user_id, admin=admin)
+    sender = asyncio.create_task(pump(feed, sub))
+    try:
+        async for _message in ws:
+            pass
+    finally:
+        feed.unregister(sub)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+    return ws
+
+
+async def pump(feed: LiveFeed, sub: Subscriber) -> None:
+    """Send the client's queue in order; a snapshot marker becomes a fresh snapshot in its turn."""
+    try:
+        while not sub.ws.closed:
+            message = await sub.queue.get()
+            text = await feed.snapshot(sub) if message is SNAPSHOT else str(message)
+            await sub.ws.send_str(text)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # Redis or PostgreSQL gone mid-snapshot, or the socket broke: let the client reconnect
+        log.info("websocket feed stopped for one client", exc_info=True)
+        feed.unregister(sub)
+        await feed.close(sub.ws, TRY_AGAIN_LATER, b"feed unavailable, reconnect")

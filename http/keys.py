@@ -1,0 +1,35 @@
+"""The typed application keys (aiohttp AppKey) shared by the API's modules, and the API's tunables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from usagestream.http.store import Reads
+from usagestream.settings import Settings
+
+if TYPE_CHECKING:
+    from usagestream.http.feed import LiveFeed
+
+
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    """Knobs of the API process that are not part of the contract's environment (tests shrink them)."""
+
+    feed_queue_size: int = 1000  # messages buffered per websocket client before it is dropped (close 1013)
+    ws_heartbeat_s: float = 20.0  # ping interval; a client that does not answer within half of it is closed
+    ws_close_timeout_s: float = 5.0  # how long closing a dropped or shut-down client may take before abort
+    ready_timeout_s: float = 1.0  # per dependency, for /ready
+    pg_pool_max: int = 10
+
+
+SETTINGS = web.AppKey("settings", Settings)
+OPTIONS = web.AppKey("options", ApiOptions)
+STORE = web.AppKey("store", Reads)
+REDIS = web.AppKey("redis", aioredis.Redis)
+FEED: web.AppKey[LiveFeed] = web.AppKey("feed")
+POOL = web.AppKey("pg_pool", asyncpg.Pool)

@@ -1,0 +1,71 @@
+"""The `/active` item (aether-usage-api.md section 3.5) built from a live-set item or a PostgreSQL row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+Item = dict[str, Any]
+_TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    """Money as an exact Decimal (live items hold decimal strings, rows hold Decimal); None stays None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def _format_family(value: object) -> bool:
+    return isinstance(value, str) and value.count(":") == 1 and all(value.split(":"))
+
+
+def format_conversion(raw: Mapping[str, Any]) -> bool | None:
+    """The stored flag; if null and both formats are `family:kind` signatures, inferred (they differ)."""
+    stored = raw.get("has_format_conversion")
+    if stored is not None:
+        return bool(stored)
+    client, endpoint = raw.get("api_format"), raw.get("endpoint_api_format")
+    if _format_family(client) and _format_family(endpoint):
+        return str(client).lower() != str(endpoint).lower()
+    return None
+
+
+def shape(raw: Mapping[str, Any], *, admin: bool, key_names: Mapping[str, str]) -> Item:
+    """One `/active` item. Admin items add `provider` and the upstream key's `api_key_name`."""
+    cost = decimal_or_none(raw.get("total_cost_usd"))
+    item: Item = {"id": raw.get("id"), "status": raw.get("status")}
+    for name in _TOKENS:
+        item[name] = raw.get(name) or 0
+    item["cost"] = cost if cost else 0
+    item["actual_cost"] = decimal_or_none(raw.get("actual_total_cost_usd"))
+    item["rate_multiplier"] = decimal_or_none(raw.get("rate_multiplier"))
+    item["response_time_ms"] = raw.get("response_time_ms")
+    item["first_byte_time_ms"] = raw.get("first_byte_time_ms")
+    for name in ("api_format", "endpoint_api_format"):
+        if raw.get(name):
+            item[name] = raw[name]
+    conversion = format_conversion(raw)
+    if conversion is not None:
+        item["has_format_conversion"] = conversion
+    if admin:
+        key_id = raw.get("provider_api_key_id")
+        item["provider"] = raw.get("provider_name")
+        item["api_key_name"] = key_names.get(key_id) if isinstance(key_id, str) else None
+    return item
+
+
+def key_ids(raws: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The distinct upstream key ids the admin items need names for."""
+    found = {r.get("provider_api_key_id") for r in raws}
+    return sorted(k for k in found if isinstance(k, str) and k)
+
+
+def visible(raw: Mapping[str, Any], user_id: str | None) -> bool:
+    """Whether a caller scoped to `user_id` (None = admin, everything) may see this request."""
+    return user_id is None or raw.get("user_id") == user_id

@@ -1,0 +1,61 @@
+"""Every path of the API on one screen, with the guard each one runs behind.
+
+Order matters for the admin usage paths: `/{usage_id}` comes last so that the literal paths win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from usagestream.http import feed_ws, health, openapi, views_admin, views_user
+from usagestream.http.auth import Principal, authenticate
+
+Guarded = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
+Plain = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ADMIN = "/api/admin/usage"
+USER = "/api/users/me/usage"
+
+
+def admin(view: Guarded) -> Plain:
+    """Admin role required: 401 without a valid token, 403 for a non-admin."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        return await view(request, await authenticate(request, admin=True))
+
+    return guarded
+
+
+def user(view: Guarded) -> Plain:
+    """Any active user; the view answers for that user only."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        return await view(request, await authenticate(request, admin=False))
+
+    return guarded
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_routes(
+        [
+            web.get(f"{ADMIN}/stats", admin(views_admin.stats)),
+            web.get(f"{ADMIN}/aggregation/stats", admin(views_admin.aggregation)),
+            web.get(f"{ADMIN}/heatmap", admin(views_admin.heatmap)),
+            web.get(f"{ADMIN}/records", admin(views_admin.records)),
+            web.get(f"{ADMIN}/active", admin(views_admin.active)),
+            web.get(f"{ADMIN}/active/ws", feed_ws.admin_feed),  # authenticates itself (?access_token=)
+            web.get(f"{ADMIN}/cache-affinity/ttl-analysis", admin(views_admin.ttl_analysis)),
+            web.get(f"{ADMIN}/cache-affinity/hit-analysis", admin(views_admin.hit_analysis)),
+            web.get(f"{ADMIN}/cache-affinity/interval-timeline", admin(views_admin.interval_timeline)),
+            web.get(f"{ADMIN}/{{usage_id}}", admin(views_admin.detail)),
+            web.get(USER, user(views_user.usage)),
+            web.get(f"{USER}/active", user(views_user.active)),
+            web.get(f"{USER}/active/ws", feed_ws.user_feed),  # authenticates itself (?access_token=)
+            web.get(f"{USER}/heatmap", user(views_user.heatmap)),
+            web.get(f"{USER}/interval-timeline", user(views_user.interval_timeline)),
+            web.get("/health", health.health),
+            web.get("/ready", health.ready),
+            web.get("/api/openapi.json", openapi.serve),
+        ]
+    )

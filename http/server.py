@@ -1,0 +1,112 @@
+"""The API's composition root: `create_app(settings)` wires PostgreSQL, Redis, the live feed and the routes;
+`cli` runs it as `usagestream api`. Nothing connects at import time: clients are made in cleanup contexts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import WSCloseCode, web
+
+from usagestream.errors import ConfigError
+from usagestream.http.accesslog import SafeAccessLogger
+from usagestream.http.feed import LiveFeed
+from usagestream.http.keys import FEED, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
+from usagestream.http.middleware import errors
+from usagestream.http.redis_live import LiveSet
+from usagestream.http.routes import setup_routes
+from usagestream.http.store import Reads
+from usagestream.materializer.pg_pool import create_pool
+from usagestream.settings import Settings
+
+log = logging.getLogger(__name__)
+StoreFactory = Callable[[asyncpg.Pool, Settings], Reads]
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(
+    settings: Settings, *, options: ApiOptions | None = None, store_factory: StoreFactory | None = None
+) -> web.Application:
+    """The aiohttp application. `store_factory` replaces the PostgreSQL read store (tests only)."""
+    if not settings.jwt_secret:
+        raise ConfigError(
+            "USAGESTREAM_JWT_SECRET is required by the API: set it to the gateway's HS256 JWT key"
+        )
+    if len(settings.jwt_secret.encode()) < 32:
+        log.warning("USAGESTREAM_JWT_SECRET is shorter than 32 bytes (RFC 7518 recommends at least 32)")
+    # The access log never shows query strings (`?access_token=`), whatever runner serves the app.
+    app = web.Application(middlewares=[errors], handler_args={"access_log_class": SafeAccessLogger})
+    app[SETTINGS] = settings
+    app[OPTIONS] = options or ApiOptions()
+    app.cleanup_ctx.append(_postgres(store_factory or _read_store))
+    app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_feed)
+    app.on_shutdown.append(_close_websockets)
+    setup_routes(app)
+    return app
+
+
+def _read_store(pool: asyncpg.Pool, settings: Settings) -> Reads:
+    from usagestream.materializer.pg_reads import ReadStore
+
+    store: Reads = ReadStore(pool, settings)
+    return store
+
+
+def _postgres(factory: StoreFactory) -> CleanupCtx:
+    async def postgres(app: web.Application) -> AsyncIterator[None]:
+        # min_size=0: the API starts (and /ready says so) while PostgreSQL is still down.
+        pool = await create_pool(app[SETTINGS], min_size=0, max_size=app[OPTIONS].pg_pool_max)
+        app[POOL] = pool
+        app[STORE] = factory(pool, app[SETTINGS])
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return postgres
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    name = "usagestream-api-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", settings.redis_prefix)
+    client = aioredis.from_url(settings.redis_url, health_check_interval=15, client_name=name)
+    app[REDIS] = client
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _feed(app: web.Application) -> AsyncIterator[None]:
+    feed = LiveFeed(LiveSet(app[REDIS], app[SETTINGS]), app[STORE], app[OPTIONS])
+    app[FEED] = feed
+    feed.start()
+    try:
+        yield
+    finally:
+        await feed.stop()
+
+
+async def _close_websockets(app: web.Application) -> None:
+    """Graceful shutdown: every websocket gets a close frame (1001 going away) before the loop stops."""
+    await app[FEED].close_all(WSCloseCode.GOING_AWAY, b"server shutdown")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default USAGESTREAM_HTTP_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (default USAGESTREAM_HTTP_PORT)")
+
+
+def cli(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM, then close websockets, pools and clients."""
+    app = create_app(settings)
+    host = getattr(args, "host", None) or settings.http_host
+    port = getattr(args, "port", None) or settings.http_port
+    log.info("usagestream api listening on http://%s:%s", host, port)
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10)
+    return 0

@@ -1,0 +1,66 @@
+"""The read interface the API needs from PostgreSQL (materializer.pg_reads.ReadStore).
+
+Money values in the returned dicts are Decimal (written as exact JSON numbers), datetimes are ISO strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+Range = datetime | None
+
+
+class Reads(Protocol):
+    """What the handlers call; any object with these coroutines works (tests use a stand-in)."""
+
+    async def stats(self, start: Range, end: Range) -> dict[str, Any]: ...
+
+    async def aggregation(
+        self, group_by: str, start: Range, end: Range, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime
+    ) -> dict[str, Any]: ...
+
+    async def records(
+        self,
+        *,
+        start: Range,
+        end: Range,
+        search: str | None,
+        user_id: str | None,
+        username: str | None,
+        model: str | None,
+        provider: str | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> dict[str, Any]: ...
+
+    async def detail(self, usage_id: str) -> dict[str, Any] | None: ...
+
+    async def active_records(self, ids: list[str], user_id: str | None) -> list[dict[str, Any]]: ...
+
+    async def ttl_analysis(
+        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    ) -> dict[str, Any]: ...
+
+    async def hit_analysis(
+        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    ) -> dict[str, Any]: ...
+
+    async def interval_timeline(
+        self, hours: int, limit: int, user_id: str | None, include_user_info: bool, now: datetime
+    ) -> dict[str, Any]: ...
+
+    async def user_usage(
+        self, user_id: str, start: Range, end: Range, search: str | None, limit: int, offset: int
+    ) -> dict[str, Any]: ...
+
+    async def user_by_id(self, user_id: str) -> dict[str, Any] | None: ...
+
+    async def management_token(self, token_sha256: str) -> dict[str, Any] | None: ...
+
+    async def provider_key_names(self, ids: list[str]) -> dict[str, str]: ...

@@ -1,0 +1,63 @@
+"""The `/active` item shape (aether-usage-api.md 3.5) built from live-set items and rows, without I/O."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from usagestream.http.live_items import decimal_or_none, format_conversion, shape, visible
+
+
+def raw(**over: Any) -> dict[str, Any]:
+    base = {"id": "a", "user_id": "u", "status": "pending", "input_tokens": 0, "output_tokens": 0,
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "total_cost_usd": "0",
+            "actual_total_cost_usd": "0", "rate_multiplier": None, "response_time_ms": None,
+            "first_byte_time_ms": None, "api_format": None, "endpoint_api_format": None,
+            "has_format_conversion": None, "provider_name": "pending",
+            "provider_api_key_id": None}  # fmt: skip
+    return {**base, **over}
+
+
+def test_optional_keys_and_cost() -> None:
+    item = shape(raw(), admin=False, key_names={})
+    assert item["cost"] == 0 and isinstance(item["cost"], int)
+    assert item["actual_cost"] == Decimal(0) and item["rate_multiplier"] is None
+    assert not {
+        "api_format",
+        "endpoint_api_format",
+        "has_format_conversion",
+        "provider",
+        "api_key_name",
+    } & set(item)
+    admin = shape(
+        raw(total_cost_usd=Decimal("1.50"), provider_api_key_id="k"), admin=True, key_names={"k": "K"}
+    )
+    assert (
+        admin["cost"] == Decimal("1.50") and admin["provider"] == "pending" and admin["api_key_name"] == "K"
+    )
+
+
+def test_format_conversion() -> None:
+    assert (
+        format_conversion(raw(has_format_conversion=False, api_format="a:b", endpoint_api_format="c:d"))
+        is False
+    )
+    assert format_conversion(raw(api_format="claude:chat", endpoint_api_format="openai:chat")) is True
+    assert format_conversion(raw(api_format="CLAUDE:chat", endpoint_api_format="claude:CHAT")) is False
+    assert format_conversion(raw(api_format="claude", endpoint_api_format="openai:chat")) is None
+    assert format_conversion(raw(api_format="claude:chat")) is None
+
+
+def test_decimals() -> None:
+    assert decimal_or_none("0.00123400") == Decimal("0.00123400")
+    assert decimal_or_none(Decimal("2")) == Decimal(2)
+    for bad in (None, True, "x", "NaN", "Infinity"):
+        assert decimal_or_none(bad) is None
+
+
+def test_visible() -> None:
+    assert (
+        visible({"user_id": "u"}, None)
+        and visible({"user_id": "u"}, "u")
+        and not visible({"user_id": "v"}, "u")
+    )
