@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from usagestream.materializer.pg_reads_format import infer_conversion_signatures
+
 Item = dict[str, Any]
 _TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -21,18 +23,14 @@ def decimal_or_none(value: object) -> Decimal | None:
     return result if result.is_finite() else None
 
 
-def _format_family(value: object) -> bool:
-    return isinstance(value, str) and value.count(":") == 1 and all(value.split(":"))
-
-
 def format_conversion(raw: Mapping[str, Any]) -> bool | None:
-    """The stored flag; if null and both formats are `family:kind` signatures, inferred (they differ)."""
+    """The stored flag; if null and both formats are `family:kind` signatures, `not can_passthrough` (3.5)."""
     stored = raw.get("has_format_conversion")
     if stored is not None:
         return bool(stored)
     client, endpoint = raw.get("api_format"), raw.get("endpoint_api_format")
-    if _format_family(client) and _format_family(endpoint):
-        return str(client).lower() != str(endpoint).lower()
+    if isinstance(client, str) and isinstance(endpoint, str):
+        return infer_conversion_signatures(None, client, endpoint)
     return None
 
 

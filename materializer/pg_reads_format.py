@@ -162,7 +162,7 @@ def user_record_item(r: Row, ents: Entities) -> Item:
 
 def active_item(r: Row, key_names: Mapping[str, str]) -> Item:
     """The raw fields an /active item is built from (the HTTP layer applies the reference's key rules)."""
-    item = {k: r[k] for k in ACTIVE_COLUMNS if k not in ("created_at", "provider_api_key_id")}
+    item = {k: r[k] for k in ACTIVE_COLUMNS if k != "created_at"}  # provider_api_key_id: HTTP resolves names
     item["created_at"] = iso(r["created_at"])
     item["api_key_name"] = key_names.get(r["provider_api_key_id"] or "")
     return item

@@ -53,6 +53,8 @@ async def usage_sums(
     `extra_where` (placeholders $1.. for `extra_args`) further filters the recounted records; use it only
     with a plan that has no buckets (see `records_plan`).
     """
+    if not (plan.days or plan.quarters or plan.edges):
+        return {}  # nothing to read; and an empty union would leave the parameters unreferenced
     args = Args()
     for value in extra_args:
         args.add(value)
