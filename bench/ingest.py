@@ -119,7 +119,9 @@ def main() -> None:
     args = parser.parse_args()
     base = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
-        results = [asyncio.run(run_once(base, args.events, args.workers, Path(tmp))) for _ in range(args.runs)]
+        results = [
+            asyncio.run(run_once(base, args.events, args.workers, Path(tmp))) for _ in range(args.runs)
+        ]
     rates = [r["rate"] for r in results]
     print(json.dumps({"workers": args.workers, "events": results[0]["events"], "median_events_per_s":
                       round(statistics.median(rates)), "runs": [round(r) for r in rates],

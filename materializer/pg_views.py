@@ -135,7 +135,11 @@ class PgViews:
         await _upsert(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, fence=True)
 
     async def _candidates(
-        self, conn: asyncpg.Connection, events: Sequence[tuple[int, CandidateEvent]], deltas: Deltas, out: Applied
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[tuple[int, CandidateEvent]],
+        deltas: Deltas,
+        out: Applied,
     ) -> None:
         latest = latest_by(events, "candidate_id")
         if not latest:
@@ -146,7 +150,11 @@ class PgViews:
             old = stored.get(cid)
             if old is not None and old["seq"] >= ev.seq:
                 continue
-            old_facts = CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
+            old_facts = (
+                CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"])
+                if old
+                else None
+            )
             deltas.apply_candidate(old_facts, CandidateFacts.of(ev.candidate))
             rows.append(_candidate_row(partition, ev))
         out.candidates_applied += len(rows)
@@ -240,7 +248,9 @@ class PgViews:
 
 def _state_of(partition: int, ev: UsageEvent) -> dict[str, Any]:
     u = ev.usage
-    state = {name: getattr(u, name) for name in t.USAGE_STATE_COLUMNS if name not in ("seq", "kafka_partition")}
+    state = {
+        name: getattr(u, name) for name in t.USAGE_STATE_COLUMNS if name not in ("seq", "kafka_partition")
+    }
     state["seq"] = ev.seq
     state["kafka_partition"] = partition
     return state
@@ -262,7 +272,9 @@ async def _upsert(
     if not rows:
         return
     tmp = f"tmp_{table}"
-    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
     cols = ", ".join(columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
@@ -274,13 +286,19 @@ async def _upsert(
 
 
 async def _add(
-    conn: asyncpg.Connection, table: str, columns: Sequence[str], key: Sequence[str], rows: list[tuple[Any, ...]]
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    rows: list[tuple[Any, ...]],
 ) -> None:
     """Add delta rows to an aggregate table (insert or increment), in key order to avoid deadlocks."""
     if not rows:
         return
     tmp = f"tmp_{table}"
-    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
     cols = ", ".join(columns)
     counters = [c for c in columns if c not in key]

@@ -59,7 +59,13 @@ class RedisLive:
         for state in states:
             item = live_item(state)
             payload = json.dumps(item, separators=(",", ":")) if item is not None else ""
-            args = [state["id"], state["seq"], payload, created_score(state), json.dumps(remove_message(state))]
+            args = [
+                state["id"],
+                state["seq"],
+                payload,
+                created_score(state),
+                json.dumps(remove_message(state)),
+            ]
             await self._script(keys=[self.hash_key, self.zset_key, self.channel], args=args, client=pipe)
             n += 1
         if n == 0:

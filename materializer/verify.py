@@ -63,7 +63,9 @@ def _steps(tz: str) -> list[tuple[str, str, str, str]]:
         for dim in DIM_KEY_SQL:
             steps.append((f"usage {dim} grain {grain}", "usage_agg", expected_usage_sql(dim, grain, tz),
                           f"dim = '{dim}' AND grain = {grain}"))  # fmt: skip
-        steps.append((f"attempts grain {grain}", "attempt_agg", expected_attempts_sql(grain, tz), f"grain = {grain}"))
+        steps.append(
+            (f"attempts grain {grain}", "attempt_agg", expected_attempts_sql(grain, tz), f"grain = {grain}")
+        )
     return steps
 
 

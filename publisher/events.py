@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 import msgspec
+
 from usagestream.publisher.records import CandidateRecord, UsageRecord, money
 
 TopicKind = Literal["usage", "candidates", "entities"]

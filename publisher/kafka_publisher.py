@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer  # noqa: TID251 - this module is the publisher's Kafka adapter
-from usagestream.publisher.events import Message
-from usagestream.publisher.partitioning import Partitioner
 
 from usagestream.errors import StoreUnavailable
+from usagestream.publisher.events import Message
+from usagestream.publisher.partitioning import Partitioner
 from usagestream.settings import Settings
 
 log = logging.getLogger("usagestream.publisher")

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace
+
 from usagestream.publisher import costs
 from usagestream.publisher.events import Message, candidate_message, usage_message
 from usagestream.publisher.population import Model, Provider, ProviderKey, User, user_data

@@ -11,10 +11,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from usagestream.errors import ConfigError
 from usagestream.publisher.kafka_publisher import Publisher
 from usagestream.publisher.traffic import EVENTS_PER_REQUEST, Traffic, TrafficConfig
-
-from usagestream.errors import ConfigError
 from usagestream.settings import Settings
 
 _CHUNK = 256  # messages between two pacing / progress checks

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from usagestream.publisher import events
 from usagestream.publisher.events import Message
 from usagestream.publisher.records import (

@@ -114,7 +114,9 @@ class Pipeline:
             try:
                 await self._apply(usage, candidates, entities)
             except asyncpg.exceptions.DataError as exc:
-                log.warning("batch refused by PostgreSQL (%s); applying it one event at a time", type(exc).__name__)
+                log.warning(
+                    "batch refused by PostgreSQL (%s); applying it one event at a time", type(exc).__name__
+                )
                 await self._apply_one_by_one(parsed)
 
     def _heartbeat(self) -> None:

@@ -23,12 +23,20 @@ from usagestream.materializer.pg_views import PgViews
 from usagestream.materializer.redis_views import RedisLive
 from usagestream.settings import Settings
 from usagestream.streams.dead_letters import DeadLetters
-from usagestream.streams.pipeline import Pipeline, RawMessage
+from usagestream.streams.pipeline import TRANSIENT, Pipeline, RawMessage
 
 log = logging.getLogger(__name__)
 
 # faust reads these bare variables and lets them override what the code passes (STYLE.md traps).
-_FAUST_ENV = ("BROKER_URL", "WEB_PORT", "WEB_HOST", "WEB_ENABLED", "PROCESSING_GUARANTEE", "APP_DATADIR", "DATADIR")
+_FAUST_ENV = (
+    "BROKER_URL",
+    "WEB_PORT",
+    "WEB_HOST",
+    "WEB_ENABLED",
+    "PROCESSING_GUARANTEE",
+    "APP_DATADIR",
+    "DATADIR",
+)
 
 
 class Worker:
@@ -84,17 +92,32 @@ class Worker:
     async def ready(self) -> Pipeline:
         """The pipeline, connecting the stores on first use (inside faust's running loop, never at import)."""
         async with self._ready:
-            if self.pipeline is None:
-                s = self.settings
-                self.pool = await create_pool(s, min_size=1, max_size=4)
-                self.redis = aioredis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
-                dead_letters = DeadLetters(self.app, s)
-                live = RedisLive(self.redis, s)
-                views = PgViews(self.pool, s)
-                await views.check_timezone()
-                self.pipeline = Pipeline(s, views, live, dead_letters.send)
-                log.info("worker stores connected: %s", s.redacted())
+            delay = 0.5
+            while self.pipeline is None:
+                try:
+                    await self._connect()
+                except TRANSIENT as exc:  # a store is down at start: wait for it like for any outage
+                    log.warning(
+                        "stores not reachable yet (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
             return self.pipeline
+
+    async def _connect(self) -> None:
+        s = self.settings
+        pool = await create_pool(s, min_size=1, max_size=4)
+        try:
+            views = PgViews(pool, s)
+            await views.check_timezone()
+        except BaseException:
+            await pool.close()
+            raise
+        self.pool = pool
+        self.redis = aioredis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        live = RedisLive(self.redis, s)
+        self.pipeline = Pipeline(s, views, live, DeadLetters(self.app, s).send)
+        log.info("worker stores connected: %s", s.redacted())
 
     async def close(self) -> None:
         if self.pipeline is None:
@@ -110,7 +133,9 @@ class Worker:
         s = self.settings
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
             batch = [
-                RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                RawMessage(
+                    e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
+                )
                 for e in events
             ]
             try:
@@ -148,4 +173,3 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
     faust_worker = faust.Worker(worker.app, loglevel=level, loop=asyncio.new_event_loop(), quiet=True)
     faust_worker.execute_from_commandline()
     return 0
-

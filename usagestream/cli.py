@@ -18,13 +18,21 @@ from usagestream.settings import Settings
 # subcommand -> (module, function, help). The function takes (settings, args) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("usagestream.stack.demo", "cli", "stack + worker + API + load generator, until Ctrl-C"),
-    "stack": ("usagestream.stack.launcher", "cli", "start/stop/inspect the local Kafka, PostgreSQL and Redis"),
+    "stack": (
+        "usagestream.stack.launcher",
+        "cli",
+        "start/stop/inspect the local Kafka, PostgreSQL and Redis",
+    ),
     "topics": ("usagestream.streams.kafka_topics", "cli", "create the contract's Kafka topics (idempotent)"),
     "db": ("usagestream.materializer.db_cli", "cli", "database schema: `db upgrade`, `db current`"),
     "worker": ("usagestream.streams.worker", "cli", "run the stream worker (faust agents + materializer)"),
     "api": ("usagestream.http.server", "cli", "run the read API and the websocket feed"),
     "loadgen": ("usagestream.publisher.loadgen", "cli", "publish realistic gateway traffic to Kafka"),
-    "verify": ("usagestream.materializer.verify", "cli_verify", "recount every aggregate; exit 1 on any difference"),
+    "verify": (
+        "usagestream.materializer.verify",
+        "cli_verify",
+        "recount every aggregate; exit 1 on any difference",
+    ),
     "rebuild": ("usagestream.materializer.verify", "cli_rebuild", "recompute every view from the records"),
 }
 
@@ -55,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         module, func, _ = COMMANDS[args.command]
-        handler: Callable[[Settings, argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+        handler: Callable[[Settings, argparse.Namespace], int] = getattr(
+            importlib.import_module(module), func
+        )
         return int(handler(settings, args) or 0)
     except UsagestreamError as exc:
         print(f"usagestream {args.command}: {exc}", file=sys.stderr)

@@ -128,7 +128,9 @@ class CandidateFacts:
 
     @classmethod
     def of(cls, c: CandidateSnapshot) -> CandidateFacts:
-        return cls(created_at=c.created_at, provider_id=c.provider_id, status=c.status, latency_ms=c.latency_ms)
+        return cls(
+            created_at=c.created_at, provider_id=c.provider_id, status=c.status, latency_ms=c.latency_ms
+        )
 
 
 def usage_contribution(f: UsageFacts) -> Counters:

@@ -97,7 +97,12 @@ async def topics(settings: Settings) -> AsyncIterator[Settings]:
             [
                 NewTopic(settings.topic_usage, settings.partitions, 1),
                 NewTopic(settings.topic_candidates, settings.partitions, 1),
-                NewTopic(settings.topic_entities, settings.partitions, 1, topic_configs={"cleanup.policy": "compact"}),
+                NewTopic(
+                    settings.topic_entities,
+                    settings.partitions,
+                    1,
+                    topic_configs={"cleanup.policy": "compact"},
+                ),
                 NewTopic(settings.topic_dlq, 1, 1),
             ]
         )

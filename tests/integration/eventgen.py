@@ -75,7 +75,9 @@ def candidate_event(cid: str, usage_id: str, seq: int, cand: dict[str, Any]) -> 
     return dumps(env)
 
 
-def generate(seed: int, requests: int, start: datetime, span: timedelta, dup: float = 0.2, swap: float = 0.3) -> Traffic:
+def generate(
+    seed: int, requests: int, start: datetime, span: timedelta, dup: float = 0.2, swap: float = 0.3
+) -> Traffic:
     """Lifecycles pending -> streaming -> final (-> billing fix), with candidates; duplicates and swaps."""
     rng = random.Random(seed)
     out = Traffic()
@@ -96,7 +98,9 @@ def generate(seed: int, requests: int, start: datetime, span: timedelta, dup: fl
         if final_status != "active":
             versions.append(_final(rng, streaming, final_status))
             if rng.random() < 0.15:
-                versions.append(dict(versions[-1], total_cost_usd=_money(rng), actual_total_cost_usd=_money(rng)))
+                versions.append(
+                    dict(versions[-1], total_cost_usd=_money(rng), actual_total_cost_usd=_money(rng))
+                )
         events = [("usage", rid.encode(), usage_event(v, i + 1)) for i, v in enumerate(versions)]
         out.latest_usage[rid] = versions[-1]
         events += _candidates(rng, rid, provider, created, out)
@@ -131,7 +135,9 @@ def _final(rng: random.Random, streaming: dict[str, Any], status: str) -> dict[s
     return rec
 
 
-def _candidates(rng: random.Random, rid: str, provider: str, created: datetime, out: Traffic) -> list[tuple[str, bytes, bytes]]:
+def _candidates(
+    rng: random.Random, rid: str, provider: str, created: datetime, out: Traffic
+) -> list[tuple[str, bytes, bytes]]:
     events = []
     for index in range(rng.randint(0, 3)):
         cid = str(uuid.UUID(int=rng.getrandbits(128)))

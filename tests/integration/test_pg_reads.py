@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
+
 from usagestream.materializer.pg_reads import ReadStore
 from usagestream.materializer.pg_reads_sql import USAGE_COUNTER_SQL
-
 from usagestream.settings import Settings
 from usagestream.stats import USAGE_COUNTERS, UsageFacts, usage_contribution
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from test_pg_reads_seed import NOW, TIERS, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
+
 from usagestream.materializer.pg_reads_sql import search_patterns
 
 pytestmark = pytest.mark.integration

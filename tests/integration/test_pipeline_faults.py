@@ -153,7 +153,9 @@ async def test_active_timeout_marks_failed_504_and_newer_event_wins(
                                 " AND key = 'm-stuck' AND grain = 1")  # fmt: skip
         assert tuple(row) == (1, 1, 1)
         # a duplicate of the old state changes nothing; a newer gateway event overrides the timeout
-        done = dict(later, status="completed", status_code=200, provider_name="p", total_tokens=5, input_tokens=5)
+        done = dict(
+            later, status="completed", status_code=200, provider_name="p", total_tokens=5, input_tokens=5
+        )
         await produce(s, [("usage", stuck["id"].encode(), usage_event(stuck, 2)),
                           ("usage", later["id"].encode(), usage_event(done, 2))])  # fmt: skip
         await wait_for(pg, "SELECT status FROM usage_records WHERE id = '33333333-3333-3333-3333-333333333333'",

@@ -11,10 +11,10 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
+
 from usagestream.publisher import Publisher, Topics
 from usagestream.publisher.events import Message
 from usagestream.publisher.traffic import generate
-
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -35,8 +35,14 @@ def stop_worker(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeou
 
 
 async def produce(settings: Settings, messages: list[tuple[str, bytes, bytes | None]]) -> None:
-    topics = {"usage": settings.topic_usage, "candidate": settings.topic_candidates, "entity": settings.topic_entities}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, enable_idempotence=True)
+    topics = {
+        "usage": settings.topic_usage,
+        "candidate": settings.topic_candidates,
+        "entity": settings.topic_entities,
+    }
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, enable_idempotence=True
+    )
     await producer.start()
     try:
         for kind, key, value in messages:
@@ -47,7 +53,10 @@ async def produce(settings: Settings, messages: list[tuple[str, bytes, bytes | N
 
 
 async def wait_for(
-    conn: asyncpg.Connection, sql: str, expected: object, timeout: float = 120,
+    conn: asyncpg.Connection,
+    sql: str,
+    expected: object,
+    timeout: float = 120,
     proc: subprocess.Popen[bytes] | None = None,
 ) -> None:
     """Poll `sql` until it returns `expected` (the pipeline has caught up); fail early if the worker died."""

@@ -7,12 +7,12 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 import pytest
-from usagestream.publisher import loadgen
-from usagestream.publisher.events import Message
-from usagestream.publisher.traffic import Traffic, TrafficConfig, generate
 
 from usagestream.contract import CandidateEvent, UsageEvent, parse_candidate, parse_entity, parse_usage
 from usagestream.errors import ConfigError
+from usagestream.publisher import loadgen
+from usagestream.publisher.events import Message
+from usagestream.publisher.traffic import Traffic, TrafficConfig, generate
 
 REQUESTS = 3000
 

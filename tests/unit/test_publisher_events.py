@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from usagestream.publisher import events
-from usagestream.publisher.records import CandidateRecord, UsageRecord, money
-from usagestream.publisher.tracker import RequestTracker, UnknownRequest
 
 from usagestream.contract import parse_candidate, parse_entity, parse_usage
 from usagestream.errors import InvalidEvent
+from usagestream.publisher import events
+from usagestream.publisher.records import CandidateRecord, UsageRecord, money
+from usagestream.publisher.tracker import RequestTracker, UnknownRequest
 
 T0 = datetime(2026, 11, 28, 1, 2, 3, 456000, tzinfo=UTC)
 
