@@ -195,7 +195,8 @@ _MONEY = ", ".join(f"{c} float8" for c in (*t.USAGE_MONEY, *t.USAGE_OPT_MONEY))
 REFERENCE_SCHEMA = f"""
 CREATE TABLE users (id varchar(36) PRIMARY KEY, email varchar(255) UNIQUE, username varchar(100) NOT NULL UNIQUE,
     role varchar(20) NOT NULL, is_active boolean NOT NULL, is_deleted boolean NOT NULL, quota_usd float8,
-    used_usd float8 NOT NULL DEFAULT 0, total_usd float8 NOT NULL DEFAULT 0, created_at timestamptz NOT NULL DEFAULT now());
+    used_usd float8 NOT NULL DEFAULT 0, total_usd float8 NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE api_keys (id varchar(36) PRIMARY KEY, user_id varchar(36) REFERENCES users ON DELETE CASCADE,
     name varchar(100), key_encrypted text, is_standalone boolean NOT NULL DEFAULT false,
     is_active boolean NOT NULL DEFAULT true);
@@ -223,7 +224,8 @@ CREATE TABLE request_candidates (id varchar(36) PRIMARY KEY, request_id varchar(
     latency_ms int, concurrent_requests int, extra_data json, required_capabilities json,
     created_at timestamptz NOT NULL, started_at timestamptz, finished_at timestamptz)
 """
-_USAGE_COPY = [c for c in t.USAGE_FIELDS]
+_USAGE_COPY = list(t.USAGE_FIELDS)
+_USAGE_SELECT = [f"{c}::json" if c in t.USAGE_JSON else c for c in t.USAGE_FIELDS]
 REFERENCE_FILL = f"""
 INSERT INTO users SELECT id, data->>'email', data->>'username', data->>'role', (data->>'is_active')::boolean,
     (data->>'is_deleted')::boolean, (data->>'quota_usd')::float8, coalesce((data->>'used_usd')::float8, 0)
@@ -237,13 +239,13 @@ INSERT INTO provider_endpoints SELECT id, data->>'provider_id', data->>'api_form
 INSERT INTO provider_api_keys SELECT id, data->>'provider_id', data->>'name' FROM entities
     WHERE entity = 'provider_api_key' AND NOT deleted;
 INSERT INTO usage ({", ".join(_USAGE_COPY)}, cache_cost_usd, billing_status)
-    SELECT {", ".join(_USAGE_COPY)}, cache_creation_cost_usd + cache_read_cost_usd,
+    SELECT {", ".join(_USAGE_SELECT)}, cache_creation_cost_usd + cache_read_cost_usd,
     CASE WHEN status IN ('pending', 'streaming') THEN 'pending' ELSE 'settled' END FROM usage_records;
 INSERT INTO request_candidates (id, request_id, user_id, api_key_id, candidate_index, retry_index, provider_id,
     endpoint_id, key_id, status, skip_reason, is_cached, status_code, error_type, error_message, latency_ms,
     extra_data, created_at, started_at, finished_at)
     SELECT id, request_id, user_id, api_key_id, candidate_index, retry_index, provider_id, endpoint_id, key_id,
-    status, skip_reason, is_cached, status_code, error_type, error_message, latency_ms, extra_data, created_at,
+    status, skip_reason, is_cached, status_code, error_type, error_message, latency_ms, extra_data::json, created_at,
     started_at, finished_at FROM candidate_records
 """
 # aether-usage-api.md 1.1 and 1.2 (SQLAlchemy index=True / unique=True / Index(...) of the models).
@@ -623,7 +625,8 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
         await rebuild(settings)
         facts["rebuild_s"] = time.monotonic() - t3
         async with pool.acquire() as conn:
-            await conn.execute("VACUUM ANALYZE usage_agg; VACUUM ANALYZE attempt_agg")
+            for table in ("usage_agg", "attempt_agg"):
+                await conn.execute(f"VACUUM ANALYZE {table}")
             facts["agg_rows"] = await conn.fetchval("SELECT count(*) FROM usage_agg")
         client = aioredis.from_url(settings.redis_url)
         try:
@@ -793,9 +796,8 @@ def render(
         "",
     ]
     for title, results in tables.items():
-        lines += [f"### {title}", "",
-                  "| endpoint | ours p50 ms | ours p99 ms | reference p50 ms | reference p99 ms | ratio | same answer |",
-                  "|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+        head = "| endpoint | ours p50 ms | ours p99 ms | reference p50 ms | reference p99 ms | ratio | same answer |"
+        lines += [f"### {title}", "", head, "|---|---:|---:|---:|---:|---:|---|"]
         for r in results:
             o50, o99, r50, r99 = (statistics.median(r.ours), pct(r.ours, 0.99), statistics.median(r.ref),
                                   pct(r.ref, 0.99))  # fmt: skip

@@ -29,6 +29,7 @@ from usagestream.contract import (
 from usagestream.materializer.pg_views import Applied, PgViews
 from usagestream.materializer.redis_views import RedisLive
 from usagestream.settings import Settings
+from usagestream.streams.kafka_io import Consumed
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,8 @@ TRANSIENT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+# A consumed message: the same shape the Kafka adapter reads.
+RawMessage = Consumed
 
 
 @dataclass
