@@ -40,7 +40,7 @@ import redis.asyncio as aioredis
 from usagestream.contract import ACTIVE_STATUSES, parse_candidate, parse_entity, parse_usage
 from usagestream.materializer import pg_migrations
 from usagestream.materializer import pg_tables as t
-from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.pg_pool import _init_connection
 from usagestream.materializer.pg_views import PgViews, _entities
 from usagestream.materializer.redis_views import RedisLive
 from usagestream.materializer.verify import rebuild
@@ -467,6 +467,14 @@ def ours_key(kind: str, body: Any) -> Any:
 def same(kind: str, ours: Any, ref: Any) -> str:
     if ours == ref:
         return "yes"
+    if kind in ("model", "api_format", "user", "provider", "ttl") and ours and ref:
+        # Equal counts at the cut of a top-N list may keep different keys (the reference's order of ties is
+        # unspecified; ours is count desc, key asc): compare the counts, and the keys above the cut.
+        cut = min(n for _, n in ours)
+        if sorted(n for _, n in ours) == sorted(n for _, n in ref) and {
+            p for p in ours if p[1] > cut
+        } == {p for p in ref if p[1] > cut}:
+            return "yes (ties at the cut)"
     if kind in ("hit", "ttl", "timeline"):
         # `now - hours` is taken a few milliseconds apart by the API and by the reference query.
         return "≈ (window edge)"
@@ -579,7 +587,7 @@ async def create_database(base: Settings, name: str) -> Settings:
 async def drop_database(base: Settings, name: str) -> None:
     conn = await asyncpg.connect(base.asyncpg_dsn.rsplit("/", 1)[0] + "/postgres")
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         await conn.close()
 
@@ -592,7 +600,9 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
     tpl = await asyncio.to_thread(template_pool, pool_size, args.seed, "ae_bench_" + tag)
     plan = make_plan(tpl, args.requests, args.active, now, args.seed, tag[:8])
     log(f"  {len(tpl.finished):,} finished and {len(tpl.active)} active templates in {time.monotonic() - t0:.1f}s")
-    pool = await create_pool(settings, max_size=2)
+    # No command timeout: COPY and INSERT ... SELECT of millions of rows take minutes.
+    pool = await asyncpg.create_pool(settings.asyncpg_dsn, min_size=1, max_size=2, init=_init_connection)
+    assert pool is not None
     try:
         async with pool.acquire() as conn:
             await _entities(conn, tpl.entities)
@@ -603,6 +613,13 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
                     el = time.monotonic() - t1
                     log(f"  usage_records: {i:,} rows in {el:.0f}s ({i / el:,.0f}/s)")
 
+            # Bulk path: drop the secondary indexes of the migration, COPY, then build them again (same definitions).
+            indexes = await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('usage_records', 'candidate_records')"
+                " AND indexname NOT LIKE '%_pkey'"
+            )
+            for r in indexes:
+                await conn.execute(f'DROP INDEX "{r["indexname"]}"')
             log(f"COPY {args.requests:,} requests into usage_records ...")
             await conn.copy_records_to_table(
                 "usage_records", records=usage_rows(plan, settings.partitions, progress),
@@ -618,6 +635,11 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
             facts["candidates"] = await conn.fetchval("SELECT count(*) FROM candidate_records")
             facts["copy_candidates_s"] = time.monotonic() - t2
             log(f"  {facts['candidates']:,} candidate rows in {facts['copy_candidates_s']:.0f}s")
+            t5 = time.monotonic()
+            for r in indexes:
+                await conn.execute(r["indexdef"])
+            facts["index_s"] = time.monotonic() - t5
+            log(f"  {len(indexes)} indexes of the migration built again in {facts['index_s']:.0f}s")
             await conn.execute("ANALYZE usage_records; ANALYZE candidate_records; ANALYZE entities")
             facts["entities"] = await conn.fetchval("SELECT count(*) FROM entities")
         t3 = time.monotonic()
@@ -778,7 +800,8 @@ def render(
         f" in the Redis live set; {facts['agg_rows']:,} aggregate rows ({facts['agg_size']}); usage_records"
         f" {facts['records_size']}, the reference's `usage` {facts['usage_size']}; database {facts['db_size']}.",
         f"- Loading: {facts['load_total_s']:.0f} s in all: generating and COPYing usage_records"
-        f" {facts['copy_usage_s']:.0f} s, candidate_records {facts['copy_candidates_s']:.0f} s, recounting every"
+        f" {facts['copy_usage_s']:.0f} s, candidate_records {facts['copy_candidates_s']:.0f} s, their indexes"
+        f" {facts['index_s']:.0f} s, recounting every"
         f" aggregate (`verify.rebuild`) {facts['rebuild_s']:.0f} s, the reference's tables and indexes"
         f" (INSERT ... SELECT, CREATE INDEX, VACUUM ANALYZE) {facts['reference_load_s']:.0f} s.",
         "- Rows are final snapshots of requests simulated by the load generator (Zipf users and models, statuses,"

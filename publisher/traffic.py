@@ -89,11 +89,11 @@ class Traffic:
                 self.emit(message)
         heap: list[tuple[float, int, Iterator[float]]] = []
         order = count()
-        arrival, rate, out = self.now_s, 1.0 / self.config.gap_s if self.config.gap_s > 0 else 0.0, self.out
+        rate, out = 1.0 / self.config.gap_s if self.config.gap_s > 0 else 0.0, self.out
+        # The next request's start: drawn once per started request (not per step), so the mean gap holds.
+        arrival = self.now_s + (self.rng.expovariate(rate) if rate else 0.0)
         while self._more(requests) or heap:
-            if self._more(requests):
-                arrival += self.rng.expovariate(rate) if rate else 0.0
-            else:
+            if not self._more(requests):
                 arrival = float("inf")  # every request has started: only finish the ones in flight
             if heap and heap[0][0] <= arrival:
                 when, _, steps = heapq.heappop(heap)
@@ -105,6 +105,7 @@ class Traffic:
                 self._set_time(arrival)
                 heapq.heappush(heap, (arrival, next(order), lifecycle.request(self)))
                 self.requests_started += 1
+                arrival += self.rng.expovariate(rate) if rate else 0.0
             while out:
                 yield out.popleft()
 

@@ -146,3 +146,23 @@ def test_cli_spreads_history_over_days() -> None:
         loadgen.config_from(_args(days=1.0), now)
     live = loadgen.config_from(_args(rate=860.0), now)
     assert live.start == now and live.gap_s == pytest.approx(0.01)
+
+
+def test_requests_start_at_the_configured_mean_gap() -> None:
+    """2,000 requests with a mean gap of 300 s span about 2,000 x 300 s (a drift here once put a 7-day backfill
+    35 days long, mostly in the future)."""
+    import json as _json
+    from datetime import UTC as _UTC
+    from datetime import datetime as _dt
+
+    from usagestream.publisher.traffic import generate as _generate
+
+    start = _dt(2026, 1, 1, tzinfo=_UTC)
+    msgs = _generate(2000, seed=5, start=start, gap_s=300.0)
+    created = sorted(
+        _dt.fromisoformat(_json.loads(m.value)["usage"]["created_at"].replace("Z", "+00:00"))
+        for m in msgs
+        if m.kind == "usage" and m.value
+    )
+    span = (created[-1] - start).total_seconds()
+    assert 0.85 * 2000 * 300 < span < 1.15 * 2000 * 300
