@@ -209,3 +209,66 @@ async def _reconnect(settings: Settings) -> asyncpg.Connection:
         except (OSError, asyncpg.exceptions.CannotConnectNowError):
             await asyncio.sleep(0.5)
     raise AssertionError("PostgreSQL did not come back")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_redis_restart_mid_stream_loses_nothing(
+    worker_settings: Settings, pg: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A private redis-server (so the shared one stays up) is killed mid-stream and started again, empty."""
+    port = _free_port()
+    s = replace(worker_settings, redis_url=f"redis://127.0.0.1:{port}/0")
+    now = datetime.now(UTC)
+    traffic = generate(61, 600, now - timedelta(minutes=5), timedelta(minutes=4))
+    active = {k for k, u in traffic.latest_usage.items() if u["status"] in ("pending", "streaming")}
+    server = _redis_server(port, tmp_path)
+    proc = start_worker(s, tmp_path / "worker.log")
+    half = len(traffic.messages) // 2
+    try:
+        await produce(s, traffic.messages[:half])
+        await asyncio.sleep(2.0)
+        server.kill()
+        server.wait(10)
+        await produce(s, traffic.messages[half:])
+        await asyncio.sleep(3.0)
+        assert proc.poll() is None, "the worker must wait for Redis, not exit"
+        server = _redis_server(port, tmp_path)
+        await wait_caught_up(pg, traffic)
+        client = aioredis.from_url(s.redis_url)
+        try:
+            await wait_for_live(client, s, active)
+        finally:
+            await client.aclose()
+        await assert_exact(pg, traffic, s)
+        assert await pg.fetchval("SELECT coalesce(sum(count), 0) FROM dead_letter_counts") == 0
+    finally:
+        stop_worker(proc)
+        server.kill()
+        server.wait(10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_server(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=open(tmp_path / f"redis-{port}.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
+    import time
+
+    for _ in range(100):
+        try:
+            import socket
+
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("private redis-server did not start")
