@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from usagestream.errors import UsagestreamError
+from usagestream.logs import configure as configure_logging
 from usagestream.settings import Settings
 
 # subcommand -> (module, function, help). The function takes (settings, args) and returns an exit code.
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging(settings)
         module, func, _ = COMMANDS[args.command]
         handler: Callable[[Settings, argparse.Namespace], int] = getattr(
             importlib.import_module(module), func
