@@ -96,11 +96,14 @@ class Filters:
 
 
 async def page(
-    conn: asyncpg.Connection, f: Filters, limit: int, offset: int
+    conn: asyncpg.Connection, f: Filters, limit: int, offset: int, total: int | None = None
 ) -> tuple[int, list[asyncpg.Record]]:
-    """(total matching rows, the page newest first: created_at desc, then id desc)."""
+    """(total matching rows, the page newest first: created_at desc, then id desc).
+
+    `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
     where = f.sql()
-    total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)  # noqa: S608
+    if total is None:
+        total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)  # noqa: S608
     lim, off = f.args.add(limit), f.args.add(offset)
     rows = await conn.fetch(
         f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {where}"  # noqa: S608
