@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -26,18 +26,17 @@ CANDIDATE_STATUSES = frozenset(
     {"available", "skipped", "pending", "streaming", "success", "failed", "cancelled"}
 )
 EXECUTED_STATUSES = frozenset({"success", "failed"})
-ENTITY_KINDS = frozenset(
-    {
-        "user",
-        "api_key",
-        "provider",
-        "provider_endpoint",
-        "provider_api_key",
-        "model_pricing",
-        "global_model_pricing",
-        "management_token",
-    }
-)
+EntityKind = Literal[
+    "user",
+    "api_key",
+    "provider",
+    "provider_endpoint",
+    "provider_api_key",
+    "model_pricing",
+    "global_model_pricing",
+    "management_token",
+]
+ENTITY_KINDS = frozenset(get_args(EntityKind))
 
 # Bounds the contract leaves open. Each keeps a value storable in its PostgreSQL column or btree index, so
 # that a hostile value is dead-lettered here, not failing a database write the worker would retry forever.
@@ -306,16 +305,7 @@ class _CandidateEnvelope(Struct):
 class _EntityEnvelope(Struct):
     v: int
     kind: str
-    entity: Literal[
-        "user",
-        "api_key",
-        "provider",
-        "provider_endpoint",
-        "provider_api_key",
-        "model_pricing",
-        "global_model_pricing",
-        "management_token",
-    ]
+    entity: EntityKind
     id: _EntityId
     seq: _Seq
     emitted_at: _Stamp
