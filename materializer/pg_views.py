@@ -304,9 +304,8 @@ async def _add(
     counters = [c for c in columns if c not in key]
     increments = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
     pk = ", ".join(key)
-    order = "dim, grain, bucket, key" if table == "usage_agg" else "grain, bucket, provider_id"
     await conn.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {tmp} ORDER BY {order}"
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {tmp} ORDER BY {pk}"  # any one total order avoids deadlocks
         f" ON CONFLICT ({pk}) DO UPDATE SET {increments}"
     )
 

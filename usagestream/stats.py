@@ -15,7 +15,7 @@ Counter names (one column each in `usage_agg`; the SQL recount in the materializ
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Overflow, localcontext
 from zoneinfo import ZoneInfo
@@ -262,8 +262,6 @@ def recount(facts: list[UsageFacts], tz: ZoneInfo) -> dict[AggKey, Counters]:
 
 def timed_out(f: UsageFacts) -> UsageFacts:
     """The state an active request takes when the worker times it out (CONTRACT.md: failed, 504)."""
-    from dataclasses import replace
-
     return replace(f, status="failed", status_code=504, has_error_message=True)
 
 
