@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -52,6 +53,16 @@ def start_worker(settings: Settings, n: Names, tmp: Path, log: Path) -> subproce
         return subprocess.Popen(argv, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
 
 
+async def wait_ready(proc: subprocess.Popen[bytes], tmp: Path, log: Path) -> None:
+    """Until the worker has recovered its table and resumed its partitions (see the app's announce_ready)."""
+    flag = tmp / "faust-data" / f"ready-{proc.pid}"
+    deadline = time.monotonic() + 90
+    while not flag.exists():
+        assert proc.poll() is None, f"the faust worker exited:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"the faust worker never became ready:\n{log.read_text()[-3000:]}"
+        await asyncio.sleep(0.2)
+
+
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -89,17 +100,19 @@ async def test_table_is_recovered_from_its_changelog(
     settings: Settings, names: Names, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    await publish(settings, names.source, "aabca")
     first = start_worker(settings, names, tmp_path, log)
     try:
+        await wait_ready(first, tmp_path, log)
+        await publish(settings, names.source, "aabca")
         reports = await wait_reports(settings, names, first, 5, log)
     finally:
         stop_worker(first)
     assert last_counts(reports) == {"a": 3, "b": 1, "c": 1}, log.read_text()
 
-    await publish(settings, names.source, "acd")
     second = start_worker(settings, names, tmp_path, log)
     try:
+        await wait_ready(second, tmp_path, log)
+        await publish(settings, names.source, "acd")
         reports = await wait_reports(settings, names, second, 8, log)
     finally:
         stop_worker(second)
