@@ -1,8 +1,15 @@
 """Ingest benchmark: the sustained rate of Kafka -> worker -> PostgreSQL + Redis, on the real local stack.
 
-It pre-loads N loadgen events into fresh topics, starts `usagestream worker` processes on a fresh database, and
-times the drain from the first applied record until every request's latest seq is stored; then runs `verify`.
-Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/ingest.py --events 300000 [--workers 1] [--runs 3]
+1. Drain (--runs times): pre-loads N loadgen events into fresh topics, starts `usagestream worker` processes on a
+   fresh database, times the drain from the first applied record until every request's latest seq is stored,
+   reads the worker's CPU time and resident size (RSS), then runs `verify` (the SQL recount) - exactness.
+2. Freshness: a fresh worker, loadgen traffic published at half the median drain rate (or --rate) for
+   --seconds; a sample of usage events (one every 50 ms) is timed from the producer's send to the moment the
+   record with that seq is committed in PostgreSQL - the transaction that also adds it to the aggregates that
+   /stats reads. p50 / p99 of those lags; then `verify`.
+3. Restart: the same worker under that load is SIGKILLed and started again; the time from the new process's
+   start until it has committed a new batch.
+Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/ingest.py --events 300000 [--workers 1] [--runs 3] [--skip-live]
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import io
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,7 +76,26 @@ def _expected_seq(messages: list) -> int:  # type: ignore[type-arg]
     return sum(best.values())
 
 
-async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _start_workers(settings: Settings, n: int, log_dir: Path, tag: str) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1"}
+    exe = Path(sys.executable).parent / "usagestream"
+    return [subprocess.Popen([str(exe), "worker"], env=env, stdout=open(log_dir / f"{tag}-{i}.log", "ab"),
+                             stderr=subprocess.STDOUT) for i in range(n)]  # fmt: skip
+
+
+async def _fresh(base: Settings, log_dir: Path) -> tuple[Settings, str]:
     tag = uuid.uuid4().hex[:8]
     settings = await _database(base, f"usagestream_bench_{tag}")
     settings = replace(settings, consumer_group=f"bench-{tag}", redis_prefix=f"bench-{tag}:",
@@ -77,26 +104,32 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
                        active_timeout_s=10**9, state_dir=str(log_dir / tag))  # fmt: skip
     await asyncio.to_thread(pg_migrations.upgrade, settings)  # alembic runs its own event loop
     await ensure_topics(settings)
+    return settings, tag
+
+
+async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> dict[str, float]:
+    settings, tag = await _fresh(base, log_dir)
     requests = int(events / 8.6)
     messages = generate(requests, seed=7, dup_ratio=0.01, reorder_ratio=0.01)
     await _preload(settings, messages)
     expected = _expected_seq(messages)
-    env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1"}
-    exe = Path(sys.executable).parent / "usagestream"
-    procs = [subprocess.Popen([str(exe), "worker"], env=env, stdout=open(log_dir / f"{tag}-{i}.log", "wb"),
-                              stderr=subprocess.STDOUT) for i in range(workers)]  # fmt: skip
+    procs = _start_workers(settings, workers, log_dir, tag)
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     first = done = 0.0
+    cpu = rss = cpu_first = 0.0
     try:
         while True:
             total = await conn.fetchval("SELECT coalesce(sum(seq), 0)::bigint FROM usage_records")
             now = time.monotonic()
             if total and not first:
                 first = now
+                cpu_first = sum(_cpu_seconds(p.pid) for p in procs)
             if total == expected:
                 done = now
                 break
             await asyncio.sleep(0.1)
+        cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_first
+        rss = max(_rss_mib(p.pid) for p in procs)
     finally:
         for p in procs:
             p.terminate()
@@ -106,9 +139,143 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     clean = await verify(settings, out=io.StringIO()) == 0
     await _drop(base, f"usagestream_bench_{tag}")
     rate = len(messages) / (done - first)
+    cpu_us = cpu / len(messages) * 1e6
     print(f"  {len(messages)} events ({requests} requests) drained in {done - first:.1f}s: {rate:,.0f} events/s,"
-          f" verify {'clean' if clean else 'DIFFERENCES'}", file=sys.stderr)  # fmt: skip
-    return {"rate": rate, "seconds": done - first, "events": len(messages), "clean": float(clean)}
+          f" worker CPU {cpu_us:.0f} us/event (during the drain), RSS {rss:.0f} MiB,"
+          f" verify {'clean' if clean else 'DIFFERENCES'}, load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip
+    return {"rate": rate, "seconds": done - first, "events": len(messages), "clean": float(clean),
+            "cpu_us_per_event": cpu_us, "rss_mib": rss}  # fmt: skip
+
+
+class _Live:
+    """Publishes loadgen traffic at a steady rate and samples usage events for their publish -> commit lag."""
+
+    def __init__(self, settings: Settings, rate: float) -> None:
+        self.settings = settings
+        self.rate = rate
+        self.sent = 0
+        self.samples: list[tuple[float, str, int]] = []  # (monotonic send time, usage id, seq)
+
+    async def publish(self, messages: list, seconds: float) -> None:  # type: ignore[type-arg]
+        s = self.settings
+        topics = {"usage": s.topic_usage, "candidates": s.topic_candidates, "entities": s.topic_entities}
+        producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5)
+        await producer.start()
+        start = time.monotonic()
+        next_sample = start
+        try:
+            for m in messages:
+                now = time.monotonic()
+                if now - start > seconds:
+                    break
+                ahead = self.sent / self.rate - (now - start)
+                if ahead > 0.005:
+                    await asyncio.sleep(ahead)
+                await producer.send(topics[m.kind], key=m.key, value=m.value)
+                self.sent += 1
+                if m.kind == "usage" and m.value and time.monotonic() >= next_sample:
+                    env = json.loads(m.value)
+                    self.samples.append((time.monotonic(), env["usage_id"], env["seq"]))
+                    next_sample += 0.05
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+
+async def _lags(conn: asyncpg.Connection, live: _Live, done: asyncio.Task[None]) -> list[float]:
+    """Poll PostgreSQL every 10 ms for the sampled (id, seq) pairs: the first time each is visible."""
+    lags: list[float] = []
+    seen = 0
+    waiting: list[tuple[float, str, int]] = []
+    deadline = None
+    while True:
+        waiting += live.samples[seen:]
+        seen = len(live.samples)
+        if waiting:
+            rows = await conn.fetch("SELECT id, seq FROM usage_records WHERE id = ANY($1::text[])",
+                                    [w[1] for w in waiting])  # fmt: skip
+            now = time.monotonic()
+            stored = {r["id"]: r["seq"] for r in rows}
+            still = []
+            for sent, uid, seq in waiting:
+                if stored.get(uid, 0) >= seq:
+                    lags.append(now - sent)
+                else:
+                    still.append((sent, uid, seq))
+            waiting = still
+        if done.done():
+            deadline = deadline or time.monotonic() + 30
+            if not waiting or time.monotonic() > deadline:
+                return lags
+        await asyncio.sleep(0.01)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path) -> dict[str, float]:
+    """Freshness at `rate`, then SIGKILL + restart under the same load; verify at the end."""
+    settings, tag = await _fresh(base, log_dir)
+    messages = generate(int(rate * (seconds + 60) / 8.6) + 100, seed=11, dup_ratio=0.01, reorder_ratio=0.01)
+    procs = _start_workers(settings, 1, log_dir, tag)
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        probe_seq = await _wait_joined(conn, settings, procs[0])
+        live = _Live(settings, rate)
+        pub = asyncio.create_task(live.publish(messages, seconds))
+        lags = await _lags(conn, live, pub)
+        await pub
+        rss = _rss_mib(procs[0].pid)
+        # Restart: keep publishing, SIGKILL the worker, start a new one, time until it commits a new batch.
+        restart_live = _Live(settings, rate)
+        pub = asyncio.create_task(restart_live.publish(messages[live.sent:], 40))
+        await asyncio.sleep(5)
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+        await asyncio.sleep(1)
+        restarted = time.monotonic()
+        since = await conn.fetchval("SELECT now()")
+        procs = _start_workers(settings, 1, log_dir, tag)
+        while not await conn.fetchval("SELECT count(*) FROM usage_records WHERE updated_at > $1", since):
+            await asyncio.sleep(0.05)
+        flowing = time.monotonic() - restarted
+        await pub
+        expected = probe_seq + _expected_seq(messages[: live.sent + restart_live.sent])
+        deadline = time.monotonic() + 300
+        while await conn.fetchval("SELECT coalesce(sum(seq), 0)::bigint FROM usage_records") != expected:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not catch up within 5 minutes")
+            await asyncio.sleep(0.2)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+        await conn.close()
+    clean = await verify(settings, out=io.StringIO()) == 0
+    await _drop(base, f"usagestream_bench_{tag}")
+    achieved = live.sent / seconds
+    print(f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s: lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
+          f" p99 {_pct(lags, 0.99) * 1000:.0f} ms ({len(lags)} samples); RSS {rss:.0f} MiB; restart after SIGKILL"
+          f" -> events flowing in {flowing:.1f}s; verify {'clean' if clean else 'DIFFERENCES'},"
+          f" load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip
+    return {"rate": achieved, "lag_p50_ms": _pct(lags, 0.5) * 1000, "lag_p99_ms": _pct(lags, 0.99) * 1000,
+            "samples": len(lags), "rss_mib": rss, "restart_s": flowing, "clean": float(clean)}  # fmt: skip
+
+
+async def _wait_joined(conn: asyncpg.Connection, settings: Settings, proc: subprocess.Popen[bytes]) -> int:
+    """Until the worker consumes: publish one probe request and wait for it (it belongs to the verified data)."""
+    probe = generate(1, seed=99)
+    await _preload(settings, probe)
+    want = _expected_seq(probe)
+    deadline = time.monotonic() + 120
+    while await conn.fetchval("SELECT coalesce(sum(seq), 0)::bigint FROM usage_records") != want:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the worker did not start consuming")
+        await asyncio.sleep(0.1)
+    return want
 
 
 def main() -> None:
@@ -116,16 +283,30 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=0, help="freshness rate (default: half the median drain)")
+    parser.add_argument("--seconds", type=float, default=30, help="freshness duration")
+    parser.add_argument("--skip-live", action="store_true", help="only the drain runs")
+    parser.add_argument("--logs", default="", help="keep the worker logs in this folder")
     args = parser.parse_args()
     base = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
-        results = [
-            asyncio.run(run_once(base, args.events, args.workers, Path(tmp))) for _ in range(args.runs)
-        ]
-    rates = [r["rate"] for r in results]
-    print(json.dumps({"workers": args.workers, "events": results[0]["events"], "median_events_per_s":
-                      round(statistics.median(rates)), "runs": [round(r) for r in rates],
-                      "all_clean": all(r["clean"] for r in results)}))  # fmt: skip
+        logs = Path(args.logs or tmp)
+        logs.mkdir(parents=True, exist_ok=True)
+        results = [asyncio.run(run_once(base, args.events, args.workers, logs)) for _ in range(args.runs)]
+        rates = [r["rate"] for r in results] or [2 * args.rate]  # --runs 0 --rate R: freshness only
+        out: dict[str, object] = {} if not results else {
+            "workers": args.workers, "events": results[0]["events"], "median_events_per_s":
+            round(statistics.median(rates)), "runs": [round(r) for r in rates],
+            "median_cpu_us_per_event": round(statistics.median(r["cpu_us_per_event"] for r in results)),
+            "max_rss_mib": round(max(r["rss_mib"] for r in results)), "all_clean": all(r["clean"] for r in results),
+        }  # fmt: skip
+        if not args.skip_live:
+            rate = args.rate or statistics.median(rates) / 2
+            live = asyncio.run(live_run(base, rate, args.seconds, logs))
+            out["freshness"] = {k: round(v, 1) for k, v in live.items()}
+            out["all_clean"] = bool(out.get("all_clean", True)) and bool(live["clean"])
+    out["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

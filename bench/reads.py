@@ -43,9 +43,12 @@ from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_pool import _init_connection
 from usagestream.materializer.pg_views import PgViews, _entities
 from usagestream.materializer.redis_views import RedisLive
-from usagestream.materializer.verify import rebuild
 from usagestream.publisher.traffic import generate
 from usagestream.settings import Settings
+from usagestream.stats import DIMENSIONS
+
+sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
+import reads_load as L  # noqa: E402, I001
 
 ADMIN_ID = "00000000-0000-4000-a000-00000000ad01"  # population.admin_messages
 HISTORY_DAYS = 400
@@ -108,9 +111,7 @@ def template_pool(size: int, seed: int, token: str) -> Pool:
             pool.entities.append(parse_entity(m.key, m.value))
     by_usage: dict[str, list[tuple[int, list[Any]]]] = {}
     for ev in cands.values():
-        by_usage.setdefault(ev.usage_id, []).append(
-            (ev.seq, [getattr(ev.candidate, n) for n in t.CANDIDATE_FIELDS])
-        )
+        by_usage.setdefault(ev.usage_id, []).append((ev.seq, [getattr(ev.candidate, n) for n in t.CANDIDATE_FIELDS]))
     for ev in usage.values():
         if ev.usage.status in ACTIVE_STATUSES:
             continue
@@ -127,66 +128,41 @@ def template_pool(size: int, seed: int, token: str) -> Pool:
 
 @dataclass
 class Plan:
-    """Which template each synthetic request copies, and when it starts."""
+    """The active requests (pending / streaming) of the last minutes: which template each copies, and when.
+
+    The finished history is generated in SQL (reads_load.py) with the same identifiers for rows 0..offset-1."""
 
     when: list[datetime]
     template: list[Template]
-    active_from: int  # requests from this index on are active (pending / streaming)
+    offset: int  # the first row number of these requests
     tag: str
 
     def usage_id(self, i: int) -> str:
         return f"{self.tag}-0000-4000-a000-{i:012x}"
 
     def request_id(self, i: int) -> str:
-        return f"req_{(i * 0x9E3779B97F4A7C15 + 0x5BD1E995) & 0xFFFFFFFFFFFFFFFF:016x}"
+        return f"req_{self.tag}_{i:012x}"
 
 
 def make_plan(pool: Pool, requests: int, active: int, now: datetime, seed: int, tag: str) -> Plan:
-    """Poisson arrivals over HISTORY_DAYS ending a few minutes ago, then `active` requests in the last minutes."""
+    """`active` requests spread over the last ACTIVE_WINDOW_S seconds, numbered after the finished ones."""
     rng = random.Random(seed)  # noqa: S311 - benchmark data
-    finished = requests - active
     end = now - timedelta(seconds=ACTIVE_WINDOW_S)
-    span = HISTORY_DAYS * 86400 - ACTIVE_WINDOW_S
-    gaps = [rng.expovariate(1.0) for _ in range(finished)]
-    scale = span / sum(gaps)
-    when, clock = [], end.timestamp() - span
-    for g in gaps:
-        clock += g * scale
-        when.append(datetime.fromtimestamp(clock, UTC))
     step = (ACTIVE_WINDOW_S - 5) / max(active, 1)
-    when += [end + timedelta(seconds=step * k + rng.random() * step) for k in range(active)]
-    templates = [pool.finished[int(rng.random() * len(pool.finished))] for _ in range(finished)]
-    templates += [pool.active[int(rng.random() * len(pool.active))] for _ in range(active)]
-    return Plan(when, templates, finished, tag)
+    when = [end + timedelta(seconds=step * k + rng.random() * step) for k in range(active)]
+    templates = [pool.active[int(rng.random() * len(pool.active))] for _ in range(active)]
+    return Plan(when, templates, requests - active, tag)
 
 
-def usage_rows(plan: Plan, partitions: int, progress: Callable[[int], None]) -> Iterator[tuple[Any, ...]]:
-    for i, (when, tpl) in enumerate(zip(plan.when, plan.template, strict=True)):
+def usage_rows(plan: Plan, partitions: int) -> Iterator[tuple[Any, ...]]:
+    for k, (when, tpl) in enumerate(zip(plan.when, plan.template, strict=True)):
+        i = plan.offset + k
         values = list(tpl.usage)
         shift = when - tpl.created_at
         values[U_ID], values[U_REQ], values[U_CREATED] = plan.usage_id(i), plan.request_id(i), when
         if values[U_FINAL] is not None:
             values[U_FINAL] = values[U_FINAL] + shift
-        if i % 50_000 == 0:
-            progress(i)
         yield (tpl.seq, i % partitions, False, *values)
-
-
-def candidate_rows(plan: Plan, partitions: int, share: float, seed: int) -> Iterator[tuple[Any, ...]]:
-    rng = random.Random(seed + 1)  # noqa: S311
-    j = 0
-    for i, (when, tpl) in enumerate(zip(plan.when, plan.template, strict=True)):
-        if not tpl.candidates or rng.random() >= share:
-            continue
-        shift = when - tpl.created_at
-        usage_id, request_id = plan.usage_id(i), plan.request_id(i)
-        for seq, fields in tpl.candidates:
-            values = list(fields)
-            for k in C_TIMES:
-                if values[k] is not None:
-                    values[k] = values[k] + shift
-            j += 1
-            yield (f"{plan.tag}-0000-4000-b000-{j:012x}", seq, i % partitions, usage_id, request_id, *values)
 
 
 # --- the reference's schema ---------------------------------------------------------------------------------
@@ -471,9 +447,9 @@ def same(kind: str, ours: Any, ref: Any) -> str:
         # Equal counts at the cut of a top-N list may keep different keys (the reference's order of ties is
         # unspecified; ours is count desc, key asc): compare the counts, and the keys above the cut.
         cut = min(n for _, n in ours)
-        if sorted(n for _, n in ours) == sorted(n for _, n in ref) and {
-            p for p in ours if p[1] > cut
-        } == {p for p in ref if p[1] > cut}:
+        if sorted(n for _, n in ours) == sorted(n for _, n in ref) and {p for p in ours if p[1] > cut} == {
+            p for p in ref if p[1] > cut
+        }:
             return "yes (ties at the cut)"
     if kind in ("hit", "ttl", "timeline"):
         # `now - hours` is taken a few milliseconds apart by the API and by the reference query.
@@ -546,16 +522,37 @@ def cases_for(days: int, hours: int, now: datetime, searches: Sequence[str]) -> 
     agg = "/api/admin/usage/aggregation/stats"
     cases = [
         Case("/stats", "stats", "/api/admin/usage/stats", rng, ref_stats(lo, hi)),
-        Case("/aggregation/stats?group_by=model", "model", agg, {**rng, "group_by": "model"},
-             ref_grouped(REF_MODEL, lo, hi)),  # fmt: skip
-        Case("/aggregation/stats?group_by=user", "user", agg, {**rng, "group_by": "user"},
-             ref_grouped(REF_USER, lo, hi)),  # fmt: skip
-        Case("/aggregation/stats?group_by=provider", "provider", agg, {**rng, "group_by": "provider"},
-             ref_provider(lo, hi)),  # fmt: skip
-        Case("/aggregation/stats?group_by=api_format", "api_format", agg, {**rng, "group_by": "api_format"},
-             ref_grouped(REF_API_FORMAT, lo, hi)),  # fmt: skip
-        Case("/records (first page of 20)", "records", "/api/admin/usage/records", {**rng, "limit": "20"},
-             ref_records(lo, hi, None)),  # fmt: skip
+        Case(
+            "/aggregation/stats?group_by=model",
+            "model",
+            agg,
+            {**rng, "group_by": "model"},
+            ref_grouped(REF_MODEL, lo, hi),
+        ),  # fmt: skip
+        Case(
+            "/aggregation/stats?group_by=user", "user", agg, {**rng, "group_by": "user"}, ref_grouped(REF_USER, lo, hi)
+        ),  # fmt: skip
+        Case(
+            "/aggregation/stats?group_by=provider",
+            "provider",
+            agg,
+            {**rng, "group_by": "provider"},
+            ref_provider(lo, hi),
+        ),  # fmt: skip
+        Case(
+            "/aggregation/stats?group_by=api_format",
+            "api_format",
+            agg,
+            {**rng, "group_by": "api_format"},
+            ref_grouped(REF_API_FORMAT, lo, hi),
+        ),  # fmt: skip
+        Case(
+            "/records (first page of 20)",
+            "records",
+            "/api/admin/usage/records",
+            {**rng, "limit": "20"},
+            ref_records(lo, hi, None),
+        ),  # fmt: skip
     ]
     for word in searches:
         cases.append(Case(f"/records?search={word}", "records", "/api/admin/usage/records",
@@ -565,8 +562,13 @@ def cases_for(days: int, hours: int, now: datetime, searches: Sequence[str]) -> 
     cases += [
         Case(f"/cache-affinity/hit-analysis (hours={hours})", "hit", f"{cache}/hit-analysis", h, ref_hit(hours)),
         Case(f"/cache-affinity/ttl-analysis (hours={hours})", "ttl", f"{cache}/ttl-analysis", h, ref_ttl(hours)),
-        Case(f"/cache-affinity/interval-timeline (hours={hours})", "timeline", f"{cache}/interval-timeline",
-             {**h, "include_user_info": "true", "limit": "10000"}, ref_timeline(hours)),  # fmt: skip
+        Case(
+            f"/cache-affinity/interval-timeline (hours={hours})",
+            "timeline",
+            f"{cache}/interval-timeline",
+            {**h, "include_user_info": "true", "limit": "10000"},
+            ref_timeline(hours),
+        ),  # fmt: skip
     ]
     return cases
 
@@ -593,62 +595,75 @@ async def drop_database(base: Settings, name: str) -> None:
 
 
 async def load(settings: Settings, args: argparse.Namespace, tag: str, now: datetime) -> dict[str, Any]:
+    if settings.timezone != "UTC":
+        raise ValueError("the bulk loader rolls day and month rows up from 15-minute rows: UTC only")
     facts: dict[str, Any] = {}
     t0 = time.monotonic()
     pool_size = min(args.requests, args.pool)
     log(f"simulating {pool_size:,} template requests with the load generator ...")
     tpl = await asyncio.to_thread(template_pool, pool_size, args.seed, "ae_bench_" + tag)
     plan = make_plan(tpl, args.requests, args.active, now, args.seed, tag[:8])
-    log(f"  {len(tpl.finished):,} finished and {len(tpl.active)} active templates in {time.monotonic() - t0:.1f}s")
-    # No command timeout: COPY and INSERT ... SELECT of millions of rows take minutes.
-    pool = await asyncpg.create_pool(settings.asyncpg_dsn, min_size=1, max_size=2, init=_init_connection)
+    facts["simulate_s"] = time.monotonic() - t0
+    log(f"  {len(tpl.finished):,} finished and {len(tpl.active)} active templates in {facts['simulate_s']:.1f}s")
+    # No command timeout: INSERT ... SELECT of millions of rows takes minutes.
+    pool = await asyncpg.create_pool(settings.asyncpg_dsn, min_size=1, max_size=L.WORKERS + 1, init=_init_connection)
     assert pool is not None
+    finished = args.requests - args.active
+    span_start = now - timedelta(days=HISTORY_DAYS)
+    step_us = (HISTORY_DAYS * 86400 - ACTIVE_WINDOW_S) * 1e6 / max(finished, 1)
     try:
         async with pool.acquire() as conn:
             await _entities(conn, tpl.entities)
-            t1 = time.monotonic()
-
-            def progress(i: int) -> None:
-                if i:
-                    el = time.monotonic() - t1
-                    log(f"  usage_records: {i:,} rows in {el:.0f}s ({i / el:,.0f}/s)")
-
-            # Bulk path: drop the secondary indexes of the migration, COPY, then build them again (same definitions).
+            # Month partitions of the records for the whole history (migration 0002), if the schema has them.
+            if await conn.fetchval("SELECT to_regproc('usagestream_month_partition') IS NOT NULL"):
+                await conn.execute(
+                    "SELECT usagestream_month_partition(p, m) FROM unnest(ARRAY['usage_records',"
+                    " 'candidate_records']) p, generate_series($1::timestamptz, $2, interval '1 month') m",
+                    span_start - timedelta(days=31),
+                    now,
+                )
+            # Bulk path: drop the secondary indexes of the migration, load, then build them again (same definitions).
             indexes = await conn.fetch(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('usage_records', 'candidate_records')"
                 " AND indexname NOT LIKE '%_pkey'"
             )
             for r in indexes:
                 await conn.execute(f'DROP INDEX "{r["indexname"]}"')
-            log(f"COPY {args.requests:,} requests into usage_records ...")
+            n_cand_tpl = await L.copy_templates(conn, tpl.finished, lambda x: x.usage)
+        n_tpl = len(tpl.finished)
+        log(f"  {n_tpl:,} usage and {n_cand_tpl:,} candidate templates copied")
+        size = 500_000
+        await L.timed(f"INSERT {finished:,} requests into usage_records", log, facts, "copy_usage_s", L.parallel(pool, [
+            L.usage_insert(tag[:8], lo, hi, n_tpl, span_start, step_us, settings.partitions)
+            for lo, hi in L.chunks(finished, size)
+        ]))  # fmt: skip
+        async with pool.acquire() as conn:  # the active requests of the last minutes, through COPY
             await conn.copy_records_to_table(
-                "usage_records", records=usage_rows(plan, settings.partitions, progress),
+                "usage_records", records=usage_rows(plan, settings.partitions),
                 columns=list(t.USAGE_RECORD_COLUMNS),
             )  # fmt: skip
-            facts["copy_usage_s"] = time.monotonic() - t1
-            t2 = time.monotonic()
-            log("COPY candidate_records ...")
-            await conn.copy_records_to_table(
-                "candidate_records", records=candidate_rows(plan, settings.partitions, args.candidate_share, args.seed),
-                columns=list(t.CANDIDATE_RECORD_COLUMNS),
-            )  # fmt: skip
-            facts["candidates"] = await conn.fetchval("SELECT count(*) FROM candidate_records")
-            facts["copy_candidates_s"] = time.monotonic() - t2
-            log(f"  {facts['candidates']:,} candidate rows in {facts['copy_candidates_s']:.0f}s")
-            t5 = time.monotonic()
-            for r in indexes:
-                await conn.execute(r["indexdef"])
-            facts["index_s"] = time.monotonic() - t5
-            log(f"  {len(indexes)} indexes of the migration built again in {facts['index_s']:.0f}s")
-            await conn.execute("ANALYZE usage_records; ANALYZE candidate_records; ANALYZE entities")
-            facts["entities"] = await conn.fetchval("SELECT count(*) FROM entities")
-        t3 = time.monotonic()
-        log("rebuilding every aggregate (verify.rebuild) ...")
-        await rebuild(settings)
-        facts["rebuild_s"] = time.monotonic() - t3
+        await L.timed("INSERT candidate_records", log, facts, "copy_candidates_s", L.parallel(pool, [
+            L.candidate_insert(tag[:8], lo, hi, n_tpl, span_start, step_us, settings.partitions, args.candidate_share)
+            for lo, hi in L.chunks(finished, size)
+        ]))  # fmt: skip
+        defs = [r["indexdef"].replace(" ON ONLY ", " ON ") for r in indexes]
+        await L.timed(f"{len(defs)} indexes of the migration", log, facts, "index_s", L.parallel(pool, defs))
         async with pool.acquire() as conn:
-            for table in ("usage_agg", "attempt_agg"):
-                await conn.execute(f"VACUUM ANALYZE {table}")
+            await conn.execute(f"DROP TABLE {L.TPL_USAGE}, {L.TPL_CAND}")
+            facts["candidates"] = await conn.fetchval("SELECT count(*) FROM candidate_records")
+            facts["entities"] = await conn.fetchval("SELECT count(*) FROM entities")
+            await conn.execute("TRUNCATE usage_agg, attempt_agg")
+        await L.timed("aggregates (set-based)", log, facts, "rebuild_s", L.build_aggregates(pool, DIMENSIONS))
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('timezone', $1) ON CONFLICT (key) DO UPDATE SET value = $1",
+                settings.timezone,
+            )
+        await L.timed("VACUUM ANALYZE of our tables", log, facts, "vacuum_s", L.parallel(pool, [
+            "VACUUM ANALYZE usage_records", "VACUUM ANALYZE candidate_records", "VACUUM ANALYZE usage_agg",
+            "VACUUM ANALYZE attempt_agg", "VACUUM ANALYZE entities",
+        ]))  # fmt: skip
+        async with pool.acquire() as conn:
             facts["agg_rows"] = await conn.fetchval("SELECT count(*) FROM usage_agg")
         client = aioredis.from_url(settings.redis_url)
         try:
@@ -663,14 +678,18 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
         log(f"our views loaded in {facts['ours_load_s']:.0f}s; building the reference's tables ...")
         t4 = time.monotonic()
         async with pool.acquire() as conn:
-            for sql in statements(REFERENCE_SCHEMA) + statements(REFERENCE_FILL) + statements(REFERENCE_INDEXES):
+            for sql in statements(REFERENCE_SCHEMA) + statements(REFERENCE_FILL):
                 await conn.execute(sql)
-            await conn.execute("VACUUM ANALYZE")
+        await L.parallel(pool, statements(REFERENCE_INDEXES))
+        await L.parallel(pool, ["VACUUM ANALYZE usage", "VACUUM ANALYZE request_candidates"])
+        async with pool.acquire() as conn:
+            await conn.execute("ANALYZE users; ANALYZE api_keys; ANALYZE providers")
             facts["reference_load_s"] = time.monotonic() - t4
             facts["db_size"] = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
             facts["usage_size"] = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('usage'))")
             facts["records_size"] = await conn.fetchval(
-                "SELECT pg_size_pretty(pg_total_relation_size('usage_records'))"
+                "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c"
+                " WHERE c.relname LIKE 'usage\\_records%' AND c.relkind IN ('r', 'p')"
             )
             facts["agg_size"] = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('usage_agg'))")
             span = await conn.fetchrow("SELECT min(created_at) AS lo, max(created_at) AS hi FROM usage_records")
@@ -803,13 +822,16 @@ def render(
         f" {facts['candidates']:,} candidate rows, {facts['entities']} entity rows, {facts['active']} active requests"
         f" in the Redis live set; {facts['agg_rows']:,} aggregate rows ({facts['agg_size']}); usage_records"
         f" {facts['records_size']}, the reference's `usage` {facts['usage_size']}; database {facts['db_size']}.",
-        f"- Loading: {facts['load_total_s']:.0f} s in all: generating and COPYing usage_records"
-        f" {facts['copy_usage_s']:.0f} s, candidate_records {facts['copy_candidates_s']:.0f} s, their indexes"
-        f" {facts['index_s']:.0f} s, recounting every"
-        f" aggregate (`verify.rebuild`) {facts['rebuild_s']:.0f} s, the reference's tables and indexes"
-        f" (INSERT ... SELECT, CREATE INDEX, VACUUM ANALYZE) {facts['reference_load_s']:.0f} s.",
+        f"- Loading: {facts['load_total_s']:.0f} s in all: simulating the templates {facts['simulate_s']:.0f} s,"
+        f" INSERT ... SELECT of usage_records {facts['copy_usage_s']:.0f} s and candidate_records"
+        f" {facts['copy_candidates_s']:.0f} s (bench/reads_load.py, {L.WORKERS} connections), their indexes"
+        f" {facts['index_s']:.0f} s, every aggregate set-based (15-minute rows per dimension by GROUP BY, hours,"
+        f" days and months rolled up from them) {facts['rebuild_s']:.0f} s, VACUUM ANALYZE {facts['vacuum_s']:.0f} s,"
+        f" the reference's tables and indexes (INSERT ... SELECT, CREATE INDEX, VACUUM ANALYZE)"
+        f" {facts['reference_load_s']:.0f} s.",
         "- Rows are final snapshots of requests simulated by the load generator (Zipf users and models, statuses,"
-        " fallbacks, retries, cache tokens), cloned onto Poisson arrivals over the history.",
+        " fallbacks, retries, cache tokens), cloned in SQL onto uniform slots with a random offset over the"
+        " history (template picked by a hash of the row number).",
         f"- Ours: `usagestream api` (a separate process), sequential aiohttp requests, {args.repeat} per endpoint"
         f" after 3 warm-ups (fewer if one endpoint took over {args.budget:.0f} s); client-side time including HTTP"
         " and JSON. Reference: the same questions as SQL the way aether-usage-api.md section 3 asks them, over"

@@ -16,6 +16,7 @@ from usagestream.http.auth import authenticate
 from usagestream.http.errors import http_error
 from usagestream.http.feed import SNAPSHOT, TRY_AGAIN_LATER, LiveFeed, Subscriber
 from usagestream.http.keys import FEED, OPTIONS
+from usagestream.http.metrics_view import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,14 @@ async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
     with contextlib.suppress(TimeoutError):  # just started or reconnecting: avoid a second snapshot
         await asyncio.wait_for(feed.connected.wait(), options.ws_close_timeout_s)
     sub = feed.register(ws, user_id=None if admin else principal.user_id, admin=admin)
+    clients = request.app[METRICS].ws_clients.labels(feed="admin" if admin else "user")
+    clients.inc()
     sender = asyncio.create_task(pump(feed, sub))
     try:
         async for _message in ws:
             pass
     finally:
+        clients.dec()
         feed.unregister(sub)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):

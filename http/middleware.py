@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncpg
 import redis.exceptions
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from usagestream.http.errors import HTTP, INTERNAL, UNAVAILABLE, ApiError, error_response
+from usagestream.http.metrics_view import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,31 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     except asyncio.CancelledError:
         raise
-    except _UNAVAILABLE:
+    except _UNAVAILABLE as exc:
         log.warning("%s %s: a store did not answer", request.method, request.path, exc_info=True)
+        if METRICS in request.app:
+            request.app[METRICS].store_error(exc)
         return error_response(503, UNAVAILABLE, "A backing store is unavailable, try again later")
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, INTERNAL, "Internal server error")
+
+
+@web.middleware
+async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request (outermost, so it sees the status the error middleware chose)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # redirects and the like, which `errors` lets through
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 0  # shutdown or a dropped client: no answer was given, nothing to count
+        raise
+    finally:
+        if status and METRICS in request.app:
+            request.app[METRICS].observe(request, status, time.perf_counter() - started)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from usagestream.http import feed_ws, health, openapi, views_admin, views_user
+from usagestream.http import dashboard, feed_ws, health, metrics_view, openapi, views_admin, views_user
 from usagestream.http.auth import Principal, authenticate
 
 Guarded = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
@@ -57,5 +57,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/health", health.health),
             web.get("/ready", health.ready),
             web.get("/api/openapi.json", openapi.serve),
+            web.get("/metrics", metrics_view.serve),  # token or loopback only (README "Metrics")
         ]
     )
+    dashboard.setup(app)  # the browser dashboard at / and /static/ (http/static/)

@@ -16,7 +16,8 @@ from usagestream.errors import ConfigError
 from usagestream.http.accesslog import SafeAccessLogger
 from usagestream.http.feed import LiveFeed
 from usagestream.http.keys import FEED, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
-from usagestream.http.middleware import errors
+from usagestream.http.metrics_view import METRICS, ApiMetrics
+from usagestream.http.middleware import errors, measure
 from usagestream.http.redis_live import LiveSet
 from usagestream.http.routes import setup_routes
 from usagestream.http.store import Reads
@@ -39,8 +40,9 @@ def create_app(
     if len(settings.jwt_secret.encode()) < 32:
         log.warning("USAGESTREAM_JWT_SECRET is shorter than 32 bytes (RFC 7518 recommends at least 32)")
     # The access log never shows query strings (`?access_token=`), whatever runner serves the app.
-    app = web.Application(middlewares=[errors], handler_args={"access_log_class": SafeAccessLogger})
+    app = web.Application(middlewares=[measure, errors], handler_args={"access_log_class": SafeAccessLogger})
     app[SETTINGS] = settings
+    app[METRICS] = ApiMetrics()
     app[OPTIONS] = options or ApiOptions()
     app.cleanup_ctx.append(_postgres(store_factory or _read_store))
     app.cleanup_ctx.append(_redis)

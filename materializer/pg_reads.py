@@ -29,6 +29,8 @@ from usagestream.ranges import Plan
 from usagestream.settings import Settings
 
 GROUP_BY = ("model", "user", "provider", "api_format")
+# The usage_agg dimension keyed by each searched record column.
+COLUMN_DIM = {"model": "model", "user_id": "user", "api_key_id": "api_key", "provider_id": "provider"}
 Body = dict[str, Any]
 
 
@@ -45,10 +47,15 @@ class ReadStore:
             yield conn
 
     async def _plan(
-        self, conn: asyncpg.Connection, table: str, start: datetime | None, end: datetime | None
+        self,
+        conn: asyncpg.Connection,
+        table: str,
+        start: datetime | None,
+        end: datetime | None,
+        records_only: bool = False,
     ) -> Plan:
         tz = await st.day_zone(conn, self.settings.timezone)
-        return await st.plan_for(conn, table, start, end, tz)
+        return await st.plan_for(conn, table, start, end, tz, records_only)
 
     async def stats(self, start: datetime | None, end: datetime | None) -> Body:
         """/stats (3.1): every request in range, whatever its status."""
@@ -104,12 +111,13 @@ class ReadStore:
         """/records (3.4): created_at desc, id desc; `total` counts every matching row."""
         f = rec.Filters()
         f.range(start, end)
-        f.search(search, admin=True)
-        f.admin(user_id, username, model, provider, status)
         async with self._read() as conn:
+            matches = await rec.resolve_search(conn, search, admin=True)
+            f.matched(matches)
+            f.admin(user_id, username, model, provider, status)
             known = None
-            if search is None and username is None and provider is None and status is None:
-                known = await self._count(conn, start, end, user_id, model)
+            if username is None and provider is None and status is None:
+                known = await self._count(conn, start, end, user_id, model, matches)
             total, rows = await rec.page(conn, f, limit, offset, total=known)
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
@@ -123,19 +131,30 @@ class ReadStore:
         end: datetime | None,
         user_id: str | None,
         model: str | None,
+        matches: list[rec.Matches],
     ) -> int | None:
-        """The number of records in `[start, end]` (of one user or one model) from the aggregates' `n_all`:
-        the same exact total as a count over the records, at the cost of a few hundred bucket rows."""
-        if user_id is not None and model is not None:
+        """The number of records in `[start, end]` (of one user, one model, or matching one search keyword that
+        matches values of a single column) from the aggregates' `n_all`: the same exact total as a count over
+        the records, at the cost of a few dozen bucket rows per key. None when the aggregates cannot tell."""
+        dim, keys = "all", [""]
+        if matches:
+            if user_id is not None or model is not None or len(matches) > 1:
+                return None
+            columns = matches[0].columns()
+            if not columns:
+                return 0
+            if len(columns) > 1:
+                return None  # rows matching two columns would be counted twice
+            dim, keys = COLUMN_DIM[columns[0]], matches[0].values[columns[0]]
+        elif user_id is not None and model is not None:
             return None  # user_model keys join the two with chr(31), which a user id could contain: count rows
-        dim, key = "all", ""
-        if user_id is not None:
-            dim, key = "user", user_id
+        elif user_id is not None:
+            dim, keys = "user", [user_id]
         elif model is not None:
-            dim, key = "model", model
-        plan = await self._plan(conn, "usage_records", start, end)
-        row = (await st.usage_sums(conn, plan, dim, ("n_all",), keys=[key])).get(key)
-        return int(row["n_all"]) if row else 0
+            dim, keys = "model", [model]
+        plan = await self._plan(conn, "usage_records", start, end, records_only=True)  # records that exist
+        rows = await st.usage_sums(conn, plan, dim, ("n_all",), keys=keys)
+        return sum(int(r["n_all"]) for r in rows.values())
 
     async def detail(self, usage_id: str) -> Body | None:
         """/{usage_id} (3.6): by id, then by request_id (the newest if several); None if neither matches."""
@@ -205,8 +224,8 @@ class ReadStore:
         f = rec.Filters()
         f.add("user_id = {}", user_id)
         f.range(start, end)
-        f.search(search, admin=False)
         async with self._read() as conn:
+            f.matched(await rec.resolve_search(conn, search, admin=False))
             plan = await self._plan(conn, "usage_records", start, end)
             totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
             by_model = await st.usage_sums(
@@ -225,14 +244,16 @@ class ReadStore:
         body["records"] = [fmt.user_record_item(r, ents) for r in rows]
         return body
 
+    # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round
+    # trips on every authenticated request).
     async def user_by_id(self, user_id: str) -> Body | None:
-        async with self._read() as conn:
+        async with self.pool.acquire() as conn:
             return await ent.user_by_id(conn, user_id)
 
     async def management_token(self, token_sha256: str) -> Body | None:
-        async with self._read() as conn:
+        async with self.pool.acquire() as conn:
             return await ent.management_token(conn, token_sha256)
 
     async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
-        async with self._read() as conn:
+        async with self.pool.acquire() as conn:
             return await ent.provider_key_names(conn, ids)

@@ -1,12 +1,16 @@
 """Record queries: the /records page and its filters, the user's records, detail, and rows for /active.
 
 Filters on names (username, key name, provider name) are resolved against the small `entities` table in
-sub-selects; the records are then filtered by id or by model ILIKE (trigram index), newest first.
+sub-selects. A search keyword is first resolved to the ids and model names it matches (`resolve_search`: live
+entities, and the distinct models of the month aggregates), so the records are filtered by equality on indexed
+columns; a page is then the newest rows of each matched value merged (`page` with branches), which reads about
+`limit` rows per value instead of scanning the range for matches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,12 +43,52 @@ STATUS_FILTERS = {
 }
 
 
+@dataclass
+class Matches:
+    """What one search keyword matches: values of record columns (model, user_id, api_key_id, provider_id)."""
+
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    def size(self) -> int:
+        return sum(len(v) for v in self.values.values())
+
+    def columns(self) -> list[str]:
+        return [c for c, v in self.values.items() if v]
+
+
+# Record column -> the entity kind and data field a keyword is matched against (None: the model name itself).
+SEARCHED = {"model": None, "api_key_id": ("api_key", "name"), "user_id": ("user", "username"),
+            "provider_id": ("provider", "name")}  # fmt: skip
+
+
+async def resolve_search(conn: asyncpg.Connection, text: str | None, admin: bool) -> list[Matches]:
+    """Each keyword's matches. Models come from the month rows of the `model` dimension: every stored record
+    is counted in one of them (same snapshot), so `model = ANY(models)` selects exactly `model ILIKE keyword`."""
+    out = []
+    for pattern in search_patterns(text):
+        columns = [c for c in SEARCHED if admin or c in ("model", "api_key_id")]
+        parts = []
+        for column in columns:
+            spec = SEARCHED[column]
+            if spec is None:
+                parts.append(
+                    "ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3"
+                    " AND key ILIKE $1 ESCAPE '\\')"
+                )
+            else:
+                parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
+        row = await conn.fetchrow(f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
+        out.append(Matches({c: sorted(row[i]) for i, c in enumerate(columns)}))
+    return out
+
+
 class Filters:
     """The WHERE clause of a records query, built condition by condition."""
 
     def __init__(self) -> None:
         self.args = Args()
         self.where: list[str] = []
+        self.matches: list[Matches] = []
 
     def add(self, sql: str, *values: Any) -> None:
         self.where.append(sql.format(*(self.args.add(v) for v in values)))
@@ -57,6 +101,14 @@ class Filters:
             self.add("created_at >= {}", start)
         if end is not None:
             self.add("created_at <= {}", end)
+
+    def matched(self, matches: list[Matches]) -> None:
+        """Each keyword must match one of its resolved values (see resolve_search)."""
+        self.matches = matches
+        for m in matches:
+            cols = m.columns()
+            parts = [f"{c} = ANY({self.args.add(m.values[c])}::text[])" for c in cols]
+            self.where.append("(" + " OR ".join(parts) + ")" if parts else "FALSE")
 
     def search(self, text: str | None, admin: bool) -> None:
         """Each keyword must match the key name or model (admin: also the username or provider name)."""
@@ -95,6 +147,10 @@ class Filters:
             self.where.append(STATUS_FILTERS[status])
 
 
+# A page is merged from per-value branches when a keyword matches at most this many values.
+MAX_BRANCHES = 24
+
+
 async def page(
     conn: asyncpg.Connection, f: Filters, limit: int, offset: int, total: int | None = None
 ) -> tuple[int, list[asyncpg.Record]]:
@@ -104,6 +160,11 @@ async def page(
     where = f.sql()
     if total is None:
         total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)  # noqa: S608
+    if total == 0:
+        return 0, []
+    narrow = min(f.matches, key=Matches.size, default=None)
+    if narrow is not None and narrow.size() <= MAX_BRANCHES:
+        return total, await _merged_page(conn, f, narrow, limit, offset)
     lim, off = f.args.add(limit), f.args.add(offset)
     rows = await conn.fetch(
         f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {where}"  # noqa: S608
@@ -111,6 +172,30 @@ async def page(
         *f.args.values,
     )
     return total, list(rows)
+
+
+async def _merged_page(
+    conn: asyncpg.Connection, f: Filters, m: Matches, limit: int, offset: int
+) -> list[asyncpg.Record]:
+    """The page as the newest `offset + limit` rows of each value the keyword matches (one index range scan
+    each: usage_records_<column> is (column, created_at DESC)), merged. Every matching row has one of these
+    values, so the page is among them; UNION drops a row that two values select."""
+    where, n = f.sql(), f.args.add(offset + limit)
+    branches = [
+        f"(SELECT id, created_at FROM usage_records WHERE {where} AND {c} = {f.args.add(v)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {n})"
+        for c in m.columns()
+        for v in m.values[c]
+    ]
+    lim, off = f.args.add(limit), f.args.add(offset)
+    rows = await conn.fetch(
+        f"WITH ids AS (SELECT id, created_at FROM ({' UNION '.join(branches)}) b"  # noqa: S608
+        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off})"
+        f" SELECT {PAGE_COLUMNS} FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids)"
+        " ORDER BY created_at DESC, id DESC",
+        *f.args.values,
+    )
+    return list(rows)
 
 
 async def page_entities(conn: asyncpg.Connection, rows: Sequence[Any]) -> Entities:
@@ -139,9 +224,7 @@ async def attempt_flags(conn: asyncpg.Connection, usage_ids: list[str]) -> dict[
         " GROUP BY usage_id",
         usage_ids,
     )
-    return {
-        r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows
-    }
+    return {r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows}
 
 
 async def detail_row(conn: asyncpg.Connection, usage_id: str) -> asyncpg.Record | None:
@@ -168,9 +251,7 @@ async def detail_entities(conn: asyncpg.Connection, r: asyncpg.Record) -> Entiti
     )
 
 
-async def active_rows(
-    conn: asyncpg.Connection, ids: list[str], user_id: str | None, columns: str
-) -> list[Any]:
+async def active_rows(conn: asyncpg.Connection, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
     sql = f"SELECT {columns} FROM usage_records WHERE id = ANY($1::text[])"  # noqa: S608
     if user_id is None:
         return list(await conn.fetch(sql, ids))

@@ -119,6 +119,14 @@ def cast_sum(counter: str) -> str:
     return f"sum({counter})" if counter in MONEY_COUNTERS else f"sum({counter})::bigint"
 
 
+def pieces_sql(plan: Plan, args: Args) -> str:
+    """The plan's weighted buckets as a row source `p(grain, bucket, w)` to join an aggregate table on."""
+    grains = args.add([g for g, _, _ in plan.pieces])
+    starts = args.add([b for _, b, _ in plan.pieces])
+    weights = args.add([w for _, _, w in plan.pieces])
+    return f"unnest({grains}::int2[], {starts}::timestamptz[], {weights}::int4[]) AS p(grain, bucket, w)"
+
+
 def usage_union(
     plan: Plan,
     dim: str,
@@ -127,23 +135,17 @@ def usage_union(
     key_where: str = "TRUE",
     record_where: str = "TRUE",
 ) -> str:
-    """Rows (key, counters...) from day buckets, 15-minute buckets and the edge recount, to be summed by key.
+    """Rows (key, counters...) from the plan's weighted buckets and the edge recount, to be summed by key.
 
     `key_where` filters aggregate rows by `key`; `record_where` is the same filter over usage_records columns.
     """
-    cols = ", ".join(counters)
     key = DIM_KEY_SQL[dim]  # also checks that `dim` is one of ours before it is inlined
-    d = f"'{dim}'"
     parts = []
-    if plan.days:
+    if plan.pieces:
+        weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in counters)
         parts.append(
-            f"SELECT key, {cols} FROM usage_agg WHERE dim = {d} AND grain = 1"
-            f" AND bucket = ANY({args.add(list(plan.days))}::timestamptz[]) AND {key_where}"
-        )
-    if plan.quarters:
-        parts.append(
-            f"SELECT key, {cols} FROM usage_agg WHERE dim = {d} AND grain = 0"
-            f" AND {spans_sql('bucket', plan.quarters, args)} AND {key_where}"
+            f"SELECT a.key, {weighted} FROM {pieces_sql(plan, args)} JOIN usage_agg a"
+            f" ON a.dim = '{dim}' AND a.grain = p.grain AND a.bucket = p.bucket WHERE {key_where}"
         )
     if plan.edges:
         exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in counters)
@@ -159,17 +161,12 @@ def usage_union(
 
 def attempt_union(plan: Plan, args: Args) -> str:
     """Rows (provider_id, attempt counters...) of a plan over attempt_agg and candidate_records."""
-    cols = ", ".join(ATTEMPT_COUNTERS)
     parts = []
-    if plan.days:
+    if plan.pieces:
+        weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in ATTEMPT_COUNTERS)
         parts.append(
-            f"SELECT provider_id, {cols} FROM attempt_agg WHERE grain = 1"
-            f" AND bucket = ANY({args.add(list(plan.days))}::timestamptz[])"
-        )
-    if plan.quarters:
-        parts.append(
-            f"SELECT provider_id, {cols} FROM attempt_agg WHERE grain = 0"
-            f" AND {spans_sql('bucket', plan.quarters, args)}"
+            f"SELECT a.provider_id, {weighted} FROM {pieces_sql(plan, args)} JOIN attempt_agg a"
+            " ON a.grain = p.grain AND a.bucket = p.bucket"
         )
     if plan.edges:
         exprs = ", ".join(f"{ATTEMPT_COUNTER_SQL[c]} AS {c}" for c in ATTEMPT_COUNTERS)

@@ -1,7 +1,8 @@
 """Range totals from the aggregates: /stats, /aggregation/stats, user summary, hit analysis, heatmap.
 
-Each range is split by `usagestream.ranges` into day buckets, 15-minute buckets and edge slices recounted from
-the records, so the answer is exact for any start and end and costs about the same for a day or a year.
+Each range is split by `usagestream.ranges` into weighted buckets of four grains (month, day, hour, 15 minutes)
+and edge slices recounted from the records, so the answer is exact for any start and end and costs about the
+same for a day or a year, whatever the history holds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 
 from usagestream.materializer.pg_reads_entities import entity_maps
 from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL, Args, attempt_union, cast_sum, usage_union
+from usagestream.materializer.retention import widen_before_cutoff
 from usagestream.ranges import EMPTY, TICK, Plan, Span, clamp, decompose
 from usagestream.stats import ATTEMPT_COUNTERS
 
@@ -29,12 +31,19 @@ async def day_zone(conn: asyncpg.Connection, tz_name: str) -> ZoneInfo | None:
 
 
 async def plan_for(
-    conn: asyncpg.Connection, table: str, start: datetime | None, end: datetime | None, tz: ZoneInfo | None
+    conn: asyncpg.Connection,
+    table: str,
+    start: datetime | None,
+    end: datetime | None,
+    tz: ZoneInfo | None,
+    records_only: bool = False,
 ) -> Plan:
     """The plan of `[start, end]` over `table`'s records (usage_records or candidate_records)."""
     first, last = await conn.fetchrow(f"SELECT min(created_at), max(created_at) FROM {table}")  # noqa: S608
+    if not records_only:  # before retention's cut-off, the roll-ups alone (docs/read-model.md "Retention")
+        start, end, first, last = await widen_before_cutoff(conn, table, start, end, first, last)
     bounds = clamp(start, end, first, last)
-    return EMPTY if bounds is None else decompose(bounds[0], bounds[1], tz)
+    return EMPTY if bounds is None else decompose(bounds[0], bounds[1], tz, last)
 
 
 async def usage_sums(
@@ -53,7 +62,7 @@ async def usage_sums(
     `extra_where` (placeholders $1.. for `extra_args`) further filters the recounted records; use it only
     with a plan that has no buckets (see `records_plan`).
     """
-    if not (plan.days or plan.quarters or plan.edges):
+    if plan.empty:
         return {}  # nothing to read; and an empty union would leave the parameters unreferenced
     args = Args()
     for value in extra_args:
@@ -69,7 +78,9 @@ async def usage_sums(
     record_where = f"{record_where} AND {extra_where}"
     union = usage_union(plan, dim, counters, args, key_where=key_where, record_where=record_where)
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
-    rows = await conn.fetch(f"SELECT key, {sums} FROM ({union}) s GROUP BY key", *args.values)  # noqa: S608
+    # Grouped bytewise: the keys are ids and names, and a locale-aware sort of thousands of them costs more
+    # than the sums.
+    rows = await conn.fetch(f'SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1', *args.values)  # noqa: S608
     return {r["key"]: dict(r) for r in rows}
 
 
@@ -90,10 +101,11 @@ async def top_keys(
     if join_users:
         user_cols = ", u.data ->> 'username' AS username, u.data ->> 'email' AS email"
         join = (
-            " JOIN entities u ON u.entity = 'user' AND u.id = t.key AND NOT u.deleted AND u.data IS NOT NULL"
+            " JOIN entities u ON u.entity = 'user' AND u.id COLLATE \"C\" = t.key AND NOT u.deleted"
+            " AND u.data IS NOT NULL"
         )
     sql = (
-        f"SELECT t.*{user_cols} FROM (SELECT key, {sums} FROM ({union}) s GROUP BY key) t{join}"
+        f'SELECT t.*{user_cols} FROM (SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1) t{join}'
         f' WHERE t.{order} > 0 ORDER BY t.{order} DESC, t.key COLLATE "C" LIMIT {args.add(limit)}'
     )
     return [dict(r) for r in await conn.fetch(sql, *args.values)]
@@ -105,7 +117,7 @@ async def attempt_top(conn: asyncpg.Connection, plan: Plan, limit: int) -> list[
     union = attempt_union(plan, args)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in ATTEMPT_COUNTERS)
     sql = (
-        f"SELECT * FROM (SELECT provider_id, {sums} FROM ({union}) s GROUP BY provider_id) t"
+        f'SELECT * FROM (SELECT provider_id COLLATE "C" AS provider_id, {sums} FROM ({union}) s GROUP BY 1) t'
         f' WHERE attempts > 0 ORDER BY attempts DESC, provider_id COLLATE "C" LIMIT {args.add(limit)}'
     )
     return [dict(r) for r in await conn.fetch(sql, *args.values)]
@@ -250,7 +262,7 @@ async def records_plan(conn: asyncpg.Connection, start: datetime | None, end: da
     """`[start, end]` recounted from the records alone (for a filter no aggregate dimension holds)."""
     first, last = await conn.fetchrow("SELECT min(created_at), max(created_at) FROM usage_records")
     bounds = clamp(start, end, first, last)
-    return EMPTY if bounds is None else Plan((Span(bounds[0], bounds[1] + TICK),), (), ())
+    return EMPTY if bounds is None else Plan((Span(bounds[0], bounds[1] + TICK),), ())
 
 
 # --- heatmap ----------------------------------------------------------------------------------------------

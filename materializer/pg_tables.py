@@ -53,3 +53,17 @@ ATTEMPT_AGG_COLUMNS = (*ATTEMPT_AGG_KEY, *ATTEMPT_COUNTERS)
 # Every partition's writes take this advisory lock (namespace, partition): an old and a new owner of a partition
 # never apply the same request concurrently during a rebalance.
 PARTITION_LOCK_NAMESPACE = 0x5553
+
+# Writers of records take this lock shared (namespace, key) before their partition locks; retention and rebuild
+# take it exclusive to move the records cut-off, so a batch reads a cut-off that stays true until it commits.
+RETENTION_LOCK = (0x5552, 0)
+
+# The record tables are range-partitioned by created_at, one partition per UTC month (`<table>_pYYYYMM`), plus
+# `<table>_default` for rows outside every month partition (migration 0002, materializer/retention.py).
+PARTITIONED_TABLES = ("usage_records", "candidate_records")
+
+# What bodies retention clears (request_metadata is kept: it is small and describes the request).
+USAGE_BODY_COLUMNS = (
+    "request_headers", "provider_request_headers", "response_headers", "client_response_headers",
+    "request_body", "response_body",
+)  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -36,6 +36,35 @@ class Applied:
     candidates_applied: int = 0
     candidates_stale: int = 0
     entities_applied: int = 0
+    # Events of requests (or candidates) created before the records cut-off of retention: not applied, to be
+    # dead-lettered with reason `beyond_retention` (their records are gone, so their seq fence is too).
+    beyond_retention: list[tuple[int, UsageEvent | CandidateEvent]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Retention's cut-offs as stored in `meta` (None: nothing dropped or cleared yet)."""
+
+    records: datetime | None = None
+    bodies: datetime | None = None
+
+
+async def read_cutoffs(conn: asyncpg.Connection) -> Cutoffs:
+    rows = await conn.fetch("SELECT key, value FROM meta WHERE key IN ('records_cutoff', 'bodies_cutoff')")
+    found = {r["key"]: datetime.fromisoformat(r["value"]) for r in rows}
+    return Cutoffs(found.get("records_cutoff"), found.get("bodies_cutoff"))
+
+
+def split_retained(
+    events: Sequence[tuple[int, Any]], cutoff: datetime | None, created_at: Any
+) -> tuple[list[tuple[int, Any]], list[tuple[int, Any]]]:
+    """(events at or after the records cut-off, events before it) by each event's created_at."""
+    if cutoff is None:
+        return list(events), []
+    kept, late = [], []
+    for item in events:
+        (kept if created_at(item[1]) >= cutoff else late).append(item)
+    return kept, late
 
 
 def facts_from_state(s: State) -> UsageFacts:
@@ -63,9 +92,14 @@ def facts_from_state(s: State) -> UsageFacts:
     )
 
 
-def _usage_row(partition: int, ev: UsageEvent) -> tuple[Any, ...]:
+def _usage_row(partition: int, ev: UsageEvent, bodies_cutoff: datetime | None = None) -> tuple[Any, ...]:
     u = ev.usage
-    return (ev.seq, partition, False, *(getattr(u, name) for name in t.USAGE_FIELDS))
+    clear = bodies_cutoff is not None and u.created_at < bodies_cutoff  # retention already cleared its month
+    values = (None if clear and name in _BODY else getattr(u, name) for name in t.USAGE_FIELDS)
+    return (ev.seq, partition, False, *values)
+
+
+_BODY = frozenset(t.USAGE_BODY_COLUMNS)
 
 
 def _candidate_row(partition: int, ev: CandidateEvent) -> tuple[Any, ...]:
@@ -102,10 +136,20 @@ class PgViews:
         out = Applied()
         partitions = sorted({p for p, _ in usage} | {p for p, _ in candidates})
         async with self.pool.acquire() as conn, conn.transaction():
+            # Shared retention lock first (retention and rebuild take it exclusive), then the partition locks;
+            # the cut-offs are read after both, in their own statement, so they hold until this commit.
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *t.RETENTION_LOCK)
             for p in partitions:
                 await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", t.PARTITION_LOCK_NAMESPACE, p)
+            cut = await read_cutoffs(conn)
+            usage, late_usage = split_retained(usage, cut.records, lambda ev: ev.usage.created_at)
+            candidates, late_cands = split_retained(candidates, cut.records, lambda ev: ev.candidate.created_at)
+            out.beyond_retention = [*late_usage, *late_cands]
+            if out.beyond_retention:
+                log.warning("%d events of requests created before the records cut-off %s: not applied",
+                            len(out.beyond_retention), cut.records.isoformat() if cut.records else None)  # fmt: skip
             deltas = Deltas(self.settings.tz)
-            await self._usage(conn, usage, deltas, out)
+            await self._usage(conn, usage, deltas, out, cut.bodies)
             await self._candidates(conn, candidates, deltas, out)
             await self.write_deltas(conn, deltas)
             if entities:
@@ -113,13 +157,18 @@ class PgViews:
         return out
 
     async def _usage(
-        self, conn: asyncpg.Connection, events: Sequence[tuple[int, UsageEvent]], deltas: Deltas, out: Applied
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[tuple[int, UsageEvent]],
+        deltas: Deltas,
+        out: Applied,
+        bodies_cutoff: datetime | None = None,
     ) -> None:
         latest = latest_by(events, "usage_id")
         if not latest:
             return
         stored = await _select_for_update(conn, "usage_records", t.USAGE_STATE_COLUMNS, list(latest))
-        rows = []
+        rows, moved = [], []
         for usage_id, (partition, ev) in latest.items():
             old = stored.get(usage_id)
             if old is not None and old["seq"] >= ev.seq:
@@ -128,10 +177,13 @@ class PgViews:
                 continue
             new_state = _state_of(partition, ev)
             deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
-            rows.append(_usage_row(partition, ev))
+            rows.append(_usage_row(partition, ev, bodies_cutoff))
             out.usage_states[usage_id] = new_state
+            if old is not None and old["created_at"] != ev.usage.created_at:
+                moved.append((usage_id, old["created_at"]))
         out.usage_applied += len(rows)
         out.usage_stale += len(events) - len(latest)
+        await _delete_moved(conn, "usage_records", moved)
         await _upsert(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, fence=True)
 
     async def _candidates(
@@ -145,11 +197,13 @@ class PgViews:
         if not latest:
             return
         stored = await _select_for_update(conn, "candidate_records", t.CANDIDATE_STATE_COLUMNS, list(latest))
-        rows = []
+        rows, moved = [], []
         for cid, (partition, ev) in latest.items():
             old = stored.get(cid)
             if old is not None and old["seq"] >= ev.seq:
                 continue
+            if old is not None and old["created_at"] != ev.candidate.created_at:
+                moved.append((cid, old["created_at"]))
             old_facts = (
                 CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"])
                 if old
@@ -159,6 +213,7 @@ class PgViews:
             rows.append(_candidate_row(partition, ev))
         out.candidates_applied += len(rows)
         out.candidates_stale += len(events) - len(rows)
+        await _delete_moved(conn, "candidate_records", moved)
         await _upsert(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, fence=True)
 
     async def write_deltas(self, conn: asyncpg.Connection, deltas: Deltas) -> None:
@@ -266,6 +321,19 @@ async def _select_for_update(
     return {r["id"]: r for r in rows}
 
 
+async def _delete_moved(conn: asyncpg.Connection, table: str, moved: list[tuple[str, datetime]]) -> None:
+    """Delete the stored rows of ids whose new snapshot has another created_at (CONTRACT.md says it never
+    changes; if it does, the newest snapshot still replaces the old one, in the partition of its own month).
+    The key is (id, created_at) since partitioning, so the upsert alone would keep both rows."""
+    if moved:
+        await conn.execute(
+            f"DELETE FROM {table} WHERE (id, created_at) IN"
+            " (SELECT * FROM unnest($1::text[], $2::timestamptz[]))",
+            [m[0] for m in moved],
+            [m[1] for m in moved],
+        )
+
+
 async def _upsert(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool
 ) -> None:
@@ -281,7 +349,7 @@ async def _upsert(
     where = f" WHERE EXCLUDED.seq > {table}.seq" if fence else ""
     await conn.execute(
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {tmp} ORDER BY id"
-        f" ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now(){where}"
+        f" ON CONFLICT (id, created_at) DO UPDATE SET {updates}, updated_at = now(){where}"
     )
 
 

@@ -52,6 +52,7 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
         base = f"http://{settings.http_host}:{settings.http_port}"
         print(f"""
 usagestream demo is running (logs in {logs}).
+  dashboard     : {base}/  (open it in a browser and paste the admin token below)
   dashboard API : {base}/api/admin/usage/stats
   live feed     : ws://{settings.http_host}:{settings.http_port}/api/admin/usage/active/ws?access_token={token}
   OpenAPI       : {base}/api/openapi.json

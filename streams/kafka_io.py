@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -16,6 +16,21 @@ from usagestream.errors import StoreUnavailable
 from usagestream.settings import Settings
 
 DLQ_VALUE_LIMIT = 64 * 1024  # CONTRACT.md section 5: the raw value is cut to 64 KiB
+
+
+class Record(Protocol):
+    """What the pipeline reads of a consumed message: Consumed, or aiokafka's ConsumerRecord as fetched."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)

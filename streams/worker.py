@@ -1,14 +1,18 @@
-"""`usagestream worker`: the faust app, its agents (requests and entities) and the upkeep timer.
+"""`usagestream worker`: the faust app (process lifecycle, the entities agent, the upkeep timer) and the batch
+consumer of the two high-volume topics.
 
-Agents take raw bytes in batches (`take_events`), with concurrency 1; faust acks a batch's events only after the
-pipeline has committed them to PostgreSQL and synced Redis, and commits offsets from those acks (at least once).
-Exactness does not depend on faust: every write is fenced by seq (see materializer/pg_views.py).
+usage and candidates are read by streams/batch_consumer.py (one aiokafka consumer in the group
+USAGESTREAM_CONSUMER_GROUP, batches by getmany, offsets committed after the PostgreSQL commit and the Redis sync);
+faust's per-event path capped ingest at ~3,800 events/s. The entities agent (low volume) stays a faust agent
+taking raw bytes in batches; its group is `<consumer_group>.entities` (a group cannot mix faust's assignor with
+aiokafka's). Exactness does not depend on either: every write is fenced by seq (see materializer/pg_views.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 from pathlib import Path
@@ -22,8 +26,10 @@ from usagestream.materializer.pg_pool import create_pool
 from usagestream.materializer.pg_views import PgViews
 from usagestream.materializer.redis_views import RedisLive
 from usagestream.settings import Settings
+from usagestream.streams.batch_consumer import BatchConsumer
 from usagestream.streams.dead_letters import DeadLetters
-from usagestream.streams.pipeline import TRANSIENT, Pipeline, RawMessage
+from usagestream.streams.kafka_io import Consumed
+from usagestream.streams.pipeline import TRANSIENT, Pipeline, Prepared, RawMessage, prepare
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,9 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pipeline: Pipeline | None = None
+        self.requests = BatchConsumer(
+            settings, [settings.topic_usage, settings.topic_candidates], self._prepare, self._apply
+        )
         self.app = self._build_app()
 
     def _build_app(self) -> faust.App:
@@ -55,7 +64,7 @@ class Worker:
         datadir = Path(s.state_dir).expanduser().resolve() / "faust"
         datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
-            s.consumer_group,
+            f"{s.consumer_group}.entities",
             broker=[f"kafka://{h}" for h in s.kafka_bootstrap.split(",")],
             datadir=str(datadir),
             web_enabled=False,
@@ -74,18 +83,24 @@ class Worker:
             key_serializer="raw",
             value_serializer="raw",
         )
-        requests = app.topic(s.topic_usage, s.topic_candidates, key_type=bytes, value_type=bytes)
         entities = app.topic(s.topic_entities, key_type=bytes, value_type=bytes)
-        app.agent(requests, name="requests", concurrency=1)(self._consume)
         app.agent(entities, name="entities", concurrency=1)(self._consume)
         app.timer(s.sweep_interval_s, on_leader=False)(self._sweep)
         worker = self
 
-        class Stores(mode.Service):  # closes the stores when faust stops the app
+        class Requests(mode.Service):  # runs the batch consumer with the app; then closes the stores
+            async def on_start(self) -> None:
+                await worker.requests.start()
+                worker.requests.task.add_done_callback(_exit_if_failed)
+                # Objects alive now (faust, modules) live as long as the process: keep the collector off them.
+                gc.collect()
+                gc.freeze()
+
             async def on_stop(self) -> None:
+                await worker.requests.stop()
                 await worker.close()
 
-        app.service(Stores)
+        app.service(Requests)
         self._ready = asyncio.Lock()
         return app
 
@@ -122,34 +137,41 @@ class Worker:
     async def close(self) -> None:
         if self.pipeline is None:
             return
-        c = self.pipeline.counters
-        log.info("worker stopping: consumed=%d applied=%d stale=%d dead=%d", c.consumed, c.applied, c.stale,
-                 c.dead_lettered)  # fmt: skip
+        c = self.pipeline.stats
+        log.info("worker stopping: consumed=%d applied=%d superseded=%d stale=%d dead=%d", c.consumed, c.applied,
+                 c.superseded, c.stale, c.dead_lettered)  # fmt: skip
         self.pipeline = None
         await self.pool.close()
         await self.redis.aclose()
 
     async def _consume(self, stream: Any) -> None:
+        """The entities agent: faust acks a batch's events (and commits them) after `_handle` returned."""
         s = self.settings
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
             batch = [
-                RawMessage(
+                Consumed(
                     e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
                 )
                 for e in events
             ]
-            try:
-                pipeline = await self.ready()
-                await pipeline.process(batch)
-            except Exception:
-                # A bug or a fatal setting, not bad data or an outage: stop without committing, so the batch is
-                # redelivered to the restarted worker instead of a crashed agent leaving the process alive.
-                log.critical("cannot apply a batch; exiting", exc_info=True)
-                logging.shutdown()
-                os._exit(70)
+            await self._apply(self._prepare(batch))
+
+    def _prepare(self, batch: list[RawMessage]) -> Prepared:
+        return prepare(self.settings, batch)
+
+    async def _apply(self, batch: Prepared) -> None:
+        try:
+            pipeline = await self.ready()
+            await pipeline.apply(batch)
+        except Exception:
+            # A bug or a fatal setting, not bad data or an outage: stop without committing, so the batch is
+            # redelivered to the restarted worker instead of a crashed consumer leaving the process alive.
+            log.critical("cannot apply a batch; exiting", exc_info=True)
+            logging.shutdown()
+            os._exit(70)
 
     def assigned_partitions(self) -> list[int]:
-        assignment = self.app.consumer.assignment()
+        assignment = self.requests.assignment()
         return sorted({tp.partition for tp in assignment if tp.topic == self.settings.topic_usage})
 
     async def _sweep(self) -> None:
@@ -158,6 +180,14 @@ class Worker:
             await pipeline.sweep(self.assigned_partitions())
         except Exception:  # the timer must survive anything; the next tick retries
             log.exception("upkeep failed")
+
+
+def _exit_if_failed(task: asyncio.Task[None]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("the batch consumer failed; exiting", exc_info=task.exception())
+    logging.shutdown()
+    os._exit(70)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

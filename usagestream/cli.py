@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "recount every aggregate; exit 1 on any difference",
     ),
     "rebuild": ("usagestream.materializer.verify", "cli_rebuild", "recompute every view from the records"),
+    "retention": (
+        "usagestream.materializer.retention",
+        "cli",
+        "create month partitions ahead, drop records and clear bodies past the retention settings",
+    ),
 }
 
 

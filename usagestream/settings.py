@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from usagestream.errors import ConfigError
 
-_SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "redis_url"})
+_SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "redis_url", "metrics_token"})
 _NON_EMPTY = ("kafka_bootstrap", "consumer_group", "postgres_dsn", "redis_url", "http_host", "topic_usage",
-              "topic_candidates", "topic_entities", "topic_dlq", "state_dir")  # fmt: skip
+              "topic_candidates", "topic_entities", "topic_dlq", "state_dir", "worker_metrics_host")  # fmt: skip
 _QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)=)[^&;\s]*", re.IGNORECASE)
 
 
@@ -43,6 +43,15 @@ class Settings:
     state_dir: str = ".usagestream"
     log_format: str = "text"
     log_level: str = "INFO"
+    # /metrics: with a token, scrapers must send `Authorization: Bearer <token>`; without one, only loopback peers.
+    metrics_token: str = ""
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9464  # 0: the worker serves no /metrics
+
+    # Retention (0 = keep forever): request bodies/headers cleared, records dropped after this many days.
+    # Aggregates are kept forever either way (materializer/retention.py, docs/design.md "Retention").
+    retention_bodies_days: int = 0
+    retention_records_days: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -54,6 +63,8 @@ class Settings:
                 raise ConfigError(f"USAGESTREAM_{name.upper()} must be >= 1")
         if self.http_port > 65535:
             raise ConfigError("USAGESTREAM_HTTP_PORT must be <= 65535")
+        if not 0 <= self.worker_metrics_port <= 65535:
+            raise ConfigError("USAGESTREAM_WORKER_METRICS_PORT must be 0 (off) or a port <= 65535")
         for name in ("batch_within_s", "sweep_interval_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
@@ -63,8 +74,17 @@ class Settings:
                 raise ConfigError(f"USAGESTREAM_{name.upper()} must not be empty")
         if self.admin_default_days < 0:
             raise ConfigError("USAGESTREAM_ADMIN_DEFAULT_DAYS must be >= 0")
+        self._check_retention()
         if self.log_format not in ("text", "json"):
             raise ConfigError("USAGESTREAM_LOG_FORMAT must be 'text' or 'json'")
+
+    def _check_retention(self) -> None:
+        for name in ("retention_bodies_days", "retention_records_days"):
+            if not 0 <= getattr(self, name) <= 100_000:
+                raise ConfigError(f"USAGESTREAM_{name.upper()} must be between 0 (keep forever) and 100000")
+        if 0 < self.retention_records_days * 86400 <= self.active_timeout_s:
+            # A request's record must outlive its active phase, or its final snapshot would be refused.
+            raise ConfigError("USAGESTREAM_RETENTION_RECORDS_DAYS must exceed USAGESTREAM_ACTIVE_TIMEOUT_S")
 
     @property
     def tz(self) -> ZoneInfo:

@@ -14,10 +14,11 @@ Counter names (one column each in `usage_agg`; the SQL recount in the materializ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Overflow, localcontext
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from usagestream.contract import ACTIVE_STATUSES, EXECUTED_STATUSES, CandidateSnapshot, UsageSnapshot
@@ -26,8 +27,14 @@ ZERO = Decimal(0)
 # Sums of money must never round: the default context keeps only 28 significant digits.
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Overflow])
 BUCKET = timedelta(minutes=15)
-GRAIN_15M = 0
-GRAIN_DAY = 1
+# Grains of usage_agg / attempt_agg. A range is read as signed sums of buckets of several grains
+# (usagestream.ranges), so a year costs about a dozen month rows per key plus a few finer rows at its ends.
+GRAIN_15M = 0  # 15-minute UTC buckets
+GRAIN_DAY = 1  # local days of the configured zone (UTC instant of local midnight)
+GRAIN_HOUR = 2  # UTC hours
+GRAIN_MONTH = 3  # local months of the configured zone (UTC instant of the first day's local midnight)
+GRAINS = (GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH)
+HOUR = timedelta(hours=1)
 
 # Dimensions of usage_agg. "all" has the key "".
 DIMENSIONS = ("all", "model", "user", "provider", "api_format", "api_key", "user_model")
@@ -182,8 +189,25 @@ def day_start(ts: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0).astimezone(UTC)
 
 
-def buckets(ts: datetime, tz: ZoneInfo) -> tuple[tuple[int, datetime], tuple[int, datetime]]:
-    return (GRAIN_15M, bucket_15m(ts)), (GRAIN_DAY, day_start(ts, tz))
+def hour_start(ts: datetime) -> datetime:
+    """The UTC start of the UTC hour holding `ts`."""
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def month_start(ts: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which the local (tz) month holding `ts` starts (its first day's midnight, fold=0)."""
+    local = ts.astimezone(tz)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0).astimezone(UTC)
+
+
+def buckets(ts: datetime, tz: ZoneInfo) -> tuple[tuple[int, datetime], ...]:
+    """(grain, bucket start) of every grain a record created at `ts` is counted in, in GRAINS order."""
+    return (
+        (GRAIN_15M, bucket_15m(ts)),
+        (GRAIN_DAY, day_start(ts, tz)),
+        (GRAIN_HOUR, hour_start(ts)),
+        (GRAIN_MONTH, month_start(ts, tz)),
+    )
 
 
 def dimension_keys(f: UsageFacts) -> Iterator[tuple[str, str]]:
@@ -201,21 +225,41 @@ def dimension_keys(f: UsageFacts) -> Iterator[tuple[str, str]]:
         yield "api_key", f.api_key_id
 
 
+K = TypeVar("K")
+FactKey = tuple[tuple[tuple[int, datetime], ...], str, str | None, str | None, str | None, str | None]
+_UNSET = object()
+_TICK = timedelta(microseconds=1)
+
+
 class Deltas:
-    """Per-batch, in-memory sums of contribution changes, ready to be added to the stored rows."""
+    """Per-batch, in-memory sums of contribution changes, ready to be added to the stored rows.
+
+    A request belongs to many aggregate rows (up to 7 dimensions x every grain). Changes are first summed per
+    distinct fact key (its buckets, model, user, provider, api_format, api_key) - one vector addition per change,
+    and a single one for the retraction and the addition when old and new share their key (the usual case: a
+    request finishing in its own bucket) - and spread to the rows once per batch, in `usage`. Addition is exact
+    (Decimal with the EXACT context), so the order of summation cannot change a single digit.
+    """
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self.usage: dict[AggKey, list[int | Decimal]] = {}
+        self._by_facts: dict[FactKey, list[int | Decimal]] = {}
         self.attempts: dict[AttemptKey, list[int | Decimal]] = {}
+        self._grains: dict[datetime, object] = {}  # quarter -> buckets() of all of it, or None if they differ
 
     def apply_usage(self, old: UsageFacts | None, new: UsageFacts | None) -> None:
         """Retract `old` (the stored state) and add `new` (the state replacing it)."""
         with localcontext(EXACT):
+            if old is not None and new is not None:
+                old_key, new_key = self._fact_key(old), self._fact_key(new)
+                if old_key == new_key:
+                    diff = [n - o for n, o in zip(usage_contribution(new), usage_contribution(old), strict=True)]
+                    _accumulate(self._by_facts, new_key, diff, 1)
+                    return
             if old is not None:
-                self._add_usage(old, -1)
+                _accumulate(self._by_facts, self._fact_key(old), usage_contribution(old), -1)
             if new is not None:
-                self._add_usage(new, 1)
+                _accumulate(self._by_facts, self._fact_key(new), usage_contribution(new), 1)
 
     def apply_candidate(self, old: CandidateFacts | None, new: CandidateFacts | None) -> None:
         for facts, sign in ((old, -1), (new, 1)):  # integers only: no decimal context needed
@@ -225,15 +269,41 @@ class Deltas:
             if vec is None:
                 continue
             assert facts.provider_id is not None
-            for grain, start in buckets(facts.created_at, self.tz):
+            for grain, start in self._buckets(facts.created_at):
                 _accumulate(self.attempts, (facts.provider_id, grain, start), vec, sign)
 
-    def _add_usage(self, f: UsageFacts, sign: int) -> None:
-        vec = usage_contribution(f)
-        grains = buckets(f.created_at, self.tz)
-        for dim, key in dimension_keys(f):
-            for grain, start in grains:
-                _accumulate(self.usage, (dim, key, grain, start), vec, sign)
+    def _fact_key(self, f: UsageFacts) -> FactKey:
+        return (self._buckets(f.created_at), f.model, f.user_id, f.provider_id, f.api_format, f.api_key_id)
+
+    def _buckets(self, ts: datetime) -> tuple[tuple[int, datetime], ...]:
+        """buckets(ts), memoized per 15-minute bucket when the whole of it has the same buckets at one UTC
+        offset (always, for zones whose offsets are whole quarter hours); computed per instant otherwise."""
+        quarter = bucket_15m(ts)
+        got = self._grains.get(quarter, _UNSET)
+        if got is _UNSET:
+            last = quarter + BUCKET - _TICK
+            first = buckets(quarter, self.tz)
+            same = first == buckets(last, self.tz) and self.tz.utcoffset(quarter) == self.tz.utcoffset(last)
+            got = first if same else None
+            self._grains[quarter] = got
+        return got if got is not None else buckets(ts, self.tz)  # type: ignore[return-value]
+
+    @property
+    def usage(self) -> dict[AggKey, list[int | Decimal]]:
+        """The deltas per aggregate row (dimension, key, grain, bucket), zero rows included."""
+        # Two steps: per (dimension, key, buckets of a quarter), then per grain; most facts of a batch share a
+        # few quarters, so the costly vector additions are about (facts x dimensions), not x grains as well.
+        by_dim: dict[tuple[str, str, tuple[tuple[int, datetime], ...]], list[int | Decimal]] = {}
+        out: dict[AggKey, list[int | Decimal]] = {}
+        with localcontext(EXACT):
+            for (grains, model, user, provider, api_format, api_key), vec in self._by_facts.items():
+                f = _Keys(model, user, provider, api_format, api_key)
+                for dim, key in dimension_keys(f):  # type: ignore[arg-type]
+                    _accumulate(by_dim, (dim, key, grains), vec, 1)
+            for (dim, key, grains), vec in by_dim.items():
+                for grain, start in grains:
+                    _accumulate(out, (dim, key, grain, start), vec, 1)
+        return out
 
     def usage_rows(self) -> list[tuple[AggKey, Counters]]:
         """Non-zero deltas, sorted by key so concurrent writers lock rows in one order (no deadlock)."""
@@ -243,13 +313,25 @@ class Deltas:
         return [(k, tuple(v)) for k, v in sorted(self.attempts.items()) if any(v)]
 
 
-def _accumulate(target: dict[object, list[int | Decimal]], key: object, vec: Counters, sign: int) -> None:
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The fields of UsageFacts that dimension_keys reads."""
+
+    model: str
+    user_id: str | None
+    provider_id: str | None
+    api_format: str | None
+    api_key_id: str | None
+
+
+def _accumulate(target: dict[K, list[int | Decimal]], key: K, vec: Sequence[int | Decimal], sign: int) -> None:
     acc = target.get(key)
     if acc is None:
-        target[key] = [x * sign for x in vec]
+        target[key] = list(vec) if sign == 1 else [-x for x in vec]
+    elif sign == 1:
+        target[key] = [a + x for a, x in zip(acc, vec, strict=True)]
     else:
-        for i, x in enumerate(vec):
-            acc[i] += x * sign
+        target[key] = [a - x for a, x in zip(acc, vec, strict=True)]
 
 
 def recount(facts: list[UsageFacts], tz: ZoneInfo) -> dict[AggKey, Counters]:

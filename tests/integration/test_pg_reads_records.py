@@ -226,6 +226,29 @@ async def test_records_search(ctx: Ctx, search: str) -> None:
     assert got == expected_page(ctx.world, select(ctx.world, None, None, search=search), 500, 0)
 
 
+@pytest.mark.parametrize("branches", [0, 24], ids=["scan", "merged"])
+@pytest.mark.parametrize("search", ["a", "gpt", "alice", "key main", "nomatch"])
+@pytest.mark.parametrize(("limit", "offset"), [(5, 0), (7, 9)])
+@pytest.mark.parametrize("bounds", [(None, None), (NOW - timedelta(days=2, seconds=7), NOW - timedelta(minutes=3))])
+async def test_records_search_pages_and_totals(
+    ctx: Ctx,
+    monkeypatch: pytest.MonkeyPatch,
+    branches: int,
+    search: str,
+    limit: int,
+    offset: int,
+    bounds: tuple[datetime | None, datetime | None],
+) -> None:
+    """A search page merged from per-value branches or read in time order, and its total from the aggregates
+    (one matched column) or counted over the records, are the same as a plain recount."""
+    from usagestream.materializer import pg_reads_records
+
+    monkeypatch.setattr(pg_reads_records, "MAX_BRANCHES", branches)
+    start, end = bounds
+    got = await records(ctx, start, end, limit=limit, offset=offset, search=search)
+    assert got == expected_page(ctx.world, select(ctx.world, start, end, search=search), limit, offset)
+
+
 FILTERS: list[dict[str, Any]] = [
     {"user_id": "u0"},
     {"user_id": "u6"},

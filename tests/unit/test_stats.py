@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from usagestream.stats import (
     GRAIN_15M,
     GRAIN_DAY,
+    GRAIN_HOUR,
+    GRAIN_MONTH,
     MONEY_COUNTERS,
     USAGE_COUNTERS,
     CandidateFacts,
@@ -24,6 +26,7 @@ from usagestream.stats import (
     bucket_15m,
     buckets,
     day_start,
+    month_start,
     recount,
 )
 
@@ -184,6 +187,16 @@ def _floor_15m(ts: datetime) -> datetime:
     return datetime.fromtimestamp(seconds - seconds % 900, UTC)
 
 
+def _utc_hour(ts: datetime) -> datetime:
+    seconds = int(ts.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % 3600, UTC)
+
+
+def _local_month(ts: datetime, tz: ZoneInfo) -> datetime:
+    """The first local midnight of the first day of ts's local month (valid where it is regular)."""
+    return datetime.combine(ts.astimezone(tz).date().replace(day=1), time(0), tzinfo=tz).astimezone(UTC)
+
+
 def _local_midnight(ts: datetime, tz: ZoneInfo) -> datetime:
     """The first local midnight of ts's local date (valid where midnight is neither skipped nor repeated)."""
     return datetime.combine(ts.astimezone(tz).date(), time(0), tzinfo=tz).astimezone(UTC)
@@ -198,7 +211,9 @@ def attempts_recount(latest: Iterable[CandidateFacts], tz: ZoneInfo) -> dict[obj
         vec = (1, int(f.status == "success"), int(f.status == "failed"), f.latency_ms or 0,
                int(f.latency_ms is not None))  # fmt: skip
         for key in ((f.provider_id, GRAIN_15M, _floor_15m(f.created_at)),
-                    (f.provider_id, GRAIN_DAY, _local_midnight(f.created_at, tz))):  # fmt: skip
+                    (f.provider_id, GRAIN_DAY, _local_midnight(f.created_at, tz)),
+                    (f.provider_id, GRAIN_HOUR, _utc_hour(f.created_at)),
+                    (f.provider_id, GRAIN_MONTH, _local_month(f.created_at, tz))):  # fmt: skip
             _add_rows(rows, [(key, vec)])
     return {k: tuple(int(x) for x in v) for k, v in rows.items() if any(v)}
 
@@ -339,9 +354,11 @@ def test_day_start_is_the_utc_instant_of_local_midnight(ts: datetime, zone: str,
 @given(ts=any_utc_time, zone=st.sampled_from(DAY_ZONES))
 def test_every_bucket_contains_its_timestamp(ts: datetime, zone: str) -> None:
     tz = ZoneInfo(zone)
-    (g15, quarter), (gday, day) = buckets(ts, tz)
-    assert (g15, gday) == (GRAIN_15M, GRAIN_DAY)
+    (g15, quarter), (gday, day), (ghour, hour), (gmonth, month) = buckets(ts, tz)
+    assert (g15, gday, ghour, gmonth) == (GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH)
     assert quarter <= ts < quarter + timedelta(minutes=15)
+    assert hour <= quarter < hour + timedelta(hours=1) and hour.minute == 0
+    assert month <= day and month.astimezone(tz).day in (1, 2) and month == month_start(day, tz)
     next_day = reference_day_start(day + timedelta(hours=36), tz)  # local days last 23 to 25 hours
     assert day <= quarter and day <= ts < next_day
 

@@ -1,0 +1,183 @@
+"""The bulk path of the reads benchmark: N requests cloned from a pool of simulated ones, entirely in SQL.
+
+The template requests (a few tens of thousands, simulated by the load generator in Python) are COPYed into two
+unlogged tables; every history row is then an INSERT ... SELECT over generate_series that picks a template by a
+hash of the row number, re-dates it and re-identifies it, in chunks spread over a few connections. The
+aggregates are computed set-based: the 15-minute rows of each dimension by one GROUP BY over the records, the
+hour, day and month rows rolled up from those (exact for the UTC day grain the benchmark uses; `verify` checks a
+small run). Indexes are dropped during the load and built again afterwards, several at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from usagestream.materializer import pg_tables as t
+from usagestream.materializer.pg_reads_sql import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
+from usagestream.stats import ATTEMPT_COUNTERS, GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, USAGE_COUNTERS
+
+Log = Callable[[str], None]
+TPL_USAGE, TPL_CAND = "bench_tpl_usage", "bench_tpl_candidates"
+WORKERS = 2  # connections working at once (2 cores; PostgreSQL overlaps their I/O)
+SESSION = "SET maintenance_work_mem = '1GB'; SET work_mem = '256MB'; SET synchronous_commit = off"
+
+
+async def parallel(pool: asyncpg.Pool, statements: Sequence[str], workers: int = WORKERS) -> None:
+    """Run the statements on `workers` connections, each taking the next one when it is done."""
+    queue = list(statements)
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            await conn.execute(SESSION)
+            while queue:
+                await conn.execute(queue.pop(0))
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+async def copy_templates(
+    conn: asyncpg.Connection, finished: Sequence[Any], usage_values: Callable[[Any], list[Any]]
+) -> int:
+    """COPY the finished templates (idx, usage row, candidates with their slot number) into unlogged tables."""
+    await conn.execute(f"DROP TABLE IF EXISTS {TPL_USAGE}, {TPL_CAND}")
+    ucols = ", ".join(t.USAGE_FIELDS)
+    await conn.execute(
+        f"CREATE UNLOGGED TABLE {TPL_USAGE} AS SELECT 0::int AS idx, seq, {ucols} FROM usage_records WITH NO DATA"
+    )
+    ccols = ", ".join(t.CANDIDATE_FIELDS)
+    await conn.execute(
+        f"CREATE UNLOGGED TABLE {TPL_CAND} AS SELECT 0::int AS idx, 0::int AS slot, seq, created_at AS tpl_created,"
+        f" {ccols} FROM candidate_records WITH NO DATA"
+    )
+    await conn.copy_records_to_table(
+        TPL_USAGE,
+        records=[(i, tpl.seq, *usage_values(tpl)) for i, tpl in enumerate(finished)],
+        columns=["idx", "seq", *t.USAGE_FIELDS],
+    )
+    cand_rows = [
+        (i, k, seq, tpl.created_at, *fields)
+        for i, tpl in enumerate(finished)
+        for k, (seq, fields) in enumerate(tpl.candidates)
+    ]
+    await conn.copy_records_to_table(
+        TPL_CAND, records=cand_rows, columns=["idx", "slot", "seq", "tpl_created", *t.CANDIDATE_FIELDS]
+    )
+    await conn.execute(f"CREATE INDEX ON {TPL_CAND} (idx); ANALYZE {TPL_USAGE}; ANALYZE {TPL_CAND}")
+    return len(cand_rows)
+
+
+def _series(lo: int, hi: int, n_tpl: int, start: datetime, step_us: float) -> str:
+    """Rows i in [lo, hi) with their template and created_at (uniform slots of `step_us` with a random offset)."""
+    return (
+        f"SELECT i, (hashint8extended(i, 1) & 9223372036854775807) % {n_tpl} AS idx,"
+        f" timestamptz '{start.isoformat()}' + make_interval(secs => (i + (hashint8extended(i, 2)"
+        f" & 1048575) / 1048576.0) * {step_us / 1e6!r}) AS at FROM generate_series({lo}::bigint, {hi - 1}) i"
+    )
+
+
+def usage_insert(tag: str, lo: int, hi: int, n_tpl: int, start: datetime, step_us: float, partitions: int) -> str:
+    computed = {
+        "id": f"'{tag}-0000-4000-a000-' || lpad(to_hex(g.i), 12, '0')",
+        "request_id": f"'req_{tag}_' || lpad(to_hex(g.i), 12, '0')",
+        "created_at": "g.at",
+        "finalized_at": "u.finalized_at + (g.at - u.created_at)",
+    }
+    select = ", ".join(computed.get(c, f"u.{c}") for c in t.USAGE_FIELDS)
+    return (
+        f"INSERT INTO usage_records (seq, kafka_partition, timed_out, {', '.join(t.USAGE_FIELDS)})"  # noqa: S608
+        f" SELECT u.seq, (g.i % {partitions})::int, false, {select}"
+        f" FROM ({_series(lo, hi, n_tpl, start, step_us)}) g JOIN {TPL_USAGE} u ON u.idx = g.idx"
+    )
+
+
+def candidate_insert(
+    tag: str, lo: int, hi: int, n_tpl: int, start: datetime, step_us: float, partitions: int, share: float
+) -> str:
+    shifted = {"created_at", "started_at", "finished_at"}
+    select = ", ".join(f"c.{c} + (g.at - c.tpl_created)" if c in shifted else f"c.{c}" for c in t.CANDIDATE_FIELDS)
+    cut = int(share * 1_000_000)
+    return (
+        f"INSERT INTO candidate_records ({', '.join(t.CANDIDATE_RECORD_COLUMNS)})"  # noqa: S608
+        f" SELECT '{tag}-0000-4000-b' || lpad(to_hex(g.i), 11, '0') || lpad(to_hex(c.slot), 4, '0'), c.seq,"
+        f" (g.i % {partitions})::int, '{tag}-0000-4000-a000-' || lpad(to_hex(g.i), 12, '0'),"
+        f" 'req_{tag}_' || lpad(to_hex(g.i), 12, '0'), {select}"
+        f" FROM ({_series(lo, hi, n_tpl, start, step_us)}) g JOIN {TPL_CAND} c ON c.idx = g.idx"
+        f" WHERE (hashint8extended(g.i, 3) & 9223372036854775807) % 1000000 < {cut}"
+    )
+
+
+def chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
+# --- aggregates ----------------------------------------------------------------------------------------------
+ROLLUPS = {  # coarser grain -> its bucket from a 15-minute bucket (exact in UTC)
+    GRAIN_HOUR: "date_trunc('hour', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    GRAIN_DAY: "date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    GRAIN_MONTH: "date_trunc('month', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+}
+QUARTER_SQL = "date_bin('15 minutes', created_at, timestamptz '2000-01-01 00:00:00+00')"
+
+
+def usage_agg_statements(dim: str) -> list[str]:
+    """Grain 0 of one dimension from the records, then its coarser grains from grain 0 (in this order)."""
+    key = DIM_KEY_SQL[dim]
+    counters = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in USAGE_COUNTERS)
+    cols = ", ".join(t.USAGE_AGG_COLUMNS)
+    out = [
+        f"INSERT INTO usage_agg ({cols}) SELECT '{dim}', {key}, {GRAIN_15M}, {QUARTER_SQL}, {counters}"  # noqa: S608
+        f" FROM usage_records WHERE {key} IS NOT NULL GROUP BY 2, 4"
+    ]
+    sums = ", ".join(f"sum({c})" for c in USAGE_COUNTERS)
+    for grain, bucket in ROLLUPS.items():
+        out.append(
+            f"INSERT INTO usage_agg ({cols}) SELECT dim, key, {grain}, {bucket}, {sums} FROM usage_agg"  # noqa: S608
+            f" WHERE dim = '{dim}' AND grain = {GRAIN_15M} GROUP BY 1, 2, 4"
+        )
+    return out
+
+
+def attempt_agg_statements() -> list[str]:
+    counters = ", ".join(f"{ATTEMPT_COUNTER_SQL[c]} AS {c}" for c in ATTEMPT_COUNTERS)
+    cols = ", ".join(t.ATTEMPT_AGG_COLUMNS)
+    sums = ", ".join(f"sum({c})" for c in ATTEMPT_COUNTERS)
+    out = [
+        f"INSERT INTO attempt_agg ({cols}) SELECT provider_id, {GRAIN_15M}, {QUARTER_SQL}, {counters}"  # noqa: S608
+        f" FROM candidate_records WHERE {EXECUTED} GROUP BY 1, 3"
+    ]
+    for grain, bucket in ROLLUPS.items():
+        out.append(
+            f"INSERT INTO attempt_agg ({cols}) SELECT provider_id, {grain}, {bucket}, {sums} FROM attempt_agg"  # noqa: S608
+            f" WHERE grain = {GRAIN_15M} GROUP BY 1, 3"
+        )
+    return out
+
+
+async def build_aggregates(pool: asyncpg.Pool, dims: Sequence[str]) -> None:
+    """Every dimension's chain of statements, dimensions spread over the connections."""
+    chains: list[list[str]] = [usage_agg_statements(d) for d in dims] + [attempt_agg_statements()]
+    chains.sort(key=lambda c: 0 if "user_model" in c[0] or "'user'" in c[0] else 1)
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            await conn.execute(SESSION)
+            while chains:
+                for sql in chains.pop(0):
+                    await conn.execute(sql)
+
+    await asyncio.gather(*(worker() for _ in range(WORKERS)))
+
+
+async def timed(label: str, log: Log, facts: dict[str, Any], key: str, work: Awaitable[Any]) -> Any:
+    t0 = time.monotonic()
+    log(f"{label} ...")
+    out = await work
+    facts[key] = time.monotonic() - t0
+    log(f"  {label}: {facts[key]:.0f}s")
+    return out
