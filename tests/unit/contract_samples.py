@@ -315,8 +315,11 @@ def stamps(draw: st.DrawFn) -> tuple[str, datetime]:
     return text, expected
 
 
+# In free JSON a number written without a fraction or exponent is an int, as it must be: keep such texts out of
+# the decimal leaves so the expected value is the one the parser gives.
+_json_decimals = money.filter(lambda d: any(c in str(d) for c in ".eE"))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | money | st.text(_chars, max_size=12),
+    st.none() | st.booleans() | st.integers() | _json_decimals | st.text(_chars, max_size=12),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(_chars, max_size=8), inner, max_size=3)
     ),
