@@ -12,7 +12,6 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,15 @@ for folder in (HERE.parent / "e2e", HERE.parent / "integration"):
         sys.path.append(str(folder))
 
 from browser_env import ACTIVE_TIMEOUT_S, CHROMIUM, SCREENSHOTS, TIMEZONE, in_thread, run  # noqa: E402
-from e2e_env import Deployment, admin_sql, db_dsn, forget_redis, free_port, start_api, topics, wait_http  # noqa: E402
+from e2e_env import (  # noqa: E402
+    Deployment,
+    admin_sql,
+    deployment_settings,
+    forget_redis,
+    start_api,
+    topics,
+    wait_http,
+)
 from e2e_world import build_world  # noqa: E402
 from workerproc import produce, start_worker, stop_worker  # noqa: E402
 
@@ -57,25 +64,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     logs = tmp_path_factory.mktemp("browser")
     dbname = f"usagestream_browser_{tag}"
     run(lambda: admin_sql(base, f'CREATE DATABASE "{dbname}"'))
-    settings = replace(
-        base,
-        postgres_dsn=db_dsn(base.asyncpg_dsn, dbname),
-        consumer_group=f"usagestream-browser-{tag}",
-        redis_prefix=f"usagestream-browser-{tag}:",
-        topic_usage=f"browser.{tag}.usage",
-        topic_candidates=f"browser.{tag}.candidates",
-        topic_entities=f"browser.{tag}.entities",
-        topic_dlq=f"browser.{tag}.dlq",
-        partitions=3,
-        jwt_secret="browser-secret-" + tag + "-" + uuid.uuid4().hex,
-        timezone=TIMEZONE,
-        active_timeout_s=ACTIVE_TIMEOUT_S,
-        admin_default_days=30,
-        batch_within_s=0.05,
-        sweep_interval_s=0.5,
-        http_port=free_port(),
-        state_dir=str(logs / "state"),
-    )
+    settings = deployment_settings(base, "browser", tag, dbname, logs / "state", TIMEZONE, ACTIVE_TIMEOUT_S)
     worker = api = None
     try:
         in_thread(lambda: pg_migrations.upgrade(settings))

@@ -8,7 +8,6 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ INTEGRATION = Path(__file__).resolve().parent.parent / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.append(str(INTEGRATION))
 
-from e2e_env import Api, Deployment, admin_sql, db_dsn, forget_redis, free_port, start_api, topics, wait_http  # noqa: E402
+from e2e_env import Api, Deployment, admin_sql, deployment_settings, forget_redis, start_api, topics, wait_http  # noqa: E402
 from e2e_world import World, build_world  # noqa: E402
 from workerproc import produce, start_worker, stop_worker  # noqa: E402
 
@@ -46,25 +45,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     logs = tmp_path_factory.mktemp("e2e")
     dbname = f"usagestream_e2e_{tag}"
     asyncio.run(admin_sql(base, f'CREATE DATABASE "{dbname}"'))
-    settings = replace(
-        base,
-        postgres_dsn=db_dsn(base.asyncpg_dsn, dbname),
-        consumer_group=f"usagestream-e2e-{tag}",
-        redis_prefix=f"usagestream-e2e-{tag}:",
-        topic_usage=f"e2e.{tag}.usage",
-        topic_candidates=f"e2e.{tag}.candidates",
-        topic_entities=f"e2e.{tag}.entities",
-        topic_dlq=f"e2e.{tag}.dlq",
-        partitions=3,
-        jwt_secret="e2e-secret-" + tag + "-" + uuid.uuid4().hex,
-        timezone=TIMEZONE,
-        active_timeout_s=ACTIVE_TIMEOUT_S,
-        admin_default_days=30,
-        batch_within_s=0.05,
-        sweep_interval_s=0.5,
-        http_port=free_port(),
-        state_dir=str(logs / "state"),
-    )
+    settings = deployment_settings(base, "e2e", tag, dbname, logs / "state", TIMEZONE, ACTIVE_TIMEOUT_S)
     worker = api = None
     try:
         pg_migrations.upgrade(settings)

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +38,31 @@ def free_port() -> int:
 def db_dsn(dsn: str, database: str) -> str:
     head, _, _ = dsn.rpartition("/")
     return f"{head}/{database}"
+
+
+def deployment_settings(
+    base: Settings, kind: str, tag: str, dbname: str, state_dir: Path, timezone: str, active_timeout_s: int
+) -> Settings:
+    """Settings of one test deployment: its own database, group, Redis prefix and topics, fast batches and sweeps."""
+    return replace(
+        base,
+        postgres_dsn=db_dsn(base.asyncpg_dsn, dbname),
+        consumer_group=f"usagestream-{kind}-{tag}",
+        redis_prefix=f"usagestream-{kind}-{tag}:",
+        topic_usage=f"{kind}.{tag}.usage",
+        topic_candidates=f"{kind}.{tag}.candidates",
+        topic_entities=f"{kind}.{tag}.entities",
+        topic_dlq=f"{kind}.{tag}.dlq",
+        partitions=3,
+        jwt_secret=f"{kind}-secret-{tag}-{uuid.uuid4().hex}",
+        timezone=timezone,
+        active_timeout_s=active_timeout_s,
+        admin_default_days=30,
+        batch_within_s=0.05,
+        sweep_interval_s=0.5,
+        http_port=free_port(),
+        state_dir=str(state_dir),
+    )
 
 
 async def admin_sql(base: Settings, sql: str) -> None:
