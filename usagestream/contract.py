@@ -47,6 +47,9 @@ MAX_ENTITY_ID = 511  # `<provider_id>:<model>`
 MAX_INT32 = 2**31 - 1  # token counts, durations, indexes, status codes: the reference gateway's int columns
 MAX_SEQ = 2**63 - 1  # bigint
 MAX_MONEY = Decimal(10) ** 15
+MAX_MONEY_INT = 10**15
+_SMALL = 1024
+_SMALL_DECIMALS = tuple(Decimal(i) for i in range(_SMALL))  # integral costs are mostly 0: no new Decimal each
 MAX_MONEY_SCALE = 16383  # PostgreSQL numeric's limit on digits after the decimal point
 MIN_YEAR, MAX_YEAR = (
     2,
@@ -60,6 +63,13 @@ TIMESTAMP_PATTERN = (
 )
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _NAIVE = re.compile(TIMESTAMP_PATTERN.replace(r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$", "$"))
+# The shape nearly every gateway writes (upper-case T and Z, offset hours 00-23): a match needs only
+# fromisoformat's range checks to be exactly what the full pattern accepts (tests/unit/test_contract.py).
+_PLAIN_STAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_STAMPS: dict[str, datetime] = {}  # recently parsed stamps (datetimes are immutable, so sharing one is safe)
+_STAMP_CACHE_SIZE = 8192
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 _ZERO = Decimal(0)
 
@@ -543,6 +553,23 @@ def _scale_floor(raw: bytes) -> int:
 
 def _stamp(value: object, path: str, nullable: bool = False) -> datetime | None:
     """An RFC 3339 timestamp with an offset, as an aware datetime (digits past microseconds are dropped)."""
+    if type(value) is str:
+        # Hot path (3 to 4 stamps per event): a stamp seen recently (a request's snapshots share created_at),
+        # else the common upper-case shape, which needs no more checks than fromisoformat and the year range.
+        # Anything else takes the full path below, which also words the reason of a refusal.
+        known = _STAMPS.get(value)
+        if known is not None:
+            return known
+        if _PLAIN_STAMP.fullmatch(value) is not None:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                parsed = None
+            if parsed is not None and MIN_YEAR <= parsed.year <= MAX_YEAR:
+                if len(_STAMPS) >= _STAMP_CACHE_SIZE:
+                    _STAMPS.clear()
+                _STAMPS[value] = parsed
+                return parsed
     if type(value) is not str:
         if value is None and nullable:
             return None
@@ -582,10 +609,18 @@ def parse_usage(key: bytes | None, raw: bytes | None) -> UsageEvent:
     for name in _USAGE_MONEY_FIELDS:
         value = values[name]
         # The common case inline (18 fields per event, on the hot path); _money decides everything else.
-        if type(value) is Decimal and _ZERO <= value <= MAX_MONEY and value.adjusted() >= floor:
-            if value.is_signed():
-                values[name] = value.copy_abs()
-        elif value is not None or name not in _USAGE_OPT_MONEY:
+        kind = type(value)
+        if kind is int:
+            if 0 <= value <= MAX_MONEY_INT:
+                values[name] = _SMALL_DECIMALS[value] if value < _SMALL else Decimal(value)
+                continue
+        elif kind is Decimal:
+            # 0 <= value <= 1e15 for a finite Decimal (JSON has no NaN or infinity); -0 reads as 0.
+            if floor <= value.adjusted() < 15 and (not value.is_signed() or not value):
+                if value.is_signed():
+                    values[name] = value.copy_abs()
+                continue
+        if value is not None or name not in _USAGE_OPT_MONEY:
             values[name] = _money(value, "usage." + name, floor, nullable=name in _USAGE_OPT_MONEY)
     values["created_at"] = _required_stamp(wire.created_at, "usage.created_at")
     values["finalized_at"] = _stamp(wire.finalized_at, "usage.finalized_at", nullable=True)

@@ -305,3 +305,57 @@ def test_entity_keys() -> None:
     with pytest.raises(InvalidEvent, match="data.token_sha256"):
         token = {"token_sha256": "ab" * 31 + "a\n", "user_id": "u", "is_active": True}
         parse_entity(b"management_token:t", _entity("management_token", "t", token, False))
+
+
+_STAMP_ALPHABET = "0123456789-:T.Zz+ t"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.timezones()).map(
+            lambda d: d.isoformat()
+        ),
+        st.text(_STAMP_ALPHABET, min_size=18, max_size=34),
+        st.from_regex(
+            r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,12})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+        ),
+    )
+)
+def test_the_stamp_fast_path_accepts_exactly_what_the_full_rules_accept(text: str) -> None:
+    """The cached / plain-shape path of _stamp must give the same datetime, or the same refusal, as the full
+    pattern check it short-cuts (the full path is run on its own by clearing the cache and the fast regex)."""
+    from usagestream import contract
+
+    def full(value: str) -> datetime | str:
+        saved = contract._PLAIN_STAMP
+        contract._PLAIN_STAMP = _NEVER
+        contract._STAMPS.clear()
+        try:
+            return contract._stamp(value, "x")  # type: ignore[return-value]
+        except InvalidEvent as exc:
+            return f"refused: {exc.reason}"
+        finally:
+            contract._PLAIN_STAMP = saved
+
+    def fast(value: str) -> datetime | str:
+        try:
+            return contract._stamp(value, "x")  # type: ignore[return-value]
+        except InvalidEvent as exc:
+            return f"refused: {exc.reason}"
+
+    expected = full(text)
+    contract._STAMPS.clear()
+    first, cached = fast(text), fast(text)  # the second call may be served by the cache
+    assert first == expected and cached == expected
+    if isinstance(expected, datetime):
+        assert first.utcoffset() == expected.utcoffset()  # type: ignore[union-attr]
+
+
+class _Never:
+    @staticmethod
+    def fullmatch(_value: str) -> None:
+        return None
+
+
+_NEVER = _Never()

@@ -1,0 +1,98 @@
+"""Where the worker's CPU goes, without Kafka: loadgen messages -> prepare -> Pipeline.apply on the real
+PostgreSQL and Redis, in batches as the batch consumer would hand them over, timed per stage.
+
+Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/apply_profile.py --events 100000 [--batch 5000] [--cprofile out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import sys
+import time
+import uuid
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ingest import _database, _drop  # noqa: E402
+
+from usagestream.materializer import pg_migrations  # noqa: E402
+from usagestream.materializer.pg_pool import create_pool  # noqa: E402
+from usagestream.materializer.pg_views import PgViews  # noqa: E402
+from usagestream.materializer.redis_views import RedisLive  # noqa: E402
+from usagestream.publisher.traffic import generate  # noqa: E402
+from usagestream.settings import Settings  # noqa: E402
+from usagestream.streams.kafka_io import Consumed  # noqa: E402
+from usagestream.streams.pipeline import Pipeline, prepare  # noqa: E402
+
+PARTITIONS = 6
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--cprofile", help="write a cProfile of the whole apply loop to this file")
+    args = ap.parse_args()
+    base = Settings.from_env()
+    tag = uuid.uuid4().hex[:8]
+    name = f"usagestream_prof_{tag}"
+    settings = await _database(base, name)
+    settings = replace(settings, redis_prefix=f"prof-{tag}:", active_timeout_s=10**9)
+    await asyncio.to_thread(pg_migrations.upgrade, settings)
+    messages = generate(int(args.events / 8.6), seed=7, dup_ratio=0.01, reorder_ratio=0.01)
+    topics = {"usage": settings.topic_usage, "candidates": settings.topic_candidates,
+              "entities": settings.topic_entities}  # fmt: skip
+    offsets = [0] * PARTITIONS
+    records = []
+    for m in messages:
+        p = zlib.crc32(m.key) % PARTITIONS
+        records.append(Consumed(topics[m.kind], p, offsets[p], m.key, m.value))
+        offsets[p] += 1
+    pool = await create_pool(settings, min_size=1, max_size=4)
+    r = aioredis.from_url(settings.redis_url)
+
+    async def dead(msg: object, reason: str) -> None:
+        pass
+
+    pipe = Pipeline(settings, PgViews(pool, settings), RedisLive(r, settings), dead)
+    t_prep = t_apply = 0.0
+    cpu0 = time.process_time()
+    prof = cProfile.Profile() if args.cprofile else None
+    started = time.perf_counter()
+    if prof:
+        prof.enable()
+    for i in range(0, len(records), args.batch):
+        t0 = time.perf_counter()
+        batch = prepare(settings, records[i : i + args.batch])
+        t1 = time.perf_counter()
+        await pipe.apply(batch)
+        t2 = time.perf_counter()
+        t_prep += t1 - t0
+        t_apply += t2 - t1
+    if prof:
+        prof.disable()
+        prof.dump_stats(args.cprofile)
+    total = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    n = len(records)
+    print(f"{n} events in {total:.2f}s = {n / total:,.0f} events/s; prepare {t_prep / n * 1e6:.1f} us/event,"
+          f" apply {t_apply / n * 1e6:.1f} us/event (wall, incl. PostgreSQL and Redis); this process"
+          f" {cpu / n * 1e6:.1f} us CPU/event, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    await pool.close()
+    keys = [k async for k in r.scan_iter(f"prof-{tag}:*")]
+    if keys:
+        await r.delete(*keys)
+    await r.aclose()
+    await _drop(base, name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
