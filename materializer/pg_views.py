@@ -18,8 +18,18 @@ import asyncpg
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
 from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
+from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL
 from usagestream.settings import Settings
-from usagestream.stats import TIMEOUT_MESSAGE, CandidateFacts, Deltas, UsageFacts, timed_out
+from usagestream.stats import (
+    ATTEMPT_COUNTERS,
+    GRAINS,
+    TIMEOUT_MESSAGE,
+    USAGE_COUNTERS,
+    CandidateFacts,
+    Deltas,
+    UsageFacts,
+    timed_out,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +215,7 @@ class PgViews:
             if old is not None and old["created_at"] != ev.candidate.created_at:
                 moved.append((cid, old["created_at"]))
             old_facts = (
-                CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"])
-                if old
-                else None
+                CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
             )
             deltas.apply_candidate(old_facts, CandidateFacts.of(ev.candidate))
             rows.append(_candidate_row(partition, ev))
@@ -217,10 +225,12 @@ class PgViews:
         await _upsert(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, fence=True)
 
     async def write_deltas(self, conn: asyncpg.Connection, deltas: Deltas) -> None:
-        usage_rows = [(*k, *v) for k, v in deltas.usage_rows()]
-        await _add(conn, "usage_agg", t.USAGE_AGG_COLUMNS, t.USAGE_AGG_KEY, usage_rows)
-        attempt_rows = [(*k, *v) for k, v in deltas.attempt_rows()]
-        await _add(conn, "attempt_agg", t.ATTEMPT_AGG_COLUMNS, t.ATTEMPT_AGG_KEY, attempt_rows)
+        """Add the batch's deltas to the aggregates: its fact rows are copied as they are and spread to every
+        dimension and grain by PostgreSQL (SPREAD_USAGE_SQL), which runs on another core than the worker."""
+        await _spread(conn, "tmp_usage_facts", _USAGE_FACTS_DDL, USAGE_FACT_COLUMNS, deltas.usage_fact_rows(),
+                      SPREAD_USAGE_SQL)  # fmt: skip
+        await _spread(conn, "tmp_attempt_facts", _ATTEMPT_FACTS_DDL, ATTEMPT_FACT_COLUMNS,
+                      deltas.attempt_fact_rows(), SPREAD_ATTEMPTS_SQL)  # fmt: skip
 
     async def time_out(self, partitions: Sequence[int]) -> Applied:
         """Mark requests of these partitions still active `active_timeout_s` after created_at as failed (504).
@@ -303,9 +313,7 @@ class PgViews:
 
 def _state_of(partition: int, ev: UsageEvent) -> dict[str, Any]:
     u = ev.usage
-    state = {
-        name: getattr(u, name) for name in t.USAGE_STATE_COLUMNS if name not in ("seq", "kafka_partition")
-    }
+    state = {name: getattr(u, name) for name in t.USAGE_STATE_COLUMNS if name not in ("seq", "kafka_partition")}
     state["seq"] = ev.seq
     state["kafka_partition"] = partition
     return state
@@ -327,8 +335,7 @@ async def _delete_moved(conn: asyncpg.Connection, table: str, moved: list[tuple[
     The key is (id, created_at) since partitioning, so the upsert alone would keep both rows."""
     if moved:
         await conn.execute(
-            f"DELETE FROM {table} WHERE (id, created_at) IN"
-            " (SELECT * FROM unnest($1::text[], $2::timestamptz[]))",
+            f"DELETE FROM {table} WHERE (id, created_at) IN (SELECT * FROM unnest($1::text[], $2::timestamptz[]))",
             [m[0] for m in moved],
             [m[1] for m in moved],
         )
@@ -340,9 +347,7 @@ async def _upsert(
     if not rows:
         return
     tmp = f"tmp_{table}"
-    await conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
+    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
     cols = ", ".join(columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
@@ -353,29 +358,58 @@ async def _upsert(
     )
 
 
-async def _add(
-    conn: asyncpg.Connection,
-    table: str,
-    columns: Sequence[str],
-    key: Sequence[str],
-    rows: list[tuple[Any, ...]],
+# --- aggregate deltas: fact rows (Deltas.usage_fact_rows) spread to dimensions and grains in SQL ---------------
+
+_FACT_BUCKETS = tuple(f"b{grain}" for grain in GRAINS)  # the bucket start of each grain, in GRAINS order
+_FACT_KEYS = ("model", "user_id", "provider_id", "api_format", "api_key_id")
+USAGE_FACT_COLUMNS = (*_FACT_BUCKETS, *_FACT_KEYS, *USAGE_COUNTERS)
+ATTEMPT_FACT_COLUMNS = (*_FACT_BUCKETS, "provider_id", *ATTEMPT_COUNTERS)
+_BUCKETS_AS = ", ".join(f"bucket AS {b}" for b in _FACT_BUCKETS)
+_USAGE_FACTS_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_usage_facts ON COMMIT DELETE ROWS AS SELECT"
+    f" {_BUCKETS_AS}, {', '.join(f'key AS {k}' for k in _FACT_KEYS)}, {', '.join(USAGE_COUNTERS)}"
+    " FROM usage_agg WITH NO DATA"
+)
+_ATTEMPT_FACTS_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS tmp_attempt_facts ON COMMIT DELETE ROWS AS SELECT"
+    f" {_BUCKETS_AS}, provider_id, {', '.join(ATTEMPT_COUNTERS)} FROM attempt_agg WITH NO DATA"
+)
+_GRAIN_VALUES = ", ".join(f"({grain}::smallint, b{grain})" for grain in GRAINS)
+
+
+def _increments(table: str, counters: Sequence[str]) -> str:
+    return ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
+
+
+# Dimension keys by DIM_KEY_SQL, the recount's own rules (verify); rows are inserted in key order, one total
+# order for every worker, so two transactions adding to the same rows cannot deadlock.
+SPREAD_USAGE_SQL = (
+    f"INSERT INTO usage_agg ({', '.join(t.USAGE_AGG_COLUMNS)})"
+    f" SELECT d.dim, d.key, g.grain, g.bucket, {', '.join(f'sum(f.{c})' for c in USAGE_COUNTERS)}"
+    " FROM tmp_usage_facts f"
+    f" CROSS JOIN LATERAL (VALUES {', '.join(f'({chr(39)}{d}{chr(39)}, {k})' for d, k in DIM_KEY_SQL.items())})"
+    " AS d(dim, key)"
+    f" CROSS JOIN LATERAL (VALUES {_GRAIN_VALUES}) AS g(grain, bucket)"
+    " WHERE d.key IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    f" ON CONFLICT ({', '.join(t.USAGE_AGG_KEY)}) DO UPDATE SET {_increments('usage_agg', USAGE_COUNTERS)}"
+)
+SPREAD_ATTEMPTS_SQL = (
+    f"INSERT INTO attempt_agg ({', '.join(t.ATTEMPT_AGG_COLUMNS)})"
+    f" SELECT f.provider_id, g.grain, g.bucket, {', '.join(f'sum(f.{c})' for c in ATTEMPT_COUNTERS)}"
+    f" FROM tmp_attempt_facts f CROSS JOIN LATERAL (VALUES {_GRAIN_VALUES}) AS g(grain, bucket)"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    f" ON CONFLICT ({', '.join(t.ATTEMPT_AGG_KEY)}) DO UPDATE SET {_increments('attempt_agg', ATTEMPT_COUNTERS)}"
+)
+
+
+async def _spread(
+    conn: asyncpg.Connection, tmp: str, ddl: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str
 ) -> None:
-    """Add delta rows to an aggregate table (insert or increment), in key order to avoid deadlocks."""
     if not rows:
         return
-    tmp = f"tmp_{table}"
-    await conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
+    await conn.execute(ddl)
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
-    cols = ", ".join(columns)
-    counters = [c for c in columns if c not in key]
-    increments = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
-    pk = ", ".join(key)
-    await conn.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {tmp} ORDER BY {pk}"  # any one total order avoids deadlocks
-        f" ON CONFLICT ({pk}) DO UPDATE SET {increments}"
-    )
+    await conn.execute(sql)
 
 
 async def _entities(conn: asyncpg.Connection, events: Sequence[EntityEvent]) -> int:

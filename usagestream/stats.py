@@ -135,9 +135,7 @@ class CandidateFacts:
 
     @classmethod
     def of(cls, c: CandidateSnapshot) -> CandidateFacts:
-        return cls(
-            created_at=c.created_at, provider_id=c.provider_id, status=c.status, latency_ms=c.latency_ms
-        )
+        return cls(created_at=c.created_at, provider_id=c.provider_id, status=c.status, latency_ms=c.latency_ms)
 
 
 def usage_contribution(f: UsageFacts) -> Counters:
@@ -244,7 +242,7 @@ class Deltas:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._by_facts: dict[FactKey, list[int | Decimal]] = {}
-        self.attempts: dict[AttemptKey, list[int | Decimal]] = {}
+        self._attempt_facts: dict[tuple[str, tuple[tuple[int, datetime], ...]], list[int | Decimal]] = {}
         self._grains: dict[datetime, object] = {}  # quarter -> buckets() of all of it, or None if they differ
 
     def apply_usage(self, old: UsageFacts | None, new: UsageFacts | None) -> None:
@@ -269,8 +267,7 @@ class Deltas:
             if vec is None:
                 continue
             assert facts.provider_id is not None
-            for grain, start in self._buckets(facts.created_at):
-                _accumulate(self.attempts, (facts.provider_id, grain, start), vec, sign)
+            _accumulate(self._attempt_facts, (facts.provider_id, self._buckets(facts.created_at)), vec, sign)
 
     def _fact_key(self, f: UsageFacts) -> FactKey:
         return (self._buckets(f.created_at), f.model, f.user_id, f.provider_id, f.api_format, f.api_key_id)
@@ -304,6 +301,35 @@ class Deltas:
                 for grain, start in grains:
                     _accumulate(out, (dim, key, grain, start), vec, 1)
         return out
+
+    @property
+    def attempts(self) -> dict[AttemptKey, list[int | Decimal]]:
+        """The deltas per attempt row (provider_id, grain, bucket), zero rows included."""
+        out: dict[AttemptKey, list[int | Decimal]] = {}
+        for (provider_id, grains), vec in self._attempt_facts.items():
+            for grain, start in grains:
+                _accumulate(out, (provider_id, grain, start), vec, 1)
+        return out
+
+    def usage_fact_rows(self) -> list[tuple[object, ...]]:
+        """The batch's deltas before they are spread to rows: one row per distinct fact key, non-zero only.
+
+        (bucket of each grain in GRAINS order, model, user_id, provider_id, api_format, api_key_id, *counters).
+        The materializer spreads them to (dimension, key, grain, bucket) rows in SQL, by the same rules as
+        `usage` (dimension_keys), so the worker encodes a few hundred rows per batch instead of thousands."""
+        return [
+            (*(start for _, start in grains), model, user, provider, api_format, api_key, *vec)
+            for (grains, model, user, provider, api_format, api_key), vec in self._by_facts.items()
+            if any(vec)
+        ]
+
+    def attempt_fact_rows(self) -> list[tuple[object, ...]]:
+        """Like usage_fact_rows for attempts: (bucket of each grain in GRAINS order, provider_id, *counters)."""
+        return [
+            (*(start for _, start in grains), provider_id, *vec)
+            for (provider_id, grains), vec in self._attempt_facts.items()
+            if any(vec)
+        ]
 
     def usage_rows(self) -> list[tuple[AggKey, Counters]]:
         """Non-zero deltas, sorted by key so concurrent writers lock rows in one order (no deadlock)."""

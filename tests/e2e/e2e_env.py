@@ -24,6 +24,7 @@ import jwt
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from e2e_world import World
+from pg_admin import run_admin_sql
 from workerproc import wait_for
 
 from usagestream.settings import Settings
@@ -66,11 +67,7 @@ def deployment_settings(
 
 
 async def admin_sql(base: Settings, sql: str) -> None:
-    conn = await asyncpg.connect(db_dsn(base.asyncpg_dsn, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await run_admin_sql(db_dsn(base.asyncpg_dsn, "postgres"), sql)
 
 
 async def topics(settings: Settings, create: bool) -> None:

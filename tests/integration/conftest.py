@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pg_admin import run_admin_sql
 
 from usagestream.materializer import pg_migrations
 from usagestream.settings import Settings
@@ -34,11 +35,7 @@ def database_dsn() -> Iterator[str]:
     admin = _admin_dsn(BASE.asyncpg_dsn, "postgres")
 
     async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+        await run_admin_sql(admin, sql)
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
     dsn = _admin_dsn(BASE.asyncpg_dsn, name)
