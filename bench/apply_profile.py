@@ -17,7 +17,6 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))

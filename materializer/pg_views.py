@@ -381,16 +381,21 @@ def _increments(table: str, counters: Sequence[str]) -> str:
     return ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
 
 
-# Dimension keys by DIM_KEY_SQL, the recount's own rules (verify); rows are inserted in key order, one total
-# order for every worker, so two transactions adding to the same rows cannot deadlock.
+# Dimension keys by DIM_KEY_SQL, the recount's own rules (verify). Two steps, as in Deltas.usage: per dimension
+# key and bucket set first (facts of a batch share a few quarters), then per grain, so the numeric sums run over
+# far fewer rows. Rows are inserted in key order, one total order for every worker, so two transactions adding
+# to the same rows cannot deadlock.
+_BUCKET_COLS = ", ".join(_FACT_BUCKETS)
 SPREAD_USAGE_SQL = (
-    f"INSERT INTO usage_agg ({', '.join(t.USAGE_AGG_COLUMNS)})"
-    f" SELECT d.dim, d.key, g.grain, g.bucket, {', '.join(f'sum(f.{c})' for c in USAGE_COUNTERS)}"
+    f"WITH by_dim AS (SELECT d.dim, d.key, {', '.join(f'f.{b}' for b in _FACT_BUCKETS)},"
+    f" {', '.join(f'sum(f.{c}) AS {c}' for c in USAGE_COUNTERS)}"
     " FROM tmp_usage_facts f"
     f" CROSS JOIN LATERAL (VALUES {', '.join(f'({chr(39)}{d}{chr(39)}, {k})' for d, k in DIM_KEY_SQL.items())})"
-    " AS d(dim, key)"
-    f" CROSS JOIN LATERAL (VALUES {_GRAIN_VALUES}) AS g(grain, bucket)"
-    " WHERE d.key IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    f" AS d(dim, key) WHERE d.key IS NOT NULL GROUP BY d.dim, d.key, {_BUCKET_COLS})"
+    f" INSERT INTO usage_agg ({', '.join(t.USAGE_AGG_COLUMNS)})"
+    f" SELECT b.dim, b.key, g.grain, g.bucket, {', '.join(f'sum(b.{c})' for c in USAGE_COUNTERS)}"
+    f" FROM by_dim b CROSS JOIN LATERAL (VALUES {_GRAIN_VALUES}) AS g(grain, bucket)"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     f" ON CONFLICT ({', '.join(t.USAGE_AGG_KEY)}) DO UPDATE SET {_increments('usage_agg', USAGE_COUNTERS)}"
 )
 SPREAD_ATTEMPTS_SQL = (

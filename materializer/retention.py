@@ -8,6 +8,8 @@ the record that held its seq fence is gone. docs/design.md "Retention" gives the
 
 `run(pool, settings)` is what a long-running process calls periodically (it is idempotent and cheap when there
 is nothing to do); it always creates the partitions of the coming months, whatever the retention settings.
+Every worker calls it (USAGESTREAM_RETENTION_INTERVAL_S) with `wait=False`: passes are serialized by a session
+advisory lock, and a worker finding one running skips its turn (`Report.skipped`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 AHEAD_MONTHS = 3  # month partitions kept ready ahead of now (rows beyond them land in the default partition)
 LOCK_TIMEOUT = "10s"  # a DROP waits for readers; give up (and retry next time) rather than queue the API behind
 _PART = re.compile(r"_p(\d{4})(\d{2})$")
+# Held (session level) for a whole pass, bodies included: one pass at a time across every process. The cut-off
+# move alone is already serialized by t.RETENTION_LOCK; this also keeps two passes from clearing the same days.
+PASS_LOCK = (t.RETENTION_LOCK[0], 1)
 
 
 def month_floor(ts: datetime) -> datetime:
@@ -66,6 +71,7 @@ class Report:
     default_rows_deleted: int = 0
     bodies_cleared: int = 0
     dry_run: bool = False
+    skipped: bool = False  # another pass was running (run(wait=False)): nothing done
 
     def lines(self) -> list[str]:
         verb = "would " if self.dry_run else ""
@@ -120,28 +126,47 @@ async def _missing_months(
     return sorted(x for x in months - have if records is None or x >= records)
 
 
-async def run(pool: asyncpg.Pool, settings: Settings, now: datetime | None = None, dry_run: bool = False) -> Report:
-    """One retention pass (see the module docstring). Safe to run from several processes at once."""
-    now = now or datetime.now(UTC)
+async def run(
+    pool: asyncpg.Pool, settings: Settings, now: datetime | None = None, dry_run: bool = False, wait: bool = True
+) -> Report:
+    """One retention pass (see the module docstring). Safe to run from several processes at once: passes take
+    turns (a dry run needs no turn); with `wait=False` a pass already running elsewhere makes this one a no-op."""
+    async with pool.acquire() as conn:
+        if dry_run:
+            return await _pass(conn, settings, now or datetime.now(UTC), dry_run)
+        if wait:
+            await conn.execute("SELECT pg_advisory_lock($1, $2)", *PASS_LOCK)
+        elif not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *PASS_LOCK):
+            return Report(skipped=True)
+        try:
+            return await _pass(conn, settings, now or datetime.now(UTC), dry_run)
+        finally:
+            try:
+                await conn.execute("SELECT pg_advisory_unlock($1, $2)", *PASS_LOCK)
+            except Exception:  # a broken connection took the lock with its session; the pool resets the rest
+                log.debug("retention pass lock not released explicitly", exc_info=True)
+
+
+async def _pass(conn: asyncpg.Connection, settings: Settings, now: datetime, dry_run: bool) -> Report:
     goal = targets(now, settings)
     report = Report(dry_run=dry_run)
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *t.RETENTION_LOCK)
-            cur = await read_cutoffs(conn)
-            records = _later(cur.records, goal.records)
-            bodies = _later(cur.bodies, goal.bodies)
-            report.records_cutoff, report.bodies_cutoff = records, bodies
-            for table in t.PARTITIONED_TABLES:
-                await _partitions(conn, table, now, records, report, dry_run)
-            if not dry_run:
-                await _store_cutoffs(conn, Cutoffs(records, bodies))
-            else:
-                report.bodies_cleared = await _bodies_to_clear(conn, records, bodies)
-        if not dry_run and bodies is not None:
-            report.bodies_cleared = await _clear_bodies(conn, records, bodies)
-    if not dry_run and (report.dropped or report.bodies_cleared or report.created):
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *t.RETENTION_LOCK)
+        cur = await read_cutoffs(conn)
+        records = _later(cur.records, goal.records)
+        bodies = _later(cur.bodies, goal.bodies)
+        report.records_cutoff, report.bodies_cutoff = records, bodies
+        for table in t.PARTITIONED_TABLES:
+            await _partitions(conn, table, now, records, report, dry_run)
+        if not dry_run:
+            await _store_cutoffs(conn, Cutoffs(records, bodies))
+        else:
+            report.bodies_cleared = await _bodies_to_clear(conn, records, bodies)
+    if not dry_run and bodies is not None:
+        report.bodies_cleared = await _clear_bodies(conn, records, bodies)
+    moved = (records, bodies) != (cur.records, cur.bodies)
+    if not dry_run and (moved or report.dropped or report.bodies_cleared or report.created):
         log.info("retention: %s", "; ".join(report.lines()))
     return report
 

@@ -23,6 +23,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from usagestream.settings import Settings
 from usagestream.streams.kafka_io import Record
+from usagestream.streams.worker_metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ HEARTBEAT_INTERVAL_MS = 1_000
 # another worker can take its partitions (it rejoins when the batch is done).
 MAX_POLL_INTERVAL_MS = 300_000
 REBALANCE_TIMEOUT_MS = 30_000
+# How long one poll waits while a batch is in the stores (or fetches are gathered): short, so that the next
+# batch starts as soon as the previous one committed.
+GATHER_POLL_MS = 5
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
@@ -62,8 +66,9 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
 
 
 class BatchConsumer(Generic[P]):
-    """Reads `topics` in the worker's consumer group; each batch goes through `prepare` (CPU only: parsing), then
-    `apply` (the stores), then its offsets are committed.
+    """Reads `topics` in the worker's consumer group; each fetch goes through `prepare` (CPU only: parsing) as it
+    arrives, the fetches gathered while the previous batch was in the stores are merged into one batch
+    (`merge`), then `apply` (the stores), then its offsets are committed.
 
     Batch n+1 is fetched and prepared while batch n waits on PostgreSQL and Redis; batches are applied and
     committed strictly one after the other, in fetch order.
@@ -76,12 +81,18 @@ class BatchConsumer(Generic[P]):
         prepare: Callable[[list[Record]], P],
         apply: Callable[[P], Awaitable[None]],
         drain_timeout_s: float = 20.0,
+        metrics: WorkerMetrics | None = None,
+        merge: Callable[[list[P]], P] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
         self.prepare = prepare
+        # How several prepared fetches become one batch; without it, each fetch is applied on its own.
+        self.merge = merge
         self.apply = apply
         self.drain_timeout_s = drain_timeout_s
+        self.metrics = metrics
+        self._positions: dict[TopicPartition, int] = {}  # next offset to fetch, per partition (for the lag)
         self.consumer: AIOKafkaConsumer | None = None
         self.generation = 0  # bumped at every revocation: a batch fetched before it is not committed
         self._in_flight = asyncio.Lock()
@@ -118,22 +129,42 @@ class BatchConsumer(Generic[P]):
         assert self.consumer is not None
         consumer = self.consumer
         pending: asyncio.Task[None] | None = None
+        parts: list[P] = []  # fetches prepared while the batch before them was being applied
+        offsets: dict[TopicPartition, int] = {}
+        gathered = 0
+        generation = self.generation
         try:
             while not self._stopping:
-                records = await consumer.getmany(timeout_ms=1000, max_records=self.settings.batch_size)
-                if pending is not None and (pending.done() or not records):
+                # While a batch is in the stores, poll briefly and keep gathering: the next batch is whatever
+                # arrived meanwhile (up to batch_size), so batches grow with the load and their fixed cost per
+                # transaction is shared by more events; an idle worker applies each fetch at once.
+                busy = pending is not None and not pending.done()
+                records = await consumer.getmany(
+                    timeout_ms=GATHER_POLL_MS if busy or parts else 1000,
+                    max_records=max(1, self.settings.batch_size - gathered),
+                )
+                if self.metrics is not None:
+                    await self._report_lag(records)
+                if records:
+                    if parts and generation != self.generation:
+                        # Fetched before a revocation: the partitions' owner reads those again. Keep only what
+                        # was fetched after it (its positions start from the committed offsets).
+                        parts, offsets, gathered = [], {}, 0
+                    generation = self.generation
+                    # aiokafka's records as they are (they have Record's fields): no copy per message.
+                    fetched = [r for rs in records.values() for r in rs]
+                    parts.append(self.prepare(fetched))
+                    gathered += len(fetched)
+                    offsets.update((tp, rs[-1].offset + 1) for tp, rs in records.items() if rs)
+                full = gathered >= self.settings.batch_size or self.merge is None
+                if pending is not None and (pending.done() or not parts or full):
                     await pending  # re-raises what `apply` raised
                     pending = None
-                if not records:
-                    continue
-                generation = self.generation
-                # aiokafka's records as they are (they have Record's fields): no copy per message.
-                prepared = self.prepare([r for rs in records.values() for r in rs])
-                if pending is not None:
-                    await pending
-                    pending = None
-                offsets = {tp: rs[-1].offset + 1 for tp, rs in records.items() if rs}
-                pending = asyncio.create_task(self._apply_and_commit(prepared, offsets, generation))
+                if parts and pending is None:
+                    batch_parts, batch_offsets = parts, offsets
+                    parts, offsets, gathered = [], {}, 0
+                    batch = batch_parts[0] if self.merge is None else self.merge(batch_parts)
+                    pending = asyncio.create_task(self._apply_and_commit(batch, batch_offsets, generation))
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
@@ -157,7 +188,34 @@ class BatchConsumer(Generic[P]):
         except KafkaError as exc:
             log.warning("offset commit failed (%s: %s); the batch will be redelivered", type(exc).__name__, exc)
 
+    async def _report_lag(self, records: dict[TopicPartition, list[Record]]) -> None:
+        """Lag of every owned partition: highwater (from the last fetch) - position. The position comes from the
+        records just returned, else from the last one seen; aiokafka's `position()` (a coroutine) is asked only
+        for a partition fetched but not yet returned from (it does not wait: a fetched partition has one)."""
+        assert self.consumer is not None and self.metrics is not None
+        for tp, rs in records.items():
+            if rs:
+                self._positions[tp] = rs[-1].offset + 1
+        generation = self.generation
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            position = self._positions.get(tp)
+            if position is None:
+                try:
+                    position = await self.consumer.position(tp)
+                except IllegalStateError:
+                    return
+                if generation != self.generation:
+                    return  # revoked meanwhile: no gauge for a partition that is not ours any more
+                self._positions[tp] = position
+            self.metrics.lag(tp.topic, tp.partition, high - position)
+
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self.metrics is not None:
+            self.metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
+        self._positions.clear()  # the new assignment starts from the committed offsets: positions are re-read
         if not revoked:
             return
         try:

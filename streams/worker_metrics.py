@@ -7,11 +7,14 @@ USAGESTREAM_METRICS_TOKEN if set, else loopback peers only.
 Where each hook is called (one WorkerMetrics per worker process, passed to the Pipeline):
 - worker start, inside the running loop: `runner = await start_metrics_server(settings, metrics)`;
   at shutdown, after the stores closed: `await stop_metrics_server(runner)`.
-- `consumed(topic, n)`: for each polled batch, per topic, before parsing (every message, good or bad).
+- `consumed(topic, n)`: for each batch the pipeline gets, per topic (every message, good or bad).
 - `dead_lettered(topic, reason)`: where a message goes to the dead-letter topic (Pipeline._reject), with the
-  InvalidEvent reason or "rejected by PostgreSQL: ..."; the reason is folded into a few fixed kinds.
-- `applied(topic, n)` / `skipped(topic, "duplicate" | "stale", n)`: after PostgreSQL committed a batch, from
-  its Applied counts (same seq again = duplicate, older seq = stale).
+  InvalidEvent reason, "rejected by PostgreSQL: ..." or "beyond_retention: ..."; the reason is folded into a few
+  fixed kinds.
+- `applied(topic, n)` / `skipped(topic, "duplicate" | "stale" | "superseded", n)`: after PostgreSQL committed a
+  batch, from its Applied counts and the batch's own collapse (same seq again = duplicate, an older seq than the
+  stored one = stale, an older snapshot of a request whose newer one came in the same batch = superseded). So,
+  per topic, consumed = applied + skipped + dead-lettered.
 - `batch(size, seconds)`: once per batch that reached the stores: its message count and the time from the start
   of the PostgreSQL apply to the end of the Redis sync (retries included).
 - `lag(topic, partition, messages)`: after each poll, per assigned partition: highwater - position (aiokafka
@@ -36,10 +39,12 @@ from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SKIP_REASONS = ("duplicate", "stale", "superseded")
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
 # Dead-letter reasons are free text with values in them; labels get one of these fixed kinds (first match wins,
 # else `schema`: a field breaks the contract). Patterns follow the reasons usagestream.contract raises.
 _KINDS = (
+    (re.compile(r"^beyond_retention"), "beyond_retention"),
     (re.compile(r"^rejected by postgresql"), "refused_by_postgres"),
     (re.compile(r"tombstone"), "tombstone"),
     (re.compile(r"^(not valid json|json nested|not a json object)"), "json"),
@@ -68,7 +73,8 @@ class WorkerMetrics:
         )
         self.skipped_total = reg.counter(
             p + "events_skipped_total",
-            "Events ignored by the seq fence: duplicate (same seq again) or stale (an older seq).",
+            "Events that changed nothing: duplicate (same seq again), stale (older than the stored seq) or"
+            " superseded (a newer snapshot of the same id came in the same batch).",
             ("topic", "reason"),
         )
         self.dead_lettered_total = reg.counter(
@@ -101,8 +107,8 @@ class WorkerMetrics:
         self.applied_total.labels(topic=topic).inc(n)
 
     def skipped(self, topic: str, reason: str, n: int) -> None:
-        if reason not in ("duplicate", "stale"):
-            raise ValueError(f"skip reason must be 'duplicate' or 'stale', got {reason!r}")
+        if reason not in SKIP_REASONS:
+            raise ValueError(f"skip reason must be one of {SKIP_REASONS}, got {reason!r}")
         self.skipped_total.labels(topic=topic, reason=reason).inc(n)
 
     def dead_lettered(self, topic: str, reason: str) -> None:

@@ -52,6 +52,9 @@ class Settings:
     # Aggregates are kept forever either way (materializer/retention.py, docs/design.md "Retention").
     retention_bodies_days: int = 0
     retention_records_days: int = 0
+    # How often each worker runs a retention pass (also creating the coming months' partitions); 0 = never (run
+    # `usagestream retention` from cron instead). Passes never overlap: a worker skips one another is running.
+    retention_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         try:
@@ -82,6 +85,8 @@ class Settings:
         for name in ("retention_bodies_days", "retention_records_days"):
             if not 0 <= getattr(self, name) <= 100_000:
                 raise ConfigError(f"USAGESTREAM_{name.upper()} must be between 0 (keep forever) and 100000")
+        if not math.isfinite(self.retention_interval_s) or self.retention_interval_s < 0:
+            raise ConfigError("USAGESTREAM_RETENTION_INTERVAL_S must be a finite number >= 0 (0: the worker runs none)")
         if 0 < self.retention_records_days * 86400 <= self.active_timeout_s:
             # A request's record must outlive its active phase, or its final snapshot would be refused.
             raise ConfigError("USAGESTREAM_RETENTION_RECORDS_DAYS must exceed USAGESTREAM_ACTIVE_TIMEOUT_S")

@@ -127,3 +127,38 @@ async def test_a_second_member_takes_partitions_and_every_message_is_applied(
     both = [m.value for m in first.applied + second.applied if m.value in handed_over]
     assert len(both) == len(handed_over)
     assert {tp.partition for tp in a.assignment()}.isdisjoint({tp.partition for tp in b.assignment()})
+
+
+async def test_fetches_arriving_during_a_slow_batch_are_gathered_into_the_next(
+    topics: Settings, consumers: list[BatchConsumer[list[Consumed]]]
+) -> None:
+    settings = topics
+    rec = Recorder()
+    batches: list[int] = []
+
+    async def apply(batch: list[Consumed]) -> None:
+        batches.append(len(batch))
+        await rec.apply(batch)
+
+    def merge(parts: list[list[Consumed]]) -> list[Consumed]:
+        return [m for part in parts for m in part]
+
+    consumer = BatchConsumer(settings, [settings.topic_usage], rec.prepare, apply, merge=merge)
+    consumers.append(consumer)
+    rec.gate.clear()  # the first batch stays in the stores while the rest is published, in many small sends
+    await consumer.start()
+    await produce(settings, _messages(1))
+    await _until(lambda: rec.entered.is_set())
+    for start in range(1, 401, 20):
+        await produce(settings, _messages(20, start))
+    await asyncio.sleep(1.0)  # let the consumer fetch (and prepare) them while the first batch is held
+    rec.gate.set()
+    await _until(lambda: len(rec.applied) == 401)
+    assert sorted(int(m.value[1:]) for m in rec.applied) == list(range(401)), "each message applied once"
+    assert batches[0] == 1 and len(batches) <= 3, f"gathered into the next batch, not one per fetch: {batches}"
+    per_partition: dict[int, int] = {}
+    for m in rec.applied:
+        per_partition[m.partition] = max(per_partition.get(m.partition, -1), m.offset + 1)
+    async with asyncio.timeout(30):  # the last batch commits just after its apply returned
+        while {p: o for p, o in (await committed(settings, settings.topic_usage)).items() if o} != per_partition:
+            await asyncio.sleep(0.2)

@@ -5,6 +5,7 @@ request) afterwards; `verify` stays clean; the read API answers the old range fr
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -14,11 +15,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
+import prom_support
 import pytest
-from aiokafka import AIOKafkaProducer
-from eventgen import dumps, generate, usage_event, usage_record
-from workerproc import start_worker, stop_worker, wait_for
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from eventgen import candidate_event, dumps, generate, usage_event, usage_record
+from workerproc import free_port, start_worker, stop_worker, wait_for
 
 from usagestream.materializer import retention
 from usagestream.materializer.pg_pool import create_pool
@@ -35,9 +38,9 @@ BODY = {"messages": [{"role": "user", "content": "hello"}]}
 @pytest.fixture
 def worker_settings(topics: Settings) -> Settings:
     # Everything generated is days old: the worker times out its still-active requests at once (1 day), so the
-    # history is final before the first snapshot of the aggregates.
+    # history is final before the first snapshot of the aggregates. The test runs the retention passes itself.
     return replace(topics, active_timeout_s=86400, batch_within_s=0.05, sweep_interval_s=0.5,
-                   retention_records_days=60, retention_bodies_days=20)  # fmt: skip
+                   retention_records_days=60, retention_bodies_days=20, retention_interval_s=0)  # fmt: skip
 
 
 def _with_bodies(messages: list[tuple[str, bytes, bytes]]) -> list[tuple[str, bytes, bytes]]:
@@ -190,3 +193,112 @@ def _without(rows: list[Any], created: set[str]) -> list[Any]:
         return any(bucket <= t < bucket + span.get(grain, timedelta(days=32)) for t in instants)
 
     return [r for r in rows if not touched(r)]
+
+
+async def test_passes_take_turns(topics: Settings, pg: asyncpg.Connection) -> None:
+    """A pass running elsewhere (its lock held here) makes `run(wait=False)` skip and `run()` wait for it."""
+    pool = await create_pool(topics)
+    try:
+        await pg.execute("SELECT pg_advisory_lock($1, $2)", *retention.PASS_LOCK)
+        skipped = await retention.run(pool, topics, wait=False)
+        assert skipped.skipped and skipped.records_cutoff is None and not skipped.created
+        waiting = asyncio.create_task(retention.run(pool, topics))
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "a second pass waits for the running one"
+        await pg.execute("SELECT pg_advisory_unlock($1, $2)", *retention.PASS_LOCK)
+        assert not (await asyncio.wait_for(waiting, 30)).skipped
+        # two at once, as two workers' upkeep would: one does the pass, the other skips or runs after it
+        both = await asyncio.gather(retention.run(pool, topics, wait=False), retention.run(pool, topics, wait=False))
+        assert all(not r.created for r in both if not r.skipped)
+        held = await pg.fetchval("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                                 " WHERE l.locktype = 'advisory' AND d.datname = current_database()")  # fmt: skip
+        assert held == 0, "every pass released its lock"
+    finally:
+        await pool.close()
+
+
+async def _dead_letters(settings: Settings, n: int) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(settings.topic_dlq, bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(out) < n:
+                batch = await consumer.getmany(timeout_ms=500)
+                out += [json.loads(m.value) for ms in batch.values() for m in ms if m.value]
+    finally:
+        await consumer.stop()
+    return out
+
+
+REFUSE_MODEL = """
+CREATE OR REPLACE FUNCTION refuse_model() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.model = 'refused-model' THEN
+        RAISE EXCEPTION 'model out of range' USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER refuse_model BEFORE INSERT OR UPDATE ON usage_records
+    FOR EACH ROW EXECUTE FUNCTION refuse_model();
+"""
+
+
+async def test_the_worker_runs_retention_and_dead_letters_events_beyond_it(
+    topics: Settings, pg: asyncpg.Connection, tmp_path: Path
+) -> None:
+    s = replace(topics, active_timeout_s=86400, batch_within_s=0.05, retention_records_days=60,
+                retention_interval_s=2, worker_metrics_port=free_port())  # fmt: skip
+    log = tmp_path / "worker.log"
+    proc = start_worker(s, log)
+    try:
+        # the worker's upkeep runs a pass at start: it sets the records cut-off
+        cut = retention.targets(datetime.now(UTC), s).records
+        assert cut is not None
+        await wait_for(pg, "SELECT value FROM meta WHERE key = 'records_cutoff'", cut.isoformat(), proc=proc)
+
+        def request(created: datetime, **over: Any) -> dict[str, Any]:
+            return usage_record(str(uuid.uuid4()), created, provider_name="p", provider_id="p", **over)
+
+        old, new = request(cut - timedelta(days=3)), request(NOW - timedelta(hours=1), status="completed")
+        done = dict(old, status="completed", status_code=200)
+        cand = {"candidate_index": 0, "retry_index": 0, "user_id": None, "api_key_id": None, "provider_id": "p",
+                "endpoint_id": None, "key_id": None, "status": "success", "skip_reason": None, "error_type": None,
+                "error_message": None, "is_cached": False, "status_code": 200, "latency_ms": 5, "extra_data": None,
+                "created_at": old["created_at"], "started_at": None, "finished_at": None}  # fmt: skip
+        # Batch path: a request before the cut-off (two snapshots and a candidate) with one after it.
+        await _produce_to(s, 0, [("usage", old["id"].encode(), usage_event(old, 1)),
+                                 ("usage", old["id"].encode(), usage_event(done, 2)),
+                                 ("candidate", old["id"].encode(), candidate_event("c-old", old["id"], 1, cand)),
+                                 ("usage", new["id"].encode(), usage_event(new, 1))])  # fmt: skip
+        await _wait_ids(pg, [new["id"]], proc)
+        # One-by-one path: a record PostgreSQL refuses (the contract lets no such data through, so a trigger of
+        # this test plays the part) in the same batch as another request before the cut-off.
+        await pg.execute(REFUSE_MODEL)
+        old2, huge, new2 = request(cut - timedelta(days=1)), request(NOW, model="refused-model"), request(NOW)
+        await _produce_to(s, 1, [("usage", old2["id"].encode(), usage_event(old2, 1)),
+                                 ("usage", huge["id"].encode(), usage_event(huge, 1)),
+                                 ("usage", new2["id"].encode(), usage_event(new2, 1))])  # fmt: skip
+        await _wait_ids(pg, [new["id"], new2["id"]], proc)
+        await wait_for(pg, "SELECT coalesce(sum(count), 0)::int FROM dead_letter_counts", 5, proc=proc)
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{s.worker_metrics_port}/metrics") as r:
+            scraped = await r.text()
+    finally:
+        stop_worker(proc)
+        await pg.execute("DROP TRIGGER IF EXISTS refuse_model ON usage_records")
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert "applying it one event at a time" in log.read_text(), "the refused record took the one-by-one path"
+    letters = await _dead_letters(s, 5)
+    late = sorted((x["topic"], x["offset"]) for x in letters if str(x["reason"]).startswith("beyond_retention"))
+    assert late == [(s.topic_candidates, 0), (s.topic_usage, 0), (s.topic_usage, 0), (s.topic_usage, 1)], late
+    assert {x["offset"] for x in letters if x["topic"] == s.topic_usage and x["partition"] == 0} == {0, 1}
+    assert sum(str(x["reason"]).startswith("rejected by PostgreSQL") for x in letters) == 1
+    assert await pg.fetchval("SELECT count(*) FROM usage_records WHERE created_at < $1", cut) == 0
+    assert await pg.fetchval("SELECT count(*) FROM candidate_records") == 0
+    assert await pg.fetchval("SELECT count(*) FROM usage_agg WHERE bucket < $1 AND n_all <> 0", cut) == 0
+    value, dead = prom_support.value, "usagestream_worker_dead_lettered_total"
+    assert value(scraped, dead, topic=s.topic_usage, reason="beyond_retention") == 3
+    assert value(scraped, dead, topic=s.topic_candidates, reason="beyond_retention") == 1
+    assert value(scraped, dead, topic=s.topic_usage, reason="refused_by_postgres") == 1
+    assert value(scraped, "usagestream_worker_events_skipped_total", topic=s.topic_usage, reason="superseded") == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,10 @@ from usagestream.settings import Settings
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """Run `usagestream worker` with these settings. Unless the test chose a metrics port, the worker serves no
+    /metrics: workers of parallel tests (and several workers of one test) would fight over the default port."""
+    if settings.worker_metrics_port == Settings().worker_metrics_port:
+        settings = replace(settings, worker_metrics_port=0)
     env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1"}
     exe = Path(sys.executable).parent / "usagestream"
     with open(log_path, "ab") as log:
@@ -70,6 +75,13 @@ async def wait_for(
             return
         await asyncio.sleep(0.3)
     raise AssertionError(f"timed out waiting for {sql!r}: got {value!r}, expected {expected!r}")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for a worker's /metrics)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def no_timeout(settings: Settings) -> Settings:

@@ -99,6 +99,9 @@ def test_settings_are_frozen() -> None:
         ("USAGESTREAM_BATCH_WITHIN_S", "nan", ("USAGESTREAM_BATCH_WITHIN_S",)),
         ("USAGESTREAM_SWEEP_INTERVAL_S", "-2", ("USAGESTREAM_SWEEP_INTERVAL_S",)),
         ("USAGESTREAM_LOG_FORMAT", "xml", ("USAGESTREAM_LOG_FORMAT",)),
+        ("USAGESTREAM_RETENTION_INTERVAL_S", "-1", ("USAGESTREAM_RETENTION_INTERVAL_S", ">= 0")),
+        ("USAGESTREAM_RETENTION_INTERVAL_S", "inf", ("USAGESTREAM_RETENTION_INTERVAL_S",)),
+        ("USAGESTREAM_RETENTION_INTERVAL_S", "hourly", ("USAGESTREAM_RETENTION_INTERVAL_S", "float")),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(
@@ -138,6 +141,12 @@ def test_a_bad_value_error_does_not_echo_a_secret() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**SECRETS, "USAGESTREAM_HTTP_PORT": "x"})
     assert all(secret not in str(caught.value) for secret in SECRETS.values())
+
+
+def test_retention_interval_defaults_to_an_hour_and_zero_turns_it_off() -> None:
+    assert Settings.from_env({}).retention_interval_s == 3600.0
+    assert Settings.from_env({"USAGESTREAM_RETENTION_INTERVAL_S": "0"}).retention_interval_s == 0
+    assert Settings.from_env({"USAGESTREAM_RETENTION_INTERVAL_S": "90.5"}).retention_interval_s == 90.5
 
 
 def test_helpers() -> None:
