@@ -5,14 +5,16 @@ starts `usagestream api`, opens N admin websocket clients (`/api/admin/usage/act
 processes, then publishes M changes at a steady rate on the Redis channel the worker publishes on
 (`{prefix}live:events`, the same `{"type": "upsert", "item": ...}` message the worker's Lua script sends). Each
 item's id carries its publish time (time.time_ns), so every client computes publish -> receipt latency itself.
-Reported: p50 / p99 / max over every (change, client) pair, how many were lost, and the API's CPU time.
+Reported: p50 / p99 / max over every (change, client) pair, how many were lost, the API's and the clients' CPU time.
 Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/feed.py [--clients 1000] [--changes 3000] [--rate 20]
+       [--client raw|aiohttp]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import multiprocessing as mp
@@ -36,6 +38,7 @@ import aiohttp
 import asyncpg
 import jwt
 import redis.asyncio as aioredis
+import yarl
 
 from usagestream.contract import parse_entity
 from usagestream.materializer import pg_migrations
@@ -46,6 +49,12 @@ from usagestream.settings import Settings
 
 ADMIN_ID = "00000000-0000-4000-a000-00000000ad01"  # population.admin_messages
 SECTION = "## Live feed"
+CLIENT_KINDS = {
+    "raw": "a minimal websocket reader in each client process (asyncio protocol: frame parsing, pong, one regex"
+    " per upsert; `--client raw`, the default), so that the clients, which share the two cores with the API,"
+    " add as little as possible to the latency.",
+    "aiohttp": "aiohttp's client websockets (`--client aiohttp`), one reader task per socket.",
+}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -62,10 +71,119 @@ def raise_nofile() -> int:
 
 # --- the clients (child processes) ------------------------------------------------------------------------------
 _ID = re.compile(r'"id":\s*"fb-(\d+)-(\d+)"')
+_ID_BYTES = re.compile(rb'"id":\s*"fb-(\d+)-(\d+)"')
+_UPSERT = b'{"type":"upsert"'
 
 
-async def _clients(url: str, token: str, n: int, ready: Any, go: Any, done: Any) -> list[tuple[int, int]]:
-    """Open n websockets, report ready, collect (change number, latency ns) until `done` is set."""
+class RawFeedClient(asyncio.Protocol):
+    """A minimal websocket client (handshake, frame parsing, pong) so that the clients, which share this machine's
+    two cores with the API, cost as little as possible: their receive time is part of every latency."""
+
+    def __init__(self, got: list[tuple[int, int]], opened: asyncio.Future[None]) -> None:
+        self.got, self.opened = got, opened
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.open = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        """A client frame must be masked; an all-zero mask leaves the payload as it is."""
+        assert self.transport is not None and len(payload) < 126
+        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time_ns()
+        buf = self.buf
+        buf += data
+        if not self.open and not self.handshake():
+            return
+        at = 0
+        while (frame := frame_at(buf, at)) is not None:
+            opcode, start, at = frame
+            if opcode == 1 and buf.startswith(_UPSERT, start):
+                m = _ID_BYTES.search(buf, start, at)
+                if m is not None:
+                    self.got.append((int(m.group(1)), now - int(m.group(2))))
+            elif opcode == 9:  # ping (the server's heartbeat): answer or be closed
+                self.send(0xA, bytes(buf[start:at]))
+        del buf[:at]
+
+    def handshake(self) -> bool:
+        """Consume the 101 answer once it is complete; True when the socket is open."""
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        if not self.buf.startswith(b"HTTP/1.1 101"):
+            self.opened.set_exception(RuntimeError(bytes(self.buf[:end]).decode(errors="replace")))
+            return False
+        del self.buf[: end + 4]
+        self.open = True
+        self.opened.set_result(None)
+        return True
+
+
+def frame_at(buf: bytearray, at: int) -> tuple[int, int, int] | None:
+    """(opcode, payload start, payload end) of the complete server frame at `at`, or None if incomplete."""
+    size = len(buf)
+    if size - at < 2:
+        return None
+    opcode, n, head = buf[at] & 0x0F, buf[at + 1] & 0x7F, 2
+    if n >= 126:
+        head = 4 if n == 126 else 10
+        if size - at < head:
+            return None
+        n = int.from_bytes(buf[at + 2 : at + head], "big")
+    if size - at < head + n:
+        return None
+    return opcode, at + head, at + head + n
+
+
+async def _raw_clients(url: str, token: str, n: int, ready: Any, go: Any, done: Any) -> tuple[list[Any], float]:
+    raise_nofile()
+    got: list[tuple[int, int]] = []
+    loop = asyncio.get_running_loop()
+    parsed = yarl.URL(url)
+    gate = asyncio.Semaphore(32)
+
+    async def connect() -> RawFeedClient:
+        async with gate:
+            opened: asyncio.Future[None] = loop.create_future()
+            _, proto = await loop.create_connection(lambda: RawFeedClient(got, opened), parsed.host, parsed.port)
+            key = base64.b64encode(os.urandom(16)).decode()
+            assert proto.transport is not None
+            proto.transport.write(
+                f"GET {parsed.raw_path_qs} HTTP/1.1\r\nHost: {parsed.host}:{parsed.port}\r\n"
+                f"Authorization: Bearer {token}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            await asyncio.wait_for(opened, 60)
+            return proto
+
+    clients = await asyncio.gather(*(connect() for _ in range(n)))
+    ready.put(n)
+    while not go.is_set():
+        await asyncio.sleep(0.05)
+    cpu0 = time.process_time()
+    while not done.is_set():
+        await asyncio.sleep(0.2)
+    cpu = time.process_time() - cpu0
+    for c in clients:
+        c.send(0x8, (1000).to_bytes(2, "big"))
+    await asyncio.sleep(0.5)
+    for c in clients:
+        if c.transport is not None:
+            c.transport.close()
+    return got, cpu
+
+
+async def _clients(url: str, token: str, n: int, ready: Any, go: Any, done: Any) -> tuple[list[Any], float]:
+    """Open n aiohttp websockets, report ready, collect (change number, latency ns) until `done` is set."""
     raise_nofile()
     got: list[tuple[int, int]] = []
     conn = aiohttp.TCPConnector(limit=0)
@@ -89,17 +207,21 @@ async def _clients(url: str, token: str, n: int, ready: Any, go: Any, done: Any)
                     got.append((int(m.group(1)), now - int(m.group(2))))
 
         readers = [asyncio.create_task(read(ws)) for ws in sockets]
+        while not go.is_set():
+            await asyncio.sleep(0.05)
+        cpu0 = time.process_time()
         while not done.is_set():
             await asyncio.sleep(0.2)
+        cpu = time.process_time() - cpu0
         for ws in sockets:
             await ws.close()
         await asyncio.gather(*readers, return_exceptions=True)
-    return got
+    return got, cpu
 
 
-def client_process(url: str, token: str, n: int, ready: Any, go: Any, done: Any, out: Any) -> None:
-    got = asyncio.run(_clients(url, token, n, ready, go, done))
-    out.put(got)
+def client_process(kind: str, url: str, token: str, n: int, ready: Any, go: Any, done: Any, out: Any) -> None:
+    run_clients = _raw_clients if kind == "raw" else _clients
+    out.put(asyncio.run(run_clients(url, token, n, ready, go, done)))
 
 
 # --- the run ------------------------------------------------------------------------------------------------
@@ -201,7 +323,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ctx = mp.get_context("spawn")
         ready, out, go, done = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
         shares = [args.clients // args.procs + (1 if k < args.clients % args.procs else 0) for k in range(args.procs)]
-        children = [ctx.Process(target=client_process, args=(ws_url, token, n, ready, go, done, out)) for n in shares]
+        children = [
+            ctx.Process(target=client_process, args=(args.client, ws_url, token, n, ready, go, done, out))
+            for n in shares
+        ]
         t0 = time.monotonic()
         for c in children:
             c.start()
@@ -212,6 +337,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(3)  # let every snapshot go out
         channel = settings.key("live", "events")
         cpu0, load0 = cpu_seconds(proc.pid), os.getloadavg()
+        go.set()
         interval = 1.0 / args.rate
         started = time.monotonic()
         for i in range(args.changes):
@@ -225,8 +351,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load1 = os.getloadavg()
         done.set()
         results: list[tuple[int, int]] = []
+        client_cpu = 0.0
         for _ in children:
-            results += await asyncio.to_thread(out.get, True, 300)
+            got, used = await asyncio.to_thread(out.get, True, 300)
+            results += got
+            client_cpu += used
         for c in children:
             c.join(30)
         lat = [ns / 1e6 for _, ns in results]
@@ -235,7 +364,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "clients": connected, "changes": args.changes, "rate": args.changes / elapsed, "received": len(lat),
             "expected": expected, "p50": statistics.median(lat) if lat else float("nan"),
             "p99": pct(lat, 0.99) if lat else float("nan"), "max": max(lat) if lat else float("nan"),
-            "api_cpu_s": cpu, "elapsed_s": elapsed, "load_before": load0, "load_after": load1,
+            "api_cpu_s": cpu, "client_cpu_s": client_cpu, "elapsed_s": elapsed, "load_before": load0,
+            "load_after": load1,
         }  # fmt: skip
         log(json.dumps(facts, default=str))
         return facts
@@ -267,14 +397,17 @@ def render(args: argparse.Namespace, runs: list[dict[str, Any]], command: str) -
         " the channel and message the worker's Lua script publishes (not through Kafka and the worker: their"
         " latency is in the Ingest section); latency = receipt by the client - time just before PUBLISH,"
         " over every (change, client) pair.",
+        f"- Clients: {CLIENT_KINDS[args.client]}",
         "",
-        "| run | clients | changes | rate /s | delivered | p50 ms | p99 ms | max ms | API CPU per change | load avg |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| run | clients | changes | rate /s | delivered | p50 ms | p99 ms | max ms | API CPU per change"
+        " | clients' CPU per change | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for k, r in enumerate(runs, 1):
         lines.append(
             f"| {k} | {r['clients']} | {r['changes']:,} | {r['rate']:.1f} | {r['received']:,} / {r['expected']:,}"
             f" | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['api_cpu_s'] / r['changes'] * 1000:.1f} ms"
+            f" | {r['client_cpu_s'] / r['changes'] * 1000:.1f} ms"
             f" | {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f} |"
         )
     p50s, p99s = [r["p50"] for r in runs], [r["p99"] for r in runs]
@@ -301,6 +434,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="changes per second")
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for the last deliveries")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--client", choices=("raw", "aiohttp"), default="raw",
+        help="raw: a minimal websocket reader (default, cheapest); aiohttp: aiohttp's client websockets",
+    )  # fmt: skip
     parser.add_argument("--out", default="docs/benchmarks.md")
     args = parser.parse_args()
     command = ("PYTHONSAFEPATH=1 .venv/bin/python bench/feed.py " + shlex.join(sys.argv[1:])).strip()

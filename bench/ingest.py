@@ -81,6 +81,20 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+async def _backend_cpu(conn: asyncpg.Connection) -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL backend on this benchmark's database but ours (the workers')."""
+    pids = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    out = {}
+    for row in pids:
+        try:
+            out[row["pid"]] = _cpu_seconds(row["pid"])
+        except OSError:  # ended meanwhile
+            pass
+    return out
+
+
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -116,7 +130,8 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     procs = _start_workers(settings, workers, log_dir, tag)
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     first = done = 0.0
-    cpu = rss = cpu_first = 0.0
+    cpu = rss = cpu_first = pg_cpu = 0.0
+    pg_first: dict[int, float] = {}
     try:
         while True:
             total = await conn.fetchval("SELECT coalesce(sum(seq), 0)::bigint FROM usage_records")
@@ -124,11 +139,13 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
             if total and not first:
                 first = now
                 cpu_first = sum(_cpu_seconds(p.pid) for p in procs)
+                pg_first = await _backend_cpu(conn)
             if total == expected:
                 done = now
                 break
             await asyncio.sleep(0.1)
         cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_first
+        pg_cpu = sum(c - pg_first.get(pid, 0.0) for pid, c in (await _backend_cpu(conn)).items())
         rss = max(_rss_mib(p.pid) for p in procs)
     finally:
         for p in procs:
@@ -141,10 +158,12 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     rate = len(messages) / (done - first)
     cpu_us = cpu / len(messages) * 1e6
     print(f"  {len(messages)} events ({requests} requests) drained in {done - first:.1f}s: {rate:,.0f} events/s,"
-          f" worker CPU {cpu_us:.0f} us/event (during the drain), RSS {rss:.0f} MiB,"
+          f" worker CPU {cpu_us:.0f} us/event (during the drain), its PostgreSQL backends"
+          f" {pg_cpu / len(messages) * 1e6:.0f} us/event, RSS {rss:.0f} MiB,"
           f" verify {'clean' if clean else 'DIFFERENCES'}, load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip
     return {"rate": rate, "seconds": done - first, "events": len(messages), "clean": float(clean),
-            "cpu_us_per_event": cpu_us, "rss_mib": rss}  # fmt: skip
+            "cpu_us_per_event": cpu_us, "pg_cpu_us_per_event": pg_cpu / len(messages) * 1e6,
+            "rss_mib": rss}  # fmt: skip
 
 
 class _Live:

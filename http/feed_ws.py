@@ -14,7 +14,7 @@ from aiohttp import web
 
 from usagestream.http.auth import authenticate
 from usagestream.http.errors import http_error
-from usagestream.http.feed import SNAPSHOT, TRY_AGAIN_LATER, LiveFeed, Subscriber
+from usagestream.http.feed import TRY_AGAIN_LATER, LiveFeed, Subscriber
 from usagestream.http.keys import FEED, OPTIONS
 from usagestream.http.metrics_view import METRICS
 
@@ -32,8 +32,8 @@ async def user_feed(request: web.Request) -> web.StreamResponse:
 async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
     principal = await authenticate(request, admin=admin, allow_query=True)
     options = request.app[OPTIONS]
-    ws = web.WebSocketResponse(
-        heartbeat=options.ws_heartbeat_s, timeout=options.ws_close_timeout_s, max_msg_size=64 * 1024
+    ws = web.WebSocketResponse(  # compress=False: the feed writes one shared uncompressed frame to every client
+        heartbeat=options.ws_heartbeat_s, timeout=options.ws_close_timeout_s, max_msg_size=64 * 1024, compress=False
     )
     if not ws.can_prepare(request).ok:
         raise http_error(400, "This endpoint expects a websocket upgrade")
@@ -41,7 +41,10 @@ async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
     feed = request.app[FEED]
     with contextlib.suppress(TimeoutError):  # just started or reconnecting: avoid a second snapshot
         await asyncio.wait_for(feed.connected.wait(), options.ws_close_timeout_s)
-    sub = feed.register(ws, user_id=None if admin else principal.user_id, admin=admin)
+    transport = request.transport
+    if transport is None:  # the client left during the handshake
+        return ws
+    sub = feed.register(ws, transport, user_id=None if admin else principal.user_id, admin=admin)
     clients = request.app[METRICS].ws_clients.labels(feed="admin" if admin else "user")
     clients.inc()
     sender = asyncio.create_task(pump(feed, sub))
@@ -58,15 +61,12 @@ async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
 
 
 async def pump(feed: LiveFeed, sub: Subscriber) -> None:
-    """Send the client's queue in order; a snapshot marker becomes a fresh snapshot in its turn."""
+    """The client's snapshots (changes are written by the feed itself); on failure let the client reconnect."""
     try:
-        while not sub.ws.closed:
-            message = await sub.queue.get()
-            text = await feed.snapshot(sub) if message is SNAPSHOT else str(message)
-            await sub.ws.send_str(text)
+        await feed.pump(sub)
     except asyncio.CancelledError:
         raise
-    except Exception:  # Redis or PostgreSQL gone mid-snapshot, or the socket broke: let the client reconnect
+    except Exception:  # Redis or PostgreSQL gone mid-snapshot: let the client reconnect
         log.info("websocket feed stopped for one client", exc_info=True)
         feed.unregister(sub)
         await feed.close(sub.ws, TRY_AGAIN_LATER, b"feed unavailable, reconnect")

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 class ApiOptions:
     """Knobs of the API process that are not part of the contract's environment (tests shrink them)."""
 
-    feed_queue_size: int = 1000  # messages buffered per websocket client before it is dropped (close 1013)
+    feed_queue_size: int = 1000  # writes held per websocket client while its snapshot is read; more: close 1013
+    feed_buffer_bytes: int = 512 * 1024  # unsent bytes a live websocket client may have; more: close 1013
     ws_heartbeat_s: float = 20.0  # ping interval; a client that does not answer within half of it is closed
     ws_close_timeout_s: float = 5.0  # how long closing a dropped or shut-down client may take before abort
     ready_timeout_s: float = 1.0  # per dependency, for /ready

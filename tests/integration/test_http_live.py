@@ -346,3 +346,82 @@ async def test_shutdown_sends_close_frame(settings: Settings, store: FakeReads) 
 async def test_plain_get_on_feed_is_400(client: TestClient[Any, Any], admin: dict[str, str]) -> None:
     resp = await client.get(ADMIN_FEED, headers=admin)
     assert resp.status == 400 and (await resp.json())["error"]["type"] == "http_error"
+
+
+async def test_changes_arriving_together_keep_their_order_and_scope(
+    client: TestClient[Any, Any], live: Live, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    """A burst (as the worker publishes a batch) is fanned out in one write per client: still one message per
+    change, in publish order, each client getting only what it may see."""
+    admin_ws = await client.ws_connect(ADMIN_FEED, params={"access_token": mint(settings, ADMIN_ID, "admin")})
+    alice_ws = await client.ws_connect(USER_FEED, headers=bearer(mint(settings, USER_ID)))
+    for ws in (admin_ws, alice_ws):
+        assert (await next_json(ws, 5))["type"] == "snapshot"
+    items = [live_item(f"burst{i}", USER_ID if i % 3 else OTHER_ID, seq=i + 1) for i in range(60)]
+    channel = settings.key("live", "events")
+    async with redis_client.pipeline(transaction=False) as pipe:  # one write: they reach the API together
+        for item in items:
+            pipe.publish(channel, json.dumps({"type": "upsert", "item": item}))
+        pipe.publish(channel, json.dumps({"type": "remove", "id": "burst1", "status": "failed", "user_id": USER_ID}))
+        pipe.publish(channel, json.dumps({"type": "remove", "id": "burst0", "status": "failed", "user_id": OTHER_ID}))
+        await pipe.execute()
+
+    async def read(ws: aiohttp.ClientWebSocketResponse, n: int) -> list[tuple[str, Any]]:
+        got = []
+        for _ in range(n):
+            m = await next_json(ws, 5)
+            got.append((m["type"], m["request"]["id"] if m["type"] == "upsert" else m["id"]))
+        return got
+
+    everything = [("upsert", i["id"]) for i in items] + [("remove", "burst1"), ("remove", "burst0")]
+    assert await read(admin_ws, len(everything)) == everything
+    alices = [("upsert", i["id"]) for i in items if i["user_id"] == USER_ID] + [("remove", "burst1")]
+    assert await read(alice_ws, len(alices)) == alices
+    with pytest.raises(asyncio.TimeoutError):
+        await alice_ws.receive_json(timeout=0.3)  # nothing of bob's
+    await admin_ws.close()
+    await alice_ws.close()
+
+
+class GatedReads(FakeReads):
+    """Key names for snapshots wait for `release`, so that changes arrive while a snapshot is being read."""
+
+    def __init__(self) -> None:
+        super().__init__(**vars(standard_store()))
+        self.reading, self.release = asyncio.Event(), asyncio.Event()
+
+    async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
+        if "pk-gate" in ids:
+            self.reading.set()
+            await self.release.wait()
+        return await super().provider_key_names(ids)
+
+
+@pytest.mark.parametrize("bound", [1000, 4])
+async def test_changes_during_a_snapshot_follow_it_or_drop_the_client(
+    settings: Settings, live: Live, bound: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Changes published while a client's snapshot is read are sent after it, in order; more than
+    `feed_queue_size` of them drop the client with 1013 (it reconnects for a fresh snapshot)."""
+    caplog.set_level(logging.INFO, logger="usagestream.http.feed")
+    store = GatedReads()
+    client = await start(settings, store, ApiOptions(feed_queue_size=bound))
+    try:
+        await live.put(live_item("a0", provider_api_key_id="pk-gate"))
+        ws = await client.ws_connect(ADMIN_FEED, params={"access_token": mint(settings, ADMIN_ID, "admin")})
+        await asyncio.wait_for(store.reading.wait(), 5)
+        for i in range(6):
+            await live.upsert(live_item(f"during{i}", minute=i + 1, provider_api_key_id=None, seq=i + 1))
+        await asyncio.sleep(0.3)  # let the feed take them while the snapshot is still held
+        store.release.set()
+        if bound > 6:
+            snap = await next_json(ws, 5)
+            assert snap["type"] == "snapshot" and "a0" in [r["id"] for r in snap["requests"]]
+            assert [(await next_json(ws, 5))["request"]["id"] for _ in range(6)] == [f"during{i}" for i in range(6)]
+        else:
+            message = await ws.receive(timeout=10)
+            assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1013
+            assert "changes waiting for its snapshot" in caplog.text
+        await ws.close()
+    finally:
+        await client.close()

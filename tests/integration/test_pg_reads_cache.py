@@ -1,0 +1,148 @@
+"""Cache-affinity SQL (materializer/pg_reads_cache.py) on the cases its fast path depends on.
+
+The gap in minutes is computed with date_part under a day and EXTRACT above: it must equal the reference's
+EXTRACT(EPOCH FROM gap)::float8 / 60 bit for bit. Users are enumerated by a skip scan bounded by the month
+partitions the period touches, and each user's rows are read per partition: a period across a month boundary,
+rows before it, ties on created_at and other statuses must give what a plain scan of the records gives.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from usagestream.materializer import pg_reads_cache as cache
+from usagestream.materializer.pg_reads_sql import iso
+
+NOW = datetime(2020, 2, 2, 12, 0, tzinfo=UTC)  # months no other test writes to: their partitions are ours
+HOURS = 168
+T = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+async def test_gap_minutes_is_the_reference_gap(pg: asyncpg.Connection) -> None:
+    """Every gap, sub-microsecond patterns, around a day and up to weeks: the same float8 as the reference."""
+    differ, n = await pg.fetchrow(
+        "SELECT count(*) FILTER (WHERE ours IS DISTINCT FROM ref), count(*) FROM ("
+        f" SELECT {cache.GAP_MINUTES} AS ours, EXTRACT(EPOCH FROM d)::float8 / 60 AS ref FROM ("
+        "  SELECT timestamptz '2026-03-08 01:59:59.999999+00' + make_interval(secs => s / 1e6) AS b,"
+        "         timestamptz '2026-03-08 01:59:59.999999+00' AS a FROM ("
+        "   SELECT (hashint8extended(i, 5) & 9223372036854775807) % (86400000000 * (1 + i % 30)) AS s"
+        "   FROM generate_series(1, 200000) i"
+        "   UNION ALL SELECT unnest(ARRAY[0, 1, 999999, 1000000, 59999999, 86399999999, 86400000000,"
+        "                                  86400000001, 172800000000, 1234567890123]::bigint[])) x) y,"
+        "  LATERAL (SELECT b - a AS d) z) w"
+    )
+    assert n == 200010 and differ == 0
+
+
+USERS = {  # user -> [(created_at, id, status)]
+    "ua": [  # only in January, in the period, gaps over a day; a failed request does not count
+        (T + timedelta(days=26, hours=10), "a1", "completed"),
+        (T + timedelta(days=27, hours=10, microseconds=1), "a2", "completed"),
+        (T + timedelta(days=27, hours=10, minutes=3), "a9", "failed"),
+        (T + timedelta(days=28, hours=11, minutes=30), "a3", "completed"),
+        (T + timedelta(days=30, hours=23, minutes=59), "a4", "completed"),
+    ],
+    "ub": [  # before the period, then across the month boundary
+        (T + timedelta(days=24), "b0", "completed"),
+        (T + timedelta(days=30, hours=23, minutes=50), "b1", "completed"),
+        (T + timedelta(days=31, minutes=5), "b2", "completed"),
+        (T + timedelta(days=31, minutes=10, seconds=7, microseconds=333333), "b3", "completed"),
+        (T + timedelta(days=32, hours=11), "b4", "completed"),
+    ],
+    "uc": [  # only in February; two requests at the same instant (ordered by id)
+        (T + timedelta(days=31, hours=10), "c1", "completed"),
+        (T + timedelta(days=31, hours=10, minutes=1), "c2", "completed"),
+        (T + timedelta(days=31, hours=10, minutes=3), "c4", "completed"),
+        (T + timedelta(days=31, hours=10, minutes=3), "c3", "completed"),
+        (T + timedelta(days=31, hours=10, minutes=7, seconds=30), "c5", "completed"),
+        (T + timedelta(days=31, hours=13), "c6", "completed"),
+    ],
+    "ud": [  # only before the period
+        (T + timedelta(days=19), "d1", "completed"),
+        (T + timedelta(days=20), "d2", "completed"),
+        (T + timedelta(days=21), "d3", "completed"),
+    ],
+}
+
+
+async def _load(pg: asyncpg.Connection) -> None:
+    await pg.execute(
+        "SELECT usagestream_month_partition('usage_records', m)"
+        " FROM generate_series(timestamptz '2019-12-01', '2020-02-01', interval '1 month') m"
+    )
+    rows = [(i, u, at, st) for u, rs in USERS.items() for at, i, st in rs]
+    await pg.executemany(
+        "INSERT INTO usage_records (id, seq, kafka_partition, request_id, provider_name, model, is_stream, status,"
+        " input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens,"
+        " input_cost_usd, output_cost_usd, cache_creation_cost_usd, cache_read_cost_usd, request_cost_usd,"
+        " total_cost_usd, actual_input_cost_usd, actual_output_cost_usd, actual_cache_creation_cost_usd,"
+        " actual_cache_read_cost_usd, actual_request_cost_usd, actual_total_cost_usd, created_at, user_id,"
+        " api_key_id) VALUES ($1, 1, 0, $1, 'p', 'm-' || $2, false, $4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"
+        " 0, 0, 0, 0, $3, $2, 'k-' || $2)",
+        rows,
+    )
+    parts = await pg.fetch(
+        "SELECT DISTINCT tableoid::regclass::text AS p FROM usage_records WHERE id IN ('a1', 'b4', 'd1')"
+    )
+    assert {r["p"] for r in parts} == {"usage_records_p202001", "usage_records_p202002"}
+
+
+def _gaps(user: str) -> list[tuple[datetime, str, float]]:
+    since = NOW - timedelta(hours=HOURS)
+    rs = sorted((at, i) for at, i, st in USERS[user] if st == "completed" and at > since)
+    return [(b[0], b[1], (b[0] - a[0]).total_seconds() / 60) for a, b in zip(rs, rs[1:], strict=False)]
+
+
+def _pct(ms: list[float], q: float) -> float:
+    s = sorted(ms)
+    pos = q * (len(s) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+async def test_ttl_across_a_month_boundary(pg: asyncpg.Connection) -> None:
+    await _load(pg)
+    got = await cache.ttl_analysis(pg, None, None, HOURS, NOW)
+    want = {u: [m for _, _, m in _gaps(u)] for u in USERS if len(_gaps(u)) >= 2}
+    assert [g["group_id"] for g in got["users"]] == ["uc", "ua", "ub"]  # count desc, then id
+    for g in got["users"]:
+        ms = want[g["group_id"]]
+        assert g["request_count"] == len(ms)
+        assert g["percentiles"] == {f"p{int(q * 100)}": round(_pct(ms, q), 2) for q in (0.5, 0.75, 0.9)}
+        assert g["max_interval_minutes"] == round(max(ms), 2)
+        assert sum(g["interval_distribution"].values()) == len(ms)
+    one = await cache.ttl_analysis(pg, "ub", None, HOURS, NOW)
+    assert [g["group_id"] for g in one["users"]] == ["ub"] and one["users"][0]["request_count"] == 3
+    key = await cache.ttl_analysis(pg, "ub", "k-ub", HOURS, NOW)
+    assert [(g["group_id"], g["request_count"], g["username"]) for g in key["users"]] == [("k-ub", 3, None)]
+    assert (await cache.ttl_analysis(pg, "ua", "k-ub", HOURS, NOW))["users"] == []
+
+
+def _points(limit: int, user: str | None, multi: bool) -> list[dict[str, Any]]:
+    per = {u: [p for p in _gaps(u) if p[2] <= 120] for u in USERS if user is None or u == user}
+    total = sum(len(v) for v in per.values())
+    kept: list[tuple[datetime, str, float, str]] = []
+    for u, pts in per.items():
+        if multi:
+            keep = len(pts) if total <= limit else max(-(-len(pts) * limit // total), 1)
+        else:
+            keep = limit
+        kept += [(*p, u) for p in pts[len(pts) - keep :]] if keep else []
+    kept.sort()
+    if not multi:
+        kept = kept[-limit:]
+    return [
+        {"x": iso(at), "y": round(m, 2), **({"user_id": u} if multi else {}), "model": f"m-{u}"} for at, _, m, u in kept
+    ]
+
+
+async def test_interval_timeline_across_a_month_boundary(pg: asyncpg.Connection) -> None:
+    await _load(pg)
+    for limit, user, info in [(100, None, True), (3, None, True), (4, None, True), (100, None, False),
+                              (2, None, False), (2, "ub", False), (100, "uc", True)]:  # fmt: skip
+        got = await cache.interval_timeline(pg, HOURS, limit, user, info, NOW)
+        assert got["points"] == _points(limit, user, info and user is None), (limit, user, info)
