@@ -148,9 +148,7 @@ class PgViews:
         async with self.pool.acquire() as conn, conn.transaction():
             # Shared retention lock first (retention and rebuild take it exclusive), then the partition locks;
             # the cut-offs are read after both, in their own statement, so they hold until this commit.
-            await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *t.RETENTION_LOCK)
-            for p in partitions:
-                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", t.PARTITION_LOCK_NAMESPACE, p)
+            await conn.execute(write_preamble(partitions, retention=True))
             cut = await read_cutoffs(conn)
             usage, late_usage = split_retained(usage, cut.records, lambda ev: ev.usage.created_at)
             candidates, late_cands = split_retained(candidates, cut.records, lambda ev: ev.candidate.created_at)
@@ -227,10 +225,8 @@ class PgViews:
     async def write_deltas(self, conn: asyncpg.Connection, deltas: Deltas) -> None:
         """Add the batch's deltas to the aggregates: its fact rows are copied as they are and spread to every
         dimension and grain by PostgreSQL (SPREAD_USAGE_SQL), which runs on another core than the worker."""
-        await _spread(conn, "tmp_usage_facts", _USAGE_FACTS_DDL, USAGE_FACT_COLUMNS, deltas.usage_fact_rows(),
-                      SPREAD_USAGE_SQL)  # fmt: skip
-        await _spread(conn, "tmp_attempt_facts", _ATTEMPT_FACTS_DDL, ATTEMPT_FACT_COLUMNS,
-                      deltas.attempt_fact_rows(), SPREAD_ATTEMPTS_SQL)  # fmt: skip
+        await _spread(conn, "tmp_usage_facts", USAGE_FACT_COLUMNS, deltas.usage_fact_rows(), SPREAD_USAGE_SQL)
+        await _spread(conn, "tmp_attempt_facts", ATTEMPT_FACT_COLUMNS, deltas.attempt_fact_rows(), SPREAD_ATTEMPTS_SQL)
 
     async def time_out(self, partitions: Sequence[int]) -> Applied:
         """Mark requests of these partitions still active `active_timeout_s` after created_at as failed (504).
@@ -243,8 +239,7 @@ class PgViews:
         timeout = timedelta(seconds=self.settings.active_timeout_s)
         cols = ", ".join(t.USAGE_STATE_COLUMNS)
         async with self.pool.acquire() as conn, conn.transaction():
-            for p in sorted(partitions):
-                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", t.PARTITION_LOCK_NAMESPACE, p)
+            await conn.execute(write_preamble(sorted(partitions), retention=False))
             rows = await conn.fetch(
                 f"SELECT {cols} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
                 " AND status IN ('pending', 'streaming') AND created_at < now() - $2::interval"
@@ -341,13 +336,22 @@ async def _delete_moved(conn: asyncpg.Connection, table: str, moved: list[tuple[
         )
 
 
+def write_preamble(partitions: Sequence[int], retention: bool) -> str:
+    """One round trip at the start of a write transaction (simple protocol, statements run in order): the shared
+    retention lock (retention and rebuild take it exclusive), the partition locks in ascending order, and the
+    session's temp tables if this connection has none yet. Only integers of ours are inlined."""
+    statements = [f"SELECT pg_advisory_xact_lock_shared({int(a)}, {int(b)})" for a, b in [t.RETENTION_LOCK]
+                  if retention]  # fmt: skip
+    statements += [f"SELECT pg_advisory_xact_lock({int(t.PARTITION_LOCK_NAMESPACE)}, {int(p)})" for p in partitions]
+    return ";\n".join([*statements, *_TEMP_TABLES_DDL])
+
+
 async def _upsert(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool
 ) -> None:
     if not rows:
         return
-    tmp = f"tmp_{table}"
-    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    tmp = f"tmp_{table}"  # created by write_preamble (start of the transaction)
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
     cols = ", ".join(columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
@@ -374,6 +378,12 @@ _ATTEMPT_FACTS_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS tmp_attempt_facts ON COMMIT DELETE ROWS AS SELECT"
     f" {_BUCKETS_AS}, provider_id, {', '.join(ATTEMPT_COUNTERS)} FROM attempt_agg WITH NO DATA"
 )
+_TEMP_TABLES_DDL = (
+    *(f"CREATE TEMP TABLE IF NOT EXISTS tmp_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+      for table in ("usage_records", "candidate_records")),
+    _USAGE_FACTS_DDL,
+    _ATTEMPT_FACTS_DDL,
+)  # fmt: skip
 _GRAIN_VALUES = ", ".join(f"({grain}::smallint, b{grain})" for grain in GRAINS)
 
 
@@ -408,11 +418,10 @@ SPREAD_ATTEMPTS_SQL = (
 
 
 async def _spread(
-    conn: asyncpg.Connection, tmp: str, ddl: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str
+    conn: asyncpg.Connection, tmp: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str
 ) -> None:
     if not rows:
         return
-    await conn.execute(ddl)
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
     await conn.execute(sql)
 

@@ -37,7 +37,7 @@ class Settings:
     topic_entities: str = "gateway.entities.v1"
     topic_dlq: str = "usagestream.dlq.v1"
     partitions: int = 6
-    batch_size: int = 5000
+    batch_size: int = 10000  # upper bound of a gathered batch (see docs/design.md "Gathering")
     batch_within_s: float = 0.2
     sweep_interval_s: float = 2.0
     state_dir: str = ".usagestream"

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews
+from usagestream.materializer.pg_views import PgViews, write_preamble
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS, CandidateFacts, Deltas, UsageFacts
 
@@ -62,6 +62,7 @@ async def test_sql_spread_equals_the_pure_spread(settings: Settings, pg: asyncpg
     pool = await create_pool(settings)
     try:
         async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(write_preamble([0], retention=True))
             await PgViews(pool, settings).write_deltas(conn, deltas)
     finally:
         await pool.close()
