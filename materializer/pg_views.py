@@ -23,6 +23,7 @@ from usagestream.settings import Settings
 from usagestream.stats import (
     ATTEMPT_COUNTERS,
     GRAINS,
+    MONEY_COUNTERS,
     TIMEOUT_MESSAGE,
     USAGE_COUNTERS,
     CandidateFacts,
@@ -396,9 +397,17 @@ def _increments(table: str, counters: Sequence[str]) -> str:
 # far fewer rows. Rows are inserted in key order, one total order for every worker, so two transactions adding
 # to the same rows cannot deadlock.
 _BUCKET_COLS = ", ".join(_FACT_BUCKETS)
+
+
+def _stage_sum(counter: str) -> str:
+    # sum(bigint) is numeric: cast the first step's counts back, so the second step sums them as integers
+    # (PostgreSQL's int8 sums are several times cheaper than numeric ones).
+    return f"sum(f.{counter}) AS {counter}" if counter in MONEY_COUNTERS else f"sum(f.{counter})::bigint AS {counter}"
+
+
 SPREAD_USAGE_SQL = (
     f"WITH by_dim AS (SELECT d.dim, d.key, {', '.join(f'f.{b}' for b in _FACT_BUCKETS)},"
-    f" {', '.join(f'sum(f.{c}) AS {c}' for c in USAGE_COUNTERS)}"
+    f" {', '.join(_stage_sum(c) for c in USAGE_COUNTERS)}"
     " FROM tmp_usage_facts f"
     f" CROSS JOIN LATERAL (VALUES {', '.join(f'({chr(39)}{d}{chr(39)}, {k})' for d, k in DIM_KEY_SQL.items())})"
     f" AS d(dim, key) WHERE d.key IS NOT NULL GROUP BY d.dim, d.key, {_BUCKET_COLS})"
