@@ -182,7 +182,7 @@ CREATE TABLE provider_endpoints (id varchar(36) PRIMARY KEY, provider_id varchar
     api_format varchar(50));
 CREATE TABLE provider_api_keys (id varchar(36) PRIMARY KEY, provider_id varchar(36) REFERENCES providers,
     name varchar(100));
-CREATE TABLE usage (id varchar(36) PRIMARY KEY, user_id varchar(36), api_key_id varchar(36),
+CREATE TABLE usage (id varchar(36) NOT NULL, user_id varchar(36), api_key_id varchar(36),
     request_id varchar(100) NOT NULL, provider_name varchar(100) NOT NULL, model varchar(100) NOT NULL,
     target_model varchar(100), provider_id varchar(36), provider_endpoint_id varchar(36),
     provider_api_key_id varchar(36), input_tokens int, output_tokens int, total_tokens int,
@@ -193,7 +193,7 @@ CREATE TABLE usage (id varchar(36) PRIMARY KEY, user_id varchar(36), api_key_id 
     finalized_at timestamptz, request_headers json, provider_request_headers json, response_headers json,
     client_response_headers json, request_body json, response_body json, request_metadata json,
     created_at timestamptz NOT NULL);
-CREATE TABLE request_candidates (id varchar(36) PRIMARY KEY, request_id varchar(100) NOT NULL,
+CREATE TABLE request_candidates (id varchar(36) NOT NULL, request_id varchar(100) NOT NULL,
     user_id varchar(36), api_key_id varchar(36), candidate_index int NOT NULL, retry_index int NOT NULL,
     provider_id varchar(36), endpoint_id varchar(36), key_id varchar(36), status varchar(20) NOT NULL,
     skip_reason text, is_cached boolean, status_code int, error_type varchar(50), error_message text,
@@ -216,16 +216,19 @@ INSERT INTO provider_api_keys SELECT id, data->>'provider_id', data->>'name' FRO
     WHERE entity = 'provider_api_key' AND NOT deleted;
 INSERT INTO usage ({", ".join(_USAGE_COPY)}, cache_cost_usd, billing_status)
     SELECT {", ".join(_USAGE_SELECT)}, cache_creation_cost_usd + cache_read_cost_usd,
-    CASE WHEN status IN ('pending', 'streaming') THEN 'pending' ELSE 'settled' END FROM usage_records;
+    CASE WHEN status IN ('pending', 'streaming') THEN 'pending' ELSE 'settled' END FROM {{usage_records}};
 INSERT INTO request_candidates (id, request_id, user_id, api_key_id, candidate_index, retry_index, provider_id,
     endpoint_id, key_id, status, skip_reason, is_cached, status_code, error_type, error_message, latency_ms,
     extra_data, created_at, started_at, finished_at)
     SELECT id, request_id, user_id, api_key_id, candidate_index, retry_index, provider_id, endpoint_id, key_id,
     status, skip_reason, is_cached, status_code, error_type, error_message, latency_ms, extra_data::json, created_at,
-    started_at, finished_at FROM candidate_records
+    started_at, finished_at FROM {{candidate_records}}
 """
-# aether-usage-api.md 1.1 and 1.2 (SQLAlchemy index=True / unique=True / Index(...) of the models).
+# aether-usage-api.md 1.1 and 1.2 (SQLAlchemy index=True / unique=True / Index(...) of the models); the primary
+# keys are built after the bulk fill, with the other indexes.
 REFERENCE_INDEXES = """
+CREATE UNIQUE INDEX usage_pkey ON usage (id);
+CREATE UNIQUE INDEX request_candidates_pkey ON request_candidates (id);
 CREATE UNIQUE INDEX ix_usage_request_id ON usage (request_id);
 CREATE INDEX ix_usage_status ON usage (status);
 CREATE INDEX ix_usage_billing_status ON usage (billing_status);
@@ -678,9 +681,19 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
         log(f"our views loaded in {facts['ours_load_s']:.0f}s; building the reference's tables ...")
         t4 = time.monotonic()
         async with pool.acquire() as conn:
-            for sql in statements(REFERENCE_SCHEMA) + statements(REFERENCE_FILL):
+            *small, fill_usage, fill_candidates = statements(REFERENCE_FILL)
+            for sql in statements(REFERENCE_SCHEMA) + small:
                 await conn.execute(sql)
+            parts = {p: await conn.fetchval(  # each partition of our records, the biggest first
+                "SELECT array_agg(c.relname::text ORDER BY pg_relation_size(c.oid) DESC) FROM pg_inherits i"
+                " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass", p,
+            ) for p in t.PARTITIONED_TABLES}  # fmt: skip
+        fills = [fill_candidates.format(candidate_records=c) for c in parts["candidate_records"]]
+        fills += [fill_usage.format(usage_records=u) for u in parts["usage_records"]]
+        await L.parallel(pool, fills)  # one INSERT ... SELECT per partition, over the connections
         await L.parallel(pool, statements(REFERENCE_INDEXES))
+        await L.parallel(pool, [f"ALTER TABLE {n} ADD CONSTRAINT {n}_pkey PRIMARY KEY USING INDEX {n}_pkey"
+                                for n in ("usage", "request_candidates")], workers=1)  # fmt: skip
         await L.parallel(pool, ["VACUUM ANALYZE usage", "VACUUM ANALYZE request_candidates"])
         async with pool.acquire() as conn:
             await conn.execute("ANALYZE users; ANALYZE api_keys; ANALYZE providers")
@@ -751,6 +764,10 @@ async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str,
                 Case(f"/active?ids= ({len(ids)} ids)", "active", "/api/admin/usage/active", {"ids": ",".join(ids)},
                      ref_active(ids)),  # fmt: skip
             ]))  # fmt: skip
+            if args.groups:  # a resumed run measures only the groups it lacks
+                groups = [(ti, cs) for ti, cs in groups if any(ti.startswith(g) for g in args.groups)]
+            if args.cases:
+                groups = [(ti, [c for c in cs if any(c.label.startswith(k) for k in args.cases)]) for ti, cs in groups]
             for title, cases in groups:
                 results = []
                 for case in cases:
@@ -825,8 +842,9 @@ def render(
         f"- Loading: {facts['load_total_s']:.0f} s in all: simulating the templates {facts['simulate_s']:.0f} s,"
         f" INSERT ... SELECT of usage_records {facts['copy_usage_s']:.0f} s and candidate_records"
         f" {facts['copy_candidates_s']:.0f} s (bench/reads_load.py, {L.WORKERS} connections), their indexes"
-        f" {facts['index_s']:.0f} s, every aggregate set-based (15-minute rows per dimension by GROUP BY, hours,"
-        f" days and months rolled up from them) {facts['rebuild_s']:.0f} s, VACUUM ANALYZE {facts['vacuum_s']:.0f} s,"
+        f" {facts['index_s']:.0f} s, every aggregate set-based (all four grains of a dimension by one GROUP BY"
+        f" ... GROUPING SETS over the records, then the aggregates' indexes) {facts['rebuild_s']:.0f} s,"
+        f" VACUUM ANALYZE {facts['vacuum_s']:.0f} s,"
         f" the reference's tables and indexes (INSERT ... SELECT, CREATE INDEX, VACUUM ANALYZE)"
         f" {facts['reference_load_s']:.0f} s.",
         "- Rows are final snapshots of requests simulated by the load generator (Zipf users and models, statuses,"
@@ -844,6 +862,11 @@ def render(
         " `stats_daily` for past days); its `/active` skips the sweeper's UPDATE.",
         "",
     ]
+    return "\n".join(lines + [render_tables(args, tables)])
+
+
+def render_tables(args: argparse.Namespace, tables: dict[str, list[Result]]) -> str:
+    lines: list[str] = []
     for title, results in tables.items():
         head = "| endpoint | ours p50 ms | ours p99 ms | reference p50 ms | reference p99 ms | ratio | same answer |"
         lines += [f"### {title}", "", head, "|---|---:|---:|---:|---:|---:|---|"]
@@ -867,7 +890,33 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text.rstrip("\n") + "\n")
 
 
+async def remeasure(args: argparse.Namespace) -> None:
+    """Time the endpoints again over a database a run kept (--keep), without loading; write only the tables."""
+    base = Settings.from_env()
+    tag = args.reuse.rsplit("_", 1)[1]
+    settings = replace(base, postgres_dsn=base.asyncpg_dsn.rsplit("/", 1)[0] + "/" + args.reuse,
+                       redis_prefix=f"bench-reads-{tag}:", jwt_secret=uuid.uuid4().hex * 2, timezone="UTC",
+                       active_timeout_s=10**9)  # fmt: skip
+    pool = await asyncpg.create_pool(settings.asyncpg_dsn, min_size=1, max_size=2, init=_init_connection)
+    assert pool is not None
+    try:
+        states = await PgViews(pool, settings).active_states(list(range(settings.partitions)))
+    finally:
+        await pool.close()
+    facts = {"active_ids": sorted(s["id"] for s in states)}
+    before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    tables = await measure(settings, args, facts)
+    after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = f"Re-measured {args.reuse} at {started}; load average {before} before, {after} after.\n\n"
+    Path(args.out).write_text(text + render_tables(args, tables) + "\n")
+    log(f"wrote {args.out}")
+
+
 async def run(args: argparse.Namespace) -> None:
+    if args.reuse:
+        await remeasure(args)
+        return
     base = Settings.from_env()
     tag = uuid.uuid4().hex[:8]
     name = f"usagestream_bench_reads_{tag}"
@@ -920,6 +969,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the bench database and Redis keys")
+    parser.add_argument("--reuse", help="time the endpoints over this kept database instead of loading one")
+    parser.add_argument("--groups", nargs="*", help="only these groups: '1 day', '30 days', '365 days', 'no range'")
+    parser.add_argument("--cases", nargs="*", help="only the endpoints whose label starts with one of these")
     args = parser.parse_args()
     asyncio.run(run(args))
 
