@@ -167,12 +167,7 @@ async def _raw_clients(url: str, token: str, n: int, ready: Any, go: Any, done: 
 
     clients = await asyncio.gather(*(connect() for _ in range(n)))
     ready.put(n)
-    while not go.is_set():
-        await asyncio.sleep(0.05)
-    cpu0 = time.process_time()
-    while not done.is_set():
-        await asyncio.sleep(0.2)
-    cpu = time.process_time() - cpu0
+    cpu = await _cpu_between(go, done)
     for c in clients:
         c.send(0x8, (1000).to_bytes(2, "big"))
     await asyncio.sleep(0.5)
@@ -180,6 +175,16 @@ async def _raw_clients(url: str, token: str, n: int, ready: Any, go: Any, done: 
         if c.transport is not None:
             c.transport.close()
     return got, cpu
+
+
+async def _cpu_between(go: Any, done: Any) -> float:
+    """This client process's CPU seconds from `go` being set until `done` is (the measured changes)."""
+    while not go.is_set():
+        await asyncio.sleep(0.05)
+    cpu0 = time.process_time()
+    while not done.is_set():
+        await asyncio.sleep(0.2)
+    return time.process_time() - cpu0
 
 
 async def _clients(url: str, token: str, n: int, ready: Any, go: Any, done: Any) -> tuple[list[Any], float]:
@@ -207,12 +212,7 @@ async def _clients(url: str, token: str, n: int, ready: Any, go: Any, done: Any)
                     got.append((int(m.group(1)), now - int(m.group(2))))
 
         readers = [asyncio.create_task(read(ws)) for ws in sockets]
-        while not go.is_set():
-            await asyncio.sleep(0.05)
-        cpu0 = time.process_time()
-        while not done.is_set():
-            await asyncio.sleep(0.2)
-        cpu = time.process_time() - cpu0
+        cpu = await _cpu_between(go, done)
         for ws in sockets:
             await ws.close()
         await asyncio.gather(*readers, return_exceptions=True)

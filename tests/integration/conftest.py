@@ -17,6 +17,8 @@ from pg_admin import run_admin_sql
 
 from usagestream.materializer import pg_migrations
 from usagestream.settings import Settings
+from usagestream.streams.batch_consumer import BatchConsumer
+from usagestream.streams.kafka_io import Consumed
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +111,12 @@ async def topics(settings: Settings) -> AsyncIterator[Settings]:
         )
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def consumers(topics: Settings) -> AsyncIterator[list[BatchConsumer[list[Consumed]]]]:
+    """Batch consumers a test started (append them): stopped at the end, so none keeps its group membership."""
+    made: list[BatchConsumer[list[Consumed]]] = []
+    yield made
+    for c in made:
+        await c.stop()

@@ -4,7 +4,6 @@ commits nothing, and a second worker joining the group takes partitions without 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -47,14 +46,6 @@ class Recorder:
         if self.fail:
             raise RuntimeError("store refused the batch")
         self.applied.extend(batch)
-
-
-@pytest.fixture
-async def consumers(topics: Settings) -> AsyncIterator[list[BatchConsumer[list[Consumed]]]]:
-    made: list[BatchConsumer[list[Consumed]]] = []
-    yield made
-    for c in made:
-        await c.stop()
 
 
 def _messages(n: int, start: int = 0) -> list[tuple[str, bytes, bytes | None]]:

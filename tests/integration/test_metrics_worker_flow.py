@@ -8,7 +8,6 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,14 +148,6 @@ class Gauges:
 
     async def apply(self, batch: list[Consumed]) -> None:
         self.applied.extend(batch)
-
-
-@pytest.fixture
-async def consumers(topics: Settings) -> AsyncIterator[list[BatchConsumer[list[Consumed]]]]:
-    made: list[BatchConsumer[list[Consumed]]] = []
-    yield made
-    for c in made:
-        await c.stop()
 
 
 async def _until(check: object, what: str, timeout: float = 60) -> None:

@@ -17,10 +17,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
 from eventgen import generate, usage_event, usage_record
 from test_pipeline import START, assert_exact, wait_caught_up, wait_for_live
-from workerproc import produce, start_worker, stop_worker, wait_for
+from workerproc import produce, read_dead_letters, start_worker, stop_worker, wait_for
 
 from usagestream.materializer.verify import verify
 from usagestream.settings import Settings
@@ -111,28 +110,13 @@ async def test_bad_messages_are_dead_lettered_and_change_nothing(
         assert proc.poll() is None
     finally:
         stop_worker(proc)
-    letters = await _read_dlq(worker_settings, len(bad))
+    letters = await read_dead_letters(worker_settings, len(bad))
     assert len(letters) == len(bad)
     for letter in letters:
         assert letter["reason"] and set(letter) == {"reason", "topic", "partition", "offset", "key", "value"}
     reasons = " | ".join(str(x["reason"]) for x in letters)
     for word in ("JSON", "input_tokens", "key", "offset", "seq", "version"):
         assert word in reasons, reasons
-
-
-async def _read_dlq(settings: Settings, n: int) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(settings.topic_dlq, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
-    out: list[dict[str, object]] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(out) < n:
-                batch = await consumer.getmany(timeout_ms=500)
-                out += [json.loads(m.value) for ms in batch.values() for m in ms if m.value]
-    finally:
-        await consumer.stop()
-    return out
 
 
 async def test_active_timeout_marks_failed_504_and_newer_event_wins(

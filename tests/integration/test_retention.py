@@ -19,9 +19,9 @@ import aiohttp
 import asyncpg
 import prom_support
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from eventgen import candidate_event, dumps, generate, usage_event, usage_record
-from workerproc import free_port, start_worker, stop_worker, wait_for
+from workerproc import free_port, read_dead_letters, start_worker, stop_worker, wait_for
 
 from usagestream.materializer import retention
 from usagestream.materializer.pg_pool import create_pool
@@ -217,21 +217,6 @@ async def test_passes_take_turns(topics: Settings, pg: asyncpg.Connection) -> No
         await pool.close()
 
 
-async def _dead_letters(settings: Settings, n: int) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(settings.topic_dlq, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
-    out: list[dict[str, Any]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(out) < n:
-                batch = await consumer.getmany(timeout_ms=500)
-                out += [json.loads(m.value) for ms in batch.values() for m in ms if m.value]
-    finally:
-        await consumer.stop()
-    return out
-
-
 REFUSE_MODEL = """
 CREATE OR REPLACE FUNCTION refuse_model() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -289,7 +274,7 @@ async def test_the_worker_runs_retention_and_dead_letters_events_beyond_it(
         await pg.execute("DROP TRIGGER IF EXISTS refuse_model ON usage_records")
     assert proc.returncode == 0, log.read_text()[-3000:]
     assert "applying it one event at a time" in log.read_text(), "the refused record took the one-by-one path"
-    letters = await _dead_letters(s, 5)
+    letters = await read_dead_letters(s, 5)
     late = sorted((x["topic"], x["offset"]) for x in letters if str(x["reason"]).startswith("beyond_retention"))
     assert late == [(s.topic_candidates, 0), (s.topic_usage, 0), (s.topic_usage, 0), (s.topic_usage, 1)], late
     assert {x["offset"] for x in letters if x["topic"] == s.topic_usage and x["partition"] == 0} == {0, 1}

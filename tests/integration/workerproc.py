@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -11,9 +12,10 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from usagestream.settings import Settings
 
@@ -86,3 +88,19 @@ def free_port() -> int:
 
 def no_timeout(settings: Settings) -> Settings:
     return replace(settings, active_timeout_s=10**9)
+
+
+async def read_dead_letters(settings: Settings, n: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """The first `n` messages of the test's dead-letter topic, decoded (fails after `timeout` seconds)."""
+    consumer = AIOKafkaConsumer(settings.topic_dlq, bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(out) < n:
+                batch = await consumer.getmany(timeout_ms=500)
+                out += [json.loads(m.value) for ms in batch.values() for m in ms if m.value]
+    finally:
+        await consumer.stop()
+    return out
