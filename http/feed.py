@@ -217,7 +217,7 @@ class LiveFeed:
                     message = await pubsub.get_message(timeout=0)  # already received: same round
                 await self.dispatch(pending)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     def _subscribed(self) -> None:
         self._delay = 0.5
