@@ -7,8 +7,8 @@
    --seconds; a sample of usage events (one every 50 ms) is timed from the producer's send to the moment the
    record with that seq is committed in PostgreSQL - the transaction that also adds it to the aggregates that
    /stats reads. p50 / p99 of those lags; then `verify`.
-3. Restart: the same worker under that load is SIGKILLed and started again; the time from the new process's
-   start until it has committed a new batch.
+3. Restart: under that load one worker is SIGKILLed and started again; the time from the new process's start
+   until every partition has committed a new batch (with --workers 2 the survivor's partitions never stopped).
 Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/ingest.py --events 300000 [--workers 1] [--runs 3] [--skip-live]
 """
 
@@ -238,20 +238,23 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path) -> dict[str, float]:
-    """Freshness at `rate`, then SIGKILL + restart under the same load; verify at the end."""
+async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, workers: int = 1) -> dict[str, float]:
+    """Freshness at `rate` with `workers` workers, then SIGKILL of one of them + restart under the same load;
+    verify at the end."""
     settings, tag = await _fresh(base, log_dir)
     messages = generate(int(rate * (seconds + 60) / 8.6) + 100, seed=11, dup_ratio=0.01, reorder_ratio=0.01)
-    procs = _start_workers(settings, 1, log_dir, tag)
+    procs = _start_workers(settings, workers, log_dir, tag)
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     try:
         probe_seq = await _wait_joined(conn, settings, procs[0])
+        if workers > 1:
+            await asyncio.sleep(15)  # the others' joins rebalance the group: let that settle before timing
         live = _Live(settings, rate)
         pub = asyncio.create_task(live.publish(messages, seconds))
         lags = await _lags(conn, live, pub)
         await pub
-        rss = _rss_mib(procs[0].pid)
-        # Restart: keep publishing, SIGKILL the worker, start a new one, time until it commits a new batch.
+        rss = max(_rss_mib(p.pid) for p in procs)
+        # Restart: keep publishing, SIGKILL a worker, start a new one, time until it commits a new batch.
         restart_live = _Live(settings, rate)
         pub = asyncio.create_task(restart_live.publish(messages[live.sent:], 40))
         await asyncio.sleep(5)
@@ -260,8 +263,10 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path) -
         await asyncio.sleep(1)
         restarted = time.monotonic()
         since = await conn.fetchval("SELECT now()")
-        procs = _start_workers(settings, 1, log_dir, tag)
-        while not await conn.fetchval("SELECT count(*) FROM usage_records WHERE updated_at > $1", since):
+        procs[0] = _start_workers(settings, 1, log_dir, tag)[0]
+        # Every partition, not any: with two workers the survivor keeps committing its own partitions.
+        while await conn.fetchval("SELECT count(DISTINCT kafka_partition) FROM usage_records WHERE updated_at > $1",
+                                  since) < settings.partitions:  # fmt: skip
             await asyncio.sleep(0.05)
         flowing = time.monotonic() - restarted
         await pub
@@ -280,7 +285,7 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path) -
     clean = await verify(settings, out=io.StringIO()) == 0
     await _drop(base, f"usagestream_bench_{tag}")
     achieved = live.sent / seconds
-    print(f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s: lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
+    print(f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s, {workers} worker(s): lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
           f" p99 {_pct(lags, 0.99) * 1000:.0f} ms ({len(lags)} samples); RSS {rss:.0f} MiB; restart after SIGKILL"
           f" -> events flowing in {flowing:.1f}s; verify {'clean' if clean else 'DIFFERENCES'},"
           f" load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip
@@ -325,7 +330,7 @@ def main() -> None:
         }  # fmt: skip
         if not args.skip_live:
             rate = args.rate or statistics.median(rates) / 2
-            live = asyncio.run(live_run(base, rate, args.seconds, logs))
+            live = asyncio.run(live_run(base, rate, args.seconds, logs, args.workers))
             out["freshness"] = {k: round(v, 1) for k, v in live.items()}
             out["all_clean"] = bool(out.get("all_clean", True)) and bool(live["clean"])
     out["load_average_after"] = [round(x, 1) for x in os.getloadavg()]

@@ -62,7 +62,7 @@ def _read_store(pool: asyncpg.Pool, settings: Settings) -> Reads:
 def _postgres(factory: StoreFactory) -> CleanupCtx:
     async def postgres(app: web.Application) -> AsyncIterator[None]:
         # min_size=0: the API starts (and /ready says so) while PostgreSQL is still down.
-        pool = await create_pool(app[SETTINGS], min_size=0, max_size=app[OPTIONS].pg_pool_max)
+        pool = await create_pool(app[SETTINGS], min_size=0, max_size=app[OPTIONS].pg_pool_max, stateless=True)
         app[POOL] = pool
         app[STORE] = factory(pool, app[SETTINGS])
         try:

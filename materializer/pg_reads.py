@@ -54,8 +54,7 @@ class ReadStore:
         end: datetime | None,
         records_only: bool = False,
     ) -> Plan:
-        tz = await st.day_zone(conn, self.settings.timezone)
-        return await st.plan_for(conn, table, start, end, tz, records_only)
+        return await st.plan_for(conn, table, start, end, self.settings.timezone, records_only)
 
     async def stats(self, start: datetime | None, end: datetime | None) -> Body:
         """/stats (3.1): every request in range, whatever its status."""

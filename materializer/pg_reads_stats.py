@@ -26,7 +26,10 @@ Row = dict[str, Any]
 
 async def day_zone(conn: asyncpg.Connection, tz_name: str) -> ZoneInfo | None:
     """The zone whose days grain 1 holds, or None if `meta.timezone` says the days were built in another."""
-    stored = await conn.fetchval("SELECT value FROM meta WHERE key = 'timezone'")
+    return _zone(await conn.fetchval("SELECT value FROM meta WHERE key = 'timezone'"), tz_name)
+
+
+def _zone(stored: str | None, tz_name: str) -> ZoneInfo | None:
     return ZoneInfo(tz_name) if stored in (None, tz_name) else None
 
 
@@ -35,15 +38,22 @@ async def plan_for(
     table: str,
     start: datetime | None,
     end: datetime | None,
-    tz: ZoneInfo | None,
+    tz_name: str,
     records_only: bool = False,
 ) -> Plan:
-    """The plan of `[start, end]` over `table`'s records (usage_records or candidate_records)."""
-    first, last = await conn.fetchrow(f"SELECT min(created_at), max(created_at) FROM {table}")  # noqa: S608
-    if not records_only:  # before retention's cut-off, the roll-ups alone (docs/read-model.md "Retention")
-        start, end, first, last = await widen_before_cutoff(conn, table, start, end, first, last)
+    """The plan of `[start, end]` over `table`'s records (usage_records or candidate_records).
+
+    What it depends on (the days' stored zone, the records cut-off, the table's extent) is read in one
+    statement: every range question paid three round trips for it before the question itself."""
+    stored, cut, first, last = await conn.fetchrow(
+        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="  # noqa: S608
+        f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})"
+    )
+    if not records_only and cut is not None:  # before it, the roll-ups alone (docs/read-model.md "Retention")
+        cutoff = datetime.fromisoformat(cut)
+        start, end, first, last = await widen_before_cutoff(conn, table, start, end, first, last, cutoff)
     bounds = clamp(start, end, first, last)
-    return EMPTY if bounds is None else decompose(bounds[0], bounds[1], tz, last)
+    return EMPTY if bounds is None else decompose(bounds[0], bounds[1], _zone(stored, tz_name), last)
 
 
 async def usage_sums(

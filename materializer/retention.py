@@ -271,16 +271,14 @@ async def widen_before_cutoff(
     end: datetime | None,
     first: datetime | None,
     last: datetime | None,
+    cut: datetime,
 ) -> tuple[datetime | None, datetime | None, datetime | None, datetime | None]:
-    """For the read side: (start, end, first, last) once the records cut-off is accounted for.
+    """For the read side: (start, end, first, last) once the records cut-off `cut` is accounted for.
 
     Before the cut-off only the roll-ups remain, so the data extent starts at the oldest aggregate bucket, and
     a bound before the cut-off is widened to the 15-minute bucket holding it (the finest the roll-ups know).
     The cut-off is a month start, on the 15-minute grid, so no recounted edge ever falls before it.
     """
-    cut = (await read_cutoffs(conn)).records
-    if cut is None:
-        return start, end, first, last
     agg = "usage_agg WHERE dim = 'all' AND grain = 0" if table == "usage_records" else "attempt_agg WHERE grain = 0"
     lo, hi = await conn.fetchrow(f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1", cut)
     if lo is not None:

@@ -1,0 +1,50 @@
+"""create_pool on the real PostgreSQL: what a released connection keeps, with and without `stateless`."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from usagestream.materializer.pg_pool import create_pool
+from usagestream.settings import Settings
+
+
+async def _after_release(pool: asyncpg.Pool, prepare: str) -> tuple[str, str]:
+    """Run `prepare` on the pool's one connection, release it, then read back its session state."""
+    async with pool.acquire() as conn:
+        await conn.execute(prepare)
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SHOW application_name"), await conn.fetchval(
+            "SELECT current_setting('transaction_isolation')"
+        )
+
+
+async def test_default_pool_resets_the_session_on_release(settings: Settings) -> None:
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        name, _ = await _after_release(pool, "SET application_name = 'leaked'")
+    finally:
+        await pool.close()
+    assert name != "leaked"
+
+
+async def test_stateless_pool_skips_the_reset_round_trip(settings: Settings) -> None:
+    """The API's pool: its users leave no session state, so nothing is reset (one round trip fewer) - a session
+    SET would survive, which is why only callers that never make one may use it."""
+    pool = await create_pool(settings, min_size=1, max_size=1, stateless=True)
+    try:
+        name, _ = await _after_release(pool, "SET application_name = 'leaked'")
+    finally:
+        await pool.close()
+    assert name == "leaked"
+
+
+async def test_stateless_pool_still_rolls_back_an_open_transaction(settings: Settings) -> None:
+    pool = await create_pool(settings, min_size=1, max_size=1, stateless=True)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL application_name = 'inside'")
+        name, isolation = await _after_release(pool, "SELECT 1")
+    finally:
+        await pool.close()
+    assert isolation == "read committed"
+    assert name != "inside"
