@@ -13,6 +13,8 @@ USAGE_OPT_MONEY = (
     "rate_multiplier", "input_price_per_1m", "output_price_per_1m", "cache_creation_price_per_1m",
     "cache_read_price_per_1m", "price_per_request",
 )  # fmt: skip
+# Carried as text in the COPY of records (materializer/pg_views.py `_usage_row`), cast to numeric in SQL.
+USAGE_NUMERIC = (*USAGE_MONEY, *USAGE_OPT_MONEY)
 USAGE_JSON = (
     "request_headers", "provider_request_headers", "response_headers", "client_response_headers",
     "request_body", "response_body", "request_metadata",
