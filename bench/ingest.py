@@ -130,6 +130,7 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     launched = time.monotonic()
     procs = _start_workers(settings, workers, log_dir, tag)
     conn = await asyncpg.connect(settings.asyncpg_dsn)
+    await conn.execute("SET plan_cache_mode = force_custom_plan")
     first = done = 0.0
     cpu = rss = cpu_first = pg_cpu = 0.0
     pg_first: dict[int, float] = {}
@@ -285,7 +286,8 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
     clean = await verify(settings, out=io.StringIO()) == 0
     await _drop(base, f"usagestream_bench_{tag}")
     achieved = live.sent / seconds
-    print(f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s, {workers} worker(s): lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
+    print(f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s, {workers} worker(s):"
+          f" lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
           f" p99 {_pct(lags, 0.99) * 1000:.0f} ms ({len(lags)} samples); RSS {rss:.0f} MiB; restart after SIGKILL"
           f" -> events flowing in {flowing:.1f}s; verify {'clean' if clean else 'DIFFERENCES'},"
           f" load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip

@@ -57,7 +57,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    settings: Settings, min_size: int = 1, max_size: int = 4, *, stateless: bool = False
+    settings: Settings, min_size: int = 1, max_size: int = 4, *, stateless: bool = False, custom_plans: bool = False
 ) -> asyncpg.Pool:
     """A pool for the configured database; each connection gets the JSON codecs.
 
@@ -67,10 +67,18 @@ async def create_pool(
     `stateless`: the pool's users never change session state (no SET outside a transaction, no LISTEN, no
     session advisory lock, no cursor left open), so a released connection needs no `RESET ALL; UNLISTEN *; ...`:
     that was one more round trip per acquire, two of the ~9 of an API request. asyncpg still rolls back a
-    transaction left open."""
+    transaction left open.
+
+    `custom_plans`: every execution is planned with its parameters and the tables' sizes of the moment. The
+    worker's look-ups by id (`id = ANY($1)` over every month partition) are prepared once per connection; after
+    five runs PostgreSQL may keep a generic plan made while a partition was nearly empty (a sequential scan) and
+    reuse it as the partition grows to millions of rows, until an ANALYZE invalidates it. Replanning costs well
+    under a millisecond per statement, a few statements per batch."""
     extra: dict[str, Any] = {"ssl": False} if loopback_without_sslmode(settings.asyncpg_dsn) else {}
     if stateless:
         extra["reset"] = _keep_session
+    if custom_plans:
+        extra["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
     pool = await asyncpg.create_pool(
         settings.asyncpg_dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
         **extra,

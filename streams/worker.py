@@ -141,7 +141,7 @@ class Worker:
 
     async def _connect(self) -> None:
         s = self.settings
-        pool = await create_pool(s, min_size=1, max_size=4)
+        pool = await create_pool(s, min_size=1, max_size=4, custom_plans=True)
         try:
             views = PgViews(pool, s)
             await views.check_timezone()

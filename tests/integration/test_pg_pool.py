@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from usagestream.materializer.pg_pool import create_pool
 from usagestream.settings import Settings
@@ -48,3 +49,14 @@ async def test_stateless_pool_still_rolls_back_an_open_transaction(settings: Set
         await pool.close()
     assert isolation == "read committed"
     assert name != "inside"
+
+
+@pytest.mark.parametrize(("custom", "mode"), [(False, "auto"), (True, "force_custom_plan")])
+async def test_custom_plans_pool_replans_every_execution(settings: Settings, custom: bool, mode: str) -> None:
+    """The worker's pool: a prepared look-up by id is planned for the table as it is now, not kept generic."""
+    pool = await create_pool(settings, min_size=1, max_size=1, custom_plans=custom)
+    try:
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == mode
+    finally:
+        await pool.close()
