@@ -95,6 +95,14 @@ async def _backend_cpu(conn: asyncpg.Connection) -> dict[int, float]:
     return out
 
 
+async def _poller(settings: Settings) -> asyncpg.Connection:
+    """The benchmark's polling connection: its by-id polls are planned for the tables as they are now (a generic
+    plan made while the month was empty would scan it whole), as the worker's connections are."""
+    conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
+    assert isinstance(conn, asyncpg.Connection)
+    return conn
+
+
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -129,8 +137,7 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     expected = _expected_seq(messages)
     launched = time.monotonic()
     procs = _start_workers(settings, workers, log_dir, tag)
-    conn = await asyncpg.connect(settings.asyncpg_dsn)
-    await conn.execute("SET plan_cache_mode = force_custom_plan")
+    conn = await _poller(settings)
     first = done = 0.0
     cpu = rss = cpu_first = pg_cpu = 0.0
     pg_first: dict[int, float] = {}
@@ -245,7 +252,7 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
     settings, tag = await _fresh(base, log_dir)
     messages = generate(int(rate * (seconds + 60) / 8.6) + 100, seed=11, dup_ratio=0.01, reorder_ratio=0.01)
     procs = _start_workers(settings, workers, log_dir, tag)
-    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    conn = await _poller(settings)
     try:
         probe_seq = await _wait_joined(conn, settings, procs[0])
         if workers > 1:

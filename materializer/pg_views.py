@@ -109,7 +109,7 @@ def _usage_row(partition: int, ev: UsageEvent, bodies_cutoff: datetime | None = 
     asyncpg's binary numeric encoder cost ~31 us of the ~42 us of client CPU per row (18 numeric columns),
     `str` ~4; PostgreSQL parses the text when the upsert casts it (tmp_usage_records holds them as text)."""
     u = ev.usage
-    values = list(_FIELDS_OF(vars(u)))  # one C call for the ~55 fields (a getattr each was ~8 us per row)
+    values = list(_FIELDS_OF(vars(u)))  # one C call for the ~55 fields: ~1.6 us per row, a getattr each ~5
     for i in _NUMERIC_AT:
         if values[i] is not None:
             values[i] = str(values[i])
