@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from usagestream.settings import Settings
@@ -28,6 +30,23 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     exe = str(Path(sys.executable).parent / "usagestream")
     with open(log, "ab") as out:
         return subprocess.Popen([exe, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _token_works(base: str, token: str, procs: list[subprocess.Popen[bytes]], timeout_s: float) -> bool:
+    """Wait until the API answers with the token: the backfill publishes the admin user and token as entity
+    events, which the worker applies moments after starting, so a token printed at once could still be refused."""
+    url = f"{base}/api/admin/usage/stats"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310 (http://)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and all(p.poll() is None for p in procs[:2]):
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (our own http:// URL)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet, or 401 until the worker has applied the token
+        time.sleep(0.5)
+    return False
 
 
 def cli(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,6 +69,8 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
         procs.append(_spawn(["loadgen", "--rate", str(args.rate), "--no-entities", "--seed", "2"], env,
                             logs / "loadgen.log"))  # fmt: skip
         base = f"http://{settings.http_host}:{settings.http_port}"
+        if not _token_works(base, token, procs, timeout_s=60):
+            print("demo: the API does not accept the token yet; see the logs", file=sys.stderr)
         print(f"""
 usagestream demo is running (logs in {logs}).
   dashboard     : {base}/  (open it in a browser and paste the admin token below)

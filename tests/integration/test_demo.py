@@ -1,0 +1,142 @@
+"""`usagestream demo`, the README's main command, as a user runs it: it prints the URLs and an admin token, the
+API answers with that token from history plus live traffic, and Ctrl-C (SIGINT to the terminal's process group)
+or a SIGTERM to the demo alone stops every process it started, while the services it found running stay up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
+from pg_admin import run_admin_sql
+
+from usagestream.settings import Settings
+
+EXE = str(Path(sys.executable).parent / "usagestream")
+HISTORY = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if re.search(rf"^PPid:\s+{pid}$", status, re.M):
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state
+
+
+async def _wait_for_token(out: Path, proc: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"admin token\s+:\s+(\S+)", out.read_text())
+        if found:
+            return found.group(1)
+        assert proc.poll() is None, f"demo exited early:\n{out.read_text()[-3000:]}"
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no admin token printed in {timeout}s:\n{out.read_text()[-3000:]}")
+
+
+async def _total(http: aiohttp.ClientSession, base: str, token: str) -> int:
+    """/stats' total_requests. The demo prints its token once the API accepts it: no 401 after that."""
+    async with http.get(f"{base}/api/admin/usage/stats?days=3", headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200, await r.text()
+        return int((await r.json())["total_requests"])
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
+    settings: Settings, tmp_path: Path, stop: str
+) -> None:
+    name = f"usagestream_demo_{uuid.uuid4().hex[:8]}"
+    dsn = settings.asyncpg_dsn.rsplit("/", 1)[0] + "/" + name
+    demo = replace(settings, postgres_dsn=dsn, http_port=_free_port(), worker_metrics_port=0,
+                   state_dir=str(tmp_path / "state"))  # fmt: skip
+    env = {**os.environ, **demo.to_env(), "PYTHONSAFEPATH": "1"}
+    out = tmp_path / "demo.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [EXE, "demo", "--history-requests", str(HISTORY), "--days", "1", "--rate", "100"],
+            env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,  # its own "terminal" group
+        )  # fmt: skip
+    base = f"http://{demo.http_host}:{demo.http_port}"
+    try:
+        token = await _wait_for_token(out, proc, timeout=180)
+        text = out.read_text()
+        assert f"{base}/api/admin/usage/stats" in text and "Ctrl-C stops everything" in text
+        async with aiohttp.ClientSession() as http:
+            deadline, seen = time.monotonic() + 90, list[int]()
+            while time.monotonic() < deadline:
+                seen.append(await _total(http, base, token))
+                if len(seen) >= 2 and seen[0] >= HISTORY and seen[-1] > seen[0]:
+                    break
+                await asyncio.sleep(1)
+            # The backfill's requests are all in the last day; the live load generator keeps adding.
+            assert len(seen) >= 2 and seen[0] >= HISTORY and seen[-1] > seen[0], seen
+            async with http.get(f"{base}/api/admin/usage/stats") as r:
+                assert r.status == 401  # not without the token
+        started = _children(proc.pid)
+        assert len(started) == 3, started  # worker, api, loadgen
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group gets it
+        else:
+            proc.send_signal(signal.SIGTERM)  # the demo alone: it must stop its children itself
+        assert proc.wait(timeout=90) == 0, out.read_text()[-3000:]
+        assert not [p for p in started if _alive(p)]
+        # The services were running before the demo, not started by it: still up.
+        conn = await asyncpg.connect(settings.asyncpg_dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+        client = aioredis.from_url(settings.redis_url)
+        assert await client.ping()
+        await client.aclose()
+        assert "not started by usagestream; left alone" in out.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        admin_dsn = settings.asyncpg_dsn.rsplit("/", 1)[0] + "/postgres"
+        await run_admin_sql(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        client = aioredis.from_url(settings.redis_url)
+        keys = [k async for k in client.scan_iter(match=demo.redis_prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([demo.topic_usage, demo.topic_candidates, demo.topic_entities, demo.topic_dlq])
+        finally:
+            await admin.close()
