@@ -335,7 +335,7 @@ async def _select_for_update(
     # ORDER BY id: concurrent transactions lock rows in one order. The array is behind a sub-select so that
     # the (custom) plan is made without its values: PostgreSQL otherwise estimates `= ANY` value by value in
     # every month partition, ~7 ms of planning per 1,000 ids at 19 partitions; the index scans are the same
-    # (bench/lookups.py: 25-50 % less per look-up, docs/benchmarks.md "By-id look-ups").
+    # (bench/lookups.py: 17-50 % less per look-up, docs/benchmarks.md "By-id look-ups").
     rows = await conn.fetch(
         f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY((SELECT $1::text[])::text[]) ORDER BY id FOR UPDATE",
         ids,
