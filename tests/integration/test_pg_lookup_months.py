@@ -6,9 +6,11 @@ aggregates. Any cheaper look-up (bench/lookups.py) must keep these."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 from eventgen import candidate_event, usage_event, usage_record
 
 from usagestream.contract import parse_candidate, parse_usage
@@ -53,51 +55,48 @@ async def _total_tokens(pg: asyncpg.Connection) -> int:
     return int(value or 0)
 
 
-async def test_stored_requests_are_fenced_from_any_month(settings: Settings, pg: asyncpg.Connection) -> None:
+@pytest.fixture
+async def views(settings: Settings, pg: asyncpg.Connection) -> AsyncIterator[PgViews]:
+    """The writer over a database with month partitions for September and November 2025 (the worker's pool)."""
     await _months(pg)
-    old, new = str(uuid.uuid4()), str(uuid.uuid4())
     pool = await create_pool(settings, custom_plans=True)
     try:
-        views = PgViews(pool, settings)
-        await views.apply([(0, _usage(old, SEPT, 1, "pending", 0))], [])
-        # One batch spanning both months: `old` is stored, `new` is not; a stale copy of `old` changes nothing.
-        out = await views.apply(
-            [(0, _usage(old, SEPT, 3, "completed", 40)), (0, _usage(new, NOV, 1, "pending", 0))], []
-        )
-        assert (out.usage_applied, out.usage_stale) == (2, 0)
-        out = await views.apply([(0, _usage(old, SEPT, 2, "streaming", 10))], [])
-        assert (out.usage_applied, out.usage_stale) == (0, 1)
-        # Again across both months: a new seq of `new` applies, a repeated one of `old` is fenced.
-        out = await views.apply(
-            [(0, _usage(new, NOV, 2, "completed", 7)), (0, _usage(old, SEPT, 3, "completed", 99))], []
-        )
-        assert (out.usage_applied, out.usage_stale) == (1, 1)
+        yield PgViews(pool, settings)
     finally:
         await pool.close()
+
+
+async def test_stored_requests_are_fenced_from_any_month(
+    settings: Settings, pg: asyncpg.Connection, views: PgViews
+) -> None:
+    old, new = str(uuid.uuid4()), str(uuid.uuid4())
+    await views.apply([(0, _usage(old, SEPT, 1, "pending", 0))], [])
+    # One batch spanning both months: `old` is stored, `new` is not; a stale copy of `old` changes nothing.
+    out = await views.apply([(0, _usage(old, SEPT, 3, "completed", 40)), (0, _usage(new, NOV, 1, "pending", 0))], [])
+    assert (out.usage_applied, out.usage_stale) == (2, 0)
+    out = await views.apply([(0, _usage(old, SEPT, 2, "streaming", 10))], [])
+    assert (out.usage_applied, out.usage_stale) == (0, 1)
+    # Again across both months: a new seq of `new` applies, a repeated one of `old` is fenced.
+    out = await views.apply([(0, _usage(new, NOV, 2, "completed", 7)), (0, _usage(old, SEPT, 3, "completed", 99))], [])
+    assert (out.usage_applied, out.usage_stale) == (1, 1)
     assert await _rows(pg, "usage_records", old) == [("usage_records_p202509", 3, SEPT)]
     assert await _total_tokens(pg) == 47
     assert (await verify.differences(pg, settings.timezone))[0] == 0
 
 
-async def test_a_record_moved_to_another_month_leaves_one_row(settings: Settings, pg: asyncpg.Connection) -> None:
-    await _months(pg)
+async def test_a_record_moved_to_another_month_leaves_one_row(
+    settings: Settings, pg: asyncpg.Connection, views: PgViews
+) -> None:
     rid, cid = str(uuid.uuid4()), str(uuid.uuid4())
-    pool = await create_pool(settings, custom_plans=True)
-    try:
-        views = PgViews(pool, settings)
-        await views.apply([(0, _usage(rid, SEPT, 1, "completed", 30))], [(0, _candidate(cid, rid, SEPT, 1, "pending"))])
-        # The next snapshots name November: the stored rows are in September's partitions.
-        out = await views.apply(
-            [(0, _usage(rid, NOV, 2, "completed", 12))], [(0, _candidate(cid, rid, NOV, 2, "success"))]
-        )
-        assert (out.usage_applied, out.candidates_applied) == (1, 1)
-        # Back to September with an older seq: fenced by the November row.
-        out = await views.apply(
-            [(0, _usage(rid, SEPT, 1, "completed", 30))], [(0, _candidate(cid, rid, SEPT, 1, "pending"))]
-        )
-        assert (out.usage_applied, out.usage_stale, out.candidates_applied) == (0, 1, 0)
-    finally:
-        await pool.close()
+    await views.apply([(0, _usage(rid, SEPT, 1, "completed", 30))], [(0, _candidate(cid, rid, SEPT, 1, "pending"))])
+    # The next snapshots name November: the stored rows are in September's partitions.
+    out = await views.apply([(0, _usage(rid, NOV, 2, "completed", 12))], [(0, _candidate(cid, rid, NOV, 2, "success"))])
+    assert (out.usage_applied, out.candidates_applied) == (1, 1)
+    # Back to September with an older seq: fenced by the November row.
+    out = await views.apply(
+        [(0, _usage(rid, SEPT, 1, "completed", 30))], [(0, _candidate(cid, rid, SEPT, 1, "pending"))]
+    )
+    assert (out.usage_applied, out.usage_stale, out.candidates_applied) == (0, 1, 0)
     assert await _rows(pg, "usage_records", rid) == [("usage_records_p202511", 2, NOV)]
     assert await _rows(pg, "candidate_records", cid) == [("candidate_records_p202511", 2, NOV)]
     assert await _total_tokens(pg) == 12
