@@ -33,6 +33,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from usagestream.materializer import pg_migrations
+from usagestream.materializer.pg_pool import CUSTOM_PLANS
 from usagestream.materializer.verify import verify
 from usagestream.publisher.traffic import generate
 from usagestream.settings import Settings
@@ -98,7 +99,7 @@ async def _backend_cpu(conn: asyncpg.Connection) -> dict[int, float]:
 async def _poller(settings: Settings) -> asyncpg.Connection:
     """The benchmark's polling connection: its by-id polls are planned for the tables as they are now (a generic
     plan made while the month was empty would scan it whole), as the worker's connections are."""
-    conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
+    conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings=CUSTOM_PLANS)
     assert isinstance(conn, asyncpg.Connection)
     return conn
 

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from usagestream.materializer import pg_tables as t
+from usagestream.materializer.pg_pool import CUSTOM_PLANS
 from usagestream.materializer.pg_views import _select_for_update
 from usagestream.settings import Settings
 
@@ -90,7 +91,7 @@ async def run(args: argparse.Namespace) -> None:
     base = Settings.from_env()
     dsn = base.asyncpg_dsn.rsplit("/", 1)[0] + "/" + args.database
     # The worker's own session setting (pg_pool.create_pool(custom_plans=True)).
-    conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
+    conn = await asyncpg.connect(dsn, server_settings=CUSTOM_PLANS)
     try:
         parts = await conn.fetchval("SELECT count(*) FROM pg_inherits WHERE inhparent = 'usage_records'::regclass")
         newest = await conn.fetchval("SELECT max(created_at) FROM usage_records")

@@ -56,6 +56,10 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release hook of pools whose users leave no session state (see create_pool's `stateless`)."""
 
 
+# The worker's session setting (see `custom_plans` below); benchmarks that time the worker's statements use it too.
+CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+
+
 async def create_pool(
     settings: Settings, min_size: int = 1, max_size: int = 4, *, stateless: bool = False, custom_plans: bool = False
 ) -> asyncpg.Pool:
@@ -78,7 +82,7 @@ async def create_pool(
     if stateless:
         extra["reset"] = _keep_session
     if custom_plans:
-        extra["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
+        extra["server_settings"] = dict(CUSTOM_PLANS)
     pool = await asyncpg.create_pool(
         settings.asyncpg_dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
         **extra,

@@ -69,6 +69,17 @@ def dumps(obj: object) -> bytes:
     return _DECIMAL.sub(r"\1", json.dumps(obj, default=_num)).encode()
 
 
+def candidate_record(created: datetime, **over: Any) -> dict[str, Any]:
+    cand: dict[str, Any] = {
+        "candidate_index": 0, "retry_index": 0, "user_id": None, "api_key_id": None, "provider_id": None,
+        "endpoint_id": None, "key_id": None, "status": "available", "skip_reason": None, "error_type": None,
+        "error_message": None, "is_cached": False, "status_code": None, "latency_ms": None, "extra_data": None,
+        "created_at": _ts(created), "started_at": None, "finished_at": None,
+    }  # fmt: skip
+    cand.update(over)
+    return cand
+
+
 def candidate_event(cid: str, usage_id: str, seq: int, cand: dict[str, Any]) -> bytes:
     env = {"v": 1, "kind": "candidate", "event_id": str(uuid.uuid4()), "candidate_id": cid, "usage_id": usage_id,
            "request_id": usage_id[:8], "seq": seq, "emitted_at": _ts(datetime.now(UTC)), "candidate": cand}  # fmt: skip
@@ -141,11 +152,7 @@ def _candidates(
     events = []
     for index in range(rng.randint(0, 3)):
         cid = str(uuid.UUID(int=rng.getrandbits(128)))
-        cand = {"candidate_index": index, "retry_index": 0, "user_id": None, "api_key_id": None,
-                "provider_id": rng.choice(PROVIDERS), "endpoint_id": None, "key_id": None, "status": "available",
-                "skip_reason": None, "error_type": None, "error_message": None, "is_cached": False,
-                "status_code": None, "latency_ms": None, "extra_data": None, "created_at": _ts(created),
-                "started_at": None, "finished_at": None}  # fmt: skip
+        cand = candidate_record(created, candidate_index=index, provider_id=rng.choice(PROVIDERS))
         versions = [cand, dict(cand, status="pending")]
         final = rng.choice(["success", "failed", "cancelled", None])
         if final:

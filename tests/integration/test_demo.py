@@ -8,7 +8,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,19 +19,18 @@ import aiohttp
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import AIOKafkaAdminClient
-from pg_admin import run_admin_sql
+from workerproc import free_port
 
 from usagestream.settings import Settings
 
+E2E = Path(__file__).resolve().parent.parent / "e2e"
+if str(E2E) not in sys.path:
+    sys.path.append(str(E2E))
+
+from e2e_env import admin_sql, db_dsn, forget_redis, topics  # noqa: E402
+
 EXE = str(Path(sys.executable).parent / "usagestream")
 HISTORY = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -81,9 +79,8 @@ async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
     settings: Settings, tmp_path: Path, stop: str
 ) -> None:
     name = f"usagestream_demo_{uuid.uuid4().hex[:8]}"
-    dsn = settings.asyncpg_dsn.rsplit("/", 1)[0] + "/" + name
-    demo = replace(settings, postgres_dsn=dsn, http_port=_free_port(), worker_metrics_port=0,
-                   state_dir=str(tmp_path / "state"))  # fmt: skip
+    demo = replace(settings, postgres_dsn=db_dsn(settings.asyncpg_dsn, name), http_port=free_port(),
+                   worker_metrics_port=0, state_dir=str(tmp_path / "state"))  # fmt: skip
     env = {**os.environ, **demo.to_env(), "PYTHONSAFEPATH": "1"}
     out = tmp_path / "demo.out"
     with open(out, "wb") as sink:
@@ -127,16 +124,6 @@ async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        admin_dsn = settings.asyncpg_dsn.rsplit("/", 1)[0] + "/postgres"
-        await run_admin_sql(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        client = aioredis.from_url(settings.redis_url)
-        keys = [k async for k in client.scan_iter(match=demo.redis_prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.delete_topics([demo.topic_usage, demo.topic_candidates, demo.topic_entities, demo.topic_dlq])
-        finally:
-            await admin.close()
+        await admin_sql(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await forget_redis(demo)
+        await topics(demo, create=False)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from eventgen import candidate_event, usage_event, usage_record
+from eventgen import candidate_event, candidate_record, usage_event, usage_record
 
 from usagestream.contract import parse_candidate, parse_usage
 from usagestream.materializer import verify
@@ -29,10 +29,7 @@ def _usage(rid: str, created: datetime, seq: int, status: str, tokens: int):  # 
 
 
 def _candidate(cid: str, rid: str, created: datetime, seq: int, status: str):  # type: ignore[no-untyped-def]
-    cand = {"candidate_index": 0, "retry_index": 0, "user_id": None, "api_key_id": None, "provider_id": "p-x",
-            "endpoint_id": None, "key_id": None, "status": status, "skip_reason": None, "error_type": None,
-            "error_message": None, "is_cached": False, "status_code": None, "latency_ms": 5, "extra_data": None,
-            "created_at": created.isoformat(), "started_at": None, "finished_at": None}  # fmt: skip
+    cand = candidate_record(created, provider_id="p-x", status=status, latency_ms=5)
     return parse_candidate(rid.encode(), candidate_event(cid, rid, seq, cand))
 
 
