@@ -195,8 +195,8 @@ def test_the_outside_spec_is_refused_by_name(tmp_path: Path) -> None:
     root = _repo(tmp_path)
     old = "CONTRACT" + ".md section 5"
     found = _problems(root, "pkg/mod.py", f"# {old}\n# aether-usage" + "-api 3.4\n")
-    assert "pkg/mod.py:1: cites the outside spec (CONTRACT.md)" in found
-    assert "pkg/mod.py:2: cites the outside spec (aether-usage-api)" in found
+    assert "pkg/mod.py:1: cites the outside spec (CONTRACT" + ".md)" in found
+    assert "pkg/mod.py:2: cites the outside spec (aether-usage" + "-api)" in found
 
 
 def test_urls_absolute_paths_and_other_extensions_are_not_citations() -> None:
