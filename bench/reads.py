@@ -3,7 +3,7 @@
 It creates a fresh database, bulk-loads N requests spread over 400 days (final snapshots only: rows cloned from a
 pool of requests simulated by the load generator, re-dated and re-identified, written with COPY), recounts every
 aggregate with `verify.rebuild`, loads the live set, and copies the rows into the reference's own `usage` /
-`request_candidates` tables with the reference's indexes (aether-usage-api.md 1.1, 1.2). Then it starts
+`request_candidates` tables with the reference's indexes (docs/reference-api.md §1.1, §1.2). Then it starts
 `usagestream api`, times each endpoint over 1-day, 30-day and 365-day ranges (p50 / p99 of sequential requests),
 times the same questions asked as the reference asks them (section 3, SQL through asyncpg), checks that both give
 the same answer, and writes the tables into docs/benchmarks.md (section "Reads at scale").
@@ -224,7 +224,7 @@ INSERT INTO request_candidates (id, request_id, user_id, api_key_id, candidate_i
     status, skip_reason, is_cached, status_code, error_type, error_message, latency_ms, extra_data::json, created_at,
     started_at, finished_at FROM {{candidate_records}}
 """
-# aether-usage-api.md 1.1 and 1.2 (SQLAlchemy index=True / unique=True / Index(...) of the models); the primary
+# docs/reference-api.md §1.1 and §1.2 (SQLAlchemy index=True / unique=True / Index(...) of the models); the primary
 # keys are built after the bulk fill, with the other indexes.
 REFERENCE_INDEXES = """
 CREATE UNIQUE INDEX usage_pkey ON usage (id);
@@ -250,7 +250,7 @@ def statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";\n") if s.strip()]
 
 
-# --- the reference's queries (aether-usage-api.md section 3 and 4) ------------------------------------------
+# --- the reference's queries (docs/reference-api.md §3 and §4) ------------------------------------------
 
 ERROR = "(u.status_code >= 400 OR u.error_message IS NOT NULL)"
 FINISHED_REACHED = "u.status NOT IN ('pending', 'streaming') AND u.provider_name NOT IN ('unknown', 'pending')"
@@ -852,7 +852,7 @@ def render(
         " history (template picked by a hash of the row number).",
         f"- Ours: `usagestream api` (a separate process), sequential aiohttp requests, {args.repeat} per endpoint"
         f" after 3 warm-ups (fewer if one endpoint took over {args.budget:.0f} s); client-side time including HTTP"
-        " and JSON. Reference: the same questions as SQL the way aether-usage-api.md section 3 asks them, over"
+        " and JSON. Reference: the same questions as SQL the way docs/reference-api.md §3 asks them, over"
         " one `usage` table with the reference's indexes, through asyncpg directly (no HTTP, no ORM, no Redis"
         f" cache), {args.ref_repeat} runs each after one warm-up (p99 of so few runs is about the maximum)."
         " Ratio = reference p50 / ours p50. `same answer` compares counts / ids / top-N of both answers.",

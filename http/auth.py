@@ -1,4 +1,4 @@
-"""Who is calling: HS256 access JWTs and `ae_` management tokens (CONTRACT.md section 7), checked per request.
+"""Who is calling: HS256 access JWTs and `ae_` management tokens (docs/contract.md §7.3), checked per request.
 
 Decisions where the reference leaves room:
 - A missing, malformed, expired or unknown token is 401; a token whose user no longer exists is 401 as well.

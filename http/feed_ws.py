@@ -1,4 +1,4 @@
-"""The websocket endpoints `/api/admin/usage/active/ws` and `/api/users/me/usage/active/ws` (CONTRACT.md 7).
+"""The websocket endpoints `/api/admin/usage/active/ws` and `/api/users/me/usage/active/ws` (docs/contract.md §7.2).
 
 Authentication happens before the upgrade (`Authorization: Bearer` or `?access_token=`), so a refused client
 gets an ordinary 401/403 answer. Client messages are read (pings, the close handshake) and ignored.

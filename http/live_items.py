@@ -1,4 +1,4 @@
-"""The `/active` item (aether-usage-api.md section 3.5) built from a live-set item or a PostgreSQL row."""
+"""The `/active` item (docs/reference-api.md §3.5) built from a live-set item or a PostgreSQL row."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The response schemas of the OpenAPI document, as aether-usage-api.md sections 3 and 4 give them."""
+"""The response schemas of the OpenAPI document, as docs/reference-api.md §3 and §4 give them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Query-parameter parsing and validation with the reference's defaults and bounds (aether-usage-api.md 3).
+"""Query-parameter parsing and validation with the reference's defaults and bounds (docs/reference-api.md §3).
 
 Every failure raises ApiError 422 (`validation_error`), except an unknown `group_by` (400, reference text).
 Rules shared by every parameter:

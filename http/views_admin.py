@@ -1,4 +1,4 @@
-"""Handlers of the admin paths `/api/admin/usage/*` (aether-usage-api.md sections 3.1 to 3.9).
+"""Handlers of the admin paths `/api/admin/usage/*` (docs/reference-api.md §3.1 to §3.9).
 
 Each one parses its parameters (usagestream.http.params), asks the read store, returns its answer.
 """

@@ -1,4 +1,4 @@
-"""Handlers of the caller's own paths `/api/users/me/usage*` (aether-usage-api.md section 3.10): always
+"""Handlers of the caller's own paths `/api/users/me/usage*` (docs/reference-api.md §3.10): always
 scoped to the authenticated user; no provider or upstream-key fields."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ async def active(request: web.Request, who: Principal) -> web.StreamResponse:
 
 
 async def heatmap(request: web.Request, who: Principal) -> web.StreamResponse:
-    # The reference meant admins to see actual cost here (its role check never matched, Q2).
+    # The reference meant admins to see actual cost here (its role check never matched, docs/reference-api.md §5 Q2).
     answer = await request.app[STORE].heatmap(who.user_id, who.is_admin, datetime.now(UTC))
     return json_response(answer)
 

@@ -91,7 +91,7 @@ TOKENS = (
 
 
 def record_item(r: Row, ents: Entities, flags: Mapping[str, bool] | None) -> Item:
-    """One /records item (aether-usage-api.md 3.4)."""
+    """One /records item (docs/reference-api.md §3.4)."""
     user = ents["user"].get(r["user_id"] or "")
     provider = ents["provider"].get(r["provider_id"] or "")
     upstream_key = ents["provider_api_key"].get(r["provider_api_key_id"] or "")
@@ -191,7 +191,7 @@ ACTIVE_COLUMNS = (
 
 
 def tiered_pricing(r: Row, pricing: Mapping[str, Any] | None, source: str | None) -> Item | None:
-    """The detail's tier indicator (aether-usage-api.md 4.5); ctx = input + cache creation + cache read."""
+    """The detail's tier indicator (docs/reference-api.md §4.5); ctx = input + cache creation + cache read."""
     tiers = (pricing or {}).get("tiers") or []
     if not tiers:
         return None
@@ -262,7 +262,7 @@ DETAIL_JSON = (
 
 
 def detail_item(r: Row, ents: Entities) -> Item:
-    """The /{usage_id} body (aether-usage-api.md 3.6): raw provider_name, no status or actual cost."""
+    """The /{usage_id} body (docs/reference-api.md §3.6): raw provider_name, no status or actual cost."""
     user = ents["user"].get(r["user_id"] or "")
     key = ents["api_key"].get(r["api_key_id"] or "")
     metadata = as_json(r["request_metadata"])

@@ -183,7 +183,7 @@ def attempt_union(plan: Plan, args: Args) -> str:
 
 
 def escape_like(text: str) -> str:
-    """Escape LIKE wildcards (aether-usage-api.md 4.6): backslash, then % and _."""
+    """Escape LIKE wildcards (docs/reference-api.md §4.6): backslash, then % and _."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

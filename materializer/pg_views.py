@@ -344,7 +344,7 @@ async def _select_for_update(
 
 
 async def _delete_moved(conn: asyncpg.Connection, table: str, moved: list[tuple[str, datetime]]) -> None:
-    """Delete the stored rows of ids whose new snapshot has another created_at (CONTRACT.md says it never
+    """Delete the stored rows of ids whose new snapshot has another created_at (docs/contract.md §2.3 says it never
     changes; if it does, the newest snapshot still replaces the old one, in the partition of its own month).
     The key is (id, created_at) since partitioning, so the upsert alone would keep both rows."""
     if moved:

@@ -1,4 +1,4 @@
-"""Pure builders of contract messages (CONTRACT.md sections 1 to 4): records in, (kind, key, value) out.
+"""Pure builders of contract messages (docs/contract.md §1 to §4): records in, (kind, key, value) out.
 
 Nothing here does I/O or keeps state: `tracker.py` decides the seq, these functions only encode. Money is
 written as the JSON number text of its Decimal (never through a float); timestamps as RFC 3339 with their
@@ -16,7 +16,7 @@ import msgspec
 from usagestream.publisher.records import CandidateRecord, UsageRecord, money
 
 TopicKind = Literal["usage", "candidates", "entities"]
-# The data fields each entity kind must carry (CONTRACT.md section 4); optional ones may be null.
+# The data fields each entity kind must carry (docs/contract.md §4.2); optional ones may be null.
 ENTITY_FIELDS: dict[str, frozenset[str]] = {
     "user": frozenset({"username", "role", "is_active", "is_deleted", "used_usd"}),
     "api_key": frozenset({"user_id", "display"}),

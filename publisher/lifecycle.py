@@ -2,7 +2,8 @@
 
 pending -> (candidates planned) -> attempts -> streaming -> completed | failed | cancelled, with fallbacks to
 another candidate, retries on a cached one, requests that reach no provider ('unknown'), Aether's synchronous
-failures stored as completed with a status code >= 400 (quirk Q1), cache tokens and later billing corrections.
+failures stored as completed with a status code >= 400 (quirk Q1, docs/reference-api.md §5), cache tokens and
+later billing corrections.
 Records are kept here and encoded by `events.py` directly (not through RequestTracker, whose per-call checks
 would cost the generator half its speed); the tests parse every generated message with the contract parser.
 """

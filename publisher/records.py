@@ -1,4 +1,4 @@
-"""The records a gateway publishes (CONTRACT.md sections 2 and 3) as typed structs, and their value checks.
+"""The records a gateway publishes (docs/contract.md §2.3 and §3.2) as typed structs, and their value checks.
 
 Money is held as `Decimal` from the first byte; timestamps are timezone-aware. The encoder in `events.py`
 writes both exactly: a `Decimal` as the JSON number text it is, a datetime as RFC 3339 with its offset.
@@ -22,7 +22,7 @@ CANDIDATE_STATUSES = ("available", "skipped", "pending", "streaming", "success",
 
 
 class UsageRecord(msgspec.Struct, kw_only=True, frozen=True):
-    """One request's whole record (CONTRACT.md section 2); every event carries all of it."""
+    """One request's whole record (docs/contract.md §2.3); every event carries all of it."""
 
     id: str
     request_id: str
@@ -79,7 +79,7 @@ class UsageRecord(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class CandidateRecord(msgspec.Struct, kw_only=True, frozen=True):
-    """One provider attempt slot (CONTRACT.md section 3); every event carries all of it."""
+    """One provider attempt slot (docs/contract.md §3.2); every event carries all of it."""
 
     candidate_index: int
     retry_index: int = 0

@@ -296,7 +296,7 @@ class RequestTracker:
     def entity_upserted(
         self, entity: str, entity_id: str, data: Mapping[str, Any], *, seq: int | None = None
     ) -> Message:
-        """An entity was created or changed; `data` holds every field of its kind (CONTRACT.md section 4)."""
+        """An entity was created or changed; `data` holds every field of its kind (docs/contract.md §4.2)."""
         seq = self._next_entity_seq(events.entity_key(entity, entity_id), seq)
         return events.entity_message(entity, entity_id, data, seq=seq, emitted_at=self._clock())
 

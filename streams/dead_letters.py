@@ -1,4 +1,4 @@
-"""The dead-letter topic: each rejected message is written with the reason (CONTRACT.md section 5)."""
+"""The dead-letter topic: each rejected message is written with the reason (docs/contract.md §5.2)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from usagestream.errors import StoreUnavailable
 from usagestream.settings import Settings
 
-DLQ_VALUE_LIMIT = 64 * 1024  # CONTRACT.md section 5: the raw value is cut to 64 KiB
+DLQ_VALUE_LIMIT = 64 * 1024  # docs/contract.md §5.2: the raw value is cut to 64 KiB
 
 
 class Record(Protocol):
@@ -97,7 +97,7 @@ class KafkaWriter:
 
 
 def dead_letter_record(reason: str, message: Consumed) -> bytes:
-    """The DLQ value of CONTRACT.md section 5; key and value as UTF-8 text (bad bytes replaced), value cut."""
+    """The DLQ value of docs/contract.md §5.2; key and value as UTF-8 text (bad bytes replaced), value cut."""
     record = {
         "reason": reason,
         "topic": message.topic,

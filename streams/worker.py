@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 RETENTION_RETRY_S = 300.0
 GC_YOUNG_THRESHOLD = 50_000  # a failed retention pass is tried again this soon (or at the interval, if shorter)
 
-# faust reads these bare variables and lets them override what the code passes (STYLE.md traps).
+# faust reads these bare variables and lets them override what the code passes, so the worker drops them.
 _FAUST_ENV = (
     "BROKER_URL",
     "WEB_PORT",

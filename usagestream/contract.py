@@ -1,4 +1,4 @@
-"""The wire contract (CONTRACT.md sections 1 to 5): Kafka bytes -> frozen event types, or InvalidEvent.
+"""The wire contract (docs/contract.md §1 to §5): Kafka bytes -> frozen event types, or InvalidEvent.
 
 Money is decoded as the decimal it is written as (msgspec's float_hook=Decimal), never through a binary float.
 A field whose table type says "or null" may also be absent (it is then null); every other field is required.
@@ -89,7 +89,7 @@ _Stamp = Any  # checked by _stamp, for a clearer reason than a regex mismatch
 
 @dataclass(frozen=True)  # no slots: _assemble fills __dict__ in one step (see there)
 class UsageSnapshot:
-    """One request's whole record after a change (CONTRACT.md section 2)."""
+    """One request's whole record after a change (docs/contract.md §2)."""
 
     id: str
     request_id: str
@@ -158,7 +158,7 @@ class UsageEvent:
 
 @dataclass(frozen=True)  # no slots: see _assemble
 class CandidateSnapshot:
-    """One provider attempt slot after a change (CONTRACT.md section 3)."""
+    """One provider attempt slot after a change (docs/contract.md §3)."""
 
     candidate_index: int
     retry_index: int
@@ -195,7 +195,7 @@ class CandidateEvent:
 
 @dataclass(frozen=True, slots=True)
 class EntityEvent:
-    """An entity upsert or deletion (CONTRACT.md section 4).
+    """An entity upsert or deletion (docs/contract.md §4).
 
     A Kafka tombstone (null value) becomes `deleted=True` with `seq=None`: it deletes whatever seq is stored.
     `data` holds the entity's known fields only, validated; it is None for a deletion sent without data.

@@ -10,7 +10,7 @@ class ConfigError(UsagestreamError):
 
 
 class InvalidEvent(UsagestreamError):
-    """A message breaks the wire contract (CONTRACT.md section 5).
+    """A message breaks the wire contract (docs/contract.md §5).
 
     It goes to the dead-letter topic with `reason`; nothing else changes. The gateway that sent it should be fixed.
     """

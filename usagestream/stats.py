@@ -5,7 +5,7 @@ old keys) and adds the new one (at the new keys). Nothing here does I/O, so it c
 
 Counter names (one column each in `usage_agg`; the SQL recount in the materializer uses the same names):
 - n_all / n_finished / n_reached / n_fr / n_error / n_completed / n_hit / n_s200: request counts under the
-  predicates of aether-usage-api.md section 1.4 (fr = finished and reached a provider; hit = completed with cache
+  predicates of docs/reference-api.md §1.4 (fr = finished and reached a provider; hit = completed with cache
   read tokens; s200 = status_code 200 with a response time).
 - *_tok, *_cost: sums over all rows; fr_*: over finished-and-reached rows; fin_*: over finished rows;
   r_*: over rows that reached a provider; c_*: over completed rows; rt_* / fr_rt_* / s200_rt_*: response-time
@@ -369,7 +369,7 @@ def recount(facts: list[UsageFacts], tz: ZoneInfo) -> dict[AggKey, Counters]:
 
 
 def timed_out(f: UsageFacts) -> UsageFacts:
-    """The state an active request takes when the worker times it out (CONTRACT.md: failed, 504)."""
+    """The state an active request takes when the worker times it out (docs/contract.md §7.6: failed, 504)."""
     return replace(f, status="failed", status_code=504, has_error_message=True)
 
 

@@ -1,5 +1,5 @@
 """The end-to-end dataset (entities, requests, provider attempts as contract events) and the tests' own
-recounts of every endpoint, written from aether-usage-api.md and CONTRACT.md section 7 alone: nothing here
+recounts of every endpoint, written from docs/reference-api.md and docs/contract.md §7 alone: nothing here
 calls the project's aggregation, range or query code."""
 
 from __future__ import annotations
@@ -627,7 +627,7 @@ def _avoid_edges(offset_s: float) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Recounts (aether-usage-api.md sections 1.4, 3 and 4; CONTRACT.md 7 "Deliberate differences")
+# Recounts (docs/reference-api.md §1.4, §3 and §4; docs/contract.md §7.6)
 # ----------------------------------------------------------------------------------------------------------
 def in_range(r: Rec, start: datetime | None, end: datetime | None) -> bool:
     t = parse_ts(r["created_at"])

@@ -24,7 +24,7 @@ FEED_DEADLINE_S = 2.5  # "within a second or two" on a busy 2-core machine
 CONVERSION_XFAIL = (
     "/active, the websocket snapshot and upserts infer a null has_format_conversion by comparing the"
     " signatures"
-    " (api_format claude:cli, endpoint_api_format claude:chat -> true); aether-usage-api.md 3.5 says"
+    " (api_format claude:cli, endpoint_api_format claude:chat -> true); docs/reference-api.md §3.5 says"
     " `not can_passthrough_endpoint(client, endpoint)`, which is false for two signatures of one data format"
     " (the project's own can_passthrough in materializer/pg_reads_format.py agrees: both are 'claude'),"
     " and /api/users/me/usage records say false for the same request"
@@ -116,7 +116,7 @@ async def test_admin_active_by_ids(api: Api, world: World) -> None:
     if key_names:
         pytest.xfail(
             "/api/admin/usage/active?ids= answers api_key_name null for requests no longer in the live set"
-            " although their upstream key entity exists (aether-usage-api.md 3.5: the provider key name; the"
+            " although their upstream key entity exists (docs/reference-api.md §3.5: the provider key name; the"
             " PostgreSQL row"
             " path drops provider_api_key_id before the HTTP layer looks names up): "
             + "; ".join(key_names[:3])

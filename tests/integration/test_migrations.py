@@ -1,37 +1,50 @@
-"""Alembic migrations on a fresh, empty PostgreSQL database; `usagestream db upgrade` twice is harmless."""
+"""Alembic migrations on a fresh, empty PostgreSQL database: the schema they build, a downgrade/upgrade round trip,
+the data migration of 0003, and `usagestream db upgrade` twice being harmless.
+
+The revisions are frozen (their SQL inside them, no import of live code), so the schema a fresh upgrade builds is
+compared with `schema_head.txt`, a normalized catalog listing taken from the migrations before they were frozen.
+A new migration that changes the schema on purpose updates that file in the same commit (the failure message says
+where the listing it got was written)."""
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
+from pg_admin import run_admin_sql
 
 from usagestream.materializer import pg_migrations
+from usagestream.materializer.verify import expected_attempts_sql, expected_usage_sql
 from usagestream.settings import Settings
+from usagestream.stats import DIMENSIONS, GRAIN_HOUR, GRAIN_MONTH
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 TABLES = {
     "usage_records", "candidate_records", "entities", "usage_agg", "attempt_agg", "dead_letter_counts",
     "meta",
-}
+}  # fmt: skip
+GOLDEN = Path(__file__).with_name("schema_head.txt")
+# Month partitions are created relative to today (0002 and the writer make them ahead of time): their names
+# change with the calendar, so the listing leaves them out.
+MONTH_PARTITION = re.compile(r"_p\d{6}$")
 
 
 async def _admin(sql: str) -> None:
     head = Settings.from_env().asyncpg_dsn.rpartition("/")[0]
-    conn = await asyncpg.connect(f"{head}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await run_admin_sql(f"{head}/postgres", sql)
 
 
 async def _schema(dsn: str) -> tuple[set[str], list[str]]:
@@ -41,6 +54,53 @@ async def _schema(dsn: str) -> tuple[set[str], list[str]]:
         tables = {r["tablename"] for r in rows}
         versions = [r["version_num"] for r in await conn.fetch("SELECT version_num FROM alembic_version")]
         return tables, versions
+    finally:
+        await conn.close()
+
+
+# One query per kind of schema object, each row rendered as one line of the listing.
+CATALOG = {
+    "extension": "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+    "relation": """
+        SELECT c.relname, c.relkind::text, coalesce(array_to_string(c.reloptions, ','), ''),
+               coalesce(pg_get_partkeydef(c.oid), ''), coalesce(pg_get_expr(c.relpartbound, c.oid), '')
+        FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')""",
+    "column": """
+        SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
+               coalesce(pg_get_expr(d.adbin, d.adrelid), ''),
+               row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)::text
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND a.attnum > 0
+          AND NOT a.attisdropped""",
+    "index": """
+        SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'""",
+    "constraint": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE connamespace = 'public'::regnamespace""",
+    "function": """
+        SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p
+        WHERE p.pronamespace = 'public'::regnamespace
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')""",
+}
+
+
+def _listed(kind: str, fields: list[str]) -> bool:
+    # A month partition, and its columns, indexes and constraints, are left out (see MONTH_PARTITION).
+    return kind in ("extension", "function") or not MONTH_PARTITION.search(fields[0])
+
+
+async def _catalog(dsn: str) -> str:
+    """The schema as sorted text lines: extensions, tables, columns, indexes, constraints, functions."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        lines = []
+        for kind, sql in CATALOG.items():
+            for row in await conn.fetch(sql):
+                fields = [str(v) for v in row.values()]
+                if _listed(kind, fields):
+                    lines.append(kind + " | " + " | ".join(fields))
+        return "\n".join(sorted(lines)) + "\n"
     finally:
         await conn.close()
 
@@ -55,19 +115,143 @@ def empty_db() -> Iterator[Settings]:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _head(settings: Settings) -> str:
+    head = ScriptDirectory.from_config(pg_migrations.alembic_config(settings)).get_current_head()
+    assert head is not None
+    return head
+
+
+def _revisions(settings: Settings) -> list[str]:
+    """Every revision, oldest first."""
+    script = ScriptDirectory.from_config(pg_migrations.alembic_config(settings))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def _assert_same_schema(got: str, expected: str, what: str) -> None:
+    if got != expected:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as out:
+            out.write(got)
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), got.splitlines(True), "expected", "got"))
+        pytest.fail(f"{what} differs (listing written to {out.name}):\n{diff}")
+
+
 def test_migrations_apply_to_an_empty_database(empty_db: Settings) -> None:
     pg_migrations.upgrade(empty_db)
     tables, versions = asyncio.run(_schema(empty_db.asyncpg_dsn))
     assert TABLES <= tables
-    head = ScriptDirectory.from_config(pg_migrations.alembic_config(empty_db)).get_current_head()
-    assert versions == [head]
+    assert versions == [_head(empty_db)]
+
+
+def test_fresh_upgrade_builds_the_recorded_schema(empty_db: Settings) -> None:
+    pg_migrations.upgrade(empty_db)
+    _assert_same_schema(asyncio.run(_catalog(empty_db.asyncpg_dsn)), GOLDEN.read_text(), "the schema at head")
+
+
+def test_each_downgrade_and_upgrade_round_trips(empty_db: Settings) -> None:
+    """Step down one revision at a time to an empty database, then back up: every downgrade runs, each revision's
+    schema is the same on the way up as on the way down, and the schema at head is as before."""
+    revisions = _revisions(empty_db)
+    pg_migrations.upgrade(empty_db)
+    at_head = asyncio.run(_catalog(empty_db.asyncpg_dsn))
+    seen = {}
+    for revision in reversed(["base", *revisions[:-1]]):
+        pg_migrations.downgrade(empty_db, revision)
+        seen[revision] = asyncio.run(_catalog(empty_db.asyncpg_dsn))
+    assert set(asyncio.run(_schema_tables(empty_db.asyncpg_dsn))) == {"alembic_version"}
+    for revision in revisions[:-1]:
+        pg_migrations.upgrade(empty_db, revision)
+        _assert_same_schema(asyncio.run(_catalog(empty_db.asyncpg_dsn)), seen[revision], f"the schema at {revision}")
+    pg_migrations.upgrade(empty_db)
+    _assert_same_schema(asyncio.run(_catalog(empty_db.asyncpg_dsn)), at_head, "the schema at head after a round trip")
+
+
+async def _schema_tables(dsn: str) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    finally:
+        await conn.close()
+
+
+# Records of every status class, with and without a provider, cache reads, HTTP 200s and errors, spread over
+# three months so that local months and UTC hours differ.
+SEED_USAGE = """
+INSERT INTO usage_records (id, seq, kafka_partition, request_id, user_id, api_key_id, provider_name, provider_id,
+    model, api_format, is_stream, status, status_code, error_message, input_tokens, output_tokens,
+    cache_creation_input_tokens, cache_read_input_tokens, total_tokens, input_cost_usd, output_cost_usd,
+    cache_creation_cost_usd, cache_read_cost_usd, request_cost_usd, total_cost_usd, actual_input_cost_usd,
+    actual_output_cost_usd, actual_cache_creation_cost_usd, actual_cache_read_cost_usd, actual_request_cost_usd,
+    actual_total_cost_usd, response_time_ms, created_at)
+SELECT 'u' || i, 1, 0, 'r' || i,
+    CASE WHEN i % 7 = 0 THEN NULL ELSE 'user' || (i % 3) END, 'key' || (i % 4),
+    (ARRAY['pending', 'unknown', 'p1', 'p2'])[1 + i % 4], CASE WHEN i % 4 >= 2 THEN 'pid' || (i % 4) END,
+    'model' || (i % 5), CASE WHEN i % 6 <> 0 THEN 'claude:chat' END, i % 2 = 0,
+    (ARRAY['pending', 'streaming', 'completed', 'failed', 'cancelled', 'completed'])[1 + i % 6],
+    (ARRAY[NULL, 200, 500, 499, 200]::int[])[1 + i % 5], CASE WHEN i % 9 = 0 THEN 'boom' END,
+    i, 2 * i, i % 3, i % 4 * 10, 3 * i, 0.001 * i, 0.002 * i, 0.0001, 0.00001 * i, 0, 0.003 * i + 0.0001,
+    0.0005 * i, 0.001 * i, 0, 0, 0, 0.0015 * i, CASE WHEN i % 5 <> 0 THEN 100 + i END,
+    timestamptz '2026-01-31 17:50:00+00' + i * interval '97 minutes'
+FROM generate_series(1, 1500) AS i
+"""
+SEED_CANDIDATES = """
+INSERT INTO candidate_records (id, seq, kafka_partition, usage_id, request_id, candidate_index, retry_index,
+    provider_id, status, is_cached, latency_ms, created_at)
+SELECT 'c' || i, 1, 0, 'u' || i, 'r' || i, i % 2, 0, CASE WHEN i % 8 <> 0 THEN 'pid' || (i % 3) END,
+    (ARRAY['success', 'failed', 'skipped', 'available'])[1 + i % 4], false, CASE WHEN i % 3 <> 0 THEN i END,
+    timestamptz '2026-01-31 17:50:00+00' + i * interval '97 minutes'
+FROM generate_series(1, 1500) AS i
+"""
+ZONE = "Asia/Kathmandu"  # +05:45: local months start off the UTC hour grid
+
+
+async def _seed_and_set_zone(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(SEED_USAGE)
+        await conn.execute(SEED_CANDIDATES)
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('timezone', $1)", ZONE)
+    finally:
+        await conn.close()
+
+
+async def _recount_differences(dsn: str) -> dict[str, tuple[int, int]]:
+    """Per (dimension, grain): (stored rows, rows that differ from today's `verify` recount either way)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        out = {}
+        for grain in (GRAIN_HOUR, GRAIN_MONTH):
+            steps = [(f"{dim} {grain}", "usage_agg", f"dim = '{dim}' AND grain = {grain}",
+                      expected_usage_sql(dim, grain, ZONE)) for dim in DIMENSIONS]  # fmt: skip
+            steps.append((f"attempts {grain}", "attempt_agg", f"grain = {grain}", expected_attempts_sql(grain, ZONE)))
+            for label, table, where, expected in steps:
+                stored = f"SELECT * FROM {table} WHERE {where}"
+                stored_n = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}")
+                diff = await conn.fetchval(
+                    f"SELECT count(*) FROM (({stored}) EXCEPT ({expected})"
+                    f" UNION ALL (({expected}) EXCEPT ({stored}))) d"
+                )
+                out[label] = (stored_n, diff)
+        return out
+    finally:
+        await conn.close()
+
+
+def test_hour_and_month_grains_are_recounted_as_verify_counts(empty_db: Settings) -> None:
+    """0003 fills the hour and month grains from the records already stored, in the day grain's zone: the rows it
+    writes are exactly the ones `usagestream verify` expects today."""
+    pg_migrations.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    pg_migrations.upgrade(empty_db)
+    found = asyncio.run(_recount_differences(empty_db.asyncpg_dsn))
+    assert all(stored > 0 for stored, _ in found.values()), found
+    assert {label: diff for label, (_, diff) in found.items() if diff} == {}
 
 
 def test_db_upgrade_command_twice_is_harmless(empty_db: Settings) -> None:
     env = {**os.environ, "PYTHONSAFEPATH": "1", "USAGESTREAM_POSTGRES_DSN": empty_db.postgres_dsn}
     for _ in range(2):
         done = subprocess.run([sys.executable, "-m", "usagestream.cli", "db", "upgrade"], env=env,
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 0, done.stderr
     tables, versions = asyncio.run(_schema(empty_db.asyncpg_dsn))
     assert TABLES <= tables and len(versions) == 1

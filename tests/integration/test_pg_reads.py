@@ -1,7 +1,7 @@
 """ReadStore range answers (stats, aggregations, heatmap, hit analysis, user summary) against a plain recount.
 
 The expected values are computed here, in plain Python over the seeded rows, with the reference's formulas
-(aether-usage-api.md section 3); the project's aggregation code is never used for an expected value.
+(docs/reference-api.md §3); the project's aggregation code is never used for an expected value.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for valid wire events, and the CONTRACT.md section 5 mutations to refuse."""
+"""Hypothesis strategies for valid wire events, and the docs/contract.md §5.1 mutations to refuse."""
 
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ def nullable(kind: str, entity: str, name: str) -> bool:
 
 _chars = st.characters(
     exclude_categories=("Cs",), exclude_characters="\x00"
-)  # U+0000 is replaced by U+FFFD on purpose (contract-notes.md)
+)  # U+0000 is replaced by U+FFFD on purpose (docs/contract-notes.md)
 names = st.integers(0, 19).flatmap(  # one name in twenty is the longest allowed (in code points)
     lambda n: (
         st.text(_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_chars, max_size=24)
@@ -449,7 +449,7 @@ def entity_samples(draw: st.DrawFn, deleted: bool | None = None) -> Sample:
 
 any_samples = st.one_of(usage_samples(), candidate_samples(), entity_samples())
 
-# --- mutations (CONTRACT.md section 5) --------------------------------------------------------------------
+# --- mutations (docs/contract.md §5.1) --------------------------------------------------------------------
 
 
 @dataclass
@@ -519,7 +519,7 @@ _WRONG_TYPES: dict[str, list[object]] = {
 
 
 def mutations(sample: Sample) -> Iterator[Bad]:
-    """Every mutation that CONTRACT.md section 5 names, applied to every field it applies to."""
+    """Every mutation that docs/contract.md §5.1 names, applied to every field it applies to."""
     key, raw = sample.key, sample.raw
     yield Bad("invalid JSON: truncated", "JSON", key, raw[:-1])
     yield Bad("invalid JSON: trailing garbage", "JSON", key, raw + b" x")

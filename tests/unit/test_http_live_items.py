@@ -1,4 +1,4 @@
-"""The `/active` item shape (aether-usage-api.md 3.5) built from live-set items and rows, without I/O."""
+"""The `/active` item shape (docs/reference-api.md §3.5) built from live-set items and rows, without I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings.from_env: each USAGESTREAM_* variable of CONTRACT.md section 6, its default; secrets hidden."""
+"""Settings.from_env: each USAGESTREAM_* variable of docs/contract.md §6, its default; secrets hidden."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from usagestream.errors import ConfigError
 from usagestream.settings import Settings
 
-# CONTRACT.md sections 1 and 6: variable -> (field, default)
+# docs/contract.md §1.1, §1.2 and §6: variable -> (field, default)
 CONTRACT_DEFAULTS = {
     "USAGESTREAM_KAFKA_BOOTSTRAP": ("kafka_bootstrap", "127.0.0.1:9092"),
     "USAGESTREAM_CONSUMER_GROUP": ("consumer_group", "usagestream"),

@@ -1,4 +1,4 @@
-"""Each stats counter checked against the predicates of aether-usage-api.md 1.4, written out by hand."""
+"""Each stats counter checked against the predicates of docs/reference-api.md §1.4, written out by hand."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ any_usage = st.builds(
 
 
 def expected_counters(f: UsageFacts) -> dict[str, int | Decimal]:
-    """Each counter by its definition (stats.py docstring), over the predicates of aether-usage-api.md 1.4."""
+    """Each counter by its definition (stats.py docstring), over the predicates of docs/reference-api.md §1.4."""
     error = (f.status_code is not None and f.status_code >= 400) or f.has_error_message
     finished = f.status not in ("pending", "streaming")
     reached = f.provider_name not in ("unknown", "pending")
