@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -31,6 +32,8 @@ from e2e_env import admin_sql, db_dsn, forget_redis, topics  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / "usagestream")
 HISTORY = 300
+DELETED_USER = "已删除用户"  # docs/reference-api.md: the name shown for a request whose user is gone
+EXIT = {"ctrl-c": 130, "sigterm": 143, "crash": 1}  # as a shell reports an interrupted or terminated command
 
 
 def _children(pid: int) -> list[int]:
@@ -45,6 +48,13 @@ def _children(pid: int) -> list[int]:
             if re.search(rf"^PPid:\s+{pid}$", status, re.M):
                 out.append(int(entry.name))
     return out
+
+
+def _command(pids: list[int], name: str) -> int:
+    """The pid among `pids` running `usagestream <name>`."""
+    found = [p for p in pids if name.encode() in Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")]
+    assert len(found) == 1, (pids, name)
+    return found[0]
 
 
 def _alive(pid: int) -> bool:
@@ -66,6 +76,26 @@ async def _wait_for_token(out: Path, proc: subprocess.Popen[bytes], timeout: flo
     raise AssertionError(f"no admin token printed in {timeout}s:\n{out.read_text()[-3000:]}")
 
 
+async def _get(http: aiohttp.ClientSession, base: str, token: str, path: str) -> Any:
+    async with http.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def _assert_known_entities(http: aiohttp.ClientSession, base: str, token: str) -> None:
+    """The live requests come from the backfill's population: no deleted user, no unknown provider anywhere."""
+    records = (await _get(http, base, token, "/api/admin/usage/records?limit=100"))["records"]
+    assert len(records) == 100
+    assert not [r for r in records if r["username"] == DELETED_USER or r["user_email"] == DELETED_USER]
+    providers = await _get(http, base, token, "/api/admin/usage/aggregation/stats?group_by=provider&days=3")
+    assert providers and not [p for p in providers if p["provider"] == "Unknown"], providers
+    users = await _get(http, base, token, "/api/admin/usage/aggregation/stats?group_by=user&days=3&limit=100")
+    assert users and not [u for u in users if u["username"] is None], users
+    # A request still pending, or failed before a provider was chosen, shows the gateway's placeholder name.
+    served = {r["provider"] for r in records if r["status"] == "completed"}
+    assert served and served <= {p["provider"] for p in providers}, (served, providers)
+
+
 async def _total(http: aiohttp.ClientSession, base: str, token: str) -> int:
     """/stats' total_requests. The demo prints its token once the API accepts it: no 401 after that."""
     async with http.get(f"{base}/api/admin/usage/stats?days=3", headers={"Authorization": f"Bearer {token}"}) as r:
@@ -74,7 +104,7 @@ async def _total(http: aiohttp.ClientSession, base: str, token: str) -> int:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "crash"])
 async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
     settings: Settings, tmp_path: Path, stop: str
 ) -> None:
@@ -102,16 +132,26 @@ async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
                 await asyncio.sleep(1)
             # The backfill's requests are all in the last day; the live load generator keeps adding.
             assert len(seen) >= 2 and seen[0] >= HISTORY and seen[-1] > seen[0], seen
+            await _assert_known_entities(http, base, token)
             async with http.get(f"{base}/api/admin/usage/stats") as r:
                 assert r.status == 401  # not without the token
         started = _children(proc.pid)
         assert len(started) == 3, started  # worker, api, loadgen
         if stop == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group gets it
-        else:
+        elif stop == "sigterm":
             proc.send_signal(signal.SIGTERM)  # the demo alone: it must stop its children itself
-        assert proc.wait(timeout=90) == 0, out.read_text()[-3000:]
+        else:
+            os.kill(_command(started, "worker"), signal.SIGKILL)
+        code, text = proc.wait(timeout=90), out.read_text()
+        assert code == EXIT[stop], text[-3000:]
         assert not [p for p in started if _alive(p)]
+        if stop == "crash":  # only a real crash points at a log, by process name
+            assert re.search(r"demo: the worker exited with code -9; see its log \S+worker\.log", text), text[-2000:]
+        else:
+            assert "see its log" not in text and "see the logs" not in text
+            word = "interrupted" if stop == "ctrl-c" else "terminated"
+            assert f"demo: {word}; stopped worker, api, loadgen and the services this demo started" in text
         # The services were running before the demo, not started by it: still up.
         conn = await asyncpg.connect(settings.asyncpg_dsn)
         assert await conn.fetchval("SELECT 1") == 1
@@ -119,7 +159,7 @@ async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
         client = aioredis.from_url(settings.redis_url)
         assert await client.ping()
         await client.aclose()
-        assert "not started by usagestream; left alone" in out.read_text()
+        assert "left alone" in text and not re.search(r"^(kafka|redis|postgres): stopped", text, re.M)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

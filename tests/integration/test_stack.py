@@ -69,8 +69,8 @@ async def _drop(admin_dsn: str, database: str) -> None:
         await conn.close()
 
 
-def run(env: dict[str, str], action: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "stack", action], env=env, capture_output=True, text=True, timeout=130)
+def run(env: dict[str, str], action: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "stack", action, *extra], env=env, capture_output=True, text=True, timeout=130)
 
 
 def _pids(state: Path) -> list[int]:
@@ -110,6 +110,25 @@ def test_up_twice_status_down(stack_env: dict[str, str]) -> None:
     assert "postgres: not started by usagestream; left alone" in down.stdout
     assert not any(_alive(p) for p in pids)
     assert run(stack_env, "status").returncode == 1  # Kafka and Redis are down now
+
+
+def test_down_with_an_owner_stops_only_what_that_owner_started(stack_env: dict[str, str]) -> None:
+    """What the demo and scripts/test rely on: each stops what its own `up` started, nothing that ran before."""
+    state = Path(stack_env["USAGESTREAM_STATE_DIR"])
+    first = run(stack_env, "up", "--owner", "demo-1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    pids = _pids(state)
+    assert len(pids) == 2
+    second = run(stack_env, "up", "--owner", "scripts-test-2")  # finds both running: starts nothing
+    assert "kafka: already running" in second.stdout and "(started by usagestream for demo-1)" in second.stdout
+    other = run(stack_env, "down", "--owner", "scripts-test-2")
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert "kafka: not started by scripts-test-2; left alone" in other.stdout
+    assert all(_alive(p) for p in pids) and run(stack_env, "status").returncode == 0
+    own = run(stack_env, "down", "--owner", "demo-1")
+    assert "kafka: stopped" in own.stdout and "redis: stopped" in own.stdout
+    assert "postgres: not started by usagestream; left alone" in own.stdout
+    assert not any(_alive(p) for p in pids)
 
 
 def test_status_of_the_shared_stack_touches_nothing(tmp_path: Path) -> None:
