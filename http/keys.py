@@ -14,6 +14,7 @@ from usagestream.settings import Settings
 
 if TYPE_CHECKING:
     from usagestream.http.feed import LiveFeed
+    from usagestream.http.feed_guard import FeedGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,4 +34,5 @@ OPTIONS = web.AppKey("options", ApiOptions)
 STORE = web.AppKey("store", Reads)
 REDIS = web.AppKey("redis", aioredis.Redis)
 FEED: web.AppKey[LiveFeed] = web.AppKey("feed")
+GUARD: web.AppKey[FeedGuard] = web.AppKey("feed_guard")
 POOL = web.AppKey("pg_pool", asyncpg.Pool)

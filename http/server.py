@@ -15,7 +15,8 @@ from aiohttp import WSCloseCode, web
 from usagestream.errors import ConfigError
 from usagestream.http.accesslog import SafeAccessLogger
 from usagestream.http.feed import LiveFeed
-from usagestream.http.keys import FEED, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
+from usagestream.http.feed_guard import FeedGuard
+from usagestream.http.keys import FEED, GUARD, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
 from usagestream.http.metrics_view import METRICS, ApiMetrics
 from usagestream.http.middleware import errors, measure
 from usagestream.http.redis_live import LiveSet
@@ -86,11 +87,15 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 async def _feed(app: web.Application) -> AsyncIterator[None]:
     feed = LiveFeed(LiveSet(app[REDIS], app[SETTINGS]), app[STORE], app[OPTIONS])
+    guard = FeedGuard(feed, app[STORE], app[SETTINGS].feed_recheck_s)
     app[FEED] = feed
+    app[GUARD] = guard
     feed.start()
+    guard.start()
     try:
         yield
     finally:
+        await guard.stop()
         await feed.stop()
 
 
