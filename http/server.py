@@ -75,9 +75,18 @@ def _postgres(factory: StoreFactory) -> CleanupCtx:
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
+    """One bounded pool for the process: a burst of websocket snapshots or polls waits for a free connection
+    (up to `ApiOptions.redis_pool_wait_s`, then 503 / close 1013) instead of opening one connection each."""
     settings = app[SETTINGS]
     name = "usagestream-api-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", settings.redis_prefix)
-    client = aioredis.from_url(settings.redis_url, health_check_interval=15, client_name=name)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.api_redis_max_connections,
+        timeout=app[OPTIONS].redis_pool_wait_s,
+        health_check_interval=15,
+        client_name=name,
+    )
+    client = aioredis.Redis.from_pool(pool)
     app[REDIS] = client
     try:
         yield
