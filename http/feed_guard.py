@@ -37,6 +37,7 @@ from usagestream.http.store import Reads
 log = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008
 UNCONFIRMED_ROUNDS = 3
+SLICE = 256  # feeds checked between two yields to the event loop
 MAX_TIMER_S = 86400.0  # later expiries are left to the re-check, which also compares them with the clock
 
 
@@ -106,11 +107,18 @@ class FeedGuard:
             self._unconfirmed()
             return
         self.failed_rounds = 0
-        for sub, w in watched:
-            if sub not in self.watched:  # it left while the statement ran
+        now = time.time()
+        verdicts: dict[tuple[Principal, bool, str | None], str | None] = {}  # feeds sharing a credential: once
+        for n, (sub, w) in enumerate(watched, 1):
+            if n % SLICE == 0:  # many distinct credentials: let other work run between slices
+                await asyncio.sleep(0)
+            if sub not in self.watched:  # it left meanwhile
                 continue
-            token = tokens.get(w.principal.token_sha256) if w.principal.token_sha256 else None
-            reason = refusal(w, users.get(w.principal.user_id), token, time.time())
+            key = (w.principal, w.admin, w.remote)
+            if key not in verdicts:
+                token = tokens.get(w.principal.token_sha256) if w.principal.token_sha256 else None
+                verdicts[key] = refusal(w, users.get(w.principal.user_id), token, now)
+            reason = verdicts[key]
             if reason is not None:
                 self.revoke(sub, reason)
 
