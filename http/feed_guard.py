@@ -126,7 +126,7 @@ class FeedGuard:
         """Close the feed with 1008 and the reason REST would give; no change is written to it any more."""
         self.forget(sub)
         log.info("closing a websocket feed: its credential is no longer accepted (%s)", reason)
-        self.feed.evict(sub, POLICY_VIOLATION, reason.encode()[:123])
+        self.feed.evict(sub, POLICY_VIOLATION, reason.encode()[:123].decode(errors="ignore").encode())  # RFC 6455
 
     def _expired(self, sub: Subscriber) -> None:
         watched = self.watched.get(sub)
