@@ -8,6 +8,8 @@ Decisions where the reference leaves room:
 - Admin paths need the user entity's *current* role `admin`; a JWT must in addition carry the claim
   `role: "admin"`, so neither a demoted admin nor a token minted before a promotion gets in.
 - Authentication runs before parameter validation, so an anonymous caller learns nothing from 422s.
+- A websocket feed is authenticated at the upgrade and then kept to the same checks (`check_user`,
+  `check_management_token`) while it stays open: http/feed_guard.py closes it once they would refuse it.
 Tokens are never logged or echoed.
 """
 
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,11 +44,15 @@ MANAGEMENT_PREFIX = "ae_"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: the user entity's id and current role, and how they proved it."""
+    """An authenticated caller: the user entity's id and current role, how they proved it, and what the
+    credential itself says (kept so that an open websocket feed can be checked again, http/feed_guard.py)."""
 
     user_id: str
     role: str
     via: str  # "jwt" or "management_token"
+    claimed_role: str | None = None  # the JWT's `role` claim; None for a management token
+    expires_at: float | None = None  # POSIX seconds: the JWT's `exp` or the token's `expires_at`; None = never
+    token_sha256: str | None = field(default=None, repr=False)  # the management token's digest, else None
 
     @property
     def is_admin(self) -> bool:
@@ -70,20 +77,44 @@ async def authenticate(request: web.Request, *, admin: bool, allow_query: bool =
     token = token_of(request, allow_query=allow_query)
     if token is None:
         raise http_error(401, MISSING_ADMIN if admin else MISSING_USER)
+    store = request.app[STORE]
+    digest: str | None = None
     if token.startswith(MANAGEMENT_PREFIX):
-        user_id, claimed_role, via = await _management_user(request, token), None, "management_token"
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        record = await store.management_token(digest)
+        user_id = check_management_token(record, request.remote)
+        claimed_role, expires_at = None, expiry_of((record or {}).get("expires_at"))
     else:
         claims = _jwt_claims(token, request.app[SETTINGS].jwt_secret)
-        user_id, claimed_role, via = claims["user_id"], claims["role"], "jwt"
-    user = await request.app[STORE].user_by_id(user_id)
+        user_id, claimed_role, expires_at = claims["user_id"], claims["role"], claims["exp"]
+    role = check_user(await store.user_by_id(user_id), admin=admin, claimed_role=claimed_role)
+    via = "jwt" if digest is None else "management_token"
+    return Principal(user_id, role, via, claimed_role, expires_at, digest)
+
+
+def check_user(user: dict[str, Any] | None, *, admin: bool, claimed_role: str | None) -> str:
+    """The user entity's current role if it may use the API (admin paths: an admin), else ApiError 401/403."""
     if user is None:
         raise http_error(401, UNKNOWN_USER)
     if not user.get("is_active") or user.get("is_deleted"):
         raise http_error(403, DISABLED_USER)
-    principal = Principal(user_id=user_id, role=str(user.get("role") or ""), via=via)
-    if admin and not (principal.is_admin and claimed_role in (None, "admin")):
+    role = str(user.get("role") or "")
+    if admin and not (role == "admin" and claimed_role in (None, "admin")):
         raise http_error(403, NOT_ADMIN)
-    return principal
+    return role
+
+
+def check_management_token(record: dict[str, Any] | None, remote: str | None) -> str:
+    """The user id of a live, active, unexpired management token entity usable from `remote`, else ApiError."""
+    if record is None or not record.get("is_active") or _expired(record.get("expires_at")):
+        raise http_error(401, INVALID_TOKEN)
+    allowed = record.get("allowed_ips")
+    if isinstance(allowed, list) and not _ip_allowed(remote, allowed):
+        raise http_error(403, IP_NOT_ALLOWED)
+    user_id = record.get("user_id")
+    if not isinstance(user_id, str) or not user_id:
+        raise http_error(401, INVALID_TOKEN)
+    return user_id
 
 
 def _jwt_claims(token: str, secret: str) -> dict[str, Any]:
@@ -104,32 +135,32 @@ def _jwt_claims(token: str, secret: str) -> dict[str, Any]:
         user_id = str(user_id)
     if not isinstance(user_id, str) or not user_id or "\x00" in user_id:
         raise http_error(401, INVALID_TOKEN)
-    return {"user_id": user_id, "role": role}
+    return {"user_id": user_id, "role": role, "exp": _posix(claims["exp"])}
 
 
-async def _management_user(request: web.Request, token: str) -> str:
-    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-    record = await request.app[STORE].management_token(digest)
-    if record is None or not record.get("is_active") or _expired(record.get("expires_at")):
-        raise http_error(401, INVALID_TOKEN)
-    allowed = record.get("allowed_ips")
-    if isinstance(allowed, list) and not _ip_allowed(request.remote, allowed):
-        raise http_error(403, IP_NOT_ALLOWED)
-    user_id = record.get("user_id")
-    if not isinstance(user_id, str) or not user_id:
-        raise http_error(401, INVALID_TOKEN)
-    return user_id
+def _posix(exp: object) -> float:
+    """The `exp` claim (a number, checked by pyjwt) as float seconds; beyond a float's range is never."""
+    try:
+        return float(exp)  # type: ignore[arg-type]
+    except OverflowError:
+        return float("inf")
+
+
+def expiry_of(expires_at: object) -> float | None:
+    """A stored expiry as POSIX seconds; None = never; an unreadable one is already past (fail closed)."""
+    if expires_at is None:
+        return None
+    when = expires_at if isinstance(expires_at, datetime) else parse_datetime(str(expires_at))
+    if when is None:
+        return float("-inf")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def _expired(expires_at: object) -> bool:
-    if expires_at is None:
-        return False
-    when = expires_at if isinstance(expires_at, datetime) else parse_datetime(str(expires_at))
-    if when is None:
-        return True  # unreadable expiry: fail closed
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when <= datetime.now(UTC)
+    when = expiry_of(expires_at)
+    return when is not None and when <= time.time()
 
 
 def _ip_allowed(remote: str | None, allowed: list[object]) -> bool:

@@ -147,8 +147,12 @@ class LiveFeed:
 
     def drop(self, sub: Subscriber, why: str) -> None:
         log.info("dropping a slow websocket client (%s)", why)
+        self.evict(sub, TRY_AGAIN_LATER, b"too slow, reconnect")
+
+    def evict(self, sub: Subscriber, code: int, message: bytes) -> None:
+        """Stop writing to the client at once (no later change reaches it), then close it in the background."""
         self.unregister(sub)
-        task = asyncio.create_task(self.close(sub.ws, TRY_AGAIN_LATER, b"too slow, reconnect"))
+        task = asyncio.create_task(self.close(sub.ws, code, message))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

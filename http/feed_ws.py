@@ -1,7 +1,8 @@
 """The websocket endpoints `/api/admin/usage/active/ws` and `/api/users/me/usage/active/ws` (docs/contract.md §7.2).
 
 Authentication happens before the upgrade (`Authorization: Bearer` or `?access_token=`), so a refused client
-gets an ordinary 401/403 answer. Client messages are read (pings, the close handshake) and ignored.
+gets an ordinary 401/403 answer; afterwards http/feed_guard.py closes the feed (1008) once its credential would
+be refused. Client messages are read (pings, the close handshake) and ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 from usagestream.http.auth import authenticate
 from usagestream.http.errors import http_error
 from usagestream.http.feed import TRY_AGAIN_LATER, LiveFeed, Subscriber
-from usagestream.http.keys import FEED, OPTIONS
+from usagestream.http.keys import FEED, GUARD, OPTIONS
 from usagestream.http.metrics_view import METRICS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
     if transport is None:  # the client left during the handshake
         return ws
     sub = feed.register(ws, transport, user_id=None if admin else principal.user_id, admin=admin)
+    guard = request.app[GUARD]
+    guard.watch(sub, principal, admin=admin, remote=request.remote)
     clients = request.app[METRICS].ws_clients.labels(feed="admin" if admin else "user")
     clients.inc()
     sender = asyncio.create_task(pump(feed, sub))
@@ -53,6 +56,7 @@ async def _serve(request: web.Request, *, admin: bool) -> web.StreamResponse:
             pass
     finally:
         clients.dec()
+        guard.forget(sub)
         feed.unregister(sub)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):

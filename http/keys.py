@@ -14,6 +14,7 @@ from usagestream.settings import Settings
 
 if TYPE_CHECKING:
     from usagestream.http.feed import LiveFeed
+    from usagestream.http.feed_guard import FeedGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class ApiOptions:
     ws_close_timeout_s: float = 5.0  # how long closing a dropped or shut-down client may take before abort
     ready_timeout_s: float = 1.0  # per dependency, for /ready
     pg_pool_max: int = 10
+    redis_pool_wait_s: float = 5.0  # a command waits this long for a free Redis connection (the pool is bounded)
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -33,4 +35,5 @@ OPTIONS = web.AppKey("options", ApiOptions)
 STORE = web.AppKey("store", Reads)
 REDIS = web.AppKey("redis", aioredis.Redis)
 FEED: web.AppKey[LiveFeed] = web.AppKey("feed")
+GUARD: web.AppKey[FeedGuard] = web.AppKey("feed_guard")
 POOL = web.AppKey("pg_pool", asyncpg.Pool)

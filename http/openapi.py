@@ -38,7 +38,10 @@ WS_TOKEN = q("access_token", TEXT, "the bearer token, for clients that cannot se
 WS_DOC = (
     'Websocket. First `{"type":"snapshot","requests":[...]}` (items as in /active), then '
     '`{"type":"upsert","request":{...}}` and `{"type":"remove","id":...,"status":...}`. '
-    "A client that cannot keep up is closed with code 1013 and should reconnect."
+    "A client that cannot keep up is closed with code 1013 and should reconnect. The feed is closed with code "
+    "1008 (reason: the message REST would answer) once its credential would be refused: at the token's expiry, "
+    "or within USAGESTREAM_FEED_RECHECK_S of the user's deactivation, deletion or loss of the admin role, or of "
+    "the management token's revocation."
 )
 RECORDS_PARAMS = [
     *RANGE, q("search", TEXT, "whitespace-separated keywords (at most 10), all must match"),

@@ -15,7 +15,8 @@ from aiohttp import WSCloseCode, web
 from usagestream.errors import ConfigError
 from usagestream.http.accesslog import SafeAccessLogger
 from usagestream.http.feed import LiveFeed
-from usagestream.http.keys import FEED, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
+from usagestream.http.feed_guard import FeedGuard
+from usagestream.http.keys import FEED, GUARD, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
 from usagestream.http.metrics_view import METRICS, ApiMetrics
 from usagestream.http.middleware import errors, measure
 from usagestream.http.redis_live import LiveSet
@@ -74,9 +75,18 @@ def _postgres(factory: StoreFactory) -> CleanupCtx:
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
+    """One bounded pool for the process: a burst of websocket snapshots or polls waits for a free connection
+    (up to `ApiOptions.redis_pool_wait_s`, then 503 / close 1013) instead of opening one connection each."""
     settings = app[SETTINGS]
     name = "usagestream-api-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", settings.redis_prefix)
-    client = aioredis.from_url(settings.redis_url, health_check_interval=15, client_name=name)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.api_redis_max_connections,
+        timeout=app[OPTIONS].redis_pool_wait_s,
+        health_check_interval=15,
+        client_name=name,
+    )
+    client = aioredis.Redis.from_pool(pool)
     app[REDIS] = client
     try:
         yield
@@ -86,11 +96,15 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 async def _feed(app: web.Application) -> AsyncIterator[None]:
     feed = LiveFeed(LiveSet(app[REDIS], app[SETTINGS]), app[STORE], app[OPTIONS])
+    guard = FeedGuard(feed, app[STORE], app[SETTINGS].feed_recheck_s)
     app[FEED] = feed
+    app[GUARD] = guard
     feed.start()
+    guard.start()
     try:
         yield
     finally:
+        await guard.stop()
         await feed.stop()
 
 

@@ -63,4 +63,10 @@ class Reads(Protocol):
 
     async def management_token(self, token_sha256: str) -> dict[str, Any] | None: ...
 
+    async def credentials(
+        self, user_ids: list[str], token_sha256s: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """(users by id, management tokens by digest): the live ones among those asked, in one round trip."""
+        ...
+
     async def provider_key_names(self, ids: list[str]) -> dict[str, str]: ...

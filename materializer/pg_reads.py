@@ -253,6 +253,10 @@ class ReadStore:
         async with self.pool.acquire() as conn:
             return await ent.management_token(conn, token_sha256)
 
+    async def credentials(self, user_ids: list[str], token_sha256s: list[str]) -> ent.Credentials:
+        async with self.pool.acquire() as conn:
+            return await ent.credentials(conn, user_ids, token_sha256s)
+
     async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
         async with self.pool.acquire() as conn:
             return await ent.provider_key_names(conn, ids)

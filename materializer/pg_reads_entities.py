@@ -68,6 +68,32 @@ async def management_token(conn: asyncpg.Connection, token_sha256: str) -> dict[
     return {**as_json(row["data"]), "id": row["id"]}
 
 
+Credentials = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
+async def credentials(conn: asyncpg.Connection, user_ids: list[str], token_sha256s: list[str]) -> Credentials:
+    """In one statement: the live users among `user_ids` (as `user_by_id` gives them, without the money) and
+    the live management tokens among the digests (as `management_token` gives them: the lowest id wins)."""
+    rows = await conn.fetch(
+        f"SELECT e.entity, e.id, e.data FROM entities e WHERE e.entity = 'user' AND e.id = ANY($1::text[])"
+        f" AND {_LIVE}"
+        " UNION ALL (SELECT DISTINCT ON (e.data ->> 'token_sha256') e.entity, e.id, e.data FROM entities e"
+        " WHERE e.entity = 'management_token' AND e.data ->> 'token_sha256' = ANY($2::text[])"
+        f" AND {_LIVE} ORDER BY e.data ->> 'token_sha256', e.id)",
+        user_ids,
+        [t.lower() for t in token_sha256s],
+    )
+    users: dict[str, dict[str, Any]] = {}
+    tokens: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        data = {**as_json(r["data"]), "id": r["id"]}
+        if r["entity"] == "user":
+            users[r["id"]] = data
+        else:
+            tokens[data["token_sha256"]] = data
+    return users, tokens
+
+
 async def provider_key_names(conn: asyncpg.Connection, ids: list[str]) -> dict[str, str]:
     """Upstream (provider) key names by id, for the keys that exist."""
     found = await entity_maps(conn, {"provider_api_key": ids})

@@ -198,7 +198,8 @@ class EntityEvent:
     """An entity upsert or deletion (docs/contract.md §4).
 
     A Kafka tombstone (null value) becomes `deleted=True` with `seq=None`: it deletes whatever seq is stored.
-    `data` holds the entity's known fields only, validated; it is None for a deletion sent without data.
+    `data` holds the entity's known fields only, validated; it is None for every deletion (`deleted: true` with
+    any `data` object, empty, partial or null, or a tombstone): a deletion carries nothing to validate or keep.
     """
 
     entity: str
@@ -693,9 +694,12 @@ def parse_entity(key: bytes | None, raw: bytes | None) -> EntityEvent:
     env = _decode(_entity_decoder, raw, "entity")
     if env.entity != kind or env.id != ident:
         raise InvalidEvent(f"entity or id disagrees with the message key {key_text[:128]!r}")
-    if env.data is None and not env.deleted:
+    if env.deleted:  # a deletion removes the entity whatever `data` holds: neither validated nor kept
+        data = None
+    elif env.data is None:
         raise InvalidEvent("data must be an object unless deleted is true, got null")
-    data = None if env.data is None else _ENTITY_DATA[env.entity](env.data, env.id, _scale_floor(raw))
+    else:
+        data = _ENTITY_DATA[env.entity](env.data, env.id, _scale_floor(raw))
     return EntityEvent(
         entity=env.entity,
         id=env.id,

@@ -47,6 +47,12 @@ class Settings:
     metrics_token: str = ""
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464  # 0: the worker serves no /metrics
+    # The API's websocket feeds: how often every open feed's credential is checked again against the entities
+    # (a revoked, deactivated or demoted one is closed with 1008 within about this long; http/feed_guard.py).
+    feed_recheck_s: float = 2.0
+    # Redis connections the API process holds at most (the feed's subscription holds one of them); a command
+    # waits for a free one rather than opening another.
+    api_redis_max_connections: int = 16
 
     # Retention (0 = keep forever): request bodies/headers cleared, records dropped after this many days.
     # Aggregates are kept forever either way (materializer/retention.py, docs/design.md "Retention").
@@ -78,8 +84,15 @@ class Settings:
         if self.admin_default_days < 0:
             raise ConfigError("USAGESTREAM_ADMIN_DEFAULT_DAYS must be >= 0")
         self._check_retention()
+        self._check_feed()
         if self.log_format not in ("text", "json"):
             raise ConfigError("USAGESTREAM_LOG_FORMAT must be 'text' or 'json'")
+
+    def _check_feed(self) -> None:
+        if not math.isfinite(self.feed_recheck_s) or self.feed_recheck_s <= 0:
+            raise ConfigError("USAGESTREAM_FEED_RECHECK_S must be a finite number > 0")
+        if self.api_redis_max_connections < 2:
+            raise ConfigError("USAGESTREAM_API_REDIS_MAX_CONNECTIONS must be >= 2 (the feed's subscription holds one)")
 
     def _check_retention(self) -> None:
         for name in ("retention_bodies_days", "retention_records_days"):

@@ -30,6 +30,7 @@ class FakeReads:
     key_names: dict[str, str] = field(default_factory=dict)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    fail_credentials: bool = False
 
     def _note(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((name, kwargs or args))
@@ -104,6 +105,15 @@ class FakeReads:
 
     async def management_token(self, token_sha256: str) -> dict[str, Any] | None:
         return self.tokens.get(token_sha256)
+
+    async def credentials(
+        self, user_ids: list[str], token_sha256s: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        self._note("credentials", sorted(user_ids), sorted(token_sha256s))
+        if self.fail_credentials:
+            raise OSError("PostgreSQL is down (a test's stand-in)")
+        users = {i: self.users[i] for i in user_ids if i in self.users}
+        return users, {t: self.tokens[t] for t in token_sha256s if t in self.tokens}
 
     async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
         self._note("provider_key_names", sorted(ids))

@@ -436,12 +436,16 @@ def entity_samples(draw: st.DrawFn, deleted: bool | None = None) -> Sample:
         "data": data,
         **draw(extras),
     }
-    if is_deleted:
-        choice = draw(st.sampled_from(["absent", "null", "value"]))
+    if is_deleted:  # a deletion's data is ignored: absent, null, empty, partial or whole
+        choice = draw(st.sampled_from(["absent", "null", "empty", "partial", "value"]))
         if choice == "absent":
             del event["data"]
         elif choice == "null":
             event["data"] = None
+        elif choice == "empty":
+            event["data"] = {}
+        elif choice == "partial":
+            event["data"] = {k: v for k, v in data.items() if draw(st.booleans())}
     sample.key = f"{entity}:{ident}".encode()
     sample.event = event
     return sample
@@ -480,7 +484,7 @@ def _fields(sample: Sample) -> Iterator[tuple[str | None, str, Any, bool]]:
         if name in sample.event:
             yield None, name, tag, name == "data" and bool(sample.event.get("deleted"))
     body = sample.event.get(sample.record_field)
-    if isinstance(body, dict):
+    if isinstance(body, dict) and not (sample.kind == "entity" and sample.event["deleted"]):
         for name, tag in record.items():
             if name in body:
                 yield sample.record_field, name, tag, nullable(sample.kind, entity, name)
@@ -586,7 +590,8 @@ def _key_mutations(sample: Sample) -> Iterator[Bad]:
         yield Bad("entity disagrees with the key", "key", f"{other_kind}:{ident}".encode(), raw, False)
         yield Bad("key without id", "key", f"{entity}:".encode(), raw, schema_can_tell=False)
         yield Bad("key of unknown entity", "key", f"team:{ident}".encode(), raw, schema_can_tell=False)
-        if entity in ("model_pricing", "global_model_pricing") and isinstance(sample.event.get("data"), dict):
+        pricing = entity in ("model_pricing", "global_model_pricing") and not sample.event["deleted"]
+        if pricing and isinstance(sample.event.get("data"), dict):
             event = copy.deepcopy(sample.event)
             event["id"] = ident + "x"
             rekeyed = f"{entity}:{ident}x".encode()

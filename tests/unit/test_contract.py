@@ -98,7 +98,7 @@ def test_valid_entity_parses_and_round_trips(sample: Sample) -> None:
     )
     assert event.emitted_at == sample.stamps[e["emitted_at"]]
     data = e.get("data")
-    if data is None:
+    if data is None or e["deleted"]:  # a deletion keeps no data
         assert event.data is None
         return
     assert event.data is not None
@@ -289,11 +289,34 @@ def test_entity_deletion_with_or_without_data() -> None:
     assert parse_entity(b"user:1", _entity("user", "1", None, True, drop_data=True)).data is None
     assert parse_entity(b"user:1", _entity("user", "1", None, True)).deleted
     deleted = parse_entity(b"user:1", _entity("user", "1", user, True))
-    assert deleted.deleted and deleted.data is not None and deleted.data["username"] == "ann"
-    with pytest.raises(InvalidEvent, match="data.role"):
-        parse_entity(b"user:1", _entity("user", "1", {**user, "role": "root"}, True))
+    assert deleted.deleted and deleted.data is None
     with pytest.raises(InvalidEvent, match="data"):
         parse_entity(b"user:1", _entity("user", "1", None, False))
+    with pytest.raises(InvalidEvent, match="data.username"):
+        parse_entity(b"user:1", _entity("user", "1", {}, False))  # an upsert still needs every field
+
+
+PARTIAL_DATA: dict[str, list[dict[str, Any] | None]] = {
+    "user": [{}, {"role": "root"}, {"username": "ann", "is_active": "no"}, None],
+    "api_key": [{}, {"user_id": 5}, {"display": "sk-...1"}, None],
+    "provider": [{}, {"name": ["x"]}, {"billing_type": "monthly"}, None],
+    "management_token": [{}, {"token_sha256": "not hex"}, {"user_id": "u1", "is_active": False}, None],
+    "model_pricing": [{}, {"provider_id": "other", "model": "m"}, None],
+}
+
+
+@pytest.mark.parametrize(
+    ("entity", "data"), [(k, d) for k, values in PARTIAL_DATA.items() for d in values], ids=repr
+)
+def test_a_deletion_is_accepted_whatever_its_data_holds(entity: str, data: dict[str, Any] | None) -> None:
+    ident = "p1:m" if entity == "model_pricing" else "x1"
+    event = parse_entity(f"{entity}:{ident}".encode(), _entity(entity, ident, data, True))
+    assert (event.entity, event.id, event.seq, event.deleted, event.data) == (entity, ident, 7, True, None)
+    if data:  # the same data in an upsert is refused: only the deletion ignores it
+        with pytest.raises(InvalidEvent, match="data"):
+            parse_entity(f"{entity}:{ident}".encode(), _entity(entity, ident, data, False))
+    with pytest.raises(InvalidEvent, match="data"):  # not an object: refused, deletion or not
+        parse_entity(f"{entity}:{ident}".encode(), _entity(entity, ident, [], True))  # type: ignore[arg-type]
 
 
 def test_entity_keys() -> None:
