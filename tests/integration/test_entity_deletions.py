@@ -1,7 +1,7 @@
 """Entity deletions whatever their `data` holds (issue 13, item 9), through the worker's pipeline into PostgreSQL
 and Redis, then read on REST and on open websocket feeds of the real API.
 
-CONTRACT.md section 4: "`deleted: true`, or a null value (tombstone), removes the entity". Each of user, api_key,
+docs/contract.md §4.1: an entity is removed by `deleted: true` or by a tombstone. Each of user, api_key,
 provider and management_token is deleted by `deleted: true` with an empty, a partial and a null `data`, and by a
 tombstone; none may be dead-lettered, and every surface must then answer as for an absent entity.
 """
