@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from usagestream.materializer.pg_reads_format import infer_conversion_signatures
+from usagestream.formats import format_conversion
 
 Item = dict[str, Any]
 _TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -23,15 +23,14 @@ def decimal_or_none(value: object) -> Decimal | None:
     return result if result.is_finite() else None
 
 
-def format_conversion(raw: Mapping[str, Any]) -> bool | None:
-    """The stored flag; if null and both formats are `family:kind` signatures, `not can_passthrough` (3.5)."""
-    stored = raw.get("has_format_conversion")
-    if stored is not None:
-        return bool(stored)
-    client, endpoint = raw.get("api_format"), raw.get("endpoint_api_format")
-    if isinstance(client, str) and isinstance(endpoint, str):
-        return infer_conversion_signatures(None, client, endpoint)
-    return None
+def conversion(raw: Mapping[str, Any]) -> bool | None:
+    """The item's has_format_conversion by the rule the records use too (usagestream/formats.py)."""
+    stored, client, endpoint = (raw.get(k) for k in ("has_format_conversion", "api_format", "endpoint_api_format"))
+    return format_conversion(
+        stored if isinstance(stored, bool) else None,
+        client if isinstance(client, str) else None,
+        endpoint if isinstance(endpoint, str) else None,
+    )
 
 
 def shape(raw: Mapping[str, Any], *, admin: bool, key_names: Mapping[str, str]) -> Item:
@@ -48,9 +47,9 @@ def shape(raw: Mapping[str, Any], *, admin: bool, key_names: Mapping[str, str]) 
     for name in ("api_format", "endpoint_api_format"):
         if raw.get(name):
             item[name] = raw[name]
-    conversion = format_conversion(raw)
-    if conversion is not None:
-        item["has_format_conversion"] = conversion
+    converted = conversion(raw)
+    if converted is not None:  # omitted when unknown (3.5)
+        item["has_format_conversion"] = converted
     if admin:
         key_id = raw.get("provider_api_key_id")
         item["provider"] = raw.get("provider_name")

@@ -230,6 +230,7 @@ class ReadStore:
             by_model = await st.usage_sums(
                 conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f"
             )
+            by_model = st.models_of(by_model, user_id)  # never another user's, also in rows of older data
             user = await ent.user_by_id(conn, user_id)
             total, rows = await rec.page(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)

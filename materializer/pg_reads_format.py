@@ -9,58 +9,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from usagestream.formats import format_conversion
 from usagestream.materializer.pg_reads_entities import Entities, as_json
 from usagestream.materializer.pg_reads_sql import iso
 
 DELETED_USER = "已删除用户"
 Row = Mapping[str, Any]
 Item = dict[str, Any]
-
-# Aether's endpoint data formats: two signatures with the same one pass through without conversion.
-_DATA_FORMATS = {
-    "claude:chat": "claude",
-    "claude:cli": "claude",
-    "openai:chat": "openai_chat",
-    "openai:cli": "openai_responses",
-    "openai:compact": "openai_responses",
-    "openai:video": "openai_video",
-    "gemini:chat": "gemini",
-    "gemini:cli": "gemini",
-    "gemini:video": "gemini_video",
-}
-
-
-def _signature(value: str) -> str | None:
-    text = value.strip().lower()
-    family, sep, kind = text.partition(":")
-    return text if sep and family and kind and ":" not in kind else None
-
-
-def can_passthrough(client: str, endpoint: str) -> bool:
-    """Aether's can_passthrough_endpoint: same signature, or the same data format."""
-    a, b = _signature(client), _signature(endpoint)
-    if a is not None and a == b:
-        return True
-    fa, fb = _DATA_FORMATS.get(a or ""), _DATA_FORMATS.get(b or "")
-    return fa is not None and fa == fb
-
-
-def infer_conversion_signatures(stored: bool | None, client: str | None, endpoint: str | None) -> bool | None:
-    """The stored flag, else `not can_passthrough` if both are `family:kind` signatures, else None."""
-    if stored is not None:
-        return stored
-    if client and endpoint and _signature(client) and _signature(endpoint):
-        return not can_passthrough(client, endpoint)
-    return None
-
-
-def infer_conversion_upper(stored: bool | None, client: str | None, endpoint: str | None) -> bool | None:
-    """Admin records: the stored flag, else whether the formats differ ignoring case (both non-empty)."""
-    if stored is not None:
-        return stored
-    if client and endpoint:
-        return client.upper() != endpoint.upper()
-    return None
 
 
 def api_key_obj(key_id: str | None, keys: Mapping[str, Mapping[str, Any]]) -> Item | None:
@@ -123,9 +78,7 @@ def record_item(r: Row, ents: Entities, flags: Mapping[str, bool] | None) -> Ite
         "has_rectified": flags.get("has_rectified", False),
         "api_format": api_format,
         "endpoint_api_format": endpoint_format,
-        "has_format_conversion": infer_conversion_upper(
-            r["has_format_conversion"], api_format, endpoint_format
-        ),
+        "has_format_conversion": format_conversion(r["has_format_conversion"], api_format, endpoint_format),
         "api_key_name": upstream_key.get("name") if upstream_key else None,
         "request_metadata": as_json(r["request_metadata"]),
     }
@@ -134,7 +87,8 @@ def record_item(r: Row, ents: Entities, flags: Mapping[str, bool] | None) -> Ite
 def user_record_item(r: Row, ents: Entities) -> Item:
     """One record of /api/users/me/usage (no provider, user or upstream-key fields, no actual cost)."""
     api_format, endpoint_format = _formats(r, ents)
-    conversion = infer_conversion_signatures(r["has_format_conversion"], api_format, endpoint_format)
+    # The user shape's flag is always a boolean (docs/reference-api.md §3.10): unknown reads as false.
+    conversion = format_conversion(r["has_format_conversion"], api_format, endpoint_format)
     return {
         "id": r["id"],
         "model": r["model"],
@@ -196,9 +150,7 @@ def tiered_pricing(r: Row, pricing: Mapping[str, Any] | None, source: str | None
     if not tiers:
         return None
     ctx = r["input_tokens"] + r["cache_creation_input_tokens"] + r["cache_read_input_tokens"]
-    index = next(
-        (i for i, t in enumerate(tiers) if t.get("up_to") is None or ctx <= t["up_to"]), len(tiers) - 1
-    )
+    index = next((i for i, t in enumerate(tiers) if t.get("up_to") is None or ctx <= t["up_to"]), len(tiers) - 1)
     return {
         "total_input_context": ctx,
         "tier_index": index,

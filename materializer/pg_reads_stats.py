@@ -337,9 +337,19 @@ def heatmap_body(
 USER_COUNTERS = ("n_reached", "r_in", "r_out", "r_tot", "r_cost", "n_s200", "s200_rt_sum")
 
 
-def _model_summary(key: str, r: Row) -> Row:
+def models_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
+    """model -> row, from the `user_model` rows under the prefix `<user_id> U+001F`: the user's own only.
+
+    Neither part of a key holds U+001F (the parser refuses control characters in ids and models), so a key with a
+    second one is another user's, whose id starts with `<user_id> U+001F` (a row stored before that rule).
+    """
+    start = len(user_id) + 1
+    return {key[start:]: r for key, r in rows.items() if "\x1f" not in key[start:]}
+
+
+def _model_summary(model: str, r: Row) -> Row:
     return {
-        "model": key.split("\x1f", 1)[1],
+        "model": model,
         "requests": r["n_reached"],
         "input_tokens": r["r_in"],
         "output_tokens": r["r_out"],
@@ -349,6 +359,7 @@ def _model_summary(key: str, r: Row) -> Row:
 
 
 def user_summary(totals: Row | None, by_model: dict[str, Row], user: Row | None) -> Row:
+    """The summary of /api/users/me/usage; `by_model`: model -> row (see models_of)."""
     t = totals or dict.fromkeys(USER_COUNTERS, 0)
     models = [_model_summary(k, r) for k, r in by_model.items() if r["n_reached"] > 0]
     models.sort(key=lambda m: (-m["requests"], m["model"]))

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from operator import attrgetter
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_type_hints
 
 import msgspec
 from msgspec import Meta, Struct
@@ -71,11 +72,25 @@ _PLAIN_STAMP = re.compile(
 _STAMPS: dict[str, datetime] = {}  # recently parsed stamps (datetimes are immutable, so sharing one is safe)
 _STAMP_CACHE_SIZE = 8192
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+# Ids and the names that form keys (models, formats) hold no control character (Unicode category Cc): the
+# `user_model` aggregate key joins a user id and a model with U+001F, and a user id holding U+001F could read
+# another user's rows (docs/contract-notes.md "Control characters"); docs/contract.schema.json says the same.
+CONTROL_PATTERN = r"[\u0000-\u001f\u007f-\u009f]"
+_CONTROL = re.compile(CONTROL_PATTERN)
+_NO_CONTROL = "must not contain a control character (U+0000 to U+001F, U+007F to U+009F)"
 _ZERO = Decimal(0)
 
-_Name = Annotated[str, Meta(max_length=MAX_NAME)]
-_Key = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
-_EntityId = Annotated[str, Meta(min_length=1, max_length=MAX_ENTITY_ID)]
+
+class _IdMark:
+    """Marks a field of a wire shape as an id or a name that forms keys: _check_ids refuses control characters
+    in it. (A msgspec `pattern` would say it too, but with one regex call per field instead of one scan.)"""
+
+
+_ID = _IdMark()
+_Name = Annotated[str, Meta(max_length=MAX_NAME)]  # a display name: shown, never part of a key
+_Id = Annotated[str, Meta(max_length=MAX_NAME), _ID]
+_Key = Annotated[str, Meta(min_length=1, max_length=MAX_NAME), _ID]
+_EntityId = Annotated[str, Meta(min_length=1, max_length=MAX_ENTITY_ID), _ID]
 _Count = Annotated[int, Meta(ge=0, le=MAX_INT32)]
 _Int32 = Annotated[int, Meta(ge=-MAX_INT32 - 1, le=MAX_INT32)]
 _Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
@@ -217,19 +232,19 @@ Event = UsageEvent | CandidateEvent | EntityEvent
 
 class _UsageWire(Struct, kw_only=True):
     id: _Key
-    request_id: _Name
-    user_id: _Name | None = None
-    api_key_id: _Name | None = None
+    request_id: _Id
+    user_id: _Id | None = None
+    api_key_id: _Id | None = None
     provider_name: _Name
-    provider_id: _Name | None = None
-    provider_endpoint_id: _Name | None = None
-    provider_api_key_id: _Name | None = None
-    model: _Name
-    target_model: _Name | None = None
-    api_format: _Name | None = None
-    endpoint_api_format: _Name | None = None
+    provider_id: _Id | None = None
+    provider_endpoint_id: _Id | None = None
+    provider_api_key_id: _Id | None = None
+    model: _Id
+    target_model: _Id | None = None
+    api_format: _Id | None = None
+    endpoint_api_format: _Id | None = None
     has_format_conversion: bool | None = None
-    request_type: _Name | None = None
+    request_type: _Id | None = None
     is_stream: bool
     status: Literal["pending", "streaming", "completed", "failed", "cancelled"]
     status_code: _Int32 | None = None
@@ -273,7 +288,7 @@ class _UsageWire(Struct, kw_only=True):
 class _UsageEnvelope(Struct):
     v: int
     kind: str
-    event_id: _Name
+    event_id: _Id
     usage_id: _Key
     seq: _Seq
     emitted_at: _Stamp
@@ -283,11 +298,11 @@ class _UsageEnvelope(Struct):
 class _CandidateWire(Struct, kw_only=True):
     candidate_index: _Count
     retry_index: _Count
-    user_id: _Name | None = None
-    api_key_id: _Name | None = None
-    provider_id: _Name | None = None
-    endpoint_id: _Name | None = None
-    key_id: _Name | None = None
+    user_id: _Id | None = None
+    api_key_id: _Id | None = None
+    provider_id: _Id | None = None
+    endpoint_id: _Id | None = None
+    key_id: _Id | None = None
     status: Literal["available", "skipped", "pending", "streaming", "success", "failed", "cancelled"]
     skip_reason: str | None = None
     error_type: str | None = None
@@ -304,10 +319,10 @@ class _CandidateWire(Struct, kw_only=True):
 class _CandidateEnvelope(Struct):
     v: int
     kind: str
-    event_id: _Name
+    event_id: _Id
     candidate_id: _Key
     usage_id: _Key
-    request_id: _Name
+    request_id: _Id
     seq: _Seq
     emitted_at: _Stamp
     candidate: _CandidateWire
@@ -335,7 +350,7 @@ class _UserData(Struct, kw_only=True):
 
 
 class _ApiKeyData(Struct, kw_only=True):
-    user_id: _Name
+    user_id: _Id
     name: _Name | None = None
     display: _Name
 
@@ -346,12 +361,12 @@ class _ProviderData(Struct):
 
 
 class _EndpointData(Struct):
-    provider_id: _Name
-    api_format: _Name
+    provider_id: _Id
+    api_format: _Id
 
 
 class _ProviderKeyData(Struct):
-    provider_id: _Name
+    provider_id: _Id
     name: _Name
 
 
@@ -360,22 +375,54 @@ class _Tiers(Struct):
 
 
 class _ModelPricingData(Struct):
-    provider_id: _Name
-    model: _Name
+    provider_id: _Id
+    model: _Id
     tiered_pricing: _Object
 
 
 class _GlobalPricingData(Struct):
-    model: _Name
+    model: _Id
     tiered_pricing: _Object
 
 
 class _TokenData(Struct, kw_only=True):
     token_sha256: _Hex64
-    user_id: _Name
+    user_id: _Id
     is_active: bool
     expires_at: _Stamp = None
     allowed_ips: list[_Name] | None = None
+
+
+def _marks(hint: Any) -> tuple[Any, ...]:
+    """The Annotated metadata of a field's type hint, also inside `X | None`."""
+    return tuple(m for h in (hint, *get_args(hint)) for m in getattr(h, "__metadata__", ()))
+
+
+def _id_fields(shape: type[Struct]) -> tuple[str, ...]:
+    hints = get_type_hints(shape, include_extras=True)
+    return tuple(name for name in shape.__struct_fields__ if _ID in _marks(hints[name]))
+
+
+_IDS = {
+    shape: (names, attrgetter(*names))
+    for shape in (_UsageWire, _UsageEnvelope, _CandidateWire, _CandidateEnvelope, _ApiKeyData, _EndpointData,
+                  _ProviderKeyData, _ModelPricingData, _GlobalPricingData, _TokenData)
+    for names in [_id_fields(shape)]
+}  # fmt: skip
+
+
+def _check_ids(wire: Struct, path: str) -> None:
+    """InvalidEvent if an id field of `wire` (see _IdMark) holds a control character; one scan in the usual case."""
+    entry = _IDS.get(type(wire))
+    if entry is None:
+        return  # a shape without ids (user or provider data: names only)
+    names, values = entry
+    found = values(wire)
+    joined = "".join(filter(None, found)) if len(names) > 1 else found or ""
+    if joined.isprintable() or _CONTROL.search(joined) is None:  # isprintable: a fast "no Cc" for most ids
+        return
+    bad = next(name for name in names if _CONTROL.search(getattr(wire, name) or ""))
+    raise InvalidEvent(f"{_join(path, bad)} {_NO_CONTROL}")
 
 
 _USAGE_MONEY = (
@@ -625,6 +672,8 @@ def _check_usage_money(values: dict[str, Any], floor: int) -> None:
 def parse_usage(key: bytes | None, raw: bytes | None) -> UsageEvent:
     """Parse one message of the usage topic (key: usage_id)."""
     env = _decode(_usage_decoder, raw, "usage")
+    _check_ids(env, "")
+    _check_ids(env.usage, "usage")
     if _key_text(key) != env.usage_id:
         raise InvalidEvent("usage_id disagrees with the message key")
     wire = env.usage
@@ -647,6 +696,8 @@ def parse_usage(key: bytes | None, raw: bytes | None) -> UsageEvent:
 def parse_candidate(key: bytes | None, raw: bytes | None) -> CandidateEvent:
     """Parse one message of the candidates topic (key: usage_id)."""
     env = _decode(_candidate_decoder, raw, "candidate")
+    _check_ids(env, "")
+    _check_ids(env.candidate, "candidate")
     if _key_text(key) != env.usage_id:
         raise InvalidEvent("usage_id disagrees with the message key")
     values = msgspec.structs.asdict(env.candidate)
@@ -689,6 +740,8 @@ def parse_entity(key: bytes | None, raw: bytes | None) -> EntityEvent:
     kind, sep, ident = key_text.partition(":")
     if not sep or kind not in ENTITY_KINDS or not ident or len(ident) > MAX_ENTITY_ID:
         raise InvalidEvent(f"entity key must be '<entity>:<id>' with a known entity, got {key_text[:128]!r}")
+    if _CONTROL.search(ident):  # a tombstone's id is only in its key
+        raise InvalidEvent(f"entity id in the message key {_NO_CONTROL}")
     if raw is None:
         return EntityEvent(entity=kind, id=ident, seq=None, emitted_at=None, deleted=True, data=None)
     env = _decode(_entity_decoder, raw, "entity")
@@ -712,9 +765,11 @@ def parse_entity(key: bytes | None, raw: bytes | None) -> EntityEvent:
 
 def _convert(data: _Object, shape: type[_W]) -> _W:
     try:
-        return msgspec.convert(data, shape)
+        converted = msgspec.convert(data, shape)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(_reason(str(exc), "data")) from None
+    _check_ids(converted, "data")  # type: ignore[arg-type]
+    return converted
 
 
 def _user(d: _Object, _id: str, floor: int) -> dict[str, Any]:

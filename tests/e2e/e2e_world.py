@@ -945,9 +945,6 @@ def record_item(w: World, r: Rec) -> dict[str, Any]:
     prov = w.ent("provider", r["provider_id"])
     upstream = w.ent("provider_api_key", r["provider_api_key_id"])
     api, endpoint = _formats(w, r)
-    conv = r["has_format_conversion"]
-    if conv is None and api and endpoint:
-        conv = api.upper() != endpoint.upper()
     return {
         "id": r["id"],
         "user_id": r["user_id"] if user else None,
@@ -974,7 +971,7 @@ def record_item(w: World, r: Rec) -> dict[str, Any]:
         **flags(w, r["id"]),
         "api_format": api,
         "endpoint_api_format": endpoint,
-        "has_format_conversion": conv,
+        "has_format_conversion": conversion(r["has_format_conversion"], api, endpoint),
         "api_key_name": upstream["name"] if upstream else None,
         "request_metadata": r.get("request_metadata"),
     }
@@ -984,15 +981,18 @@ def record_item(w: World, r: Rec) -> dict[str, Any]:
 _DATA_FORMAT = {"claude:chat": "claude", "claude:cli": "claude", "openai:chat": "openai_chat"}
 
 
-def _conversion_signatures(stored: bool | None, api: str | None, endpoint: str | None) -> bool | None:
+def conversion(stored: bool | None, api: str | None, endpoint: str | None) -> bool | None:
+    """One flag per request on every surface (docs/contract-notes.md): the stored one; else, for two
+    `family:kind` signatures, whether their data formats differ; else whether the formats differ ignoring
+    case; None while either format is unknown."""
     if stored is not None:
         return stored
-    if api and endpoint and api.count(":") == 1 and endpoint.count(":") == 1:
+    if not api or not endpoint:
+        return None
+    if api.count(":") == 1 and endpoint.count(":") == 1:
         a, b = api.lower(), endpoint.lower()
-        return not (
-            a == b or (_DATA_FORMAT.get(a) is not None and _DATA_FORMAT.get(a) == _DATA_FORMAT.get(b))
-        )
-    return None
+        return not (a == b or (_DATA_FORMAT.get(a) is not None and _DATA_FORMAT.get(a) == _DATA_FORMAT.get(b)))
+    return api.upper() != endpoint.upper()
 
 
 def user_record_item(w: World, r: Rec) -> dict[str, Any]:
@@ -1003,7 +1003,7 @@ def user_record_item(w: World, r: Rec) -> dict[str, Any]:
         "target_model": None,
         "api_format": api,
         "endpoint_api_format": endpoint,
-        "has_format_conversion": bool(_conversion_signatures(r["has_format_conversion"], api, endpoint)),
+        "has_format_conversion": bool(conversion(r["has_format_conversion"], api, endpoint)),
         "input_tokens": r["input_tokens"],
         "output_tokens": r["output_tokens"],
         "total_tokens": r["total_tokens"],
@@ -1135,7 +1135,7 @@ def active_item(w: World, r: Rec, admin: bool) -> dict[str, Any]:
     for k in ("api_format", "endpoint_api_format"):
         if r[k]:
             item[k] = r[k]
-    conv = _conversion_signatures(r["has_format_conversion"], r["api_format"], r["endpoint_api_format"])
+    conv = conversion(r["has_format_conversion"], r["api_format"], r["endpoint_api_format"])
     if conv is not None:
         item["has_format_conversion"] = conv
     if admin:

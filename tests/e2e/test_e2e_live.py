@@ -13,7 +13,6 @@ from typing import Any
 
 import aiohttp
 import e2e_world as W
-import pytest
 from e2e_check import assert_same
 from e2e_env import Api, Deployment
 from e2e_world import World
@@ -21,54 +20,6 @@ from eventgen import usage_record
 from workerproc import produce
 
 FEED_DEADLINE_S = 2.5  # "within a second or two" on a busy 2-core machine
-CONVERSION_XFAIL = (
-    "/active, the websocket snapshot and upserts infer a null has_format_conversion by comparing the"
-    " signatures"
-    " (api_format claude:cli, endpoint_api_format claude:chat -> true); docs/reference-api.md §3.5 says"
-    " `not can_passthrough_endpoint(client, endpoint)`, which is false for two signatures of one data format"
-    " (the project's own can_passthrough in materializer/pg_reads_format.py agrees: both are 'claude'),"
-    " and /api/users/me/usage records say false for the same request"
-)
-
-
-class Conversion:
-    """Collects has_format_conversion disagreements of inferred flags (a known discrepancy), so that every
-    other field is still compared exactly; `settle()` then marks the test xfail if any was seen."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.seen: list[str] = []
-
-    def split(self, got: dict[str, Any], expected: dict[str, Any]) -> None:
-        rid = expected["id"]
-        r = self.world.row(rid) if rid in self.world.usage else None
-        if (
-            r is None
-            or r["has_format_conversion"] is not None
-            or not (r["api_format"] and r["endpoint_api_format"])
-        ):
-            return
-        a, e = got.pop("has_format_conversion", None), expected.pop("has_format_conversion", None)
-        if a != e:
-            self.seen.append(
-                f"{rid} ({r['api_format']} -> {r['endpoint_api_format']}): got {a}, expected {e}"
-            )
-
-    def same(self, got: list[dict[str, Any]] | dict[str, Any], expected: Any, what: str) -> None:
-        pairs = (
-            zip(got, expected, strict=False)
-            if isinstance(got, list)
-            else ((got[k], expected[k]) for k in set(got) & set(expected))
-        )
-        if isinstance(got, dict) and "id" in got:
-            pairs = iter([(got, expected)])
-        for a, e in pairs:
-            self.split(a, e)
-        assert_same(got, expected, what)
-
-    def settle(self) -> None:
-        if self.seen:
-            pytest.xfail(CONVERSION_XFAIL + ": " + "; ".join(self.seen[:3]))
 
 
 def active_rows(world: World, user_id: str | None = None) -> list[dict[str, Any]]:
@@ -80,9 +31,7 @@ async def test_admin_active_newest_50(api: Api, world: World) -> None:
     got = await api.ok("/api/admin/usage/active")
     expected = [W.active_item(world, r, admin=True) for r in active_rows(world)[:50]]
     assert len(active_rows(world)) > 50
-    conv = Conversion(world)
-    conv.same(got["requests"], expected, "/active")
-    conv.settle()
+    assert_same(got["requests"], expected, "/active")
 
 
 async def test_admin_active_by_ids(api: Api, world: World) -> None:
@@ -93,35 +42,12 @@ async def test_admin_active_by_ids(api: Api, world: World) -> None:
     got = await api.ok("/api/admin/usage/active", {"ids": " , ".join(ids) + ", ,"})
     by_id = {i["id"]: i for i in got["requests"]}
     assert set(by_id) == set(ids) - {"no-such-id"}
-    conv = Conversion(world)
-    key_names = []
     for rid in by_id:
-        expected = W.active_item(world, world.row(rid), admin=True)
-        if rid not in live and by_id[rid].get("api_key_name") != expected["api_key_name"]:
-            key_names.append(
-                f"{rid}: got {by_id[rid].pop('api_key_name')!r}, expected {expected.pop('api_key_name')!r}"
-            )
-        conv.same(by_id[rid], expected, f"/active?ids {rid}")
+        assert_same(by_id[rid], W.active_item(world, world.row(rid), admin=True), f"/active?ids {rid}")
+    # finished requests are read from PostgreSQL: their upstream key names are resolved there too
+    named = [rid for rid in [*done, *stale] if W.active_item(world, world.row(rid), admin=True)["api_key_name"]]
+    assert named, "the dataset has a finished request whose upstream key entity exists"
     assert (await api.ok("/api/admin/usage/active", {"ids": " , ,"})) == {"requests": []}
-    # an inferred flag on purpose: a streaming request with claude:cli -> claude:chat and no stored flag
-    cli = [
-        r["id"]
-        for r in active_rows(world)
-        if (r["api_format"], r["endpoint_api_format"], r["has_format_conversion"])
-        == ("claude:cli", "claude:chat", None)
-    ]
-    assert cli, "the dataset has a request whose conversion flag must be inferred"
-    for item in (await api.ok("/api/admin/usage/active", {"ids": ",".join(cli)}))["requests"]:
-        conv.same(item, W.active_item(world, world.row(item["id"]), admin=True), "inferred flag")
-    if key_names:
-        pytest.xfail(
-            "/api/admin/usage/active?ids= answers api_key_name null for requests no longer in the live set"
-            " although their upstream key entity exists (docs/reference-api.md §3.5: the provider key name; the"
-            " PostgreSQL row"
-            " path drops provider_api_key_id before the HTTP layer looks names up): "
-            + "; ".join(key_names[:3])
-        )
-    conv.settle()
 
 
 async def test_user_active_is_scoped(api: Api, world: World, deployment: Deployment) -> None:
@@ -129,16 +55,69 @@ async def test_user_active_is_scoped(api: Api, world: World, deployment: Deploym
     got = await api.ok("/api/users/me/usage/active", token=alice)
     expected = [W.active_item(world, r, admin=False) for r in active_rows(world, "u-alice")[:50]]
     assert expected
-    conv = Conversion(world)
-    conv.same(got["requests"], expected, "user /active")
+    assert_same(got["requests"], expected, "user /active")
     bobs = [r["id"] for r in active_rows(world, "u-bob")[:2]]
     mine = [r["id"] for r in active_rows(world, "u-alice")[:2]] + [world.named["stale_pending"]]
     got = await api.ok("/api/users/me/usage/active", {"ids": ",".join(bobs + mine)}, token=alice)
     assert {i["id"] for i in got["requests"]} == set(mine)
     for item in got["requests"]:
         assert "provider" not in item and "api_key_name" not in item
-        conv.same(item, W.active_item(world, world.row(item["id"]), admin=False), "user /active?ids")
-    conv.settle()
+        assert_same(item, W.active_item(world, world.row(item["id"]), admin=False), "user /active?ids")
+
+
+async def pages(api: Api, path: str, params: dict[str, Any], key: str, token: str = "admin") -> list[Any]:
+    """Every item of a paginated endpoint."""
+    items: list[Any] = []
+    while True:
+        body = await api.ok(path, {**params, "offset": len(items)}, token=token)
+        items += body[key]
+        total = body["total"] if "total" in body else body["pagination"]["total"]
+        if len(items) >= total or not body[key]:
+            return items
+
+
+async def test_one_conversion_flag_per_request_on_every_surface(
+    api: Api, world: World, deployment: Deployment
+) -> None:
+    """A request whose gateway left has_format_conversion null reads the same on /active (admin and user),
+    the admin feed's snapshot, the admin records and the user's records (docs/contract-notes.md)."""
+    owners = ("u-alice", "u-bob", "u-carol")
+    inferred = {
+        r["id"]: r
+        for r in world.rows()
+        if r["has_format_conversion"] is None and r["api_format"] and r["endpoint_api_format"]
+    }
+    pairs = {(r["api_format"], r["endpoint_api_format"]) for r in inferred.values()}
+    assert ("claude:cli", "claude:chat") in pairs  # one data format: passed through, though the names differ
+    assert ("CLAUDE", "claude:chat") in pairs  # a legacy value: compared ignoring case
+    seen: dict[str, dict[str, Any]] = {rid: {} for rid in inferred}
+    everything = {"start_date": "2000-01-01T00:00:00Z", "limit": 500}
+    for item in await pages(api, "/api/admin/usage/records", everything, "records"):
+        if item["id"] in seen:
+            seen[item["id"]]["admin records"] = item["has_format_conversion"]
+    for uid in owners:
+        token = deployment.token(uid)
+        for item in await pages(api, "/api/users/me/usage", {"limit": 200}, "records", token):
+            if item["id"] in seen:
+                seen[item["id"]]["user records"] = item["has_format_conversion"]
+        mine = [rid for rid, r in inferred.items() if r["user_id"] == uid]
+        for item in (await api.ok("/api/users/me/usage/active", {"ids": ",".join(mine)}, token=token))["requests"]:
+            seen[item["id"]]["user /active"] = item.get("has_format_conversion", "absent")
+    for item in (await api.ok("/api/admin/usage/active", {"ids": ",".join(inferred)}))["requests"]:
+        seen[item["id"]]["admin /active"] = item.get("has_format_conversion", "absent")
+    ws = await connect(api, "/api/admin/usage/active/ws", deployment.token("u-admin", "admin"), via_query=False)
+    try:
+        snap = await receive(ws, 10)
+    finally:
+        await ws.close()
+    for item in snap["requests"]:
+        if item["id"] in seen:
+            seen[item["id"]]["feed snapshot"] = item.get("has_format_conversion", "absent")
+    for rid, answers in seen.items():
+        r = inferred[rid]
+        expected = W.conversion(None, r["api_format"], r["endpoint_api_format"])
+        assert len(answers) >= (4 if r["user_id"] in owners else 2), (rid, answers)
+        assert set(answers.values()) == {expected}, (rid, r["api_format"], r["endpoint_api_format"], answers)
 
 
 async def test_timed_out_requests_read_failed_504_everywhere(
@@ -221,11 +200,10 @@ async def test_websocket_feed_end_to_end(api: Api, world: World, deployment: Dep
     )
     alice = await connect(api, "/api/users/me/usage/active/ws", deployment.token("u-alice"), via_query=False)
     bob = await connect(api, "/api/users/me/usage/active/ws", deployment.token("u-bob"), via_query=True)
-    conv = Conversion(world)
     try:
         snap = await receive(admin, 10)
         assert snap["type"] == "snapshot"
-        conv.same(
+        assert_same(
             {i["id"]: i for i in snap["requests"]},
             {r["id"]: W.active_item(world, r, admin=True) for r in active_rows(world)},
             "admin snapshot",
@@ -233,7 +211,7 @@ async def test_websocket_feed_end_to_end(api: Api, world: World, deployment: Dep
         for ws, uid in ((alice, "u-alice"), (bob, "u-bob")):
             snap = await receive(ws, 10)
             assert snap["type"] == "snapshot"
-            conv.same(
+            assert_same(
                 {i["id"]: i for i in snap["requests"]},
                 {r["id"]: W.active_item(world, r, admin=False) for r in active_rows(world, uid)},
                 uid,
@@ -302,4 +280,3 @@ async def test_websocket_feed_end_to_end(api: Api, world: World, deployment: Dep
         for ws in (admin, alice, bob):
             await ws.close()
     await deployment.wait_caught_up(30)  # the new requests are part of every later recount
-    conv.settle()

@@ -89,6 +89,19 @@ def formats(w: World, u: Row) -> tuple[Any, Any]:
     return u["api_format"] or ep, u["endpoint_api_format"] or ep
 
 
+def conversion(u: Row, api_format: Any, ep_format: Any) -> bool | None:
+    """The one has_format_conversion of every surface (docs/contract-notes.md), recounted for the seed's formats."""
+    if u["has_format_conversion"] is not None:
+        return bool(u["has_format_conversion"])
+    if not api_format or not ep_format:
+        return None
+    if ":" in api_format and ":" in ep_format:
+        data = {"claude:chat": "c", "claude:cli": "c", "openai:chat": "oc", "openai:cli": "or"}
+        a, b = api_format.lower(), ep_format.lower()
+        return not (a == b or data.get(a, 1) == data.get(b, 2))
+    return bool(api_format.upper() != ep_format.upper())
+
+
 def key_obj(w: World, key_id: str | None) -> Row | None:
     k = w.keys.get(key_id or "")
     return {"id": key_id, "name": k["name"], "display": k["display"]} if k else None
@@ -105,9 +118,6 @@ PRICES = (
 def expected_record(w: World, u: Row) -> Row:
     user = w.users.get(u["user_id"] or "")
     api_format, ep_format = formats(w, u)
-    conversion = u["has_format_conversion"]
-    if conversion is None and api_format and ep_format:
-        conversion = api_format.upper() != ep_format.upper()
     return {
         "id": u["id"],
         "user_id": u["user_id"] if user else None,
@@ -141,7 +151,7 @@ def expected_record(w: World, u: Row) -> Row:
         **flags(w, u["id"]),
         "api_format": api_format,
         "endpoint_api_format": ep_format,
-        "has_format_conversion": conversion,
+        "has_format_conversion": conversion(u, api_format, ep_format),
         "api_key_name": w.upstream.get(u["provider_api_key_id"] or ""),
         "request_metadata": u["request_metadata"],
     }
@@ -304,21 +314,13 @@ async def test_records_ties_broken_by_id(ctx: Ctx) -> None:
 # --- user records -------------------------------------------------------------------------------------------
 def expected_user_record(w: World, u: Row) -> Row:
     api_format, ep_format = formats(w, u)
-    conversion = u["has_format_conversion"]
-    if conversion is None:
-        data = {"claude:chat": "c", "claude:cli": "c", "openai:chat": "oc", "openai:cli": "or"}
-        sig = all(f and ":" in f for f in (api_format, ep_format))
-        conversion = sig and not (
-            api_format.lower() == ep_format.lower()
-            or data.get(api_format.lower(), 1) == data.get(ep_format.lower(), 2)
-        )
     return {
         "id": u["id"],
         "model": u["model"],
         "target_model": None,
         "api_format": api_format,
         "endpoint_api_format": ep_format,
-        "has_format_conversion": bool(conversion),
+        "has_format_conversion": bool(conversion(u, api_format, ep_format)),
         "input_tokens": u["input_tokens"],
         "output_tokens": u["output_tokens"],
         "total_tokens": u["total_tokens"],

@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 
 from usagestream.contract import MAX_ENTITY_ID, MAX_INT32, MAX_NAME, MAX_SEQ
 
-# Field specs: name -> type tag. Tags: key (non-empty id), name, text (free text), count, int32, money, bool,
+# Field specs: name -> type tag. Tags: key (non-empty id), id (an id or a name that forms keys: no control
+# character), name (a display name), text (free text), count, int32, money, bool,
 # stamp, object, any, or a tuple of allowed strings (an enum).
 # *_NULLABLE lists the fields that may be null or absent.
 USAGE_ENVELOPE = {
     "v": "v",
     "kind": "kind",
-    "event_id": "name",
+    "event_id": "id",
     "usage_id": "key",
     "seq": "seq",
     "emitted_at": "stamp",
@@ -28,19 +29,19 @@ USAGE_ENVELOPE = {
 }
 USAGE_RECORD: dict[str, Any] = {
     "id": "key",
-    "request_id": "name",
-    "user_id": "name",
-    "api_key_id": "name",
+    "request_id": "id",
+    "user_id": "id",
+    "api_key_id": "id",
     "provider_name": "name",
-    "provider_id": "name",
-    "provider_endpoint_id": "name",
-    "provider_api_key_id": "name",
-    "model": "name",
-    "target_model": "name",
-    "api_format": "name",
-    "endpoint_api_format": "name",
+    "provider_id": "id",
+    "provider_endpoint_id": "id",
+    "provider_api_key_id": "id",
+    "model": "id",
+    "target_model": "id",
+    "api_format": "id",
+    "endpoint_api_format": "id",
     "has_format_conversion": "bool",
-    "request_type": "name",
+    "request_type": "id",
     "is_stream": "bool",
     "status": ("pending", "streaming", "completed", "failed", "cancelled"),
     "status_code": "int32",
@@ -130,10 +131,10 @@ USAGE_NULLABLE = frozenset(
 CANDIDATE_ENVELOPE = {
     "v": "v",
     "kind": "kind",
-    "event_id": "name",
+    "event_id": "id",
     "candidate_id": "key",
     "usage_id": "key",
-    "request_id": "name",
+    "request_id": "id",
     "seq": "seq",
     "emitted_at": "stamp",
     "candidate": "object",
@@ -141,11 +142,11 @@ CANDIDATE_ENVELOPE = {
 CANDIDATE_RECORD: dict[str, Any] = {
     "candidate_index": "count",
     "retry_index": "count",
-    "user_id": "name",
-    "api_key_id": "name",
-    "provider_id": "name",
-    "endpoint_id": "name",
-    "key_id": "name",
+    "user_id": "id",
+    "api_key_id": "id",
+    "provider_id": "id",
+    "endpoint_id": "id",
+    "key_id": "id",
     "status": ("available", "skipped", "pending", "streaming", "success", "failed", "cancelled"),
     "skip_reason": "text",
     "error_type": "text",
@@ -195,15 +196,15 @@ ENTITY_DATA: dict[str, dict[str, Any]] = {
         "quota_usd": "money",
         "used_usd": "money",
     },
-    "api_key": {"user_id": "name", "name": "name", "display": "name"},
+    "api_key": {"user_id": "id", "name": "name", "display": "name"},
     "provider": {"name": "name", "billing_type": "name"},
-    "provider_endpoint": {"provider_id": "name", "api_format": "name"},
-    "provider_api_key": {"provider_id": "name", "name": "name"},
-    "model_pricing": {"provider_id": "name", "model": "name", "tiered_pricing": "tiers"},
-    "global_model_pricing": {"model": "name", "tiered_pricing": "tiers"},
+    "provider_endpoint": {"provider_id": "id", "api_format": "id"},
+    "provider_api_key": {"provider_id": "id", "name": "name"},
+    "model_pricing": {"provider_id": "id", "model": "id", "tiered_pricing": "tiers"},
+    "global_model_pricing": {"model": "id", "tiered_pricing": "tiers"},
     "management_token": {
         "token_sha256": "hex64",
-        "user_id": "name",
+        "user_id": "id",
         "is_active": "bool",
         "expires_at": "stamp",
         "allowed_ips": "ips",
@@ -212,6 +213,9 @@ ENTITY_DATA: dict[str, dict[str, Any]] = {
 ENTITY_DATA_NULLABLE = frozenset({"email", "quota_usd", "name@api_key", "expires_at", "allowed_ips"})
 
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
+# U+001F (the user_model key's separator), a line feed at the end (Python's `$` would let it through), DEL and a
+# C1 control.
+CONTROL_CHARACTERS = ("\x1f", "\n", "\x7f", "\x85")
 
 
 def encode(value: object) -> bytes:
@@ -255,7 +259,13 @@ names = st.integers(0, 19).flatmap(  # one name in twenty is the longest allowed
         st.text(_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_chars, max_size=24)
     )
 )
-keys = st.text(_chars, min_size=1, max_size=40)
+_id_chars = st.characters(exclude_categories=("Cs", "Cc"))  # no control character in ids (docs/contract-notes.md)
+ids = st.integers(0, 19).flatmap(
+    lambda n: (
+        st.text(_id_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_id_chars, max_size=24)
+    )
+)
+keys = st.text(_id_chars, min_size=1, max_size=40)
 counts = st.one_of(st.integers(0, 100_000), st.integers(0, MAX_INT32), st.just(MAX_INT32))
 int32s = st.integers(-MAX_INT32 - 1, MAX_INT32)
 seqs = st.one_of(st.integers(1, 1000), st.integers(1, MAX_SEQ), st.just(MAX_SEQ))
@@ -341,6 +351,7 @@ def _value(draw: st.DrawFn, tag: Any, sample: Sample) -> object:
 
 _STRATEGIES = {
     "key": keys,
+    "id": ids,
     "name": names,
     "text": st.text(_chars, max_size=300),
     "count": counts,
@@ -381,7 +392,7 @@ def usage_samples(draw: st.DrawFn) -> Sample:
     sample.event = {
         "v": 1,
         "kind": "usage",
-        "event_id": draw(names),
+        "event_id": draw(ids),
         "usage_id": record["id"],
         "seq": draw(seqs),
         "emitted_at": _value(draw, "stamp", sample),
@@ -399,10 +410,10 @@ def candidate_samples(draw: st.DrawFn) -> Sample:
     sample.event = {
         "v": 1,
         "kind": "candidate",
-        "event_id": draw(names),
+        "event_id": draw(ids),
         "candidate_id": draw(keys),
         "usage_id": usage_id,
-        "request_id": draw(names),
+        "request_id": draw(ids),
         "seq": draw(seqs),
         "emitted_at": _value(draw, "stamp", sample),
         "candidate": _record(draw, CANDIDATE_RECORD, sample),
@@ -421,7 +432,7 @@ def entity_samples(draw: st.DrawFn, deleted: bool | None = None) -> Sample:
     elif entity == "global_model_pricing":
         ident = data["model"]
     else:
-        ident = draw(st.text(_chars, min_size=1, max_size=MAX_ENTITY_ID // 8))
+        ident = draw(st.text(_id_chars, min_size=1, max_size=MAX_ENTITY_ID // 8))
     if not ident:  # a global_model_pricing model may be empty; the id may not
         data["model"] = ident = "m"
     is_deleted = draw(st.booleans()) if deleted is None else deleted
@@ -509,6 +520,7 @@ _WRONG_TYPES: dict[str, list[object]] = {
     "money": [True, "0.5", [Decimal("0.5")], {"usd": 1}],
     "key": [5, True, ["a"]],
     "name": [5, False, {"a": 1}],
+    "id": [5, False, {"a": 1}],
     "entity_id": [5],
     "text": [5, ["x"]],
     "bool": [1, "true"],
@@ -550,6 +562,8 @@ def _field_mutations(
         yield Bad(
             f"wrong type {type(wrong).__name__} for {tag}", name, key, _with(sample, parent, name, wrong)
         )
+    if tag in ("id", "key", "entity_id"):
+        yield from _control_mutations(sample, parent, name)
     if tag == "count":
         yield Bad("negative count", name, key, _with(sample, parent, name, -1))
         yield Bad("negative count", name, key, _with(sample, parent, name, -(2**40)))
@@ -569,6 +583,15 @@ def _field_mutations(
     if parent is None and name == "seq":
         for seq in (0, -1, -(2**70)):
             yield Bad("seq < 1", "seq", key, _with(sample, None, "seq", seq))
+
+
+def _control_mutations(sample: Sample, parent: str | None, name: str) -> Iterator[Bad]:
+    value = sample.event[name] if parent is None else sample.event[parent][name]
+    if not isinstance(value, str):
+        return
+    for control in CONTROL_CHARACTERS:
+        mixed = value + control if control == "\n" else value[:1] + control + value[1:]
+        yield Bad(f"control character {control!r} in an id", name, sample.key, _with(sample, parent, name, mixed))
 
 
 def _key_mutations(sample: Sample) -> Iterator[Bad]:

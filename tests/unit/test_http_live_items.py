@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from usagestream.http.live_items import decimal_or_none, format_conversion, shape, visible
+from usagestream.http.live_items import conversion, decimal_or_none, shape, visible
 
 
 def raw(**over: Any) -> dict[str, Any]:
@@ -37,15 +37,14 @@ def test_optional_keys_and_cost() -> None:
     )
 
 
-def test_format_conversion() -> None:
-    assert (
-        format_conversion(raw(has_format_conversion=False, api_format="a:b", endpoint_api_format="c:d"))
-        is False
-    )
-    assert format_conversion(raw(api_format="claude:chat", endpoint_api_format="openai:chat")) is True
-    assert format_conversion(raw(api_format="CLAUDE:chat", endpoint_api_format="claude:CHAT")) is False
-    assert format_conversion(raw(api_format="claude", endpoint_api_format="openai:chat")) is None
-    assert format_conversion(raw(api_format="claude:chat")) is None
+def test_conversion() -> None:
+    assert conversion(raw(has_format_conversion=False, api_format="a:b", endpoint_api_format="c:d")) is False
+    assert conversion(raw(api_format="claude:chat", endpoint_api_format="openai:chat")) is True
+    assert conversion(raw(api_format="CLAUDE:chat", endpoint_api_format="claude:CHAT")) is False
+    assert conversion(raw(api_format="claude:cli", endpoint_api_format="claude:chat")) is False
+    assert conversion(raw(api_format="claude", endpoint_api_format="openai:chat")) is True  # as the records say
+    assert conversion(raw(api_format="claude:chat")) is None
+    assert conversion(raw(has_format_conversion="yes", api_format=1, endpoint_api_format="a:b")) is None
 
 
 def test_decimals() -> None:

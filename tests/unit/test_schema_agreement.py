@@ -79,6 +79,30 @@ def test_the_schema_states_the_parser_bounds() -> None:
     }
     assert defs["EntityEvent"]["properties"]["id"]["maxLength"] == contract.MAX_ENTITY_ID
     assert set(defs["EntityEvent"]["properties"]["entity"]["enum"]) == contract.ENTITY_KINDS
+    no_control = {"pattern": contract.CONTROL_PATTERN}
+    assert defs["id"]["not"] == defs["key"]["not"] == defs["EntityEvent"]["properties"]["id"]["not"] == no_control
+    assert defs["nullable_id"]["not"] == {"type": "string", **no_control}
+    assert defs["id"]["maxLength"] == defs["nullable_id"]["maxLength"] == contract.MAX_NAME
+
+
+# The schema definition stating each wire shape of the parser.
+SHAPES = {
+    "UsageEvent": contract._UsageEnvelope, "UsageRecord": contract._UsageWire,
+    "CandidateEvent": contract._CandidateEnvelope, "CandidateRecord": contract._CandidateWire,
+    "api_key_data": contract._ApiKeyData, "provider_endpoint_data": contract._EndpointData,
+    "provider_api_key_data": contract._ProviderKeyData, "model_pricing_data": contract._ModelPricingData,
+    "global_model_pricing_data": contract._GlobalPricingData, "management_token_data": contract._TokenData,
+    "user_data": contract._UserData, "provider_data": contract._ProviderData,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_the_schema_and_the_parser_mark_the_same_fields_as_ids(name: str) -> None:
+    ids = {"#/$defs/id", "#/$defs/nullable_id", "#/$defs/key"}
+    props = SCHEMA["$defs"][name]["properties"]
+    in_schema = {field for field, spec in props.items() if spec.get("$ref") in ids}
+    in_parser = set(contract._IDS[SHAPES[name]][0]) if SHAPES[name] in contract._IDS else set()
+    assert in_schema == in_parser
 
 
 @pytest.mark.parametrize("kind", ["usage", "candidate", "entity"])
