@@ -17,6 +17,7 @@ from usagestream.http.accesslog import SafeAccessLogger
 from usagestream.http.feed import LiveFeed
 from usagestream.http.hardening import on_prepare
 from usagestream.http.keys import FEED, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
+from usagestream.http.loop_lag import watch as watch_loop_lag
 from usagestream.http.metrics_view import METRICS, ApiMetrics
 from usagestream.http.middleware import errors, measure
 from usagestream.http.redis_live import LiveSet
@@ -50,6 +51,7 @@ def create_app(
     app.cleanup_ctx.append(_postgres(store_factory or _read_store))
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_feed)
+    app.cleanup_ctx.append(watch_loop_lag)
     app.on_shutdown.append(_close_websockets)
     setup_routes(app)
     return app

@@ -30,6 +30,7 @@ from http_support import (
 )
 
 from usagestream.http.metrics_view import METRICS
+from usagestream.metrics import Histogram
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ HARDENED = {"cache-control": "no-store", "x-content-type-options": "nosniff", "x
 
 @pytest.fixture
 async def client(settings: Settings, redis_client: aioredis.Redis) -> AsyncIterator[TestClient[Any, Any]]:
-    settings = replace(long_secret(settings), http_header_timeout_s=0.5, http_keepalive_timeout_s=1.5)
+    settings = replace(long_secret(settings), http_header_timeout_s=0.5, http_keepalive_timeout_s=2.0)
     app = app_for(settings, standard_store())
 
     async def block(request: web.Request) -> web.Response:
@@ -90,7 +91,7 @@ async def test_malformed_requests_get_the_envelope_and_one_warning(
 
 
 async def test_slow_silent_and_idle_clients_are_closed(client: TestClient[Any, Any]) -> None:
-    """Header timeout 0.5 s, keep-alive 1.5 s (the fixture's settings)."""
+    """Header timeout 0.5 s, keep-alive 2 s (the fixture's settings)."""
     started = time.monotonic()
 
     async def closed_after(reader: asyncio.StreamReader) -> float:
@@ -111,7 +112,7 @@ async def test_slow_silent_and_idle_clients_are_closed(client: TestClient[Any, A
     slow = [await asyncio.open_connection("127.0.0.1", client.port) for _ in range(3)]
     tricklers = [asyncio.create_task(trickle(w)) for _, w in slow]
     for reader, writer in silent + slow:
-        assert 0.4 < await closed_after(reader) < 1.4
+        assert 0.4 < await closed_after(reader) < 2.0
         writer.close()
     await asyncio.gather(*tricklers, return_exceptions=True)
 
@@ -119,13 +120,13 @@ async def test_slow_silent_and_idle_clients_are_closed(client: TestClient[Any, A
     started = time.monotonic()
     writer.write(_get("/health"))
     assert await _status(reader) == 200
-    await asyncio.sleep(0.9)  # idle past the header timeout, within keep-alive: still served, in two pieces
+    await asyncio.sleep(0.8)  # idle past the header timeout, within keep-alive: still served, in two pieces
     writer.write(b"GET /health HTTP/1.1\r\n")
     await asyncio.sleep(0.2)
     writer.write(b"Host: x\r\n\r\n")
     assert await _status(reader) == 200
     started = time.monotonic()
-    assert 1.3 < await closed_after(reader) < 2.5, "then closed after keep-alive's 1.5 s of idleness"
+    assert 1.8 < await closed_after(reader) < 3.5, "then closed after keep-alive's 2 s of idleness"
     writer.close()
 
 
@@ -141,16 +142,27 @@ async def test_latency_counts_from_arrival_not_from_the_end_of_the_queue(
     client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """/health pipelined behind a handler that holds the loop for 0.4 s waited that long: the log and the
-    histogram say so (aiohttp's own clock starts when the request leaves the queue and says ~0 ms)."""
+    histogram say so (aiohttp's own clock starts when the request leaves the queue and says ~0 ms); the loop-lag
+    histogram shows the stall itself."""
     caplog.set_level(logging.INFO, logger="aiohttp.access")
     responses = await raw_exchange(client.port, _get("/test/block") + _get("/health"), expect=2)
     assert [r.status for r in responses] == [200, 200]
+    assert client.app is not None
+    metrics = client.app[METRICS]
+    async with asyncio.timeout(2):
+        while _observations_over(metrics.loop_lag, 0.25) < 1:  # the probe wakes up at its next turn
+            await asyncio.sleep(0.05)
     await client.close()  # every access-log line is written
     lines = {r.__dict__["fields"]["route"]: r.__dict__["fields"] for r in caplog.records if hasattr(r, "fields")}
     assert lines["/test/block"]["latency_ms"] >= 400
     assert lines["/health"]["latency_ms"] >= 350, lines["/health"]
-    assert client.app is not None
-    assert client.app[METRICS].latency.value("GET", "/health") >= 0.35
+    assert metrics.latency.value("GET", "/health") >= 0.35
+
+
+def _observations_over(histogram: Histogram, seconds: float) -> int:
+    samples = {(name, labels): value for name, labels, value in histogram.samples()}
+    total = samples[(histogram.name + "_count", ())]
+    return int(total - samples[(histogram.name + "_bucket", (("le", str(seconds)),))])
 
 
 async def test_every_response_carries_the_hardening_headers(client: TestClient[Any, Any], settings: Settings) -> None:
