@@ -26,7 +26,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
-from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 
 from usagestream.http.errors import HTTP, INTERNAL, UNAVAILABLE, error_response
@@ -67,7 +66,7 @@ class EdgeProtocol(RequestHandler):
             self._arrivals[id(message)] = now
         if fresh:
             self._disarm_head_deadline()
-            if all(isinstance(message, RawRequestMessage) for message in fresh):  # not a refusal: a new head
+            if all(hasattr(message, "method") for message in fresh):  # heads, not a refusal: start a new head
                 self._head_start, self._head_len, self._line_end = b"", 0, None
         elif idle and data and self._head_deadline is None:
             self._arm_head_deadline()

@@ -90,6 +90,16 @@ async def test_malformed_requests_get_the_envelope_and_one_warning(
         assert MARKER not in record.getMessage() and MARKER not in (record.exc_text or "")
 
 
+async def test_a_kept_alive_connection_classifies_its_next_request_afresh(client: TestClient[Any, Any]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        for target, status in [("/health", 200), ("/health?" + "a" * 9000, 414)]:
+            writer.write(_get(target))
+            assert await _status(reader) == status
+    finally:
+        writer.close()
+
+
 async def test_slow_silent_and_idle_clients_are_closed(client: TestClient[Any, Any]) -> None:
     """Header timeout 0.5 s, keep-alive 2 s (the fixture's settings)."""
     started = time.monotonic()
