@@ -40,6 +40,7 @@ class EdgeProtocol(RequestHandler):
     def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
+        self._max_line = int(kwargs.get("max_line_size", 8190))  # aiohttp's default request-line limit
         self._head_deadline: asyncio.TimerHandle | None = None
         self._arrivals: dict[int, float] = {}  # id(parsed head) -> loop time it was read; popped when answered
         # What a parse error hit: the first bytes of the head being read, its length so far, where its line ended.
@@ -131,7 +132,7 @@ class EdgeProtocol(RequestHandler):
     def _classify(self, exc: HttpProcessingError) -> tuple[int, str]:
         head = self._head_start
         if isinstance(exc, LineTooLong):
-            line_too_long = self._line_end is None or self._line_end > self.max_line_size
+            line_too_long = self._line_end is None or self._line_end > self._max_line
             if line_too_long and _METHOD_TOKEN.match(head):
                 return 414, "The request line is too long"
             return 431, "A request header is too long"
