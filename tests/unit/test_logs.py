@@ -109,7 +109,7 @@ def test_text_lines_escape_control_characters_so_no_line_can_be_forged() -> None
     _no_raw_controls(out)
     assert "\n" not in out
     assert '"GET /x\\r\\n2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted\\x00\\x1b' in out
-    assert out.endswith("\\x7f\\u2028\\u202e\" 404")
+    assert out.endswith('\\x7f\\u2028\\u202e" 404')
 
 
 def test_text_tracebacks_keep_their_lines_but_each_is_a_continuation() -> None:
