@@ -31,6 +31,10 @@ class ApiMetrics:
             "Time from receiving a request to its response, by method and route template (websockets excluded).",
             ("method", "route"),
         )
+        self.loop_lag = reg.histogram(
+            "usagestream_http_event_loop_lag_seconds",
+            "How late the event loop ran a 0.1 s wake-up: a stall that no request latency shows (http/loop_lag.py).",
+        )
         self.ws_clients = reg.gauge(
             "usagestream_http_websocket_clients", "Open live-feed websockets, by feed (admin or user).", ("feed",)
         )

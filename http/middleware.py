@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import asyncpg
 import redis.exceptions
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from usagestream.http.edge_protocol import EdgeProtocol
 from usagestream.http.errors import HTTP, INTERNAL, UNAVAILABLE, ApiError, error_response
 from usagestream.http.metrics_view import METRICS
 
@@ -60,8 +60,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every request (outermost, so it sees the status the error middleware chose)."""
-    started = time.perf_counter()
+    """Count and time every request (outermost, so it sees the status the error middleware chose), from when its
+    head was read off the socket (EdgeProtocol), so time spent queued behind a busy loop is counted."""
+    loop = asyncio.get_running_loop()
+    started = _arrival(request) or loop.time()
     status = 500
     try:
         response = await handler(request)
@@ -75,4 +77,9 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         if status and METRICS in request.app:
-            request.app[METRICS].observe(request, status, time.perf_counter() - started)
+            request.app[METRICS].observe(request, status, loop.time() - started)
+
+
+def _arrival(request: web.Request) -> float | None:
+    protocol = request.protocol
+    return protocol.arrival(request) if isinstance(protocol, EdgeProtocol) else None

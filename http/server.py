@@ -16,11 +16,14 @@ from usagestream.errors import ConfigError
 from usagestream.http.accesslog import SafeAccessLogger
 from usagestream.http.feed import LiveFeed
 from usagestream.http.feed_guard import FeedGuard
+from usagestream.http.hardening import on_prepare
 from usagestream.http.keys import FEED, GUARD, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
+from usagestream.http.loop_lag import watch as watch_loop_lag
 from usagestream.http.metrics_view import METRICS, ApiMetrics
 from usagestream.http.middleware import errors, measure
 from usagestream.http.redis_live import LiveSet
 from usagestream.http.routes import setup_routes
+from usagestream.http.serving import serve
 from usagestream.http.store import Reads
 from usagestream.materializer.pg_pool import create_pool
 from usagestream.settings import Settings
@@ -45,9 +48,11 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
     app[OPTIONS] = options or ApiOptions()
+    app.on_response_prepare.append(on_prepare)  # hardening headers on every response (http/hardening.py)
     app.cleanup_ctx.append(_postgres(store_factory or _read_store))
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_feed)
+    app.cleanup_ctx.append(watch_loop_lag)
     app.on_shutdown.append(_close_websockets)
     setup_routes(app)
     return app
@@ -124,5 +129,5 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
     host = getattr(args, "host", None) or settings.http_host
     port = getattr(args, "port", None) or settings.http_port
     log.info("usagestream api listening on http://%s:%s", host, port)
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10)
+    serve(app, host, port, shutdown_timeout=10)  # web.run_app, with the edge protocol (http/serving.py)
     return 0

@@ -240,6 +240,12 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     worker = Worker(settings)
     level = (args.loglevel or settings.log_level).lower()
-    faust_worker = faust.Worker(worker.app, loglevel=level, loop=asyncio.new_event_loop(), quiet=True)
+    # override_logging=False: keep the handler `usagestream.logs.configure` installed (redaction, escaping, JSON);
+    # faust would replace it with its own stdout handler. No spinner either: it writes terminal escapes to stdout.
+    faust_worker = faust.Worker(
+        worker.app, loglevel=level, loop=asyncio.new_event_loop(), quiet=True, override_logging=False
+    )
+    faust_worker.spinner = None
+    logging.getLogger().setLevel(level.upper())  # --loglevel, which faust no longer applies
     faust_worker.execute_from_commandline()
     return 0

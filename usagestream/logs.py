@@ -1,6 +1,9 @@
 """Process logging: plain text, or one JSON object per line when USAGESTREAM_LOG_FORMAT=json, with every line
 passed through a redaction filter (bearer tokens, JWTs, `ae_` tokens, URL and key=value passwords are masked).
 
+Both formats escape control characters (usagestream.log_escape) in the message, the fields and the traceback:
+one record is one line, except a text-format traceback, whose every line starts with the continuation prefix.
+
 The filter is a safety net, not the policy: code logs no token, secret, header or body in the first place
 (settings print through `Settings.redacted()`); the filter catches what a library or an exception message adds.
 """
@@ -12,6 +15,7 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from usagestream.log_escape import continued, escape_controls, escape_lines
 from usagestream.settings import Settings
 
 MASK = "***"
@@ -75,14 +79,35 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": escape_controls(record.getMessage()),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            line.update({k: v for k, v in fields.items() if k not in line})
+            line.update({k: _escaped(v) for k, v in fields.items() if k not in line})
         if record.exc_info or record.exc_text:
-            line["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+            exc = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+            line["exc"] = escape_lines(exc)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def _escaped(value: object) -> object:
+    return escape_controls(value) if isinstance(value, str) else value
+
+
+class TextFormatter(logging.Formatter):
+    """`<time> <LEVEL> <logger> <message>` on one line; a traceback or stack follows on continuation lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        more = [text for text in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)) if text]
+        return line + "".join("\n" + continued(escape_lines(text)) for text in more)
 
 
 def configure(settings: Settings) -> None:
@@ -92,7 +117,7 @@ def configure(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

@@ -28,6 +28,11 @@ class Settings:
     redis_prefix: str = "usagestream:"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # A request's line and headers must arrive within this many seconds of the connection opening (or of its first
+    # byte on a kept-alive connection), or the connection is closed (slow-header clients; http/edge_protocol.py).
+    http_header_timeout_s: float = 10.0
+    # An idle kept-alive connection is closed after this many seconds (longer than a proxy's upstream idle timeout).
+    http_keepalive_timeout_s: float = 75.0
     jwt_secret: str = ""
     timezone: str = "UTC"
     admin_default_days: int = 30
@@ -74,7 +79,7 @@ class Settings:
             raise ConfigError("USAGESTREAM_HTTP_PORT must be <= 65535")
         if not 0 <= self.worker_metrics_port <= 65535:
             raise ConfigError("USAGESTREAM_WORKER_METRICS_PORT must be 0 (off) or a port <= 65535")
-        for name in ("batch_within_s", "sweep_interval_s"):
+        for name in ("batch_within_s", "sweep_interval_s", "http_header_timeout_s", "http_keepalive_timeout_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"USAGESTREAM_{name.upper()} must be a finite number > 0")

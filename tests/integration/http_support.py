@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -10,10 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 import jwt
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from usagestream.http.keys import ApiOptions
 from usagestream.http.server import create_app
+from usagestream.http.serving import EdgeRunner
 from usagestream.settings import Settings
 
 ADMIN_ID = "u-admin"
@@ -150,8 +154,62 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+class EdgeTestServer(TestServer):
+    """The app served as `usagestream api` serves it: EdgeRunner (the edge protocol, the settings' timeouts)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return EdgeRunner(self.app, **kwargs)
+
+
+def app_for(settings: Settings, store: Any, options: ApiOptions | None = None) -> web.Application:
+    return create_app(settings, options=options, store_factory=lambda _pool, _settings: store)
+
+
 async def start(settings: Settings, store: Any, options: ApiOptions | None = None) -> TestClient[Any, Any]:
-    app = create_app(settings, options=options, store_factory=lambda _pool, _settings: store)
-    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    return await serve(app_for(settings, store, options))
+
+
+async def serve(app: web.Application) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = TestClient(EdgeTestServer(app))
     await client.start_server()
     return client
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def raw_exchange(port: int, request: bytes, *, expect: int = 1, timeout: float = 10.0) -> list[RawResponse]:
+    """Write `request` (raw bytes: one or several pipelined requests) on a new connection and read until `expect`
+    responses (Content-Length framed) came or the server closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        data = b""
+        async with asyncio.timeout(timeout):
+            while len(responses_in(data)) < expect and (chunk := await reader.read(65536)):
+                data += chunk
+    finally:
+        writer.close()
+    return responses_in(data)
+
+
+def responses_in(data: bytes) -> list[RawResponse]:
+    out = []
+    while b"\r\n\r\n" in data:
+        head, data = data.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+        length = int(headers.get("content-length", "0"))
+        if len(data) < length:
+            break
+        out.append(RawResponse(int(status_line.split()[1]), headers, data[:length]))
+        data = data[length:]
+    return out

@@ -21,6 +21,7 @@ from http_support import (
     bearer,
     long_secret,
     mint,
+    raw_exchange,
     standard_store,
     start,
 )
@@ -122,3 +123,32 @@ async def test_text_lines_carry_no_secret_either(
     for secret in secrets:
         assert secret not in output, f"{secret[:12]}... leaked into the logs"
     assert '"GET /api/admin/usage/records" 200' in output and "route=/api/admin/usage/records" in output
+
+
+FORGED = "2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted"
+FORGING_PATH = "/api/admin/usage/x%0D%0A" + FORGED.replace(" ", "%20") + "%00%1B%5B2J"
+
+
+@pytest.mark.parametrize("captured", ["text", "json"], indirect=True)
+async def test_a_path_cannot_forge_a_log_line(
+    captured: tuple[Settings, io.StringIO], redis_client: aioredis.Redis
+) -> None:
+    """CR LF, NUL and ESC percent-encoded in a path (no credential needed) reach the log escaped, on the line of
+    the request that carried them."""
+    settings, buffer = captured
+    client = await start(settings, standard_store())
+    try:
+        [response] = await raw_exchange(client.port, f"GET {FORGING_PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    finally:
+        await client.close()
+    assert response.status == 401
+    output = buffer.getvalue()
+    for char in ("\r", "\x00", "\x1b"):
+        assert char not in output, f"{char!r} written raw"
+    [line] = [line for line in output.splitlines() if "admin token accepted" in line]
+    if settings.log_format == "json":
+        record = json.loads(line)
+        assert record["logger"] == "aiohttp.access" and record["status"] == 401
+        assert record["path"] == "/api/admin/usage/x\\r\\n" + FORGED + "\\x00\\x1b[2J"
+    else:
+        assert " INFO aiohttp.access " in line and f'"GET /api/admin/usage/x\\r\\n{FORGED}\\x00\\x1b[2J" 401' in line

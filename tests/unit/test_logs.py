@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from usagestream.logs import JsonFormatter, RedactingFilter, redact
+from usagestream.log_escape import CONTINUATION
+from usagestream.logs import JsonFormatter, RedactingFilter, TextFormatter, redact
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoidS0xIn0.c2lnbmF0dXJlLXNlY3JldA"
 
@@ -81,3 +82,62 @@ def test_filter_masks_message_args_traceback_and_fields() -> None:
 def test_filter_survives_a_malformed_call() -> None:
     record = _filtered("two %s %s", "only-one")
     assert "unformattable" in record.getMessage()
+
+
+FORGED = "/x\r\n2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted\x00\x1b[2J\x7f\u2028\u202e"
+
+
+def _record(exc: bool = False) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError(f"bad id {FORGED}")
+        except ValueError:
+            exc_info = sys.exc_info()
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1, '"GET %s" 404', (FORGED,), exc_info)
+    record.fields = {"path": FORGED, "status": 404}
+    return record
+
+
+def _no_raw_controls(text: str) -> None:
+    for char in ("\r", "\x00", "\x1b", "\x7f", "\u2028", "\u202e"):
+        assert char not in text, f"{char!r} written raw"
+
+
+def test_text_lines_escape_control_characters_so_no_line_can_be_forged() -> None:
+    out = TextFormatter().format(_record())
+    _no_raw_controls(out)
+    assert "\n" not in out
+    assert '"GET /x\\r\\n2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted\\x00\\x1b' in out
+    assert out.endswith('\\x7f\\u2028\\u202e" 404')
+
+
+def test_text_tracebacks_keep_their_lines_but_each_is_a_continuation() -> None:
+    out = TextFormatter().format(_record(exc=True))
+    _no_raw_controls(out)
+    first, *rest = out.split("\n")
+    assert "admin token accepted" in first and rest, "the record itself stays on its first line"
+    assert all(line.startswith(CONTINUATION) for line in rest), rest
+    assert any(line.startswith(CONTINUATION + "ValueError: bad id /x\\r") for line in rest)
+    assert any(line == CONTINUATION + "2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted"
+               "\\x00\\x1b[2J\\x7f\\u2028\\u202e" for line in rest)  # fmt: skip
+
+
+def test_json_lines_escape_control_characters_in_message_fields_and_traceback() -> None:
+    out = JsonFormatter().format(_record(exc=True))
+    _no_raw_controls(out)
+    assert "\n" not in out
+    line = json.loads(out)
+    for decoded in (line["msg"], line["path"]):
+        _no_raw_controls(decoded)
+        assert "\n" not in decoded and "/x\\r\\n2026-01-01" in decoded
+    _no_raw_controls(line["exc"])
+    assert "ValueError: bad id /x\\r\n2026" in line["exc"], "a traceback's own line breaks are kept, escaped by JSON"
+    assert line["status"] == 404
+
+
+def test_lone_surrogates_are_escaped_not_written() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "path %s", ("/\udcff",), None)
+    for out in (TextFormatter().format(record), JsonFormatter().format(record)):
+        out.encode("utf-8")  # a lone surrogate would raise here, and logging would print a traceback instead
+        assert "\\udcff" in out
