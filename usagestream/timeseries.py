@@ -38,6 +38,7 @@ from usagestream.stats import (
 
 GRANULARITIES = ("15m", "hour", "day", "week", "month")
 MAX_BUCKETS = 10_000  # per series; a longer range is refused rather than answered slowly
+MAX_POINTS = 100_000  # buckets x series (limit + 1 when grouped): bounds the statement and the response
 TICK = timedelta(microseconds=1)
 _WALL_MINUTES = {"15m": 15, "hour": 60}
 
@@ -77,6 +78,16 @@ class Extent:
 def ceil_15m(ts: datetime) -> datetime:
     floor = bucket_15m(ts)
     return floor if floor == ts else floor + BUCKET
+
+
+def check_points(buckets: int, series: int) -> None:
+    """Refuse an answer of more than MAX_POINTS points (counted before reading, with the most series it could
+    have)."""
+    if buckets * series > MAX_POINTS:
+        raise PlanError(
+            f"{buckets} buckets x {series} series is more than {MAX_POINTS} points: choose a shorter range, a"
+            " coarser granularity or a smaller limit"
+        )
 
 
 # --- bucket boundaries ----------------------------------------------------------------------------------------

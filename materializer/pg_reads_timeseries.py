@@ -1,0 +1,227 @@
+"""Time series: per bucket of a granularity in a zone, the /stats counters of a scope or of its top groups.
+
+`usagestream.timeseries.plan` says which stored rows and record slices make up each bucket; this module reads
+them in one statement (one REPEATABLE READ snapshot with the extent it planned from) and names the groups.
+How it counts, and why grouped series count every request: docs/read-model.md "Time series".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from usagestream.materializer.pg_reads_entities import entity_maps
+from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL, USAGE_COUNTER_SQL, Args, cast_sum
+from usagestream.materializer.retention import widen_before_cutoff
+from usagestream.timeseries import Bucket, Extent, SeriesPlan, check_points, plan
+
+# The counters of /stats (pg_reads_stats.STATS_COUNTERS) a point shows, plus input and output tokens.
+COUNTERS = ("n_all", "n_error", "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok", "cost", "actual_cost",
+            "rt_sum", "rt_n")  # fmt: skip
+OTHER = "__other__"
+ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
+USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
+ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
+Sums = dict[str, int | Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """One validated request: `user_id` None = every request (admin), else that user's only."""
+
+    start: datetime | None
+    end: datetime | None
+    granularity: str
+    tz: ZoneInfo
+    group_by: str | None
+    limit: int
+    now: datetime
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    key: str | None
+    label: str
+    points: list[Sums]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesAnswer:
+    start: datetime
+    end: datetime
+    buckets: tuple[Bucket, ...]
+    series: list[Series] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where one family of rows comes from: an aggregate dimension and the same key over the records."""
+
+    dim: str
+    key_where: str  # over usage_agg's `key` (alias a)
+    record_key: str  # over usage_records' columns
+    record_where: str
+
+
+async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
+    """`timeseries` in its own read-only REPEATABLE READ transaction (as every ReadStore method)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return await timeseries(conn, q, tz_name)
+
+
+async def timeseries(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
+    """The answer over one snapshot (call inside a read-only REPEATABLE READ transaction). Raises
+    `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid)."""
+    start, end, extent = await _extent(conn, q, tz_name)
+    records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
+    p = plan(start, end, q.granularity, q.tz, q.now, extent, records_only)
+    check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
+    args = Args()
+    total = _total_source(q, args)
+    group = _group_source(q, args) if q.group_by else None
+    rows = await conn.fetch(_statement(p, total, group, q, args), *args.values)
+    sums = _collect(rows, len(p.buckets))
+    out = SeriesAnswer(start, end, p.buckets)
+    if group is None:
+        out.series.append(Series(None, "all", sums.get(None) or _zeros(len(p.buckets))))
+        return out
+    out.series.extend(await _grouped(conn, q, sums, len(p.buckets)))
+    return out
+
+
+async def _extent(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
+    """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
+    later) and the extent of the data, read as /stats reads it (pg_reads_stats.plan_for)."""
+    stored, cut, first, last = await conn.fetchrow(
+        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
+        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)"
+    )
+    start, end = q.start, q.end
+    if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
+        start, end, first, last = await widen_before_cutoff(
+            conn, "usage_records", start, end, first, last, datetime.fromisoformat(cut)
+        )
+    if end is None:
+        end = q.now if last is None else max(q.now, last)
+    if start is None:
+        start = end if first is None else min(first, end)
+    if first is None or last is None:
+        return start, end, None
+    zone = ZoneInfo(tz_name) if stored in (None, tz_name) else None  # days built in another zone: unusable
+    return start, end, Extent(first, last, zone)
+
+
+def _total_source(q: SeriesQuery, args: Args) -> _Source:
+    if q.user_id is None:
+        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE")
+    me = args.add(q.user_id)
+    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}")
+
+
+def _group_source(q: SeriesQuery, args: Args) -> _Source:
+    dim = q.group_by
+    assert dim is not None
+    if q.user_id is None:
+        return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE")
+    me = args.add(q.user_id)
+    if dim == "model":  # the user_model dimension: key = user_id || chr(31) || model
+        prefix = args.add(q.user_id + "\x1f")
+        return _Source("user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}")
+    # No dimension holds user x format or user x key: the plan recounts the records (records_only).
+    return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}")
+
+
+def _union(src: _Source) -> str:
+    cols = ", ".join(f"a.{c}" for c in COUNTERS)
+    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
+    return (
+        f"SELECT p.i, a.key, {cols} FROM p JOIN usage_agg a"
+        f" ON a.dim = '{src.dim}' AND a.grain = p.grain AND a.bucket = p.bucket WHERE {src.key_where}"
+        f" UNION ALL SELECT e.i, {src.record_key} AS key, {exprs} FROM e JOIN usage_records u"
+        f" ON u.created_at >= e.lo AND u.created_at < e.hi"
+        f" WHERE {src.record_key} IS NOT NULL AND {src.record_where} GROUP BY 1, 2"
+    )
+
+
+def _statement(p: SeriesPlan, total: _Source, group: _Source | None, q: SeriesQuery, args: Args) -> str:
+    rows = f"unnest({args.add([r[0] for r in p.rows])}::int4[], {args.add([r[1] for r in p.rows])}::int2[],"
+    rows += f" {args.add([r[2] for r in p.rows])}::timestamptz[]) AS p(i, grain, bucket)"
+    cuts = f"unnest({args.add([s[0] for s in p.slices])}::int4[], {args.add([s[1] for s in p.slices])}"
+    cuts += f"::timestamptz[], {args.add([s[2] for s in p.slices])}::timestamptz[]) AS e(i, lo, hi)"
+    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
+    sql = f"WITH p AS (SELECT * FROM {rows}), e AS (SELECT * FROM {cuts})"
+    totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total)}) s GROUP BY 1"
+    if group is None:
+        return f"{sql} {totals}"
+    live = ""
+    if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
+        live = (
+            " WHERE EXISTS (SELECT 1 FROM entities u WHERE u.entity = 'user' AND u.id = g.key AND NOT u.deleted"
+            " AND u.data IS NOT NULL)"
+        )
+    top = (
+        f'SELECT key FROM g{live} GROUP BY key HAVING sum(n_all) > 0 ORDER BY sum(n_all) DESC, key COLLATE "C"'
+        f" LIMIT {args.add(q.limit)}"
+    )
+    return (
+        f"{sql}, g AS MATERIALIZED ({_union(group)}), t AS ({top})"
+        f" SELECT i, key, {sums} FROM g WHERE key IN (SELECT key FROM t) GROUP BY 1, 2 UNION ALL {totals}"
+    )
+
+
+def _zeros(n: int) -> list[Sums]:
+    return [dict.fromkeys(COUNTERS, 0) for _ in range(n)]
+
+
+def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Sums]]:
+    out: dict[str | None, list[Sums]] = {}
+    for r in rows:
+        points = out.get(r["key"])
+        if points is None:
+            points = out[r["key"]] = _zeros(n)
+        points[r["i"]] = {c: r[c] for c in COUNTERS}
+    return out
+
+
+async def _grouped(
+    conn: asyncpg.Connection, q: SeriesQuery, sums: dict[str | None, list[Sums]], n: int
+) -> list[Series]:
+    """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
+    scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
+    total = sums.pop(None, None) or _zeros(n)
+    ranked = sorted(sums, key=lambda k: (-sum(int(p["n_all"]) for p in sums[k]), str(k)))
+    labels = await _labels(conn, q, [k for k in ranked if k is not None])
+    series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
+    rest = [{c: t[c] - sum(s.points[i][c] for s in series) for c in COUNTERS} for i, t in enumerate(total)]
+    if any(any(p.values()) for p in rest):
+        series.append(Series(OTHER, "other", rest))
+    return series
+
+
+def _shown_key(q: SeriesQuery, key: str) -> str:
+    if q.user_id is not None and q.group_by == "model":
+        return key.split("\x1f", 1)[1]
+    return key
+
+
+async def _labels(conn: asyncpg.Connection, q: SeriesQuery, keys: list[str]) -> dict[str, str]:
+    """Display names: the entity's name (`Unknown` if it has none or is gone), `unknown` for an empty format."""
+    if q.group_by == "api_format":
+        return {k: k or "unknown" for k in keys}
+    if q.group_by not in ENTITY_OF:
+        return {}
+    kind, name = ENTITY_OF[q.group_by]
+    found = (await entity_maps(conn, {kind: keys}))[kind]
+    return {k: _name(found.get(k), name) for k in keys}
+
+
+def _name(data: dict[str, Any] | None, field_name: str) -> str:
+    value = None if data is None else data.get(field_name)
+    return value if isinstance(value, str) else "Unknown"
