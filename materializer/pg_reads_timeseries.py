@@ -108,8 +108,8 @@ async def _extent(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> tup
         start, end, first, last = await widen_before_cutoff(
             conn, "usage_records", start, end, first, last, datetime.fromisoformat(cut)
         )
-    if end is None:
-        end = q.now if last is None else max(q.now, last)
+    if end is None:  # now, or later if a record or the start is later
+        end = max(x for x in (q.now, last, start) if x is not None)
     if start is None:
         start = end if first is None else min(first, end)
     if first is None or last is None:

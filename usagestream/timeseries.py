@@ -208,20 +208,26 @@ def plan(
     `records_only` recounts every bucket from the records (for groupings no aggregate holds)."""
     if end < start:
         raise PlanError("start_date must not be after end_date")
-    bounds = boundaries(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
+    try:
+        bounds = boundaries(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
+    except (OverflowError, ValueError) as exc:
+        if isinstance(exc, PlanError):
+            raise
+        raise PlanError("the range's buckets reach beyond the years 1 to 9999: choose a narrower range") from exc
     buckets = tuple(
         Bucket(lo, hi, lo < start or hi > end + TICK or hi > now) for lo, hi in zip(bounds, bounds[1:], strict=False)
     )
     rows: list[tuple[int, int, datetime]] = []
     slices: list[tuple[int, datetime, datetime]] = []
-    for i, bucket in enumerate(buckets):
-        span = None if extent is None else _counted(bucket, start, end, extent)
+    for i, bucket in enumerate(buckets if extent is not None else ()):
+        assert extent is not None
+        span = _counted(bucket, start, end, extent)
         if span is None:
             continue
         if records_only:
             slices.append((i, *span))
         else:
-            _count(i, span, extent, rows, slices)  # type: ignore[arg-type]
+            _count(i, span, extent, rows, slices)
     return SeriesPlan(buckets, tuple(rows), tuple(slices))
 
 

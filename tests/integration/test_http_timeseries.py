@@ -100,6 +100,7 @@ async def test_user_path_refuses_admin_groupings(client: TestClient[Any, Any], g
             "1441 buckets x 101 series is more than 100000 points",
         ),
         ({"start_date": "1971-01-01", "end_date": "1971-01-02", "tz": "Africa/Monrovia"}, "UTC-00:44:30"),
+        ({"start_date": "9999-01-01", "end_date": "9999-12-31", "granularity": "month"}, "beyond the years 1 to"),
     ],
 )  # fmt: skip
 async def test_invalid_parameters_are_422(client: TestClient[Any, Any], query: dict[str, str], message: str) -> None:
@@ -114,3 +115,13 @@ async def test_anonymous_is_401_before_validation(client: TestClient[Any, Any]) 
         assert resp.status == 401
     status, _ = await get(client, ADMIN_PATH, "u0", "user")
     assert status == 403
+
+
+async def test_an_open_end_before_the_start_is_the_start(client: TestClient[Any, Any]) -> None:
+    """Only a start in the future: the range is that instant (one empty bucket), not a 422."""
+    status, body = await get(client, USER_PATH, "u0", "user", start_date="2099-03-04T05:06:07Z", granularity="day")
+    assert status == 200, body
+    assert body["start_date"] == body["end_date"] == "2099-03-04T05:06:07+00:00"
+    assert [(p["bucket"], p["requests"], p["partial"]) for p in body["series"][0]["points"]] == [
+        ("2099-03-04T00:00:00+00:00", 0, True)
+    ]

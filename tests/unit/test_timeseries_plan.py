@@ -218,3 +218,18 @@ def test_no_data_reads_nothing_but_lists_every_bucket() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     p = plan(start, start + timedelta(days=6, hours=23), "day", ZoneInfo("UTC"), start, None)
     assert len(p.buckets) == 7 and p.rows == () and p.slices == ()
+
+
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_the_last_representable_years_are_refused_not_crashed(granularity: str) -> None:
+    tz = ZoneInfo("America/New_York")
+    for start, end in (
+        (datetime(9999, 1, 1, tzinfo=UTC), datetime(9999, 12, 29, tzinfo=UTC)),
+        (datetime(1, 1, 3, tzinfo=UTC), datetime(1, 1, 9, tzinfo=UTC)),
+    ):
+        try:
+            got = plan(start, end, granularity, tz, end, None)
+        except PlanError as exc:
+            assert "buckets" in str(exc) or "UTC-04:56:02" in str(exc)
+        else:
+            assert got.buckets[0].start <= start and got.buckets[-1].end > end
