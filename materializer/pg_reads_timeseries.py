@@ -19,7 +19,7 @@ import asyncpg
 from usagestream.materializer.pg_reads_entities import entity_maps
 from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL, USAGE_COUNTER_SQL, Args, cast_sum
 from usagestream.materializer.retention import widen_before_cutoff
-from usagestream.timeseries import Bucket, Extent, SeriesPlan, check_points, plan
+from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan
 
 # The counters of /stats (pg_reads_stats.STATS_COUNTERS) a point shows, plus input and output tokens.
 COUNTERS = ("n_all", "n_error", "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok", "cost", "actual_cost",
@@ -28,7 +28,8 @@ OTHER = "__other__"
 ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
 USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
 ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
-Sums = dict[str, int | Decimal]
+Counts = tuple[int | Decimal, ...]  # one bucket's counters, in COUNTERS order
+ZERO: Counts = (0,) * len(COUNTERS)  # shared by every empty bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class SeriesQuery:
 class Series:
     key: str | None
     label: str
-    points: list[Sums]
+    points: list[Counts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +87,12 @@ async def timeseries(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> 
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
-    rows = await conn.fetch(_statement(p, total, group, q, args), *args.values)
+    ranking = _rank_plan(start, end, q, extent, records_only) if group else None
+    rows = await conn.fetch(_statement(p, ranking, total, group, q, args), *args.values)
     sums = _collect(rows, len(p.buckets))
     out = SeriesAnswer(start, end, p.buckets)
     if group is None:
-        out.series.append(Series(None, "all", sums.get(None) or _zeros(len(p.buckets))))
+        out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
         return out
     out.series.extend(await _grouped(conn, q, sums, len(p.buckets)))
     return out
@@ -138,28 +140,58 @@ def _group_source(q: SeriesQuery, args: Args) -> _Source:
     return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}")
 
 
-def _union(src: _Source) -> str:
-    cols = ", ".join(f"a.{c}" for c in COUNTERS)
-    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
+def _rank_plan(start: datetime, end: datetime, q: SeriesQuery, extent: Extent | None, records_only: bool) -> SeriesPlan:
+    """Another exact cover of the same range, by months of the stored zone: the groups are ranked on it, a few
+    dozen rows per key however many buckets the series has (then only the top keys' rows are read per bucket)."""
+    zone = extent.stored_zone if extent is not None and extent.stored_zone is not None else None
+    try:
+        return plan(start, end, "month", zone or ZoneInfo("UTC"), q.now, extent, records_only)
+    except PlanError:  # the stored zone's midnights are off the grid in this range: UTC's never are
+        return plan(start, end, "month", ZoneInfo("UTC"), q.now, extent, records_only)
+
+
+def _sources(p: SeriesPlan, rows_name: str, slices_name: str, args: Args) -> str:
+    """The plan as two row sources: `rows_name(i, grain, bucket)` and `slices_name(i, lo, hi)`."""
+    rows = f"unnest({args.add([r[0] for r in p.rows])}::int4[], {args.add([r[1] for r in p.rows])}::int2[],"
+    rows += f" {args.add([r[2] for r in p.rows])}::timestamptz[])"
+    cuts = f"unnest({args.add([c[0] for c in p.slices])}::int4[], {args.add([c[1] for c in p.slices])}"
+    cuts += f"::timestamptz[], {args.add([c[2] for c in p.slices])}::timestamptz[])"
     return (
-        f"SELECT p.i, a.key, {cols} FROM p JOIN usage_agg a"
-        f" ON a.dim = '{src.dim}' AND a.grain = p.grain AND a.bucket = p.bucket WHERE {src.key_where}"
-        f" UNION ALL SELECT e.i, {src.record_key} AS key, {exprs} FROM e JOIN usage_records u"
-        f" ON u.created_at >= e.lo AND u.created_at < e.hi"
-        f" WHERE {src.record_key} IS NOT NULL AND {src.record_where} GROUP BY 1, 2"
+        f"{rows_name} AS (SELECT * FROM {rows} AS x(i, grain, bucket)),"
+        f" {slices_name} AS (SELECT * FROM {cuts} AS x(i, lo, hi))"
     )
 
 
-def _statement(p: SeriesPlan, total: _Source, group: _Source | None, q: SeriesQuery, args: Args) -> str:
-    rows = f"unnest({args.add([r[0] for r in p.rows])}::int4[], {args.add([r[1] for r in p.rows])}::int2[],"
-    rows += f" {args.add([r[2] for r in p.rows])}::timestamptz[]) AS p(i, grain, bucket)"
-    cuts = f"unnest({args.add([s[0] for s in p.slices])}::int4[], {args.add([s[1] for s in p.slices])}"
-    cuts += f"::timestamptz[], {args.add([s[2] for s in p.slices])}::timestamptz[]) AS e(i, lo, hi)"
+def _union(src: _Source, rows: str = "p", slices: str = "e", only_top: bool = False) -> str:
+    """(i, key, counters) from the stored rows and the record slices of a plan; `only_top`: keys in `t`."""
+    cols = ", ".join(f"a.{c}" for c in COUNTERS)
+    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
+    agg = f"usage_agg a ON a.dim = '{src.dim}' AND a.grain = r.grain AND a.bucket = r.bucket"
+    record_where = src.record_where
+    if only_top:
+        # One primary-key probe per (row, top key), forced by the LATERAL subquery (OFFSET 0 keeps it from being
+        # flattened): as a plain join, PostgreSQL underestimates a key's rows and reads all of them (every grain
+        # and bucket) into a hash.
+        agg = (
+            f"t CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = '{src.dim}' AND a.key = t.key"
+            " AND a.grain = r.grain AND a.bucket = r.bucket OFFSET 0) a ON TRUE"
+        )
+        record_where += f" AND {src.record_key} IN (SELECT key FROM t)"
+    return (
+        f"SELECT r.i, a.key, {cols} FROM {rows} r JOIN {agg} WHERE {src.key_where}"
+        f" UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
+        f" ON u.created_at >= c.lo AND u.created_at < c.hi"
+        f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+    )
+
+
+def _statement(
+    p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
+) -> str:
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
-    sql = f"WITH p AS (SELECT * FROM {rows}), e AS (SELECT * FROM {cuts})"
     totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total)}) s GROUP BY 1"
-    if group is None:
-        return f"{sql} {totals}"
+    if group is None or ranking is None:
+        return f"WITH {_sources(p, 'p', 'e', args)} {totals}"
     live = ""
     if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
         live = (
@@ -167,40 +199,39 @@ def _statement(p: SeriesPlan, total: _Source, group: _Source | None, q: SeriesQu
             " AND u.data IS NOT NULL)"
         )
     top = (
-        f'SELECT key FROM g{live} GROUP BY key HAVING sum(n_all) > 0 ORDER BY sum(n_all) DESC, key COLLATE "C"'
-        f" LIMIT {args.add(q.limit)}"
+        f"SELECT key FROM ({_union(group, 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
+        f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
     )
     return (
-        f"{sql}, g AS MATERIALIZED ({_union(group)}), t AS ({top})"
-        f" SELECT i, key, {sums} FROM g WHERE key IN (SELECT key FROM t) GROUP BY 1, 2 UNION ALL {totals}"
+        f"WITH {_sources(p, 'p', 'e', args)}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
+        f" SELECT i, key, {sums} FROM ({_union(group, only_top=True)}) s GROUP BY 1, 2 UNION ALL {totals}"
     )
 
 
-def _zeros(n: int) -> list[Sums]:
-    return [dict.fromkeys(COUNTERS, 0) for _ in range(n)]
-
-
-def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Sums]]:
-    out: dict[str | None, list[Sums]] = {}
-    for r in rows:
-        points = out.get(r["key"])
+def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Counts]]:
+    out: dict[str | None, list[Counts]] = {}
+    for r in rows:  # (i, key, counters...)
+        points = out.get(r[1])
         if points is None:
-            points = out[r["key"]] = _zeros(n)
-        points[r["i"]] = {c: r[c] for c in COUNTERS}
+            points = out[r[1]] = [ZERO] * n
+        points[r[0]] = tuple(r)[2:]
     return out
 
 
 async def _grouped(
-    conn: asyncpg.Connection, q: SeriesQuery, sums: dict[str | None, list[Sums]], n: int
+    conn: asyncpg.Connection, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int
 ) -> list[Series]:
     """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
     scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
-    total = sums.pop(None, None) or _zeros(n)
-    ranked = sorted(sums, key=lambda k: (-sum(int(p["n_all"]) for p in sums[k]), str(k)))
+    rest = list(sums.pop(None, None) or [ZERO] * n)
+    ranked = sorted(sums, key=lambda k: (-sum(int(p[0]) for p in sums[k]), str(k)))  # p[0]: n_all
     labels = await _labels(conn, q, [k for k in ranked if k is not None])
     series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
-    rest = [{c: t[c] - sum(s.points[i][c] for s in series) for c in COUNTERS} for i, t in enumerate(total)]
-    if any(any(p.values()) for p in rest):
+    for s in series:
+        for i, p in enumerate(s.points):
+            if p is not ZERO:
+                rest[i] = tuple(a - b for a, b in zip(rest[i], p, strict=True))
+    if any(any(p) for p in rest):
         series.append(Series(OTHER, "other", rest))
     return series
 
