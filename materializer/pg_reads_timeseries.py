@@ -19,7 +19,7 @@ import asyncpg
 from usagestream.materializer.pg_reads_entities import entity_maps
 from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL, USAGE_COUNTER_SQL, Args, cast_sum
 from usagestream.materializer.retention import widen_before_cutoff
-from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan
+from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, runs
 
 # The counters of /stats (pg_reads_stats.STATS_COUNTERS) a point shows, plus input and output tokens.
 COUNTERS = ("n_all", "n_error", "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok", "cost", "actual_cost",
@@ -69,6 +69,7 @@ class _Source:
     key_where: str  # over usage_agg's `key` (alias a)
     record_key: str  # over usage_records' columns
     record_where: str
+    key: str | None = None  # a row source of the one key it reads (totals), e.g. "(SELECT ''::text AS key)"
 
 
 async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
@@ -122,9 +123,9 @@ async def _extent(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> tup
 
 def _total_source(q: SeriesQuery, args: Args) -> _Source:
     if q.user_id is None:
-        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE")
+        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)")
     me = args.add(q.user_id)
-    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}")
+    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)")
 
 
 def _group_source(q: SeriesQuery, args: Args) -> _Source:
@@ -162,24 +163,39 @@ def _sources(p: SeriesPlan, rows_name: str, slices_name: str, args: Args) -> str
     )
 
 
-def _union(src: _Source, rows: str = "p", slices: str = "e", only_top: bool = False) -> str:
-    """(i, key, counters) from the stored rows and the record slices of a plan; `only_top`: keys in `t`."""
+def _runs(p: SeriesPlan, args: Args) -> str:
+    """The plan's stored rows as runs `w(grain, lo, hi)` (usagestream.timeseries.runs)."""
+    found = runs(p.rows)
+    grains, los = args.add([r[0] for r in found]), args.add([r[1] for r in found])
+    his = args.add([r[2] for r in found])
+    return (
+        f"w AS (SELECT * FROM unnest({grains}::int2[], {los}::timestamptz[], {his}::timestamptz[]) AS x(grain, lo, hi))"
+    )
+
+
+def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") -> str:
+    """(i, key, counters) from the stored rows and the record slices of a plan.
+
+    `keyed` None: every key of the dimension at each stored row (to rank them). Else only the keys of the row
+    source `keyed` (its column `key`), one index range scan per key and run of rows (`w`), each row then matched
+    to its bucket by `p`; LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read
+    every row of a key (it underestimates them) into a hash."""
     cols = ", ".join(f"a.{c}" for c in COUNTERS)
     exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
-    agg = f"usage_agg a ON a.dim = '{src.dim}' AND a.grain = r.grain AND a.bucket = r.bucket"
+    stored = (
+        f"SELECT r.i, a.key, {cols} FROM {rows} r JOIN usage_agg a"
+        f" ON a.dim = '{src.dim}' AND a.grain = r.grain AND a.bucket = r.bucket WHERE {src.key_where}"
+    )
     record_where = src.record_where
-    if only_top:
-        # One primary-key probe per (row, top key), forced by the LATERAL subquery (OFFSET 0 keeps it from being
-        # flattened): as a plain join, PostgreSQL underestimates a key's rows and reads all of them (every grain
-        # and bucket) into a hash.
-        agg = (
-            f"t CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = '{src.dim}' AND a.key = t.key"
-            " AND a.grain = r.grain AND a.bucket = r.bucket OFFSET 0) a ON TRUE"
+    if keyed is not None:
+        stored = (
+            f"SELECT r.i, a.key, {cols} FROM w CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT * FROM usage_agg a"
+            f" WHERE a.dim = '{src.dim}' AND a.key = k.key AND a.grain = w.grain AND a.bucket >= w.lo"
+            f" AND a.bucket <= w.hi OFFSET 0) a JOIN {rows} r ON r.grain = a.grain AND r.bucket = a.bucket"
         )
-        record_where += f" AND {src.record_key} IN (SELECT key FROM t)"
+        record_where += f" AND {src.record_key} IN (SELECT key FROM {keyed} k)"
     return (
-        f"SELECT r.i, a.key, {cols} FROM {rows} r JOIN {agg} WHERE {src.key_where}"
-        f" UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
+        f"{stored} UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
         f" ON u.created_at >= c.lo AND u.created_at < c.hi"
         f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
     )
@@ -189,9 +205,10 @@ def _statement(
     p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
 ) -> str:
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
-    totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total)}) s GROUP BY 1"
+    totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total, total.key)}) s GROUP BY 1"
+    head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}"
     if group is None or ranking is None:
-        return f"WITH {_sources(p, 'p', 'e', args)} {totals}"
+        return f"{head} {totals}"
     live = ""
     if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
         live = (
@@ -199,12 +216,12 @@ def _statement(
             " AND u.data IS NOT NULL)"
         )
     top = (
-        f"SELECT key FROM ({_union(group, 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
+        f"SELECT key FROM ({_union(group, None, 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
         f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
     )
     return (
-        f"WITH {_sources(p, 'p', 'e', args)}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
-        f" SELECT i, key, {sums} FROM ({_union(group, only_top=True)}) s GROUP BY 1, 2 UNION ALL {totals}"
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
+        f" SELECT i, key, {sums} FROM ({_union(group, 't')}) s GROUP BY 1, 2 UNION ALL {totals}"
     )
 
 

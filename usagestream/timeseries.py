@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from usagestream.stats import (
@@ -193,6 +194,23 @@ def _offset_text(offset: timedelta | None) -> str:
     return f"{sign}{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
 
 
+# Largest step between two stored rows of a grain that still share one index range scan (rows in between that
+# the plan does not use are read and dropped): the next quarter / hour, the next day / month.
+_RUN_GAP = {GRAIN_15M: BUCKET, GRAIN_HOUR: HOUR, GRAIN_DAY: timedelta(hours=26), GRAIN_MONTH: timedelta(days=32)}
+
+
+def runs(rows: tuple[tuple[int, int, datetime], ...]) -> list[tuple[int, datetime, datetime]]:
+    """The plan's stored rows as runs `(grain, first bucket, last bucket)` of consecutive rows of one grain: the
+    reader scans each run of a key in one index range instead of probing each row."""
+    out: list[tuple[int, datetime, datetime]] = []
+    for grain, bucket in sorted((g, b) for _, g, b in rows):
+        if out and out[-1][0] == grain and bucket - out[-1][2] <= _RUN_GAP[grain]:
+            out[-1] = (grain, out[-1][1], bucket)
+        else:
+            out.append((grain, bucket, bucket))
+    return out
+
+
 # --- counting each bucket -------------------------------------------------------------------------------------
 def plan(
     start: datetime,
@@ -271,12 +289,34 @@ def _cover(lo: datetime, hi: datetime, ext: Extent) -> Iterator[tuple[int, datet
     """Stored rows tiling `[lo, hi)` (on the 15-minute grid): the coarsest grain's whole rows first, the gaps
     between them by the finer grains; no row sticks out. Rows that cannot hold data (ending at or before the
     oldest stored instant, starting after the newest record) are left out."""
-    levels: list[tuple[int, Rows]] = [(GRAIN_HOUR, _hours), (GRAIN_15M, _quarters)]
-    if ext.stored_zone is not None:
-        levels[:0] = [(GRAIN_MONTH, _months), (GRAIN_DAY, _days)]
-    for grain, s, e in _tile(lo, hi, levels, ext.stored_zone):
+    one = _one_row(lo, hi, ext.stored_zone)
+    if one is not None:  # the usual bucket: exactly one stored row (a quarter, a UTC hour, a stored day or month)
+        tiles: Iterator[tuple[int, datetime, datetime]] = iter(((one, lo, hi),))
+    else:
+        levels: list[tuple[int, Rows]] = [(GRAIN_HOUR, _hours), (GRAIN_15M, _quarters)]
+        if ext.stored_zone is not None:
+            levels[:0] = [(GRAIN_MONTH, _months), (GRAIN_DAY, _days)]
+        tiles = _tile(lo, hi, levels, ext.stored_zone)
+    for grain, s, e in tiles:
         if e > ext.first and s <= ext.last:
             yield grain, s
+
+
+def _one_row(lo: datetime, hi: datetime, tz: ZoneInfo | None) -> int | None:
+    """The grain whose stored row is exactly `[lo, hi)`, if one is."""
+    span = hi - lo
+    if span == BUCKET:
+        return GRAIN_15M
+    if span == HOUR and lo.astimezone(UTC).minute == 0:
+        return GRAIN_HOUR
+    if tz is None or span < _SHORTEST[GRAIN_DAY]:
+        return None
+    first = lo.astimezone(tz).date()
+    if stored_day(first, tz) == (lo, hi):
+        return GRAIN_DAY
+    if first.day == 1 and stored_month(first, tz) == (lo, hi):
+        return GRAIN_MONTH
+    return None
 
 
 def _tile(
@@ -317,9 +357,9 @@ def _days(lo: datetime, hi: datetime, tz: ZoneInfo | None) -> Iterator[tuple[dat
     assert tz is not None
     day, last = lo.astimezone(tz).date(), hi.astimezone(tz).date()
     while day <= last:
-        s, e = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-        if lo <= s and e <= hi and _is_row(s, e, day_start, tz):
-            yield s, e
+        row = stored_day(day, tz)
+        if row is not None and lo <= row[0] and row[1] <= hi:
+            yield row
         day += timedelta(days=1)
 
 
@@ -327,11 +367,25 @@ def _months(lo: datetime, hi: datetime, tz: ZoneInfo | None) -> Iterator[tuple[d
     assert tz is not None
     label, last = lo.astimezone(tz).date().replace(day=1), hi.astimezone(tz).date()
     while label <= last:
-        nxt = _next_label(label, "month")
-        s, e = local_midnight(label, tz), local_midnight(nxt, tz)
-        if lo <= s and e <= hi and _is_row(s, e, month_start, tz):
-            yield s, e
-        label = nxt
+        row = stored_month(label, tz)
+        if row is not None and lo <= row[0] and row[1] <= hi:
+            yield row
+        label = _next_label(label, "month")
+
+
+# Cached: the same days and months are asked for by every request (a dashboard's refreshes above all).
+@lru_cache(maxsize=65536)
+def stored_day(day: date, tz: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The writer's row of local day `day` as `(start, end)`, or None if it is not exactly that day."""
+    s, e = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+    return (s, e) if _is_row(s, e, day_start, tz) else None
+
+
+@lru_cache(maxsize=8192)
+def stored_month(first: date, tz: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The writer's row of the local month starting on `first`, or None if it is not exactly that month."""
+    s, e = local_midnight(first, tz), local_midnight(_next_label(first, "month"), tz)
+    return (s, e) if _is_row(s, e, month_start, tz) else None
 
 
 def _is_row(s: datetime, e: datetime, start_of: Callable[[datetime, ZoneInfo], datetime], tz: ZoneInfo) -> bool:
