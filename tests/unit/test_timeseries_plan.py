@@ -20,6 +20,7 @@ from usagestream.timeseries import (
     SeriesPlan,
     boundaries,
     plan,
+    runs,
 )
 
 ZONES = [
@@ -233,3 +234,15 @@ def test_the_last_representable_years_are_refused_not_crashed(granularity: str) 
             assert "buckets" in str(exc) or "UTC-04:56:02" in str(exc)
         else:
             assert got.buckets[0].start <= start and got.buckets[-1].end > end
+
+
+def test_runs_merge_consecutive_rows_of_a_grain() -> None:
+    h = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = tuple((i, GRAIN_HOUR, h + timedelta(hours=i)) for i in range(5))
+    rows += ((9, 0, h + timedelta(hours=9)), (9, 0, h + timedelta(hours=9, minutes=15)))
+    rows += ((7, GRAIN_HOUR, h + timedelta(hours=7)),)  # a gap of two hours: a run of its own
+    assert runs(rows) == [
+        (0, h + timedelta(hours=9), h + timedelta(hours=9, minutes=15)),
+        (GRAIN_HOUR, h, h + timedelta(hours=4)),
+        (GRAIN_HOUR, h + timedelta(hours=7), h + timedelta(hours=7)),
+    ]
