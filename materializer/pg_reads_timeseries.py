@@ -240,7 +240,8 @@ async def _grouped(
 ) -> list[Series]:
     """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
     scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
-    rest = list(sums.pop(None, None) or [ZERO] * n)
+    total = sums.pop(None, None)
+    rest = list(total) if total is not None else [ZERO] * n
     ranked = sorted(sums, key=lambda k: (-sum(int(p[0]) for p in sums[k]), str(k)))  # p[0]: n_all
     labels = await _labels(conn, q, [k for k in ranked if k is not None])
     series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
