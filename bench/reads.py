@@ -327,6 +327,13 @@ REF_TIMELINE = f"""WITH iv AS (SELECT u.user_id, u.created_at, u.model, {_GAP} A
     ORDER BY r.created_at"""
 
 
+# The time series the reference has no endpoint for, as one would write it over its `usage` table.
+REF_SERIES = f"""SELECT date_trunc($3, u.created_at, 'UTC') AS b, u.model AS k, count(u.id) AS n,
+    sum(u.input_tokens), sum(u.output_tokens), sum(u.cache_creation_input_tokens), sum(u.cache_read_input_tokens),
+    sum(u.total_tokens), sum(u.total_cost_usd), sum(u.actual_total_cost_usd),
+    sum(CASE WHEN {ERROR} THEN 1 ELSE 0 END), avg(u.response_time_ms) FROM usage u WHERE {RANGE} GROUP BY 1, 2"""
+SERIES_TOP = 10
+
 Ref = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 
@@ -351,6 +358,20 @@ def ref_provider(lo: datetime, hi: datetime) -> Ref:
         await conn.fetch(REF_PROVIDER_USAGE, lo, hi)
         await conn.fetch(REF_PROVIDER_NAMES, [r["k"] for r in attempts])
         return sorted((r["k"], r["n"]) for r in attempts)
+
+    return run
+
+
+def ref_series(lo: datetime, hi: datetime, unit: str) -> Ref:
+    """Per bucket and model, then the top models by requests (the rest would be summed as `other`)."""
+
+    async def run(conn: asyncpg.Connection) -> Any:
+        rows = await conn.fetch(REF_SERIES, lo, hi, unit)
+        totals: dict[str, int] = {}
+        for r in rows:
+            totals[r["k"]] = totals.get(r["k"], 0) + r["n"]
+        top = set(sorted(totals, key=lambda k: (-totals[k], k))[:SERIES_TOP])
+        return sorted((r["b"].astimezone(UTC).isoformat(), r["k"], r["n"]) for r in rows if r["k"] in top)
 
     return run
 
@@ -430,6 +451,11 @@ def ours_key(kind: str, body: Any) -> Any:
         return sorted((item[name], item["request_count"]) for item in body)
     if kind == "heatmap":
         return sum(d["requests"] for d in body["days"])
+    if kind == "series":
+        return sorted(
+            (datetime.fromisoformat(p["bucket"]).astimezone(UTC).isoformat(), s["key"], p["requests"])
+            for s in body["series"] if s["key"] != "__other__" for p in s["points"] if p["requests"]
+        )  # fmt: skip
     if kind == "records":
         return (body["total"], [r["id"] for r in body["records"]])
     if kind == "active":
@@ -574,6 +600,19 @@ def cases_for(days: int, hours: int, now: datetime, searches: Sequence[str]) -> 
         ),  # fmt: skip
     ]
     return cases
+
+
+def series_cases(now: datetime) -> list[Case]:
+    """30 days hourly and 365 days daily by model (issue 15), ranges starting at an odd second."""
+    out = []
+    for days, unit in ((30, "hour"), (365, "day")):
+        hi = now - timedelta(seconds=7, microseconds=123_457)
+        lo = hi - timedelta(days=days) + timedelta(seconds=7 * 60 + 13, microseconds=250_001)
+        params = {"start_date": lo.isoformat(), "end_date": hi.isoformat(), "granularity": unit,
+                  "group_by": "model", "limit": str(SERIES_TOP), "tz": "UTC"}  # fmt: skip
+        label = f"/timeseries {days} days {'hourly' if unit == 'hour' else 'daily'} by model"
+        out.append(Case(label, "series", "/api/admin/usage/timeseries", params, ref_series(lo, hi, unit)))
+    return out
 
 
 # --- the run -----------------------------------------------------------------------------------------------
@@ -764,6 +803,7 @@ async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str,
                 Case(f"/active?ids= ({len(ids)} ids)", "active", "/api/admin/usage/active", {"ids": ",".join(ids)},
                      ref_active(ids)),  # fmt: skip
             ]))  # fmt: skip
+            groups.append(("time series", series_cases(now)))
             if args.groups:  # a resumed run measures only the groups it lacks
                 groups = [(ti, cs) for ti, cs in groups if any(ti.startswith(g) for g in args.groups)]
             if args.cases:
@@ -860,6 +900,9 @@ def render(
         " the cache-affinity endpoints take `hours` (24 / 168 / 720) instead of a range. The reference's heatmap"
         " is a 365-day GROUP BY date over `usage` (the reference revision caches it 10 minutes and reads"
         " `stats_daily` for past days); its `/active` skips the sweeper's UPDATE.",
+        "- Time series (no reference endpoint): the same per-bucket, per-model counters as one GROUP BY"
+        " `date_trunc(unit, created_at, 'UTC')`, model over `usage`, top 10 models picked from its rows; `same"
+        " answer` compares every (bucket, model, requests) of the top 10.",
         "",
     ]
     return "\n".join(lines + [render_tables(args, tables)])
@@ -970,7 +1013,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the bench database and Redis keys")
     parser.add_argument("--reuse", help="time the endpoints over this kept database instead of loading one")
-    parser.add_argument("--groups", nargs="*", help="only these groups: '1 day', '30 days', '365 days', 'no range'")
+    parser.add_argument(
+        "--groups", nargs="*", help="only these groups: '1 day', '30 days', '365 days', 'no range', 'time series'"
+    )
     parser.add_argument("--cases", nargs="*", help="only the endpoints whose label starts with one of these")
     args = parser.parse_args()
     asyncio.run(run(args))

@@ -11,6 +11,8 @@ from usagestream.http.jsonio import json_response
 from usagestream.http.openapi_schemas import SCHEMAS
 from usagestream.http.openapi_types import Schema, ref
 from usagestream.http.params import GROUP_BY, RECORD_STATUSES
+from usagestream.materializer.pg_reads_timeseries import ADMIN_GROUPS, USER_GROUPS
+from usagestream.timeseries import GRANULARITIES
 
 ADMIN, USER = "/api/admin/usage", "/api/users/me/usage"
 TEXT: Schema = {"type": "string", "pattern": "^[^\\x00]*$"}  # NUL is refused (422)
@@ -50,6 +52,32 @@ RECORDS_PARAMS = [
     q("status", {"type": "string", "enum": list(RECORD_STATUSES)}, "request class or status"),
     num("limit", 100, 1, 500), num("offset", 0, 0),
 ]  # fmt: skip
+
+
+TS_DOC = (
+    "Usage over time: per bucket of `granularity` in the zone `tz`, the /stats counters (every request, active"
+    " ones included), for the whole scope or its top `limit` groups (most requests over the range) plus"
+    " `__other__` (everything else). Buckets are exact: aligned parts from the aggregates, the range's cut"
+    " ends recounted from the records. 422 when the answer would exceed 10,000 buckets or 100,000 points,"
+    " or a bucket would start off the UTC 15-minute grid (historical offsets). See docs/api.md."
+)
+
+
+def timeseries_params(groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        *RANGE,
+        q("granularity", {"type": "string", "enum": list(GRANULARITIES), "default": "hour"}, "bucket size"),
+        q("group_by", {"type": "string", "enum": ["none", *groups]}, "one series per group (default none)"),
+        num("limit", 10, 1, 100),
+        q("tz", {"type": "string", "examples": ["UTC", "Asia/Kolkata"]},
+          "IANA time zone of the buckets (default USAGESTREAM_TIMEZONE)"),
+    ]  # fmt: skip
+
+
+def timeseries_op(summary: str, groups: tuple[str, ...]) -> Schema:
+    operation = op(summary, "Timeseries", timeseries_params(groups))
+    operation["description"] = TS_DOC
+    return operation
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -93,6 +121,7 @@ def paths() -> dict[str, Any]:
             [group, *RANGE, num("limit", 20, 1, 100)], s400="invalid group_by",
         ),
         f"{ADMIN}/heatmap": op("365 days of activity, all users", "Heatmap", []),
+        f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
         f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS),
         f"{ADMIN}/active": op("Status of the given or the 50 newest active requests", "AdminActive", [IDS]),
         f"{ADMIN}/active/ws": websocket("Live feed of active requests, all users"),
@@ -114,6 +143,8 @@ def paths() -> dict[str, Any]:
                   num("offset", 0, 0, 2000)]),
         f"{USER}/active": op("The caller's given or newest 50 active requests", "UserActive", [IDS]),
         f"{USER}/active/ws": websocket("Live feed of the caller's active requests"),
+        f"{USER}/timeseries": timeseries_op("The caller's usage over time (group_by user or provider: 403)",
+                                            USER_GROUPS),
         f"{USER}/heatmap": op("365 days of the caller's activity", "Heatmap", []),
         f"{USER}/interval-timeline": op("The caller's request intervals", "IntervalTimeline",
                                         [num("hours", 24, 1, 720), num("limit", 5000, 100, 20000)]),

@@ -136,6 +136,18 @@ USER_USAGE = obj(
     },
     optional=("total_actual_cost",),
 )  # fmt: skip
+TS_POINT = obj(
+    {
+        "bucket": S, "requests": I, "input_tokens": I, "output_tokens": I, "cache_creation_tokens": I,
+        "cache_read_tokens": I, "total_tokens": I, "cost": N, "actual_cost": N, "errors": I,
+        "avg_response_time": NN, "partial": B,
+    }
+)  # fmt: skip
+TS_SERIES = obj({"key": NS, "label": S, "points": arr(TS_POINT)})
+TIMESERIES = obj(
+    {"granularity": {"enum": ["15m", "hour", "day", "week", "month"]}, "timezone": S, "start_date": S,
+     "end_date": S, "series": arr(TS_SERIES)}
+)  # fmt: skip
 READY = obj({"status": {"enum": ["ready", "unavailable"]}, "kafka": B, "redis": B, "postgres": B})
 HEALTH = obj({"status": S})
 
@@ -148,3 +160,4 @@ SCHEMAS: dict[str, Schema] = {
     "Detail": DETAIL, "TtlAnalysis": TTL, "HitAnalysis": HIT, "IntervalTimeline": TIMELINE,
     "UserRecord": USER_RECORD, "UserUsage": USER_USAGE, "Ready": READY, "Health": HEALTH,
 }  # fmt: skip
+SCHEMAS["Timeseries"] = TIMESERIES

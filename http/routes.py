@@ -42,6 +42,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{ADMIN}/stats", admin(views_admin.stats)),
             web.get(f"{ADMIN}/aggregation/stats", admin(views_admin.aggregation)),
             web.get(f"{ADMIN}/heatmap", admin(views_admin.heatmap)),
+            web.get(f"{ADMIN}/timeseries", admin(views_admin.timeseries)),
             web.get(f"{ADMIN}/records", admin(views_admin.records)),
             web.get(f"{ADMIN}/active", admin(views_admin.active)),
             web.get(f"{ADMIN}/active/ws", feed_ws.admin_feed),  # authenticates itself (?access_token=)
@@ -53,6 +54,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{USER}/active", user(views_user.active)),
             web.get(f"{USER}/active/ws", feed_ws.user_feed),  # authenticates itself (?access_token=)
             web.get(f"{USER}/heatmap", user(views_user.heatmap)),
+            web.get(f"{USER}/timeseries", user(views_user.timeseries)),
             web.get(f"{USER}/interval-timeline", user(views_user.interval_timeline)),
             web.get("/health", health.health),
             web.get("/ready", health.ready),

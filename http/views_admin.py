@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from usagestream.http import params
+from usagestream.http import params, timeseries_view
 from usagestream.http.active import active as active_answer
 from usagestream.http.auth import Principal
 from usagestream.http.errors import http_error
@@ -97,3 +97,8 @@ async def interval_timeline(request: web.Request, _who: Principal) -> web.Stream
     user_id = params.text(q, "user_id")
     include = params.boolean(q, "include_user_info", False)
     return json_response(await request.app[STORE].interval_timeline(hours, limit, user_id, include, _now()))
+
+
+async def timeseries(request: web.Request, _who: Principal) -> web.StreamResponse:
+    """Usage over time, all requests (docs/api.md "Time series")."""
+    return await timeseries_view.answer(request, None)

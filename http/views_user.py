@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from usagestream.http import params
+from usagestream.http import params, timeseries_view
 from usagestream.http.active import active as active_answer
 from usagestream.http.auth import Principal
 from usagestream.http.jsonio import json_response
@@ -41,3 +41,8 @@ async def interval_timeline(request: web.Request, who: Principal) -> web.StreamR
     limit = params.integer(request.query, "limit", 5000, 100, 20000)
     answer = await request.app[STORE].interval_timeline(hours, limit, who.user_id, False, datetime.now(UTC))
     return json_response(answer)
+
+
+async def timeseries(request: web.Request, who: Principal) -> web.StreamResponse:
+    """The caller's usage over time (docs/api.md "Time series")."""
+    return await timeseries_view.answer(request, who.user_id)

@@ -93,6 +93,8 @@ def test_api_conforms(case: schemathesis.Case, running: Running) -> None:
     excluded = [negative_data_rejection]
     if case.path.endswith("/ws"):  # a plain GET cannot open a websocket: 400 is the documented answer
         excluded.append(positive_data_acceptance)
+    if case.path.endswith("/timeseries"):  # a schema-valid range may still have too many buckets: 422, documented
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(
         base_url=running.url,
         session=running.session,
