@@ -9,6 +9,7 @@ How to add a field: docs/design.md "Adding a field to the usage record".
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -84,7 +85,9 @@ class Field:
     """One field of the usage record (docs/contract.md §2.3).
 
     `seen_by`: "user" if a user's own records may show it (GET /api/users/me/usage), "admin" if only admins
-    see it. `page`: read for a /records page (else only by the detail). `label`: the dashboard's name for it.
+    see it (tests/unit/test_fields.py checks the user's record shape against it). `page`: read for a /records
+    page (else only by the detail). `label`: the dashboard's name for it, under its section of the request
+    drawer (Request, Tokens, Cost), so short ("Input" among the tokens).
     """
 
     name: str
@@ -109,9 +112,9 @@ class Field:
         return self.sql or SQL_TYPES[self.wire]
 
     @property
-    def schema_ref(self) -> str:
-        """The JSON Schema definition of its wire type (see Wire)."""
-        return ("nullable_" if self.nullable else "") + self.wire
+    def schema_def(self) -> str:
+        """The name of the JSON Schema definition of its wire type (see Wire)."""
+        return ("nullable_" if self.nullable else "") + ("timestamp" if self.wire == "stamp" else self.wire)
 
 
 _F = Field
@@ -137,23 +140,23 @@ USAGE_FIELDS: tuple[Field, ...] = (
     _F("status", "status", "Status", seen_by=_U, page=True),
     _F("status_code", "int32", "Status code", nullable=True, seen_by=_U, page=True),
     _F("error_message", "text", "Error", nullable=True, seen_by=_U, page=True),
-    _F("input_tokens", "count", "Input tokens", seen_by=_U, page=True),
-    _F("output_tokens", "count", "Output tokens", seen_by=_U, page=True),
-    _F("cache_creation_input_tokens", "count", "Cache write tokens", seen_by=_U, page=True),
-    _F("cache_read_input_tokens", "count", "Cache read tokens", seen_by=_U, page=True),
-    _F("total_tokens", "count", "Total tokens (in + out)", seen_by=_U, page=True),
-    _F("input_cost_usd", "money", "Input cost"),
-    _F("output_cost_usd", "money", "Output cost"),
-    _F("cache_creation_cost_usd", "money", "Cache write cost"),
-    _F("cache_read_cost_usd", "money", "Cache read cost"),
-    _F("request_cost_usd", "money", "Per-request cost"),
-    _F("total_cost_usd", "money", "Cost", seen_by=_U, page=True),
-    _F("actual_input_cost_usd", "money", "Actual input cost"),
-    _F("actual_output_cost_usd", "money", "Actual output cost"),
-    _F("actual_cache_creation_cost_usd", "money", "Actual cache write cost"),
-    _F("actual_cache_read_cost_usd", "money", "Actual cache read cost"),
-    _F("actual_request_cost_usd", "money", "Actual per-request cost"),
-    _F("actual_total_cost_usd", "money", "Actual cost (upstream)", page=True),
+    _F("input_tokens", "count", "Input", seen_by=_U, page=True),
+    _F("output_tokens", "count", "Output", seen_by=_U, page=True),
+    _F("cache_creation_input_tokens", "count", "Cache write", seen_by=_U, page=True),
+    _F("cache_read_input_tokens", "count", "Cache read", seen_by=_U, page=True),
+    _F("total_tokens", "count", "Total (in + out)", seen_by=_U, page=True),
+    _F("input_cost_usd", "money", "Input"),
+    _F("output_cost_usd", "money", "Output"),
+    _F("cache_creation_cost_usd", "money", "Cache write"),
+    _F("cache_read_cost_usd", "money", "Cache read"),
+    _F("request_cost_usd", "money", "Per request"),
+    _F("total_cost_usd", "money", "Total", seen_by=_U, page=True),
+    _F("actual_input_cost_usd", "money", "Actual input"),
+    _F("actual_output_cost_usd", "money", "Actual output"),
+    _F("actual_cache_creation_cost_usd", "money", "Actual cache write"),
+    _F("actual_cache_read_cost_usd", "money", "Actual cache read"),
+    _F("actual_request_cost_usd", "money", "Actual per request"),
+    _F("actual_total_cost_usd", "money", "Actual (upstream)", page=True),
     _F("rate_multiplier", "money", "Rate multiplier", nullable=True, page=True),
     _F("input_price_per_1m", "money", "Input $/1M", nullable=True, seen_by=_U, page=True),
     _F("output_price_per_1m", "money", "Output $/1M", nullable=True, seen_by=_U, page=True),
@@ -194,3 +197,25 @@ PRICES_PER_1M = tuple(n for n in OPTIONAL_MONEY if n.endswith("_price_per_1m"))
 STAMPS = names(wire="stamp")
 JSON_FIELDS = tuple(f.name for f in USAGE_FIELDS if f.sql_type == "jsonb")
 PAGE_COLUMNS = tuple(f.column for f in USAGE_FIELDS if f.page)
+
+
+def _display(field: Field) -> str:
+    """How the dashboard formats a value of the field (http/static/fmt.js)."""
+    if field.wire == "count":
+        return "ms" if field.name.endswith("_ms") else "int"
+    return {"money": "money", "stamp": "when", "bool": "bool", "object": "json", "any": "json"}.get(field.wire, "text")
+
+
+def dashboard_json() -> str:
+    """http/static/fields.json: what the dashboard knows of each field, in wire order (scripts/generate_fields.py)."""
+    entries = {
+        f.name: {
+            "label": f.label,
+            "display": _display(f),
+            "money": f.money,
+            "nullable": f.nullable,
+            "seen_by": f.seen_by,
+        }
+        for f in USAGE_FIELDS
+    }
+    return json.dumps({"fields": entries}, indent=1, ensure_ascii=False) + "\n"
