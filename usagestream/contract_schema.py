@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from usagestream import contract
@@ -40,10 +41,10 @@ def _property(field: Field, defs: Schema) -> Schema:
     return {"$ref": f"#/$defs/{field.schema_def}"}
 
 
-def usage_record(defs: Schema, description: str) -> Schema:
+def usage_record(defs: Schema, description: str, registry: Sequence[Field] = USAGE_FIELDS) -> Schema:
     """`$defs.UsageRecord`: the required fields, then the nullable ones (null or absent), each in wire order."""
-    required = [f for f in USAGE_FIELDS if not f.nullable]
-    optional = [f for f in USAGE_FIELDS if f.nullable]
+    required = [f for f in registry if not f.nullable]
+    optional = [f for f in registry if f.nullable]
     return {
         "type": "object",
         "required": [f.name for f in required],

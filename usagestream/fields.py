@@ -97,6 +97,7 @@ class Field:
     seen_by: Seen = "admin"
     page: bool = False
     sql: str = ""  # the column's PostgreSQL type; "" means SQL_TYPES[wire]
+    display: str = ""  # how the dashboard formats it (http/static/fmt.js); "" means by its wire type
 
     @property
     def column(self) -> str:
@@ -157,12 +158,20 @@ USAGE_FIELDS: tuple[Field, ...] = (
     _F("actual_cache_read_cost_usd", "money", "Actual cache read"),
     _F("actual_request_cost_usd", "money", "Actual per request"),
     _F("actual_total_cost_usd", "money", "Actual (upstream)", page=True),
-    _F("rate_multiplier", "money", "Rate multiplier", nullable=True, page=True),
-    _F("input_price_per_1m", "money", "Input $/1M", nullable=True, seen_by=_U, page=True),
-    _F("output_price_per_1m", "money", "Output $/1M", nullable=True, seen_by=_U, page=True),
-    _F("cache_creation_price_per_1m", "money", "Cache write $/1M", nullable=True, seen_by=_U, page=True),
-    _F("cache_read_price_per_1m", "money", "Cache read $/1M", nullable=True, seen_by=_U, page=True),
-    _F("price_per_request", "money", "Price per request", nullable=True),
+    _F("rate_multiplier", "money", "Rate multiplier", nullable=True, page=True, display="plain"),
+    _F("input_price_per_1m", "money", "Input $/1M", nullable=True, seen_by=_U, page=True, display="plain"),
+    _F("output_price_per_1m", "money", "Output $/1M", nullable=True, seen_by=_U, page=True, display="plain"),
+    _F(
+        "cache_creation_price_per_1m",
+        "money",
+        "Cache write $/1M",
+        nullable=True,
+        seen_by=_U,
+        page=True,
+        display="plain",
+    ),
+    _F("cache_read_price_per_1m", "money", "Cache read $/1M", nullable=True, seen_by=_U, page=True, display="plain"),
+    _F("price_per_request", "money", "Price per request", nullable=True, display="plain"),
     _F("response_time_ms", "count", "Response time", nullable=True, seen_by=_U, page=True, sql="integer"),
     _F("first_byte_time_ms", "count", "First byte", nullable=True, seen_by=_U, page=True, sql="integer"),
     _F("created_at", "stamp", "Started", seen_by=_U, page=True),
@@ -200,10 +209,12 @@ PAGE_COLUMNS = tuple(f.column for f in USAGE_FIELDS if f.page)
 
 
 def _display(field: Field) -> str:
-    """How the dashboard formats a value of the field (http/static/fmt.js)."""
+    """How the dashboard formats a value of the field (http/static/fmt.js); "plain": as the API wrote it."""
+    if field.display:
+        return field.display
     if field.wire == "count":
         return "ms" if field.name.endswith("_ms") else "int"
-    return {"money": "money", "stamp": "when", "bool": "bool", "object": "json", "any": "json"}.get(field.wire, "text")
+    return {"money": "money", "stamp": "when", "bool": "bool", "object": "json", "any": "json"}.get(field.wire, "plain")
 
 
 def dashboard_json() -> str:
