@@ -189,16 +189,18 @@ def _nullable(kind: msgspec.inspect.Type) -> bool:
     return isinstance(kind, (msgspec.inspect.NoneType, msgspec.inspect.AnyType))
 
 
-def _check_usage_record() -> None:
-    """UsageRecord is declared for the type checker and its defaults; usagestream/fields.py is the source."""
-    info = msgspec.inspect.type_info(UsageRecord)
+def check_declared(struct: type[msgspec.Struct], described: tuple[fields.Field, ...]) -> None:
+    """RuntimeError unless the declared record struct has the described fields (in any order: required ones come
+    first), each nullable exactly when described so. (UsageRecord is declared for the type checker and its
+    defaults; usagestream/fields.py is the source.)"""
+    info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)
     declared = {f.name: _nullable(f.type) for f in info.fields}
-    wanted = {f.name: f.nullable or f.wire == "any" for f in fields.USAGE_FIELDS}
+    wanted = {f.name: f.nullable or f.wire == "any" for f in described}
     if declared != wanted:
-        raise RuntimeError("publisher UsageRecord must have usagestream/fields.py's fields and nullability")
+        raise RuntimeError(f"publisher {struct.__name__} must have usagestream/fields.py's fields and nullability")
 
 
-_check_usage_record()
+check_declared(UsageRecord, fields.USAGE_FIELDS)
 USAGE_CONVERTERS = converters(UsageRecord, USAGE_CHECKS, USAGE_STATUSES)
 CANDIDATE_CONVERTERS = converters(CandidateRecord, CANDIDATE_CHECKS, CANDIDATE_STATUSES)

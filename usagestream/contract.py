@@ -679,10 +679,22 @@ def _assemble(cls: type[_W], values: dict[str, Any]) -> _W:
 for _snapshot, _wire in ((UsageSnapshot, _UsageWire), (CandidateSnapshot, _CandidateWire)):
     if [f.name for f in fields(_snapshot)] != list(_wire.__struct_fields__):
         raise RuntimeError(f"{_wire.__name__} and {_snapshot.__name__} must have the same fields, in order")
-# UsageSnapshot is declared for the type checker; usagestream/fields.py is the source it must agree with.
-for _declared, _field in zip(fields(UsageSnapshot), registry.USAGE_FIELDS, strict=True):
-    if _field.wire != "any" and str(_declared.type).endswith(" | None") != _field.nullable:
-        raise RuntimeError(f"UsageSnapshot.{_field.name} must be nullable exactly if usagestream/fields.py says so")
+
+
+def check_declared(snapshot: type, described: tuple[registry.Field, ...]) -> None:
+    """RuntimeError unless the declared snapshot class has the described fields, in order, each nullable exactly
+    when described so. (The class is declared for the type checker; usagestream/fields.py is the source.)"""
+    declared = fields(snapshot)  # type: ignore[arg-type]
+    if [d.name for d in declared] != [f.name for f in described]:
+        raise RuntimeError(f"{snapshot.__name__} must have usagestream/fields.py's fields, in order")
+    for attribute, field in zip(declared, described, strict=True):
+        if field.wire != "any" and str(attribute.type).endswith(" | None") != field.nullable:
+            raise RuntimeError(
+                f"{snapshot.__name__}.{field.name} must be nullable exactly if usagestream/fields.py says so"
+            )
+
+
+check_declared(UsageSnapshot, registry.USAGE_FIELDS)
 
 # --- entities ---------------------------------------------------------------------------------------------
 

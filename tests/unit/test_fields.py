@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +78,21 @@ def test_the_parser_wire_shape_has_the_registry_fields_in_order() -> None:
     assert [f.name for f in contract.fields(contract.UsageSnapshot)] == [f.name for f in USAGE_FIELDS]
     required = {n for n, d in zip(contract._UsageWire.__struct_fields__, _defaults(), strict=True) if d}
     assert required == {f.name for f in USAGE_FIELDS if not f.nullable}
+
+
+def test_a_declared_record_class_that_disagrees_with_the_registry_is_refused() -> None:
+    contract.check_declared(contract.UsageSnapshot, USAGE_FIELDS)
+    records.check_declared(records.UsageRecord, USAGE_FIELDS)
+    made_required = tuple(replace(f, nullable=False) if f.name == "user_id" else f for f in USAGE_FIELDS)
+    with pytest.raises(RuntimeError, match="UsageSnapshot.user_id must be nullable"):
+        contract.check_declared(contract.UsageSnapshot, made_required)
+    with pytest.raises(RuntimeError, match="UsageRecord must have"):
+        records.check_declared(records.UsageRecord, made_required)
+    added = (*USAGE_FIELDS, fields.Field("reasoning_tokens", "count", "Reasoning", nullable=True))
+    with pytest.raises(RuntimeError, match="UsageSnapshot must have"):
+        contract.check_declared(contract.UsageSnapshot, added)
+    with pytest.raises(RuntimeError, match="UsageRecord must have"):
+        records.check_declared(records.UsageRecord, added)
 
 
 def _defaults() -> list[bool]:
