@@ -37,7 +37,8 @@ import asyncpg
 import jwt
 import redis.asyncio as aioredis
 
-from usagestream.contract import ACTIVE_STATUSES, parse_candidate, parse_entity, parse_usage
+from usagestream.contract import parse_candidate, parse_entity, parse_usage
+from usagestream.fields import ACTIVE_STATUSES
 from usagestream.materializer import pg_migrations
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_pool import _init_connection

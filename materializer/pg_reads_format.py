@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from usagestream import fields
 from usagestream.formats import format_conversion
 from usagestream.materializer.pg_reads_entities import Entities, as_json
 from usagestream.materializer.pg_reads_sql import iso
@@ -30,19 +31,8 @@ def _formats(r: Row, ents: Entities) -> tuple[str | None, str | None]:
     return r["api_format"] or endpoint, r["endpoint_api_format"] or endpoint
 
 
-PRICES = (
-    "input_price_per_1m",
-    "output_price_per_1m",
-    "cache_creation_price_per_1m",
-    "cache_read_price_per_1m",
-)
-TOKENS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "total_tokens",
-)
+PRICES = fields.PRICES_PER_1M
+TOKENS = fields.TOKENS
 
 
 def record_item(r: Row, ents: Entities, flags: Mapping[str, bool] | None) -> Item:

@@ -16,19 +16,12 @@ from typing import Any
 
 import asyncpg
 
+from usagestream import fields
 from usagestream.materializer.pg_reads_entities import Entities, entity_maps, entity_subquery
 from usagestream.materializer.pg_reads_sql import ERROR, Args, contains_pattern, search_patterns
 
-# Columns of a /records page (no bodies or headers).
-PAGE_COLUMNS = (
-    "id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id,"
-    " provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion,"
-    " is_stream, status, status_code,"
-    " error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens,"
-    " total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m,"
-    " output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms,"
-    " first_byte_time_ms, created_at, request_metadata"
-)
+# Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
+PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)
 
 STATUS_FILTERS = {
     "stream": "is_stream",

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
+from usagestream import fields
 from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS
 
-USAGE_MONEY = (
-    "input_cost_usd", "output_cost_usd", "cache_creation_cost_usd", "cache_read_cost_usd", "request_cost_usd",
-    "total_cost_usd", "actual_input_cost_usd", "actual_output_cost_usd", "actual_cache_creation_cost_usd",
-    "actual_cache_read_cost_usd", "actual_request_cost_usd", "actual_total_cost_usd",
-)  # fmt: skip
-USAGE_OPT_MONEY = (
-    "rate_multiplier", "input_price_per_1m", "output_price_per_1m", "cache_creation_price_per_1m",
-    "cache_read_price_per_1m", "price_per_request",
-)  # fmt: skip
+USAGE_MONEY = fields.MONEY
+USAGE_OPT_MONEY = fields.OPTIONAL_MONEY
 # Carried as text in the COPY of records (materializer/pg_views.py `_usage_row`), cast to numeric in SQL.
 USAGE_NUMERIC = (*USAGE_MONEY, *USAGE_OPT_MONEY)
-USAGE_JSON = (
-    "request_headers", "provider_request_headers", "response_headers", "client_response_headers",
-    "request_body", "response_body", "request_metadata",
-)  # fmt: skip
-# Snapshot fields copied verbatim from UsageSnapshot into usage_records.
-USAGE_FIELDS = (
-    "id", "request_id", "user_id", "api_key_id", "provider_name", "provider_id", "provider_endpoint_id",
-    "provider_api_key_id", "model", "target_model", "api_format", "endpoint_api_format", "has_format_conversion",
-    "request_type", "is_stream", "status", "status_code", "error_message", "input_tokens", "output_tokens",
-    "cache_creation_input_tokens", "cache_read_input_tokens", "total_tokens",
-    *USAGE_MONEY, *USAGE_OPT_MONEY,
-    "response_time_ms", "first_byte_time_ms", "created_at", "finalized_at", *USAGE_JSON,
-)  # fmt: skip
+USAGE_JSON = fields.JSON_FIELDS
+# Snapshot fields copied verbatim from UsageSnapshot into usage_records, in wire order (usagestream/fields.py).
+USAGE_FIELDS = tuple(field.column for field in fields.USAGE_FIELDS)
 USAGE_RECORD_COLUMNS = ("seq", "kafka_partition", "timed_out", *USAGE_FIELDS)
 
 # What the fold and the live set need of a stored record (read FOR UPDATE before a change).

@@ -13,12 +13,15 @@ from typing import Any
 
 import msgspec
 
+from usagestream import fields
+from usagestream.fields import CandidateStatus, UsageStatus
+
 ZERO = Decimal(0)
 Money = Decimal | int | str | float
 
-USAGE_STATUSES = ("pending", "streaming", "completed", "failed", "cancelled")
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-CANDIDATE_STATUSES = ("available", "skipped", "pending", "streaming", "success", "failed", "cancelled")
+USAGE_STATUSES = tuple(status.value for status in UsageStatus)
+TERMINAL_STATUSES = fields.TERMINAL_STATUSES
+CANDIDATE_STATUSES = tuple(status.value for status in CandidateStatus)
 
 
 class UsageRecord(msgspec.Struct, kw_only=True, frozen=True):
@@ -104,10 +107,11 @@ class CandidateRecord(msgspec.Struct, kw_only=True, frozen=True):
 COST_PARTS = ("input", "output", "cache_creation", "cache_read", "request")
 LIST_COSTS = tuple(f"{part}_cost_usd" for part in COST_PARTS)
 ACTUAL_COSTS = tuple(f"actual_{part}_cost_usd" for part in COST_PARTS)
-_OPTIONAL_MONEY = ("rate_multiplier", "price_per_request", *(f"{p}_price_per_1m" for p in COST_PARTS[:4]))
-MONEY_FIELDS = frozenset(
-    {*LIST_COSTS, *ACTUAL_COSTS, "total_cost_usd", "actual_total_cost_usd", *_OPTIONAL_MONEY}
-)
+MONEY_FIELDS = frozenset(fields.MONEY_FIELDS)
+# How each field is checked: by its wire type (usagestream/fields.py; the candidate's are stated here).
+USAGE_CHECKS = {f.name: f.wire for f in fields.USAGE_FIELDS}
+CANDIDATE_CHECKS = {"candidate_index": "count", "retry_index": "count", "latency_ms": "count",
+                    "created_at": "stamp", "started_at": "stamp", "finished_at": "stamp"}  # fmt: skip
 Converter = Callable[[Any], Any]
 
 
@@ -148,24 +152,27 @@ def count(name: str, value: int) -> int:
     return value
 
 
-def _converter(name: str, nullable: bool) -> Converter | None:
+def _converter(name: str, wire: str | None, nullable: bool) -> Converter | None:
     """How a field's value is checked and brought to its wire form; None: kept as given."""
-    if name in MONEY_FIELDS:
+    if wire == "money":
         check: Converter = money
-    elif name in ("created_at", "finalized_at", "started_at", "finished_at"):
+    elif wire == "stamp":
         check = utc
-    elif name.endswith(("tokens", "_ms", "_index")):
+    elif wire == "count":
         return (lambda v: None if v is None else count(name, v)) if nullable else (lambda v: count(name, v))
     else:
         return None
     return (lambda v: None if v is None else check(v)) if nullable else check
 
 
-def converters(struct: type[msgspec.Struct], statuses: tuple[str, ...]) -> dict[str, Converter | None]:
-    """Field name -> converter for every field of a record struct (`statuses`: the allowed status values)."""
+def converters(
+    struct: type[msgspec.Struct], checks: dict[str, str], statuses: tuple[str, ...]
+) -> dict[str, Converter | None]:
+    """Field name -> converter for every field of a record struct (`checks`: field name -> wire type;
+    `statuses`: the allowed status values)."""
     info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)
-    table = {f.name: _converter(f.name, _nullable(f.type)) for f in info.fields}
+    table = {f.name: _converter(f.name, checks.get(f.name), _nullable(f.type)) for f in info.fields}
     table["status"] = lambda v: _one_of(v, statuses)
     return table
 
@@ -182,5 +189,18 @@ def _nullable(kind: msgspec.inspect.Type) -> bool:
     return isinstance(kind, (msgspec.inspect.NoneType, msgspec.inspect.AnyType))
 
 
-USAGE_CONVERTERS = converters(UsageRecord, USAGE_STATUSES)
-CANDIDATE_CONVERTERS = converters(CandidateRecord, CANDIDATE_STATUSES)
+def check_declared(struct: type[msgspec.Struct], described: tuple[fields.Field, ...]) -> None:
+    """RuntimeError unless the declared record struct has the described fields (in any order: required ones come
+    first), each nullable exactly when described so. (UsageRecord is declared for the type checker and its
+    defaults; usagestream/fields.py is the source.)"""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    declared = {f.name: _nullable(f.type) for f in info.fields}
+    wanted = {f.name: f.nullable or f.wire == "any" for f in described}
+    if declared != wanted:
+        raise RuntimeError(f"publisher {struct.__name__} must have usagestream/fields.py's fields and nullability")
+
+
+check_declared(UsageRecord, fields.USAGE_FIELDS)
+USAGE_CONVERTERS = converters(UsageRecord, USAGE_CHECKS, USAGE_STATUSES)
+CANDIDATE_CONVERTERS = converters(CandidateRecord, CANDIDATE_CHECKS, CANDIDATE_STATUSES)

@@ -13,20 +13,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_type_hints
 
 import msgspec
 from msgspec import Meta, Struct
 
+from usagestream import fields as registry
 from usagestream.errors import InvalidEvent
+from usagestream.fields import ACTIVE_STATUSES as ACTIVE_STATUSES
+from usagestream.fields import EXECUTED_STATUSES as EXECUTED_STATUSES
+from usagestream.fields import MAX_ENTITY_ID as MAX_ENTITY_ID
+from usagestream.fields import MAX_INT32 as MAX_INT32
+from usagestream.fields import MAX_MONEY as MAX_MONEY
+from usagestream.fields import MAX_MONEY_SCALE as MAX_MONEY_SCALE
+from usagestream.fields import MAX_NAME as MAX_NAME
+from usagestream.fields import MAX_SEQ as MAX_SEQ
+from usagestream.fields import CandidateStatus, UsageStatus
 
-USAGE_STATUSES = frozenset({"pending", "streaming", "completed", "failed", "cancelled"})
-ACTIVE_STATUSES = frozenset({"pending", "streaming"})
-CANDIDATE_STATUSES = frozenset(
-    {"available", "skipped", "pending", "streaming", "success", "failed", "cancelled"}
-)
-EXECUTED_STATUSES = frozenset({"success", "failed"})
+# Re-exported: the statuses and bounds are defined with the record's fields (usagestream/fields.py).
+USAGE_STATUSES = frozenset(UsageStatus)
+CANDIDATE_STATUSES = frozenset(CandidateStatus)
 EntityKind = Literal[
     "user",
     "api_key",
@@ -39,19 +47,9 @@ EntityKind = Literal[
 ]
 ENTITY_KINDS = frozenset(get_args(EntityKind))
 
-# Bounds the contract leaves open. Each keeps a value storable in its PostgreSQL column or btree index, so
-# that a hostile value is dead-lettered here, not failing a database write the worker would retry forever.
-MAX_NAME = (
-    255  # ids and names: indexed text; 4 bytes x 255 x 2 (user_model key) stays under btree's 2704 bytes
-)
-MAX_ENTITY_ID = 511  # `<provider_id>:<model>`
-MAX_INT32 = 2**31 - 1  # token counts, durations, indexes, status codes: the reference gateway's int columns
-MAX_SEQ = 2**63 - 1  # bigint
-MAX_MONEY = Decimal(10) ** 15
 MAX_MONEY_INT = 10**15
 _SMALL = 1024
 _SMALL_DECIMALS = tuple(Decimal(i) for i in range(_SMALL))  # integral costs are mostly 0: no new Decimal each
-MAX_MONEY_SCALE = 16383  # PostgreSQL numeric's limit on digits after the decimal point
 MIN_YEAR, MAX_YEAR = (
     2,
     9998,
@@ -230,59 +228,30 @@ Event = UsageEvent | CandidateEvent | EntityEvent
 # --- wire shapes: msgspec checks types, presence and bounds in C; money and timestamps are checked below ---
 
 
-class _UsageWire(Struct, kw_only=True):
-    id: _Key
-    request_id: _Id
-    user_id: _Id | None = None
-    api_key_id: _Id | None = None
-    provider_name: _Name
-    provider_id: _Id | None = None
-    provider_endpoint_id: _Id | None = None
-    provider_api_key_id: _Id | None = None
-    model: _Id
-    target_model: _Id | None = None
-    api_format: _Id | None = None
-    endpoint_api_format: _Id | None = None
-    has_format_conversion: bool | None = None
-    request_type: _Id | None = None
-    is_stream: bool
-    status: Literal["pending", "streaming", "completed", "failed", "cancelled"]
-    status_code: _Int32 | None = None
-    error_message: str | None = None
-    input_tokens: _Count
-    output_tokens: _Count
-    cache_creation_input_tokens: _Count
-    cache_read_input_tokens: _Count
-    total_tokens: _Count
-    input_cost_usd: _Money
-    output_cost_usd: _Money
-    cache_creation_cost_usd: _Money
-    cache_read_cost_usd: _Money
-    request_cost_usd: _Money
-    total_cost_usd: _Money
-    actual_input_cost_usd: _Money
-    actual_output_cost_usd: _Money
-    actual_cache_creation_cost_usd: _Money
-    actual_cache_read_cost_usd: _Money
-    actual_request_cost_usd: _Money
-    actual_total_cost_usd: _Money
-    rate_multiplier: _Money = None
-    input_price_per_1m: _Money = None
-    output_price_per_1m: _Money = None
-    cache_creation_price_per_1m: _Money = None
-    cache_read_price_per_1m: _Money = None
-    price_per_request: _Money = None
-    response_time_ms: _Count | None = None
-    first_byte_time_ms: _Count | None = None
-    created_at: _Stamp
-    finalized_at: _Stamp = None
-    request_headers: _Object | None = None
-    provider_request_headers: _Object | None = None
-    response_headers: _Object | None = None
-    client_response_headers: _Object | None = None
-    request_body: Any = None
-    response_body: Any = None
-    request_metadata: _Object | None = None
+def _statuses(enum: type[StrEnum]) -> Any:
+    """The Literal type of an enum's values: msgspec checks it in C and keeps the plain string."""
+    return Literal[tuple(member.value for member in enum)]  # type: ignore[misc]
+
+
+# The msgspec type of each wire type of usagestream/fields.py (money, timestamps: see _Money and _Stamp).
+_WIRE_TYPES: dict[str, Any] = {
+    "key": _Key, "id": _Id, "name": _Name, "text": str, "bool": bool, "count": _Count, "int32": _Int32,
+    "money": _Money, "stamp": _Stamp, "status": _statuses(UsageStatus), "object": _Object, "any": Any,
+}  # fmt: skip
+_CandidateStatus = _statuses(CandidateStatus)
+
+
+def _wire_field(field: registry.Field) -> tuple[str, Any] | tuple[str, Any, None]:
+    kind = _WIRE_TYPES[field.wire]
+    if not field.nullable:
+        return (field.name, kind)
+    return (field.name, kind if kind is Any else kind | None, None)  # null or absent
+
+
+# The usage record's wire shape, built once from the field registry (the same struct a class statement makes).
+_UsageWire = msgspec.defstruct(
+    "_UsageWire", [_wire_field(field) for field in registry.USAGE_FIELDS], kw_only=True, module=__name__
+)
 
 
 class _UsageEnvelope(Struct):
@@ -303,7 +272,7 @@ class _CandidateWire(Struct, kw_only=True):
     provider_id: _Id | None = None
     endpoint_id: _Id | None = None
     key_id: _Id | None = None
-    status: Literal["available", "skipped", "pending", "streaming", "success", "failed", "cancelled"]
+    status: _CandidateStatus
     skip_reason: str | None = None
     error_type: str | None = None
     error_message: str | None = None
@@ -425,29 +394,9 @@ def _check_ids(wire: Struct, path: str) -> None:
     raise InvalidEvent(f"{_join(path, bad)} {_NO_CONTROL}")
 
 
-_USAGE_MONEY = (
-    "input_cost_usd",
-    "output_cost_usd",
-    "cache_creation_cost_usd",
-    "cache_read_cost_usd",
-    "request_cost_usd",
-    "total_cost_usd",
-    "actual_input_cost_usd",
-    "actual_output_cost_usd",
-    "actual_cache_creation_cost_usd",
-    "actual_cache_read_cost_usd",
-    "actual_request_cost_usd",
-    "actual_total_cost_usd",
-)
-_USAGE_OPT_MONEY = (
-    "rate_multiplier",
-    "input_price_per_1m",
-    "output_price_per_1m",
-    "cache_creation_price_per_1m",
-    "cache_read_price_per_1m",
-    "price_per_request",
-)
-_USAGE_MONEY_FIELDS = _USAGE_MONEY + _USAGE_OPT_MONEY
+_USAGE_MONEY = registry.MONEY
+_USAGE_OPT_MONEY = registry.OPTIONAL_MONEY
+_USAGE_MONEY_FIELDS = registry.MONEY_FIELDS
 
 _W = TypeVar("_W")
 _untyped = msgspec.json.Decoder(float_hook=Decimal)
@@ -730,6 +679,22 @@ def _assemble(cls: type[_W], values: dict[str, Any]) -> _W:
 for _snapshot, _wire in ((UsageSnapshot, _UsageWire), (CandidateSnapshot, _CandidateWire)):
     if [f.name for f in fields(_snapshot)] != list(_wire.__struct_fields__):
         raise RuntimeError(f"{_wire.__name__} and {_snapshot.__name__} must have the same fields, in order")
+
+
+def check_declared(snapshot: type, described: tuple[registry.Field, ...]) -> None:
+    """RuntimeError unless the declared snapshot class has the described fields, in order, each nullable exactly
+    when described so. (The class is declared for the type checker; usagestream/fields.py is the source.)"""
+    declared = fields(snapshot)  # type: ignore[arg-type]
+    if [d.name for d in declared] != [f.name for f in described]:
+        raise RuntimeError(f"{snapshot.__name__} must have usagestream/fields.py's fields, in order")
+    for attribute, field in zip(declared, described, strict=True):
+        if field.wire != "any" and str(attribute.type).endswith(" | None") != field.nullable:
+            raise RuntimeError(
+                f"{snapshot.__name__}.{field.name} must be nullable exactly if usagestream/fields.py says so"
+            )
+
+
+check_declared(UsageSnapshot, registry.USAGE_FIELDS)
 
 # --- entities ---------------------------------------------------------------------------------------------
 

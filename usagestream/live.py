@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from usagestream.contract import ACTIVE_STATUSES
+from usagestream.fields import ACTIVE_STATUSES
 
 LIVE_FIELDS = (
     "id", "seq", "user_id", "api_key_id", "status", "model", "created_at", "input_tokens", "output_tokens",

@@ -21,7 +21,8 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Ove
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from usagestream.contract import ACTIVE_STATUSES, EXECUTED_STATUSES, CandidateSnapshot, UsageSnapshot
+from usagestream.contract import CandidateSnapshot, UsageSnapshot
+from usagestream.fields import ACTIVE_STATUSES, EXECUTED_STATUSES
 
 ZERO = Decimal(0)
 # Sums of money must never round: the default context keeps only 28 significant digits.

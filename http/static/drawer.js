@@ -1,9 +1,28 @@
 // The request detail drawer: tokens, costs, prices and the tier in force, headers and bodies, and the
 // fallback / retry marks of the log row. Admins get /api/admin/usage/{id}; a user sees their log row.
+// A record field's label and format come from fields.json, written from usagestream/fields.py (the one place a
+// field is described); this file only lays the fields out.
 import { ADMIN, get } from "./api.js";
 import { badge, clear, el, int, money, ms, when } from "./fmt.js";
 
 const BODY_LIMIT = 200000; // characters shown per body; the rest is cut (bodies may be megabytes)
+const FORMATS = { int, money, ms, when };
+let fieldsLoaded = null;
+
+function loadFields() {
+  fieldsLoaded ??= fetch(new URL("./fields.json", import.meta.url))
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`fields.json: HTTP ${r.status}`))))
+    .then((j) => j.fields)
+    .catch((err) => { fieldsLoaded = null; throw err; });
+  return fieldsLoaded;
+}
+
+// The drawer's name of a record field (fields.json), and a [label, formatted value] row of a kv table.
+const label = (F, name) => F[name].label;
+function row(F, name, value) {
+  const format = FORMATS[F[name].display];
+  return [F[name].label, format ? format(value) : value];
+}
 
 function kv(pairs) {
   return el("table", { class: "kv" }, el("tbody", {}, pairs.filter(Boolean).map(([k, v]) =>
@@ -53,60 +72,61 @@ function headers(name, value) {
   return section(name, kv(Object.entries(value).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])));
 }
 
-function adminDetail(d, row) {
-  return [
-    el("p", {}, badge(row.status || "", row.status), " ", marks(row)),
-    section("Request", kv([
-      ["Usage id", d.id], ["Request id", d.request_id], ["Started", when(d.created_at)],
-      ["User", d.user ? `${d.user.username}${d.user.email ? " <" + d.user.email + ">" : ""}` : null],
-      ["API key", d.api_key && d.api_key.id ? `${d.api_key.name || ""} ${d.api_key.display || ""}` : null],
-      ["Provider", d.provider], ["Upstream key", row.api_key_name],
-      ["Model", d.target_model && d.target_model !== d.model ? `${d.model} → ${d.target_model}` : d.model],
-      ["API format", row.endpoint_api_format && row.endpoint_api_format !== d.api_format ? `${d.api_format} → ${row.endpoint_api_format}` : d.api_format],
-      ["Type", d.request_type], ["Status code", d.status_code], ["Error", d.error_message],
-      ["Response time", ms(d.response_time_ms)], ["First byte", ms(d.first_byte_time_ms)],
-    ])),
-    section("Tokens", kv([
-      ["Input", int(d.tokens.input)], ["Output", int(d.tokens.output)], ["Total (in + out)", int(d.tokens.total)],
-      ["Cache write", int(d.cache_creation_input_tokens)], ["Cache read", int(d.cache_read_input_tokens)],
-    ])),
-    section("Cost", kv([
-      ["Input", money(d.cost.input)], ["Output", money(d.cost.output)],
-      ["Cache write", money(d.cache_creation_cost)], ["Cache read", money(d.cache_read_cost)],
-      ["Per request", money(d.request_cost)], ["Total", money(d.cost.total)],
-      ["Actual (upstream)", row.actual_cost !== undefined ? money(row.actual_cost) : null],
-      ["Rate multiplier", row.rate_multiplier],
-      ["Prices $/1M in / out", `${d.input_price_per_1m ?? "—"} / ${d.output_price_per_1m ?? "—"}`],
-      ["Prices $/1M cache write / read", `${d.cache_creation_price_per_1m ?? "—"} / ${d.cache_read_price_per_1m ?? "—"}`],
-      ["Price per request", d.price_per_request],
-    ])),
-    section("Tiered pricing", tiers(d.tiered_pricing)),
-    d.video_billing ? section("Video billing", json(d.video_billing)) : null,
-    headers("Request headers", d.request_headers),
-    headers("Provider request headers", d.provider_request_headers),
-    headers("Response headers", d.response_headers),
-    headers("Client response headers", d.client_response_headers),
-    section("Request body", json(d.request_body)),
-    section("Response body", json(d.response_body)),
-    section("Metadata", json(d.metadata)),
-  ];
-}
-
-function userDetail(r) {
+function adminDetail(F, d, r) {
   return [
     el("p", {}, badge(r.status || "", r.status), " ", marks(r)),
     section("Request", kv([
-      ["Usage id", r.id], ["Started", when(r.created_at)],
-      ["API key", r.api_key ? `${r.api_key.name || ""} ${r.api_key.display || ""}` : null],
-      ["Model", r.model], ["API format", r.api_format], ["Status code", r.status_code], ["Error", r.error_message],
-      ["Response time", ms(r.response_time_ms)], ["First byte", ms(r.first_byte_time_ms)],
+      row(F, "id", d.id), row(F, "request_id", d.request_id), row(F, "created_at", d.created_at),
+      [label(F, "user_id"), d.user ? `${d.user.username}${d.user.email ? " <" + d.user.email + ">" : ""}` : null],
+      [label(F, "api_key_id"), d.api_key && d.api_key.id ? `${d.api_key.name || ""} ${d.api_key.display || ""}` : null],
+      row(F, "provider_name", d.provider), row(F, "provider_api_key_id", r.api_key_name),
+      [label(F, "model"), d.target_model && d.target_model !== d.model ? `${d.model} → ${d.target_model}` : d.model],
+      [label(F, "api_format"), r.endpoint_api_format && r.endpoint_api_format !== d.api_format ? `${d.api_format} → ${r.endpoint_api_format}` : d.api_format],
+      row(F, "request_type", d.request_type), row(F, "status_code", d.status_code), row(F, "error_message", d.error_message),
+      row(F, "response_time_ms", d.response_time_ms), row(F, "first_byte_time_ms", d.first_byte_time_ms),
     ])),
     section("Tokens", kv([
-      ["Input", int(r.input_tokens)], ["Output", int(r.output_tokens)], ["Total (in + out)", int(r.total_tokens)],
-      ["Cache write", int(r.cache_creation_input_tokens)], ["Cache read", int(r.cache_read_input_tokens)],
+      row(F, "input_tokens", d.tokens.input), row(F, "output_tokens", d.tokens.output), row(F, "total_tokens", d.tokens.total),
+      row(F, "cache_creation_input_tokens", d.cache_creation_input_tokens), row(F, "cache_read_input_tokens", d.cache_read_input_tokens),
     ])),
     section("Cost", kv([
-      ["Total", money(r.cost)],
+      row(F, "input_cost_usd", d.cost.input), row(F, "output_cost_usd", d.cost.output),
+      row(F, "cache_creation_cost_usd", d.cache_creation_cost), row(F, "cache_read_cost_usd", d.cache_read_cost),
+      row(F, "request_cost_usd", d.request_cost), row(F, "total_cost_usd", d.cost.total),
+      r.actual_cost !== undefined ? row(F, "actual_total_cost_usd", r.actual_cost) : [label(F, "actual_total_cost_usd"), null],
+      row(F, "rate_multiplier", r.rate_multiplier),
+      ["Prices $/1M in / out", `${d.input_price_per_1m ?? "—"} / ${d.output_price_per_1m ?? "—"}`],
+      ["Prices $/1M cache write / read", `${d.cache_creation_price_per_1m ?? "—"} / ${d.cache_read_price_per_1m ?? "—"}`],
+      row(F, "price_per_request", d.price_per_request),
+    ])),
+    section("Tiered pricing", tiers(d.tiered_pricing)),
+    d.video_billing ? section("Video billing", json(d.video_billing)) : null,
+    headers(label(F, "request_headers"), d.request_headers),
+    headers(label(F, "provider_request_headers"), d.provider_request_headers),
+    headers(label(F, "response_headers"), d.response_headers),
+    headers(label(F, "client_response_headers"), d.client_response_headers),
+    section(label(F, "request_body"), json(d.request_body)),
+    section(label(F, "response_body"), json(d.response_body)),
+    section(label(F, "request_metadata"), json(d.metadata)),
+  ];
+}
+
+function userDetail(F, r) {
+  return [
+    el("p", {}, badge(r.status || "", r.status), " ", marks(r)),
+    section("Request", kv([
+      row(F, "id", r.id), row(F, "created_at", r.created_at),
+      [label(F, "api_key_id"), r.api_key ? `${r.api_key.name || ""} ${r.api_key.display || ""}` : null],
+      row(F, "model", r.model), row(F, "api_format", r.api_format), row(F, "status_code", r.status_code),
+      row(F, "error_message", r.error_message),
+      row(F, "response_time_ms", r.response_time_ms), row(F, "first_byte_time_ms", r.first_byte_time_ms),
+    ])),
+    section("Tokens", kv([
+      row(F, "input_tokens", r.input_tokens), row(F, "output_tokens", r.output_tokens), row(F, "total_tokens", r.total_tokens),
+      row(F, "cache_creation_input_tokens", r.cache_creation_input_tokens), row(F, "cache_read_input_tokens", r.cache_read_input_tokens),
+    ])),
+    section("Cost", kv([
+      row(F, "total_cost_usd", r.cost),
       ["Prices $/1M in / out", `${r.input_price_per_1m ?? "—"} / ${r.output_price_per_1m ?? "—"}`],
       ["Prices $/1M cache write / read", `${r.cache_creation_price_per_1m ?? "—"} / ${r.cache_read_price_per_1m ?? "—"}`],
     ])),
@@ -120,16 +140,20 @@ export function closeDrawer() {
   clear(document.getElementById("drawer-body"));
 }
 
-export async function openDrawer(row, admin) {
+export async function openDrawer(r, admin) {
   const body = document.getElementById("drawer-body");
-  document.getElementById("drawer-title").textContent = row.model || "Request";
+  document.getElementById("drawer-title").textContent = r.model || "Request";
   drawer().hidden = false;
-  drawer().dataset.id = row.id;
-  if (!admin) return clear(body, userDetail(row));
+  drawer().dataset.id = r.id;
   clear(body, el("p", { class: "muted", text: "Loading…" }));
   try {
-    const d = await get(ADMIN + "/" + encodeURIComponent(row.id));
-    if (drawer().dataset.id === row.id) clear(body, adminDetail(d, row));
+    const F = await loadFields();
+    if (!admin) {
+      if (drawer().dataset.id === r.id) clear(body, userDetail(F, r));
+      return;
+    }
+    const d = await get(ADMIN + "/" + encodeURIComponent(r.id));
+    if (drawer().dataset.id === r.id) clear(body, adminDetail(F, d, r));
   } catch (err) {
     clear(body, el("p", { class: "error", text: err.message }));
   }

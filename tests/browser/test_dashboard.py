@@ -352,6 +352,16 @@ def test_user_token_sees_only_its_own(dash: Dash, deployment: Deployment) -> Non
     assert narrowed == [r["id"] for r in api_get(deployment, "/api/users/me/usage", query, alice)["records"]]
     assert 0 < len(narrowed) < len(ids)
     dash.shot("user-log")
+    # the user's drawer: its labels come from /static/fields.json; no admin-only field is offered
+    page.click(f"#records tr[data-id='{narrowed[0]}']")
+    drawer = page.locator("#drawer")
+    drawer.locator("th:text-is('Total (in + out)')").wait_for()
+    body = drawer.inner_text()
+    for text in ("Usage id", "Cache write", "Tokens", "Total (in + out)", "Response time", narrowed[0]):
+        assert text in body, text
+    for text in ("Request id", "Upstream key", "Request body"):
+        assert text not in body, text
+    page.click("#drawer-close")
     # live: alice's active requests only, and one of bob's published now never shows up
     dash.goto("live")
     page.wait_for_selector("#live-state:has-text('live')")
