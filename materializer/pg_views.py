@@ -106,10 +106,10 @@ def facts_from_state(s: State) -> UsageFacts:
 
 def _usage_row(partition: int, ev: UsageEvent, bodies_cutoff: datetime | None = None) -> tuple[Any, ...]:
     """The record's COPY row. Money and prices go as their exact decimal text (`str` of the int or Decimal):
-    asyncpg's binary numeric encoder cost ~31 us of the ~42 us of client CPU per row (18 numeric columns),
-    `str` ~4; PostgreSQL parses the text when the upsert casts it (tmp_usage_records holds them as text)."""
+    asyncpg's binary numeric encoder was most of the client's CPU per row (docs/benchmarks.md, "Ingest");
+    PostgreSQL parses the text when the upsert casts it (tmp_usage_records holds them as text)."""
     u = ev.usage
-    values = list(_FIELDS_OF(vars(u)))  # one C call for the ~55 fields: ~1.6 us per row, a getattr each ~5
+    values = list(_FIELDS_OF(vars(u)))  # one C call for every field instead of a getattr each
     for i in _NUMERIC_AT:
         if values[i] is not None:
             values[i] = str(values[i])
@@ -334,8 +334,8 @@ async def _select_for_update(
 ) -> dict[str, State]:
     # ORDER BY id: concurrent transactions lock rows in one order. The array is behind a sub-select so that
     # the (custom) plan is made without its values: PostgreSQL otherwise estimates `= ANY` value by value in
-    # every month partition, ~7 ms of planning per 1,000 ids at 19 partitions; the index scans are the same
-    # (bench/lookups.py: 17-50 % less per look-up, docs/benchmarks.md "By-id look-ups").
+    # every month partition, which costs more planning than the index scans it chooses (measured by
+    # bench/lookups.py, docs/benchmarks.md "By-id look-ups on a long history").
     rows = await conn.fetch(
         f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY((SELECT $1::text[])::text[]) ORDER BY id FOR UPDATE",
         ids,

@@ -1,10 +1,11 @@
 """The consumer of the two high-volume topics (usage, candidates): one aiokafka consumer, batches by `getmany`.
 
 faust wraps every message in an Event and runs it through its conductor, stream and per-event ack; that capped the
-worker at about 3,800 events/s on this machine, and faust resumes fetching before it seeks to the committed offsets
-(faust-streaming issues 216/217), which can skip a message at startup. This loop reads raw records in batches and
-commits a batch's offsets only after `handle` returned, i.e. after the PostgreSQL commit and the Redis sync
-(at least once; exactness comes from the seq fences in PostgreSQL and Redis, so a redelivery changes nothing).
+worker far below what PostgreSQL takes (docs/benchmarks.md), and faust resumes fetching before it seeks to the
+committed offsets (faust-streaming issues 216/217), which can skip a message at startup. This loop reads raw
+records in batches and commits a batch's offsets only after `handle` returned, i.e. after the PostgreSQL commit
+and the Redis sync (at least once; exactness comes from the seq fences in PostgreSQL and Redis, so a
+redelivery changes nothing).
 
 Rebalances: before partitions are revoked, the listener waits for the batch in flight to finish and commit (it is
 bounded by `drain_timeout_s`); a batch that finishes after its partitions were revoked is not committed - the new
