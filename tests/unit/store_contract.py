@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent, parse_candidate, parse_entity, parse_usage
 from usagestream.live import live_item, remove_message
 from usagestream.ports import LiveSet, Views
-from usagestream.publisher.events import candidate_message, entity_message, entity_tombstone, usage_message
+from usagestream.publisher.events import Message, candidate_message, entity_message, entity_tombstone, usage_message
 from usagestream.publisher.records import CandidateRecord, UsageRecord
 from usagestream.settings import Settings
 from usagestream.stats import TIMEOUT_MESSAGE, CandidateFacts, Deltas, UsageFacts, recount
@@ -27,14 +27,19 @@ T0 = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)  # when the requests of a case
 AggRows = dict[Any, tuple[int | Decimal, ...]]
 
 
-def usage_event(rid: str, seq: int, status: str = "pending", created: datetime = T0, **fields: Any) -> UsageEvent:
-    """A usage snapshot of request `rid` as the worker parses it; a finished one has tokens and costs."""
+def usage_message_of(rid: str, seq: int, status: str = "pending", created: datetime = T0, **fields: Any) -> Message:
+    """The Kafka message of a usage snapshot of request `rid`; a finished one has tokens and costs."""
     if status not in ("pending", "streaming"):
         fields = {"status_code": 200, "provider_name": "P", "provider_id": "p-1", "input_tokens": 3,
                   "output_tokens": 4, "total_tokens": 7, "total_cost_usd": Decimal("0.000125"),
                   "actual_total_cost_usd": Decimal("0.25"), "finalized_at": created, **fields}  # fmt: skip
     record = UsageRecord(id=rid, request_id=f"q-{rid}", model="m", created_at=created, status=status, **fields)
-    msg = usage_message(record, seq=seq, emitted_at=created, event_id=f"e-{rid}-{seq}")
+    return usage_message(record, seq=seq, emitted_at=created, event_id=f"e-{rid}-{seq}")
+
+
+def usage_event(rid: str, seq: int, status: str = "pending", created: datetime = T0, **fields: Any) -> UsageEvent:
+    """That snapshot as the worker parses it."""
+    msg = usage_message_of(rid, seq, status, created, **fields)
     return parse_usage(msg.key, msg.value)
 
 
