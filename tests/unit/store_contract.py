@@ -1,5 +1,5 @@
 """The contract every implementation of the pipeline's ports passes (usagestream/ports.py): one set of cases, run
-against the in-memory fakes (tests/unit/test_store_contract.py) and against PostgreSQL and Redis
+against the in-memory fakes (tests/unit/test_memory_stores.py) and against PostgreSQL and Redis
 (tests/integration/test_store_contract.py), as eventsourcing runs one suite against every backend.
 
 A case sees an implementation through its port and a small harness that reads back what the store holds (the
