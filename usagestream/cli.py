@@ -1,9 +1,10 @@
 """The `usagestream` console script: one entry point, one subcommand per process or operator task.
 
 Only the chosen subcommand's module is imported (for its `add_arguments` hook, then its handler), so
-`usagestream --help` and `usagestream stack up` load no Kafka, PostgreSQL, Redis or HTTP client, and nothing
-connects at import time. A subcommand whose module cannot be imported (a package missing from the environment)
-is reported by name with exit status 69, instead of a traceback or silently missing options.
+`usagestream --help` loads no Kafka, PostgreSQL, Redis or HTTP client and each command only the clients it uses
+(`usagestream db` neither faust nor redis); nothing connects at import time. A subcommand whose module cannot be
+imported (a package missing from the environment) is reported by name with exit status 69, instead of a
+traceback or silently missing options.
 """
 
 from __future__ import annotations
