@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
 from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_reads_sql import DIM_KEY_SQL
+from usagestream.ports import Applied, State
 from usagestream.settings import Settings
 from usagestream.stats import (
     ATTEMPT_COUNTERS,
@@ -34,24 +35,6 @@ from usagestream.stats import (
 )
 
 log = logging.getLogger(__name__)
-
-State = Mapping[str, Any]
-
-
-@dataclass
-class Applied:
-    """What a committed batch changed, for the live set: the final state of every usage id the batch touched."""
-
-    usage_states: dict[str, State] = field(default_factory=dict)
-    usage_applied: int = 0
-    usage_stale: int = 0
-    candidates_applied: int = 0
-    candidates_stale: int = 0
-    entities_applied: int = 0
-    # Events of requests (or candidates) created before the records cut-off of retention: not applied, to be
-    # dead-lettered with reason `beyond_retention` (their records are gone, so their seq fence is too).
-    beyond_retention: list[tuple[int, UsageEvent | CandidateEvent]] = field(default_factory=list)
-
 
 @dataclass(frozen=True)
 class Cutoffs:

@@ -84,6 +84,7 @@ class BatchConsumer(Generic[P]):
         drain_timeout_s: float = 20.0,
         metrics: WorkerMetrics | None = None,
         merge: Callable[[list[P]], P] | None = None,
+        make_consumer: Callable[..., AIOKafkaConsumer] = AIOKafkaConsumer,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
@@ -93,6 +94,7 @@ class BatchConsumer(Generic[P]):
         self.apply = apply
         self.drain_timeout_s = drain_timeout_s
         self.metrics = metrics
+        self.make_consumer = make_consumer  # the client, from consumer_options (a fake Kafka in unit tests)
         self._positions: dict[TopicPartition, int] = {}  # next offset to fetch, per partition (for the lag)
         self.consumer: AIOKafkaConsumer | None = None
         self.generation = 0  # bumped at every revocation: a batch fetched before it is not committed
@@ -105,7 +107,7 @@ class BatchConsumer(Generic[P]):
 
     async def start(self) -> None:
         """Join the group and start the fetch-handle-commit loop as a task (`stop` ends both)."""
-        self.consumer = AIOKafkaConsumer(**consumer_options(self.settings))
+        self.consumer = self.make_consumer(**consumer_options(self.settings))
         await self.consumer.start()
         self.consumer.subscribe(self.topics, listener=_Listener(self))
         self.task = asyncio.create_task(self._run(), name="usagestream-batch-consumer")

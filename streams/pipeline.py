@@ -32,9 +32,8 @@ from usagestream.contract import (
     parse_entity,
     parse_usage,
 )
-from usagestream.materializer.pg_views import Applied, PgViews
-from usagestream.materializer.redis_views import RedisLive
 from usagestream.metrics import store_of
+from usagestream.ports import Applied, LiveSet, Views
 from usagestream.settings import Settings
 from usagestream.streams.kafka_io import Record
 from usagestream.streams.worker_metrics import WorkerMetrics
@@ -57,6 +56,10 @@ TRANSIENT = (
     redis.exceptions.BusyLoadingError,
 )
 
+
+# Backoff of a store call that failed on an outage: the first wait, doubled after each failure up to the last.
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
 
 # A consumed message: the Kafka adapter's Consumed, or aiokafka's ConsumerRecord (same fields).
 RawMessage: TypeAlias = Record
@@ -192,21 +195,26 @@ DeadLetterSink = Callable[[RawMessage, str], Awaitable[None]]
 
 
 class Pipeline:
-    """Owns the stores of one worker; `process` is called by the agents with each batch."""
+    """Owns the stores of one worker; `process` is called by the agents with each batch.
+
+    The stores are ports (usagestream/ports.py): PgViews and RedisLive in the worker, in-memory fakes in unit
+    tests, which also pass a `sleep` that does not wait for the retries' backoff."""
 
     def __init__(
         self,
         settings: Settings,
-        pg: PgViews,
-        live: RedisLive,
+        pg: Views,
+        live: LiveSet,
         dead_letter: DeadLetterSink,
         metrics: WorkerMetrics | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.pg = pg
         self.live = live
         self.dead_letter = dead_letter
         self.metrics = metrics if metrics is not None else WorkerMetrics()
+        self.sleep = sleep
         self.stats = PipelineStats()
         # One batch, sweep or rebuild at a time in this process, so Redis syncs follow PostgreSQL commit order.
         self.lock = asyncio.Lock()
@@ -288,7 +296,7 @@ class Pipeline:
                 await self._reject(msg, f"rejected by PostgreSQL: {type(exc).__name__}: {exc}"[:500])
 
     async def _retry(self, op: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.2
+        delay = RETRY_FIRST_S
         while True:
             try:
                 return await op()
@@ -297,8 +305,8 @@ class Pipeline:
                 self.metrics.store_error(exc)
                 self.metrics.store_retry(store_of(exc))
                 log.warning("store unavailable (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await self.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def _dead_lettered(self, msg: RawMessage, reason: str) -> None:
         self.stats.dead_lettered += 1

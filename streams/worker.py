@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import faust
 import mode
 import redis.asyncio as aioredis
@@ -58,11 +59,17 @@ class Worker:
         self.settings = settings
         self.pipeline: Pipeline | None = None
         self.metrics = WorkerMetrics()  # one per process: it outlives reconnections of the stores
+        self.pool: asyncpg.Pool | None = None  # the stores, connected by `ready` inside faust's running loop
+        self.redis: aioredis.Redis | None = None
+        self._ready = asyncio.Lock()
         self.requests = BatchConsumer(
             settings, [settings.topic_usage, settings.topic_candidates], self._prepare, self._apply,
             metrics=self.metrics, merge=self._merge,
         )  # fmt: skip
         self.app = self._build_app()
+        self.service = WorkerService(self)
+        # faust starts an instance as it starts a registered class (App._prepare_subservice takes either).
+        self.app.service(self.service)  # type: ignore[arg-type]
 
     def _build_app(self) -> faust.App:
         s = self.settings
@@ -94,34 +101,6 @@ class Worker:
         entities = app.topic(s.topic_entities, key_type=bytes, value_type=bytes)
         app.agent(entities, name="entities", concurrency=1)(self._consume)
         app.timer(s.sweep_interval_s, on_leader=False)(self._sweep)
-        worker = self
-
-        class Requests(mode.Service):  # runs the batch consumer with the app; then closes the stores
-            async def on_start(self) -> None:
-                worker.metrics_server = await start_metrics_server(worker.settings, worker.metrics)
-                await worker.requests.start()
-                worker.requests.task.add_done_callback(_exit_if_failed)
-                if worker.settings.retention_interval_s > 0:
-                    worker.retention_task = asyncio.create_task(worker._retention_loop(), name="usagestream-retention")
-                # Objects alive now (faust, modules) live as long as the process: keep the collector off them.
-                gc.collect()
-                gc.freeze()
-                # A batch allocates ~10 objects per event that all live until it is applied: with the default
-                # threshold (700) the collector ran dozens of times per batch over them, ~7 us per event.
-                gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
-
-            async def on_stop(self) -> None:
-                if worker.retention_task is not None:
-                    worker.retention_task.cancel()
-                    await asyncio.gather(worker.retention_task, return_exceptions=True)
-                await worker.requests.stop()
-                await worker.close()
-                await stop_metrics_server(worker.metrics_server)
-
-        app.service(Requests)
-        self._ready = asyncio.Lock()
-        self.metrics_server: web.AppRunner | None = None
-        self.retention_task: asyncio.Task[None] | None = None
         return app
 
     async def ready(self) -> Pipeline:
@@ -161,8 +140,10 @@ class Worker:
         log.info("worker stopping: consumed=%d applied=%d superseded=%d stale=%d dead=%d", c.consumed, c.applied,
                  c.superseded, c.stale, c.dead_lettered)  # fmt: skip
         self.pipeline = None
-        await self.pool.close()
-        await self.redis.aclose()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
     async def _consume(self, stream: Any) -> None:
         """The entities agent: faust acks a batch's events (and commits them) after `_handle` returned."""
@@ -212,6 +193,7 @@ class Worker:
         while True:
             try:
                 await self.ready()
+                assert self.pool is not None  # connected by ready()
                 report = await retention.run(self.pool, self.settings, wait=False)
                 if report.skipped:
                     log.debug("retention pass skipped: another process is running one")
@@ -220,6 +202,39 @@ class Worker:
                 delay = min(interval, RETENTION_RETRY_S)
                 log.warning("retention pass failed; next try in %.0fs", delay, exc_info=True)
             await asyncio.sleep(delay)
+
+
+class WorkerService(mode.Service):
+    """Runs with the faust app: the metrics server, the batch consumer and the retention loop start after the app
+    started; on stop, the batch in flight is drained, then the stores and the metrics server are closed."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+        self.metrics_server: web.AppRunner | None = None
+        self.retention_task: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        w = self.worker
+        self.metrics_server = await start_metrics_server(w.settings, w.metrics)
+        await w.requests.start()
+        w.requests.task.add_done_callback(_exit_if_failed)
+        if w.settings.retention_interval_s > 0:
+            self.retention_task = asyncio.create_task(w._retention_loop(), name="usagestream-retention")
+        # Objects alive now (faust, modules) live as long as the process: keep the collector off them.
+        gc.collect()
+        gc.freeze()
+        # A batch allocates ~10 objects per event that all live until it is applied: with the default
+        # threshold (700) the collector ran dozens of times per batch over them, ~7 us per event.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+    async def on_stop(self) -> None:
+        if self.retention_task is not None:
+            self.retention_task.cancel()
+            await asyncio.gather(self.retention_task, return_exceptions=True)
+        await self.worker.requests.stop()
+        await self.worker.close()
+        await stop_metrics_server(self.metrics_server)
 
 
 def _exit_if_failed(task: asyncio.Task[None]) -> None:

@@ -1,7 +1,10 @@
 """The `usagestream` console script: one entry point, one subcommand per process or operator task.
 
-Each subcommand imports its adapter lazily, so `usagestream stack up` works before Kafka's Python client is used
-and nothing connects at import time.
+Only the chosen subcommand's module is imported (for its `add_arguments` hook, then its handler), so
+`usagestream --help` loads no Kafka, PostgreSQL, Redis or HTTP client and each command only the clients it uses
+(`usagestream db` neither faust nor redis); nothing connects at import time. A subcommand whose module cannot be
+imported (a package missing from the environment) is reported by name with exit status 69, instead of a
+traceback or silently missing options.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from usagestream.errors import UsagestreamError
 from usagestream.logs import configure as configure_logging
@@ -41,37 +45,61 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+# sysexits' EX_UNAVAILABLE: the subcommand cannot run in this environment (a package it needs is not installed).
+EXIT_UNAVAILABLE = 69
 
-def build_parser() -> argparse.ArgumentParser:
+
+class CommandUnavailable(UsagestreamError):
+    """A subcommand's module failed to import: install the package it names (`pip install usagestream`)."""
+
+    def __init__(self, command: str, module: str, exc: ImportError) -> None:
+        missing = f" (missing module {exc.name!r})" if exc.name else ""
+        super().__init__(f"usagestream {command}: cannot load {module}{missing}: {exc}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; only `command`'s module is imported, for its own options."""
     parser = argparse.ArgumentParser(prog="usagestream", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, _func, help_text) in COMMANDS.items():
+    for name, (_module, _func, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        adder = _arguments_hook(module)
-        if adder is not None:
-            adder(p)
+        if name == command:
+            adder: Callable[[argparse.ArgumentParser], None] | None = getattr(_load(name), "add_arguments", None)
+            if adder is not None:
+                adder(p)
     return parser
 
 
-def _arguments_hook(module: str) -> Callable[[argparse.ArgumentParser], None] | None:
+def _load(command: str) -> ModuleType:
+    module = COMMANDS[command][0]
     try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    hook: Callable[[argparse.ArgumentParser], None] | None = getattr(mod, "add_arguments", None)
-    return hook
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise CommandUnavailable(command, module, exc) from exc
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv: the first word that is not an option (the top level has only -h)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = build_parser(_command_in(argv))
+    except CommandUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
         configure_logging(settings)
-        module, func, _ = COMMANDS[args.command]
-        handler: Callable[[Settings, argparse.Namespace], int] = getattr(
-            importlib.import_module(module), func
-        )
+        handler: Callable[[Settings, argparse.Namespace], int] = getattr(_load(args.command), COMMANDS[args.command][1])
         return int(handler(settings, args) or 0)
+    except CommandUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except UsagestreamError as exc:
         print(f"usagestream {args.command}: {exc}", file=sys.stderr)
         return 2
