@@ -110,5 +110,7 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
     host = getattr(args, "host", None) or settings.http_host
     port = getattr(args, "port", None) or settings.http_port
     log.info("usagestream api listening on http://%s:%s", host, port)
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10)
+    # handler_cancellation: a client that goes away cancels its handler, and with it the PostgreSQL query it
+    # awaits (asyncpg sends the server a cancel request), instead of the work running on for nobody.
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, handler_cancellation=True)
     return 0
