@@ -134,11 +134,12 @@ def pieces_sql(plan: Plan, args: Args) -> str:
 
 def runs_sql(plan: Plan, args: Args, columns: str, table: str, where: str) -> str:
     """`columns` (over `a`, the aggregate row, and `p`, its run) of every row of `table` in one of the plan's
-    runs that passes `where`. LATERAL keeps it a nested loop of index range scans, one per run: the runs are
-    few and each reads only the buckets stored in it, whatever the range's length."""
+    runs that passes `where`: a nested loop of index range scans, one per run, each reading only the buckets
+    stored in it, whatever the range's length. (`OFFSET 0` keeps the planner from flattening the LATERAL
+    subquery into a join, which it may then hash over a scan of the whole table.)"""
     return (
         f"SELECT {columns} FROM {pieces_sql(plan, args)} CROSS JOIN LATERAL (SELECT * FROM {table} a"
-        f" WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND {where}) a"
+        f" WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND {where} OFFSET 0) a"
     )
 
 
