@@ -16,54 +16,25 @@ answered by adding up:
   month so far. Days and hours work the same way. A plan has a bounded number of runs (`MAX_PIECES`) and costs
   the same to build for a day or ten thousand years.
 
-A run of local days (or months) `[lo, hi)` is exactly the instants the writer maps to those buckets when both of
-its ends are clean boundaries: a local midnight that exists once, lies on the 15-minute grid, and the writer's
-`stats.day_start` (`month_start`) maps the instant at it to itself and the instant before it to an earlier
-bucket. Then every instant before `lo` has an earlier local date and every instant from `hi` on a later one, so
-the rows keyed in `[lo, hi)` hold exactly the records of `[lo, hi)`, whatever DST does to the days inside.
-An end that is not clean (a skipped or repeated midnight, an offset off the 15-minute grid) is never used: the
-run stops at the nearest clean boundary and the finer grains cover the rest (UTC hours and quarters are always
-clean).
+A run of local days (or months) is used only between clean boundaries (`usagestream.range_bounds`), where it
+holds exactly the instants between them whatever DST does to the days inside; an end that is not clean (a
+skipped or repeated midnight, an offset off the 15-minute grid) is never used: the run stops at the nearest
+clean boundary and the finer grains cover the rest (UTC hours and quarters are always clean).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime
 from math import ceil
 from zoneinfo import ZoneInfo
 
-from usagestream.stats import (
-    BUCKET,
-    GRAIN_15M,
-    GRAIN_DAY,
-    GRAIN_HOUR,
-    GRAIN_MONTH,
-    HOUR,
-    bucket_15m,
-    day_start,
-    hour_start,
-    month_start,
-)
+from usagestream.range_bounds import HOURS, QUARTERS, TICK, Days, Level, Months, Span
+from usagestream.stats import BUCKET, bucket_15m
 
-TICK = timedelta(microseconds=1)
 # At most this many runs per plan: each end of the core adds a few per grain (tests/unit/test_ranges.py).
 MAX_PIECES = 24
-# How many days or months a clean boundary is looked for on either side of an instant before that grain is
-# given up there (finer grains cover it). Zones change offset a few times a year, so a clean boundary is always
-# within reach except during historical offsets off the 15-minute grid, where no day or month is usable anyway.
-SEARCH = 40
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """The half-open interval of instants `[lo, hi)`."""
-
-    lo: datetime
-    hi: datetime
-
 
 Piece = tuple[int, datetime, datetime, int]  # (grain, first bucket start, end of the run (exclusive), weight)
 
@@ -120,7 +91,7 @@ def decompose(start: datetime, end: datetime, tz: ZoneInfo | None, newest: datet
     if a >= b:
         return Plan((Span(lo, hi),), ())
     edges = tuple(s for s in (Span(lo, a), Span(b, hi)) if s.lo < s.hi)
-    levels = (_Months(tz), _Days(tz), _HOURS, _QUARTERS) if tz is not None else (_HOURS, _QUARTERS)
+    levels = (Months(tz), Days(tz), HOURS, QUARTERS) if tz is not None else (HOURS, QUARTERS)
     last = None if newest is None else newest.astimezone(UTC)
     _, parts = _Cover(levels, last).cover(0, a, b)
     return Plan(edges, normalize(p for p in parts if last is None or p[1] <= last))
@@ -146,156 +117,13 @@ def normalize(parts: Iterable[Piece]) -> tuple[Piece, ...]:
     return tuple(out)
 
 
-# --- the boundaries of each grain -----------------------------------------------------------------------------
-class _Level:
-    """A grain's clean boundaries near an instant (`floor`: the last at or before it, `above`: the first after)
-    and, for the cover, far ones (`first_from`, `last_until`: searched up to a limit however far it is)."""
-
-    grain: int
-    size: timedelta  # a unit's typical length, to estimate the rows a run reads
-
-    def floor(self, t: datetime) -> datetime | None:
-        raise NotImplementedError
-
-    def above(self, t: datetime) -> datetime | None:
-        raise NotImplementedError
-
-    def first_from(self, t: datetime, limit: datetime) -> datetime | None:
-        """A clean boundary in `[t, limit]`, the first one if there is one near `t`."""
-        raise NotImplementedError
-
-    def last_until(self, t: datetime, limit: datetime) -> datetime | None:
-        """A clean boundary in `[limit, t]`, the last one if there is one near `t`."""
-        raise NotImplementedError
-
-    def at(self, t: datetime) -> Span | None:
-        """The shortest run with clean ends holding `t` (one unit, unless a neighbouring boundary is not clean)."""
-        lo, hi = self.floor(t), self.above(t)
-        return None if lo is None or hi is None else Span(lo, hi)
-
-
-class _Grid(_Level):
-    """UTC quarters or hours: every step of the grid is a clean boundary."""
-
-    def __init__(self, grain: int, size: timedelta, floor: Callable[[datetime], datetime]) -> None:
-        self.grain, self.size, self._floor = grain, size, floor
-
-    def floor(self, t: datetime) -> datetime:
-        return self._floor(t)
-
-    def above(self, t: datetime) -> datetime:
-        return self._floor(t) + self.size
-
-    def first_from(self, t: datetime, limit: datetime) -> datetime | None:
-        b = t if self._floor(t) == t else self.above(t)
-        return b if b <= limit else None
-
-    def last_until(self, t: datetime, limit: datetime) -> datetime | None:
-        b = self._floor(t)
-        return b if b >= limit else None
-
-
-class _Calendar(_Level):
-    """Local days or months, numbered by an ordinal; a boundary is the start of a unit whose midnight is clean."""
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-
-    def ordinal(self, t: datetime) -> int:
-        raise NotImplementedError
-
-    def boundary(self, n: int) -> datetime | None:
-        raise NotImplementedError
-
-    def floor(self, t: datetime) -> datetime | None:
-        n = self.ordinal(t) + 1  # the local date can run ahead of the instant's bucket around a change
-        for i in range(SEARCH):
-            b = self.boundary(n - i)
-            if b is not None and b <= t:
-                return b
-        return None
-
-    def above(self, t: datetime) -> datetime | None:
-        n = self.ordinal(t) - 1
-        for i in range(SEARCH):
-            b = self.boundary(n + i)
-            if b is not None and b > t:
-                return b
-        return None
-
-    def first_from(self, t: datetime, limit: datetime) -> datetime | None:
-        near = self.floor(t)
-        if near != t:
-            near = self.above(t)
-        if near is None:  # no clean boundary near t (an era off the 15-minute grid): look further, up to limit
-            # Every instant before a clean boundary has an earlier local date, so units after t's are after t.
-            n = self._search(self.ordinal(t) + 1, self.ordinal(limit), 1)
-            near = None if n is None else self.boundary(n)
-        return near if near is not None and near <= limit else None
-
-    def last_until(self, t: datetime, limit: datetime) -> datetime | None:
-        near = self.floor(t)
-        if near is None:
-            n = self._search(self.ordinal(t), self.ordinal(limit), -1)
-            near = None if n is None else self.boundary(n)
-        return near if near is not None and near >= limit else None
-
-    def _scan(self, n: int, d: int) -> int | None:
-        """The first clean unit of n, n + d, ... (SEARCH of them), or None."""
-        return next((m for m in range(n, n + d * SEARCH, d) if self.boundary(m) is not None), None)
-
-    def _search(self, a: int, b: int, d: int) -> int | None:
-        """A clean unit from a towards b (direction d): gallop until a window holds one, then bisect back to the
-        earliest window that does, so the search costs O(log distance) windows however far the era reaches."""
-        prev, x, step = a, a, SEARCH
-        while (b - x) * d >= 0:
-            hit = self._scan(x, d)
-            if hit is not None:
-                break
-            prev, x, step = x, x + d * step, step * 2
-        else:
-            return None
-        while (x - prev) * d > SEARCH:
-            mid = prev + (x - prev) // 2
-            found = self._scan(mid, d)
-            if found is None:
-                prev = mid
-            else:
-                x, hit = mid, found
-        return hit if (b - hit) * d >= 0 else None
-
-
-class _Days(_Calendar):
-    grain, size = GRAIN_DAY, timedelta(days=1)
-
-    def ordinal(self, t: datetime) -> int:
-        return t.astimezone(self.tz).toordinal()
-
-    def boundary(self, n: int) -> datetime | None:
-        return day_boundary(n, self.tz)
-
-
-class _Months(_Calendar):
-    grain, size = GRAIN_MONTH, timedelta(days=30.436875)  # the mean Gregorian month
-
-    def ordinal(self, t: datetime) -> int:
-        local = t.astimezone(self.tz)
-        return local.year * 12 + local.month - 1
-
-    def boundary(self, n: int) -> datetime | None:
-        return month_boundary(n, self.tz)
-
-
-_QUARTERS = _Grid(GRAIN_15M, BUCKET, bucket_15m)
-_HOURS = _Grid(GRAIN_HOUR, HOUR, hour_start)
-
 Parts = tuple[int, tuple[Piece, ...]]  # (rows it reads, as estimated; the weighted runs)
 
 
 class _Cover:
     """The cheapest exact cover of aligned intervals by signed runs, level by level (memoized per plan)."""
 
-    def __init__(self, levels: tuple[_Level, ...], newest: datetime | None) -> None:
+    def __init__(self, levels: tuple[Level, ...], newest: datetime | None) -> None:
         self.levels = levels
         self.newest = newest
         self.memo: dict[tuple[int, datetime, datetime], Parts] = {}
@@ -370,40 +198,3 @@ def _join(*parts: Parts) -> Parts:
 
 def _neg(p: Parts) -> Parts:
     return p[0], tuple((g, lo, hi, -w) for g, lo, hi, w in p[1])
-
-
-# --- local days and months --------------------------------------------------------------------------------
-@lru_cache(maxsize=65536)
-def day_boundary(n: int, tz: ZoneInfo) -> datetime | None:
-    """The UTC instant the local day with ordinal `n` starts at, if it is a clean boundary of day buckets."""
-    try:
-        return _clean(local_midnight(date.fromordinal(n), tz), lambda t: day_start(t, tz))
-    except (ValueError, OverflowError):  # outside the years datetime can hold
-        return None
-
-
-@lru_cache(maxsize=8192)
-def month_boundary(n: int, tz: ZoneInfo) -> datetime | None:
-    """The UTC instant the local month `n` (year * 12 + month - 1) starts at, if it is a clean boundary."""
-    try:
-        return _clean(local_midnight(date(n // 12, n % 12 + 1, 1), tz), lambda t: month_start(t, tz))
-    except (ValueError, OverflowError):
-        return None
-
-
-def _clean(midnight: datetime | None, bucket: Callable[[datetime], datetime]) -> datetime | None:
-    # The writer's bucket of the instant at the boundary starts there, and the instant before lies in an earlier
-    # bucket: the rows keyed from here on hold exactly the records from here on.
-    if midnight is None or bucket(midnight) != midnight or bucket(midnight - TICK) >= midnight:
-        return None
-    return midnight
-
-
-@lru_cache(maxsize=65536)
-def local_midnight(day: date, tz: ZoneInfo) -> datetime | None:
-    """The UTC instant of `day`'s local midnight; None if it is skipped, repeated or not 15-minute aligned."""
-    first = datetime.combine(day, time(), tzinfo=tz)
-    utc = first.astimezone(UTC)
-    if first.replace(fold=1).astimezone(UTC) != utc or bucket_15m(utc) != utc:
-        return None
-    return utc

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from usagestream.ranges import MAX_PIECES, TICK, Plan, Span, clamp, decompose, local_midnight
+from usagestream.range_bounds import local_midnight
+from usagestream.ranges import MAX_PIECES, TICK, Plan, Span, clamp, decompose
 from usagestream.stats import GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, buckets
 
 ZONES = [
