@@ -1,11 +1,18 @@
-"""JSON responses: Decimal written as an exact JSON number, datetimes as RFC 3339 (msgspec)."""
+"""JSON responses: Decimal written as an exact JSON number, datetimes as RFC 3339 (msgspec).
+
+Answers that can be large (pages of records, interval timelines, TTL analyses) go through `json_answer`, which
+encodes long lists a slice at a time so that no answer holds the event loop for long (usagestream.slices).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
 from aiohttp import web
+
+from usagestream.slices import SLICE
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
@@ -17,3 +24,24 @@ def dumps(value: Any) -> str:
 
 def json_response(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encoder.encode(value), status=status, content_type="application/json")
+
+
+async def json_answer(value: Any, status: int = 200) -> web.Response:
+    """`json_response` for answers that may be large: the same bytes, encoded in slices."""
+    return web.Response(body=await encode_sliced(value), status=status, content_type="application/json")
+
+
+async def encode_sliced(value: Any, size: int = SLICE) -> bytes:
+    """The bytes `_encoder.encode(value)` gives, with lists longer than a slice encoded a slice at a time (msgspec
+    writes no whitespace and keeps dict order, so the parts join to the same text)."""
+    if isinstance(value, dict):
+        items = [_encoder.encode(k) + b":" + await encode_sliced(v, size) for k, v in value.items()]
+        return b"{" + b",".join(items) + b"}"
+    if isinstance(value, list) and len(value) > size:
+        chunks = []
+        for i in range(0, len(value), size):
+            if i:
+                await asyncio.sleep(0)
+            chunks.append(_encoder.encode(value[i : i + size])[1:-1])
+        return b"[" + b",".join(chunks) + b"]"
+    return _encoder.encode(value)

@@ -13,7 +13,7 @@ from usagestream.http import params, timeseries_view
 from usagestream.http.active import active as active_answer
 from usagestream.http.auth import Principal
 from usagestream.http.errors import http_error
-from usagestream.http.jsonio import json_response
+from usagestream.http.jsonio import json_answer, json_response
 from usagestream.http.keys import REDIS, SETTINGS, STORE
 from usagestream.http.redis_live import LiveSet
 
@@ -59,7 +59,7 @@ async def records(request: web.Request, _who: Principal) -> web.StreamResponse:
         limit=params.integer(q, "limit", 100, 1, 500),
         offset=params.integer(q, "offset", 0, 0),
     )
-    return json_response(answer)
+    return await json_answer(answer)
 
 
 async def active(request: web.Request, _who: Principal) -> web.StreamResponse:
@@ -80,7 +80,7 @@ async def ttl_analysis(request: web.Request, _who: Principal) -> web.StreamRespo
     q = request.query
     user_id, key_id = params.text(q, "user_id"), params.text(q, "api_key_id")
     hours = params.integer(q, "hours", 168, 1, 720)
-    return json_response(await request.app[STORE].ttl_analysis(user_id, key_id, hours, _now()))
+    return await json_answer(await request.app[STORE].ttl_analysis(user_id, key_id, hours, _now()))
 
 
 async def hit_analysis(request: web.Request, _who: Principal) -> web.StreamResponse:
@@ -96,7 +96,7 @@ async def interval_timeline(request: web.Request, _who: Principal) -> web.Stream
     limit = params.integer(q, "limit", 10000, 100, 50000)
     user_id = params.text(q, "user_id")
     include = params.boolean(q, "include_user_info", False)
-    return json_response(await request.app[STORE].interval_timeline(hours, limit, user_id, include, _now()))
+    return await json_answer(await request.app[STORE].interval_timeline(hours, limit, user_id, include, _now()))
 
 
 async def timeseries(request: web.Request, _who: Principal) -> web.StreamResponse:

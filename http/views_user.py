@@ -10,7 +10,7 @@ from aiohttp import web
 from usagestream.http import params, timeseries_view
 from usagestream.http.active import active as active_answer
 from usagestream.http.auth import Principal
-from usagestream.http.jsonio import json_response
+from usagestream.http.jsonio import json_answer, json_response
 from usagestream.http.keys import REDIS, SETTINGS, STORE
 from usagestream.http.redis_live import LiveSet
 
@@ -21,7 +21,7 @@ async def usage(request: web.Request, who: Principal) -> web.StreamResponse:
     search = params.text(q, "search")
     limit = params.integer(q, "limit", 100, 1, 200)
     offset = params.integer(q, "offset", 0, 0, 2000)
-    return json_response(await request.app[STORE].user_usage(who.user_id, start, end, search, limit, offset))
+    return await json_answer(await request.app[STORE].user_usage(who.user_id, start, end, search, limit, offset))
 
 
 async def active(request: web.Request, who: Principal) -> web.StreamResponse:
@@ -40,7 +40,7 @@ async def interval_timeline(request: web.Request, who: Principal) -> web.StreamR
     hours = params.integer(request.query, "hours", 24, 1, 720)
     limit = params.integer(request.query, "limit", 5000, 100, 20000)
     answer = await request.app[STORE].interval_timeline(hours, limit, who.user_id, False, datetime.now(UTC))
-    return json_response(answer)
+    return await json_answer(answer)
 
 
 async def timeseries(request: web.Request, who: Principal) -> web.StreamResponse:

@@ -27,11 +27,13 @@ from usagestream.materializer import pg_reads_records as rec
 from usagestream.materializer import pg_reads_stats as st
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
+from usagestream.slices import map_sliced
 
 GROUP_BY = ("model", "user", "provider", "api_format")
 # The usage_agg dimension keyed by each searched record column.
 COLUMN_DIM = {"model": "model", "user_id": "user", "api_key_id": "api_key", "provider_id": "provider"}
 Body = dict[str, Any]
+RECORD_SLICE = 100  # records shaped per slice of the event loop: a record (tiered pricing) costs more than a point
 
 
 class ReadStore:
@@ -120,7 +122,7 @@ class ReadStore:
             total, rows = await rec.page(conn, f, limit, offset, total=known)
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
-        items = [fmt.record_item(r, ents, flags.get(r["id"])) for r in rows]
+        items = await map_sliced(lambda r: fmt.record_item(r, ents, flags.get(r["id"])), rows, RECORD_SLICE)
         return {"records": items, "total": total, "limit": limit, "offset": offset}
 
     async def _count(
@@ -241,7 +243,7 @@ class ReadStore:
             "offset": offset,
             "has_more": offset + limit < total,
         }
-        body["records"] = [fmt.user_record_item(r, ents) for r in rows]
+        body["records"] = await map_sliced(lambda r: fmt.user_record_item(r, ents), rows, RECORD_SLICE)
         return body
 
     # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round

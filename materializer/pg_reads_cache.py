@@ -18,6 +18,7 @@ import asyncpg
 
 from usagestream.materializer.pg_reads_entities import entity_maps
 from usagestream.materializer.pg_reads_sql import iso
+from usagestream.slices import map_sliced
 
 BANDS = ("within_5min", "within_15min", "within_30min", "within_60min", "over_60min")
 _BAND_SQL = ("m <= 5", "m > 5 AND m <= 15", "m > 15 AND m <= 30", "m > 30 AND m <= 60", "m > 60")
@@ -118,7 +119,7 @@ async def ttl_analysis(
     groups = await ttl_groups(conn, user_id, api_key_id, now - timedelta(hours=hours))
     by_user = api_key_id is None
     users = (await entity_maps(conn, {"user": [g["g"] for g in groups] if by_user else []}))["user"]
-    items = [ttl_user(g, users.get(g["g"]), by_user) for g in groups]
+    items = await map_sliced(lambda g: ttl_user(g, users.get(g["g"]), by_user), groups, 200)
     dist = {"5min": 0, "15min": 0, "30min": 0, "60min": 0}
     for item in items:
         dist[f"{item['recommended_ttl_minutes']}min"] += 1
@@ -187,12 +188,21 @@ async def interval_timeline(
         rows = await conn.fetch(simple_timeline(False), since, limit)
     else:
         rows = await conn.fetch(simple_timeline(True), since, limit, user_id)
-    points = [point(r, multi) for r in rows]
+    models: set[str] = set()
+    user_ids: set[str] = set()
+
+    def shape(r: Mapping[str, Any]) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
+        if r["model"]:
+            models.add(r["model"])
+        if multi:
+            user_ids.add(r["user_id"])
+        return point(r, multi)
+
+    points = await map_sliced(shape, rows)
     out: dict[str, Any] = {"analysis_period_hours": hours, "total_points": len(points), "points": points}
     if multi:
-        users = (await entity_maps(conn, {"user": [r["user_id"] for r in rows]}))["user"]
+        users = (await entity_maps(conn, {"user": user_ids}))["user"]
         out["users"] = {uid: d["username"] for uid, d in sorted(users.items()) if d.get("username") is not None}
-    models = sorted({r["model"] for r in rows if r["model"]})
     if models:
-        out["models"] = models
+        out["models"] = sorted(models)
     return out

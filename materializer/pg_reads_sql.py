@@ -120,11 +120,27 @@ def cast_sum(counter: str) -> str:
 
 
 def pieces_sql(plan: Plan, args: Args) -> str:
-    """The plan's weighted buckets as a row source `p(grain, bucket, w)` to join an aggregate table on."""
-    grains = args.add([g for g, _, _ in plan.pieces])
-    starts = args.add([b for _, b, _ in plan.pieces])
-    weights = args.add([w for _, _, w in plan.pieces])
-    return f"unnest({grains}::int2[], {starts}::timestamptz[], {weights}::int4[]) AS p(grain, bucket, w)"
+    """The plan's weighted runs as a row source `p(grain, lo, hi, w)`: each stands for the rows of its grain with
+    `lo <= bucket < hi`, one index range scan however many buckets the run spans (see `runs_sql`)."""
+    grains = args.add([g for g, _, _, _ in plan.pieces])
+    los = args.add([lo for _, lo, _, _ in plan.pieces])
+    his = args.add([hi for _, _, hi, _ in plan.pieces])
+    weights = args.add([w for _, _, _, w in plan.pieces])
+    return (
+        f"unnest({grains}::int2[], {los}::timestamptz[], {his}::timestamptz[], {weights}::int4[])"
+        " AS p(grain, lo, hi, w)"
+    )
+
+
+def runs_sql(plan: Plan, args: Args, columns: str, table: str, where: str) -> str:
+    """`columns` (over `a`, the aggregate row, and `p`, its run) of every row of `table` in one of the plan's
+    runs that passes `where`: a nested loop of index range scans, one per run, each reading only the buckets
+    stored in it, whatever the range's length. (`OFFSET 0` keeps the planner from flattening the LATERAL
+    subquery into a join, which it may then hash over a scan of the whole table.)"""
+    return (
+        f"SELECT {columns} FROM {pieces_sql(plan, args)} CROSS JOIN LATERAL (SELECT * FROM {table} a"
+        f" WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND {where} OFFSET 0) a"
+    )
 
 
 def usage_union(
@@ -143,10 +159,7 @@ def usage_union(
     parts = []
     if plan.pieces:
         weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in counters)
-        parts.append(
-            f"SELECT a.key, {weighted} FROM {pieces_sql(plan, args)} JOIN usage_agg a"
-            f" ON a.dim = '{dim}' AND a.grain = p.grain AND a.bucket = p.bucket WHERE {key_where}"
-        )
+        parts.append(runs_sql(plan, args, f"a.key, {weighted}", "usage_agg", f"a.dim = '{dim}' AND {key_where}"))
     if plan.edges:
         exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in counters)
         parts.append(
@@ -164,10 +177,7 @@ def attempt_union(plan: Plan, args: Args) -> str:
     parts = []
     if plan.pieces:
         weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in ATTEMPT_COUNTERS)
-        parts.append(
-            f"SELECT a.provider_id, {weighted} FROM {pieces_sql(plan, args)} JOIN attempt_agg a"
-            " ON a.grain = p.grain AND a.bucket = p.bucket"
-        )
+        parts.append(runs_sql(plan, args, f"a.provider_id, {weighted}", "attempt_agg", "TRUE"))
     if plan.edges:
         exprs = ", ".join(f"{ATTEMPT_COUNTER_SQL[c]} AS {c}" for c in ATTEMPT_COUNTERS)
         parts.append(
@@ -176,8 +186,7 @@ def attempt_union(plan: Plan, args: Args) -> str:
         )
     if not parts:
         parts.append(
-            f"SELECT NULL::text AS provider_id, {', '.join(f'0 AS {c}' for c in ATTEMPT_COUNTERS)}"
-            " WHERE FALSE"
+            f"SELECT NULL::text AS provider_id, {', '.join(f'0 AS {c}' for c in ATTEMPT_COUNTERS)} WHERE FALSE"
         )
     return " UNION ALL ".join(parts)
 

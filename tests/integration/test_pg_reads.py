@@ -6,6 +6,7 @@ The expected values are computed here, in plain Python over the seeded rows, wit
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,8 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
+from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seed_database  # noqa: F401 (fixtures)
 
+from usagestream.http.params import EARLIEST, LATEST
 from usagestream.materializer.pg_reads import ReadStore
 from usagestream.materializer.pg_reads_sql import USAGE_COUNTER_SQL
 from usagestream.settings import Settings
@@ -39,7 +41,17 @@ RANGES: list[tuple[datetime | None, datetime | None]] = [
     (None, NOW - timedelta(days=2, seconds=3)),
     (NOW - timedelta(days=11, seconds=1234), None),
     (NOW + timedelta(days=1), NOW + timedelta(days=2)),
+    (EARLIEST, LATEST),  # 0001-01-01 .. 9999-12-31 as the API clamps them
 ]
+
+
+@pytest.fixture(
+    name="seeded", scope="module", params=["Asia/Kathmandu", "America/St_Johns", "America/Havana far"]
+)
+def seeded_fixture(request: pytest.FixtureRequest, database_dsn: str) -> tuple[World, str]:
+    """The session database seeded once per module and zone; `far`: with records dated 0002 and 9998 too."""
+    zone, _, far = request.param.partition(" ")
+    return asyncio.run(seed_database(database_dsn, ZoneInfo(zone), far=bool(far))), zone
 
 
 # --- the plain recount --------------------------------------------------------------------------------------
@@ -313,7 +325,7 @@ def expected_summary(w: World, user_id: str, start: datetime | None, end: dateti
     }
 
 
-@pytest.mark.parametrize("bounds", RANGES[:5])
+@pytest.mark.parametrize("bounds", [*RANGES[:5], RANGES[-1]])
 @pytest.mark.parametrize("user_id", ["u0", "u3"])
 async def test_user_summary(ctx: Ctx, bounds: tuple[datetime | None, datetime | None], user_id: str) -> None:
     start, end = bounds

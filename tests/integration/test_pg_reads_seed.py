@@ -23,6 +23,7 @@ from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS, CandidateFacts, Deltas, UsageFacts
 
 NOW = datetime(2026, 11, 27, 18, 7, 11, 123457, tzinfo=UTC)
+FAR = (datetime(2, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(9998, 12, 30, 21, 7, 9, 1, tzinfo=UTC))
 DELETED_USER = "已删除用户"
 
 USERS = {
@@ -214,12 +215,15 @@ def _candidates(rng: random.Random, u: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def generate(
-    seed: int = 7, n: int = 320
+    seed: int = 7, n: int = 320, far: bool = False
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(first snapshots, final snapshots, candidates)."""
+    """(first snapshots, final snapshots, candidates); `far`: two of them (and their candidates) dated at the
+    ends of the years the contract accepts, which stretch every open range over ten thousand years."""
     rng = random.Random(seed)
     first = [_pending(rng, i) for i in range(n)]
     first[0]["created_at"] = NOW  # exactly at a range end used by the tests
+    if far:
+        first[1]["created_at"], first[2]["created_at"] = FAR
     final = [_final(rng, u) for u in first]
     cands = [c for u in final for c in _candidates(rng, u)]
     return first, final, cands
@@ -329,10 +333,12 @@ async def _write_aggregates(conn: asyncpg.Connection, d: Deltas) -> None:
     await _insert(conn, "attempt_agg", attempts)
 
 
-async def seed(conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value: int = 7) -> World:
+async def seed(
+    conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value: int = 7, far: bool = False
+) -> World:
     """Write entities, records and candidates, and the aggregates as the writer folds them (first snapshot,
     then its replacement by the final one), with usagestream.stats."""
-    first, final, cands = generate(seed_value, n)
+    first, final, cands = generate(seed_value, n, far)
     await _write_entities(conn)
     await _insert(conn, "usage_records", [{**u, "seq": 2, "kafka_partition": 0} for u in final])
     await _insert(conn, "candidate_records", [{**c, "seq": 1, "kafka_partition": 0} for c in cands])
@@ -352,12 +358,12 @@ async def seed(conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value:
 TABLES = "usage_records, candidate_records, entities, usage_agg, attempt_agg, dead_letter_counts, meta"
 
 
-async def seed_database(dsn: str, tz: ZoneInfo) -> World:
+async def seed_database(dsn: str, tz: ZoneInfo, far: bool = False) -> World:
     """Empty the database's tables and seed them (for module-scoped fixtures)."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f"TRUNCATE {TABLES}")
-        return await seed(conn, tz)
+        return await seed(conn, tz, far=far)
     finally:
         await conn.close()
 

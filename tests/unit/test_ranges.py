@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from usagestream.ranges import TICK, Plan, Span, clamp, decompose, local_midnight
+from usagestream.range_bounds import local_midnight
+from usagestream.ranges import MAX_PIECES, TICK, Plan, Span, clamp, decompose
 from usagestream.stats import GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, buckets
 
 ZONES = [
@@ -66,8 +69,8 @@ def count(plan: Plan, t: datetime, tz: ZoneInfo) -> int:
     """How many times the plan counts a record created at t (as the writer buckets it): edges once each,
     each bucket row holding it `weight` times."""
     n = sum(e.lo <= t < e.hi for e in plan.edges)
-    held = set(buckets(t, tz))
-    return n + sum(w for g, b, w in plan.pieces if (g, b) in held)
+    held = dict(buckets(t, tz))
+    return n + sum(w for g, lo, hi, w in plan.pieces if lo <= held[g] < hi)
 
 
 SIZES = {GRAIN_15M: timedelta(minutes=15), GRAIN_HOUR: timedelta(hours=1), GRAIN_DAY: timedelta(hours=23),
@@ -78,9 +81,12 @@ def probes(start: datetime, end: datetime, plan: Plan, extra: list[timedelta]) -
     points = [start, end, start - TICK, end + TICK]
     for s in plan.edges:
         points += [s.lo, s.lo - TICK, s.hi, s.hi - TICK]
-    for g, b, _ in plan.pieces:
+    for g, lo, hi, _ in plan.pieces:
         size = SIZES[g]
-        points += [b, b - TICK, b + size, b + size - TICK, b + size / 2, b + size + timedelta(hours=2)]
+        for b in (lo, hi):
+            points += [b, b - TICK, b + size, b + size - TICK, b + size / 2, b + size + timedelta(hours=2)]
+            points += [b - size, b - size / 2, b - timedelta(hours=2)]
+        points += [lo + (hi - lo) * k / 7 for k in range(1, 7)]
     points += [start + x for x in extra]
     return points
 
@@ -88,6 +94,7 @@ def probes(start: datetime, end: datetime, plan: Plan, extra: list[timedelta]) -
 def check(start: datetime, end: datetime, tz: ZoneInfo, extra: list[timedelta], extent: bool = False) -> Plan:
     newest = end + timedelta(hours=5) if extent else None
     plan = decompose(start, end, tz, newest)
+    assert len(plan.pieces) <= MAX_PIECES and len(plan.edges) <= 2, plan
     for t in probes(start, end, plan, extra):
         if newest is not None and t > newest:
             continue  # no record lies after the newest: the plan may drop buckets there
@@ -112,9 +119,7 @@ durations = st.one_of(
     case=cases,
     shift=offsets,
     length=durations,
-    extra=st.lists(
-        st.integers(-40 * 86400 * 10**6, 400 * 86400 * 10**6).map(lambda u: timedelta(microseconds=u))
-    ),
+    extra=st.lists(st.integers(-40 * 86400 * 10**6, 400 * 86400 * 10**6).map(lambda u: timedelta(microseconds=u))),
     extent=st.booleans(),
 )
 @example(case=PAIRS[2], shift=timedelta(days=1), length=timedelta(days=3), extra=[], extent=False)
@@ -145,7 +150,7 @@ def test_aligned_range_has_no_start_edge_and_a_point_end_edge() -> None:
     end = datetime(2026, 1, 3, tzinfo=UTC)
     plan = decompose(start, end, ZoneInfo("UTC"))
     assert plan.edges == (Span(end, end + TICK),)  # a record at exactly `end` counts
-    assert plan.pieces == ((GRAIN_DAY, start, 1), (GRAIN_DAY, start + timedelta(days=1), 1))
+    assert plan.pieces == ((GRAIN_DAY, start, end, 1),)  # two days, one run
 
 
 def test_same_bucket_is_one_edge() -> None:
@@ -159,9 +164,11 @@ def test_kathmandu_days_are_used() -> None:
     tz = ZoneInfo("Asia/Kathmandu")
     start = datetime(2026, 1, 1, 7, tzinfo=UTC)
     plan = decompose(start, start + timedelta(days=10), tz)
-    days = [b for g, b, w in plan.pieces if g == GRAIN_DAY and w == 1]
-    assert len(days) >= 9  # the last partial day may be read as its day row minus its hours after the end
-    assert all(d.astimezone(tz).hour == 0 and d.astimezone(tz).minute == 0 for d in days)
+    days = [(lo, hi) for g, lo, hi, w in plan.pieces if g == GRAIN_DAY and w == 1]
+    assert len(days) == 1  # the last partial day may be read as its day row minus its hours after the end
+    lo, hi = days[0]
+    assert hi - lo >= timedelta(days=9)
+    assert all(d.astimezone(tz).hour == 0 and d.astimezone(tz).minute == 0 for d in (lo, hi))
 
 
 def test_a_year_ending_now_reads_a_few_dozen_buckets() -> None:
@@ -172,8 +179,10 @@ def test_a_year_ending_now_reads_a_few_dozen_buckets() -> None:
     end = last - timedelta(seconds=7)
     start = end - timedelta(days=365) + timedelta(minutes=7, seconds=13)
     plan = decompose(start, end, tz, last)
-    assert len([p for p in plan.pieces if p[0] == GRAIN_MONTH]) == 12
-    assert len(plan.pieces) <= 40
+    months = [(lo, hi) for g, lo, hi, w in plan.pieces if g == GRAIN_MONTH and w == 1]
+    assert len(months) == 1
+    assert months[0][1] - months[0][0] >= timedelta(days=334)  # 11 whole months and the current one
+    assert len(plan.pieces) <= 12
     check(start, end, tz, [], extent=True)
 
 
@@ -181,8 +190,8 @@ def test_a_range_inside_one_month_may_subtract_from_it() -> None:
     tz = ZoneInfo("Europe/Berlin")
     start, end = datetime(2026, 6, 2, 9, 5, tzinfo=UTC), datetime(2026, 6, 29, 13, 20, tzinfo=UTC)
     plan = decompose(start, end, tz)
-    assert any(g == GRAIN_MONTH for g, _, _ in plan.pieces)
-    assert any(w < 0 for _, _, w in plan.pieces)
+    assert any(g == GRAIN_MONTH for g, _, _, _ in plan.pieces)
+    assert any(w < 0 for _, _, _, w in plan.pieces)
     check(start, end, tz, [timedelta(days=d, minutes=7) for d in range(-3, 31)])
 
 
@@ -198,3 +207,74 @@ def test_clamp() -> None:
     assert clamp(None, None, None, None) is None
     assert clamp(b + TICK, None, a, b) is None
     assert clamp(a - timedelta(days=1), a + TICK, a, b) == (a, a + TICK)
+
+
+# The years the contract accepts for created_at (CONTRACT.md): the data extent, and so an open range, may span them.
+FIRST = datetime(2, 1, 2, tzinfo=UTC)
+LAST = datetime(9998, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+SPAN_US = int((LAST - FIRST) / TICK)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    a=st.integers(0, SPAN_US),
+    b=st.integers(0, SPAN_US),
+    extent=st.booleans(),
+    extra=st.lists(st.integers(0, SPAN_US), max_size=20),
+)
+def test_any_range_of_the_accepted_years_is_a_few_runs(
+    zone: str, a: int, b: int, extent: bool, extra: list[int]
+) -> None:
+    """However long the range, the plan has at most MAX_PIECES runs (check asserts it) and stays exact."""
+    start, end = FIRST + TICK * min(a, b), FIRST + TICK * max(a, b)
+    check(start, end, ZoneInfo(zone), [FIRST + TICK * x - start for x in extra], extent)
+
+
+def test_planning_the_widest_range_is_cheap() -> None:
+    """Records at both ends of the accepted years: one plan per zone, each a few runs, in a few ms of CPU (the
+    bound is 50 ms, loose for a loaded machine; enumerating the buckets took tens of seconds)."""
+    for zone in ZONES:
+        tz = ZoneInfo(zone)
+        began = time.process_time()
+        plan = decompose(FIRST, LAST - timedelta(days=1), tz, LAST - timedelta(days=1))
+        assert time.process_time() - began < 0.05, zone
+        assert len(plan.pieces) <= MAX_PIECES
+
+
+def test_a_record_dated_2100_adds_no_buckets() -> None:
+    """An open range over 2026-2100 reads one run per grain and end, not one piece per month or day."""
+    tz = ZoneInfo("Asia/Shanghai")
+    start, last = datetime(2026, 1, 5, 3, 7, 11, tzinfo=UTC), datetime(2100, 6, 1, 12, 0, 1, tzinfo=UTC)
+    plan = check(start, last, tz, [], extent=True)
+    assert len(plan.pieces) <= 8
+    assert [g for g, _, _, w in plan.pieces if w > 0].count(GRAIN_MONTH) == 1
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "America/Havana",
+        "America/Santiago",
+        "America/Asuncion",
+        "Pacific/Apia",
+        "Africa/Casablanca",
+        "Africa/Monrovia",
+        "Europe/Amsterdam",
+    ],
+)
+def test_runs_over_irregular_days_count_each_instant_once(zone: str) -> None:
+    """Runs of days and months pass over skipped and repeated midnights (and off-grid eras): probe every local
+    midnight of the range and the hours around it, where DST changes happen."""
+    tz = ZoneInfo(zone)
+    years = {"Pacific/Apia": 2010, "Africa/Monrovia": 1970, "Europe/Amsterdam": 1935}.get(zone, 2022)
+    start = datetime(years, 1, 3, 7, 5, 9, tzinfo=UTC)
+    end = start + timedelta(days=3 * 365 + 11, hours=5, minutes=3)
+    plan = decompose(start, end, tz)
+    assert len(plan.pieces) <= MAX_PIECES
+    day = start.astimezone(tz).date()
+    while (mid := datetime.combine(day, datetime.min.time(), tzinfo=tz).astimezone(UTC)) <= end:
+        for t in (mid + timedelta(minutes=m) for m in range(-180, 181, 15)):
+            for probe in (t, t - TICK):
+                assert count(plan, probe, tz) == (1 if start <= probe <= end else 0), (probe, plan)
+        day += timedelta(days=1)

@@ -1,0 +1,74 @@
+"""Bounded slices of CPU work on the event loop: the same results, with the loop handed back between slices."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from usagestream.http.jsonio import _encoder, encode_sliced
+from usagestream.slices import SLICE, map_sliced
+
+
+async def _ticks_during(work: Any) -> tuple[Any, int]:
+    """Run `work` beside a task that counts how often the loop lets it run."""
+    ticks = 0
+    done = False
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    ticks = 0
+    result = await work
+    done = True
+    await ticker
+    return result, ticks
+
+
+async def test_map_sliced_is_map_and_yields_between_slices() -> None:
+    items = list(range(10_500))
+    got, ticks = await _ticks_during(map_sliced(lambda x: x * 3, items, 1000))
+    assert got == [x * 3 for x in items]
+    assert ticks >= 10  # 11 slices: the loop ran other tasks between each pair
+
+
+async def test_a_long_list_is_encoded_in_slices() -> None:
+    value = {"points": [{"x": i, "y": Decimal("1.10")} for i in range(5 * SLICE + 7)], "total": 1}
+    got, ticks = await _ticks_during(encode_sliced(value))
+    assert got == _encoder.encode(value)
+    assert ticks >= 5
+
+
+leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(0, 10**9).map(lambda s: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=s)),
+)
+values = st.recursive(
+    leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(st.text(), inner, max_size=5),
+        st.lists(inner, min_size=4, max_size=12),
+    ),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=values)
+async def test_sliced_encoding_is_byte_for_byte_the_same(value: Any) -> None:
+    assert await encode_sliced(value, size=3) == _encoder.encode(value)  # small slices: many joins
