@@ -37,6 +37,9 @@ async def encode_sliced(value: Any, size: int = SLICE) -> bytes:
     if isinstance(value, dict):
         items = [_encoder.encode(k) + b":" + await encode_sliced(v, size) for k, v in value.items()]
         return b"{" + b",".join(items) + b"}"
+    if isinstance(value, list) and len(value) <= size and any(isinstance(v, (dict, list)) for v in value):
+        # A short list of containers (the series of a time series) may still hold long lists inside.
+        return b"[" + b",".join([await encode_sliced(v, size) for v in value]) + b"]"
     if isinstance(value, list) and len(value) > size:
         chunks = []
         for i in range(0, len(value), size):

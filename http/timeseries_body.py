@@ -6,31 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from usagestream.materializer.pg_reads_timeseries import COUNTERS, ZERO, Counts, SeriesAnswer, SeriesQuery
+from usagestream.slices import map_sliced
 
 # Positions of the counters in a bucket's Counts.
 N_ALL, N_ERROR, IN_TOK, OUT_TOK, TOT_TOK, CC_TOK, CR_TOK, COST, ACTUAL, RT_SUM, RT_N = range(len(COUNTERS))
 assert COUNTERS[RT_N] == "rt_n" and COUNTERS[COST] == "cost"
 
 
-def series_body(answer: SeriesAnswer, q: SeriesQuery) -> dict[str, Any]:
-    stamps = [(b.start.astimezone(q.tz).isoformat(), b.partial) for b in answer.buckets]
+async def series_body(answer: SeriesAnswer, q: SeriesQuery) -> dict[str, Any]:
+    """Up to 100,000 points: shaped in slices of the event loop (usagestream/slices.py)."""
+    stamps = await map_sliced(lambda b: (b.start.astimezone(q.tz).isoformat(), b.partial), answer.buckets)
     empty = [point(b, partial, ZERO) for b, partial in stamps]  # one shared dict per empty bucket
+
+    def shaped(at: tuple[int, Counts]) -> dict[str, Any]:
+        i, c = at
+        return empty[i] if c is ZERO else point(*stamps[i], c)
+
+    series = []
+    for s in answer.series:
+        assert len(s.points) == len(stamps), "every series has a point per bucket"
+        points = await map_sliced(shaped, list(enumerate(s.points)))
+        series.append({"key": s.key, "label": s.label, "points": points})
     return {
         "granularity": q.granularity,
         "timezone": q.tz.key,
         "start_date": answer.start.astimezone(q.tz).isoformat(),
         "end_date": answer.end.astimezone(q.tz).isoformat(),
-        "series": [
-            {
-                "key": s.key,
-                "label": s.label,
-                "points": [
-                    empty[i] if c is ZERO else point(b, partial, c)
-                    for i, ((b, partial), c) in enumerate(zip(stamps, s.points, strict=True))
-                ],
-            }
-            for s in answer.series
-        ],
+        "series": series,
     }
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from usagestream.http.errors import invalid
-from usagestream.http.jsonio import json_response
+from usagestream.http.jsonio import json_answer
 from usagestream.http.keys import POOL, SETTINGS
 from usagestream.http.timeseries_body import series_body
 from usagestream.http.timeseries_params import series_query
@@ -23,4 +23,4 @@ async def answer(request: web.Request, user_id: str | None) -> web.StreamRespons
         found = await pg_reads_timeseries.read(request.app[POOL], q, settings.timezone)
     except PlanError as exc:  # too many points, or buckets the stored grains cannot count exactly
         raise invalid(str(exc)) from None
-    return json_response(series_body(found, q))
+    return await json_answer(await series_body(found, q))

@@ -7,6 +7,7 @@ How it counts, and why grouped series count every request: docs/read-model.md "T
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,14 +84,16 @@ async def timeseries(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> 
     `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid)."""
     start, end, extent = await _extent(conn, q, tz_name)
     records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
-    p = plan(start, end, q.granularity, q.tz, q.now, extent, records_only)
+    # Planning and collecting up to MAX_POINTS points is pure Python for tens of milliseconds: in a thread, so the
+    # interpreter hands the event loop the GIL every switch interval instead of holding it throughout.
+    p = await asyncio.to_thread(plan, start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
     ranking = _rank_plan(start, end, q, extent, records_only) if group else None
     rows = await conn.fetch(_statement(p, ranking, total, group, q, args), *args.values)
-    sums = _collect(rows, len(p.buckets))
+    sums = await asyncio.to_thread(_collect, rows, len(p.buckets))
     out = SeriesAnswer(start, end, p.buckets)
     if group is None:
         out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
@@ -241,17 +244,27 @@ async def _grouped(
     """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
     scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
     total = sums.pop(None, None)
-    rest = list(total) if total is not None else [ZERO] * n
-    ranked = sorted(sums, key=lambda k: (-sum(int(p[0]) for p in sums[k]), str(k)))  # p[0]: n_all
+    ranked = await asyncio.to_thread(_ranked, sums)
     labels = await _labels(conn, q, [k for k in ranked if k is not None])
     series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
+    rest = await asyncio.to_thread(_rest, series, total, n)
+    if any(any(p) for p in rest):
+        series.append(Series(OTHER, "other", rest))
+    return series
+
+
+def _ranked(sums: dict[str | None, list[Counts]]) -> list[str | None]:
+    return sorted(sums, key=lambda k: (-sum(int(p[0]) for p in sums[k]), str(k)))  # p[0]: n_all
+
+
+def _rest(series: list[Series], total: list[Counts] | None, n: int) -> list[Counts]:
+    """The total minus every listed group, bucket by bucket."""
+    rest = list(total) if total is not None else [ZERO] * n
     for s in series:
         for i, p in enumerate(s.points):
             if p is not ZERO:
                 rest[i] = tuple(a - b for a, b in zip(rest[i], p, strict=True))
-    if any(any(p) for p in rest):
-        series.append(Series(OTHER, "other", rest))
-    return series
+    return rest
 
 
 def _shown_key(q: SeriesQuery, key: str) -> str:

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -132,6 +133,14 @@ async def api(settings: Settings, tmp_path: Path) -> AsyncIterator[Api]:
         stop_worker(proc, timeout=10)
 
 
+def _quarters(n: int) -> dict[str, str]:
+    """A range of `n` 15-minute buckets ending at the current quarter."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = end.replace(minute=end.minute - end.minute % 15) + timedelta(minutes=15)
+    start = end - timedelta(minutes=15 * n)
+    return {"start_date": start.isoformat(), "end_date": (end - timedelta(microseconds=1)).isoformat()}
+
+
 def _requests(api: Api) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """(path, query, headers) of every range endpoint: without dates, and over the widest dates."""
     admin, user = api.token("u-admin", "admin"), api.token("u0", "user")
@@ -155,6 +164,10 @@ def _requests(api: Api) -> list[tuple[str, dict[str, str], dict[str, str]]]:
             admin,
         ),
         (f"{USER}/interval-timeline", {"hours": "720", "limit": "20000"}, user),
+        # The largest time series the API answers: 10,000 quarters x 10 series (usagestream.timeseries bounds).
+        (f"{ADMIN}/timeseries", {"granularity": "15m", "group_by": "user", "limit": "9", **_quarters(10_000)}, admin),
+        (f"{ADMIN}/timeseries", {"granularity": "month", "start_date": "2000-01-01", "end_date": "2799-12-31"}, admin),
+        (f"{USER}/timeseries", {"granularity": "hour", "group_by": "model", **_quarters(4 * 9_000)}, user),
     ]
     return [*dated, *((p, {**q, **WIDE}, h) for p, q, h in dated), *undated]
 

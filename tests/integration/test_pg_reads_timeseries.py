@@ -102,7 +102,7 @@ def wall_label(t: datetime, tz: ZoneInfo, granularity: str) -> tuple[int, ...]:
 
 # --- the check ----------------------------------------------------------------------------------------------
 async def check(ctx: Ctx, q: SeriesQuery) -> dict[str, Any]:
-    body = series_body(await read(ctx.store.pool, q, ctx.tz.key), q)
+    body = await series_body(await read(ctx.store.pool, q, ctx.tz.key), q)
     start, end = datetime.fromisoformat(body["start_date"]), datetime.fromisoformat(body["end_date"])
     assert body["timezone"] == q.tz.key and body["granularity"] == q.granularity
     if q.start is not None:
