@@ -224,8 +224,8 @@ class WorkerService(mode.Service):
         # Objects alive now (faust, modules) live as long as the process: keep the collector off them.
         gc.collect()
         gc.freeze()
-        # A batch allocates ~10 objects per event that all live until it is applied: with the default
-        # threshold (700) the collector ran dozens of times per batch over them, ~7 us per event.
+        # A batch allocates several objects per event that all live until it is applied: with the default
+        # threshold (700) the collector ran dozens of times per batch over them (docs/design.md, "Ingest: how the worker consumes").
         gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
     async def on_stop(self) -> None:
