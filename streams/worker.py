@@ -225,7 +225,7 @@ class WorkerService(mode.Service):
         gc.collect()
         gc.freeze()
         # A batch allocates several objects per event that all live until it is applied: with the default
-        # threshold (700) the collector ran dozens of times per batch over them (docs/design.md, "Ingest: how the worker consumes").
+        # threshold (700) the collector ran dozens of times per batch over them (docs/design.md, "Ingest").
         gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
     async def on_stop(self) -> None:
