@@ -41,10 +41,10 @@ import redis.asyncio as aioredis
 import yarl
 
 from usagestream.contract import parse_entity
-from usagestream.materializer import pg_migrations
+from usagestream.materializer.ops import migrate
 from usagestream.materializer.pg_pool import _init_connection
-from usagestream.materializer.pg_views import _entities
-from usagestream.publisher.traffic import generate
+from usagestream.materializer.write.pg_views import _entities
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 
 ADMIN_ID = "00000000-0000-4000-a000-00000000ad01"  # population.admin_messages
@@ -274,7 +274,7 @@ async def setup_database(base: Settings, name: str) -> Settings:
     finally:
         await conn.close()
     settings = replace(base, postgres_dsn=root + "/" + name)
-    await asyncio.to_thread(pg_migrations.upgrade, settings)
+    await asyncio.to_thread(migrate.upgrade, settings)
     return settings
 
 

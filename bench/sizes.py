@@ -31,7 +31,7 @@ from e2e_env import admin_sql, db_dsn, forget_redis, topics  # noqa: E402
 from eventgen import dumps, generate  # noqa: E402
 from workerproc import produce, start_worker, stop_worker, wait_for  # noqa: E402
 
-from usagestream.materializer import pg_migrations  # noqa: E402
+from usagestream.materializer.ops import migrate  # noqa: E402
 from usagestream.settings import Settings  # noqa: E402
 
 BODY = {"model": "claude-sonnet", "max_tokens": 1024,
@@ -64,7 +64,7 @@ async def main(args: argparse.Namespace) -> None:
                 topic_dlq=f"sizes.{tag}.dlq", partitions=3, active_timeout_s=10**9,
                 state_dir=tempfile.mkdtemp(prefix="sizes-"))  # fmt: skip
     await admin_sql(base, f'CREATE DATABASE "{db}"')
-    await asyncio.to_thread(pg_migrations.upgrade, s)
+    await asyncio.to_thread(migrate.upgrade, s)
     await topics(s, create=True)
     now = datetime.now(UTC)
     traffic = generate(5, args.requests, now - timedelta(days=args.days), timedelta(days=args.days), dup=0.05)

@@ -18,7 +18,7 @@ import pytest
 
 from usagestream.contract import EntityEvent
 from usagestream.materializer.pg_pool import create_pool, encode_json
-from usagestream.materializer.pg_reads import ReadStore
+from usagestream.materializer.read.store import ReadStore
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS, CandidateFacts, Deltas, UsageFacts
 

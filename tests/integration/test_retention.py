@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaProducer
 from eventgen import candidate_event, dumps, generate, usage_event, usage_record
 from workerproc import free_port, read_dead_letters, start_worker, stop_worker, wait_for
 
-from usagestream.materializer import retention
+from usagestream.materializer.ops import retention
+from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_reads import ReadStore
-from usagestream.materializer.verify import verify
+from usagestream.materializer.read.store import ReadStore
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from workerproc import produce, read_dead_letters, start_worker, stop_worker, wa
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_reads import ReadStore
-from usagestream.materializer.pg_views import PgViews
+from usagestream.materializer.read.store import ReadStore
+from usagestream.materializer.write.pg_views import PgViews
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
