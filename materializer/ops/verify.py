@@ -1,7 +1,7 @@
 """`usagestream verify` and `usagestream rebuild`: recount every aggregate from the records, compare or replace.
 
 The recount is plain SQL over usage_records / candidate_records (the same predicates as the fold, from
-read.sql), grouped into the same buckets, so it is independent of the worker's incremental path.
+materializer/pg_counters.py), grouped into the same buckets, so it is independent of the worker's incremental path.
 
 After retention dropped the records before its cut-off (`meta.records_cutoff`), only the buckets starting at or
 after the cut-off can be recounted: verify compares those, rebuild replaces those; buckets starting before it
@@ -21,14 +21,14 @@ import asyncpg
 
 from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
-from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.read.sql import (
+from usagestream.materializer.pg_counters import (
     ATTEMPT_COUNTER_SQL,
     DIM_KEY_SQL,
     EXECUTED,
     USAGE_COUNTER_SQL,
 )
-from usagestream.materializer.write.pg_views import read_cutoffs
+from usagestream.materializer.pg_cutoffs import read_cutoffs
+from usagestream.materializer.pg_pool import create_pool
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, GRAIN_15M, GRAIN_HOUR, GRAIN_MONTH, GRAINS, USAGE_COUNTERS
 

@@ -17,8 +17,9 @@ from typing import Any
 import asyncpg
 
 from usagestream import fields
+from usagestream.materializer.pg_counters import ERROR
 from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
-from usagestream.materializer.read.sql import ERROR, Args, contains_pattern, search_patterns
+from usagestream.materializer.read.sql import Args, contains_pattern, search_patterns
 
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
 PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,8 @@ import asyncpg
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
 from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
-from usagestream.materializer.read.sql import DIM_KEY_SQL
+from usagestream.materializer.pg_counters import DIM_KEY_SQL
+from usagestream.materializer.pg_cutoffs import read_cutoffs
 from usagestream.ports import Applied, State
 from usagestream.settings import Settings
 from usagestream.stats import (
@@ -36,18 +36,6 @@ from usagestream.stats import (
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class Cutoffs:
-    """Retention's cut-offs as stored in `meta` (None: nothing dropped or cleared yet)."""
-
-    records: datetime | None = None
-    bodies: datetime | None = None
-
-
-async def read_cutoffs(conn: asyncpg.Connection) -> Cutoffs:
-    rows = await conn.fetch("SELECT key, value FROM meta WHERE key IN ('records_cutoff', 'bodies_cutoff')")
-    found = {r["key"]: datetime.fromisoformat(r["value"]) for r in rows}
-    return Cutoffs(found.get("records_cutoff"), found.get("bodies_cutoff"))
 
 
 def split_retained(

@@ -112,7 +112,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         assert await verify(s, out=io.StringIO()) == 0
         old_range = (start.replace(minute=0, second=0), cut.records - timedelta(days=2, minutes=7))
         # Once its records are gone, a range ending before the cut-off ends with the 15-minute bucket holding its
-        # end (retention.widen_before_cutoff): the answer it must keep is the one of that widened range. (The
+        # end (read.cutoff.widen_before_cutoff): the answer it must keep is the one of that widened range. (The
         # unwidened one differs whenever a request falls in those minutes: 2 of 12 values of NOW tried.)
         widened = (old_range[0], cut.records - timedelta(days=2, microseconds=1))
         whole = (start.replace(minute=0, second=0), NOW)
