@@ -29,6 +29,7 @@ from usagestream.materializer.pg_counters import (
 )
 from usagestream.materializer.pg_cutoffs import read_cutoffs
 from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.redis_layout import LiveKeys
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, GRAIN_15M, GRAIN_HOUR, GRAIN_MONTH, GRAINS, USAGE_COUNTERS
 
@@ -184,7 +185,7 @@ async def _forget_live_set(settings: Settings) -> None:
 
     client = aioredis.from_url(settings.redis_url)
     try:
-        keys = [k async for k in client.scan_iter(match=settings.key("live", "ready", "*"))]
+        keys = [k async for k in client.scan_iter(match=LiveKeys.of(settings).every_ready)]
         if keys:
             await client.delete(*keys)
     finally:

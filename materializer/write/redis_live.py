@@ -16,6 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from usagestream.live import created_score, live_item, remove_message
+from usagestream.materializer.redis_layout import LiveKeys
 from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,10 @@ class RedisLive:
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self.hash_key = settings.key("live")
-        self.zset_key = settings.key("live", "by_created")
-        self.channel = settings.key("live", "events")
+        self.keys = LiveKeys.of(settings)
+        self.hash_key = self.keys.items
+        self.zset_key = self.keys.by_created
+        self.channel = self.keys.channel
         self._script = client.register_script(_SYNC)
 
     async def sync(self, states: Iterable[Mapping[str, Any]]) -> int:
@@ -90,7 +92,7 @@ class RedisLive:
         return changed
 
     def ready_key(self, partition: int) -> str:
-        return self.settings.key("live", "ready", str(partition))
+        return self.keys.ready(partition)
 
     async def missing_partitions(self, partitions: Sequence[int]) -> list[int]:
         """Partitions whose live items Redis no longer holds (it restarted or was flushed)."""
