@@ -60,9 +60,9 @@ def create_app(
 
 
 def _read_store(pool: asyncpg.Pool, settings: Settings) -> Reads:
-    from usagestream.materializer.read.store import ReadStore
+    from usagestream.http.shape.reads import ShapedReads
 
-    store: Reads = ReadStore(pool, settings)
+    store: Reads = ShapedReads(pool, settings)
     return store
 
 

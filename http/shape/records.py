@@ -1,6 +1,8 @@
 """Shapes of the records, detail and active items, built from a stored row and the entities it names.
 
-Pure functions (no I/O): money stays Decimal, timestamps become ISO strings in UTC.
+Pure functions (no I/O): money stays Decimal, timestamps become ISO strings in UTC. The rows come from
+materializer/read/records.py (which selects ACTIVE_COLUMNS for the active items); http/shape/reads.py applies
+these shapes to the store's answers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from usagestream import fields
 from usagestream.formats import format_conversion
 from usagestream.materializer.read.entities import Entities, as_json
+from usagestream.materializer.read.records import ACTIVE_COLUMNS
 from usagestream.materializer.read.sql import iso
 
 DELETED_USER = "已删除用户"
@@ -110,28 +113,6 @@ def active_item(r: Row, key_names: Mapping[str, str]) -> Item:
     item["created_at"] = iso(r["created_at"])
     item["api_key_name"] = key_names.get(r["provider_api_key_id"] or "")
     return item
-
-
-ACTIVE_COLUMNS = (
-    "id",
-    "user_id",
-    "status",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "total_cost_usd",
-    "actual_total_cost_usd",
-    "rate_multiplier",
-    "response_time_ms",
-    "first_byte_time_ms",
-    "api_format",
-    "endpoint_api_format",
-    "has_format_conversion",
-    "provider_name",
-    "provider_api_key_id",
-    "created_at",
-)
 
 
 def tiered_pricing(r: Row, pricing: Mapping[str, Any] | None, source: str | None) -> Item | None:

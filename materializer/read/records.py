@@ -141,6 +141,39 @@ class Filters:
             self.where.append(STATUS_FILTERS[status])
 
 
+# The columns an /active item is built from (http/shape/records.py `active_item`).
+ACTIVE_COLUMNS = (
+    "id",
+    "user_id",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "total_cost_usd",
+    "actual_total_cost_usd",
+    "rate_multiplier",
+    "response_time_ms",
+    "first_byte_time_ms",
+    "api_format",
+    "endpoint_api_format",
+    "has_format_conversion",
+    "provider_name",
+    "provider_api_key_id",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """A page of records with what shaping them needs: the entities they name and (admin page) attempt flags."""
+
+    rows: list[asyncpg.Record]
+    entities: Entities
+    total: int
+    flags: dict[str, dict[str, bool]] = field(default_factory=dict)
+
+
 # A page is merged from per-value branches when a keyword matches at most this many values.
 MAX_BRANCHES = 24
 

@@ -1,6 +1,7 @@
 """ReadStore: every read the HTTP API makes of PostgreSQL, from the aggregates plus exact edge slices.
 
-Contract for callers (the HTTP layer):
+Records come back as rows with the entities they name (`RecordPage`, `detail_row`, `active_rows`): the HTTP
+layer shapes them (http/shape/reads.py). Contract for callers:
 - Parameters are already validated; `None` bounds mean unbounded; ranges are inclusive on `created_at`.
 - Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal`, exactly as summed: the
   JSON encoder must write Decimals as JSON numbers (e.g. msgspec `decimal_format="number"`). Percentages,
@@ -20,20 +21,17 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.http.shape import records as fmt
 from usagestream.materializer.read import cache
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read import stats as st
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
-from usagestream.slices import map_sliced
 
 GROUP_BY = ("model", "user", "provider", "api_format")
 # The usage_agg dimension keyed by each searched record column.
 COLUMN_DIM = {"model": "model", "user_id": "user", "api_key_id": "api_key", "provider_id": "provider"}
 Body = dict[str, Any]
-RECORD_SLICE = 100  # records shaped per slice of the event loop: a record (tiered pricing) costs more than a point
 
 
 class ReadStore:
@@ -95,7 +93,7 @@ class ReadStore:
             rows = await st.heatmap_rows(conn, user_id, grain, lo, hi)
         return st.heatmap_body(rows, tz, now, include_actual_cost)
 
-    async def records(
+    async def record_page(
         self,
         *,
         start: datetime | None,
@@ -108,7 +106,7 @@ class ReadStore:
         status: str | None,
         limit: int,
         offset: int,
-    ) -> Body:
+    ) -> rec.RecordPage:
         """/records (3.4): created_at desc, id desc; `total` counts every matching row."""
         f = rec.Filters()
         f.range(start, end)
@@ -122,8 +120,7 @@ class ReadStore:
             total, rows = await rec.page(conn, f, limit, offset, total=known)
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
-        items = await map_sliced(lambda r: fmt.record_item(r, ents, flags.get(r["id"])), rows, RECORD_SLICE)
-        return {"records": items, "total": total, "limit": limit, "offset": offset}
+        return rec.RecordPage(rows, ents, total, flags)
 
     async def _count(
         self,
@@ -157,23 +154,24 @@ class ReadStore:
         rows = await st.usage_sums(conn, plan, dim, ("n_all",), keys=keys)
         return sum(int(r["n_all"]) for r in rows.values())
 
-    async def detail(self, usage_id: str) -> Body | None:
-        """/{usage_id} (3.6): by id, then by request_id (the newest if several); None if neither matches."""
+    async def detail_row(self, usage_id: str) -> tuple[asyncpg.Record, ent.Entities] | None:
+        """/{usage_id} (3.6): by id, then by request_id (the newest if several), with the entities it names;
+        None if neither matches."""
         async with self._read() as conn:
             row = await rec.detail_row(conn, usage_id)
             if row is None:
                 return None
             ents = await rec.detail_entities(conn, row)
-        return fmt.detail_item(row, ents)
+        return row, ents
 
-    async def active_records(self, ids: list[str], user_id: str | None) -> list[Body]:
-        """Raw /active fields of these ids (any status), only `user_id`'s if given; key names resolved."""
+    async def active_rows(self, ids: list[str], user_id: str | None) -> tuple[list[asyncpg.Record], dict[str, str]]:
+        """The /active columns of these ids (any status), only `user_id`'s if given, and their upstream key names."""
         if not ids:
-            return []
+            return [], {}
         async with self._read() as conn:
-            rows = await rec.active_rows(conn, ids, user_id, ", ".join(fmt.ACTIVE_COLUMNS))
+            rows = await rec.active_rows(conn, ids, user_id, ", ".join(rec.ACTIVE_COLUMNS))
             names = await ent.provider_key_names(conn, [r["provider_api_key_id"] for r in rows])
-        return [fmt.active_item(r, names) for r in rows]
+        return rows, names
 
     async def ttl_analysis(
         self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
@@ -212,7 +210,7 @@ class ReadStore:
         async with self._read() as conn:
             return await cache.interval_timeline(conn, hours, limit, user_id, include_user_info, now)
 
-    async def user_usage(
+    async def user_page(
         self,
         user_id: str,
         start: datetime | None,
@@ -220,8 +218,8 @@ class ReadStore:
         search: str | None,
         limit: int,
         offset: int,
-    ) -> Body:
-        """/api/users/me/usage (3.10), non-admin shape."""
+    ) -> tuple[Body, rec.RecordPage]:
+        """/api/users/me/usage (3.10): the summary and pagination, and the page of records (non-admin)."""
         f = rec.Filters()
         f.add("user_id = {}", user_id)
         f.range(start, end)
@@ -243,8 +241,7 @@ class ReadStore:
             "offset": offset,
             "has_more": offset + limit < total,
         }
-        body["records"] = await map_sliced(lambda r: fmt.user_record_item(r, ents), rows, RECORD_SLICE)
-        return body
+        return body, rec.RecordPage(rows, ents, total)
 
     # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round
     # trips on every authenticated request).

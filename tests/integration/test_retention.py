@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaProducer
 from eventgen import candidate_event, dumps, generate, usage_event, usage_record
 from workerproc import free_port, read_dead_letters, start_worker, stop_worker, wait_for
 
+from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.ops import retention
 from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.read.store import ReadStore
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
     messages = _with_bodies(traffic.messages)
     usage_seq = _max_seq(messages, "usage", "usage_id")
     pool = await create_pool(s)
-    reads = ReadStore(pool, s)
+    reads = ShapedReads(pool, s)
     proc = start_worker(s, tmp_path / "worker.log")
     try:
         await _produce_to(s, 0, messages)
