@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from usagestream.materializer.ops.retention import widen_before_cutoff
+from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
+from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
-from usagestream.materializer.read.sql import DIM_KEY_SQL, USAGE_COUNTER_SQL, Args, cast_sum
+from usagestream.materializer.read.sql import Args, cast_sum
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, runs
 
 # The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
