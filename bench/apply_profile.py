@@ -22,11 +22,11 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import _database, _drop  # noqa: E402
 
-from usagestream.materializer import pg_migrations  # noqa: E402
+from usagestream.materializer.ops import migrate  # noqa: E402
 from usagestream.materializer.pg_pool import create_pool  # noqa: E402
-from usagestream.materializer.pg_views import PgViews  # noqa: E402
-from usagestream.materializer.redis_views import RedisLive  # noqa: E402
-from usagestream.publisher.traffic import generate  # noqa: E402
+from usagestream.materializer.write.pg_views import PgViews  # noqa: E402
+from usagestream.materializer.write.redis_live import RedisLive  # noqa: E402
+from usagestream.publisher.loadgen.traffic import generate  # noqa: E402
 from usagestream.settings import Settings  # noqa: E402
 from usagestream.streams.kafka_io import Consumed  # noqa: E402
 from usagestream.streams.pipeline import Pipeline, prepare  # noqa: E402
@@ -45,7 +45,7 @@ async def main() -> None:
     name = f"usagestream_prof_{tag}"
     settings = await _database(base, name)
     settings = replace(settings, redis_prefix=f"prof-{tag}:", active_timeout_s=10**9)
-    await asyncio.to_thread(pg_migrations.upgrade, settings)
+    await asyncio.to_thread(migrate.upgrade, settings)
     messages = generate(int(args.events / 8.6), seed=7, dup_ratio=0.01, reorder_ratio=0.01)
     topics = {"usage": settings.topic_usage, "candidates": settings.topic_candidates,
               "entities": settings.topic_entities}  # fmt: skip

@@ -30,10 +30,10 @@ import aiohttp
 import asyncpg
 import jwt
 
-from usagestream.materializer import pg_migrations
-from usagestream.materializer import pg_reads_cache as cache
+from usagestream.materializer.ops import migrate
 from usagestream.materializer.pg_pool import _init_connection
-from usagestream.materializer.pg_views import _entities
+from usagestream.materializer.read import cache
+from usagestream.materializer.write.pg_views import _entities
 from usagestream.settings import Settings
 
 sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
@@ -239,7 +239,7 @@ async def run(args: argparse.Namespace) -> None:
         root = base.asyncpg_dsn.rsplit("/", 1)[0]
         settings = replace(settings, postgres_dsn=root + "/" + DB)
     try:
-        await asyncio.to_thread(pg_migrations.upgrade, settings)  # alembic runs its own event loop
+        await asyncio.to_thread(migrate.upgrade, settings)  # alembic runs its own event loop
         if not args.reuse:
             facts = await load(settings, args, datetime.now(UTC))
             R.log(f"loaded in {facts['load_s']:.0f}s: {facts}")

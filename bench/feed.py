@@ -41,10 +41,11 @@ import redis.asyncio as aioredis
 import yarl
 
 from usagestream.contract import parse_entity
-from usagestream.materializer import pg_migrations
+from usagestream.materializer.ops import migrate
 from usagestream.materializer.pg_pool import _init_connection
-from usagestream.materializer.pg_views import _entities
-from usagestream.publisher.traffic import generate
+from usagestream.materializer.redis_layout import LiveKeys
+from usagestream.materializer.write.pg_views import _entities
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 
 ADMIN_ID = "00000000-0000-4000-a000-00000000ad01"  # population.admin_messages
@@ -274,7 +275,7 @@ async def setup_database(base: Settings, name: str) -> Settings:
     finally:
         await conn.close()
     settings = replace(base, postgres_dsn=root + "/" + name)
-    await asyncio.to_thread(pg_migrations.upgrade, settings)
+    await asyncio.to_thread(migrate.upgrade, settings)
     return settings
 
 
@@ -335,7 +336,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             connected += await asyncio.to_thread(ready.get, True, 300)
         log(f"{connected} websocket clients connected in {time.monotonic() - t0:.1f}s")
         await asyncio.sleep(3)  # let every snapshot go out
-        channel = settings.key("live", "events")
+        channel = LiveKeys.of(settings).channel
         cpu0, load0 = cpu_seconds(proc.pid), os.getloadavg()
         go.set()
         interval = 1.0 / args.rate

@@ -32,10 +32,10 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from usagestream.materializer import pg_migrations
+from usagestream.materializer.ops import migrate
+from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import CUSTOM_PLANS
-from usagestream.materializer.verify import verify
-from usagestream.publisher.traffic import generate
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 from usagestream.streams.kafka_topics import ensure_topics
 
@@ -125,7 +125,7 @@ async def _fresh(base: Settings, log_dir: Path) -> tuple[Settings, str]:
                        topic_usage=f"bench.{tag}.usage", topic_candidates=f"bench.{tag}.candidates",
                        topic_entities=f"bench.{tag}.entities", topic_dlq=f"bench.{tag}.dlq",
                        active_timeout_s=10**9, state_dir=str(log_dir / tag))  # fmt: skip
-    await asyncio.to_thread(pg_migrations.upgrade, settings)  # alembic runs its own event loop
+    await asyncio.to_thread(migrate.upgrade, settings)  # alembic runs its own event loop
     await ensure_topics(settings)
     return settings, tag
 

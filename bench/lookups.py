@@ -25,7 +25,7 @@ import asyncpg
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_pool import CUSTOM_PLANS
-from usagestream.materializer.pg_views import _select_for_update
+from usagestream.materializer.write.pg_views import _select_for_update
 from usagestream.settings import Settings
 
 COLUMNS = t.USAGE_STATE_COLUMNS

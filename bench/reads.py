@@ -39,12 +39,12 @@ import redis.asyncio as aioredis
 
 from usagestream.contract import parse_candidate, parse_entity, parse_usage
 from usagestream.fields import ACTIVE_STATUSES
-from usagestream.materializer import pg_migrations
 from usagestream.materializer import pg_tables as t
+from usagestream.materializer.ops import migrate
 from usagestream.materializer.pg_pool import _init_connection
-from usagestream.materializer.pg_views import PgViews, _entities
-from usagestream.materializer.redis_views import RedisLive
-from usagestream.publisher.traffic import generate
+from usagestream.materializer.write.pg_views import PgViews, _entities
+from usagestream.materializer.write.redis_live import RedisLive
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 from usagestream.stats import DIMENSIONS
 
@@ -971,7 +971,7 @@ async def run(args: argparse.Namespace) -> None:
     command = ("PYTHONSAFEPATH=1 .venv/bin/python bench/reads.py " + shlex.join(sys.argv[1:])).strip()
     info = {"command": command, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **machine()}
     try:
-        await asyncio.to_thread(pg_migrations.upgrade, settings)  # alembic runs its own event loop
+        await asyncio.to_thread(migrate.upgrade, settings)  # alembic runs its own event loop
         started = time.monotonic()
         facts = await load(settings, args, tag, datetime.now(UTC))
         facts["load_total_s"] = time.monotonic() - started

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from usagestream.materializer import pg_tables as t
-from usagestream.materializer.pg_reads_sql import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
+from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.stats import (
     ATTEMPT_COUNTERS,
     GRAIN_15M,

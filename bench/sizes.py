@@ -31,7 +31,8 @@ from e2e_env import admin_sql, db_dsn, forget_redis, topics  # noqa: E402
 from eventgen import dumps, generate  # noqa: E402
 from workerproc import produce, start_worker, stop_worker, wait_for  # noqa: E402
 
-from usagestream.materializer import pg_migrations  # noqa: E402
+from usagestream.materializer.ops import migrate  # noqa: E402
+from usagestream.materializer.redis_layout import LiveKeys  # noqa: E402
 from usagestream.settings import Settings  # noqa: E402
 
 BODY = {"model": "claude-sonnet", "max_tokens": 1024,
@@ -64,7 +65,7 @@ async def main(args: argparse.Namespace) -> None:
                 topic_dlq=f"sizes.{tag}.dlq", partitions=3, active_timeout_s=10**9,
                 state_dir=tempfile.mkdtemp(prefix="sizes-"))  # fmt: skip
     await admin_sql(base, f'CREATE DATABASE "{db}"')
-    await asyncio.to_thread(pg_migrations.upgrade, s)
+    await asyncio.to_thread(migrate.upgrade, s)
     await topics(s, create=True)
     now = datetime.now(UTC)
     traffic = generate(5, args.requests, now - timedelta(days=args.days), timedelta(days=args.days), dup=0.05)
@@ -96,9 +97,9 @@ async def main(args: argparse.Namespace) -> None:
         for table, (rows, size) in got.items():
             print(f"{table:18} rows {rows:>10,}  size {size / 2**20:8.1f} MiB  per 100k requests"
                   f" {size / n * 1e5 / 2**20:8.1f} MiB  per row {size / max(rows, 1):6.0f} B")
-        live = s.key("live")
-        active = await client.hlen(live)
-        mem = sum([await client.memory_usage(k) or 0 for k in (live, s.key("live", "by_created"))])
+        keys = LiveKeys.of(s)
+        active = await client.hlen(keys.items)
+        mem = sum([await client.memory_usage(k) or 0 for k in (keys.items, keys.by_created)])
         print(f"redis live set: {active:,} active requests, {mem / 2**10:.0f} KiB, {mem / max(active, 1):.0f} B each")
     finally:
         stop_worker(proc)

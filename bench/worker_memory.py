@@ -31,7 +31,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from usagestream.publisher.traffic import generate
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 from usagestream.streams.kafka_topics import admin_client
 

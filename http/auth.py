@@ -9,7 +9,7 @@ Decisions where the reference leaves room:
   `role: "admin"`, so neither a demoted admin nor a token minted before a promotion gets in.
 - Authentication runs before parameter validation, so an anonymous caller learns nothing from 422s.
 - A websocket feed is authenticated at the upgrade and then kept to the same checks (`check_user`,
-  `check_management_token`) while it stays open: http/feed_guard.py closes it once they would refuse it.
+  `check_management_token`) while it stays open: http/feed/guard.py closes it once they would refuse it.
 Tokens are never logged or echoed.
 """
 
@@ -45,7 +45,7 @@ MANAGEMENT_PREFIX = "ae_"
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller: the user entity's id and current role, how they proved it, and what the
-    credential itself says (kept so that an open websocket feed can be checked again, http/feed_guard.py)."""
+    credential itself says (kept so that an open websocket feed can be checked again, http/feed/guard.py)."""
 
     user_id: str
     role: str

@@ -13,8 +13,8 @@ from usagestream.http.store import Reads
 from usagestream.settings import Settings
 
 if TYPE_CHECKING:
-    from usagestream.http.feed import LiveFeed
-    from usagestream.http.feed_guard import FeedGuard
+    from usagestream.http.feed.fanout import LiveFeed
+    from usagestream.http.feed.guard import FeedGuard
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Read-only access to the worker's Redis live set (docs/design.md): `live` hash, `live:by_created` zset."""
+"""Read-only access to the worker's Redis live set (keys: materializer/redis_layout.py; docs/design.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from usagestream.materializer.redis_layout import LiveKeys
 from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,10 @@ class LiveSet:
 
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
         self.client = client
-        self.hash_key = settings.key("live")
-        self.zset_key = settings.key("live", "by_created")
-        self.channel = settings.key("live", "events")
+        keys = LiveKeys.of(settings)
+        self.hash_key = keys.items
+        self.zset_key = keys.by_created
+        self.channel = keys.channel
 
     async def by_ids(self, ids: Sequence[str]) -> dict[str, Raw]:
         """The live items of those ids that are in the set (others are absent from the result)."""

@@ -9,8 +9,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from usagestream.http import dashboard, feed_ws, health, metrics_view, openapi, views_admin, views_user
+from usagestream.http import metrics
 from usagestream.http.auth import Principal, authenticate
+from usagestream.http.feed import ws
+from usagestream.http.openapi import document
+from usagestream.http.views import admin as views_admin
+from usagestream.http.views import dashboard, health
+from usagestream.http.views import user as views_user
 
 Guarded = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 Plain = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,21 +50,21 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{ADMIN}/timeseries", admin(views_admin.timeseries)),
             web.get(f"{ADMIN}/records", admin(views_admin.records)),
             web.get(f"{ADMIN}/active", admin(views_admin.active)),
-            web.get(f"{ADMIN}/active/ws", feed_ws.admin_feed),  # authenticates itself (?access_token=)
+            web.get(f"{ADMIN}/active/ws", ws.admin_feed),  # authenticates itself (?access_token=)
             web.get(f"{ADMIN}/cache-affinity/ttl-analysis", admin(views_admin.ttl_analysis)),
             web.get(f"{ADMIN}/cache-affinity/hit-analysis", admin(views_admin.hit_analysis)),
             web.get(f"{ADMIN}/cache-affinity/interval-timeline", admin(views_admin.interval_timeline)),
             web.get(f"{ADMIN}/{{usage_id}}", admin(views_admin.detail)),
             web.get(USER, user(views_user.usage)),
             web.get(f"{USER}/active", user(views_user.active)),
-            web.get(f"{USER}/active/ws", feed_ws.user_feed),  # authenticates itself (?access_token=)
+            web.get(f"{USER}/active/ws", ws.user_feed),  # authenticates itself (?access_token=)
             web.get(f"{USER}/heatmap", user(views_user.heatmap)),
             web.get(f"{USER}/timeseries", user(views_user.timeseries)),
             web.get(f"{USER}/interval-timeline", user(views_user.interval_timeline)),
             web.get("/health", health.health),
             web.get("/ready", health.ready),
-            web.get("/api/openapi.json", openapi.serve),
-            web.get("/metrics", metrics_view.serve),  # token or loopback only (README "Metrics")
+            web.get("/api/openapi.json", document.serve),
+            web.get("/metrics", metrics.serve),  # token or loopback only (README "Metrics")
         ]
     )
     dashboard.setup(app)  # the browser dashboard at / and /static/ (http/static/)

@@ -14,17 +14,17 @@ import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
 from usagestream.errors import ConfigError
-from usagestream.http.accesslog import SafeAccessLogger
-from usagestream.http.feed import LiveFeed
-from usagestream.http.feed_guard import FeedGuard
-from usagestream.http.hardening import on_prepare
+from usagestream.http.edge.accesslog import SafeAccessLogger
+from usagestream.http.edge.hardening import on_prepare
+from usagestream.http.edge.loop_lag import watch as watch_loop_lag
+from usagestream.http.edge.middleware import errors, measure
+from usagestream.http.edge.serving import serve
+from usagestream.http.feed.fanout import LiveFeed
+from usagestream.http.feed.guard import FeedGuard
 from usagestream.http.keys import FEED, GUARD, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
-from usagestream.http.loop_lag import watch as watch_loop_lag
-from usagestream.http.metrics_view import METRICS, ApiMetrics
-from usagestream.http.middleware import errors, measure
+from usagestream.http.metrics import METRICS, ApiMetrics
 from usagestream.http.redis_live import LiveSet
 from usagestream.http.routes import setup_routes
-from usagestream.http.serving import serve
 from usagestream.http.store import Reads
 from usagestream.materializer.pg_pool import create_pool
 from usagestream.settings import Settings
@@ -49,7 +49,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
     app[OPTIONS] = options or ApiOptions()
-    app.on_response_prepare.append(on_prepare)  # hardening headers on every response (http/hardening.py)
+    app.on_response_prepare.append(on_prepare)  # hardening headers on every response (http/edge/hardening.py)
     app.cleanup_ctx.append(_postgres(store_factory or _read_store))
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_feed)
@@ -60,9 +60,9 @@ def create_app(
 
 
 def _read_store(pool: asyncpg.Pool, settings: Settings) -> Reads:
-    from usagestream.materializer.pg_reads import ReadStore
+    from usagestream.http.shape.reads import ShapedReads
 
-    store: Reads = ReadStore(pool, settings)
+    store: Reads = ShapedReads(pool, settings)
     return store
 
 
@@ -136,6 +136,6 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
     gc.freeze()
     # handler_cancellation: a client that goes away cancels its handler, and with it the PostgreSQL query it
     # awaits (asyncpg sends the server a cancel request), instead of the work running on for nobody.
-    # web.run_app, with the edge protocol (http/serving.py)
+    # web.run_app, with the edge protocol (http/edge/serving.py)
     serve(app, host, port, shutdown_timeout=10, handler_cancellation=True)
     return 0

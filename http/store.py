@@ -1,4 +1,4 @@
-"""The read interface the API needs from PostgreSQL (materializer.pg_reads.ReadStore).
+"""The read interface the API needs from PostgreSQL (ShapedReads of http/shape/reads.py implements it).
 
 Money values in the returned dicts are Decimal (written as exact JSON numbers), datetimes are ISO strings.
 """

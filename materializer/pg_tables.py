@@ -7,7 +7,7 @@ from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS
 
 USAGE_MONEY = fields.MONEY
 USAGE_OPT_MONEY = fields.OPTIONAL_MONEY
-# Carried as text in the COPY of records (materializer/pg_views.py `_usage_row`), cast to numeric in SQL.
+# Carried as text in the COPY of records (materializer/write/pg_views.py `_usage_row`), cast to numeric in SQL.
 USAGE_NUMERIC = (*USAGE_MONEY, *USAGE_OPT_MONEY)
 USAGE_JSON = fields.JSON_FIELDS
 # Snapshot fields copied verbatim from UsageSnapshot into usage_records, in wire order (usagestream/fields.py).
@@ -45,7 +45,7 @@ PARTITION_LOCK_NAMESPACE = 0x5553
 RETENTION_LOCK = (0x5552, 0)
 
 # The record tables are range-partitioned by created_at, one partition per UTC month (`<table>_pYYYYMM`), plus
-# `<table>_default` for rows outside every month partition (migration 0002, materializer/retention.py).
+# `<table>_default` for rows outside every month partition (migration 0002, materializer/ops/retention.py).
 PARTITIONED_TABLES = ("usage_records", "candidate_records")
 
 # What bodies retention clears (request_metadata is kept: it is small and describes the request).

@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 
 from usagestream.errors import StoreUnavailable
-from usagestream.materializer import pg_migrations
+from usagestream.materializer.ops import migrate
 from usagestream.settings import Settings
 from usagestream.stack import kafka_server, postgres_access, services
 from usagestream.stack.postgres_cluster import Target
@@ -62,7 +62,7 @@ def up(
     started = [svc.name for svc in stack if _up_one(svc, state, timeout, owner)]
     if asyncio.run(postgres_access.ensure_database(Target.from_dsn(settings.asyncpg_dsn))):
         print(f"postgres: created database {Target.from_dsn(settings.asyncpg_dsn).database!r}")
-    pg_migrations.upgrade(settings)
+    migrate.upgrade(settings)
     print("postgres: schema at the newest migration")
     asyncio.run(_topics(settings, timeout))
     print(

@@ -5,7 +5,7 @@ usage and candidates are read by streams/batch_consumer.py (one aiokafka consume
 USAGESTREAM_CONSUMER_GROUP, batches by getmany, offsets committed after the PostgreSQL commit and the Redis sync);
 faust's per-event path capped ingest at ~3,800 events/s. The entities agent (low volume) stays a faust agent
 taking raw bytes in batches; its group is `<consumer_group>.entities` (a group cannot mix faust's assignor with
-aiokafka's). Exactness does not depend on either: every write is fenced by seq (see materializer/pg_views.py).
+aiokafka's). Exactness does not depend on either: every write is fenced by seq (see materializer/write/pg_views.py).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import mode
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from usagestream.materializer import retention
+from usagestream.materializer.ops import retention
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews
-from usagestream.materializer.redis_views import RedisLive
+from usagestream.materializer.write.pg_views import PgViews
+from usagestream.materializer.write.redis_live import RedisLive
 from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import BatchConsumer
 from usagestream.streams.dead_letters import DeadLetters

@@ -2,7 +2,7 @@
 
 The parser's wire shape (contract.py), the table's column lists (materializer/pg_tables.py), the publisher's
 checks (publisher/records.py), the JSON Schema's UsageRecord (docs/contract.schema.json, written by
-scripts/generate_fields.py), the record formatting's field groups (materializer/pg_reads_format.py) and the
+scripts/generate_fields.py), the record formatting's field groups (http/shape/records.py) and the
 dashboard's field list (http/static/fields.json, written by the same script) derive from USAGE_FIELDS.
 How to add a field: docs/design.md "Adding a field to the usage record".
 """

@@ -1,8 +1,8 @@
 """The stores the worker's pipeline writes to, stated as the pipeline uses them: the views (PostgreSQL) and the
 live set (Redis).
 
-streams/pipeline.py depends on these protocols only. materializer/pg_views.py (`PgViews`) and
-materializer/redis_views.py (`RedisLive`) implement them on the real servers; tests/unit/store_fakes.py implements
+streams/pipeline.py depends on these protocols only. materializer/write/pg_views.py (`PgViews`) and
+materializer/write/redis_live.py (`RedisLive`) implement them on the real servers; tests/unit/store_fakes.py implements
 them in memory, so the pipeline's accounting, retries and dead letters are tested in milliseconds. Both kinds pass
 the same contract cases (tests/unit/store_contract.py; the real side in tests/integration/test_store_contract.py).
 

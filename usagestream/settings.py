@@ -29,7 +29,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     # A request's line and headers must arrive within this many seconds of the connection opening (or of its first
-    # byte on a kept-alive connection), or the connection is closed (slow-header clients; http/edge_protocol.py).
+    # byte on a kept-alive connection), or the connection is closed (slow-header clients; http/edge/protocol.py).
     http_header_timeout_s: float = 10.0
     # An idle kept-alive connection is closed after this many seconds (longer than a proxy's upstream idle timeout).
     http_keepalive_timeout_s: float = 75.0
@@ -53,14 +53,14 @@ class Settings:
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464  # 0: the worker serves no /metrics
     # The API's websocket feeds: how often every open feed's credential is checked again against the entities
-    # (a revoked, deactivated or demoted one is closed with 1008 within about this long; http/feed_guard.py).
+    # (a revoked, deactivated or demoted one is closed with 1008 within about this long; http/feed/guard.py).
     feed_recheck_s: float = 2.0
     # Redis connections the API process holds at most (the feed's subscription holds one of them); a command
     # waits for a free one rather than opening another.
     api_redis_max_connections: int = 16
 
     # Retention (0 = keep forever): request bodies/headers cleared, records dropped after this many days.
-    # Aggregates are kept forever either way (materializer/retention.py, docs/design.md "Retention").
+    # Aggregates are kept forever either way (materializer/ops/retention.py, docs/design.md "Retention").
     retention_bodies_days: int = 0
     retention_records_days: int = 0
     # How often each worker runs a retention pass (also creating the coming months' partitions); 0 = never (run

@@ -1,4 +1,4 @@
-"""Alembic environment: runs the migrations on the asyncpg driver with the DSN that `pg_migrations` passes."""
+"""Alembic environment: runs the migrations on the asyncpg driver with the DSN that `ops.migrate` passes."""
 
 import asyncio
 

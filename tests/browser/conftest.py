@@ -38,7 +38,7 @@ from e2e_env import (  # noqa: E402
 from e2e_world import build_world  # noqa: E402
 from workerproc import produce, start_worker, stop_worker  # noqa: E402
 
-from usagestream.materializer import pg_migrations  # noqa: E402
+from usagestream.materializer.ops import migrate  # noqa: E402
 from usagestream.settings import Settings  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     settings = deployment_settings(base, "browser", tag, dbname, logs / "state", TIMEZONE, ACTIVE_TIMEOUT_S)
     worker = api = None
     try:
-        in_thread(lambda: pg_migrations.upgrade(settings))
+        in_thread(lambda: migrate.upgrade(settings))
         run(lambda: topics(settings, create=True))
         world = build_world(datetime.now(UTC), settings.tz, ACTIVE_TIMEOUT_S)
         worker = start_worker(settings, logs / "worker.log")

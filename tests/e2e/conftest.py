@@ -24,7 +24,7 @@ from e2e_env import Api, Deployment, admin_sql, deployment_settings, forget_redi
 from e2e_world import World, build_world  # noqa: E402
 from workerproc import produce, start_worker, stop_worker  # noqa: E402
 
-from usagestream.materializer import pg_migrations  # noqa: E402
+from usagestream.materializer.ops import migrate  # noqa: E402
 from usagestream.settings import Settings  # noqa: E402
 
 TIMEZONE = "Asia/Shanghai"
@@ -48,7 +48,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     settings = deployment_settings(base, "e2e", tag, dbname, logs / "state", TIMEZONE, ACTIVE_TIMEOUT_S)
     worker = api = None
     try:
-        pg_migrations.upgrade(settings)
+        migrate.upgrade(settings)
         asyncio.run(topics(settings, create=True))
         world = build_world(datetime.now(UTC), settings.tz, ACTIVE_TIMEOUT_S)
         worker = start_worker(settings, logs / "worker.log")

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pg_admin import run_admin_sql
 
-from usagestream.materializer import pg_migrations
+from usagestream.materializer.ops import migrate
 from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import BatchConsumer
 from usagestream.streams.kafka_io import Consumed
@@ -41,7 +41,7 @@ def database_dsn() -> Iterator[str]:
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
     dsn = _admin_dsn(BASE.asyncpg_dsn, name)
-    pg_migrations.upgrade(replace(BASE, postgres_dsn=dsn))
+    migrate.upgrade(replace(BASE, postgres_dsn=dsn))
     yield dsn
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

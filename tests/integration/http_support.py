@@ -15,9 +15,9 @@ import jwt
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from usagestream.http.edge.serving import EdgeRunner
 from usagestream.http.keys import ApiOptions
 from usagestream.http.server import create_app
-from usagestream.http.serving import EdgeRunner
 from usagestream.settings import Settings
 
 ADMIN_ID = "u-admin"

@@ -222,7 +222,7 @@ async def test_far_records_freeze_nothing(api: Api, tmp_path: Path) -> None:
 
 
 async def _waiting_on_lock(conn: asyncpg.Connection) -> list[int]:
-    """The backends of this database whose range plan (`pg_reads_stats.plan_for`) waits for a lock."""
+    """The backends of this database whose range plan (`read.stats.plan_for`) waits for a lock."""
     rows = await conn.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         " AND state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%records_cutoff%'"

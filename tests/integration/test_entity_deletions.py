@@ -26,8 +26,8 @@ from eventgen import candidate_event, candidate_record, dumps, usage_event, usag
 
 from usagestream.http.server import create_app
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews
-from usagestream.materializer.redis_views import RedisLive
+from usagestream.materializer.write.pg_views import PgViews
+from usagestream.materializer.write.redis_live import RedisLive
 from usagestream.settings import Settings
 from usagestream.streams.kafka_io import Consumed
 from usagestream.streams.pipeline import Pipeline

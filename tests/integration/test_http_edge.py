@@ -1,6 +1,6 @@
 """The API's HTTP edge, over real sockets: what the parser refuses gets the envelope and one WARNING line, slow
 and idle clients lose their sockets, latency counts from a request's arrival, every response carries the
-hardening headers (http/edge_protocol.py, http/serving.py, http/hardening.py)."""
+hardening headers (http/edge/protocol.py, http/edge/serving.py, http/edge/hardening.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from http_support import (
     standard_store,
 )
 
-from usagestream.http.metrics_view import METRICS
+from usagestream.http.metrics import METRICS
 from usagestream.metrics import Histogram
 from usagestream.settings import Settings
 

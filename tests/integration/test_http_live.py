@@ -278,7 +278,7 @@ def close_code(stream: bytes) -> int | None:
 async def test_slow_client_dropped_without_delaying_others(
     settings: Settings, store: FakeReads, live: Live, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="usagestream.http.feed")
+    caplog.set_level(logging.INFO, logger="usagestream.http.feed.fanout")
     client = await start(settings, store, ApiOptions(feed_queue_size=8, ws_close_timeout_s=10.0))
     try:
         token = mint(settings, ADMIN_ID, "admin")
@@ -403,7 +403,7 @@ async def test_changes_during_a_snapshot_follow_it_or_drop_the_client(
 ) -> None:
     """Changes published while a client's snapshot is read are sent after it, in order; more than
     `feed_queue_size` of them drop the client with 1013 (it reconnects for a fresh snapshot)."""
-    caplog.set_level(logging.INFO, logger="usagestream.http.feed")
+    caplog.set_level(logging.INFO, logger="usagestream.http.feed.fanout")
     store = GatedReads()
     client = await start(settings, store, ApiOptions(feed_queue_size=bound))
     try:

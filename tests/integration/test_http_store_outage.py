@@ -1,5 +1,5 @@
 """PostgreSQL going away under a running statement (a stop, a crash, a dropped connection) is an outage the caller
-should retry: 503 `service_unavailable`, never a 500 that reads as a bug (http/middleware.py)."""
+should retry: 503 `service_unavailable`, never a 500 that reads as a bug (http/edge/middleware.py)."""
 
 from __future__ import annotations
 

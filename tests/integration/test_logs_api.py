@@ -108,7 +108,7 @@ async def test_json_lines_for_each_request_and_no_secret(
         assert key in access, f"no access line for {key}: {sorted(access)}"
         assert isinstance(access[key]["latency_ms"], float) and access[key]["latency_ms"] >= 0
         assert access[key]["level"] == "INFO" and "?" not in access[key]["path"]
-    failure = [x for x in lines if x["logger"] == "usagestream.http.middleware"]
+    failure = [x for x in lines if x["logger"] == "usagestream.http.edge.middleware"]
     assert len(failure) == 1 and failure[0]["level"] == "WARNING" and "ConnectionRefusedError" in failure[0]["exc"]
     assert "postgresql://stats:***@db/usage" in failure[0]["exc"], "the safety net masked the driver's message"
 

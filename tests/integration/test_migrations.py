@@ -25,8 +25,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from pg_admin import run_admin_sql
 
-from usagestream.materializer import pg_migrations
-from usagestream.materializer.verify import expected_attempts_sql, expected_usage_sql
+from usagestream.materializer.ops import migrate
+from usagestream.materializer.ops.verify import expected_attempts_sql, expected_usage_sql
 from usagestream.settings import Settings
 from usagestream.stats import DIMENSIONS, GRAIN_HOUR, GRAIN_MONTH
 
@@ -116,14 +116,14 @@ def empty_db() -> Iterator[Settings]:
 
 
 def _head(settings: Settings) -> str:
-    head = ScriptDirectory.from_config(pg_migrations.alembic_config(settings)).get_current_head()
+    head = ScriptDirectory.from_config(migrate.alembic_config(settings)).get_current_head()
     assert head is not None
     return head
 
 
 def _revisions(settings: Settings) -> list[str]:
     """Every revision, oldest first."""
-    script = ScriptDirectory.from_config(pg_migrations.alembic_config(settings))
+    script = ScriptDirectory.from_config(migrate.alembic_config(settings))
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
@@ -136,14 +136,14 @@ def _assert_same_schema(got: str, expected: str, what: str) -> None:
 
 
 def test_migrations_apply_to_an_empty_database(empty_db: Settings) -> None:
-    pg_migrations.upgrade(empty_db)
+    migrate.upgrade(empty_db)
     tables, versions = asyncio.run(_schema(empty_db.asyncpg_dsn))
     assert TABLES <= tables
     assert versions == [_head(empty_db)]
 
 
 def test_fresh_upgrade_builds_the_recorded_schema(empty_db: Settings) -> None:
-    pg_migrations.upgrade(empty_db)
+    migrate.upgrade(empty_db)
     _assert_same_schema(asyncio.run(_catalog(empty_db.asyncpg_dsn)), GOLDEN.read_text(), "the schema at head")
 
 
@@ -151,17 +151,17 @@ def test_each_downgrade_and_upgrade_round_trips(empty_db: Settings) -> None:
     """Step down one revision at a time to an empty database, then back up: every downgrade runs, each revision's
     schema is the same on the way up as on the way down, and the schema at head is as before."""
     revisions = _revisions(empty_db)
-    pg_migrations.upgrade(empty_db)
+    migrate.upgrade(empty_db)
     at_head = asyncio.run(_catalog(empty_db.asyncpg_dsn))
     seen = {}
     for revision in reversed(["base", *revisions[:-1]]):
-        pg_migrations.downgrade(empty_db, revision)
+        migrate.downgrade(empty_db, revision)
         seen[revision] = asyncio.run(_catalog(empty_db.asyncpg_dsn))
     assert set(asyncio.run(_schema_tables(empty_db.asyncpg_dsn))) == {"alembic_version"}
     for revision in revisions[:-1]:
-        pg_migrations.upgrade(empty_db, revision)
+        migrate.upgrade(empty_db, revision)
         _assert_same_schema(asyncio.run(_catalog(empty_db.asyncpg_dsn)), seen[revision], f"the schema at {revision}")
-    pg_migrations.upgrade(empty_db)
+    migrate.upgrade(empty_db)
     _assert_same_schema(asyncio.run(_catalog(empty_db.asyncpg_dsn)), at_head, "the schema at head after a round trip")
 
 
@@ -239,9 +239,9 @@ async def _recount_differences(dsn: str) -> dict[str, tuple[int, int]]:
 def test_hour_and_month_grains_are_recounted_as_verify_counts(empty_db: Settings) -> None:
     """0003 fills the hour and month grains from the records already stored, in the day grain's zone: the rows it
     writes are exactly the ones `usagestream verify` expects today."""
-    pg_migrations.upgrade(empty_db, "0002")
+    migrate.upgrade(empty_db, "0002")
     asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
-    pg_migrations.upgrade(empty_db)
+    migrate.upgrade(empty_db)
     found = asyncio.run(_recount_differences(empty_db.asyncpg_dsn))
     assert all(stored > 0 for stored, _ in found.values()), found
     assert {label: diff for label, (_, diff) in found.items() if diff} == {}

@@ -19,7 +19,7 @@ from http_support import ADMIN_ID, mint
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from usagestream.http.openapi import document
+from usagestream.http.openapi.document import document
 from usagestream.http.server import create_app
 from usagestream.settings import Settings
 

@@ -14,9 +14,9 @@ import pytest
 from eventgen import candidate_event, candidate_record, usage_event, usage_record
 
 from usagestream.contract import parse_candidate, parse_usage
-from usagestream.materializer import verify
+from usagestream.materializer.ops import verify
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews
+from usagestream.materializer.write.pg_views import PgViews
 from usagestream.settings import Settings
 
 SEPT = datetime(2025, 9, 14, 10, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ import pytest
 from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seed_database  # noqa: F401 (fixtures)
 
 from usagestream.http.params import EARLIEST, LATEST
-from usagestream.materializer.pg_reads import ReadStore
-from usagestream.materializer.pg_reads_sql import USAGE_COUNTER_SQL
+from usagestream.materializer.pg_counters import USAGE_COUNTER_SQL
+from usagestream.materializer.read.store import ReadStore
 from usagestream.settings import Settings
 from usagestream.stats import USAGE_COUNTERS, UsageFacts, usage_contribution
 

@@ -1,4 +1,4 @@
-"""Cache-affinity SQL (materializer/pg_reads_cache.py) on the cases its fast path depends on.
+"""Cache-affinity SQL (materializer/read/cache.py) on the cases its fast path depends on.
 
 The gap in minutes is computed with date_part under a day and EXTRACT above: it must equal the reference's
 EXTRACT(EPOCH FROM gap)::float8 / 60 bit for bit. Users are enumerated by a skip scan bounded by the month
@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.materializer import pg_reads_cache as cache
-from usagestream.materializer.pg_reads_sql import iso
+from usagestream.materializer.read import cache
+from usagestream.materializer.read.sql import iso
 
 NOW = datetime(2020, 2, 2, 12, 0, tzinfo=UTC)  # months no other test writes to: their partitions are ours
 HOURS = 168

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_pg_reads_seed import NOW, TIERS, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
 
-from usagestream.materializer.pg_reads_sql import search_patterns
+from usagestream.materializer.read.sql import search_patterns
 
 pytestmark = pytest.mark.integration
 
@@ -251,7 +251,7 @@ async def test_records_search_pages_and_totals(
 ) -> None:
     """A search page merged from per-value branches or read in time order, and its total from the aggregates
     (one matched column) or counted over the records, are the same as a plain recount."""
-    from usagestream.materializer import pg_reads_records
+    from usagestream.materializer.read import records as pg_reads_records
 
     monkeypatch.setattr(pg_reads_records, "MAX_BRANCHES", branches)
     start, end = bounds

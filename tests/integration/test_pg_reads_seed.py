@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 
 from usagestream.contract import EntityEvent
+from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.pg_pool import create_pool, encode_json
-from usagestream.materializer.pg_reads import ReadStore
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS, CandidateFacts, Deltas, UsageFacts
 
@@ -371,7 +371,7 @@ async def seed_database(dsn: str, tz: ZoneInfo, far: bool = False) -> World:
 @dataclass
 class Ctx:
     world: World
-    store: ReadStore
+    store: ShapedReads
     tz: ZoneInfo
     conn: asyncpg.Connection
 
@@ -388,6 +388,6 @@ async def ctx_fixture(seeded: tuple[World, str], settings: Settings) -> AsyncIte
     s = replace(settings, timezone=zone)
     pool = await create_pool(s)
     conn = await asyncpg.connect(s.asyncpg_dsn)
-    yield Ctx(world, ReadStore(pool, s), ZoneInfo(zone), conn)
+    yield Ctx(world, ShapedReads(pool, s), ZoneInfo(zone), conn)
     await conn.close()
     await pool.close()

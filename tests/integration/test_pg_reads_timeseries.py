@@ -1,4 +1,4 @@
-"""Time series (materializer/pg_reads_timeseries.py) against a plain recount of the seeded records.
+"""Time series (materializer/read/timeseries.py) against a plain recount of the seeded records.
 
 Property-style: many random ranges, granularities, zones, groupings and scopes (a fixed seed, so a failure
 replays), each bucket of each series compared with a recount over the seeded rows in plain Python; the bucket
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
 
-from usagestream.http.timeseries_body import series_body
-from usagestream.materializer.pg_reads_timeseries import SeriesQuery, read
+from usagestream.http.shape.timeseries import series_body
+from usagestream.materializer.read.timeseries import SeriesQuery, read
 from usagestream.timeseries import PlanError
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import pytest
 from usagestream.contract import parse_usage
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews
-from usagestream.publisher.traffic import generate
+from usagestream.materializer.write.pg_views import PgViews
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 
 # JSON number texts as a gateway may write them: exponents both ways, long fractions, integers, zero.

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from eventgen import generate
 from workerproc import no_timeout, produce, start_worker, stop_worker, wait_for
 
-from usagestream.materializer.verify import rebuild, verify
+from usagestream.materializer.ops.verify import rebuild, verify
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from eventgen import generate, usage_event, usage_record
 from test_pipeline import START, assert_exact, wait_caught_up, wait_for_live
 from workerproc import produce, read_dead_letters, start_worker, stop_worker, wait_for
 
-from usagestream.materializer.verify import verify
+from usagestream.materializer.ops.verify import verify
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from aiokafka.partitioner import murmur2
 
 from usagestream.publisher import Publisher, Topics
 from usagestream.publisher.events import Message
-from usagestream.publisher.traffic import generate
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaProducer
 from eventgen import candidate_event, dumps, generate, usage_event, usage_record
 from workerproc import free_port, read_dead_letters, start_worker, stop_worker, wait_for
 
-from usagestream.materializer import retention
+from usagestream.http.shape.reads import ShapedReads
+from usagestream.materializer.ops import retention
+from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_reads import ReadStore
-from usagestream.materializer.verify import verify
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
     messages = _with_bodies(traffic.messages)
     usage_seq = _max_seq(messages, "usage", "usage_id")
     pool = await create_pool(s)
-    reads = ReadStore(pool, s)
+    reads = ShapedReads(pool, s)
     proc = start_worker(s, tmp_path / "worker.log")
     try:
         await _produce_to(s, 0, messages)
@@ -112,7 +112,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         assert await verify(s, out=io.StringIO()) == 0
         old_range = (start.replace(minute=0, second=0), cut.records - timedelta(days=2, minutes=7))
         # Once its records are gone, a range ending before the cut-off ends with the 15-minute bucket holding its
-        # end (retention.widen_before_cutoff): the answer it must keep is the one of that widened range. (The
+        # end (read.cutoff.widen_before_cutoff): the answer it must keep is the one of that widened range. (The
         # unwidened one differs whenever a request falls in those minutes: 2 of 12 values of NOW tried.)
         widened = (old_range[0], cut.records - timedelta(days=2, microseconds=1))
         whole = (start.replace(minute=0, second=0), NOW)

@@ -21,7 +21,7 @@ from eventgen import generate
 from test_pipeline import START, assert_exact, wait_caught_up
 from workerproc import produce, start_worker, stop_worker
 
-from usagestream.materializer.verify import verify
+from usagestream.materializer.ops.verify import verify
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews, write_preamble
+from usagestream.materializer.write.pg_views import PgViews, write_preamble
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS, CandidateFacts, Deltas, UsageFacts
 

@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_views import PgViews
-from usagestream.materializer.redis_views import RedisLive
+from usagestream.materializer.write.pg_views import PgViews
+from usagestream.materializer.write.redis_live import RedisLive
 from usagestream.settings import Settings
 
 # The shared cases live beside the fakes in tests/unit, put on sys.path by their absolute path (never the

@@ -18,9 +18,9 @@ from eventgen import usage_event, usage_record
 from workerproc import produce, read_dead_letters, start_worker, stop_worker, wait_for
 
 from usagestream.contract import UsageEvent, parse_usage
+from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.pg_reads import ReadStore
-from usagestream.materializer.pg_views import PgViews
+from usagestream.materializer.write.pg_views import PgViews
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def completed(rid: str, user_id: str, model: str, cost: str) -> dict[str, Any]:
 async def summary(settings: Settings, user_id: str) -> dict[str, Any]:
     pool = await create_pool(settings)
     try:
-        body = await ReadStore(pool, settings).user_usage(user_id, None, None, None, 100, 0)
+        body = await ShapedReads(pool, settings).user_usage(user_id, None, None, None, 100, 0)
     finally:
         await pool.close()
     models = {m["model"]: m["total_cost_usd"] for m in body["summary_by_model"]}

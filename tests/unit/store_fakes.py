@@ -69,7 +69,7 @@ def state_of(seq: int, partition: int, snapshot: Snapshot) -> dict[str, Any]:
 
 
 class MemoryViews:
-    """The Views port in memory (materializer/pg_views.py's PgViews, rule for rule)."""
+    """The Views port in memory (materializer/write/pg_views.py's PgViews, rule for rule)."""
 
     def __init__(self, settings: Settings, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
@@ -225,7 +225,7 @@ def _latest(events: Iterable[tuple[int, Any]], ident: Callable[[Any], str]) -> d
 
 
 class MemoryLive:
-    """The LiveSet port in memory (materializer/redis_views.py's RedisLive and its Lua script, rule for rule)."""
+    """The LiveSet port in memory (materializer/write/redis_live.py's RedisLive and its Lua script, rule for rule)."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}  # usage id -> live item (JSON-ready)

@@ -19,8 +19,9 @@ import pytest
 from usagestream import contract, contract_schema, fields
 from usagestream.fields import ACTIVE_STATUSES, EXECUTED_STATUSES, USAGE_FIELDS, CandidateStatus, UsageStatus
 from usagestream.http.params import RECORD_STATUSES
-from usagestream.materializer import pg_reads_format, pg_tables
-from usagestream.materializer.pg_reads_records import STATUS_FILTERS
+from usagestream.http.shape import records as pg_reads_format
+from usagestream.materializer import pg_tables
+from usagestream.materializer.read.records import STATUS_FILTERS
 from usagestream.publisher import records
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from usagestream.formats import can_passthrough, format_conversion
-from usagestream.http.live_items import shape
-from usagestream.materializer.pg_reads_format import ACTIVE_COLUMNS, active_item, record_item, user_record_item
+from usagestream.http.shape.live_items import shape
+from usagestream.http.shape.records import ACTIVE_COLUMNS, active_item, record_item, user_record_item
 
 FORMATS = [None, "", "claude:chat", "claude:cli", "CLAUDE:Chat", " openai:chat", "openai:cli", "openai:compact",
            "gemini:cli", "CLAUDE", "claude", "OPENAI", "odd:kind:x"]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 from aiohttp._websocket.writer import WebSocketWriter
 from aiohttp.http_websocket import WSMsgType
 
-from usagestream.http.feed_frames import text_frame
+from usagestream.http.feed.frames import text_frame
 
 
 class Capture:

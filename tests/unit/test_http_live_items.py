@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from usagestream.http.live_items import conversion, decimal_or_none, shape, visible
+from usagestream.http.shape.live_items import conversion, decimal_or_none, shape, visible
 
 
 def raw(**over: Any) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import pytest
 
 from usagestream.contract import CandidateEvent, UsageEvent, parse_candidate, parse_entity, parse_usage
 from usagestream.errors import ConfigError
-from usagestream.publisher import loadgen
 from usagestream.publisher.events import Message
-from usagestream.publisher.traffic import Traffic, TrafficConfig, generate
+from usagestream.publisher.loadgen import command
+from usagestream.publisher.loadgen.traffic import Traffic, TrafficConfig, generate
 
 REQUESTS = 3000
 
@@ -130,7 +130,7 @@ def test_admin_token_is_opt_in() -> None:
 
 def _args(**given: object) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    loadgen.add_arguments(parser)
+    command.add_arguments(parser)
     args = parser.parse_args([])
     for name, value in given.items():
         setattr(args, name, value)
@@ -139,12 +139,12 @@ def _args(**given: object) -> argparse.Namespace:
 
 def test_cli_spreads_history_over_days() -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
-    config = loadgen.config_from(_args(days=10.0, requests=864_000), now)
+    config = command.config_from(_args(days=10.0, requests=864_000), now)
     assert config.start == datetime(2026, 2, 19, tzinfo=UTC)
     assert config.gap_s == pytest.approx(1.0)
     with pytest.raises(ConfigError):
-        loadgen.config_from(_args(days=1.0), now)
-    live = loadgen.config_from(_args(rate=860.0), now)
+        command.config_from(_args(days=1.0), now)
+    live = command.config_from(_args(rate=860.0), now)
     assert live.start == now and live.gap_s == pytest.approx(0.01)
 
 
@@ -155,7 +155,7 @@ def test_requests_start_at_the_configured_mean_gap() -> None:
     from datetime import UTC as _UTC
     from datetime import datetime as _dt
 
-    from usagestream.publisher.traffic import generate as _generate
+    from usagestream.publisher.loadgen.traffic import generate as _generate
 
     start = _dt(2026, 1, 1, tzinfo=_UTC)
     msgs = _generate(2000, seed=5, start=start, gap_s=300.0)

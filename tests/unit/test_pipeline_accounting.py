@@ -20,7 +20,7 @@ from store_fakes import DeadLetterBox, MemoryLive, MemoryViews, state_of
 from usagestream.contract import InvalidEvent, UsageEvent, parse_usage
 from usagestream.live import live_item
 from usagestream.publisher.events import Message
-from usagestream.publisher.traffic import generate
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import BatchConsumer
 from usagestream.streams.kafka_io import Consumed

@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from usagestream.publisher.traffic import generate
+from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
 from usagestream.streams.kafka_io import Consumed
 from usagestream.streams.pipeline import Prepared, merge, prepare

@@ -6,7 +6,7 @@ created_at beyond the months created ahead); `usagestream_month_partition` creat
 of the default partition. Existing rows are copied into the new tables.
 
 PostgreSQL has no unique index across partitions, so the primary key becomes (id, created_at): the writer still
-looks a record up by id alone (materializer/pg_views.py), under the partition lock that serializes every writer
+looks a record up by id alone (materializer/write/pg_views.py), under the partition lock that serializes every writer
 of one id.
 
 Revision ID: 0002

@@ -2,7 +2,7 @@
 and by (api_key_id, created_at, id) + user_id.
 
 ttl-analysis and interval-timeline take each group's completed requests of the period in (created_at, id) order
-and compute the gap to the previous one (materializer/pg_reads_cache.py). With `id` in the key and the other
+and compute the gap to the previous one (materializer/read/cache.py). With `id` in the key and the other
 columns they read included, one index-only range scan per group yields the rows already in that order: no heap
 access, no sort (at 10 M density a 168 h window holds ~175,000 requests). They replace the two partial indexes
 of 0002 on (user_id, created_at) and (api_key_id, created_at), whose queries they serve as well, so the writer

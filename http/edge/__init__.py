@@ -1,0 +1,1 @@
+"""How requests arrive and leave: the connection protocol, headers, error middleware, access log."""

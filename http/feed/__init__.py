@@ -1,0 +1,1 @@
+"""The live websocket feed: one Redis subscription fanned out, frames, names, the credential guard."""

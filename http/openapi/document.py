@@ -1,0 +1,177 @@
+"""The OpenAPI 3.1 document of every endpoint, served at `/api/openapi.json` (and checked by schemathesis)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+
+from usagestream.http.jsonio import json_response
+from usagestream.http.openapi.builders import Schema, ref
+from usagestream.http.openapi.schemas import SCHEMAS
+from usagestream.http.params import GROUP_BY, RECORD_STATUSES
+from usagestream.materializer.read.timeseries import ADMIN_GROUPS, USER_GROUPS
+from usagestream.timeseries import GRANULARITIES
+
+ADMIN, USER = "/api/admin/usage", "/api/users/me/usage"
+TEXT: Schema = {"type": "string", "pattern": "^[^\\x00]*$"}  # NUL is refused (422)
+DATETIME_DOC = "ISO 8601 datetime, inclusive; without an offset it is taken as UTC."
+
+
+def q(name: str, schema: Schema, doc: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": doc}
+
+
+def num(name: str, default: int, lo: int, hi: int | None = None) -> dict[str, Any]:
+    schema: Schema = {"type": "integer", "default": default, "minimum": lo}
+    if hi is not None:
+        schema["maximum"] = hi
+    return q(name, schema, f"default {default}, {lo}..{hi if hi is not None else ''}")
+
+
+RANGE = [q("start_date", {"type": "string", "format": "date-time"}, DATETIME_DOC),
+         q("end_date", {"type": "string", "format": "date-time"}, DATETIME_DOC)]  # fmt: skip
+ADMIN_RANGE_DOC = " When both dates are omitted the range is the last USAGESTREAM_ADMIN_DEFAULT_DAYS days."
+HOURS_168 = num("hours", 168, 1, 720)
+ANALYSIS = [q("user_id", TEXT, "only this user"), q("api_key_id", TEXT, "only this API key"), HOURS_168]
+IDS = q("ids", TEXT, "comma-separated usage ids (any status); blank after trimming -> no requests")
+WS_TOKEN = q("access_token", TEXT, "the bearer token, for clients that cannot set headers")
+WS_DOC = (
+    'Websocket. First `{"type":"snapshot","requests":[...]}` (items as in /active), then '
+    '`{"type":"upsert","request":{...}}` and `{"type":"remove","id":...,"status":...}`. '
+    "A client that cannot keep up is closed with code 1013 and should reconnect. The feed is closed with code "
+    "1008 (reason: the message REST would answer) once its credential would be refused: at the token's expiry, "
+    "or within USAGESTREAM_FEED_RECHECK_S of the user's deactivation, deletion or loss of the admin role, or of "
+    "the management token's revocation."
+)
+RECORDS_PARAMS = [
+    *RANGE, q("search", TEXT, "whitespace-separated keywords (at most 10), all must match"),
+    q("user_id", TEXT, "exact user id"), q("username", TEXT, "username substring"),
+    q("model", TEXT, "exact model"), q("provider", TEXT, "exact current provider name"),
+    q("status", {"type": "string", "enum": list(RECORD_STATUSES)}, "request class or status"),
+    num("limit", 100, 1, 500), num("offset", 0, 0),
+]  # fmt: skip
+
+
+TS_DOC = (
+    "Usage over time: per bucket of `granularity` in the zone `tz`, the /stats counters (every request, active"
+    " ones included), for the whole scope or its top `limit` groups (most requests over the range) plus"
+    " `__other__` (everything else). Buckets are exact: aligned parts from the aggregates, the range's cut"
+    " ends recounted from the records. 422 when the answer would exceed 10,000 buckets or 100,000 points,"
+    " or a bucket would start off the UTC 15-minute grid (historical offsets). See docs/api.md."
+)
+
+
+def timeseries_params(groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        *RANGE,
+        q("granularity", {"type": "string", "enum": list(GRANULARITIES), "default": "hour"}, "bucket size"),
+        q("group_by", {"type": "string", "enum": ["none", *groups]}, "one series per group (default none)"),
+        num("limit", 10, 1, 100),
+        q("tz", {"type": "string", "examples": ["UTC", "Asia/Kolkata"]},
+          "IANA time zone of the buckets (default USAGESTREAM_TIMEZONE)"),
+    ]  # fmt: skip
+
+
+def timeseries_op(summary: str, groups: tuple[str, ...]) -> Schema:
+    operation = op(summary, "Timeseries", timeseries_params(groups))
+    operation["description"] = TS_DOC
+    return operation
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+
+
+def op(
+    summary: str, schema: str, params: list[dict[str, Any]], *, auth: bool = True, **errors: str
+) -> Schema:
+    """One GET operation. `errors` maps extra status codes ("s400", ...) to their descriptions."""
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": ref(schema)}}}
+    }
+    if auth:
+        responses["401"] = _error("missing, malformed, expired or unknown token")
+        responses["403"] = _error("user inactive or deleted, role not allowed, or IP not allowed")
+    if params:
+        responses["422"] = _error("a parameter is out of bounds or unparseable")
+    for code, text in errors.items():
+        responses[code.removeprefix("s")] = _error(text)
+    responses["503"] = _error("PostgreSQL or Redis is unavailable")
+    out: Schema = {"summary": summary, "parameters": params, "responses": responses}
+    out["security"] = [{"bearerAuth": []}] if auth else []
+    return out
+
+
+def websocket(summary: str) -> Schema:
+    operation = op(summary, "Error", [WS_TOKEN], s400="not a websocket upgrade request")
+    operation["description"] = WS_DOC
+    operation["responses"]["101"] = {"description": "switching to the websocket protocol"}
+    del operation["responses"]["200"]
+    return operation
+
+
+def paths() -> dict[str, Any]:
+    group = q("group_by", {"type": "string", "enum": list(GROUP_BY)}, "dimension", required=True)
+    table = {
+        f"{ADMIN}/stats": op("Overall totals." + ADMIN_RANGE_DOC, "Stats", RANGE),
+        f"{ADMIN}/aggregation/stats": op(
+            "Top groups by request count." + ADMIN_RANGE_DOC, "Aggregation",
+            [group, *RANGE, num("limit", 20, 1, 100)], s400="invalid group_by",
+        ),
+        f"{ADMIN}/heatmap": op("365 days of activity, all users", "Heatmap", []),
+        f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
+        f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS),
+        f"{ADMIN}/active": op("Status of the given or the 50 newest active requests", "AdminActive", [IDS]),
+        f"{ADMIN}/active/ws": websocket("Live feed of active requests, all users"),
+        f"{ADMIN}/cache-affinity/ttl-analysis": op("Request intervals, recommended TTL", "TtlAnalysis",
+                                                   ANALYSIS),
+        f"{ADMIN}/cache-affinity/hit-analysis": op("Prompt-cache hit rates", "HitAnalysis", ANALYSIS),
+        f"{ADMIN}/cache-affinity/interval-timeline": op(
+            "Intervals between a user's completed requests", "IntervalTimeline",
+            [num("hours", 24, 1, 720), num("limit", 10000, 100, 50000), q("user_id", TEXT, "only this user"),
+             q("include_user_info", {"type": "boolean", "default": False}, "multi-user view")],
+        ),
+        f"{ADMIN}/{{usage_id}}": op(
+            "One request in full, by usage id or request id", "Detail",
+            [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            s404="Usage record not found",
+        ),
+        USER: op("The caller's usage summary and records", "UserUsage",
+                 [*RANGE, q("search", TEXT, "keywords over key name and model"), num("limit", 100, 1, 200),
+                  num("offset", 0, 0, 2000)]),
+        f"{USER}/active": op("The caller's given or newest 50 active requests", "UserActive", [IDS]),
+        f"{USER}/active/ws": websocket("Live feed of the caller's active requests"),
+        f"{USER}/timeseries": timeseries_op("The caller's usage over time (group_by user or provider: 403)",
+                                            USER_GROUPS),
+        f"{USER}/heatmap": op("365 days of the caller's activity", "Heatmap", []),
+        f"{USER}/interval-timeline": op("The caller's request intervals", "IntervalTimeline",
+                                        [num("hours", 24, 1, 720), num("limit", 5000, 100, 20000)]),
+        "/health": op("The process is up", "Health", [], auth=False),
+        "/ready": op("Kafka, Redis and PostgreSQL are reachable (503 if not)", "Ready", [], auth=False),
+    }  # fmt: skip
+    table["/ready"]["responses"]["503"] = {
+        "description": "a dependency is down",
+        "content": {"application/json": {"schema": ref("Ready")}},
+    }
+    return {path: {"get": operation} for path, operation in table.items()}
+
+
+@cache
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "usagestream read API", "version": "1",
+                 "description": "Errors: {error: {type, message}}; money is an exact JSON number."},
+        "paths": paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "HS256 JWT or `ae_` management token"}},
+        },
+    }  # fmt: skip
+
+
+async def serve(_request: web.Request) -> web.StreamResponse:
+    return json_response(document())

@@ -1,0 +1,105 @@
+"""Handlers of the admin paths `/api/admin/usage/*` (docs/reference-api.md §3.1 to §3.9).
+
+Each one parses its parameters (usagestream.http.params), asks the read store, returns its answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from usagestream.http import params
+from usagestream.http.auth import Principal
+from usagestream.http.errors import http_error
+from usagestream.http.jsonio import json_answer, json_response
+from usagestream.http.keys import REDIS, SETTINGS, STORE
+from usagestream.http.redis_live import LiveSet
+from usagestream.http.views import timeseries as timeseries_view
+from usagestream.http.views.active import active as active_answer
+
+NOT_FOUND = "Usage record not found"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    return params.admin_range(request.query, request.app[SETTINGS].admin_default_days, _now())
+
+
+async def stats(request: web.Request, _who: Principal) -> web.StreamResponse:
+    start, end = _range(request)
+    return json_response(await request.app[STORE].stats(start, end))
+
+
+async def aggregation(request: web.Request, _who: Principal) -> web.StreamResponse:
+    start, end = _range(request)
+    limit = params.integer(request.query, "limit", 20, 1, 100)
+    group_by = params.group_by(request.query)
+    return json_response(await request.app[STORE].aggregation(group_by, start, end, limit))
+
+
+async def heatmap(request: web.Request, _who: Principal) -> web.StreamResponse:
+    return json_response(await request.app[STORE].heatmap(None, True, _now()))
+
+
+async def records(request: web.Request, _who: Principal) -> web.StreamResponse:
+    q = request.query
+    start, end = _range(request)
+    answer = await request.app[STORE].records(
+        start=start,
+        end=end,
+        search=params.text(q, "search"),
+        user_id=params.text(q, "user_id"),
+        username=params.text(q, "username"),
+        model=params.text(q, "model"),
+        provider=params.text(q, "provider"),
+        status=params.record_status(q),
+        limit=params.integer(q, "limit", 100, 1, 500),
+        offset=params.integer(q, "offset", 0, 0),
+    )
+    return await json_answer(answer)
+
+
+async def active(request: web.Request, _who: Principal) -> web.StreamResponse:
+    ids = params.ids(request.query)
+    live = LiveSet(request.app[REDIS], request.app[SETTINGS])
+    return json_response(await active_answer(live, request.app[STORE], ids, user_id=None, admin=True))
+
+
+async def detail(request: web.Request, _who: Principal) -> web.StreamResponse:
+    usage_id = params.path_id(request.match_info, "usage_id")
+    found = await request.app[STORE].detail(usage_id) if usage_id is not None else None
+    if found is None:
+        raise http_error(404, NOT_FOUND)
+    return json_response(found)
+
+
+async def ttl_analysis(request: web.Request, _who: Principal) -> web.StreamResponse:
+    q = request.query
+    user_id, key_id = params.text(q, "user_id"), params.text(q, "api_key_id")
+    hours = params.integer(q, "hours", 168, 1, 720)
+    return await json_answer(await request.app[STORE].ttl_analysis(user_id, key_id, hours, _now()))
+
+
+async def hit_analysis(request: web.Request, _who: Principal) -> web.StreamResponse:
+    q = request.query
+    user_id, key_id = params.text(q, "user_id"), params.text(q, "api_key_id")
+    hours = params.integer(q, "hours", 168, 1, 720)
+    return json_response(await request.app[STORE].hit_analysis(user_id, key_id, hours, _now()))
+
+
+async def interval_timeline(request: web.Request, _who: Principal) -> web.StreamResponse:
+    q = request.query
+    hours = params.integer(q, "hours", 24, 1, 720)
+    limit = params.integer(q, "limit", 10000, 100, 50000)
+    user_id = params.text(q, "user_id")
+    include = params.boolean(q, "include_user_info", False)
+    return await json_answer(await request.app[STORE].interval_timeline(hours, limit, user_id, include, _now()))
+
+
+async def timeseries(request: web.Request, _who: Principal) -> web.StreamResponse:
+    """Usage over time, all requests (docs/api.md "Time series")."""
+    return await timeseries_view.answer(request, None)

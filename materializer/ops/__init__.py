@@ -1,0 +1,1 @@
+"""Operator commands: the schema (`db`), `verify` and `rebuild`, `retention`."""

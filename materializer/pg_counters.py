@@ -1,0 +1,91 @@
+"""The aggregates' counters and dimension keys as SQL over the records: the SQL twin of `usagestream.stats`.
+
+`USAGE_COUNTER_SQL` is the twin of `usagestream.stats.usage_contribution`: summing it over the records of a slice
+gives exactly the counters the writer folded into `usage_agg` for those records (tested against
+`stats.recount`). The writer spreads by `DIM_KEY_SQL`, `verify` recounts with all of them, the read side
+recounts the edges of a range with them.
+"""
+
+from __future__ import annotations
+
+from usagestream.stats import ATTEMPT_COUNTERS, USAGE_COUNTERS
+
+FINISHED = "status NOT IN ('pending', 'streaming')"
+REACHED = "provider_name NOT IN ('unknown', 'pending')"
+FR = f"{FINISHED} AND {REACHED}"
+ERROR = "(status_code >= 400 OR error_message IS NOT NULL)"
+COMPLETED = "status = 'completed'"
+S200 = "status_code = 200 AND response_time_ms IS NOT NULL"
+EXECUTED = "provider_id IS NOT NULL AND status IN ('success', 'failed')"
+
+
+def _n(cond: str) -> str:
+    return f"count(*) FILTER (WHERE {cond})"
+
+
+def _sum(expr: str, cond: str | None = None) -> str:
+    where = f" FILTER (WHERE {cond})" if cond else ""
+    return f"COALESCE(sum({expr}){where}, 0)"
+
+
+USAGE_COUNTER_SQL: dict[str, str] = {
+    "n_all": "count(*)",
+    "n_finished": _n(FINISHED),
+    "n_reached": _n(REACHED),
+    "n_fr": _n(FR),
+    "n_error": _n(ERROR),
+    "n_completed": _n(COMPLETED),
+    "n_hit": _n(f"{COMPLETED} AND cache_read_input_tokens > 0"),
+    "n_s200": _n(S200),
+    "in_tok": _sum("input_tokens"),
+    "out_tok": _sum("output_tokens"),
+    "tot_tok": _sum("total_tokens"),
+    "cc_tok": _sum("cache_creation_input_tokens"),
+    "cr_tok": _sum("cache_read_input_tokens"),
+    "cost": _sum("total_cost_usd"),
+    "actual_cost": _sum("actual_total_cost_usd"),
+    "cc_cost": _sum("cache_creation_cost_usd"),
+    "cr_cost": _sum("cache_read_cost_usd"),
+    "rt_sum": _sum("response_time_ms"),
+    "rt_n": "count(response_time_ms)",
+    "fr_tot_tok": _sum("total_tokens", FR),
+    "fr_cost": _sum("total_cost_usd", FR),
+    "fr_actual": _sum("actual_total_cost_usd", FR),
+    "fr_rt_sum": _sum("response_time_ms", FR),
+    "fr_rt_n": _n(f"{FR} AND response_time_ms IS NOT NULL"),
+    "fin_tot_tok": _sum("total_tokens", FINISHED),
+    "fin_cost": _sum("total_cost_usd", FINISHED),
+    "fin_actual": _sum("actual_total_cost_usd", FINISHED),
+    "r_in": _sum("input_tokens", REACHED),
+    "r_out": _sum("output_tokens", REACHED),
+    "r_tot": _sum("total_tokens", REACHED),
+    "r_cost": _sum("total_cost_usd", REACHED),
+    "r_actual": _sum("actual_total_cost_usd", REACHED),
+    "s200_rt_sum": _sum("response_time_ms", S200),
+    "c_in": _sum("input_tokens", COMPLETED),
+    "c_cr": _sum("cache_read_input_tokens", COMPLETED),
+    "c_cc": _sum("cache_creation_input_tokens", COMPLETED),
+    "c_cr_cost": _sum("cache_read_cost_usd", COMPLETED),
+    "c_cc_cost": _sum("cache_creation_cost_usd", COMPLETED),
+}
+assert tuple(USAGE_COUNTER_SQL) == USAGE_COUNTERS
+
+ATTEMPT_COUNTER_SQL: dict[str, str] = {
+    "attempts": "count(*)",
+    "successes": _n("status = 'success'"),
+    "failures": _n("status = 'failed'"),
+    "lat_sum": _sum("latency_ms"),
+    "lat_n": "count(latency_ms)",
+}
+assert tuple(ATTEMPT_COUNTER_SQL) == ATTEMPT_COUNTERS
+
+# How each usage_agg dimension's key is computed from a record (NULL: the record is not in that dimension).
+DIM_KEY_SQL: dict[str, str] = {
+    "all": "''",
+    "model": "model",
+    "user": "user_id",
+    "provider": "provider_id",
+    "api_format": "api_format",
+    "api_key": "api_key_id",
+    "user_model": "user_id || chr(31) || model",
+}

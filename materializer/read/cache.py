@@ -1,0 +1,208 @@
+"""Cache-affinity analyses over the completed requests of the last `hours`: TTL analysis, interval timeline.
+
+Intervals are the gaps between a group's consecutive completed requests (window functions in SQL), so only the
+per-group results leave the database. Each group's rows of the period come from one range scan of a covering
+partial index (migration 0004: completed records by (user_id | api_key_id, created_at, id) with the columns
+read included): index-only, already in window order, so neither the heap nor a sort is touched and the cost is
+the rows of the period (at 10 M requests over 400 days, ~175,000 per 168 h), not the history. The users of the
+period are enumerated by a recursive skip scan of the same index (one descent per user and month partition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from usagestream.materializer.read.entities import entity_maps
+from usagestream.materializer.read.sql import iso
+from usagestream.slices import map_sliced
+
+BANDS = ("within_5min", "within_15min", "within_30min", "within_60min", "over_60min")
+_BAND_SQL = ("m <= 5", "m > 5 AND m <= 15", "m > 15 AND m <= 30", "m > 30 AND m <= 60", "m > 60")
+COMPLETED = "status = 'completed' AND created_at > $1"
+# The gap in minutes as the reference computes it, EXTRACT(EPOCH FROM gap)::float8 / 60. EXTRACT is numeric
+# (slow, a third of the query); date_part is float8 and, for a gap under a day (no days part in the interval),
+# the same correctly rounded value (interval->time / 1e6), so the numeric path is kept only for longer gaps.
+GAP_MINUTES = "CASE WHEN d < interval '1 day' THEN date_part('epoch', d) ELSE EXTRACT(EPOCH FROM d)::float8 END / 60"
+# Every user with a completed record since $1: a superset, the users of the month partitions the period
+# touches (the bound holds for every row of those partitions, so each step is one index descent per partition).
+_MONTHS = "status = 'completed' AND created_at >= date_trunc('month', $1, 'UTC')"
+ALL_USERS = (
+    f"WITH RECURSIVE grp(g) AS ((SELECT user_id FROM usage_records WHERE {_MONTHS} AND user_id IS NOT NULL"  # noqa: S608
+    " ORDER BY user_id LIMIT 1) UNION ALL SELECT (SELECT user_id FROM usage_records"
+    f" WHERE {_MONTHS} AND user_id > grp.g ORDER BY user_id LIMIT 1) FROM grp WHERE grp.g IS NOT NULL)"
+)
+
+
+def gaps(column: str, where: str, extra: str = "", desc: bool = False) -> str:
+    """One group's completed rows since $1 with `m`, the gap to its previous row in minutes (NULL for the first).
+
+    `desc`: newest first, the previous row being the next one in that order (lead), so a LIMIT stops early."""
+    prev, order = ("lead", "DESC") if desc else ("lag", "")
+    cols = f"{extra}, " if extra else ""
+    return (
+        f"SELECT {cols}{GAP_MINUTES} AS m FROM (SELECT {cols}created_at - {prev}(created_at)"  # noqa: S608
+        f" OVER (ORDER BY created_at {order}, id {order}) AS d FROM usage_records WHERE {where}) a"
+    )
+
+
+def ttl_query(group: str, filters: list[str], groups: str) -> str:
+    """Per group of `groups` (a CTE `grp(g)`) with at least 2 intervals: count, bands, percentiles, avg/min/max.
+
+    The three percentiles are one percentile_cont over an array of fractions: one sort of the gaps instead of
+    three, the same interpolation (PostgreSQL's percentile_cont_multi_final shares it with the scalar form)."""
+    bands = ", ".join(f"count(*) FILTER (WHERE {c}) AS {b}" for b, c in zip(BANDS, _BAND_SQL, strict=True))
+    where = " AND ".join([COMPLETED, f"{group} = grp.g", *filters])
+    return (
+        f"{groups} SELECT grp.g, s.*, s.p[1] AS p50, s.p[2] AS p75, s.p[3] AS p90 FROM grp"  # noqa: S608
+        f" CROSS JOIN LATERAL (SELECT count(*) AS n, {bands},"
+        " percentile_cont(ARRAY[0.5, 0.75, 0.9]::float8[]) WITHIN GROUP (ORDER BY m) AS p,"
+        f" avg(m) AS avg_m, min(m) AS min_m, max(m) AS max_m FROM ({gaps(group, where)}) iv WHERE m IS NOT NULL"
+        ' HAVING count(*) >= 2) s WHERE grp.g IS NOT NULL ORDER BY s.n DESC, grp.g COLLATE "C"'
+    )
+
+
+async def ttl_groups(
+    conn: asyncpg.Connection, user_id: str | None, api_key_id: str | None, since: datetime
+) -> list[asyncpg.Record]:
+    """Per-group interval statistics; with both ids, that user's rows grouped by API key."""
+    if api_key_id is not None:
+        filters = [] if user_id is None else ["user_id = $3"]
+        sql = ttl_query("api_key_id", filters, "WITH grp(g) AS (SELECT $2::text)")
+        return list(await conn.fetch(sql, since, api_key_id, *([] if user_id is None else [user_id])))
+    if user_id is not None:
+        return list(await conn.fetch(ttl_query("user_id", [], "WITH grp(g) AS (SELECT $2::text)"), since, user_id))
+    return list(await conn.fetch(ttl_query("user_id", [], ALL_USERS), since))
+
+
+def _r2(x: float | None) -> float | None:
+    return round(x, 2) if x else None
+
+
+def recommend(p75: float | None, p90: float | None) -> tuple[int, str]:
+    if p75 is None or p90 is None:
+        return 5, "数据不足，使用默认值"
+    if p90 <= 5:
+        return 5, f"高频用户：90% 的请求间隔在 {p90:.1f} 分钟内"
+    if p75 <= 15:
+        return 15, f"中高频用户：75% 的请求间隔在 {p75:.1f} 分钟内"
+    if p75 <= 30:
+        return 30, f"中频用户：75% 的请求间隔在 {p75:.1f} 分钟内"
+    return 60, f"低频用户：75% 的请求间隔为 {p75:.1f} 分钟，建议使用长 TTL"
+
+
+def ttl_user(g: Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool) -> dict[str, Any]:
+    n = g["n"]
+    ttl, reason = recommend(g["p75"], g["p90"])
+    return {
+        "group_id": g["g"],
+        "username": user.get("username") if by_user and user else None,
+        "email": (user.get("email") or "") if by_user and user else None,
+        "request_count": n,
+        "interval_distribution": {b: g[b] for b in BANDS},
+        "interval_percentages": {b: round(g[b] / n * 100, 1) for b in BANDS},
+        "percentiles": {p: _r2(g[p]) for p in ("p50", "p75", "p90")},
+        "avg_interval_minutes": _r2(g["avg_m"]),
+        "min_interval_minutes": _r2(g["min_m"]),
+        "max_interval_minutes": _r2(g["max_m"]),
+        "recommended_ttl_minutes": ttl,
+        "recommendation_reason": reason,
+    }
+
+
+async def ttl_analysis(
+    conn: asyncpg.Connection, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+) -> dict[str, Any]:
+    groups = await ttl_groups(conn, user_id, api_key_id, now - timedelta(hours=hours))
+    by_user = api_key_id is None
+    users = (await entity_maps(conn, {"user": [g["g"] for g in groups] if by_user else []}))["user"]
+    items = await map_sliced(lambda g: ttl_user(g, users.get(g["g"]), by_user), groups, 200)
+    dist = {"5min": 0, "15min": 0, "30min": 0, "60min": 0}
+    for item in items:
+        dist[f"{item['recommended_ttl_minutes']}min"] += 1
+    return {
+        "analysis_period_hours": hours,
+        "total_users_analyzed": len(items),
+        "ttl_distribution": dist,
+        "users": items,
+    }
+
+
+# --- interval timeline ------------------------------------------------------------------------------------
+def _points(limit: str | None) -> str:
+    """A user's (grp.g) points since $1 (gap <= 120 min), newest first; at most `limit` of them if given."""
+    rows = gaps("user_id", f"{COMPLETED} AND user_id = grp.g", "created_at, id, model", desc=True)
+    newest = f" ORDER BY created_at DESC, id DESC LIMIT {limit}" if limit else ""  # the order the rows come in
+    return f"SELECT * FROM ({rows}) b WHERE m <= 120{newest}"  # noqa: S608
+
+
+def simple_timeline(user_filter: bool) -> str:
+    """The newest `limit` ($2) points (of user $3, else of every user's newest $2), shown oldest first."""
+    groups = "WITH grp(g) AS (SELECT $3::text)" if user_filter else ALL_USERS
+    return (
+        f"{groups} SELECT * FROM (SELECT p.* FROM grp CROSS JOIN LATERAL ({_points('$2')}) p"  # noqa: S608
+        " WHERE grp.g IS NOT NULL ORDER BY p.created_at DESC, p.id DESC LIMIT $2) newest ORDER BY created_at, id"
+    )
+
+
+# Each user keeps all points when the total fits `limit` ($2), else its newest
+# ceil(user_count * limit / total) (at least 1); shown oldest first. Two passes: every user's point count
+# (gaps only, no rows leave the scan), then each user's newest `quota` points, read newest first and cut by
+# LIMIT, so only the points kept are carried, sorted and returned.
+_COUNT = "SELECT count(*) AS n FROM ({}) b WHERE m <= 120"  # noqa: S608
+MULTI_TIMELINE = (
+    f"{ALL_USERS}, cnt AS (SELECT grp.g, c.n FROM grp CROSS JOIN LATERAL"
+    f" ({_COUNT.format(gaps('user_id', f'{COMPLETED} AND user_id = grp.g'))}) c WHERE grp.g IS NOT NULL AND c.n > 0),"
+    " quota AS (SELECT g, (CASE WHEN total <= $2 THEN n ELSE GREATEST(ceil(n::numeric * $2 / total), 1) END)::bigint"
+    " AS q FROM (SELECT g, n, sum(n) OVER () AS total FROM cnt) t)"
+    f" SELECT grp.g AS user_id, p.created_at, p.model, p.m FROM quota grp CROSS JOIN LATERAL ({_points('grp.q')}) p"
+    " ORDER BY p.created_at, p.id"
+)
+
+
+def point(r: Mapping[str, Any], with_user: bool) -> dict[str, Any]:
+    p: dict[str, Any] = {"x": iso(r["created_at"]), "y": round(r["m"], 2)}
+    if with_user:
+        p["user_id"] = r["user_id"]
+    if r["model"]:
+        p["model"] = r["model"]
+    return p
+
+
+async def interval_timeline(
+    conn: asyncpg.Connection,
+    hours: int,
+    limit: int,
+    user_id: str | None,
+    include_user_info: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    since = now - timedelta(hours=hours)
+    multi = include_user_info and user_id is None
+    if multi:
+        rows = await conn.fetch(MULTI_TIMELINE, since, limit)
+    elif user_id is None:
+        rows = await conn.fetch(simple_timeline(False), since, limit)
+    else:
+        rows = await conn.fetch(simple_timeline(True), since, limit, user_id)
+    models: set[str] = set()
+    user_ids: set[str] = set()
+
+    def shape(r: Mapping[str, Any]) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
+        if r["model"]:
+            models.add(r["model"])
+        if multi:
+            user_ids.add(r["user_id"])
+        return point(r, multi)
+
+    points = await map_sliced(shape, rows)
+    out: dict[str, Any] = {"analysis_period_hours": hours, "total_points": len(points), "points": points}
+    if multi:
+        users = (await entity_maps(conn, {"user": user_ids}))["user"]
+        out["users"] = {uid: d["username"] for uid, d in sorted(users.items()) if d.get("username") is not None}
+    if models:
+        out["models"] = sorted(models)
+    return out

@@ -1,0 +1,285 @@
+"""Record queries: the /records page and its filters, the user's records, detail, and rows for /active.
+
+Filters on names (username, key name, provider name) are resolved against the small `entities` table in
+sub-selects. A search keyword is first resolved to the ids and model names it matches (`resolve_search`: live
+entities, and the distinct models of the month aggregates), so the records are filtered by equality on indexed
+columns; a page is then the newest rows of each matched value merged (`page` with branches), which reads about
+`limit` rows per value instead of scanning the range for matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from usagestream import fields
+from usagestream.materializer.pg_counters import ERROR
+from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
+from usagestream.materializer.read.sql import Args, contains_pattern, search_patterns
+
+# Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
+PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)
+
+STATUS_FILTERS = {
+    "stream": "is_stream",
+    "standard": "NOT is_stream",
+    "error": ERROR,
+    "pending": "status = 'pending'",
+    "streaming": "status = 'streaming'",
+    "completed": "status = 'completed'",
+    "cancelled": "status = 'cancelled'",
+    "failed": f"(status = 'failed' OR {ERROR})",
+    "active": "status IN ('pending', 'streaming')",
+}
+
+
+@dataclass
+class Matches:
+    """What one search keyword matches: values of record columns (model, user_id, api_key_id, provider_id)."""
+
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    def size(self) -> int:
+        return sum(len(v) for v in self.values.values())
+
+    def columns(self) -> list[str]:
+        return [c for c, v in self.values.items() if v]
+
+
+# Record column -> the entity kind and data field a keyword is matched against (None: the model name itself).
+SEARCHED = {"model": None, "api_key_id": ("api_key", "name"), "user_id": ("user", "username"),
+            "provider_id": ("provider", "name")}  # fmt: skip
+
+
+async def resolve_search(conn: asyncpg.Connection, text: str | None, admin: bool) -> list[Matches]:
+    """Each keyword's matches. Models come from the month rows of the `model` dimension: every stored record
+    is counted in one of them (same snapshot), so `model = ANY(models)` selects exactly `model ILIKE keyword`."""
+    out = []
+    for pattern in search_patterns(text):
+        columns = [c for c in SEARCHED if admin or c in ("model", "api_key_id")]
+        parts = []
+        for column in columns:
+            spec = SEARCHED[column]
+            if spec is None:
+                parts.append(
+                    "ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3"
+                    " AND key ILIKE $1 ESCAPE '\\')"
+                )
+            else:
+                parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
+        row = await conn.fetchrow(f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
+        out.append(Matches({c: sorted(row[i]) for i, c in enumerate(columns)}))
+    return out
+
+
+class Filters:
+    """The WHERE clause of a records query, built condition by condition."""
+
+    def __init__(self) -> None:
+        self.args = Args()
+        self.where: list[str] = []
+        self.matches: list[Matches] = []
+
+    def add(self, sql: str, *values: Any) -> None:
+        self.where.append(sql.format(*(self.args.add(v) for v in values)))
+
+    def sql(self) -> str:
+        return " AND ".join(self.where) or "TRUE"
+
+    def range(self, start: datetime | None, end: datetime | None) -> None:
+        if start is not None:
+            self.add("created_at >= {}", start)
+        if end is not None:
+            self.add("created_at <= {}", end)
+
+    def matched(self, matches: list[Matches]) -> None:
+        """Each keyword must match one of its resolved values (see resolve_search)."""
+        self.matches = matches
+        for m in matches:
+            cols = m.columns()
+            parts = [f"{c} = ANY({self.args.add(m.values[c])}::text[])" for c in cols]
+            self.where.append("(" + " OR ".join(parts) + ")" if parts else "FALSE")
+
+    def search(self, text: str | None, admin: bool) -> None:
+        """Each keyword must match the key name or model (admin: also the username or provider name)."""
+        for pattern in search_patterns(text):
+            ph = self.args.add(pattern)
+            parts = [
+                f"api_key_id IN ({entity_subquery('api_key', 'name', 'ILIKE', ph)})",
+                f"model ILIKE {ph} ESCAPE '\\'",
+            ]
+            if admin:
+                parts.append(f"user_id IN ({entity_subquery('user', 'username', 'ILIKE', ph)})")
+                parts.append(f"provider_id IN ({entity_subquery('provider', 'name', 'ILIKE', ph)})")
+            self.where.append("(" + " OR ".join(parts) + ")")
+
+    def admin(
+        self,
+        user_id: str | None,
+        username: str | None,
+        model: str | None,
+        provider: str | None,
+        status: str | None,
+    ) -> None:
+        if user_id is not None:
+            self.add("user_id = {}", user_id)
+        if username is not None:
+            ph = self.args.add(contains_pattern(username))
+            self.where.append(f"user_id IN ({entity_subquery('user', 'username', 'ILIKE', ph)})")
+        if model is not None:
+            self.add("model = {}", model)
+        if provider is not None:
+            ph = self.args.add(provider)
+            self.where.append(f"provider_id IN ({entity_subquery('provider', 'name', '=', ph)})")
+        if status is not None:
+            if status not in STATUS_FILTERS:
+                raise ValueError(f"unknown status filter {status!r}")
+            self.where.append(STATUS_FILTERS[status])
+
+
+# The columns an /active item is built from (http/shape/records.py `active_item`).
+ACTIVE_COLUMNS = (
+    "id",
+    "user_id",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "total_cost_usd",
+    "actual_total_cost_usd",
+    "rate_multiplier",
+    "response_time_ms",
+    "first_byte_time_ms",
+    "api_format",
+    "endpoint_api_format",
+    "has_format_conversion",
+    "provider_name",
+    "provider_api_key_id",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """A page of records with what shaping them needs: the entities they name and (admin page) attempt flags."""
+
+    rows: list[asyncpg.Record]
+    entities: Entities
+    total: int
+    flags: dict[str, dict[str, bool]] = field(default_factory=dict)
+
+
+# A page is merged from per-value branches when a keyword matches at most this many values.
+MAX_BRANCHES = 24
+
+
+async def page(
+    conn: asyncpg.Connection, f: Filters, limit: int, offset: int, total: int | None = None
+) -> tuple[int, list[asyncpg.Record]]:
+    """(total matching rows, the page newest first: created_at desc, then id desc).
+
+    `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
+    where = f.sql()
+    if total is None:
+        total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)  # noqa: S608
+    if total == 0:
+        return 0, []
+    narrow = min(f.matches, key=Matches.size, default=None)
+    if narrow is not None and narrow.size() <= MAX_BRANCHES:
+        return total, await _merged_page(conn, f, narrow, limit, offset)
+    lim, off = f.args.add(limit), f.args.add(offset)
+    rows = await conn.fetch(
+        f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {where}"  # noqa: S608
+        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off}",
+        *f.args.values,
+    )
+    return total, list(rows)
+
+
+async def _merged_page(
+    conn: asyncpg.Connection, f: Filters, m: Matches, limit: int, offset: int
+) -> list[asyncpg.Record]:
+    """The page as the newest `offset + limit` rows of each value the keyword matches (one index range scan
+    each: usage_records_<column> is (column, created_at DESC)), merged. Every matching row has one of these
+    values, so the page is among them; UNION drops a row that two values select."""
+    where, n = f.sql(), f.args.add(offset + limit)
+    branches = [
+        f"(SELECT id, created_at FROM usage_records WHERE {where} AND {c} = {f.args.add(v)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {n})"
+        for c in m.columns()
+        for v in m.values[c]
+    ]
+    lim, off = f.args.add(limit), f.args.add(offset)
+    rows = await conn.fetch(
+        f"WITH ids AS (SELECT id, created_at FROM ({' UNION '.join(branches)}) b"  # noqa: S608
+        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off})"
+        f" SELECT {PAGE_COLUMNS} FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids)"
+        " ORDER BY created_at DESC, id DESC",
+        *f.args.values,
+    )
+    return list(rows)
+
+
+async def page_entities(conn: asyncpg.Connection, rows: Sequence[Any]) -> Entities:
+    """The entities a page of records names: users, keys, providers, endpoints, upstream keys."""
+    return await entity_maps(
+        conn,
+        {
+            "user": [r["user_id"] for r in rows],
+            "api_key": [r["api_key_id"] for r in rows],
+            "provider": [r["provider_id"] for r in rows],
+            "provider_endpoint": [r["provider_endpoint_id"] for r in rows],
+            "provider_api_key": [r["provider_api_key_id"] for r in rows],
+        },
+    )
+
+
+async def attempt_flags(conn: asyncpg.Connection, usage_ids: list[str]) -> dict[str, dict[str, bool]]:
+    """has_fallback / has_retry / has_rectified of each request from its executed candidates."""
+    if not usage_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
+        " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
+        " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
+        " FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed')"
+        " GROUP BY usage_id",
+        usage_ids,
+    )
+    return {r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows}
+
+
+async def detail_row(conn: asyncpg.Connection, usage_id: str) -> asyncpg.Record | None:
+    """The record with this id, else the newest with this request_id."""
+    row = await conn.fetchrow("SELECT * FROM usage_records WHERE id = $1", usage_id)
+    if row is None:
+        row = await conn.fetchrow(
+            "SELECT * FROM usage_records WHERE request_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+            usage_id,
+        )
+    return row
+
+
+async def detail_entities(conn: asyncpg.Connection, r: asyncpg.Record) -> Entities:
+    pid, model = r["provider_id"], r["model"]
+    return await entity_maps(
+        conn,
+        {
+            "user": [r["user_id"]],
+            "api_key": [r["api_key_id"]],
+            "model_pricing": [f"{pid}:{model}" if pid is not None else None],
+            "global_model_pricing": [model],
+        },
+    )
+
+
+async def active_rows(conn: asyncpg.Connection, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
+    sql = f"SELECT {columns} FROM usage_records WHERE id = ANY($1::text[])"  # noqa: S608
+    if user_id is None:
+        return list(await conn.fetch(sql, ids))
+    return list(await conn.fetch(sql + " AND user_id = $2", ids, user_id))

@@ -1,0 +1,142 @@
+"""SQL building blocks of the read side: counters recounted from records, range plans as SQL, LIKE escaping.
+
+The counters and dimension keys as SQL come from `materializer/pg_counters.py` (shared with the writer and
+`verify`). Every query built here takes positional parameters collected by `Args`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
+from usagestream.ranges import Plan, Span
+from usagestream.stats import ATTEMPT_COUNTERS, MONEY_COUNTERS
+
+
+class Args:
+    """Positional parameters of one statement: `add(value)` returns its placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def spans_sql(column: str, spans: Sequence[Span], args: Args) -> str:
+    """`column` inside any of the half-open spans; FALSE when there are none."""
+    if not spans:
+        return "FALSE"
+    parts = [f"({column} >= {args.add(s.lo)} AND {column} < {args.add(s.hi)})" for s in spans]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def cast_sum(counter: str) -> str:
+    """The outer SUM of a counter column, as bigint for counts (PostgreSQL sums bigints as numeric)."""
+    return f"sum({counter})" if counter in MONEY_COUNTERS else f"sum({counter})::bigint"
+
+
+def pieces_sql(plan: Plan, args: Args) -> str:
+    """The plan's weighted runs as a row source `p(grain, lo, hi, w)`: each stands for the rows of its grain with
+    `lo <= bucket < hi`, one index range scan however many buckets the run spans (see `runs_sql`)."""
+    grains = args.add([g for g, _, _, _ in plan.pieces])
+    los = args.add([lo for _, lo, _, _ in plan.pieces])
+    his = args.add([hi for _, _, hi, _ in plan.pieces])
+    weights = args.add([w for _, _, _, w in plan.pieces])
+    return (
+        f"unnest({grains}::int2[], {los}::timestamptz[], {his}::timestamptz[], {weights}::int4[])"
+        " AS p(grain, lo, hi, w)"
+    )
+
+
+def runs_sql(plan: Plan, args: Args, columns: str, table: str, where: str) -> str:
+    """`columns` (over `a`, the aggregate row, and `p`, its run) of every row of `table` in one of the plan's
+    runs that passes `where`: a nested loop of index range scans, one per run, each reading only the buckets
+    stored in it, whatever the range's length. (`OFFSET 0` keeps the planner from flattening the LATERAL
+    subquery into a join, which it may then hash over a scan of the whole table.)"""
+    return (
+        f"SELECT {columns} FROM {pieces_sql(plan, args)} CROSS JOIN LATERAL (SELECT * FROM {table} a"
+        f" WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND {where} OFFSET 0) a"
+    )
+
+
+def usage_union(
+    plan: Plan,
+    dim: str,
+    counters: Sequence[str],
+    args: Args,
+    key_where: str = "TRUE",
+    record_where: str = "TRUE",
+) -> str:
+    """Rows (key, counters...) from the plan's weighted buckets and the edge recount, to be summed by key.
+
+    `key_where` filters aggregate rows by `key`; `record_where` is the same filter over usage_records columns.
+    """
+    key = DIM_KEY_SQL[dim]  # also checks that `dim` is one of ours before it is inlined
+    parts = []
+    if plan.pieces:
+        weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in counters)
+        parts.append(runs_sql(plan, args, f"a.key, {weighted}", "usage_agg", f"a.dim = '{dim}' AND {key_where}"))
+    if plan.edges:
+        exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in counters)
+        parts.append(
+            f"SELECT {key} AS key, {exprs} FROM usage_records"
+            f" WHERE {spans_sql('created_at', plan.edges, args)} AND {key} IS NOT NULL"
+            f" AND {record_where} GROUP BY 1"
+        )
+    if not parts:
+        parts.append(f"SELECT NULL::text AS key, {', '.join(f'0 AS {c}' for c in counters)} WHERE FALSE")
+    return " UNION ALL ".join(parts)
+
+
+def attempt_union(plan: Plan, args: Args) -> str:
+    """Rows (provider_id, attempt counters...) of a plan over attempt_agg and candidate_records."""
+    parts = []
+    if plan.pieces:
+        weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in ATTEMPT_COUNTERS)
+        parts.append(runs_sql(plan, args, f"a.provider_id, {weighted}", "attempt_agg", "TRUE"))
+    if plan.edges:
+        exprs = ", ".join(f"{ATTEMPT_COUNTER_SQL[c]} AS {c}" for c in ATTEMPT_COUNTERS)
+        parts.append(
+            f"SELECT provider_id, {exprs} FROM candidate_records"
+            f" WHERE {spans_sql('created_at', plan.edges, args)} AND {EXECUTED} GROUP BY 1"
+        )
+    if not parts:
+        parts.append(
+            f"SELECT NULL::text AS provider_id, {', '.join(f'0 AS {c}' for c in ATTEMPT_COUNTERS)} WHERE FALSE"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def escape_like(text: str) -> str:
+    """Escape LIKE wildcards (docs/reference-api.md §4.6): backslash, then % and _."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def safe_truncate_escaped(text: str, n: int) -> str:
+    """Cut escaped text to n characters without leaving a dangling escape backslash at the end."""
+    if len(text) <= n:
+        return text
+    cut = text[:n]
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    return cut[:-1] if trailing % 2 else cut
+
+
+def search_patterns(search: str | None) -> list[str]:
+    """The ILIKE patterns of a search text: at most 10 whitespace keywords, escaped, each cut to 100."""
+    if not search:
+        return []
+    return ["%" + safe_truncate_escaped(escape_like(kw), 100) + "%" for kw in search.strip().split()[:10]]
+
+
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern for a substring, escaped but not length-capped (the records `username` filter)."""
+    return "%" + escape_like(text) + "%"
+
+
+def iso(ts: datetime | None) -> str | None:
+    """An ISO 8601 string in UTC (`+00:00`), or None."""
+    return None if ts is None else ts.astimezone(UTC).isoformat()

@@ -1,0 +1,290 @@
+"""Time series: per bucket of a granularity in a zone, the /stats counters of a scope or of its top groups.
+
+`usagestream.timeseries.plan` says which stored rows and record slices make up each bucket; this module reads
+them in one statement (one REPEATABLE READ snapshot with the extent it planned from) and names the groups.
+How it counts, and why grouped series count every request: docs/read-model.md "Time series".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
+from usagestream.materializer.read.cutoff import widen_before_cutoff
+from usagestream.materializer.read.entities import entity_maps
+from usagestream.materializer.read.sql import Args, cast_sum
+from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, runs
+
+# The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
+COUNTERS = ("n_all", "n_error", "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok", "cost", "actual_cost",
+            "rt_sum", "rt_n")  # fmt: skip
+OTHER = "__other__"
+ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
+USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
+ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
+Counts = tuple[int | Decimal, ...]  # one bucket's counters, in COUNTERS order
+ZERO: Counts = (0,) * len(COUNTERS)  # shared by every empty bucket
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """One validated request: `user_id` None = every request (admin), else that user's only."""
+
+    start: datetime | None
+    end: datetime | None
+    granularity: str
+    tz: ZoneInfo
+    group_by: str | None
+    limit: int
+    now: datetime
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    key: str | None
+    label: str
+    points: list[Counts]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesAnswer:
+    start: datetime
+    end: datetime
+    buckets: tuple[Bucket, ...]
+    series: list[Series] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where one family of rows comes from: an aggregate dimension and the same key over the records."""
+
+    dim: str
+    key_where: str  # over usage_agg's `key` (alias a)
+    record_key: str  # over usage_records' columns
+    record_where: str
+    key: str | None = None  # a row source of the one key it reads (totals), e.g. "(SELECT ''::text AS key)"
+
+
+async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
+    """`timeseries` in its own read-only REPEATABLE READ transaction (as every ReadStore method)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return await timeseries(conn, q, tz_name)
+
+
+async def timeseries(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
+    """The answer over one snapshot (call inside a read-only REPEATABLE READ transaction). Raises
+    `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid)."""
+    start, end, extent = await _extent(conn, q, tz_name)
+    records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
+    # Planning and collecting up to MAX_POINTS points is pure Python for tens of milliseconds: in a thread, so the
+    # interpreter hands the event loop the GIL every switch interval instead of holding it throughout.
+    p = await asyncio.to_thread(plan, start, end, q.granularity, q.tz, q.now, extent, records_only)
+    check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
+    args = Args()
+    total = _total_source(q, args)
+    group = _group_source(q, args) if q.group_by else None
+    ranking = _rank_plan(start, end, q, extent, records_only) if group else None
+    rows = await conn.fetch(_statement(p, ranking, total, group, q, args), *args.values)
+    sums = await asyncio.to_thread(_collect, rows, len(p.buckets))
+    out = SeriesAnswer(start, end, p.buckets)
+    if group is None:
+        out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
+        return out
+    out.series.extend(await _grouped(conn, q, sums, len(p.buckets)))
+    return out
+
+
+async def _extent(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
+    """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
+    later) and the extent of the data, read as /stats reads it (read.stats.plan_for)."""
+    stored, cut, first, last = await conn.fetchrow(
+        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
+        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)"
+    )
+    start, end = q.start, q.end
+    if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
+        start, end, first, last = await widen_before_cutoff(
+            conn, "usage_records", start, end, first, last, datetime.fromisoformat(cut)
+        )
+    if end is None:  # now, or later if a record or the start is later
+        end = max(x for x in (q.now, last, start) if x is not None)
+    if start is None:
+        start = end if first is None else min(first, end)
+    if first is None or last is None:
+        return start, end, None
+    zone = ZoneInfo(tz_name) if stored in (None, tz_name) else None  # days built in another zone: unusable
+    return start, end, Extent(first, last, zone)
+
+
+def _total_source(q: SeriesQuery, args: Args) -> _Source:
+    if q.user_id is None:
+        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)")
+    me = args.add(q.user_id)
+    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)")
+
+
+def _group_source(q: SeriesQuery, args: Args) -> _Source:
+    dim = q.group_by
+    assert dim is not None
+    if q.user_id is None:
+        return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE")
+    me = args.add(q.user_id)
+    if dim == "model":  # the user_model dimension: key = user_id || chr(31) || model
+        prefix = args.add(q.user_id + "\x1f")
+        return _Source("user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}")
+    # No dimension holds user x format or user x key: the plan recounts the records (records_only).
+    return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}")
+
+
+def _rank_plan(start: datetime, end: datetime, q: SeriesQuery, extent: Extent | None, records_only: bool) -> SeriesPlan:
+    """Another exact cover of the same range, by months of the stored zone: the groups are ranked on it, a few
+    dozen rows per key however many buckets the series has (then only the top keys' rows are read per bucket)."""
+    zone = extent.stored_zone if extent is not None and extent.stored_zone is not None else None
+    try:
+        return plan(start, end, "month", zone or ZoneInfo("UTC"), q.now, extent, records_only)
+    except PlanError:  # the stored zone's midnights are off the grid in this range: UTC's never are
+        return plan(start, end, "month", ZoneInfo("UTC"), q.now, extent, records_only)
+
+
+def _sources(p: SeriesPlan, rows_name: str, slices_name: str, args: Args) -> str:
+    """The plan as two row sources: `rows_name(i, grain, bucket)` and `slices_name(i, lo, hi)`."""
+    rows = f"unnest({args.add([r[0] for r in p.rows])}::int4[], {args.add([r[1] for r in p.rows])}::int2[],"
+    rows += f" {args.add([r[2] for r in p.rows])}::timestamptz[])"
+    cuts = f"unnest({args.add([c[0] for c in p.slices])}::int4[], {args.add([c[1] for c in p.slices])}"
+    cuts += f"::timestamptz[], {args.add([c[2] for c in p.slices])}::timestamptz[])"
+    return (
+        f"{rows_name} AS (SELECT * FROM {rows} AS x(i, grain, bucket)),"
+        f" {slices_name} AS (SELECT * FROM {cuts} AS x(i, lo, hi))"
+    )
+
+
+def _runs(p: SeriesPlan, args: Args) -> str:
+    """The plan's stored rows as runs `w(grain, lo, hi)` (usagestream.timeseries.runs)."""
+    found = runs(p.rows)
+    grains, los = args.add([r[0] for r in found]), args.add([r[1] for r in found])
+    his = args.add([r[2] for r in found])
+    return (
+        f"w AS (SELECT * FROM unnest({grains}::int2[], {los}::timestamptz[], {his}::timestamptz[]) AS x(grain, lo, hi))"
+    )
+
+
+def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") -> str:
+    """(i, key, counters) from the stored rows and the record slices of a plan.
+
+    `keyed` None: every key of the dimension at each stored row (to rank them). Else only the keys of the row
+    source `keyed` (its column `key`), one index range scan per key and run of rows (`w`), each row then matched
+    to its bucket by `p`; LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read
+    every row of a key (it underestimates them) into a hash."""
+    cols = ", ".join(f"a.{c}" for c in COUNTERS)
+    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
+    stored = (
+        f"SELECT r.i, a.key, {cols} FROM {rows} r JOIN usage_agg a"
+        f" ON a.dim = '{src.dim}' AND a.grain = r.grain AND a.bucket = r.bucket WHERE {src.key_where}"
+    )
+    record_where = src.record_where
+    if keyed is not None:
+        stored = (
+            f"SELECT r.i, a.key, {cols} FROM w CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT * FROM usage_agg a"
+            f" WHERE a.dim = '{src.dim}' AND a.key = k.key AND a.grain = w.grain AND a.bucket >= w.lo"
+            f" AND a.bucket <= w.hi OFFSET 0) a JOIN {rows} r ON r.grain = a.grain AND r.bucket = a.bucket"
+        )
+        record_where += f" AND {src.record_key} IN (SELECT key FROM {keyed} k)"
+    return (
+        f"{stored} UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
+        f" ON u.created_at >= c.lo AND u.created_at < c.hi"
+        f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+    )
+
+
+def _statement(
+    p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
+) -> str:
+    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
+    totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total, total.key)}) s GROUP BY 1"
+    head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}"
+    if group is None or ranking is None:
+        return f"{head} {totals}"
+    live = ""
+    if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
+        live = (
+            " WHERE EXISTS (SELECT 1 FROM entities u WHERE u.entity = 'user' AND u.id = g.key AND NOT u.deleted"
+            " AND u.data IS NOT NULL)"
+        )
+    top = (
+        f"SELECT key FROM ({_union(group, None, 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
+        f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
+    )
+    return (
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
+        f" SELECT i, key, {sums} FROM ({_union(group, 't')}) s GROUP BY 1, 2 UNION ALL {totals}"
+    )
+
+
+def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Counts]]:
+    out: dict[str | None, list[Counts]] = {}
+    for r in rows:  # (i, key, counters...)
+        points = out.get(r[1])
+        if points is None:
+            points = out[r[1]] = [ZERO] * n
+        points[r[0]] = tuple(r)[2:]
+    return out
+
+
+async def _grouped(
+    conn: asyncpg.Connection, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int
+) -> list[Series]:
+    """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
+    scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
+    total = sums.pop(None, None)
+    ranked = await asyncio.to_thread(_ranked, sums)
+    labels = await _labels(conn, q, [k for k in ranked if k is not None])
+    series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
+    rest = await asyncio.to_thread(_rest, series, total, n)
+    if any(any(p) for p in rest):
+        series.append(Series(OTHER, "other", rest))
+    return series
+
+
+def _ranked(sums: dict[str | None, list[Counts]]) -> list[str | None]:
+    return sorted(sums, key=lambda k: (-sum(int(p[0]) for p in sums[k]), str(k)))  # p[0]: n_all
+
+
+def _rest(series: list[Series], total: list[Counts] | None, n: int) -> list[Counts]:
+    """The total minus every listed group, bucket by bucket."""
+    rest = list(total) if total is not None else [ZERO] * n
+    for s in series:
+        for i, p in enumerate(s.points):
+            if p is not ZERO:
+                rest[i] = tuple(a - b for a, b in zip(rest[i], p, strict=True))
+    return rest
+
+
+def _shown_key(q: SeriesQuery, key: str) -> str:
+    if q.user_id is not None and q.group_by == "model":
+        return key.split("\x1f", 1)[1]
+    return key
+
+
+async def _labels(conn: asyncpg.Connection, q: SeriesQuery, keys: list[str]) -> dict[str, str]:
+    """Display names: the entity's name (`Unknown` if it has none or is gone), `unknown` for an empty format."""
+    if q.group_by == "api_format":
+        return {k: k or "unknown" for k in keys}
+    if q.group_by not in ENTITY_OF:
+        return {}
+    kind, name = ENTITY_OF[q.group_by]
+    found = (await entity_maps(conn, {kind: keys}))[kind]
+    return {k: _name(found.get(k), name) for k in keys}
+
+
+def _name(data: dict[str, Any] | None, field_name: str) -> str:
+    value = None if data is None else data.get(field_name)
+    return value if isinstance(value, str) else "Unknown"

@@ -1,0 +1,1 @@
+"""The write side: the seq-fenced PostgreSQL views and the Redis live set, applied per batch."""

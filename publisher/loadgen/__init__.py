@@ -1,0 +1,1 @@
+"""`usagestream loadgen`: simulated gateway traffic published through the client beside it."""
