@@ -209,7 +209,8 @@ def test_clamp() -> None:
     assert clamp(a - timedelta(days=1), a + TICK, a, b) == (a, a + TICK)
 
 
-# The years the contract accepts for created_at (CONTRACT.md): the data extent, and so an open range, may span them.
+# The years the parser accepts for created_at (docs/contract-notes.md, "Shapes and types"): the data extent,
+# and so an open range, may span them.
 FIRST = datetime(2, 1, 2, tzinfo=UTC)
 LAST = datetime(9998, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 SPAN_US = int((LAST - FIRST) / TICK)
