@@ -9,6 +9,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 from prom_support import samples, value
+from testsupport import free_port
 
 from usagestream.metrics import CONTENT_TYPE
 from usagestream.settings import Settings
@@ -16,12 +17,6 @@ from usagestream.streams.worker_metrics import WorkerMetrics, start_metrics_serv
 
 pytestmark = pytest.mark.integration
 TOPIC = "gateway.usage.v1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 from eventgen import generate, usage_event, usage_record
 from test_pipeline import START, assert_exact, wait_caught_up, wait_for_live
+from testsupport import free_port
 from workerproc import produce, read_dead_letters, start_worker, stop_worker, wait_for
 
 from usagestream.materializer.ops.verify import verify
@@ -200,7 +201,7 @@ async def test_redis_restart_mid_stream_loses_nothing(
     worker_settings: Settings, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     """A private redis-server (so the shared one stays up) is killed mid-stream and started again, empty."""
-    port = _free_port()
+    port = free_port()
     s = replace(worker_settings, redis_url=f"redis://127.0.0.1:{port}/0")
     now = datetime.now(UTC)
     traffic = generate(61, 600, now - timedelta(minutes=5), timedelta(minutes=4))
@@ -229,14 +230,6 @@ async def test_redis_restart_mid_stream_loses_nothing(
         stop_worker(proc)
         server.kill()
         server.wait(10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _redis_server(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,32 +13,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from testsupport import free_port_pair
 
 from usagestream.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 CLI = [sys.executable, "-m", "usagestream.cli"]
-
-
-def _free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free (Kafka's broker and controller listeners)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < 65535 and _free(port + 1):
-            return port
-    raise RuntimeError("no free port pair")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @pytest.fixture
@@ -52,8 +32,8 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         **os.environ,
         "PYTHONSAFEPATH": "1",
         "USAGESTREAM_STATE_DIR": str(tmp_path / "state"),
-        "USAGESTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{_free_port_pair()}",
-        "USAGESTREAM_REDIS_URL": f"redis://127.0.0.1:{_free_port_pair()}/0",
+        "USAGESTREAM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port_pair()}",
+        "USAGESTREAM_REDIS_URL": f"redis://127.0.0.1:{free_port_pair()}/0",
         "USAGESTREAM_POSTGRES_DSN": f"{head}/{database}",
     }
     yield env

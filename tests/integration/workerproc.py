@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,8 +14,12 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from testsupport import free_port as free_port  # re-exported: the tests import it from here too
+from testsupport import stop_process
 
 from usagestream.settings import Settings
+
+stop_worker = stop_process  # the name the worker tests know
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
@@ -29,16 +31,6 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "usagestream"
     with open(log_path, "ab") as log:
         return subprocess.Popen([str(exe), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_worker(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 async def produce(settings: Settings, messages: list[tuple[str, bytes, bytes | None]]) -> None:
@@ -77,13 +69,6 @@ async def wait_for(
             return
         await asyncio.sleep(0.3)
     raise AssertionError(f"timed out waiting for {sql!r}: got {value!r}, expected {expected!r}")
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now (for a worker's /metrics)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def no_timeout(settings: Settings) -> Settings:
