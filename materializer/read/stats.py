@@ -19,7 +19,8 @@ from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, attempt_union, cast_sum, usage_union
-from usagestream.ranges import EMPTY, TICK, Plan, Span, clamp, decompose
+from usagestream.range_bounds import TICK, Span
+from usagestream.ranges import EMPTY, Plan, clamp, decompose
 from usagestream.stats import ATTEMPT_COUNTERS
 
 Row = dict[str, Any]
