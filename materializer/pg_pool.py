@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import msgspec
 
 from usagestream.settings import Settings
+
+# A connection as the code uses it: one from `asyncpg.connect`, or one acquired from the pool (a proxy of the same
+# methods). A string: asyncpg's classes are generic only in its type stubs.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 # Decimals inside bodies and entity data are written as JSON numbers, exactly as they arrived.
 _encoder = msgspec.json.Encoder(decimal_format="number")

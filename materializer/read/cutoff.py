@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
+from usagestream.materializer.pg_pool import Conn
 
 
 async def widen_before_cutoff(
-    conn: asyncpg.Connection,
+    conn: Conn,
     table: str,
     start: datetime | None,
     end: datetime | None,
