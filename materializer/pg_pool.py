@@ -38,6 +38,15 @@ def _encode_json_binary(value: Any) -> bytes:
     return encode_json(value).encode("utf-8")
 
 
+async def fetch_one(conn: Conn, query: str, *args: Any) -> asyncpg.Record:
+    """`conn.fetchrow` of a statement that always returns one row (aggregates, or a SELECT without FROM): the
+    type checker then knows the row is there."""
+    row = await conn.fetchrow(query, *args)
+    if row is None:
+        raise RuntimeError(f"no row from a statement that always returns one: {query[:80]}")
+    return row
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"

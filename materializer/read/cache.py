@@ -95,7 +95,7 @@ def recommend(p75: float | None, p90: float | None) -> tuple[int, str]:
     return 60, f"低频用户：75% 的请求间隔为 {p75:.1f} 分钟，建议使用长 TTL"
 
 
-def ttl_user(g: Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool) -> dict[str, Any]:
+def ttl_user(g: asyncpg.Record | Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool) -> dict[str, Any]:
     n = g["n"]
     ttl, reason = recommend(g["p75"], g["p90"])
     return {
@@ -164,7 +164,7 @@ MULTI_TIMELINE = (
 )
 
 
-def point(r: Mapping[str, Any], with_user: bool) -> dict[str, Any]:
+def point(r: asyncpg.Record | Mapping[str, Any], with_user: bool) -> dict[str, Any]:
     p: dict[str, Any] = {"x": iso(r["created_at"]), "y": round(r["m"], 2)}
     if with_user:
         p["user_id"] = r["user_id"]
@@ -192,7 +192,7 @@ async def interval_timeline(
     models: set[str] = set()
     user_ids: set[str] = set()
 
-    def shape(r: Mapping[str, Any]) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
+    def shape(r: asyncpg.Record) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
         if r["model"]:
             models.add(r["model"])
         if multi:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from usagestream.materializer.pg_pool import Conn
+from usagestream.materializer.pg_pool import Conn, fetch_one
 
 
 async def widen_before_cutoff(
@@ -23,7 +23,7 @@ async def widen_before_cutoff(
     The cut-off is a month start, on the 15-minute grid, so no recounted edge ever falls before it.
     """
     agg = "usage_agg WHERE dim = 'all' AND grain = 0" if table == "usage_records" else "attempt_agg WHERE grain = 0"
-    lo, hi = await conn.fetchrow(f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1", cut)
+    lo, hi = await fetch_one(conn, f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1", cut)
     if lo is not None:
         first = lo if first is None else min(first, lo)
         last = last if last is not None else hi + timedelta(minutes=15) - timedelta(microseconds=1)

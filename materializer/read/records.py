@@ -18,7 +18,7 @@ import asyncpg
 
 from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
-from usagestream.materializer.pg_pool import Conn
+from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
 from usagestream.materializer.read.sql import Args, contains_pattern, search_patterns
 
@@ -72,7 +72,7 @@ async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matc
                 )
             else:
                 parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
-        row = await conn.fetchrow(f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
+        row = await fetch_one(conn, f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
         out.append(Matches({c: sorted(row[i]) for i, c in enumerate(columns)}))
     return out
 

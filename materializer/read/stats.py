@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
-from usagestream.materializer.pg_pool import Conn
+from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, attempt_union, cast_sum, usage_union
@@ -48,7 +48,8 @@ async def plan_for(
 
     What it depends on (the days' stored zone, the records cut-off, the table's extent) is read in one
     statement: every range question paid three round trips for it before the question itself."""
-    stored, cut, first, last = await conn.fetchrow(
+    stored, cut, first, last = await fetch_one(
+        conn,
         "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="  # noqa: S608
         f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})"
     )
@@ -273,7 +274,7 @@ def hit_body(hours: int, r: Row | None) -> Row:
 
 async def records_plan(conn: Conn, start: datetime | None, end: datetime | None) -> Plan:
     """`[start, end]` recounted from the records alone (for a filter no aggregate dimension holds)."""
-    first, last = await conn.fetchrow("SELECT min(created_at), max(created_at) FROM usage_records")
+    first, last = await fetch_one(conn, "SELECT min(created_at), max(created_at) FROM usage_records")
     bounds = clamp(start, end, first, last)
     return EMPTY if bounds is None else Plan((Span(bounds[0], bounds[1] + TICK),), ())
 

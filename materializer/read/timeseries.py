@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
-from usagestream.materializer.pg_pool import Conn
+from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, cast_sum
@@ -107,7 +107,8 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
     """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
     later) and the extent of the data, read as /stats reads it (read.stats.plan_for)."""
-    stored, cut, first, last = await conn.fetchrow(
+    stored, cut, first, last = await fetch_one(
+        conn,
         "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
         " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)"
     )

@@ -45,7 +45,8 @@ def split_retained(
     """(events at or after the records cut-off, events before it) by each event's created_at."""
     if cutoff is None:
         return list(events), []
-    kept, late = [], []
+    kept: list[tuple[int, Any]] = []
+    late: list[tuple[int, Any]] = []
     for item in events:
         (kept if created_at(item[1]) >= cutoff else late).append(item)
     return kept, late
