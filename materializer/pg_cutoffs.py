@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
+from usagestream.materializer.pg_pool import Conn
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Cutoffs:
     bodies: datetime | None = None
 
 
-async def read_cutoffs(conn: asyncpg.Connection) -> Cutoffs:
+async def read_cutoffs(conn: Conn) -> Cutoffs:
     rows = await conn.fetch("SELECT key, value FROM meta WHERE key IN ('records_cutoff', 'bodies_cutoff')")
     found = {r["key"]: datetime.fromisoformat(r["value"]) for r in rows}
     return Cutoffs(found.get("records_cutoff"), found.get("bodies_cutoff"))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import msgspec
 
 from usagestream.settings import Settings
+
+# A connection as the code uses it: one from `asyncpg.connect`, or one acquired from the pool (a proxy of the same
+# methods). A string: asyncpg's classes are generic only in its type stubs.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 # Decimals inside bodies and entity data are written as JSON numbers, exactly as they arrived.
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -32,6 +36,15 @@ def _decode_jsonb(data: bytes) -> Any:
 
 def _encode_json_binary(value: Any) -> bytes:
     return encode_json(value).encode("utf-8")
+
+
+async def fetch_one(conn: Conn, query: str, *args: Any) -> asyncpg.Record:
+    """`conn.fetchrow` of a statement that always returns one row (aggregates, or a SELECT without FROM): the
+    type checker then knows the row is there."""
+    row = await conn.fetchrow(query, *args)
+    if row is None:
+        raise RuntimeError(f"no row from a statement that always returns one: {query[:80]}")
+    return row
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -6,7 +6,7 @@ writes both exactly: a `Decimal` as the JSON number text it is, a datetime as RF
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -166,7 +166,7 @@ def _converter(name: str, wire: str | None, nullable: bool) -> Converter | None:
 
 
 def converters(
-    struct: type[msgspec.Struct], checks: dict[str, str], statuses: tuple[str, ...]
+    struct: type[msgspec.Struct], checks: Mapping[str, str], statuses: tuple[str, ...]
 ) -> dict[str, Converter | None]:
     """Field name -> converter for every field of a record struct (`checks`: field name -> wire type;
     `statuses`: the allowed status values)."""

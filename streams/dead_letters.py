@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from usagestream.settings import Settings
-from usagestream.streams.kafka_io import Consumed, dead_letter_record
+from usagestream.streams.kafka_io import Record, dead_letter_record
 
 
 class DeadLetters:
@@ -14,7 +14,7 @@ class DeadLetters:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.topic = app.topic(settings.topic_dlq, key_type=bytes, value_type=bytes)
 
-    async def send(self, msg: Consumed, reason: str) -> None:
+    async def send(self, msg: Record, reason: str) -> None:
         body = dead_letter_record(reason, msg)
         fut = await self.topic.send(key=msg.key, value=body, key_serializer="raw", value_serializer="raw")
         await fut

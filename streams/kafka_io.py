@@ -96,7 +96,7 @@ class KafkaWriter:
             raise StoreUnavailable(f"{len(failed)} of {len(results)} messages not written: {failed[0]!r}")
 
 
-def dead_letter_record(reason: str, message: Consumed) -> bytes:
+def dead_letter_record(reason: str, message: Record) -> bytes:
     """The DLQ value of docs/contract.md §5.2; key and value as UTF-8 text (bad bytes replaced), value cut."""
     record = {
         "reason": reason,
@@ -109,7 +109,7 @@ def dead_letter_record(reason: str, message: Consumed) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode()
 
 
-async def dead_letter(writer: KafkaWriter, dlq_topic: str, reason: str, message: Consumed) -> None:
+async def dead_letter(writer: KafkaWriter, dlq_topic: str, reason: str, message: Record) -> None:
     """Queue `message` for the dead-letter topic, keyed as received; `writer.flush()` makes it durable."""
     await writer.send(dlq_topic, message.key, dead_letter_record(reason, message))
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from operator import attrgetter
 from typing import Any, TypeAlias, TypeVar
 
@@ -26,12 +27,12 @@ from usagestream.batching import collapse
 from usagestream.contract import (
     CandidateEvent,
     EntityEvent,
-    InvalidEvent,
     UsageEvent,
     parse_candidate,
     parse_entity,
     parse_usage,
 )
+from usagestream.errors import InvalidEvent
 from usagestream.metrics import store_of
 from usagestream.ports import Applied, LiveSet, Views
 from usagestream.settings import Settings
@@ -332,7 +333,7 @@ class Pipeline:
                     first.offset, reason)  # fmt: skip
         await asyncio.gather(*(self.dead_letter(msg, reason) for msg, reason in rejected))
         for topic, (n, last) in by_topic.items():
-            await self._retry(lambda topic=topic, n=n, last=last: self.pg.count_dead_letter(topic, n, last))
+            await self._retry(partial(self.pg.count_dead_letter, topic, n, last))
 
     async def _count_dead_letter(self, topic: str, reason: str) -> None:
         await self.pg.count_dead_letter(topic, 1, reason)

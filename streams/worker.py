@@ -15,6 +15,7 @@ import asyncio
 import gc
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ class Worker:
             ]
             await self._apply(self._prepare(batch))
 
-    def _prepare(self, batch: list[RawMessage]) -> Prepared:
+    def _prepare(self, batch: Sequence[RawMessage]) -> Prepared:
         return prepare(self.settings, batch)
 
     def _merge(self, parts: list[Prepared]) -> Prepared:

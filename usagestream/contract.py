@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from operator import attrgetter
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, get_args, get_type_hints
 
 import msgspec
 from msgspec import Meta, Struct
@@ -230,7 +230,7 @@ Event = UsageEvent | CandidateEvent | EntityEvent
 
 def _statuses(enum: type[StrEnum]) -> Any:
     """The Literal type of an enum's values: msgspec checks it in C and keeps the plain string."""
-    return Literal[tuple(member.value for member in enum)]  # type: ignore[misc]
+    return Literal[tuple(member.value for member in enum)]
 
 
 # The msgspec type of each wire type of usagestream/fields.py (money, timestamps: see _Money and _Stamp).
@@ -249,9 +249,13 @@ def _wire_field(field: registry.Field) -> tuple[str, Any] | tuple[str, Any, None
 
 
 # The usage record's wire shape, built once from the field registry (the same struct a class statement makes).
-_UsageWire = msgspec.defstruct(
-    "_UsageWire", [_wire_field(field) for field in registry.USAGE_FIELDS], kw_only=True, module=__name__
-)
+# The type checker cannot see a struct built at run time: to it the shape is Any (UsageSnapshot is its typed form).
+if TYPE_CHECKING:
+    _UsageWire: TypeAlias = Any
+else:
+    _UsageWire = msgspec.defstruct(
+        "_UsageWire", [_wire_field(field) for field in registry.USAGE_FIELDS], kw_only=True, module=__name__
+    )
 
 
 class _UsageEnvelope(Struct):
@@ -272,7 +276,7 @@ class _CandidateWire(Struct, kw_only=True):
     provider_id: _Id | None = None
     endpoint_id: _Id | None = None
     key_id: _Id | None = None
-    status: _CandidateStatus
+    status: _CandidateStatus  # type: ignore[valid-type]  # a Literal built at run time
     skip_reason: str | None = None
     error_type: str | None = None
     error_message: str | None = None
@@ -372,7 +376,7 @@ def _id_fields(shape: type[Struct]) -> tuple[str, ...]:
     return tuple(name for name in shape.__struct_fields__ if _ID in _marks(hints[name]))
 
 
-_IDS = {
+_IDS: dict[type[Struct], tuple[tuple[str, ...], Callable[[Struct], Any]]] = {
     shape: (names, attrgetter(*names))
     for shape in (_UsageWire, _UsageEnvelope, _CandidateWire, _CandidateEnvelope, _ApiKeyData, _EndpointData,
                   _ProviderKeyData, _ModelPricingData, _GlobalPricingData, _TokenData)
@@ -569,7 +573,7 @@ def _plain_stamp(value: str) -> datetime | None:
 def _stamp(value: object, path: str, nullable: bool = False) -> datetime | None:
     """An RFC 3339 timestamp with an offset, as an aware datetime (digits past microseconds are dropped)."""
     if type(value) is str:
-        known = _STAMPS.get(value) or _plain_stamp(value)  # type: ignore[arg-type]
+        known = _STAMPS.get(value) or _plain_stamp(value)
         if known is not None:
             return known
     if type(value) is not str:
@@ -684,7 +688,7 @@ for _snapshot, _wire in ((UsageSnapshot, _UsageWire), (CandidateSnapshot, _Candi
 def check_declared(snapshot: type, described: tuple[registry.Field, ...]) -> None:
     """RuntimeError unless the declared snapshot class has the described fields, in order, each nullable exactly
     when described so. (The class is declared for the type checker; usagestream/fields.py is the source.)"""
-    declared = fields(snapshot)  # type: ignore[arg-type]
+    declared = fields(snapshot)
     if [d.name for d in declared] != [f.name for f in described]:
         raise RuntimeError(f"{snapshot.__name__} must have usagestream/fields.py's fields, in order")
     for attribute, field in zip(declared, described, strict=True):

@@ -119,7 +119,7 @@ class Field:
 
 
 _F = Field
-_U = "user"
+_U: Literal["user"] = "user"
 
 # In wire order: the parser's snapshot, the COPY into usage_records and the JSON Schema keep this order.
 USAGE_FIELDS: tuple[Field, ...] = (

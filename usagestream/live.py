@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from usagestream.fields import ACTIVE_STATUSES
+from usagestream.ports import State
 
 LIVE_FIELDS = (
     "id", "seq", "user_id", "api_key_id", "status", "model", "created_at", "input_tokens", "output_tokens",
@@ -17,7 +17,7 @@ LIVE_FIELDS = (
 )  # fmt: skip
 
 
-def live_item(state: Mapping[str, Any]) -> dict[str, Any] | None:
+def live_item(state: State) -> dict[str, Any] | None:
     """The JSON-ready live item of a request's current state, or None if the request is not active."""
     if state["status"] not in ACTIVE_STATUSES:
         return None
@@ -32,10 +32,10 @@ def live_item(state: Mapping[str, Any]) -> dict[str, Any] | None:
     return item
 
 
-def remove_message(state: Mapping[str, Any]) -> dict[str, Any]:
+def remove_message(state: State) -> dict[str, Any]:
     return {"type": "remove", "id": state["id"], "status": state["status"], "user_id": state["user_id"]}
 
 
-def created_score(state: Mapping[str, Any]) -> float:
+def created_score(state: State) -> float:
     created: datetime = state["created_at"]
     return created.timestamp()

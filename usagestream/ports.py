@@ -14,15 +14,19 @@ raises has changed nothing, or else (the answer lost after a commit) its retry i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
 
-# A request's current state: its record's fields (at least usage_records' state columns: id, seq,
-# kafka_partition, created_at, status, the tokens and costs, ...) as the views hold them.
-State = Mapping[str, Any]
+
+class State(Protocol):
+    """A request's current state: its record's fields (at least usage_records' state columns: id, seq,
+    kafka_partition, created_at, status, the tokens and costs, ...) as the views hold them, read by name: a dict,
+    or the asyncpg Record PostgreSQL returned (which is no Mapping: it iterates its values, not its names)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from usagestream import fields
 from usagestream.formats import format_conversion
@@ -18,7 +18,14 @@ from usagestream.materializer.read.records import ACTIVE_COLUMNS
 from usagestream.materializer.read.sql import iso
 
 DELETED_USER = "已删除用户"
-Row = Mapping[str, Any]
+
+
+class Row(Protocol):
+    """A row read by column name: an asyncpg Record (which is no Mapping: it iterates its values), or a dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 Item = dict[str, Any]
 
 

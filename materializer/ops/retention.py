@@ -26,7 +26,7 @@ import asyncpg
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_cutoffs import Cutoffs, read_cutoffs
-from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.pg_pool import Conn, create_pool
 from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _iso(ts: datetime | None) -> str:
     return "none (keep forever)" if ts is None else ts.isoformat()
 
 
-async def month_partitions(conn: asyncpg.Connection, table: str) -> list[tuple[str, datetime, datetime]]:
+async def month_partitions(conn: Conn, table: str) -> list[tuple[str, datetime, datetime]]:
     """(name, lo, hi) of `table`'s month partitions, oldest first (the names say their month)."""
     rows = await conn.fetch(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
@@ -108,7 +108,7 @@ async def month_partitions(conn: asyncpg.Connection, table: str) -> list[tuple[s
 
 
 async def _missing_months(
-    conn: asyncpg.Connection, table: str, now: datetime, records: datetime | None
+    conn: Conn, table: str, now: datetime, records: datetime | None
 ) -> list[datetime]:
     """This month and AHEAD_MONTHS after it, plus every retained month whose rows sit in the default partition
     (a backfill of old history lands there first), that have no partition yet."""
@@ -147,7 +147,7 @@ async def run(
                 log.debug("retention pass lock not released explicitly", exc_info=True)
 
 
-async def _pass(conn: asyncpg.Connection, settings: Settings, now: datetime, dry_run: bool) -> Report:
+async def _pass(conn: Conn, settings: Settings, now: datetime, dry_run: bool) -> Report:
     goal = targets(now, settings)
     report = Report(dry_run=dry_run)
     async with conn.transaction():
@@ -179,7 +179,7 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 async def _partitions(
-    conn: asyncpg.Connection, table: str, now: datetime, records: datetime | None, report: Report, dry_run: bool
+    conn: Conn, table: str, now: datetime, records: datetime | None, report: Report, dry_run: bool
 ) -> None:
     for month in await _missing_months(conn, table, now, records):
         name = f"{table}_p{month:%Y%m}"
@@ -205,7 +205,7 @@ async def _partitions(
     report.default_rows_deleted += int(n)
 
 
-async def _store_cutoffs(conn: asyncpg.Connection, cut: Cutoffs) -> None:
+async def _store_cutoffs(conn: Conn, cut: Cutoffs) -> None:
     for key, value in (("records_cutoff", cut.records), ("bodies_cutoff", cut.bodies)):
         if value is not None:
             await conn.execute(
@@ -218,7 +218,7 @@ async def _store_cutoffs(conn: asyncpg.Connection, cut: Cutoffs) -> None:
 _ANY_BODY = " OR ".join(f"{c} IS NOT NULL" for c in t.USAGE_BODY_COLUMNS)
 
 
-async def _bodies_to_clear(conn: asyncpg.Connection, records: datetime | None, bodies: datetime | None) -> int:
+async def _bodies_to_clear(conn: Conn, records: datetime | None, bodies: datetime | None) -> int:
     if bodies is None:
         return 0
     lo = records or datetime.min.replace(tzinfo=UTC)
@@ -230,7 +230,7 @@ async def _bodies_to_clear(conn: asyncpg.Connection, records: datetime | None, b
     return int(n)
 
 
-async def _clear_bodies(conn: asyncpg.Connection, records: datetime | None, bodies: datetime) -> int:
+async def _clear_bodies(conn: Conn, records: datetime | None, bodies: datetime) -> int:
     """Clear bodies and headers of records created before `bodies`, one UTC day per transaction, resuming where
     the last pass stopped (`meta.bodies_cleared_to`). The cut-off is already stored, so the writer clears the
     bodies of any late snapshot itself: once a day is done here it stays done."""

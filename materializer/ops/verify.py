@@ -17,8 +17,6 @@ import sys
 import time
 from datetime import UTC, datetime
 
-import asyncpg
-
 from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import (
@@ -28,7 +26,7 @@ from usagestream.materializer.pg_counters import (
     USAGE_COUNTER_SQL,
 )
 from usagestream.materializer.pg_cutoffs import read_cutoffs
-from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.pg_pool import Conn, create_pool
 from usagestream.materializer.redis_layout import LiveKeys
 from usagestream.settings import Settings
 from usagestream.stats import ATTEMPT_COUNTERS, GRAIN_15M, GRAIN_HOUR, GRAIN_MONTH, GRAINS, USAGE_COUNTERS
@@ -87,11 +85,11 @@ def _columns(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return t.ATTEMPT_AGG_COLUMNS, ATTEMPT_COUNTERS
 
 
-async def records_cutoff(conn: asyncpg.Connection) -> datetime | None:
+async def records_cutoff(conn: Conn) -> datetime | None:
     return (await read_cutoffs(conn)).records
 
 
-async def differences(conn: asyncpg.Connection, tz: str, per_step: int = 5) -> tuple[int, list[str]]:
+async def differences(conn: Conn, tz: str, per_step: int = 5) -> tuple[int, list[str]]:
     """Rows where the stored aggregates differ from the recount: (count, a few of each step described).
     Only buckets starting at or after the records cut-off, if retention set one."""
     total, shown = 0, []
@@ -167,7 +165,7 @@ async def rebuild(settings: Settings, out: object = sys.stderr) -> None:
     print(f"\nrebuild: done in {time.monotonic() - started:.1f}s", file=out)  # type: ignore[call-overload]
 
 
-async def _rebuild_window(conn: asyncpg.Connection, settings: Settings) -> datetime | None:
+async def _rebuild_window(conn: Conn, settings: Settings) -> datetime | None:
     """The records cut-off, if retention set one; the day and month buckets before it cannot be rebuilt, so a
     rebuild then cannot change the time zone."""
     since = await records_cutoff(conn)

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import iso
 from usagestream.slices import map_sliced
@@ -66,7 +67,7 @@ def ttl_query(group: str, filters: list[str], groups: str) -> str:
 
 
 async def ttl_groups(
-    conn: asyncpg.Connection, user_id: str | None, api_key_id: str | None, since: datetime
+    conn: Conn, user_id: str | None, api_key_id: str | None, since: datetime
 ) -> list[asyncpg.Record]:
     """Per-group interval statistics; with both ids, that user's rows grouped by API key."""
     if api_key_id is not None:
@@ -94,7 +95,7 @@ def recommend(p75: float | None, p90: float | None) -> tuple[int, str]:
     return 60, f"低频用户：75% 的请求间隔为 {p75:.1f} 分钟，建议使用长 TTL"
 
 
-def ttl_user(g: Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool) -> dict[str, Any]:
+def ttl_user(g: asyncpg.Record | Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool) -> dict[str, Any]:
     n = g["n"]
     ttl, reason = recommend(g["p75"], g["p90"])
     return {
@@ -114,7 +115,7 @@ def ttl_user(g: Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool
 
 
 async def ttl_analysis(
-    conn: asyncpg.Connection, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    conn: Conn, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
 ) -> dict[str, Any]:
     groups = await ttl_groups(conn, user_id, api_key_id, now - timedelta(hours=hours))
     by_user = api_key_id is None
@@ -163,7 +164,7 @@ MULTI_TIMELINE = (
 )
 
 
-def point(r: Mapping[str, Any], with_user: bool) -> dict[str, Any]:
+def point(r: asyncpg.Record | Mapping[str, Any], with_user: bool) -> dict[str, Any]:
     p: dict[str, Any] = {"x": iso(r["created_at"]), "y": round(r["m"], 2)}
     if with_user:
         p["user_id"] = r["user_id"]
@@ -173,7 +174,7 @@ def point(r: Mapping[str, Any], with_user: bool) -> dict[str, Any]:
 
 
 async def interval_timeline(
-    conn: asyncpg.Connection,
+    conn: Conn,
     hours: int,
     limit: int,
     user_id: str | None,
@@ -191,7 +192,7 @@ async def interval_timeline(
     models: set[str] = set()
     user_ids: set[str] = set()
 
-    def shape(r: Mapping[str, Any]) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
+    def shape(r: asyncpg.Record) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
         if r["model"]:
             models.add(r["model"])
         if multi:

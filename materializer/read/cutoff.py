@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
+from usagestream.materializer.pg_pool import Conn, fetch_one
 
 
 async def widen_before_cutoff(
-    conn: asyncpg.Connection,
+    conn: Conn,
     table: str,
     start: datetime | None,
     end: datetime | None,
@@ -23,7 +23,7 @@ async def widen_before_cutoff(
     The cut-off is a month start, on the 15-minute grid, so no recounted edge ever falls before it.
     """
     agg = "usage_agg WHERE dim = 'all' AND grain = 0" if table == "usage_records" else "attempt_agg WHERE grain = 0"
-    lo, hi = await conn.fetchrow(f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1", cut)
+    lo, hi = await fetch_one(conn, f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1", cut)
     if lo is not None:
         first = lo if first is None else min(first, lo)
         last = last if last is not None else hi + timedelta(minutes=15) - timedelta(microseconds=1)

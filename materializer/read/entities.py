@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import asyncpg
 import msgspec
+
+from usagestream.materializer.pg_pool import Conn
 
 Entities = dict[str, dict[str, dict[str, Any]]]  # entity kind -> id -> data
 
@@ -18,7 +19,7 @@ def as_json(value: Any) -> Any:
     return msgspec.json.decode(value) if isinstance(value, str) else value
 
 
-async def entity_maps(conn: asyncpg.Connection, wanted: Mapping[str, Iterable[str | None]]) -> Entities:
+async def entity_maps(conn: Conn, wanted: Mapping[str, Iterable[str | None]]) -> Entities:
     """The live entities of each kind among the given ids (None ids ignored), in one query."""
     kinds: list[str] = []
     ids: list[str] = []
@@ -41,7 +42,7 @@ async def entity_maps(conn: asyncpg.Connection, wanted: Mapping[str, Iterable[st
     return out
 
 
-async def user_by_id(conn: asyncpg.Connection, user_id: str) -> dict[str, Any] | None:
+async def user_by_id(conn: Conn, user_id: str) -> dict[str, Any] | None:
     """The user's current data plus `id`, with `quota_usd` / `used_usd` as exact Decimals; None if absent."""
     row = await conn.fetchrow(
         "SELECT e.data, (e.data ->> 'quota_usd')::numeric AS quota_usd,"
@@ -56,7 +57,7 @@ async def user_by_id(conn: asyncpg.Connection, user_id: str) -> dict[str, Any] |
     return data
 
 
-async def management_token(conn: asyncpg.Connection, token_sha256: str) -> dict[str, Any] | None:
+async def management_token(conn: Conn, token_sha256: str) -> dict[str, Any] | None:
     """The live management_token entity with this SHA-256 (hex, any case), as its data plus `id`."""
     row = await conn.fetchrow(
         "SELECT e.id, e.data FROM entities e WHERE e.entity = 'management_token'"
@@ -71,7 +72,7 @@ async def management_token(conn: asyncpg.Connection, token_sha256: str) -> dict[
 Credentials = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
 
 
-async def credentials(conn: asyncpg.Connection, user_ids: list[str], token_sha256s: list[str]) -> Credentials:
+async def credentials(conn: Conn, user_ids: list[str], token_sha256s: list[str]) -> Credentials:
     """In one statement: the live users among `user_ids` (as `user_by_id` gives them, without the money) and
     the live management tokens among the digests (as `management_token` gives them: the lowest id wins)."""
     rows = await conn.fetch(
@@ -94,7 +95,7 @@ async def credentials(conn: asyncpg.Connection, user_ids: list[str], token_sha25
     return users, tokens
 
 
-async def provider_key_names(conn: asyncpg.Connection, ids: list[str]) -> dict[str, str]:
+async def provider_key_names(conn: Conn, ids: list[str]) -> dict[str, str]:
     """Upstream (provider) key names by id, for the keys that exist."""
     found = await entity_maps(conn, {"provider_api_key": ids})
     return {k: v["name"] for k, v in found["provider_api_key"].items() if v.get("name") is not None}

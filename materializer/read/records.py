@@ -18,6 +18,7 @@ import asyncpg
 
 from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
+from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
 from usagestream.materializer.read.sql import Args, contains_pattern, search_patterns
 
@@ -55,7 +56,7 @@ SEARCHED = {"model": None, "api_key_id": ("api_key", "name"), "user_id": ("user"
             "provider_id": ("provider", "name")}  # fmt: skip
 
 
-async def resolve_search(conn: asyncpg.Connection, text: str | None, admin: bool) -> list[Matches]:
+async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matches]:
     """Each keyword's matches. Models come from the month rows of the `model` dimension: every stored record
     is counted in one of them (same snapshot), so `model = ANY(models)` selects exactly `model ILIKE keyword`."""
     out = []
@@ -71,7 +72,7 @@ async def resolve_search(conn: asyncpg.Connection, text: str | None, admin: bool
                 )
             else:
                 parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
-        row = await conn.fetchrow(f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
+        row = await fetch_one(conn, f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
         out.append(Matches({c: sorted(row[i]) for i, c in enumerate(columns)}))
     return out
 
@@ -179,7 +180,7 @@ MAX_BRANCHES = 24
 
 
 async def page(
-    conn: asyncpg.Connection, f: Filters, limit: int, offset: int, total: int | None = None
+    conn: Conn, f: Filters, limit: int, offset: int, total: int | None = None
 ) -> tuple[int, list[asyncpg.Record]]:
     """(total matching rows, the page newest first: created_at desc, then id desc).
 
@@ -202,7 +203,7 @@ async def page(
 
 
 async def _merged_page(
-    conn: asyncpg.Connection, f: Filters, m: Matches, limit: int, offset: int
+    conn: Conn, f: Filters, m: Matches, limit: int, offset: int
 ) -> list[asyncpg.Record]:
     """The page as the newest `offset + limit` rows of each value the keyword matches (one index range scan
     each: usage_records_<column> is (column, created_at DESC)), merged. Every matching row has one of these
@@ -225,7 +226,7 @@ async def _merged_page(
     return list(rows)
 
 
-async def page_entities(conn: asyncpg.Connection, rows: Sequence[Any]) -> Entities:
+async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
     """The entities a page of records names: users, keys, providers, endpoints, upstream keys."""
     return await entity_maps(
         conn,
@@ -239,7 +240,7 @@ async def page_entities(conn: asyncpg.Connection, rows: Sequence[Any]) -> Entiti
     )
 
 
-async def attempt_flags(conn: asyncpg.Connection, usage_ids: list[str]) -> dict[str, dict[str, bool]]:
+async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str, bool]]:
     """has_fallback / has_retry / has_rectified of each request from its executed candidates."""
     if not usage_ids:
         return {}
@@ -254,7 +255,7 @@ async def attempt_flags(conn: asyncpg.Connection, usage_ids: list[str]) -> dict[
     return {r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows}
 
 
-async def detail_row(conn: asyncpg.Connection, usage_id: str) -> asyncpg.Record | None:
+async def detail_row(conn: Conn, usage_id: str) -> asyncpg.Record | None:
     """The record with this id, else the newest with this request_id."""
     row = await conn.fetchrow("SELECT * FROM usage_records WHERE id = $1", usage_id)
     if row is None:
@@ -265,7 +266,7 @@ async def detail_row(conn: asyncpg.Connection, usage_id: str) -> asyncpg.Record 
     return row
 
 
-async def detail_entities(conn: asyncpg.Connection, r: asyncpg.Record) -> Entities:
+async def detail_entities(conn: Conn, r: asyncpg.Record) -> Entities:
     pid, model = r["provider_id"], r["model"]
     return await entity_maps(
         conn,
@@ -278,7 +279,7 @@ async def detail_entities(conn: asyncpg.Connection, r: asyncpg.Record) -> Entiti
     )
 
 
-async def active_rows(conn: asyncpg.Connection, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
+async def active_rows(conn: Conn, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
     sql = f"SELECT {columns} FROM usage_records WHERE id = ANY($1::text[])"  # noqa: S608
     if user_id is None:
         return list(await conn.fetch(sql, ids))

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
-from usagestream.ranges import Plan, Span
+from usagestream.range_bounds import Span
+from usagestream.ranges import Plan
 from usagestream.stats import ATTEMPT_COUNTERS, MONEY_COUNTERS
 
 

@@ -16,16 +16,18 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
+from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, attempt_union, cast_sum, usage_union
-from usagestream.ranges import EMPTY, TICK, Plan, Span, clamp, decompose
+from usagestream.range_bounds import TICK, Span
+from usagestream.ranges import EMPTY, Plan, clamp, decompose
 from usagestream.stats import ATTEMPT_COUNTERS
 
 Row = dict[str, Any]
 
 
-async def day_zone(conn: asyncpg.Connection, tz_name: str) -> ZoneInfo | None:
+async def day_zone(conn: Conn, tz_name: str) -> ZoneInfo | None:
     """The zone whose days grain 1 holds, or None if `meta.timezone` says the days were built in another."""
     return _zone(await conn.fetchval("SELECT value FROM meta WHERE key = 'timezone'"), tz_name)
 
@@ -35,7 +37,7 @@ def _zone(stored: str | None, tz_name: str) -> ZoneInfo | None:
 
 
 async def plan_for(
-    conn: asyncpg.Connection,
+    conn: Conn,
     table: str,
     start: datetime | None,
     end: datetime | None,
@@ -46,7 +48,8 @@ async def plan_for(
 
     What it depends on (the days' stored zone, the records cut-off, the table's extent) is read in one
     statement: every range question paid three round trips for it before the question itself."""
-    stored, cut, first, last = await conn.fetchrow(
+    stored, cut, first, last = await fetch_one(
+        conn,
         "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="  # noqa: S608
         f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})"
     )
@@ -58,7 +61,7 @@ async def plan_for(
 
 
 async def usage_sums(
-    conn: asyncpg.Connection,
+    conn: Conn,
     plan: Plan,
     dim: str,
     counters: Sequence[str],
@@ -96,7 +99,7 @@ async def usage_sums(
 
 
 async def top_keys(
-    conn: asyncpg.Connection,
+    conn: Conn,
     plan: Plan,
     dim: str,
     counters: Sequence[str],
@@ -122,7 +125,7 @@ async def top_keys(
     return [dict(r) for r in await conn.fetch(sql, *args.values)]
 
 
-async def attempt_top(conn: asyncpg.Connection, plan: Plan, limit: int) -> list[Row]:
+async def attempt_top(conn: Conn, plan: Plan, limit: int) -> list[Row]:
     """Providers by executed attempts (desc, then provider_id) over the plan."""
     args = Args()
     union = attempt_union(plan, args)
@@ -233,7 +236,7 @@ def provider_item(a: Row, usage: Row | None, name: str | None) -> Row:
 
 
 async def provider_aggregation(
-    conn: asyncpg.Connection, attempts: Plan, usage: Plan, limit: int
+    conn: Conn, attempts: Plan, usage: Plan, limit: int
 ) -> list[Row]:
     top = await attempt_top(conn, attempts, limit)
     ids = [a["provider_id"] for a in top]
@@ -269,9 +272,9 @@ def hit_body(hours: int, r: Row | None) -> Row:
     }
 
 
-async def records_plan(conn: asyncpg.Connection, start: datetime | None, end: datetime | None) -> Plan:
+async def records_plan(conn: Conn, start: datetime | None, end: datetime | None) -> Plan:
     """`[start, end]` recounted from the records alone (for a filter no aggregate dimension holds)."""
-    first, last = await conn.fetchrow("SELECT min(created_at), max(created_at) FROM usage_records")
+    first, last = await fetch_one(conn, "SELECT min(created_at), max(created_at) FROM usage_records")
     bounds = clamp(start, end, first, last)
     return EMPTY if bounds is None else Plan((Span(bounds[0], bounds[1] + TICK),), ())
 
@@ -287,7 +290,7 @@ def window(now: datetime, tz: ZoneInfo) -> tuple[date, date, datetime, datetime]
 
 
 async def heatmap_rows(
-    conn: asyncpg.Connection, user_id: str | None, grain: int, lo: datetime, hi: datetime
+    conn: Conn, user_id: str | None, grain: int, lo: datetime, hi: datetime
 ) -> list[asyncpg.Record]:
     dim, key = ("all", "") if user_id is None else ("user", user_id)
     return list(

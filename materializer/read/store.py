@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read import cache
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
@@ -42,13 +43,13 @@ class ReadStore:
         self.settings = settings
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _read(self) -> AsyncIterator[Conn]:
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield conn
 
     async def _plan(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         table: str,
         start: datetime | None,
         end: datetime | None,
@@ -124,7 +125,7 @@ class ReadStore:
 
     async def _count(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         start: datetime | None,
         end: datetime | None,
         user_id: str | None,

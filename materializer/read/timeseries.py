@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
+from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, cast_sum
@@ -80,7 +81,7 @@ async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer
         return await timeseries(conn, q, tz_name)
 
 
-async def timeseries(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
+async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     """The answer over one snapshot (call inside a read-only REPEATABLE READ transaction). Raises
     `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid)."""
     start, end, extent = await _extent(conn, q, tz_name)
@@ -103,10 +104,11 @@ async def timeseries(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> 
     return out
 
 
-async def _extent(conn: asyncpg.Connection, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
+async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
     """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
     later) and the extent of the data, read as /stats reads it (read.stats.plan_for)."""
-    stored, cut, first, last = await conn.fetchrow(
+    stored, cut, first, last = await fetch_one(
+        conn,
         "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
         " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)"
     )
@@ -240,7 +242,7 @@ def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Co
 
 
 async def _grouped(
-    conn: asyncpg.Connection, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int
+    conn: Conn, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int
 ) -> list[Series]:
     """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
     scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
@@ -274,7 +276,7 @@ def _shown_key(q: SeriesQuery, key: str) -> str:
     return key
 
 
-async def _labels(conn: asyncpg.Connection, q: SeriesQuery, keys: list[str]) -> dict[str, str]:
+async def _labels(conn: Conn, q: SeriesQuery, keys: list[str]) -> dict[str, str]:
     """Display names: the entity's name (`Unknown` if it has none or is gone), `unknown` for an empty format."""
     if q.group_by == "api_format":
         return {k: k or "unknown" for k in keys}

@@ -20,6 +20,7 @@ from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_cutoffs import read_cutoffs
+from usagestream.materializer.pg_pool import Conn
 from usagestream.ports import Applied, State
 from usagestream.settings import Settings
 from usagestream.stats import (
@@ -44,7 +45,8 @@ def split_retained(
     """(events at or after the records cut-off, events before it) by each event's created_at."""
     if cutoff is None:
         return list(events), []
-    kept, late = [], []
+    kept: list[tuple[int, Any]] = []
+    late: list[tuple[int, Any]] = []
     for item in events:
         (kept if created_at(item[1]) >= cutoff else late).append(item)
     return kept, late
@@ -149,7 +151,7 @@ class PgViews:
 
     async def _usage(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         events: Sequence[tuple[int, UsageEvent]],
         deltas: Deltas,
         out: Applied,
@@ -179,7 +181,7 @@ class PgViews:
 
     async def _candidates(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         events: Sequence[tuple[int, CandidateEvent]],
         deltas: Deltas,
         out: Applied,
@@ -205,7 +207,7 @@ class PgViews:
         await _delete_moved(conn, "candidate_records", moved)
         await _upsert(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, fence=True)
 
-    async def write_deltas(self, conn: asyncpg.Connection, deltas: Deltas) -> None:
+    async def write_deltas(self, conn: Conn, deltas: Deltas) -> None:
         """Add the batch's deltas to the aggregates: its fact rows are copied as they are and spread to every
         dimension and grain by PostgreSQL (SPREAD_USAGE_SQL), which runs on another core than the worker."""
         await _spread(conn, "tmp_usage_facts", USAGE_FACT_COLUMNS, deltas.usage_fact_rows(), SPREAD_USAGE_SQL)
@@ -301,7 +303,7 @@ def _state_of(partition: int, ev: UsageEvent) -> dict[str, Any]:
 
 
 async def _select_for_update(
-    conn: asyncpg.Connection, table: str, columns: Sequence[str], ids: list[str]
+    conn: Conn, table: str, columns: Sequence[str], ids: list[str]
 ) -> dict[str, State]:
     # ORDER BY id: concurrent transactions lock rows in one order. The array is behind a sub-select so that
     # the (custom) plan is made without its values: PostgreSQL otherwise estimates `= ANY` value by value in
@@ -314,7 +316,7 @@ async def _select_for_update(
     return {r["id"]: r for r in rows}
 
 
-async def _delete_moved(conn: asyncpg.Connection, table: str, moved: list[tuple[str, datetime]]) -> None:
+async def _delete_moved(conn: Conn, table: str, moved: list[tuple[str, datetime]]) -> None:
     """Delete the stored rows of ids whose new snapshot has another created_at (docs/contract.md §2.3 says it never
     changes; if it does, the newest snapshot still replaces the old one, in the partition of its own month).
     The key is (id, created_at) since partitioning, so the upsert alone would keep both rows."""
@@ -337,7 +339,7 @@ def write_preamble(partitions: Sequence[int], retention: bool) -> str:
 
 
 async def _upsert(
-    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool
+    conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool
 ) -> None:
     if not rows:
         return
@@ -422,7 +424,7 @@ SPREAD_ATTEMPTS_SQL = (
 
 
 async def _spread(
-    conn: asyncpg.Connection, tmp: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str
+    conn: Conn, tmp: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str
 ) -> None:
     if not rows:
         return
@@ -430,7 +432,7 @@ async def _spread(
     await conn.execute(sql)
 
 
-async def _entities(conn: asyncpg.Connection, events: Sequence[EntityEvent]) -> int:
+async def _entities(conn: Conn, events: Sequence[EntityEvent]) -> int:
     latest: dict[tuple[str, str], EntityEvent] = {}
     for ev in events:
         k = (ev.entity, ev.id)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import msgspec
 import redis.asyncio as aioredis
 
 from usagestream.live import created_score, live_item, remove_message
 from usagestream.materializer.redis_layout import LiveKeys
+from usagestream.ports import State
 from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class RedisLive:
         self.channel = self.keys.channel
         self._script = client.register_script(_SYNC)
 
-    async def sync(self, states: Iterable[Mapping[str, Any]]) -> int:
+    async def sync(self, states: Iterable[State]) -> int:
         """Bring each request's live item in line with its state; returns how many items changed."""
         entries = []
         for state in states:
@@ -101,7 +101,7 @@ class RedisLive:
         flags = await self.client.mget([self.ready_key(p) for p in partitions])
         return [p for p, flag in zip(partitions, flags, strict=True) if flag is None]
 
-    async def rebuild(self, partitions: Sequence[int], states: Sequence[Mapping[str, Any]]) -> None:
+    async def rebuild(self, partitions: Sequence[int], states: Sequence[State]) -> None:
         """Reload the live items of these partitions, then mark them ready.
 
         Items of finished requests that Redis still holds for these partitions are removed as well.
