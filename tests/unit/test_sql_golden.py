@@ -1,0 +1,56 @@
+"""The golden SQL files (materializer/sql/*.sql) are what the materializer sends: a statement changed in the code
+without running scripts/generate_sql.py fails here with the diff, so the text a reader sees is the text sent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from usagestream.materializer import pg_tables
+from usagestream.materializer.write import pg_views
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATOR = ROOT / "scripts" / "generate_sql.py"
+GOLDEN = ROOT / "materializer" / "sql"
+
+
+def _check(cwd: Path | str = "/") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own script)
+        [sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True, check=False, cwd=cwd
+    )
+
+
+def test_the_committed_sql_files_are_what_the_generator_writes() -> None:
+    done = _check()
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_stale_golden_file_fails_the_check_with_its_diff() -> None:
+    golden = GOLDEN / "write.pg_views.sql"
+    text = golden.read_text(encoding="utf-8")
+    stale = text.replace("ON CONFLICT (dim, key, grain, bucket)", "ON CONFLICT (dim, key, bucket)", 1)
+    assert stale != text
+    try:
+        golden.write_text(stale, encoding="utf-8")
+        done = _check()
+    finally:
+        golden.write_text(text, encoding="utf-8")
+    assert done.returncode == 1
+    assert "write.pg_views.sql is not current" in done.stderr
+    assert "\n-WITH by_dim" in done.stderr and "\n+WITH by_dim" in done.stderr
+
+
+def test_the_golden_shows_the_statements_the_writer_sends() -> None:
+    text = (GOLDEN / "write.pg_views.sql").read_text(encoding="utf-8")
+    sent = [
+        pg_views.SPREAD_USAGE_SQL,
+        pg_views.SPREAD_ATTEMPTS_SQL,
+        pg_views.OVERDUE_SQL,
+        pg_views.TIME_OUT_SQL,
+        pg_views.upsert_sql("usage_records", pg_tables.USAGE_RECORD_COLUMNS, True),
+        pg_views.upsert_sql("candidate_records", pg_tables.CANDIDATE_RECORD_COLUMNS, True),
+        *pg_views.write_preamble([1], False).split(";\n"),
+    ]
+    for statement in sent:
+        assert f"\n{statement}\n" in text or f"\n{statement};\n" in text, statement[:80]
