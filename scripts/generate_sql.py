@@ -21,9 +21,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from usagestream.materializer import pg_counters, pg_tables
-from usagestream.materializer.ops import retention
+from usagestream.materializer.ops import retention, verify
+from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.read import cache, records
 from usagestream.materializer.write import pg_views
+from usagestream.stats import GRAINS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "materializer" / "sql"
@@ -52,6 +54,8 @@ def _pg_views() -> Entries:
     yield "ACTIVE_STATES_SQL", v.ACTIVE_STATES_SQL
     yield "TIMEZONE_SQL", v.TIMEZONE_SQL
     yield "DEAD_LETTER_SQL", v.DEAD_LETTER_SQL
+    yield "ENTITY_DELETED_SQL", v.ENTITY_DELETED_SQL
+    yield "ENTITY_SQL", v.ENTITY_SQL
 
 
 def _pg_counters() -> Entries:
@@ -70,6 +74,29 @@ def _retention() -> Entries:
         yield f"stray_months_sql({table!r})", r.stray_months_sql(table)
         yield f"default_count_sql({table + '_default'!r})", r.default_count_sql(f"{table}_default")
         yield f"default_delete_sql({table + '_default'!r})", r.default_delete_sql(f"{table}_default")
+
+
+def _verify() -> Entries:
+    # The recount under the default USAGESTREAM_TIMEZONE (UTC): another zone changes only the day and month
+    # buckets' `AT TIME ZONE` name. Every dimension at grain 0; every grain for `all` (the other dimensions'
+    # statements differ from their grain-0 one exactly as `all`'s do).
+    tz, usage_step, attempt_step = "UTC", None, None
+    for _label, table, expected, where in verify._steps(tz):
+        if table == "usage_agg" and usage_step is None:
+            usage_step = (table, expected, where)
+        if table == "attempt_agg" and attempt_step is None:
+            attempt_step = (table, expected, where)
+    for dim in DIM_KEY_SQL:
+        yield f"expected_usage_sql({dim!r}, 0, 'UTC')", verify.expected_usage_sql(dim, 0, tz)
+    for grain in GRAINS[1:]:
+        yield f"expected_usage_sql('all', {grain}, 'UTC')", verify.expected_usage_sql("all", grain, tz)
+    for grain in GRAINS:
+        yield f"expected_attempts_sql({grain}, 'UTC')", verify.expected_attempts_sql(grain, tz)
+    for step in (usage_step, attempt_step):
+        assert step is not None
+        table, expected, where = step
+        yield f"difference_sql({table!r}, <its first expected_*_sql>, {where!r})", verify.difference_sql(*step)
+        yield f"rebuild_step_sql({table!r}, <its first expected_*_sql>)", verify.rebuild_step_sql(table, expected)
 
 
 def _cache() -> Entries:
@@ -94,6 +121,7 @@ MODULES = {
     "write.pg_views": _pg_views,
     "pg_counters": _pg_counters,
     "ops.retention": _retention,
+    "ops.verify": _verify,
     "read.cache": _cache,
     "read.records": _records,
 }

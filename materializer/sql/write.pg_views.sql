@@ -55,3 +55,9 @@ INSERT INTO meta (key, value) VALUES ('timezone', $1) ON CONFLICT (key) DO UPDAT
 
 -- DEAD_LETTER_SQL
 INSERT INTO dead_letter_counts (topic, count, last_reason) VALUES ($1, $2, $3) ON CONFLICT (topic) DO UPDATE SET count = dead_letter_counts.count + EXCLUDED.count, last_reason = EXCLUDED.last_reason, updated_at = now()
+
+-- ENTITY_DELETED_SQL
+INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, 0, true, NULL) ON CONFLICT (entity, id) DO UPDATE SET deleted = true, updated_at = now()
+
+-- ENTITY_SQL
+INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entity, id) DO UPDATE SET seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, data = COALESCE(EXCLUDED.data, entities.data), updated_at = now() WHERE EXCLUDED.seq > entities.seq

@@ -457,6 +457,17 @@ async def _spread(
     await conn.execute(sql)
 
 
+# A tombstone marks the entity deleted whatever its seq; a snapshot replaces an older seq's (data kept if absent).
+ENTITY_DELETED_SQL = """\
+INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, 0, true, NULL) \
+ON CONFLICT (entity, id) DO UPDATE SET deleted = true, updated_at = now()"""
+ENTITY_SQL = """\
+INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, $3, $4, $5) \
+ON CONFLICT (entity, id) DO UPDATE SET seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, \
+data = COALESCE(EXCLUDED.data, entities.data), updated_at = now() \
+WHERE EXCLUDED.seq > entities.seq"""
+
+
 async def _entities(conn: asyncpg.Connection, events: Sequence[EntityEvent]) -> int:
     latest: dict[tuple[str, str], EntityEvent] = {}
     for ev in events:
@@ -469,17 +480,13 @@ async def _entities(conn: asyncpg.Connection, events: Sequence[EntityEvent]) -> 
     for (entity, ident), ev in sorted(latest.items()):
         if ev.seq is None:
             status = await conn.execute(
-                "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, 0, true, NULL)"
-                " ON CONFLICT (entity, id) DO UPDATE SET deleted = true, updated_at = now()",
+                ENTITY_DELETED_SQL,
                 entity,
                 ident,
             )
         else:
             status = await conn.execute(
-                "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (entity, id) DO UPDATE SET seq = EXCLUDED.seq, deleted = EXCLUDED.deleted,"
-                " data = COALESCE(EXCLUDED.data, entities.data), updated_at = now()"
-                " WHERE EXCLUDED.seq > entities.seq",
+                ENTITY_SQL,
                 entity,
                 ident,
                 ev.seq,
