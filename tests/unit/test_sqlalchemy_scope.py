@@ -21,10 +21,15 @@ RUNTIME_MODULES = (
 
 def _loaded(modules: tuple[str, ...], cwd: Path) -> set[str]:
     code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\nprint(' '.join(sys.modules))"
-    done = subprocess.run(  # noqa: S603 (our own interpreter, a fixed program)
+    done = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=cwd, env={**os.environ, "PYTHONSAFEPATH": "1"}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return {name.split(".")[0] for name in done.stdout.split()}
 
