@@ -117,11 +117,7 @@ async def _missing_months(
     for _ in range(AHEAD_MONTHS + 1):
         months.add(m)
         m = next_month(m)
-    strays = await conn.fetch(
-        f"SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') AS m FROM {table}_default"
-        " WHERE created_at < $1",
-        m,
-    )
+    strays = await conn.fetch(stray_months_sql(table), m)
     months |= {r["m"].replace(tzinfo=UTC) for r in strays}
     return sorted(x for x in months - have if records is None or x >= records)
 
@@ -198,9 +194,9 @@ async def _partitions(
     # Rows outside every month partition (very old backfills) are few: those before the cut-off are deleted.
     default = f"{table}_default"
     if dry_run:
-        n = await conn.fetchval(f"SELECT count(*) FROM {default} WHERE created_at < $1", records)
+        n = await conn.fetchval(default_count_sql(default), records)
     else:
-        status = await conn.execute(f"DELETE FROM {default} WHERE created_at < $1", records)
+        status = await conn.execute(default_delete_sql(default), records)
         n = int(status.split()[-1])
     report.default_rows_deleted += int(n)
 
@@ -215,7 +211,27 @@ async def _store_cutoffs(conn: Conn, cut: Cutoffs) -> None:
             )
 
 
+# Generated from the body columns; shown as text in materializer/sql/ops.retention.sql (scripts/generate_sql.py).
 _ANY_BODY = " OR ".join(f"{c} IS NOT NULL" for c in t.USAGE_BODY_COLUMNS)
+COUNT_BODIES_SQL = f"SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at < $2 AND ({_ANY_BODY})"
+_CLEARED = ", ".join(f"{c} = NULL" for c in t.USAGE_BODY_COLUMNS)
+CLEAR_BODIES_SQL = f"UPDATE usage_records SET {_CLEARED} WHERE created_at >= $1 AND created_at < $2 AND ({_ANY_BODY})"
+
+
+def stray_months_sql(table: str) -> str:
+    """The months of `table`'s default partition rows created before $1."""
+    return (
+        f"SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') AS m FROM {table}_default"
+        " WHERE created_at < $1"
+    )
+
+
+def default_count_sql(default: str) -> str:
+    return f"SELECT count(*) FROM {default} WHERE created_at < $1"
+
+
+def default_delete_sql(default: str) -> str:
+    return f"DELETE FROM {default} WHERE created_at < $1"
 
 
 async def _bodies_to_clear(conn: Conn, records: datetime | None, bodies: datetime | None) -> int:
@@ -223,7 +239,7 @@ async def _bodies_to_clear(conn: Conn, records: datetime | None, bodies: datetim
         return 0
     lo = records or datetime.min.replace(tzinfo=UTC)
     n = await conn.fetchval(
-        f"SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at < $2 AND ({_ANY_BODY})",
+        COUNT_BODIES_SQL,
         lo,
         bodies,
     )
@@ -244,13 +260,12 @@ async def _clear_bodies(conn: Conn, records: datetime | None, bodies: datetime) 
     if records is not None:
         lo = max(lo, records)
     lo = lo.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    sets = ", ".join(f"{c} = NULL" for c in t.USAGE_BODY_COLUMNS)
     cleared = 0
     while lo < bodies:
         hi = min(lo + timedelta(days=1), bodies)
         async with conn.transaction():
             status = await conn.execute(
-                f"UPDATE usage_records SET {sets} WHERE created_at >= $1 AND created_at < $2 AND ({_ANY_BODY})",
+                CLEAR_BODIES_SQL,
                 lo,
                 hi,
             )

@@ -85,6 +85,26 @@ def _columns(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return t.ATTEMPT_AGG_COLUMNS, ATTEMPT_COUNTERS
 
 
+def difference_sql(table: str, expected: str, where: str) -> str:
+    """The rows of `table` (filtered by `where`, buckets from $1) that differ from the recount `expected`, both ways.
+    Rendered for one step of each table in materializer/sql/ops.verify.sql (scripts/generate_sql.py)."""
+    columns, counters = _columns(table)
+    cols = ", ".join(columns)
+    return (
+        f"WITH e AS (SELECT * FROM ({expected}) e0 WHERE bucket >= $1),"
+        f" s AS (SELECT {cols} FROM {table} WHERE {where} AND bucket >= $1 AND {_nonzero(counters)}),"
+        f" d AS ((SELECT 'missing or different' AS side, * FROM (SELECT {cols} FROM e EXCEPT SELECT * FROM s) x)"
+        f" UNION ALL (SELECT 'unexpected or different', * FROM (SELECT * FROM s EXCEPT SELECT {cols} FROM e) y))"
+        " SELECT * FROM d"
+    )
+
+
+def rebuild_step_sql(table: str, expected: str) -> str:
+    """Insert the recount `expected` (buckets from $1) into `table`."""
+    cols = ", ".join(_columns(table)[0])
+    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({expected}) e WHERE bucket >= $1"
+
+
 async def records_cutoff(conn: Conn) -> datetime | None:
     return (await read_cutoffs(conn)).records
 
@@ -95,16 +115,7 @@ async def differences(conn: Conn, tz: str, per_step: int = 5) -> tuple[int, list
     total, shown = 0, []
     since = await records_cutoff(conn) or _EVER
     for label, table, expected, where in _steps(tz):
-        columns, counters = _columns(table)
-        cols = ", ".join(columns)
-        sql = (
-            f"WITH e AS (SELECT * FROM ({expected}) e0 WHERE bucket >= $1),"
-            f" s AS (SELECT {cols} FROM {table} WHERE {where} AND bucket >= $1 AND {_nonzero(counters)}),"
-            f" d AS ((SELECT 'missing or different' AS side, * FROM (SELECT {cols} FROM e EXCEPT SELECT * FROM s) x)"
-            f" UNION ALL (SELECT 'unexpected or different', * FROM (SELECT * FROM s EXCEPT SELECT {cols} FROM e) y))"
-            " SELECT * FROM d"
-        )
-        rows = await conn.fetch(sql, since)
+        rows = await conn.fetch(difference_sql(table, expected, where), since)
         total += len(rows)
         shown += [f"{label}: {r['side']}: {dict(r)}" for r in rows[:per_step]]
     return total, shown
@@ -147,11 +158,7 @@ async def rebuild(settings: Settings, out: object = sys.stderr) -> None:
                 await conn.execute("DELETE FROM usage_agg WHERE bucket >= $1", since)
                 await conn.execute("DELETE FROM attempt_agg WHERE bucket >= $1", since)
             for i, (label, table, expected, _where) in enumerate(steps, 1):
-                cols = ", ".join(_columns(table)[0])
-                await conn.execute(
-                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({expected}) e WHERE bucket >= $1",
-                    since or _EVER,
-                )
+                await conn.execute(rebuild_step_sql(table, expected), since or _EVER)
                 bar = "#" * (30 * i // len(steps))
                 print(f"\rrebuild [{bar:<30}] {i}/{len(steps)} {label:<28}", end="", file=out)  # type: ignore[call-overload]
             await conn.execute(

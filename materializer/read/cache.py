@@ -30,12 +30,13 @@ COMPLETED = "status = 'completed' AND created_at > $1"
 GAP_MINUTES = "CASE WHEN d < interval '1 day' THEN date_part('epoch', d) ELSE EXTRACT(EPOCH FROM d)::float8 END / 60"
 # Every user with a completed record since $1: a superset, the users of the month partitions the period
 # touches (the bound holds for every row of those partitions, so each step is one index descent per partition).
-_MONTHS = "status = 'completed' AND created_at >= date_trunc('month', $1, 'UTC')"
-ALL_USERS = (
-    f"WITH RECURSIVE grp(g) AS ((SELECT user_id FROM usage_records WHERE {_MONTHS} AND user_id IS NOT NULL"  # noqa: S608
-    " ORDER BY user_id LIMIT 1) UNION ALL SELECT (SELECT user_id FROM usage_records"
-    f" WHERE {_MONTHS} AND user_id > grp.g ORDER BY user_id LIMIT 1) FROM grp WHERE grp.g IS NOT NULL)"
-)
+ALL_USERS = """\
+WITH RECURSIVE grp(g) AS (\
+(SELECT user_id FROM usage_records WHERE status = 'completed' AND created_at >= date_trunc('month', $1, 'UTC') \
+AND user_id IS NOT NULL ORDER BY user_id LIMIT 1) \
+UNION ALL SELECT (SELECT user_id FROM usage_records \
+WHERE status = 'completed' AND created_at >= date_trunc('month', $1, 'UTC') \
+AND user_id > grp.g ORDER BY user_id LIMIT 1) FROM grp WHERE grp.g IS NOT NULL)"""
 
 
 def gaps(column: str, where: str, extra: str = "", desc: bool = False) -> str:

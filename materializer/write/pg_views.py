@@ -222,13 +222,10 @@ class PgViews:
         if not partitions:
             return out
         timeout = timedelta(seconds=self.settings.active_timeout_s)
-        cols = ", ".join(t.USAGE_STATE_COLUMNS)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(write_preamble(sorted(partitions), retention=False))
             rows = await conn.fetch(
-                f"SELECT {cols} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
-                " AND status IN ('pending', 'streaming') AND created_at < now() - $2::interval"
-                " ORDER BY id LIMIT 10000 FOR UPDATE",
+                OVERDUE_SQL,
                 list(partitions),
                 timeout,
             )
@@ -242,9 +239,7 @@ class PgViews:
                 new.update(status="failed", status_code=504, error_message=TIMEOUT_MESSAGE)
                 out.usage_states[row["id"]] = new
             await conn.execute(
-                "UPDATE usage_records SET status = 'failed', status_code = 504, error_message = $2,"
-                " timed_out = true, finalized_at = created_at + $3::interval, updated_at = now()"
-                " WHERE id = ANY($1::text[])",
+                TIME_OUT_SQL,
                 [r["id"] for r in rows],
                 TIMEOUT_MESSAGE,
                 timeout,
@@ -256,11 +251,9 @@ class PgViews:
 
     async def active_states(self, partitions: Sequence[int]) -> list[State]:
         """The current state of every active request of these partitions (to rebuild the Redis live set)."""
-        cols = ", ".join(t.USAGE_STATE_COLUMNS)
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {cols} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
-                " AND status IN ('pending', 'streaming')",
+                ACTIVE_STATES_SQL,
                 list(partitions),
             )
         return [dict(r) for r in rows]
@@ -269,8 +262,7 @@ class PgViews:
         """Day buckets are built in one time zone: refuse to mix two in one database (run `rebuild` to change)."""
         async with self.pool.acquire() as conn:
             stored = await conn.fetchval(
-                "INSERT INTO meta (key, value) VALUES ('timezone', $1) ON CONFLICT (key) DO UPDATE"
-                " SET value = meta.value RETURNING value",
+                TIMEZONE_SQL,
                 self.settings.timezone,
             )
         if stored != self.settings.timezone:
@@ -282,13 +274,44 @@ class PgViews:
     async def count_dead_letter(self, topic: str, count: int, last_reason: str) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO dead_letter_counts (topic, count, last_reason) VALUES ($1, $2, $3)"
-                " ON CONFLICT (topic) DO UPDATE SET count = dead_letter_counts.count + EXCLUDED.count,"
-                " last_reason = EXCLUDED.last_reason, updated_at = now()",
+                DEAD_LETTER_SQL,
                 topic,
                 count,
                 last_reason[:1000],
             )
+
+
+# Every statement this module sends is shown as text in materializer/sql/write.pg_views.sql (scripts/generate_sql.py
+# writes it, tests/unit/test_sql_golden.py keeps it current). Static ones are literals here.
+TIMEZONE_SQL = """\
+INSERT INTO meta (key, value) VALUES ('timezone', $1) ON CONFLICT (key) DO UPDATE SET value = meta.value \
+RETURNING value"""
+DEAD_LETTER_SQL = """\
+INSERT INTO dead_letter_counts (topic, count, last_reason) VALUES ($1, $2, $3) ON CONFLICT (topic) DO UPDATE \
+SET count = dead_letter_counts.count + EXCLUDED.count, last_reason = EXCLUDED.last_reason, updated_at = now()"""
+TIME_OUT_SQL = """\
+UPDATE usage_records SET status = 'failed', status_code = 504, error_message = $2, timed_out = true, \
+finalized_at = created_at + $3::interval, updated_at = now() WHERE id = ANY($1::text[])"""
+_STATE_COLS = ", ".join(t.USAGE_STATE_COLUMNS)
+# The active requests of partitions $1 created before now() - $2, to time out (the oldest 10,000 per pass).
+OVERDUE_SQL = (
+    f"SELECT {_STATE_COLS} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
+    " AND status IN ('pending', 'streaming') AND created_at < now() - $2::interval"
+    " ORDER BY id LIMIT 10000 FOR UPDATE"
+)
+ACTIVE_STATES_SQL = (
+    f"SELECT {_STATE_COLS} FROM usage_records WHERE kafka_partition = ANY($1::int[])"
+    " AND status IN ('pending', 'streaming')"
+)
+
+
+def select_for_update_sql(table: str, columns: Sequence[str]) -> str:
+    cols = ", ".join(columns)
+    return f"SELECT {cols} FROM {table} WHERE id = ANY((SELECT $1::text[])::text[]) ORDER BY id FOR UPDATE"
+
+
+def delete_moved_sql(table: str) -> str:
+    return f"DELETE FROM {table} WHERE (id, created_at) IN (SELECT * FROM unnest($1::text[], $2::timestamptz[]))"
 
 
 _STATE_FIELDS = tuple(name for name in t.USAGE_STATE_COLUMNS if name not in ("seq", "kafka_partition"))
@@ -309,10 +332,7 @@ async def _select_for_update(
     # the (custom) plan is made without its values: PostgreSQL otherwise estimates `= ANY` value by value in
     # every month partition, which costs more planning than the index scans it chooses (measured by
     # bench/lookups.py, docs/benchmarks.md "By-id look-ups on a long history").
-    rows = await conn.fetch(
-        f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY((SELECT $1::text[])::text[]) ORDER BY id FOR UPDATE",
-        ids,
-    )
+    rows = await conn.fetch(select_for_update_sql(table, columns), ids)
     return {r["id"]: r for r in rows}
 
 
@@ -322,7 +342,7 @@ async def _delete_moved(conn: Conn, table: str, moved: list[tuple[str, datetime]
     The key is (id, created_at) since partitioning, so the upsert alone would keep both rows."""
     if moved:
         await conn.execute(
-            f"DELETE FROM {table} WHERE (id, created_at) IN (SELECT * FROM unnest($1::text[], $2::timestamptz[]))",
+            delete_moved_sql(table),
             [m[0] for m in moved],
             [m[1] for m in moved],
         )
@@ -345,12 +365,18 @@ async def _upsert(
         return
     tmp = f"tmp_{table}"  # created by write_preamble (start of the transaction)
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))
+    await conn.execute(upsert_sql(table, columns, fence))
+
+
+def upsert_sql(table: str, columns: Sequence[str], fence: bool) -> str:
+    """From the table's COPY target (tmp_<table>, its numerics as text) into the table; `fence`: only a newer seq
+    replaces a row. Rendered for both record tables in materializer/sql/write.pg_views.sql."""
     cols = ", ".join(columns)
     selected = ", ".join(f"{c}::numeric" if c in _TEXT_NUMERIC else c for c in columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
     where = f" WHERE EXCLUDED.seq > {table}.seq" if fence else ""
-    await conn.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {selected} FROM {tmp} ORDER BY id"
+    return (
+        f"INSERT INTO {table} ({cols}) SELECT {selected} FROM tmp_{table} ORDER BY id"
         f" ON CONFLICT (id, created_at) DO UPDATE SET {updates}, updated_at = now(){where}"
     )
 
@@ -402,11 +428,12 @@ def _stage_sum(counter: str) -> str:
     return f"sum(f.{counter}) AS {counter}" if counter in MONEY_COUNTERS else f"sum(f.{counter})::bigint AS {counter}"
 
 
+_DIM_VALUES = ", ".join(f"('{dim}', {key})" for dim, key in DIM_KEY_SQL.items())  # ('model', model), ...
 SPREAD_USAGE_SQL = (
     f"WITH by_dim AS (SELECT d.dim, d.key, {', '.join(f'f.{b}' for b in _FACT_BUCKETS)},"
     f" {', '.join(_stage_sum(c) for c in USAGE_COUNTERS)}"
     " FROM tmp_usage_facts f"
-    f" CROSS JOIN LATERAL (VALUES {', '.join(f'({chr(39)}{d}{chr(39)}, {k})' for d, k in DIM_KEY_SQL.items())})"
+    f" CROSS JOIN LATERAL (VALUES {_DIM_VALUES})"
     f" AS d(dim, key) WHERE d.key IS NOT NULL GROUP BY d.dim, d.key, {_BUCKET_COLS})"
     f" INSERT INTO usage_agg ({', '.join(t.USAGE_AGG_COLUMNS)})"
     f" SELECT b.dim, b.key, g.grain, g.bucket, {', '.join(f'sum(b.{c})' for c in USAGE_COUNTERS)}"
@@ -432,6 +459,17 @@ async def _spread(
     await conn.execute(sql)
 
 
+# A tombstone marks the entity deleted whatever its seq; a snapshot replaces an older seq's (data kept if absent).
+ENTITY_DELETED_SQL = """\
+INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, 0, true, NULL) \
+ON CONFLICT (entity, id) DO UPDATE SET deleted = true, updated_at = now()"""
+ENTITY_SQL = """\
+INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, $3, $4, $5) \
+ON CONFLICT (entity, id) DO UPDATE SET seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, \
+data = COALESCE(EXCLUDED.data, entities.data), updated_at = now() \
+WHERE EXCLUDED.seq > entities.seq"""
+
+
 async def _entities(conn: Conn, events: Sequence[EntityEvent]) -> int:
     latest: dict[tuple[str, str], EntityEvent] = {}
     for ev in events:
@@ -444,17 +482,13 @@ async def _entities(conn: Conn, events: Sequence[EntityEvent]) -> int:
     for (entity, ident), ev in sorted(latest.items()):
         if ev.seq is None:
             status = await conn.execute(
-                "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, 0, true, NULL)"
-                " ON CONFLICT (entity, id) DO UPDATE SET deleted = true, updated_at = now()",
+                ENTITY_DELETED_SQL,
                 entity,
                 ident,
             )
         else:
             status = await conn.execute(
-                "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (entity, id) DO UPDATE SET seq = EXCLUDED.seq, deleted = EXCLUDED.deleted,"
-                " data = COALESCE(EXCLUDED.data, entities.data), updated_at = now()"
-                " WHERE EXCLUDED.seq > entities.seq",
+                ENTITY_SQL,
                 entity,
                 ident,
                 ev.seq,
