@@ -19,10 +19,12 @@ today); a range whose buckets would start off the grid (historical offsets such 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from usagestream.stats import (
@@ -40,6 +42,9 @@ from usagestream.stats import (
 GRANULARITIES = ("15m", "hour", "day", "week", "month")
 MAX_BUCKETS = 10_000  # per series; a longer range is refused rather than answered slowly
 MAX_POINTS = 100_000  # buckets x series (limit + 1 when grouped): bounds the statement and the response
+STEP = 1000  # boundaries between two hand-backs of plan_sliced (a tenth of that many buckets counted)
+T = TypeVar("T")
+Steps = Generator[None, None, T]  # a computation that yields now and then, and returns its result
 TICK = timedelta(microseconds=1)
 _WALL_MINUTES = {"15m": 15, "hour": 60}
 
@@ -94,11 +99,17 @@ def check_points(buckets: int, series: int) -> None:
 # --- bucket boundaries ----------------------------------------------------------------------------------------
 def boundaries(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> list[datetime]:
     """Bucket starts from the one holding `start` to the one holding `end`, then the end of that last bucket."""
+    return _run(_boundary_steps(start, end, granularity, tz))
+
+
+def _boundary_steps(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> Steps[list[datetime]]:
     if granularity not in GRANULARITIES:
         raise PlanError(f"granularity must be one of: {', '.join(GRANULARITIES)}")
     found: list[datetime] = []
     source = _wall_starts if granularity in _WALL_MINUTES else _calendar_starts
-    for b in source(start, granularity, tz):
+    for n, b in enumerate(source(start, granularity, tz), start=1):
+        if not n % STEP:
+            yield
         if found and b <= found[-1]:
             continue  # a local date that does not exist (a skipped day) adds no bucket
         if b <= start:
@@ -224,10 +235,44 @@ def plan(
     """The buckets of `[start, end]` and what to read for each (nothing without data: `extent` None).
 
     `records_only` recounts every bucket from the records (for groupings no aggregate holds)."""
+    return _run(_plan_steps(start, end, granularity, tz, now, extent, records_only))
+
+
+async def plan_sliced(
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    tz: ZoneInfo,
+    now: datetime,
+    extent: Extent | None,
+    records_only: bool = False,
+) -> SeriesPlan:
+    """`plan`, handing the event loop back every STEP buckets: up to MAX_BUCKETS buckets are tens to hundreds of
+    milliseconds of pure Python, which one request must not hold the loop for (usagestream/slices.py). Not a
+    thread: a thread holding the GIL delays the loop by a switch interval at each of its wake-ups."""
+    steps = _plan_steps(start, end, granularity, tz, now, extent, records_only)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: SeriesPlan = done.value
+            return result
+        await asyncio.sleep(0)
+
+
+def _plan_steps(
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    tz: ZoneInfo,
+    now: datetime,
+    extent: Extent | None,
+    records_only: bool,
+) -> Steps[SeriesPlan]:
     if end < start:
         raise PlanError("start_date must not be after end_date")
     try:
-        bounds = boundaries(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
+        bounds = yield from _boundary_steps(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
     except (OverflowError, ValueError) as exc:
         if isinstance(exc, PlanError):
             raise
@@ -239,6 +284,8 @@ def plan(
     slices: list[tuple[int, datetime, datetime]] = []
     for i, bucket in enumerate(buckets if extent is not None else ()):
         assert extent is not None
+        if i and not i % (STEP // 10):
+            yield  # a bucket's count is costlier than a boundary (a stored month checks its days)
         span = _counted(bucket, start, end, extent)
         if span is None:
             continue
@@ -247,6 +294,16 @@ def plan(
         else:
             _count(i, span, extent, rows, slices)
     return SeriesPlan(buckets, tuple(rows), tuple(slices))
+
+
+def _run(steps: Steps[T]) -> T:
+    """Drive a generator of steps to its end, without handing anything back: its value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 def _counted(b: Bucket, start: datetime, end: datetime, ext: Extent) -> tuple[datetime, datetime] | None:

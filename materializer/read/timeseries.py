@@ -22,7 +22,8 @@ from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, cast_sum
-from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, runs
+from usagestream.slices import SLICE
+from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
 # The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
 COUNTERS = ("n_all", "n_error", "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok", "cost", "actual_cost",
@@ -86,16 +87,15 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid)."""
     start, end, extent = await _extent(conn, q, tz_name)
     records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
-    # Planning and collecting up to MAX_POINTS points is pure Python for tens of milliseconds: in a thread, so the
-    # interpreter hands the event loop the GIL every switch interval instead of holding it throughout.
-    p = await asyncio.to_thread(plan, start, end, q.granularity, q.tz, q.now, extent, records_only)
+    # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
+    p = await plan_sliced(start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
     ranking = _rank_plan(start, end, q, extent, records_only) if group else None
     rows = await conn.fetch(_statement(p, ranking, total, group, q, args), *args.values)
-    sums = await asyncio.to_thread(_collect, rows, len(p.buckets))
+    sums = await _collect(rows, len(p.buckets))
     out = SeriesAnswer(start, end, p.buckets)
     if group is None:
         out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
@@ -231,9 +231,11 @@ def _statement(
     )
 
 
-def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Counts]]:
+async def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Counts]]:
     out: dict[str | None, list[Counts]] = {}
-    for r in rows:  # (i, key, counters...)
+    for at, r in enumerate(rows):  # (i, key, counters...)
+        if at and not at % SLICE:
+            await asyncio.sleep(0)
         points = out.get(r[1])
         if points is None:
             points = out[r[1]] = [ZERO] * n
@@ -247,24 +249,31 @@ async def _grouped(
     """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
     scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
     total = sums.pop(None, None)
-    ranked = await asyncio.to_thread(_ranked, sums)
+    ranked = await _ranked(sums)
     labels = await _labels(conn, q, [k for k in ranked if k is not None])
     series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
-    rest = await asyncio.to_thread(_rest, series, total, n)
+    rest = await _rest(series, total, n)
     if any(any(p) for p in rest):
         series.append(Series(OTHER, "other", rest))
     return series
 
 
-def _ranked(sums: dict[str | None, list[Counts]]) -> list[str | None]:
-    return sorted(sums, key=lambda k: (-sum(int(p[0]) for p in sums[k]), str(k)))  # p[0]: n_all
+async def _ranked(sums: dict[str | None, list[Counts]]) -> list[str | None]:
+    """Most requests over the range first (p[0]: n_all), then the key bytewise; one key's points per slice."""
+    totals: dict[str | None, int] = {}
+    for k, points in sums.items():
+        totals[k] = sum(int(p[0]) for p in points)
+        await asyncio.sleep(0)
+    return sorted(sums, key=lambda k: (-totals[k], str(k)))
 
 
-def _rest(series: list[Series], total: list[Counts] | None, n: int) -> list[Counts]:
-    """The total minus every listed group, bucket by bucket."""
+async def _rest(series: list[Series], total: list[Counts] | None, n: int) -> list[Counts]:
+    """The total minus every listed group, bucket by bucket, a slice of buckets at a time."""
     rest = list(total) if total is not None else [ZERO] * n
     for s in series:
         for i, p in enumerate(s.points):
+            if i and not i % SLICE:
+                await asyncio.sleep(0)
             if p is not ZERO:
                 rest[i] = tuple(a - b for a, b in zip(rest[i], p, strict=True))
     return rest
