@@ -1,17 +1,20 @@
-"""The API's read store: the materializer's answers, with the records shaped as the reference shows them.
+"""The API's read store: the materializer's answers, shaped as the reference shows them.
 
-`ReadStore` (materializer/read/store.py) answers questions with rows and the entities they name; this subclass
-adds the four methods of `usagestream.http.store.Reads` that return records, each shaping what the store read
-(http/shape/records.py), in bounded slices of the event loop (usagestream/slices.py). Every other method of
-`Reads` is the store's own.
+`ReadStore` (materializer/read/store.py) answers questions with rows, sums and the entities they name; this
+subclass adds the methods of `usagestream.http.store.Reads` that return JSON bodies, each shaping what the store
+read (records: http/shape/records.py; range totals: http/shape/stats.py; cache affinity: http/shape/cache.py),
+long lists in bounded slices of the event loop (usagestream/slices.py). The other methods of `Reads` (users,
+tokens, key names) are the store's own.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from usagestream.http.shape import cache, stats
 from usagestream.http.shape.records import active_item, detail_item, record_item, user_record_item
+from usagestream.materializer.read.stats import ProviderRow
 from usagestream.materializer.read.store import ReadStore
 from usagestream.slices import map_sliced
 
@@ -21,6 +24,40 @@ RECORD_SLICE = 100  # records shaped per slice of the event loop: a record (tier
 
 class ShapedReads(ReadStore):
     """What the handlers call (`Reads`). One instance per API process."""
+
+    async def stats(self, start: datetime | None, end: datetime | None) -> Body:
+        return stats.stats_body(await self.stats_sums(start, end))
+
+    async def aggregation(
+        self, group_by: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[Body]:
+        rows = await self.aggregation_rows(group_by, start, end, limit)
+        if group_by == "provider":
+            return [stats.provider_item(*r) for r in cast(list[ProviderRow], rows)]
+        item = {"user": stats.user_item, "model": stats.model_item, "api_format": stats.api_format_item}[group_by]
+        return [item(r) for r in cast(list[Body], rows)]
+
+    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> Body:
+        rows = await self.heatmap_rows(user_id, now)
+        return stats.heatmap_body(rows, self.settings.tz, now, include_actual_cost)
+
+    async def hit_analysis(
+        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    ) -> Body:
+        return stats.hit_body(hours, await self.hit_sums(user_id, api_key_id, hours, now))
+
+    async def ttl_analysis(
+        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+    ) -> Body:
+        groups, users = await self.ttl_rows(user_id, api_key_id, hours, now)
+        return await cache.ttl_body(groups, users, hours, by_user=api_key_id is None)
+
+    async def interval_timeline(
+        self, hours: int, limit: int, user_id: str | None, include_user_info: bool, now: datetime
+    ) -> Body:
+        multi = include_user_info and user_id is None
+        rows, users = await self.timeline_rows(hours, limit, user_id, multi, now)
+        return await cache.timeline_body(rows, users, hours, multi)
 
     async def records(
         self,
@@ -70,6 +107,8 @@ class ShapedReads(ReadStore):
         limit: int,
         offset: int,
     ) -> Body:
-        body, page = await self.user_page(user_id, start, end, search, limit, offset)
+        totals, page = await self.user_page(user_id, start, end, search, limit, offset)
+        body = stats.user_summary(*totals)
+        body["pagination"] = stats.pagination(page.total, limit, offset)
         body["records"] = await map_sliced(lambda r: user_record_item(r, page.entities), page.rows, RECORD_SLICE)
         return body

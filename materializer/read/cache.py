@@ -10,15 +10,13 @@ period are enumerated by a recursive skip scan of the same index (one descent pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read.entities import entity_maps
-from usagestream.materializer.read.sql import iso
 from usagestream.slices import map_sliced
 
 BANDS = ("within_5min", "within_15min", "within_30min", "within_60min", "over_60min")
@@ -80,57 +78,14 @@ async def ttl_groups(
     return list(await conn.fetch(ttl_query("user_id", [], ALL_USERS), since))
 
 
-def _r2(x: float | None) -> float | None:
-    return round(x, 2) if x else None
-
-
-def recommend(p75: float | None, p90: float | None) -> tuple[int, str]:
-    if p75 is None or p90 is None:
-        return 5, "数据不足，使用默认值"
-    if p90 <= 5:
-        return 5, f"高频用户：90% 的请求间隔在 {p90:.1f} 分钟内"
-    if p75 <= 15:
-        return 15, f"中高频用户：75% 的请求间隔在 {p75:.1f} 分钟内"
-    if p75 <= 30:
-        return 30, f"中频用户：75% 的请求间隔在 {p75:.1f} 分钟内"
-    return 60, f"低频用户：75% 的请求间隔为 {p75:.1f} 分钟，建议使用长 TTL"
-
-
-def ttl_user(g: asyncpg.Record | Mapping[str, Any], user: Mapping[str, Any] | None, by_user: bool) -> dict[str, Any]:
-    n = g["n"]
-    ttl, reason = recommend(g["p75"], g["p90"])
-    return {
-        "group_id": g["g"],
-        "username": user.get("username") if by_user and user else None,
-        "email": (user.get("email") or "") if by_user and user else None,
-        "request_count": n,
-        "interval_distribution": {b: g[b] for b in BANDS},
-        "interval_percentages": {b: round(g[b] / n * 100, 1) for b in BANDS},
-        "percentiles": {p: _r2(g[p]) for p in ("p50", "p75", "p90")},
-        "avg_interval_minutes": _r2(g["avg_m"]),
-        "min_interval_minutes": _r2(g["min_m"]),
-        "max_interval_minutes": _r2(g["max_m"]),
-        "recommended_ttl_minutes": ttl,
-        "recommendation_reason": reason,
-    }
-
-
-async def ttl_analysis(
-    conn: Conn, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
-) -> dict[str, Any]:
-    groups = await ttl_groups(conn, user_id, api_key_id, now - timedelta(hours=hours))
+async def ttl_rows(
+    conn: Conn, user_id: str | None, api_key_id: str | None, since: datetime
+) -> tuple[list[asyncpg.Record], dict[str, dict[str, Any]]]:
+    """`ttl_groups` and, when the groups are users (no `api_key_id`), those users' entities by id."""
+    groups = await ttl_groups(conn, user_id, api_key_id, since)
     by_user = api_key_id is None
     users = (await entity_maps(conn, {"user": [g["g"] for g in groups] if by_user else []}))["user"]
-    items = await map_sliced(lambda g: ttl_user(g, users.get(g["g"]), by_user), groups, 200)
-    dist = {"5min": 0, "15min": 0, "30min": 0, "60min": 0}
-    for item in items:
-        dist[f"{item['recommended_ttl_minutes']}min"] += 1
-    return {
-        "analysis_period_hours": hours,
-        "total_users_analyzed": len(items),
-        "ttl_distribution": dist,
-        "users": items,
-    }
+    return groups, users
 
 
 # --- interval timeline ------------------------------------------------------------------------------------
@@ -165,46 +120,19 @@ MULTI_TIMELINE = (
 )
 
 
-def point(r: asyncpg.Record | Mapping[str, Any], with_user: bool) -> dict[str, Any]:
-    p: dict[str, Any] = {"x": iso(r["created_at"]), "y": round(r["m"], 2)}
-    if with_user:
-        p["user_id"] = r["user_id"]
-    if r["model"]:
-        p["model"] = r["model"]
-    return p
-
-
-async def interval_timeline(
-    conn: Conn,
-    hours: int,
-    limit: int,
-    user_id: str | None,
-    include_user_info: bool,
-    now: datetime,
-) -> dict[str, Any]:
-    since = now - timedelta(hours=hours)
-    multi = include_user_info and user_id is None
+async def timeline_rows(
+    conn: Conn, since: datetime, limit: int, user_id: str | None, multi: bool
+) -> tuple[list[asyncpg.Record], dict[str, dict[str, Any]]]:
+    """The timeline's points since `since` (every user's share of `limit` if `multi`, else the newest `limit`,
+    of `user_id` if given) and, if `multi`, the entities of the users they name."""
     if multi:
         rows = await conn.fetch(MULTI_TIMELINE, since, limit)
     elif user_id is None:
         rows = await conn.fetch(simple_timeline(False), since, limit)
     else:
         rows = await conn.fetch(simple_timeline(True), since, limit, user_id)
-    models: set[str] = set()
+    if not multi:
+        return list(rows), {}
     user_ids: set[str] = set()
-
-    def shape(r: asyncpg.Record) -> dict[str, Any]:  # one pass over up to 50,000 rows, in slices
-        if r["model"]:
-            models.add(r["model"])
-        if multi:
-            user_ids.add(r["user_id"])
-        return point(r, multi)
-
-    points = await map_sliced(shape, rows)
-    out: dict[str, Any] = {"analysis_period_hours": hours, "total_points": len(points), "points": points}
-    if multi:
-        users = (await entity_maps(conn, {"user": user_ids}))["user"]
-        out["users"] = {uid: d["username"] for uid, d in sorted(users.items()) if d.get("username") is not None}
-    if models:
-        out["models"] = sorted(models)
-    return out
+    await map_sliced(lambda r: user_ids.add(r["user_id"]), rows)  # up to 50,000 rows: in slices
+    return list(rows), (await entity_maps(conn, {"user": user_ids}))["user"]

@@ -1,12 +1,11 @@
 """ReadStore: every read the HTTP API makes of PostgreSQL, from the aggregates plus exact edge slices.
 
-Records come back as rows with the entities they name (`RecordPage`, `detail_row`, `active_rows`): the HTTP
-layer shapes them (http/shape/reads.py). Contract for callers:
+Every answer comes back as rows, sums and the entities they name (`RecordPage`, `detail_row`, `active_rows`,
+`stats_sums`, `aggregation_rows`, `ttl_rows`, ...): the HTTP layer shapes them into the JSON bodies
+(http/shape/reads.py). Contract for callers:
 - Parameters are already validated; `None` bounds mean unbounded; ranges are inclusive on `created_at`.
-- Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal`, exactly as summed: the
-  JSON encoder must write Decimals as JSON numbers (e.g. msgspec `decimal_format="number"`). Percentages,
-  averages and other derived ratios are floats, rounded as the reference rounds them.
-- Timestamps are ISO 8601 strings in UTC (`+00:00`).
+- Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal` (or None where nothing was
+  summed), exactly as summed; percentages, averages and rounding are the shaper's.
 - Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction), so a batch the worker
   commits meanwhile is either wholly in the answer or not at all.
 How each endpoint is answered: docs/read-model.md.
@@ -17,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -33,6 +32,15 @@ GROUP_BY = ("model", "user", "provider", "api_format")
 # The usage_agg dimension keyed by each searched record column.
 COLUMN_DIM = {"model": "model", "user_id": "user", "api_key_id": "api_key", "provider_id": "provider"}
 Body = dict[str, Any]
+Row = dict[str, Any]
+
+
+class UserTotals(NamedTuple):
+    """What the /api/users/me/usage summary is made of: the user's sums, per model (`st.models_of`), the user."""
+
+    totals: Row | None
+    by_model: dict[str, Row]
+    user: Body | None
 
 
 class ReadStore:
@@ -57,42 +65,38 @@ class ReadStore:
     ) -> Plan:
         return await st.plan_for(conn, table, start, end, self.settings.timezone, records_only)
 
-    async def stats(self, start: datetime | None, end: datetime | None) -> Body:
-        """/stats (3.1): every request in range, whatever its status."""
+    async def stats_sums(self, start: datetime | None, end: datetime | None) -> Row | None:
+        """/stats (3.1): `st.STATS_COUNTERS` over every request in range, whatever its status (None: none)."""
         async with self._read() as conn:
             plan = await self._plan(conn, "usage_records", start, end)
             sums = await st.usage_sums(conn, plan, "all", st.STATS_COUNTERS)
-        return st.stats_body(sums.get(""))
+        return sums.get("")
 
-    async def aggregation(
+    async def aggregation_rows(
         self, group_by: str, start: datetime | None, end: datetime | None, limit: int
-    ) -> list[Body]:
-        """/aggregation/stats (3.2); ties by key (provider: provider_id)."""
+    ) -> list[Row] | list[st.ProviderRow]:
+        """/aggregation/stats (3.2): the top keys' sums, ties by key; for "provider", `st.provider_rows`."""
         if group_by not in GROUP_BY:
             raise ValueError(f"invalid group_by {group_by!r}")
         async with self._read() as conn:
             plan = await self._plan(conn, "usage_records", start, end)
             if group_by == "provider":
                 attempts = await self._plan(conn, "candidate_records", start, end)
-                return await st.provider_aggregation(conn, attempts, plan, limit)
+                return await st.provider_rows(conn, attempts, plan, limit)
             if group_by == "user":
-                rows = await st.top_keys(
+                return await st.top_keys(
                     conn, plan, "user", ("n_all", "tot_tok", "cost"), "n_all", limit, True
                 )
-                return [st.user_item(r) for r in rows]
             counters = st.FR_COUNTERS + (("fr_rt_sum", "fr_rt_n") if group_by == "api_format" else ())
-            rows = await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
-        item = st.model_item if group_by == "model" else st.api_format_item
-        return [item(r) for r in rows]
+            return await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> Body:
-        """365 local days of settings.timezone ending today; tokens include cache tokens."""
-        tz = self.settings.tz
-        _, _, lo, hi = st.window(now, tz)
+    async def heatmap_rows(self, user_id: str | None, now: datetime) -> list[asyncpg.Record]:
+        """The day (or, if the days were built in another zone, hour) buckets of the 365 local days of
+        settings.timezone ending today (`st.window`); tokens include cache tokens."""
+        _, _, lo, hi = st.window(now, self.settings.tz)
         async with self._read() as conn:
             grain = 1 if await st.day_zone(conn, self.settings.timezone) else 0
-            rows = await st.heatmap_rows(conn, user_id, grain, lo, hi)
-        return st.heatmap_body(rows, tz, now, include_actual_cost)
+            return await st.heatmap_rows(conn, user_id, grain, lo, hi)
 
     async def record_page(
         self,
@@ -174,16 +178,18 @@ class ReadStore:
             names = await ent.provider_key_names(conn, [r["provider_api_key_id"] for r in rows])
         return rows, names
 
-    async def ttl_analysis(
+    async def ttl_rows(
         self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
-    ) -> Body:
+    ) -> tuple[list[asyncpg.Record], dict[str, Body]]:
+        """The TTL analysis's groups of the last `hours` and the users they name (`cache.ttl_rows`)."""
         async with self._read() as conn:
-            return await cache.ttl_analysis(conn, user_id, api_key_id, hours, now)
+            return await cache.ttl_rows(conn, user_id, api_key_id, now - timedelta(hours=hours))
 
-    async def hit_analysis(
+    async def hit_sums(
         self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
-    ) -> Body:
-        """Completed requests with created_at >= now - hours (no upper bound), filtered by the ids given."""
+    ) -> Row | None:
+        """`st.HIT_COUNTERS` over the completed requests with created_at >= now - hours (no upper bound),
+        filtered by the ids given (None: none)."""
         since = now - timedelta(hours=hours)
         async with self._read() as conn:
             if user_id is not None and api_key_id is not None:
@@ -197,19 +203,20 @@ class ReadStore:
                     extra_where="api_key_id = $1",
                     extra_args=[api_key_id],
                 )
-                return st.hit_body(hours, sums.get(user_id))
+                return sums.get(user_id)
             dim, key = ("user", user_id) if user_id is not None else ("api_key", api_key_id)
             if key is None:
                 dim, key = "all", ""
             plan = await self._plan(conn, "usage_records", since, None)
             sums = await st.usage_sums(conn, plan, dim, st.HIT_COUNTERS, keys=[key])
-        return st.hit_body(hours, sums.get(key))
+        return sums.get(key)
 
-    async def interval_timeline(
-        self, hours: int, limit: int, user_id: str | None, include_user_info: bool, now: datetime
-    ) -> Body:
+    async def timeline_rows(
+        self, hours: int, limit: int, user_id: str | None, multi: bool, now: datetime
+    ) -> tuple[list[asyncpg.Record], dict[str, Body]]:
+        """The interval timeline's points of the last `hours` and, if `multi`, the users they name."""
         async with self._read() as conn:
-            return await cache.interval_timeline(conn, hours, limit, user_id, include_user_info, now)
+            return await cache.timeline_rows(conn, now - timedelta(hours=hours), limit, user_id, multi)
 
     async def user_page(
         self,
@@ -219,8 +226,8 @@ class ReadStore:
         search: str | None,
         limit: int,
         offset: int,
-    ) -> tuple[Body, rec.RecordPage]:
-        """/api/users/me/usage (3.10): the summary and pagination, and the page of records (non-admin)."""
+    ) -> tuple[UserTotals, rec.RecordPage]:
+        """/api/users/me/usage (3.10): what the summary is made of, and the page of records (non-admin)."""
         f = rec.Filters()
         f.add("user_id = {}", user_id)
         f.range(start, end)
@@ -235,14 +242,7 @@ class ReadStore:
             user = await ent.user_by_id(conn, user_id)
             total, rows = await rec.page(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)
-        body = st.user_summary(totals.get(user_id), by_model, user)
-        body["pagination"] = {
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "has_more": offset + limit < total,
-        }
-        return body, rec.RecordPage(rows, ents, total)
+        return UserTotals(totals.get(user_id), by_model, user), rec.RecordPage(rows, ents, total)
 
     # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round
     # trips on every authenticated request).

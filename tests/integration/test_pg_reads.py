@@ -18,8 +18,8 @@ import pytest
 from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seed_database  # noqa: F401 (fixtures)
 
 from usagestream.http.params import EARLIEST, LATEST
+from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.pg_counters import USAGE_COUNTER_SQL
-from usagestream.materializer.read.store import ReadStore
 from usagestream.settings import Settings
 from usagestream.stats import USAGE_COUNTERS, UsageFacts, usage_contribution
 
@@ -214,7 +214,7 @@ async def test_aggregations(ctx: Ctx, bounds: tuple[datetime | None, datetime | 
 
 
 async def test_aggregation_rejects_unknown_group() -> None:
-    store = ReadStore(None, Settings())  # type: ignore[arg-type]
+    store = ShapedReads(None, Settings())  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         await store.aggregation("nope", None, None, 5)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from usagestream.http.shape import cache as shape
 from usagestream.materializer.read import cache
 from usagestream.materializer.read.sql import iso
 
@@ -104,9 +105,26 @@ def _pct(ms: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+async def ttl_analysis(
+    pg: asyncpg.Connection, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
+) -> dict[str, Any]:
+    """The TTL analysis as the API answers it: the rows read, then shaped (http/shape/cache.py)."""
+    groups, users = await cache.ttl_rows(pg, user_id, api_key_id, now - timedelta(hours=hours))
+    return await shape.ttl_body(groups, users, hours, by_user=api_key_id is None)
+
+
+async def interval_timeline(
+    pg: asyncpg.Connection, hours: int, limit: int, user_id: str | None, info: bool, now: datetime
+) -> dict[str, Any]:
+    """The interval timeline as the API answers it: the rows read, then shaped (http/shape/cache.py)."""
+    multi = info and user_id is None
+    rows, users = await cache.timeline_rows(pg, now - timedelta(hours=hours), limit, user_id, multi)
+    return await shape.timeline_body(rows, users, hours, multi)
+
+
 async def test_ttl_across_a_month_boundary(pg: asyncpg.Connection) -> None:
     await _load(pg)
-    got = await cache.ttl_analysis(pg, None, None, HOURS, NOW)
+    got = await ttl_analysis(pg, None, None, HOURS, NOW)
     want = {u: [m for _, _, m in _gaps(u)] for u in USERS if len(_gaps(u)) >= 2}
     assert [g["group_id"] for g in got["users"]] == ["uc", "ua", "ub"]  # count desc, then id
     for g in got["users"]:
@@ -115,11 +133,11 @@ async def test_ttl_across_a_month_boundary(pg: asyncpg.Connection) -> None:
         assert g["percentiles"] == {f"p{int(q * 100)}": round(_pct(ms, q), 2) for q in (0.5, 0.75, 0.9)}
         assert g["max_interval_minutes"] == round(max(ms), 2)
         assert sum(g["interval_distribution"].values()) == len(ms)
-    one = await cache.ttl_analysis(pg, "ub", None, HOURS, NOW)
+    one = await ttl_analysis(pg, "ub", None, HOURS, NOW)
     assert [g["group_id"] for g in one["users"]] == ["ub"] and one["users"][0]["request_count"] == 3
-    key = await cache.ttl_analysis(pg, "ub", "k-ub", HOURS, NOW)
+    key = await ttl_analysis(pg, "ub", "k-ub", HOURS, NOW)
     assert [(g["group_id"], g["request_count"], g["username"]) for g in key["users"]] == [("k-ub", 3, None)]
-    assert (await cache.ttl_analysis(pg, "ua", "k-ub", HOURS, NOW))["users"] == []
+    assert (await ttl_analysis(pg, "ua", "k-ub", HOURS, NOW))["users"] == []
 
 
 def _points(limit: int, user: str | None, multi: bool) -> list[dict[str, Any]]:
@@ -144,5 +162,5 @@ async def test_interval_timeline_across_a_month_boundary(pg: asyncpg.Connection)
     await _load(pg)
     for limit, user, info in [(100, None, True), (3, None, True), (4, None, True), (100, None, False),
                               (2, None, False), (2, "ub", False), (100, "uc", True)]:  # fmt: skip
-        got = await cache.interval_timeline(pg, HOURS, limit, user, info, NOW)
+        got = await interval_timeline(pg, HOURS, limit, user, info, NOW)
         assert got["points"] == _points(limit, user, info and user is None), (limit, user, info)
