@@ -19,6 +19,7 @@ const BUCKET_MS = { "15m": 900000, hour: HOUR, day: 24 * HOUR, week: 168 * HOUR,
 const MAX_BUCKETS = 3000; // what a chart a screen wide can still show; the API's own bound is higher
 const COLORS = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c", "#4b5563"];
 const OTHER = "__other__";
+const STEPPED = uPlot.paths.stepped({ align: 1 });
 const METRICS = { requests: "Requests", total_tokens: "Tokens", cost: "Cost" };
 
 // --- exact sums of decimal texts (money never goes through a float in the table) --------------------------
@@ -74,9 +75,16 @@ class TrendChart {
     const { series } = this.answer;
     const xs = (series[0] ? series[0].points : []).map((p) => Date.parse(p.bucket) / 1000);
     const raw = series.map((s) => s.points.map((p) => Number(p[this.metric])));
+    // a stepped value holds until the next x: one closing x at the range's end gives the last bucket its width
+    const end = Date.parse(this.answer.end_date) / 1000;
+    if (xs.length && end > xs[xs.length - 1]) {
+      xs.push(end);
+      for (const values of raw) values.push(values[values.length - 1]);
+    }
     const stacked = [];
     raw.forEach((values, i) => stacked.push(values.map((v, j) => v + (i ? stacked[i - 1][j] : 0))));
     const partial = (series[0] ? series[0].points : []).map((p) => p.partial);
+    partial.push(true);
     const data = [xs, ...stacked];
     if (this.plot && this.plot.series.length === series.length + 1 && this.sameKeys(series)) {
       this.raw = raw;
@@ -92,6 +100,12 @@ class TrendChart {
     this.fillTable();
   }
 
+  // The bucket (its ISO start) under x index idx; the closing x belongs to the last bucket.
+  bucketAt(idx) {
+    const points = this.answer.series[0].points;
+    return points[Math.min(idx, points.length - 1)].bucket;
+  }
+
   sameKeys(series) {
     return this.keys && this.keys.length === series.length && series.every((s, i) => s.key === this.keys[i]);
   }
@@ -100,7 +114,7 @@ class TrendChart {
     this.keys = series.map((s) => s.key);
     const color = (s, i) => (s.key === OTHER ? "#9ca3af" : COLORS[i % COLORS.length]);
     const value = (u, _v, sidx, idx) => (idx === null || idx === undefined || !this.raw[sidx - 1] ? "—" : shown(this.metric, this.raw[sidx - 1][idx]));
-    const stamp = (u, ts, _s, idx) => (ts === null || ts === undefined ? "—" : new Date(ts * 1000).toLocaleString() + (this.partial[idx] ? " (partial)" : ""));
+    const stamp = (u, _ts, _s, idx) => (idx === null || idx === undefined ? "—" : new Date(this.bucketAt(idx)).toLocaleString() + (this.partial[idx] ? " (partial)" : ""));
     return {
       width: Math.max(320, this.box.clientWidth || 800),
       height: this.height,
@@ -110,11 +124,12 @@ class TrendChart {
       axes: [{}, { size: 70, values: (u, ticks) => ticks.map((t) => (this.metric === "cost" ? "$" + t : int(t))) }],
       series: [
         { label: "Bucket", value: stamp },
-        ...series.map((s, i) => ({ label: s.label, stroke: color(s, i), fill: color(s, i) + "99", width: 1, points: { show: false }, value })),
+        // stepped: a bucket's value holds from its start to the next bucket's start
+        ...series.map((s, i) => ({ label: s.label, stroke: color(s, i), fill: color(s, i) + "99", width: 1, points: { show: false }, paths: STEPPED, value })),
       ],
       bands: series.slice(1).map((_s, i) => ({ series: [i + 2, i + 1] })),
       hooks: {
-        setCursor: [(u) => (this.box.dataset.hover = u.cursor.idx === null || u.cursor.idx === undefined ? "" : this.answer.series[0].points[u.cursor.idx].bucket)],
+        setCursor: [(u) => (this.box.dataset.hover = u.cursor.idx === null || u.cursor.idx === undefined ? "" : this.bucketAt(u.cursor.idx))],
       },
     };
   }

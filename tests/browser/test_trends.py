@@ -84,7 +84,8 @@ def hover_busiest(dash: Dash, answer: dict[str, Any]) -> tuple[int, list[str]]:
     times = [datetime.fromisoformat(b).timestamp() for b in buckets]
     box = dash.page.locator("#trends-chart .u-over").bounding_box()
     assert box is not None
-    x = box["x"] + box["width"] * (times[idx] - times[0]) / ((times[-1] - times[0]) or 1)
+    last = max(times[-1], datetime.fromisoformat(answer["end_date"]).timestamp())  # the x axis ends at the range's end
+    x = box["x"] + box["width"] * (times[idx] - times[0]) / ((last - times[0]) or 1)
     dash.page.mouse.move(x, box["y"] + box["height"] / 2)
     dash.page.wait_for_function("b => document.querySelector('#trends-chart').dataset.hover === b", arg=buckets[idx])
     values = dash.page.eval_on_selector_all(
