@@ -2,12 +2,15 @@
 worker and API: the series, their totals and the hovered bucket's values equal the /timeseries answer for the
 same query; granularity, metric and grouping pickers re-fetch; the last bucket follows the websocket feed without
 polling; a user token reads only its own path and groupings; no console error and no CSP violation. Each chart
-is saved to artifacts/screenshots/ (trends.png is the README's docs/trends.png)."""
+is saved to artifacts/screenshots/ (trends.png and overview-trend.png are the README's docs/trends.png and
+docs/trends-overview.png)."""
 
 from __future__ import annotations
 
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -239,3 +242,19 @@ def test_a_user_sees_only_its_own_trends(tab: Dash, deployment: Deployment) -> N
     tab.errors = [e for e in tab.errors if "403" not in e]  # the role probe's refusal is logged by the browser
     assert_no_csp_violation(tab)
     tab.assert_clean(alice)
+
+
+def test_the_vendored_library_is_served_from_the_package(deployment: Deployment) -> None:
+    vendor = Path(__file__).resolve().parents[2] / "http" / "static" / "vendor"
+    for name, kind in (("uPlot.esm.js", "text/javascript"), ("uPlot.min.css", "text/css")):
+        with urllib.request.urlopen(f"{deployment.base_url}/static/vendor/{name}", timeout=10) as resp:
+            assert resp.headers["Content-Type"].startswith(kind)
+            assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+            assert resp.read() == (vendor / name).read_bytes()
+    for path in ("/static/vendor/nope.js", "/static/vendor/..%2fapp.js", "/static/vendor/", "/static/uPlot.esm.js"):
+        try:
+            urllib.request.urlopen(deployment.base_url + path, timeout=10)
+        except urllib.error.HTTPError as err:
+            assert err.code == 404, path
+        else:
+            raise AssertionError(f"{path} was served")
