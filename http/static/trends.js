@@ -4,7 +4,7 @@
 // Stacking: uPlot has none built in, so each group's values are added to the ones below it (cumulative series,
 // bottom group first) and a band fills between neighbours; the legend and the table show each group's own value.
 // Live: nothing is polled. The websocket feed (live.js) reports every start, change and end of a request; each
-// report (at most one fetch in flight, one more queued) re-fetches only the last bucket, from its start to now,
+// report (one fetch at a time, at most one a second) re-fetches only the last bucket, from its start to now,
 // and folds it into the chart. When that answer holds a new bucket (the clock passed a boundary), the whole
 // range is read again once. A request that reaches the server already finished never enters the live set, so
 // the feed does not announce it: it shows at the next feed change or reload.
@@ -16,7 +16,8 @@ const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const HOUR = 3600000;
 const SPANS = { "24h": 24 * HOUR, "7d": 168 * HOUR, "30d": 720 * HOUR, "90d": 2160 * HOUR, "365d": 8760 * HOUR };
 const BUCKET_MS = { "15m": 900000, hour: HOUR, day: 24 * HOUR, week: 168 * HOUR, month: 744 * HOUR };
-const MAX_BUCKETS = 3000; // what a chart a screen wide can still show; the API's own bound is higher
+const MAX_BUCKETS = 3000;
+const REFRESH_GAP_MS = 1000; // what a chart a screen wide can still show; the API's own bound is higher
 const COLORS = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c", "#4b5563"];
 const OTHER = "__other__";
 const STEPPED = uPlot.paths.stepped({ align: 1 });
@@ -159,33 +160,37 @@ class TrendChart {
     if (this.plot) this.plot.setSize({ width: Math.max(320, this.box.clientWidth || 800), height: this.height });
   }
 
-  // A feed change: re-read the last bucket only (see the header); one fetch at a time, one more queued.
+  // A feed change: re-read the last bucket only (see the header). One re-read at a time and at most one per
+  // REFRESH_GAP_MS (a busy gateway changes the feed many times a second); changes meanwhile make one more.
   async refreshLast() {
     if (!this.answer || !this.answer.series.length || !this.live) return;
     if (this.busy) {
       this.again = true;
       return;
     }
+    this.busy = true;
+    const started = Date.now();
     const points = this.answer.series[0].points;
     const query = { ...this.query, start_date: points[points.length - 1].bucket, end_date: new Date().toISOString() };
     if (query.group_by) query.limit = 100;
     const answer = this.answer;
-    this.busy = get(this.path, query);
     try {
-      const fresh = await this.busy;
-      if (this.answer !== answer) return; // the chart was reloaded meanwhile: this bucket belongs to the old one
-      if (fresh.series.length && fresh.series[0].points.length > 1) await this.load(this.path, { ...this.query, end_date: query.end_date }, this.metric);
-      else this.fold(fresh);
-      this.box.dataset.refreshes = String(Number(this.box.dataset.refreshes || 0) + 1);
+      const fresh = await get(this.path, query);
+      if (this.answer === answer) { // else the chart was reloaded meanwhile: this bucket belongs to the old one
+        if (fresh.series.length && fresh.series[0].points.length > 1) await this.load(this.path, { ...this.query, end_date: query.end_date }, this.metric);
+        else this.fold(fresh);
+        this.box.dataset.refreshes = String(Number(this.box.dataset.refreshes || 0) + 1);
+      }
     } catch {
       /* the chart keeps what it had; the next change or a reload tries again */
-    } finally {
-      this.busy = null;
     }
-    if (this.again) {
-      this.again = false;
-      this.refreshLast();
-    }
+    setTimeout(() => {
+      this.busy = false;
+      if (this.again) {
+        this.again = false;
+        this.refreshLast();
+      }
+    }, Math.max(0, REFRESH_GAP_MS - (Date.now() - started)));
   }
 
   // The fresh last bucket, regrouped under the chart's series: a group the chart does not list adds to other.
