@@ -1,16 +1,17 @@
-// The dashboard's entry point: sign-in, navigation between the views (#overview, #log, #live, #cache; the
+// The dashboard's entry point: sign-in, navigation between the views (#overview, #trends, #log, #live, #cache; the
 // URL never holds the token), the shared period, and loading each view when it is shown.
 import { ApiError, roleOf, token } from "./api.js";
 import { debounce } from "./fmt.js";
 import { closeDrawer } from "./drawer.js";
 import { loadCache } from "./cache.js";
-import { startLive, stopLive } from "./live.js";
+import { onFeedChange, startLive, stopLive } from "./live.js";
 import { loadAdminOverview, loadUserOverview } from "./overview.js";
 import { describe, localDate, periodRange } from "./period.js";
 import { fillChoices, loadRecords, resetPage, step } from "./records.js";
+import { feedChanged, loadCompact, loadTrends, setTrendsRole, wireTrends } from "./trends.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["overview", "log", "live", "cache"];
+const VIEWS = ["overview", "trends", "log", "live", "cache"];
 const state = { role: null, view: "overview", range: null, heatmapLoaded: false };
 
 function toast(message) {
@@ -63,9 +64,12 @@ async function load() {
         const { models, providers } = admin ? await loadAdminOverview(range, heat) : await loadUserOverview(range, heat);
         state.heatmapLoaded = true;
         if (admin) fillChoices(models, providers);
+        await loadCompact(range, admin);
       } else {
         await loadRecords(range, admin);
       }
+    } else if (state.view === "trends") {
+      await loadTrends(admin);
     } else if (state.view === "cache") {
       await loadCache(admin, Number($("hours").value));
     }
@@ -97,6 +101,7 @@ async function signIn(value) {
   $("who-label").textContent = state.role === "admin" ? "Admin" : "User";
   document.body.dataset.role = state.role;
   for (const node of document.querySelectorAll("[data-admin]")) node.hidden = state.role !== "admin";
+  setTrendsRole(state.role === "admin");
   state.heatmapLoaded = false;
   startLive(state.role === "admin");
   if (state.role === "admin") {
@@ -141,6 +146,8 @@ function wire() {
   for (const id of ["custom-start", "custom-end"]) $(id).addEventListener("change", () => { resetPage(); load(); });
   $("refresh").addEventListener("click", () => { state.heatmapLoaded = false; load(); });
   $("hours").addEventListener("change", () => load());
+  wireTrends(() => load());
+  onFeedChange(feedChanged);
   const again = () => { resetPage(); load(); };
   const typed = debounce(again, 300);
   // a select change or Enter reads every field, typed text included: a pending search is then moot

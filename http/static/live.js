@@ -14,6 +14,7 @@ let lookupTimer = null;
 const items = new Map(); // id -> {item, seen, info}
 const missing = new Set();
 const tried = new Set();
+const listeners = new Set(); // told of every snapshot, upsert and remove (the trends charts' live bucket)
 
 const $ = (id) => document.getElementById(id);
 
@@ -122,6 +123,7 @@ function onMessage(ev) {
     tried.delete(msg.id);
   }
   render();
+  for (const fn of listeners) fn(msg.type);
 }
 
 function connect() {
@@ -140,6 +142,10 @@ function connect() {
     setTimeout(connect, retry);
     retry = Math.min(retry * 2, 15000);
   });
+}
+
+export function onFeedChange(fn) {
+  listeners.add(fn);
 }
 
 export function startLive(isAdmin) {

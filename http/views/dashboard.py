@@ -71,7 +71,7 @@ def _serve(request: web.Request, asset: Asset) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    """Register `/` and `/static/{name}` (the files are read now, once)."""
+    """Register `/`, `/static/{name}` and `/static/vendor/{name}` (the files are read now, once)."""
     assets = load_assets()
 
     async def index(request: web.Request) -> web.StreamResponse:
@@ -86,5 +86,14 @@ def setup(app: web.Application) -> None:
             raise http_error(404, "Not Found")
         return _serve(request, asset)
 
+    vendor = load_assets(STATIC_DIR / "vendor")  # third-party modules, pinned: static/vendor/README.md
+
+    async def vendored(request: web.Request) -> web.StreamResponse:
+        asset = vendor.get(request.match_info.get("name", ""))
+        if asset is None:
+            raise http_error(404, "Not Found")
+        return _serve(request, asset)
+
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
+    app.router.add_get("/static/vendor/{name}", vendored)

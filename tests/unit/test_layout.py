@@ -86,3 +86,9 @@ def test_a_built_wheel_holds_every_module(tmp_path: Path) -> None:
     assert len(expected) > 100
     assert sorted(expected - shipped) == []
     assert {"usagestream/http/static/index.html", "usagestream/materializer/migrations/script.py.mako"} <= shipped
+    static = ROOT / "http" / "static"  # the whole dashboard, vendored libraries (static/vendor/) included
+    dashboard = {
+        "usagestream/http/static/" + p.relative_to(static).as_posix() for p in static.rglob("*") if p.is_file()
+    }
+    assert any("/vendor/" in name for name in dashboard)
+    assert sorted(dashboard - shipped) == []
