@@ -1,5 +1,5 @@
 // Usage over time: the trends view and the overview's compact chart, drawn with uPlot (vendored, pinned:
-// static/vendor/README.md) from /timeseries (admin) or /users/me/usage/timeseries (user).
+// http/static/vendor/README.md) from /timeseries (admin) or /users/me/usage/timeseries (user).
 //
 // Stacking: uPlot has none built in, so each group's values are added to the ones below it (cumulative series,
 // bottom group first) and a band fills between neighbours; the legend and the table show each group's own value.

@@ -86,7 +86,7 @@ def setup(app: web.Application) -> None:
             raise http_error(404, "Not Found")
         return _serve(request, asset)
 
-    vendor = load_assets(STATIC_DIR / "vendor")  # third-party modules, pinned: static/vendor/README.md
+    vendor = load_assets(STATIC_DIR / "vendor")  # third-party modules, pinned: http/static/vendor/README.md
 
     async def vendored(request: web.Request) -> web.StreamResponse:
         asset = vendor.get(request.match_info.get("name", ""))
