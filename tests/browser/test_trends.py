@@ -88,8 +88,17 @@ def hover_busiest(dash: Dash, answer: dict[str, Any]) -> tuple[int, list[str]]:
     box = dash.page.locator("#trends-chart .u-over").bounding_box()
     assert box is not None
     last = max(times[-1], datetime.fromisoformat(answer["end_date"]).timestamp())  # the x axis ends at the range's end
-    x = box["x"] + box["width"] * (times[idx] - times[0]) / ((last - times[0]) or 1)
-    dash.page.mouse.move(x, box["y"] + box["height"] / 2)
+    per_second = box["width"] / ((last - times[0]) or 1)
+    x = box["x"] + per_second * (times[idx] - times[0])
+    # A bucket can be about a pixel wide (30 days of hours): step the pointer until the cursor snaps to it.
+    for _ in range(8):
+        dash.page.mouse.move(x, box["y"] + box["height"] / 2)
+        dash.page.wait_for_function("() => !!document.querySelector('#trends-chart').dataset.hover")
+        shown = dash.page.get_attribute("#trends-chart", "data-hover")
+        if shown == buckets[idx]:
+            break
+        at = buckets.index(shown) if shown in buckets else idx
+        x += per_second * (times[idx] - times[at]) or per_second * 60
     dash.page.wait_for_function("b => document.querySelector('#trends-chart').dataset.hover === b", arg=buckets[idx])
     values = dash.page.eval_on_selector_all(
         "#trends-chart .u-legend .u-series", "rs => rs.slice(1).map(r => r.querySelector('.u-value').innerText)"
