@@ -1,0 +1,66 @@
+"""The bytes of an export, produced piece by piece: shared by the API's export paths and `usagestream export`.
+
+Records come from a server-side cursor (materializer/read/export.py) a chunk at a time and are shaped as the
+JSON endpoints shape them (http/shape/records.py), so memory stays bounded whatever the number of records.
+Aggregations and time series are small answers (at most 100 groups, 100,000 points): read whole with the
+existing readers, then written as rows (http/shape/export.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+
+from usagestream.http.shape import export as shape
+from usagestream.http.shape.records import record_item, user_record_item
+from usagestream.http.shape.timeseries import series_body
+from usagestream.materializer.read import timeseries
+from usagestream.materializer.read.export import Chunk, RecordQuery, record_chunks
+from usagestream.materializer.read.timeseries import SeriesQuery
+from usagestream.slices import map_sliced
+
+RECORD_SLICE = 100  # records shaped per slice of the event loop (as http/shape/reads.py)
+
+
+def record_columns(q: RecordQuery) -> tuple[str, ...]:
+    return shape.USER_RECORD_COLUMNS if q.owner is not None else shape.RECORD_COLUMNS
+
+
+async def _items(c: Chunk, admin: bool) -> list[dict[str, Any]]:
+    if admin:
+        return await map_sliced(lambda r: record_item(r, c.entities, c.flags.get(r["id"])), c.rows, RECORD_SLICE)
+    return await map_sliced(lambda r: user_record_item(r, c.entities), c.rows, RECORD_SLICE)
+
+
+async def records(pool: asyncpg.Pool, q: RecordQuery, fmt: str) -> AsyncIterator[tuple[int, bytes]]:
+    """(rows so far, bytes) pieces, one per chunk of records; the CSV header comes with the first piece, so
+    that nothing is produced before the query has answered (the API can still answer a failure with a status)."""
+    columns = record_columns(q)
+    head = shape.csv_header(columns) if fmt == "csv" else b""
+    done = 0
+    chunks = record_chunks(pool, q)
+    try:
+        async for c in chunks:
+            items = await _items(c, admin=q.owner is None)
+            done += len(items)
+            yield done, head + shape.encode(items, columns, fmt, nested=True)
+            head = b""
+    finally:
+        await chunks.aclose()  # at once, not at garbage collection: the transaction ends, the connection is freed
+    if head:
+        yield 0, head  # no record: the header alone
+
+
+def whole(items: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> bytes:
+    """A small answer's rows in `fmt` (CSV with its header)."""
+    body = shape.encode(items, columns, fmt)
+    return shape.csv_header(columns) + body if fmt == "csv" else body
+
+
+async def series(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str, fmt: str) -> tuple[int, bytes]:
+    """(rows, bytes) of a time series; raises usagestream.timeseries.PlanError as the JSON path does."""
+    body = await series_body(await timeseries.read(pool, q, tz_name), q)
+    rows = shape.series_rows(body)
+    return len(rows), whole(rows, shape.TIMESERIES_COLUMNS, fmt)
