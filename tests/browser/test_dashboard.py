@@ -434,6 +434,7 @@ def test_download_buttons_export_the_filtered_view(dash: Dash, deployment: Deplo
     total = int(page.get_attribute("#records", "data-total") or -1)
     assert len(saved.splitlines()) == total > 0  # every matching request, not one page
     dash.assert_clean(admin)
+    page.click("#sign-out")
     dash.sign_in(alice)
     dash.goto("log")
     query = dash.wait_query("#records", **dash.period("30d"))
