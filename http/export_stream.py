@@ -8,7 +8,7 @@ existing readers, then written as rows (http/shape/export.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import asyncpg
@@ -34,7 +34,7 @@ async def _items(c: Chunk, admin: bool) -> list[dict[str, Any]]:
     return await map_sliced(lambda r: user_record_item(r, c.entities), c.rows, RECORD_SLICE)
 
 
-async def records(pool: asyncpg.Pool, q: RecordQuery, fmt: str) -> AsyncIterator[tuple[int, bytes]]:
+async def records(pool: asyncpg.Pool, q: RecordQuery, fmt: str) -> AsyncGenerator[tuple[int, bytes], None]:
     """(rows so far, bytes) pieces, one per chunk of records; the CSV header comes with the first piece, so
     that nothing is produced before the query has answered (the API can still answer a failure with a status)."""
     columns = record_columns(q)

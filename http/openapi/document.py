@@ -92,7 +92,9 @@ EXPORT_FORMAT = q("format", {"type": "string", "enum": ["csv", "jsonl"], "defaul
 def export_op(summary: str, params: list[dict[str, Any]], **errors: str) -> Schema:
     """An export: the parameters of its JSON path (no paging) plus `format`; the body is text, not JSON."""
     kept = [p for p in params if p["name"] not in ("limit", "offset")] if "records" in summary else params
-    operation = op(summary, "Error", [*kept, EXPORT_FORMAT], **errors)
+    operation = op(summary, "Error", [*kept, EXPORT_FORMAT])
+    for code, doc in errors.items():
+        operation["responses"][code.removeprefix("s")] = _error(doc)
     text = {"schema": {"type": "string"}}
     operation["responses"]["200"] = {"description": "the rows", "content": {"text/csv": text,
                                                                              "application/x-ndjson": text}}

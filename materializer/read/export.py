@@ -10,7 +10,7 @@ iteration (the client left) rolls the transaction back and frees it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,7 +60,7 @@ async def _filters(conn: Conn, q: RecordQuery) -> rec.Filters:
     return f
 
 
-async def record_chunks(pool: asyncpg.Pool, q: RecordQuery, chunk: int = CHUNK) -> AsyncIterator[Chunk]:
+async def record_chunks(pool: asyncpg.Pool, q: RecordQuery, chunk: int = CHUNK) -> AsyncGenerator[Chunk, None]:
     """The matching records, newest first, `chunk` at a time (an async generator: close it to stop early)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         f = await _filters(conn, q)

@@ -101,7 +101,7 @@ async def _seed(dsn: str, tz: ZoneInfo) -> None:
                  "created_at": "timestamptz '2026-11-20' - g * interval '1 second'"}  # fmt: skip
         select = ", ".join(fresh.get(c, f"t.{c}") for c in columns)
         await conn.execute(
-            f"INSERT INTO usage_records ({', '.join(columns)}) SELECT {select} FROM generate_series(1, $1) g,"  # noqa: S608
+            f"INSERT INTO usage_records ({', '.join(columns)}) SELECT {select} FROM generate_series(1, $1) g,"
             " (SELECT * FROM usage_records WHERE status = 'completed' AND user_id IS NOT NULL LIMIT 1) t",
             BULK,
         )
