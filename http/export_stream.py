@@ -8,6 +8,7 @@ existing readers, then written as rows (http/shape/export.py).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
@@ -19,7 +20,6 @@ from usagestream.http.shape.timeseries import series_body
 from usagestream.materializer.read import timeseries
 from usagestream.materializer.read.export import Chunk, RecordQuery, record_chunks
 from usagestream.materializer.read.timeseries import SeriesQuery
-from usagestream.slices import map_sliced
 
 RECORD_SLICE = 100  # records shaped per slice of the event loop (as http/shape/reads.py)
 
@@ -28,10 +28,20 @@ def record_columns(q: RecordQuery) -> tuple[str, ...]:
     return shape.USER_RECORD_COLUMNS if q.owner is not None else shape.RECORD_COLUMNS
 
 
-async def _items(c: Chunk, admin: bool) -> list[dict[str, Any]]:
-    if admin:
-        return await map_sliced(lambda r: record_item(r, c.entities, c.flags.get(r["id"])), c.rows, RECORD_SLICE)
-    return await map_sliced(lambda r: user_record_item(r, c.entities), c.rows, RECORD_SLICE)
+async def _encoded(c: Chunk, admin: bool, columns: Sequence[str], fmt: str) -> bytes:
+    """A chunk shaped and encoded a slice at a time, handing the event loop back between slices (a chunk of a
+    thousand records in one go would hold every other request of the API meanwhile)."""
+    parts = []
+    for i in range(0, len(c.rows), RECORD_SLICE):
+        if i:
+            await asyncio.sleep(0)
+        rows = c.rows[i : i + RECORD_SLICE]
+        if admin:
+            items = [record_item(r, c.entities, c.flags.get(r["id"])) for r in rows]
+        else:
+            items = [user_record_item(r, c.entities) for r in rows]
+        parts.append(shape.encode(items, columns, fmt, nested=True))
+    return b"".join(parts)
 
 
 async def records(pool: asyncpg.Pool, q: RecordQuery, fmt: str) -> AsyncGenerator[tuple[int, bytes], None]:
@@ -43,9 +53,8 @@ async def records(pool: asyncpg.Pool, q: RecordQuery, fmt: str) -> AsyncGenerato
     chunks = record_chunks(pool, q)
     try:
         async for c in chunks:
-            items = await _items(c, admin=q.owner is None)
-            done += len(items)
-            yield done, head + shape.encode(items, columns, fmt, nested=True)
+            done += len(c.rows)
+            yield done, head + await _encoded(c, q.owner is None, columns, fmt)
             head = b""
     finally:
         await chunks.aclose()  # at once, not at garbage collection: the transaction ends, the connection is freed

@@ -80,7 +80,9 @@ def series_rows(body: Item) -> list[dict[str, Any]]:
 
 
 def cell(value: Any) -> str:
-    """One CSV cell's text (module docstring)."""
+    """One CSV cell's text (module docstring). Text first: most cells are."""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_START) else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -89,7 +91,7 @@ def cell(value: Any) -> str:
         return format(value, "f")
     if isinstance(value, int | float):
         return str(value)
-    text = value if isinstance(value, str) else _json.encode(value).decode("utf-8")
+    text = _json.encode(value).decode("utf-8")  # a JSON object or array: starts with { or [
     return "'" + text if text.startswith(FORMULA_START) else text
 
 

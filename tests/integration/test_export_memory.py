@@ -163,6 +163,33 @@ async def test_api_export_of_a_million_records_holds_constant_memory(api: Api) -
     assert growth < GROWTH_BOUND
 
 
+async def _export_backends(dsn: str) -> int:
+    """Backends of the test database (only the API uses it meanwhile) running a query or inside a transaction."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' AND state IN ('active', 'idle in transaction')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_client_leaving_mid_export_ends_its_transaction(api: Api) -> None:
+    async with aiohttp.ClientSession() as session:
+        url = f"{api.url}/api/admin/usage/export/records"
+        async with session.get(url, params={**WIDE, "format": "csv"}, headers=api.headers()) as resp:
+            assert resp.status == 200
+            await resp.content.readexactly(1 << 20)  # a few chunks in: the cursor is open
+            assert await _export_backends(api.settings.asyncpg_dsn) == 1
+    deadline = time.monotonic() + 10
+    while await _export_backends(api.settings.asyncpg_dsn) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert await _export_backends(api.settings.asyncpg_dsn) == 0
+
+
 def _cli(settings: Settings, out: Path, query: dict[str, str]) -> tuple[int, float]:
     """(peak RSS in bytes, seconds) of `usagestream export records --format csv` writing `out`."""
     options = [f"--{k.replace('_', '-')}={v}" for k, v in query.items()]
