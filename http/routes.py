@@ -73,4 +73,5 @@ def setup_routes(app: web.Application) -> None:
             web.get("/metrics", metrics.serve),  # token or loopback only (README "Metrics")
         ]
     )
+    views_export.setup(app)  # the running exports' count (http/views/export.py)
     dashboard.setup(app)  # the browser dashboard at / and /static/ (http/static/)

@@ -9,14 +9,15 @@ cancels the handler (handler_cancellation), which closes the cursor and its tran
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from usagestream.http import export_stream, params
 from usagestream.http.auth import Principal
-from usagestream.http.errors import invalid
-from usagestream.http.keys import POOL, SETTINGS, STORE
+from usagestream.http.errors import http_error, invalid
+from usagestream.http.keys import OPTIONS, POOL, SETTINGS, STORE
 from usagestream.http.shape import export as shape
 from usagestream.http.views.timeseries_params import series_query
 from usagestream.materializer.read.export import RecordQuery
@@ -24,6 +25,23 @@ from usagestream.settings import Settings
 from usagestream.timeseries import PlanError
 
 Range = datetime | None
+BUSY = "Too many exports are running: retry when one has finished"
+
+
+@dataclass
+class Slots:
+    """Record exports running in this process: each holds one pooled PostgreSQL connection for its whole length,
+    so at most ApiOptions.exports_max at once, leaving the rest of the pool to every other request."""
+
+    limit: int
+    running: int = 0
+
+
+SLOTS = web.AppKey("export_slots", Slots)
+
+
+def setup(app: web.Application) -> None:
+    app[SLOTS] = Slots(app[OPTIONS].exports_max)
 
 
 def _now() -> datetime:
@@ -82,6 +100,17 @@ def aggregation_query(q: params.Query, settings: Settings, now: datetime) -> tup
 
 
 async def _stream(request: web.Request, rq: RecordQuery, fmt: str) -> web.StreamResponse:
+    slots = request.app[SLOTS]
+    if slots.running >= slots.limit:
+        raise http_error(429, BUSY)
+    slots.running += 1
+    try:
+        return await _streamed(request, rq, fmt)
+    finally:
+        slots.running -= 1
+
+
+async def _streamed(request: web.Request, rq: RecordQuery, fmt: str) -> web.StreamResponse:
     response = web.StreamResponse(headers=_headers("records", fmt))
     response.enable_chunked_encoding()
     pieces = export_stream.records(request.app[POOL], rq, fmt)

@@ -27,9 +27,12 @@ import aiohttp
 import asyncpg
 import jwt
 import pytest
+from http_support import serve
 from test_pg_reads_seed import TABLES, seed
 from workerproc import stop_worker
 
+from usagestream.http.keys import ApiOptions
+from usagestream.http.server import create_app
 from usagestream.http.shape import export as shape
 from usagestream.materializer.pg_pool import encode_json
 from usagestream.settings import Settings
@@ -254,3 +257,44 @@ async def test_cli_writes_what_the_api_exports(api: Api, tmp_path: Path) -> None
         assert stdout.stdout == expected
     bad = await asyncio.to_thread(_cli, api, "records", "--status", "nope")
     assert bad.returncode == 2 and b"Query parameter 'status'" in bad.stderr
+
+
+async def _waiting_on_lock(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_record_exports_at_once_are_bounded(settings: Settings) -> None:
+    """With exports_max=1, a second record export while one runs is 429; once it has finished, a new one runs."""
+    s = replace(settings, jwt_secret="export-" + uuid.uuid4().hex + uuid.uuid4().hex)
+    await _seed(s.asyncpg_dsn, ZoneInfo(s.timezone))
+    api = Api("", s)
+    client = await serve(create_app(s, options=ApiOptions(exports_max=1)))
+    lock = await asyncpg.connect(s.asyncpg_dsn)
+    try:
+        path, headers = f"{ADMIN}/export/records", api.token("u-admin", "admin")
+        tx = lock.transaction()
+        await tx.start()
+        await lock.execute("LOCK TABLE usage_records IN ACCESS EXCLUSIVE MODE")  # the first export waits on it
+        first = asyncio.ensure_future(client.get(path, params=WIDE, headers=headers))
+        for _ in range(100):
+            if await _waiting_on_lock(s.asyncpg_dsn):
+                break
+            await asyncio.sleep(0.1)
+        second = await client.get(f"{USER}/export/records", headers=api.token("u0", "user"))
+        assert second.status == 429 and "retry" in (await second.json())["error"]["message"]
+        await tx.rollback()
+        done = await first
+        assert done.status == 200 and len((await done.read()).splitlines()) > 300
+        third = await client.get(path, params={**WIDE, "format": "jsonl"}, headers=headers)
+        assert third.status == 200 and len((await third.read()).splitlines()) > 300
+    finally:
+        await lock.close()
+        await client.close()
