@@ -82,7 +82,7 @@ async def _write(
             raise ApiError(422, "validation_error", "the aggregation export has the admin scope only (no --user)")
         group_by, start, end, limit = views.aggregation_query(query, settings, now)
         items = await ShapedReads(pool, settings).aggregation(group_by, start, end, limit)
-        out.write(export_stream.whole(items, AGGREGATION_COLUMNS[group_by], fmt))
+        out.write(await export_stream.whole(items, AGGREGATION_COLUMNS[group_by], fmt))
         return len(items)
     sq = series_query(query, settings, now, args.as_user)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,9 @@ from usagestream.http.shape.timeseries import series_body
 from usagestream.materializer.read import timeseries
 from usagestream.materializer.read.export import Chunk, RecordQuery, record_chunks
 from usagestream.materializer.read.timeseries import SeriesQuery
+from usagestream.slices import map_sliced
 
+SLICE = 1000  # rows of a small answer encoded per slice of the event loop
 RECORD_SLICE = 100  # records shaped per slice of the event loop (as http/shape/reads.py)
 
 
@@ -30,7 +33,7 @@ def record_columns(q: RecordQuery) -> tuple[str, ...]:
 
 async def _encoded(c: Chunk, admin: bool, columns: Sequence[str], fmt: str) -> bytes:
     """A chunk shaped and encoded a slice at a time, handing the event loop back between slices (a chunk of a
-    thousand records in one go would hold every other request of the API meanwhile)."""
+    chunk in one go would hold every other request of the API meanwhile)."""
     parts = []
     for i in range(0, len(c.rows), RECORD_SLICE):
         if i:
@@ -62,14 +65,21 @@ async def records(pool: asyncpg.Pool, q: RecordQuery, fmt: str) -> AsyncGenerato
         yield 0, head  # no record: the header alone
 
 
-def whole(items: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> bytes:
-    """A small answer's rows in `fmt` (CSV with its header)."""
-    body = shape.encode(items, columns, fmt)
-    return shape.csv_header(columns) + body if fmt == "csv" else body
+async def whole(items: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> bytes:
+    """A small answer's rows in `fmt` (CSV with its header), encoded a slice at a time: a time series may have
+    100,000 points, which in one go would hold the event loop for most of a second."""
+    parts = [shape.csv_header(columns)] if fmt == "csv" else []
+    for i in range(0, len(items), SLICE):
+        if i:
+            await asyncio.sleep(0)
+        parts.append(shape.encode(items[i : i + SLICE], columns, fmt))
+    return b"".join(parts)
 
 
 async def series(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str, fmt: str) -> tuple[int, bytes]:
     """(rows, bytes) of a time series; raises usagestream.timeseries.PlanError as the JSON path does."""
     body = await series_body(await timeseries.read(pool, q, tz_name), q)
-    rows = shape.series_rows(body)
-    return len(rows), whole(rows, shape.TIMESERIES_COLUMNS, fmt)
+    rows: list[dict[str, Any]] = []
+    for s in body["series"]:  # up to 100,000 points: a slice of the event loop at a time
+        rows.extend(await map_sliced(partial(shape.series_row, s), s["points"]))
+    return len(rows), await whole(rows, shape.TIMESERIES_COLUMNS, fmt)

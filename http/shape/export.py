@@ -74,9 +74,15 @@ def flatten(item: Item) -> dict[str, Any]:
     return out
 
 
+def series_row(series: Item, point: Item) -> dict[str, Any]:
+    """One point of a time series answer (http/shape/timeseries.py `series_body`) as a row: its series' key and
+    label, then the point's fields."""
+    return {"key": series["key"], "label": series["label"], **point}
+
+
 def series_rows(body: Item) -> list[dict[str, Any]]:
-    """A time series answer (http/shape/timeseries.py `series_body`) as one row per series and bucket."""
-    return [{"key": s["key"], "label": s["label"], **p} for s in body["series"] for p in s["points"]]
+    """A time series answer as one row per series and bucket."""
+    return [series_row(s, p) for s in body["series"] for p in s["points"]]
 
 
 def cell(value: Any) -> str:

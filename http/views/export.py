@@ -141,7 +141,7 @@ async def admin_aggregation(request: web.Request, _who: Principal) -> web.Stream
     fmt = export_format(request.query)
     group_by, start, end, limit = aggregation_query(request.query, request.app[SETTINGS], _now())
     items = await request.app[STORE].aggregation(group_by, start, end, limit)
-    body = export_stream.whole(items, shape.AGGREGATION_COLUMNS[group_by], fmt)
+    body = await export_stream.whole(items, shape.AGGREGATION_COLUMNS[group_by], fmt)
     return _download(f"aggregation-{group_by}", fmt, body)
 
 

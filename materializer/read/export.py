@@ -20,7 +20,7 @@ from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read.entities import Entities
 
-CHUNK = 1000  # rows per fetch: a few hundred kB of shaped text, one round trip per chunk
+CHUNK = 250  # rows per fetch: decoding, entity look-ups and writing a chunk run on the API's event loop
 
 
 @dataclass(frozen=True)
