@@ -32,8 +32,8 @@ def record_columns(q: RecordQuery) -> tuple[str, ...]:
 
 
 async def _encoded(c: Chunk, admin: bool, columns: Sequence[str], fmt: str) -> bytes:
-    """A chunk shaped and encoded a slice at a time, handing the event loop back between slices (a chunk of a
-    chunk in one go would hold every other request of the API meanwhile)."""
+    """A chunk shaped and encoded a slice at a time, handing the event loop back between slices (a whole chunk
+    in one go would hold every other request of the API meanwhile)."""
     parts = []
     for i in range(0, len(c.rows), RECORD_SLICE):
         if i:
