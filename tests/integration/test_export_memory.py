@@ -190,8 +190,8 @@ async def test_a_client_leaving_mid_export_ends_its_transaction(api: Api) -> Non
     assert await _export_backends(api.settings.asyncpg_dsn) == 0
 
 
-def _cli(settings: Settings, out: Path, query: dict[str, str]) -> tuple[int, float]:
-    """(peak RSS in bytes, seconds) of `usagestream export records --format csv` writing `out`."""
+def _cli(settings: Settings, out: Path, query: dict[str, str]) -> tuple[int, float, str]:
+    """(peak RSS in bytes, seconds, stderr) of `usagestream export records --format csv` writing `out`."""
     options = [f"--{k.replace('_', '-')}={v}" for k, v in query.items()]
     env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1"}
     began = time.monotonic()
@@ -202,7 +202,7 @@ def _cli(settings: Settings, out: Path, query: dict[str, str]) -> tuple[int, flo
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stderr.decode().strip().splitlines()[-1].split()
     assert last[0] == "maxrss", done.stderr[-2000:]
-    return int(last[1]), time.monotonic() - began
+    return int(last[1]), time.monotonic() - began, done.stderr.decode()
 
 
 def _csv_rows(path: Path) -> int:
@@ -215,9 +215,11 @@ async def test_cli_export_of_a_million_records_holds_constant_memory(
 ) -> None:
     s = replace(settings, postgres_dsn=big_dsn)
     total = await _total(big_dsn)
-    small, _ = await asyncio.to_thread(_cli, s, tmp_path / "none.csv", NONE)
+    small, _, _ = await asyncio.to_thread(_cli, s, tmp_path / "none.csv", NONE)
     assert _csv_rows(tmp_path / "none.csv") == 0
-    full, took = await asyncio.to_thread(_cli, s, tmp_path / "all.csv", WIDE)
+    full, took, stderr = await asyncio.to_thread(_cli, s, tmp_path / "all.csv", WIDE)
     print(f"CLI export: {total} records in {took:.1f} s, peak RSS {full / 2**20:.1f} MiB (small: {small / 2**20:.1f})")
     assert full - small < GROWTH_BOUND
+    progress = [line for line in stderr.splitlines() if line.endswith(" records...")]
+    assert progress and f"usagestream export: {total} rows written to {tmp_path / 'all.csv'}" in stderr
     assert await asyncio.to_thread(_csv_rows, tmp_path / "all.csv") == total
