@@ -15,6 +15,7 @@ from usagestream.http.feed import ws
 from usagestream.http.openapi import document
 from usagestream.http.views import admin as views_admin
 from usagestream.http.views import dashboard, health
+from usagestream.http.views import export as views_export
 from usagestream.http.views import user as views_user
 
 Guarded = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
@@ -50,6 +51,9 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{ADMIN}/timeseries", admin(views_admin.timeseries)),
             web.get(f"{ADMIN}/records", admin(views_admin.records)),
             web.get(f"{ADMIN}/active", admin(views_admin.active)),
+            web.get(f"{ADMIN}/export/records", admin(views_export.admin_records)),
+            web.get(f"{ADMIN}/export/aggregation", admin(views_export.admin_aggregation)),
+            web.get(f"{ADMIN}/export/timeseries", admin(views_export.admin_timeseries)),
             web.get(f"{ADMIN}/active/ws", ws.admin_feed),  # authenticates itself (?access_token=)
             web.get(f"{ADMIN}/cache-affinity/ttl-analysis", admin(views_admin.ttl_analysis)),
             web.get(f"{ADMIN}/cache-affinity/hit-analysis", admin(views_admin.hit_analysis)),
@@ -61,10 +65,13 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{USER}/heatmap", user(views_user.heatmap)),
             web.get(f"{USER}/timeseries", user(views_user.timeseries)),
             web.get(f"{USER}/interval-timeline", user(views_user.interval_timeline)),
+            web.get(f"{USER}/export/records", user(views_export.user_records)),
+            web.get(f"{USER}/export/timeseries", user(views_export.user_timeseries)),
             web.get("/health", health.health),
             web.get("/ready", health.ready),
             web.get("/api/openapi.json", document.serve),
             web.get("/metrics", metrics.serve),  # token or loopback only (README "Metrics")
         ]
     )
+    views_export.setup(app)  # the running exports' count (http/views/export.py)
     dashboard.setup(app)  # the browser dashboard at / and /static/ (http/static/)

@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "recount every aggregate; exit 1 on any difference",
     ),
     "rebuild": ("usagestream.materializer.ops.verify", "cli_rebuild", "recompute every view from the records"),
+    "export": (
+        "usagestream.http.export_command",
+        "cli",
+        "export records, an aggregation or a time series as CSV or JSON Lines (streamed from PostgreSQL)",
+    ),
     "retention": (
         "usagestream.materializer.ops.retention",
         "cli",

@@ -80,6 +80,31 @@ def timeseries_op(summary: str, groups: tuple[str, ...]) -> Schema:
     return operation
 
 
+EXPORT_DOC = (
+    "A download (Content-Disposition: attachment) of the same rows the JSON path gives, for the same parameters:"
+    " `format=csv` (RFC 4180, a header row, CRLF; nested objects as `parent.field` columns; a text cell starting"
+    " with = + - @ tab or CR prefixed with a single quote) or `format=jsonl` (one JSON object per line). Records"
+    ' stream from a server-side cursor, every matching record (no limit or offset). See docs/api.md "Exports".'
+)
+EXPORTS_BUSY = "too many record exports running in this API process; retry later"
+EXPORT_FORMAT = q("format", {"type": "string", "enum": ["csv", "jsonl"], "default": "csv"}, "csv or jsonl")
+
+
+def export_op(summary: str, params: list[dict[str, Any]], **errors: str) -> Schema:
+    """An export: the parameters of its JSON path (no paging) plus `format`; the body is text, not JSON."""
+    kept = [p for p in params if p["name"] not in ("limit", "offset")] if "records" in summary else params
+    operation = op(summary, "Error", [*kept, EXPORT_FORMAT])
+    for code, doc in errors.items():
+        operation["responses"][code.removeprefix("s")] = _error(doc)
+    text = {"schema": {"type": "string"}}
+    operation["responses"]["200"] = {
+        "description": "the rows",
+        "content": {"text/csv": text, "application/x-ndjson": text},
+    }
+    operation["description"] = EXPORT_DOC
+    return operation
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
 
@@ -123,6 +148,12 @@ def paths() -> dict[str, Any]:
         f"{ADMIN}/heatmap": op("365 days of activity, all users", "Heatmap", []),
         f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
         f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS),
+        f"{ADMIN}/export/records": export_op("Every matching record (the /records filters) as a download."
+                                             + ADMIN_RANGE_DOC, RECORDS_PARAMS, s429=EXPORTS_BUSY),
+        f"{ADMIN}/export/aggregation": export_op("An aggregation as a download." + ADMIN_RANGE_DOC,
+                                                 [group, *RANGE, num("limit", 20, 1, 100)], s400="invalid group_by"),
+        f"{ADMIN}/export/timeseries": export_op("A time series as a download, one row per series and bucket."
+                                                + ADMIN_RANGE_DOC, timeseries_params(ADMIN_GROUPS)),
         f"{ADMIN}/active": op("Status of the given or the 50 newest active requests", "AdminActive", [IDS]),
         f"{ADMIN}/active/ws": websocket("Live feed of active requests, all users"),
         f"{ADMIN}/cache-affinity/ttl-analysis": op("Request intervals, recommended TTL", "TtlAnalysis",
@@ -145,6 +176,11 @@ def paths() -> dict[str, Any]:
         f"{USER}/active/ws": websocket("Live feed of the caller's active requests"),
         f"{USER}/timeseries": timeseries_op("The caller's usage over time (group_by user or provider: 403)",
                                             USER_GROUPS),
+        f"{USER}/export/records": export_op(
+            "The caller's records (the /api/users/me/usage filters) as a download",
+            [*RANGE, q("search", TEXT, "keywords over key name and model")], s429=EXPORTS_BUSY),
+        f"{USER}/export/timeseries": export_op("The caller's time series as a download (group_by user or provider:"
+                                               " 403)", timeseries_params(USER_GROUPS)),
         f"{USER}/heatmap": op("365 days of the caller's activity", "Heatmap", []),
         f"{USER}/interval-timeline": op("The caller's request intervals", "IntervalTimeline",
                                         [num("hours", 24, 1, 720), num("limit", 5000, 100, 20000)]),

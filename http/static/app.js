@@ -3,6 +3,7 @@
 import { ApiError, roleOf, token } from "./api.js";
 import { debounce } from "./fmt.js";
 import { closeDrawer } from "./drawer.js";
+import { wireExports } from "./export.js";
 import { loadCache } from "./cache.js";
 import { onFeedChange, startLive, stopLive } from "./live.js";
 import { loadAdminOverview, loadUserOverview } from "./overview.js";
@@ -159,6 +160,7 @@ function wire() {
   $("prev").addEventListener("click", () => { typed.flush(); step(-1); load(); });
   $("next").addEventListener("click", () => { typed.flush(); step(1); load(); });
   $("drawer-close").addEventListener("click", closeDrawer);
+  wireExports({ admin: () => state.role === "admin", range: currentRange, failed });
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDrawer(); });
   let resized = null;
   window.addEventListener("resize", () => { clearTimeout(resized); resized = setTimeout(() => state.view === "cache" && load(), 300); });

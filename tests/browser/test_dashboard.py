@@ -399,6 +399,53 @@ def test_user_token_sees_only_its_own(dash: Dash, deployment: Deployment) -> Non
     dash.assert_clean(alice)
 
 
+def api_bytes(dep: Deployment, path: str, query: dict[str, str], token: str) -> bytes:
+    req = urllib.request.Request(
+        f"{dep.base_url}{path}?{urllib.parse.urlencode(query)}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def test_download_buttons_export_the_filtered_view(dash: Dash, deployment: Deployment) -> None:
+    """The Requests view's buttons download every request its filters select (not just the page), and the
+    aggregation tables' buttons their table; the same bytes as the export paths, the token never in a URL."""
+    page, admin, alice = dash.page, deployment.token("u-admin", "admin"), deployment.token("u-alice")
+    dash.sign_in(admin)
+    with page.expect_download() as got:
+        page.click("#card-provider [data-export-group=provider]")
+    query = dash.wait_query("#totals")
+    saved = Path(got.value.path()).read_bytes()
+    expected = api_bytes(deployment, "/api/admin/usage/export/aggregation", {**query, "group_by": "provider",
+                         "limit": "100", "format": "csv"}, admin)  # fmt: skip
+    assert saved == expected and saved.count(b"\r\n") > 1 and got.value.suggested_filename.endswith(".csv")
+    dash.goto("log")
+    page.select_option("#f-status", "completed")
+    page.fill("#f-search", "alice")
+    query = dash.wait_query("#records", search="alice", status="completed")
+    for fmt in ("csv", "jsonl"):
+        with page.expect_download() as got:
+            page.click(f"[data-export-records={fmt}]")
+        saved = Path(got.value.path()).read_bytes()
+        wanted = {k: v for k, v in query.items() if k not in ("limit", "offset")}
+        assert saved == api_bytes(deployment, "/api/admin/usage/export/records", {**wanted, "format": fmt}, admin)
+        assert got.value.suggested_filename.startswith("usage-records-")
+    total = int(page.get_attribute("#records", "data-total") or -1)
+    assert len(saved.splitlines()) == total > 0  # every matching request, not one page
+    dash.assert_clean(admin)
+    page.click("#sign-out")
+    dash.sign_in(alice)
+    dash.goto("log")
+    query = dash.wait_query("#records", **dash.period("30d"))
+    with page.expect_download() as got:
+        page.click("[data-export-records=jsonl]")
+    lines = [json.loads(line) for line in Path(got.value.path()).read_bytes().splitlines()]
+    assert lines and all(deployment.world.usage[r["id"]]["user_id"] == "u-alice" for r in lines)
+    assert not any("actual_cost" in r or "user_id" in r for r in lines)
+    assert page.is_hidden("[data-export-group=model]")  # no aggregation export for a user
+
+
 def test_static_files_are_served_safely(deployment: Deployment) -> None:
     def fetch(path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         req = urllib.request.Request(deployment.base_url + path, headers=headers)
