@@ -34,8 +34,21 @@ from usagestream.timeseries import PlanError
 
 KINDS = ("records", "aggregation", "timeseries")
 # option -> query parameter of the export paths
-OPTIONS = ("format", "start_date", "end_date", "search", "user_id", "username", "model", "provider", "status",
-           "group_by", "limit", "granularity", "tz")  # fmt: skip
+OPTIONS = (
+    "format",
+    "start_date",
+    "end_date",
+    "search",
+    "user_id",
+    "username",
+    "model",
+    "provider",
+    "status",
+    "group_by",
+    "limit",
+    "granularity",
+    "tz",
+)
 PROGRESS_EVERY = 1.0  # seconds between progress lines
 
 
@@ -73,9 +86,11 @@ async def _write(
 ) -> int:
     now = datetime.now(UTC)
     if args.kind == "records":
-        rq = views.user_record_query(query, args.as_user) if args.as_user else views.admin_record_query(
-            query, settings, now
-        )  # fmt: skip
+        rq = (
+            views.user_record_query(query, args.as_user)
+            if args.as_user
+            else views.admin_record_query(query, settings, now)
+        )
         return await _records(pool, rq, fmt, out)
     if args.kind == "aggregation":
         if args.as_user:
@@ -109,6 +124,7 @@ class _Sink:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.part = path.with_name(path.name + ".part") if path else None
+        self.file: BinaryIO | None = None
 
     def __enter__(self) -> BinaryIO:
         if self.part is None:
@@ -120,7 +136,8 @@ class _Sink:
         if self.part is None:
             sys.stdout.buffer.flush()
             return
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
         if kind is None:
             os.replace(self.part, self.path or self.part)
         else:
