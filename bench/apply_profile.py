@@ -20,16 +20,16 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import _database, _drop  # noqa: E402
+from ingest import _database, _drop
 
-from usagestream.materializer.ops import migrate  # noqa: E402
-from usagestream.materializer.pg_pool import create_pool  # noqa: E402
-from usagestream.materializer.write.pg_views import PgViews  # noqa: E402
-from usagestream.materializer.write.redis_live import RedisLive  # noqa: E402
-from usagestream.publisher.loadgen.traffic import generate  # noqa: E402
-from usagestream.settings import Settings  # noqa: E402
-from usagestream.streams.kafka_io import Consumed  # noqa: E402
-from usagestream.streams.pipeline import Pipeline, prepare  # noqa: E402
+from usagestream.materializer.ops import migrate
+from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.write.pg_views import PgViews
+from usagestream.materializer.write.redis_live import RedisLive
+from usagestream.publisher.loadgen.traffic import generate
+from usagestream.settings import Settings
+from usagestream.streams.kafka_io import Consumed
+from usagestream.streams.pipeline import Pipeline, prepare
 
 PARTITIONS = 6
 
@@ -47,8 +47,11 @@ async def main() -> None:
     settings = replace(settings, redis_prefix=f"prof-{tag}:", active_timeout_s=10**9)
     await asyncio.to_thread(migrate.upgrade, settings)
     messages = generate(int(args.events / 8.6), seed=7, dup_ratio=0.01, reorder_ratio=0.01)
-    topics = {"usage": settings.topic_usage, "candidates": settings.topic_candidates,
-              "entities": settings.topic_entities}  # fmt: skip
+    topics = {
+        "usage": settings.topic_usage,
+        "candidates": settings.topic_candidates,
+        "entities": settings.topic_entities,
+    }
     offsets = [0] * PARTITIONS
     records = []
     for m in messages:
@@ -82,9 +85,11 @@ async def main() -> None:
     total = time.perf_counter() - started
     cpu = time.process_time() - cpu0
     n = len(records)
-    print(f"{n} events in {total:.2f}s = {n / total:,.0f} events/s; prepare {t_prep / n * 1e6:.1f} us/event,"
-          f" apply {t_apply / n * 1e6:.1f} us/event (wall, incl. PostgreSQL and Redis); this process"
-          f" {cpu / n * 1e6:.1f} us CPU/event, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"{n} events in {total:.2f}s = {n / total:,.0f} events/s; prepare {t_prep / n * 1e6:.1f} us/event,"
+        f" apply {t_apply / n * 1e6:.1f} us/event (wall, incl. PostgreSQL and Redis); this process"
+        f" {cpu / n * 1e6:.1f} us CPU/event, load {os.getloadavg()[0]:.1f}"
+    )
     await pool.close()
     keys = [k async for k in r.scan_iter(f"prof-{tag}:*")]
     if keys:

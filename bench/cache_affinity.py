@@ -37,8 +37,8 @@ from usagestream.materializer.write.pg_views import _entities
 from usagestream.settings import Settings
 
 sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
-import reads as R  # noqa: E402, I001
-import reads_load as L  # noqa: E402
+import reads as R
+import reads_load as L
 
 DB = "usagestream_cache_bench"
 HOURS = 168
@@ -69,10 +69,13 @@ async def load(settings: Settings, args: argparse.Namespace, now: datetime) -> d
                 await conn.execute(f'DROP INDEX "{r["indexname"]}"')
             await L.copy_templates(conn, tpl.finished, lambda x: x.usage)
         n_tpl = len(tpl.finished)
-        await L.parallel(pool, [
-            L.usage_insert("cachebch", lo, hi, n_tpl, start, step_us, settings.partitions)
-            for lo, hi in L.chunks(args.requests, 100_000)
-        ])  # fmt: skip
+        await L.parallel(
+            pool,
+            [
+                L.usage_insert("cachebch", lo, hi, n_tpl, start, step_us, settings.partitions)
+                for lo, hi in L.chunks(args.requests, 100_000)
+            ],
+        )
         await L.parallel(pool, [r["indexdef"].replace(" ON ONLY ", " ON ") for r in indexes])
         async with pool.acquire() as conn:
             await conn.execute(f"DROP TABLE {L.TPL_USAGE}, {L.TPL_CAND}")
@@ -108,15 +111,27 @@ def cases(top_user: str) -> list[tuple[str, str, dict[str, str], bool]]:
         ("ttl-analysis", f"{a}/ttl-analysis", {"hours": h}, False),
         ("ttl-analysis, one user", f"{a}/ttl-analysis", {"hours": h, "user_id": top_user}, False),
         ("hit-analysis", f"{a}/hit-analysis", {"hours": h}, False),
-        ("interval-timeline, include_user_info, limit 10000", f"{a}/interval-timeline",
-         {"hours": h, "include_user_info": "true", "limit": "10000"}, False),
+        (
+            "interval-timeline, include_user_info, limit 10000",
+            f"{a}/interval-timeline",
+            {"hours": h, "include_user_info": "true", "limit": "10000"},
+            False,
+        ),
         ("interval-timeline, limit 10000", f"{a}/interval-timeline", {"hours": h, "limit": "10000"}, False),
         ("interval-timeline, limit 50000", f"{a}/interval-timeline", {"hours": h, "limit": "50000"}, False),
-        ("interval-timeline, one user, limit 2000", f"{a}/interval-timeline",
-         {"hours": h, "limit": "2000", "user_id": top_user}, False),
-        ("/users/me/usage/interval-timeline, limit 5000", "/api/users/me/usage/interval-timeline",
-         {"hours": h, "limit": "5000"}, True),
-    ]  # fmt: skip
+        (
+            "interval-timeline, one user, limit 2000",
+            f"{a}/interval-timeline",
+            {"hours": h, "limit": "2000", "user_id": top_user},
+            False,
+        ),
+        (
+            "/users/me/usage/interval-timeline, limit 5000",
+            "/api/users/me/usage/interval-timeline",
+            {"hours": h, "limit": "5000"},
+            True,
+        ),
+    ]
 
 
 # The SQL before migration 0004 (session 3), kept as the baseline of `--sql`: one scan of the period's
@@ -130,7 +145,7 @@ def _old_ttl(user: bool) -> str:
     pcts = ", ".join(f"percentile_cont({q}) WITHIN GROUP (ORDER BY m) AS p{int(q * 100)}" for q in (0.5, 0.75, 0.9))
     where = "status = 'completed' AND created_at > $1 AND user_id IS NOT NULL" + (" AND user_id = $2" if user else "")
     return (
-        f"WITH iv AS (SELECT user_id AS g, {_OLD_MIN} AS m FROM usage_records WHERE {where}"  # noqa: S608
+        f"WITH iv AS (SELECT user_id AS g, {_OLD_MIN} AS m FROM usage_records WHERE {where}"
         f"{_OLD_WIN.format(g='user_id')}) SELECT g, count(*) AS n, {bands}, {pcts}, avg(m) AS avg_m, min(m) AS min_m,"
         ' max(m) AS max_m FROM iv WHERE m IS NOT NULL GROUP BY g HAVING count(*) >= 2 ORDER BY n DESC, g COLLATE "C"'
     )
@@ -140,18 +155,18 @@ def _old_intervals(user: bool) -> str:
     where = "status = 'completed' AND created_at > $1 AND user_id IS NOT NULL" + (" AND user_id = $3" if user else "")
     return f"SELECT id, user_id, created_at, model, {_OLD_MIN} AS m FROM usage_records WHERE {where}" + _OLD_WIN.format(
         g="user_id"
-    )  # noqa: S608
+    )
 
 
 def _old_simple(user: bool) -> str:
     return (
-        f"SELECT * FROM (SELECT * FROM ({_old_intervals(user)}) b WHERE m IS NOT NULL AND m <= 120"  # noqa: S608
+        f"SELECT * FROM (SELECT * FROM ({_old_intervals(user)}) b WHERE m IS NOT NULL AND m <= 120"
         " ORDER BY created_at DESC, id DESC LIMIT $2) newest ORDER BY created_at, id"
     )
 
 
 OLD_MULTI = (
-    f"WITH pts AS (SELECT * FROM ({_old_intervals(False)}) b WHERE m IS NOT NULL AND m <= 120),"  # noqa: S608
+    f"WITH pts AS (SELECT * FROM ({_old_intervals(False)}) b WHERE m IS NOT NULL AND m <= 120),"
     " ranked AS (SELECT *, count(*) OVER (PARTITION BY user_id) AS user_cnt, count(*) OVER () AS total,"
     " row_number() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS rn FROM pts)"
     " SELECT user_id, created_at, model, m FROM ranked WHERE rn <= CASE WHEN total <= $2 THEN user_cnt"
@@ -188,9 +203,11 @@ async def compare_sql(settings: Settings, top_user: str, repeat: int, explain_: 
                         times[key].append((time.perf_counter() - t0) * 1000)
                     answers[key] = [(r[0], r["n"]) if "n" in r.keys() else (r["created_at"], r["m"]) for r in rows]
             b, n = times["before"], times["now"]
-            R.log(f"  SQL {label:<40} before p50 {statistics.median(b):7.1f} p99 {R.pct(b, 0.99):7.1f} ms | now p50"
-                  f" {statistics.median(n):7.1f} p99 {R.pct(n, 0.99):7.1f} ms | {len(answers['now'])} rows,"
-                  f" same as before: {answers['now'] == answers['before']}")  # fmt: skip
+            R.log(
+                f"  SQL {label:<40} before p50 {statistics.median(b):7.1f} p99 {R.pct(b, 0.99):7.1f} ms | now p50"
+                f" {statistics.median(n):7.1f} p99 {R.pct(n, 0.99):7.1f} ms | {len(answers['now'])} rows,"
+                f" same as before: {answers['now'] == answers['before']}"
+            )
             if explain_:
                 for key, sql in (("before", old), ("now", new)):
                     plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", since, *rest)
@@ -205,7 +222,7 @@ def token(settings: Settings, user_id: str, role: str) -> str:
 
 
 async def measure(settings: Settings, args: argparse.Namespace, top_user: str) -> list[tuple[str, list[float], int]]:
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-cache-api-{os.getpid()}.log"  # noqa: S108
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-cache-api-{os.getpid()}.log"
     proc, url = await R.start_api(settings, log_path)
     out = []
     try:
@@ -219,8 +236,10 @@ async def measure(settings: Settings, args: argparse.Namespace, top_user: str) -
                 samples, body = await R.time_ours(session, url, case, args.repeat, args.budget)
                 points = body.get("total_points", body.get("total_users_analyzed", body.get("total_requests")))
                 out.append((label, samples, points))
-                R.log(f"  {label:<52} p50 {statistics.median(samples):8.1f} ms  p99 {R.pct(samples, 0.99):8.1f} ms"
-                      f"  (n={len(samples)}, size {points})")  # fmt: skip
+                R.log(
+                    f"  {label:<52} p50 {statistics.median(samples):8.1f} ms  p99 {R.pct(samples, 0.99):8.1f} ms"
+                    f"  (n={len(samples)}, size {points})"
+                )
     finally:
         proc.terminate()
         proc.wait(15)
@@ -229,12 +248,22 @@ async def measure(settings: Settings, args: argparse.Namespace, top_user: str) -
 
 async def run(args: argparse.Namespace) -> None:
     base = Settings.from_env()
-    settings = replace(base, redis_prefix=f"bench-cache-{uuid.uuid4().hex[:8]}:", jwt_secret=uuid.uuid4().hex * 2,
-                       timezone="UTC", active_timeout_s=10**9)  # fmt: skip
+    settings = replace(
+        base,
+        redis_prefix=f"bench-cache-{uuid.uuid4().hex[:8]}:",
+        jwt_secret=uuid.uuid4().hex * 2,
+        timezone="UTC",
+        active_timeout_s=10**9,
+    )
     if not args.reuse:
         await R.drop_database(base, DB)
-        settings = replace(await R.create_database(base, DB), redis_prefix=settings.redis_prefix,
-                           jwt_secret=settings.jwt_secret, timezone="UTC", active_timeout_s=10**9)  # fmt: skip
+        settings = replace(
+            await R.create_database(base, DB),
+            redis_prefix=settings.redis_prefix,
+            jwt_secret=settings.jwt_secret,
+            timezone="UTC",
+            active_timeout_s=10**9,
+        )
     else:
         root = base.asyncpg_dsn.rsplit("/", 1)[0]
         settings = replace(settings, postgres_dsn=root + "/" + DB)
@@ -247,7 +276,9 @@ async def run(args: argparse.Namespace) -> None:
         since = datetime.now(UTC) - timedelta(hours=HOURS)
         top = await conn.fetchrow(
             "SELECT user_id, count(*) AS n FROM usage_records WHERE status = 'completed' AND created_at > $1"
-            " GROUP BY 1 ORDER BY 2 DESC LIMIT 1", since)  # fmt: skip
+            " GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+            since,
+        )
         window = await conn.fetchval(
             "SELECT count(*) FROM usage_records WHERE status = 'completed' AND created_at > $1", since
         )

@@ -231,14 +231,29 @@ def client_process(kind: str, url: str, token: str, n: int, ready: Any, go: Any,
 def item(i: int) -> dict[str, Any]:
     """A live item as the worker writes it (usagestream.live.live_item), its id carrying the publish time."""
     return {
-        "id": f"fb-{i}-{time.time_ns()}", "seq": 2, "user_id": "feedbench-user", "api_key_id": "feedbench-key",
-        "status": "streaming", "model": "claude-sonnet-4", "provider_name": "anthropic", "provider_id": "p1",
-        "provider_api_key_id": None, "api_format": "claude:chat", "endpoint_api_format": "claude:chat",
-        "has_format_conversion": False, "input_tokens": 1200 + i % 97, "output_tokens": i % 400,
-        "cache_creation_input_tokens": 0, "cache_read_input_tokens": 800, "total_cost_usd": "0.012345",
-        "actual_total_cost_usd": "0.012345", "rate_multiplier": "1", "response_time_ms": None,
-        "first_byte_time_ms": 420, "created_at": datetime.now(UTC).isoformat(),
-    }  # fmt: skip
+        "id": f"fb-{i}-{time.time_ns()}",
+        "seq": 2,
+        "user_id": "feedbench-user",
+        "api_key_id": "feedbench-key",
+        "status": "streaming",
+        "model": "claude-sonnet-4",
+        "provider_name": "anthropic",
+        "provider_id": "p1",
+        "provider_api_key_id": None,
+        "api_format": "claude:chat",
+        "endpoint_api_format": "claude:chat",
+        "has_format_conversion": False,
+        "input_tokens": 1200 + i % 97,
+        "output_tokens": i % 400,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 800,
+        "total_cost_usd": "0.012345",
+        "actual_total_cost_usd": "0.012345",
+        "rate_multiplier": "1",
+        "response_time_ms": None,
+        "first_byte_time_ms": 420,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def free_port() -> int:
@@ -249,11 +264,16 @@ def free_port() -> int:
 
 async def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1", "USAGESTREAM_LOG_LEVEL": "WARNING",
-           "USAGESTREAM_HTTP_PORT": str(port)}  # fmt: skip
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-feed-api-{os.getpid()}.log"  # noqa: S108
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "PYTHONSAFEPATH": "1",
+        "USAGESTREAM_LOG_LEVEL": "WARNING",
+        "USAGESTREAM_HTTP_PORT": str(port),
+    }
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-feed-api-{os.getpid()}.log"
     exe = Path(sys.executable).parent / "usagestream"
-    proc = subprocess.Popen([str(exe), "api"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)  # noqa: S603
+    proc = subprocess.Popen([str(exe), "api"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
     async with aiohttp.ClientSession() as s:
         for _ in range(300):
             try:
@@ -318,8 +338,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         proc, port = await start_api(settings)
         token = jwt.encode(
             {"user_id": ADMIN_ID, "role": "admin", "type": "access", "exp": int(time.time()) + 86400},
-            settings.jwt_secret, algorithm="HS256",
-        )  # fmt: skip
+            settings.jwt_secret,
+            algorithm="HS256",
+        )
         ws_url = f"ws://127.0.0.1:{port}/api/admin/usage/active/ws"
         ctx = mp.get_context("spawn")
         ready, out, go, done = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
@@ -362,12 +383,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         lat = [ns / 1e6 for _, ns in results]
         expected = args.changes * connected
         facts = {
-            "clients": connected, "changes": args.changes, "rate": args.changes / elapsed, "received": len(lat),
-            "expected": expected, "p50": statistics.median(lat) if lat else float("nan"),
-            "p99": pct(lat, 0.99) if lat else float("nan"), "max": max(lat) if lat else float("nan"),
-            "api_cpu_s": cpu, "client_cpu_s": client_cpu, "elapsed_s": elapsed, "load_before": load0,
+            "clients": connected,
+            "changes": args.changes,
+            "rate": args.changes / elapsed,
+            "received": len(lat),
+            "expected": expected,
+            "p50": statistics.median(lat) if lat else float("nan"),
+            "p99": pct(lat, 0.99) if lat else float("nan"),
+            "max": max(lat) if lat else float("nan"),
+            "api_cpu_s": cpu,
+            "client_cpu_s": client_cpu,
+            "elapsed_s": elapsed,
+            "load_before": load0,
             "load_after": load1,
-        }  # fmt: skip
+        }
         log(json.dumps(facts, default=str))
         return facts
     finally:
@@ -436,9 +465,11 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for the last deliveries")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--client", choices=("raw", "aiohttp"), default="raw",
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
         help="raw: a minimal websocket reader (default, cheapest); aiohttp: aiohttp's client websockets",
-    )  # fmt: skip
+    )
     parser.add_argument("--out", default="docs/benchmarks.md")
     args = parser.parse_args()
     command = ("PYTHONSAFEPATH=1 .venv/bin/python bench/feed.py " + shlex.join(sys.argv[1:])).strip()

@@ -55,11 +55,13 @@ async def _drop(base: Settings, name: str) -> None:
 
 
 async def _preload(settings: Settings, messages: list) -> None:  # type: ignore[type-arg]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
-                                max_batch_size=512 * 1024)  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
-    topics = {"usage": settings.topic_usage, "candidates": settings.topic_candidates,
-              "entities": settings.topic_entities}  # fmt: skip
+    topics = {
+        "usage": settings.topic_usage,
+        "candidates": settings.topic_candidates,
+        "entities": settings.topic_entities,
+    }
     try:
         for m in messages:
             await producer.send(topics[m.kind], key=m.key, value=m.value)
@@ -114,17 +116,28 @@ def _rss_mib(pid: int) -> float:
 def _start_workers(settings: Settings, n: int, log_dir: Path, tag: str) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1"}
     exe = Path(sys.executable).parent / "usagestream"
-    return [subprocess.Popen([str(exe), "worker"], env=env, stdout=open(log_dir / f"{tag}-{i}.log", "ab"),
-                             stderr=subprocess.STDOUT) for i in range(n)]  # fmt: skip
+    return [
+        subprocess.Popen(
+            [str(exe), "worker"], env=env, stdout=open(log_dir / f"{tag}-{i}.log", "ab"), stderr=subprocess.STDOUT
+        )
+        for i in range(n)
+    ]
 
 
 async def _fresh(base: Settings, log_dir: Path) -> tuple[Settings, str]:
     tag = uuid.uuid4().hex[:8]
     settings = await _database(base, f"usagestream_bench_{tag}")
-    settings = replace(settings, consumer_group=f"bench-{tag}", redis_prefix=f"bench-{tag}:",
-                       topic_usage=f"bench.{tag}.usage", topic_candidates=f"bench.{tag}.candidates",
-                       topic_entities=f"bench.{tag}.entities", topic_dlq=f"bench.{tag}.dlq",
-                       active_timeout_s=10**9, state_dir=str(log_dir / tag))  # fmt: skip
+    settings = replace(
+        settings,
+        consumer_group=f"bench-{tag}",
+        redis_prefix=f"bench-{tag}:",
+        topic_usage=f"bench.{tag}.usage",
+        topic_candidates=f"bench.{tag}.candidates",
+        topic_entities=f"bench.{tag}.entities",
+        topic_dlq=f"bench.{tag}.dlq",
+        active_timeout_s=10**9,
+        state_dir=str(log_dir / tag),
+    )
     await asyncio.to_thread(migrate.upgrade, settings)  # alembic runs its own event loop
     await ensure_topics(settings)
     return settings, tag
@@ -167,16 +180,25 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     await _drop(base, f"usagestream_bench_{tag}")
     rate = len(messages) / (done - first)
     cpu_us = cpu / len(messages) * 1e6
-    print(f"  {len(messages)} events ({requests} requests) drained in {done - first:.1f}s: {rate:,.0f} events/s,"
-          f" worker CPU {cpu_us:.0f} us/event (during the drain), its PostgreSQL backends"
-          f" {pg_cpu / len(messages) * 1e6:.0f} us/event, RSS {rss:.0f} MiB,"
-          f" verify {'clean' if clean else 'DIFFERENCES'}, load {os.getloadavg()[0]:.1f};"
-          f" {len(messages) / (done - launched):,.0f} events/s counted from the workers' launch"
-          f" (start-up and group join included)", file=sys.stderr)  # fmt: skip
-    return {"rate": rate, "seconds": done - first, "events": len(messages), "clean": float(clean),
-            "rate_from_launch": len(messages) / (done - launched),
-            "cpu_us_per_event": cpu_us, "pg_cpu_us_per_event": pg_cpu / len(messages) * 1e6,
-            "rss_mib": rss}  # fmt: skip
+    print(
+        f"  {len(messages)} events ({requests} requests) drained in {done - first:.1f}s: {rate:,.0f} events/s,"
+        f" worker CPU {cpu_us:.0f} us/event (during the drain), its PostgreSQL backends"
+        f" {pg_cpu / len(messages) * 1e6:.0f} us/event, RSS {rss:.0f} MiB,"
+        f" verify {'clean' if clean else 'DIFFERENCES'}, load {os.getloadavg()[0]:.1f};"
+        f" {len(messages) / (done - launched):,.0f} events/s counted from the workers' launch"
+        f" (start-up and group join included)",
+        file=sys.stderr,
+    )
+    return {
+        "rate": rate,
+        "seconds": done - first,
+        "events": len(messages),
+        "clean": float(clean),
+        "rate_from_launch": len(messages) / (done - launched),
+        "cpu_us_per_event": cpu_us,
+        "pg_cpu_us_per_event": pg_cpu / len(messages) * 1e6,
+        "rss_mib": rss,
+    }
 
 
 class _Live:
@@ -224,8 +246,9 @@ async def _lags(conn: asyncpg.Connection, live: _Live, done: asyncio.Task[None])
         waiting += live.samples[seen:]
         seen = len(live.samples)
         if waiting:
-            rows = await conn.fetch("SELECT id, seq FROM usage_records WHERE id = ANY($1::text[])",
-                                    [w[1] for w in waiting])  # fmt: skip
+            rows = await conn.fetch(
+                "SELECT id, seq FROM usage_records WHERE id = ANY($1::text[])", [w[1] for w in waiting]
+            )
             now = time.monotonic()
             stored = {r["id"]: r["seq"] for r in rows}
             still = []
@@ -265,7 +288,7 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
         rss = max(_rss_mib(p.pid) for p in procs)
         # Restart: keep publishing, SIGKILL a worker, start a new one, time until it commits a new batch.
         restart_live = _Live(settings, rate)
-        pub = asyncio.create_task(restart_live.publish(messages[live.sent:], 40))
+        pub = asyncio.create_task(restart_live.publish(messages[live.sent :], 40))
         await asyncio.sleep(5)
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
@@ -274,8 +297,12 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
         since = await conn.fetchval("SELECT now()")
         procs[0] = _start_workers(settings, 1, log_dir, tag)[0]
         # Every partition, not any: with two workers the survivor keeps committing its own partitions.
-        while await conn.fetchval("SELECT count(DISTINCT kafka_partition) FROM usage_records WHERE updated_at > $1",
-                                  since) < settings.partitions:  # fmt: skip
+        while (
+            await conn.fetchval(
+                "SELECT count(DISTINCT kafka_partition) FROM usage_records WHERE updated_at > $1", since
+            )
+            < settings.partitions
+        ):
             await asyncio.sleep(0.05)
         flowing = time.monotonic() - restarted
         await pub
@@ -294,13 +321,23 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
     clean = await verify(settings, out=io.StringIO()) == 0
     await _drop(base, f"usagestream_bench_{tag}")
     achieved = live.sent / seconds
-    print(f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s, {workers} worker(s):"
-          f" lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
-          f" p99 {_pct(lags, 0.99) * 1000:.0f} ms ({len(lags)} samples); RSS {rss:.0f} MiB; restart after SIGKILL"
-          f" -> events flowing in {flowing:.1f}s; verify {'clean' if clean else 'DIFFERENCES'},"
-          f" load {os.getloadavg()[0]:.1f}", file=sys.stderr)  # fmt: skip
-    return {"rate": achieved, "lag_p50_ms": _pct(lags, 0.5) * 1000, "lag_p99_ms": _pct(lags, 0.99) * 1000,
-            "samples": len(lags), "rss_mib": rss, "restart_s": flowing, "clean": float(clean)}  # fmt: skip
+    print(
+        f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s, {workers} worker(s):"
+        f" lag p50 {_pct(lags, 0.5) * 1000:.0f} ms,"
+        f" p99 {_pct(lags, 0.99) * 1000:.0f} ms ({len(lags)} samples); RSS {rss:.0f} MiB; restart after SIGKILL"
+        f" -> events flowing in {flowing:.1f}s; verify {'clean' if clean else 'DIFFERENCES'},"
+        f" load {os.getloadavg()[0]:.1f}",
+        file=sys.stderr,
+    )
+    return {
+        "rate": achieved,
+        "lag_p50_ms": _pct(lags, 0.5) * 1000,
+        "lag_p99_ms": _pct(lags, 0.99) * 1000,
+        "samples": len(lags),
+        "rss_mib": rss,
+        "restart_s": flowing,
+        "clean": float(clean),
+    }
 
 
 async def _wait_joined(conn: asyncpg.Connection, settings: Settings, proc: subprocess.Popen[bytes]) -> int:
@@ -332,12 +369,19 @@ def main() -> None:
         logs.mkdir(parents=True, exist_ok=True)
         results = [asyncio.run(run_once(base, args.events, args.workers, logs)) for _ in range(args.runs)]
         rates = [r["rate"] for r in results] or [2 * args.rate]  # --runs 0 --rate R: freshness only
-        out: dict[str, object] = {} if not results else {
-            "workers": args.workers, "events": results[0]["events"], "median_events_per_s":
-            round(statistics.median(rates)), "runs": [round(r) for r in rates],
-            "median_cpu_us_per_event": round(statistics.median(r["cpu_us_per_event"] for r in results)),
-            "max_rss_mib": round(max(r["rss_mib"] for r in results)), "all_clean": all(r["clean"] for r in results),
-        }  # fmt: skip
+        out: dict[str, object] = (
+            {}
+            if not results
+            else {
+                "workers": args.workers,
+                "events": results[0]["events"],
+                "median_events_per_s": round(statistics.median(rates)),
+                "runs": [round(r) for r in rates],
+                "median_cpu_us_per_event": round(statistics.median(r["cpu_us_per_event"] for r in results)),
+                "max_rss_mib": round(max(r["rss_mib"] for r in results)),
+                "all_clean": all(r["clean"] for r in results),
+            }
+        )
         if not args.skip_live:
             rate = args.rate or statistics.median(rates) / 2
             live = asyncio.run(live_run(base, rate, args.seconds, logs, args.workers))

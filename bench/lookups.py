@@ -34,7 +34,7 @@ COLUMNS = t.USAGE_STATE_COLUMNS
 async def every_partition(conn: asyncpg.Connection, ids: list[str], _created: list[datetime]) -> Any:
     """The worker's look-up before session 5: the array's values visible to the planner."""
     return await conn.fetch(
-        f"SELECT {', '.join(COLUMNS)} FROM usage_records WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",  # noqa: S608
+        f"SELECT {', '.join(COLUMNS)} FROM usage_records WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
         ids,
     )
 
@@ -49,7 +49,7 @@ async def months_first(conn: asyncpg.Connection, ids: list[str], created: list[d
     cols = ", ".join(COLUMNS)
     lo, hi = min(created), max(created)
     rows = await conn.fetch(
-        f"SELECT {cols} FROM usage_records WHERE id = ANY($1::text[]) AND created_at >= $2 AND created_at <= $3"  # noqa: S608
+        f"SELECT {cols} FROM usage_records WHERE id = ANY($1::text[]) AND created_at >= $2 AND created_at <= $3"
         " ORDER BY id FOR UPDATE",
         ids,
         lo,
@@ -59,7 +59,7 @@ async def months_first(conn: asyncpg.Connection, ids: list[str], created: list[d
     missing = [i for i in ids if i not in found]
     if missing:
         rows = await conn.fetch(
-            f"SELECT {cols} FROM usage_records WHERE id = ANY($1::text[])"  # noqa: S608
+            f"SELECT {cols} FROM usage_records WHERE id = ANY($1::text[])"
             " AND (created_at < $2 OR created_at > $3) ORDER BY id FOR UPDATE",
             missing,
             lo,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 
-from eventgen import generate  # noqa: E402
+from eventgen import generate
 
-from usagestream.contract import parse_candidate, parse_usage  # noqa: E402
+from usagestream.contract import parse_candidate, parse_usage
 
 PARSERS = {"usage": parse_usage, "candidate": parse_candidate}
 
@@ -34,7 +34,7 @@ def main() -> None:
     for kind, parse in PARSERS.items():
         messages = [(key, value) for k, key, value in traffic.messages if k == kind]
 
-        def run(messages: list[tuple[bytes, bytes]] = messages, parse=parse) -> None:  # noqa: ANN001
+        def run(messages: list[tuple[bytes, bytes]] = messages, parse=parse) -> None:
             for key, value in messages:
                 parse(key, value)
 

@@ -49,7 +49,7 @@ from usagestream.settings import Settings
 from usagestream.stats import DIMENSIONS
 
 sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
-import reads_load as L  # noqa: E402, I001
+import reads_load as L
 
 ADMIN_ID = "00000000-0000-4000-a000-00000000ad01"  # population.admin_messages
 HISTORY_DAYS = 400
@@ -147,7 +147,7 @@ class Plan:
 
 def make_plan(pool: Pool, requests: int, active: int, now: datetime, seed: int, tag: str) -> Plan:
     """`active` requests spread over the last ACTIVE_WINDOW_S seconds, numbered after the finished ones."""
-    rng = random.Random(seed)  # noqa: S311 - benchmark data
+    rng = random.Random(seed)
     end = now - timedelta(seconds=ACTIVE_WINDOW_S)
     step = (ACTIVE_WINDOW_S - 5) / max(active, 1)
     when = [end + timedelta(seconds=step * k + rng.random() * step) for k in range(active)]
@@ -395,9 +395,9 @@ def ref_records(lo: datetime, hi: datetime, search: str | None) -> Ref:
         args.append(f"%{search}%")
 
     async def run(conn: asyncpg.Connection) -> Any:
-        total = await conn.fetchval(f"SELECT count(u.id) {joins} WHERE {where}", *args)  # noqa: S608
+        total = await conn.fetchval(f"SELECT count(u.id) {joins} WHERE {where}", *args)
         rows = await conn.fetch(
-            f"SELECT {REF_PAGE_COLUMNS} {joins} WHERE {where} ORDER BY u.created_at DESC LIMIT 20 OFFSET 0",  # noqa: S608
+            f"SELECT {REF_PAGE_COLUMNS} {joins} WHERE {where} ORDER BY u.created_at DESC LIMIT 20 OFFSET 0",
             *args,
         )
         await conn.fetch(REF_FLAGS, [r["request_id"] for r in rows])
@@ -455,8 +455,11 @@ def ours_key(kind: str, body: Any) -> Any:
     if kind == "series":
         return sorted(
             (datetime.fromisoformat(p["bucket"]).astimezone(UTC).isoformat(), s["key"], p["requests"])
-            for s in body["series"] if s["key"] != "__other__" for p in s["points"] if p["requests"]
-        )  # fmt: skip
+            for s in body["series"]
+            if s["key"] != "__other__"
+            for p in s["points"]
+            if p["requests"]
+        )
     if kind == "records":
         return (body["total"], [r["id"] for r in body["records"]])
     if kind == "active":
@@ -558,35 +561,42 @@ def cases_for(days: int, hours: int, now: datetime, searches: Sequence[str]) -> 
             agg,
             {**rng, "group_by": "model"},
             ref_grouped(REF_MODEL, lo, hi),
-        ),  # fmt: skip
+        ),
         Case(
             "/aggregation/stats?group_by=user", "user", agg, {**rng, "group_by": "user"}, ref_grouped(REF_USER, lo, hi)
-        ),  # fmt: skip
+        ),
         Case(
             "/aggregation/stats?group_by=provider",
             "provider",
             agg,
             {**rng, "group_by": "provider"},
             ref_provider(lo, hi),
-        ),  # fmt: skip
+        ),
         Case(
             "/aggregation/stats?group_by=api_format",
             "api_format",
             agg,
             {**rng, "group_by": "api_format"},
             ref_grouped(REF_API_FORMAT, lo, hi),
-        ),  # fmt: skip
+        ),
         Case(
             "/records (first page of 20)",
             "records",
             "/api/admin/usage/records",
             {**rng, "limit": "20"},
             ref_records(lo, hi, None),
-        ),  # fmt: skip
+        ),
     ]
     for word in searches:
-        cases.append(Case(f"/records?search={word}", "records", "/api/admin/usage/records",
-                          {**rng, "limit": "20", "search": word}, ref_records(lo, hi, word)))  # fmt: skip
+        cases.append(
+            Case(
+                f"/records?search={word}",
+                "records",
+                "/api/admin/usage/records",
+                {**rng, "limit": "20", "search": word},
+                ref_records(lo, hi, word),
+            )
+        )
     cache = "/api/admin/usage/cache-affinity"
     h = {"hours": str(hours)}
     cases += [
@@ -598,7 +608,7 @@ def cases_for(days: int, hours: int, now: datetime, searches: Sequence[str]) -> 
             f"{cache}/interval-timeline",
             {**h, "include_user_info": "true", "limit": "10000"},
             ref_timeline(hours),
-        ),  # fmt: skip
+        ),
     ]
     return cases
 
@@ -609,8 +619,14 @@ def series_cases(now: datetime) -> list[Case]:
     for days, unit in ((30, "hour"), (365, "day")):
         hi = now - timedelta(seconds=7, microseconds=123_457)
         lo = hi - timedelta(days=days) + timedelta(seconds=7 * 60 + 13, microseconds=250_001)
-        params = {"start_date": lo.isoformat(), "end_date": hi.isoformat(), "granularity": unit,
-                  "group_by": "model", "limit": str(SERIES_TOP), "tz": "UTC"}  # fmt: skip
+        params = {
+            "start_date": lo.isoformat(),
+            "end_date": hi.isoformat(),
+            "granularity": unit,
+            "group_by": "model",
+            "limit": str(SERIES_TOP),
+            "tz": "UTC",
+        }
         label = f"/timeseries {days} days {'hourly' if unit == 'hour' else 'daily'} by model"
         out.append(Case(label, "series", "/api/admin/usage/timeseries", params, ref_series(lo, hi, unit)))
     return out
@@ -676,19 +692,40 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
         n_tpl = len(tpl.finished)
         log(f"  {n_tpl:,} usage and {n_cand_tpl:,} candidate templates copied")
         size = 500_000
-        await L.timed(f"INSERT {finished:,} requests into usage_records", log, facts, "copy_usage_s", L.parallel(pool, [
-            L.usage_insert(tag[:8], lo, hi, n_tpl, span_start, step_us, settings.partitions)
-            for lo, hi in L.chunks(finished, size)
-        ]))  # fmt: skip
+        await L.timed(
+            f"INSERT {finished:,} requests into usage_records",
+            log,
+            facts,
+            "copy_usage_s",
+            L.parallel(
+                pool,
+                [
+                    L.usage_insert(tag[:8], lo, hi, n_tpl, span_start, step_us, settings.partitions)
+                    for lo, hi in L.chunks(finished, size)
+                ],
+            ),
+        )
         async with pool.acquire() as conn:  # the active requests of the last minutes, through COPY
             await conn.copy_records_to_table(
-                "usage_records", records=usage_rows(plan, settings.partitions),
+                "usage_records",
+                records=usage_rows(plan, settings.partitions),
                 columns=list(t.USAGE_RECORD_COLUMNS),
-            )  # fmt: skip
-        await L.timed("INSERT candidate_records", log, facts, "copy_candidates_s", L.parallel(pool, [
-            L.candidate_insert(tag[:8], lo, hi, n_tpl, span_start, step_us, settings.partitions, args.candidate_share)
-            for lo, hi in L.chunks(finished, size)
-        ]))  # fmt: skip
+            )
+        await L.timed(
+            "INSERT candidate_records",
+            log,
+            facts,
+            "copy_candidates_s",
+            L.parallel(
+                pool,
+                [
+                    L.candidate_insert(
+                        tag[:8], lo, hi, n_tpl, span_start, step_us, settings.partitions, args.candidate_share
+                    )
+                    for lo, hi in L.chunks(finished, size)
+                ],
+            ),
+        )
         defs = [r["indexdef"].replace(" ON ONLY ", " ON ") for r in indexes]
         await L.timed(f"{len(defs)} indexes of the migration", log, facts, "index_s", L.parallel(pool, defs))
         async with pool.acquire() as conn:
@@ -702,10 +739,22 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
                 "INSERT INTO meta (key, value) VALUES ('timezone', $1) ON CONFLICT (key) DO UPDATE SET value = $1",
                 settings.timezone,
             )
-        await L.timed("VACUUM ANALYZE of our tables", log, facts, "vacuum_s", L.parallel(pool, [
-            "VACUUM ANALYZE usage_records", "VACUUM ANALYZE candidate_records", "VACUUM ANALYZE usage_agg",
-            "VACUUM ANALYZE attempt_agg", "VACUUM ANALYZE entities",
-        ]))  # fmt: skip
+        await L.timed(
+            "VACUUM ANALYZE of our tables",
+            log,
+            facts,
+            "vacuum_s",
+            L.parallel(
+                pool,
+                [
+                    "VACUUM ANALYZE usage_records",
+                    "VACUUM ANALYZE candidate_records",
+                    "VACUUM ANALYZE usage_agg",
+                    "VACUUM ANALYZE attempt_agg",
+                    "VACUUM ANALYZE entities",
+                ],
+            ),
+        )
         async with pool.acquire() as conn:
             facts["agg_rows"] = await conn.fetchval("SELECT count(*) FROM usage_agg")
         client = aioredis.from_url(settings.redis_url)
@@ -724,16 +773,26 @@ async def load(settings: Settings, args: argparse.Namespace, tag: str, now: date
             *small, fill_usage, fill_candidates = statements(REFERENCE_FILL)
             for sql in statements(REFERENCE_SCHEMA) + small:
                 await conn.execute(sql)
-            parts = {p: await conn.fetchval(  # each partition of our records, the biggest first
-                "SELECT array_agg(c.relname::text ORDER BY pg_relation_size(c.oid) DESC) FROM pg_inherits i"
-                " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass", p,
-            ) for p in t.PARTITIONED_TABLES}  # fmt: skip
+            parts = {
+                p: await conn.fetchval(  # each partition of our records, the biggest first
+                    "SELECT array_agg(c.relname::text ORDER BY pg_relation_size(c.oid) DESC) FROM pg_inherits i"
+                    " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass",
+                    p,
+                )
+                for p in t.PARTITIONED_TABLES
+            }
         fills = [fill_candidates.format(candidate_records=c) for c in parts["candidate_records"]]
         fills += [fill_usage.format(usage_records=u) for u in parts["usage_records"]]
         await L.parallel(pool, fills)  # one INSERT ... SELECT per partition, over the connections
         await L.parallel(pool, statements(REFERENCE_INDEXES))
-        await L.parallel(pool, [f"ALTER TABLE {n} ADD CONSTRAINT {n}_pkey PRIMARY KEY USING INDEX {n}_pkey"
-                                for n in ("usage", "request_candidates")], workers=1)  # fmt: skip
+        await L.parallel(
+            pool,
+            [
+                f"ALTER TABLE {n} ADD CONSTRAINT {n}_pkey PRIMARY KEY USING INDEX {n}_pkey"
+                for n in ("usage", "request_candidates")
+            ],
+            workers=1,
+        )
         await L.parallel(pool, ["VACUUM ANALYZE usage", "VACUUM ANALYZE request_candidates"])
         async with pool.acquire() as conn:
             await conn.execute("ANALYZE users; ANALYZE api_keys; ANALYZE providers")
@@ -761,10 +820,15 @@ def free_port() -> int:
 
 async def start_api(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, **settings.to_env(), "PYTHONSAFEPATH": "1", "USAGESTREAM_LOG_LEVEL": "WARNING",
-           "USAGESTREAM_HTTP_PORT": str(port)}  # fmt: skip
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "PYTHONSAFEPATH": "1",
+        "USAGESTREAM_LOG_LEVEL": "WARNING",
+        "USAGESTREAM_HTTP_PORT": str(port),
+    }
     exe = Path(sys.executable).parent / "usagestream"
-    proc = subprocess.Popen([str(exe), "api"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)  # noqa: S603
+    proc = subprocess.Popen([str(exe), "api"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as s:
         for _ in range(300):
@@ -784,9 +848,10 @@ async def start_api(settings: Settings, log_path: Path) -> tuple[subprocess.Pope
 async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, list[Result]]:
     token = jwt.encode(
         {"user_id": ADMIN_ID, "role": "admin", "type": "access", "exp": int(time.time()) + 86400},
-        settings.jwt_secret, algorithm="HS256",
-    )  # fmt: skip
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-reads-api-{os.getpid()}.log"  # noqa: S108
+        settings.jwt_secret,
+        algorithm="HS256",
+    )
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-reads-api-{os.getpid()}.log"
     proc, url = await start_api(settings, log_path)
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     tables: dict[str, list[Result]] = {}
@@ -798,12 +863,22 @@ async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str,
                 (f"{name} range", cases_for(days, hours, now, args.search)) for name, days, hours in RANGES
             ]
             ids = facts["active_ids"][:10]
-            groups.append(("no range", [
-                Case("/heatmap (365 days)", "heatmap", "/api/admin/usage/heatmap", {}, ref_heatmap(now)),
-                Case("/active (newest 50)", "active", "/api/admin/usage/active", {}, ref_active(None)),
-                Case(f"/active?ids= ({len(ids)} ids)", "active", "/api/admin/usage/active", {"ids": ",".join(ids)},
-                     ref_active(ids)),  # fmt: skip
-            ]))  # fmt: skip
+            groups.append(
+                (
+                    "no range",
+                    [
+                        Case("/heatmap (365 days)", "heatmap", "/api/admin/usage/heatmap", {}, ref_heatmap(now)),
+                        Case("/active (newest 50)", "active", "/api/admin/usage/active", {}, ref_active(None)),
+                        Case(
+                            f"/active?ids= ({len(ids)} ids)",
+                            "active",
+                            "/api/admin/usage/active",
+                            {"ids": ",".join(ids)},
+                            ref_active(ids),
+                        ),
+                    ],
+                )
+            )
             groups.append(("time series", series_cases(now)))
             if args.groups:  # a resumed run measures only the groups it lacks
                 groups = [(ti, cs) for ti, cs in groups if any(ti.startswith(g) for g in args.groups)]
@@ -817,9 +892,11 @@ async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str,
                     kind = "records" if case.kind == "records" else case.kind
                     verdict = same(kind, ours_key(kind, body), answer)
                     results.append(Result(case.label, ours, ref, verdict))
-                    log(f"  {title:>15} {case.label:<48} ours p50 {statistics.median(ours):8.2f} ms"
+                    log(
+                        f"  {title:>15} {case.label:<48} ours p50 {statistics.median(ours):8.2f} ms"
                         f" p99 {pct(ours, 0.99):8.2f} | reference p50 {statistics.median(ref):9.1f} ms"
-                        f" p99 {pct(ref, 0.99):9.1f} | same answer: {verdict}")  # fmt: skip
+                        f" p99 {pct(ref, 0.99):9.1f} | same answer: {verdict}"
+                    )
                 tables[title] = results
     finally:
         await conn.close()
@@ -842,8 +919,7 @@ def machine() -> dict[str, str]:
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
-    return {"nproc": str(os.cpu_count()), "memory": mem, "python": platform.python_version(),
-            "cpu": _cpu_model()}  # fmt: skip
+    return {"nproc": str(os.cpu_count()), "memory": mem, "python": platform.python_version(), "cpu": _cpu_model()}
 
 
 def _cpu_model() -> str:
@@ -915,11 +991,17 @@ def render_tables(args: argparse.Namespace, tables: dict[str, list[Result]]) -> 
         head = "| endpoint | ours p50 ms | ours p99 ms | reference p50 ms | reference p99 ms | ratio | same answer |"
         lines += [f"### {title}", "", head, "|---|---:|---:|---:|---:|---:|---|"]
         for r in results:
-            o50, o99, r50, r99 = (statistics.median(r.ours), pct(r.ours, 0.99), statistics.median(r.ref),
-                                  pct(r.ref, 0.99))  # fmt: skip
+            o50, o99, r50, r99 = (
+                statistics.median(r.ours),
+                pct(r.ours, 0.99),
+                statistics.median(r.ref),
+                pct(r.ref, 0.99),
+            )
             n = f" (n={len(r.ours)})" if len(r.ours) < args.repeat else ""
-            lines.append(f"| `{r.label}`{n} | {fmt_ms(o50)} | {fmt_ms(o99)} | {fmt_ms(r50)} | {fmt_ms(r99)} |"
-                         f" {ratio(r50 / o50)} | {r.answer} |")  # fmt: skip
+            lines.append(
+                f"| `{r.label}`{n} | {fmt_ms(o50)} | {fmt_ms(o99)} | {fmt_ms(r50)} | {fmt_ms(r99)} |"
+                f" {ratio(r50 / o50)} | {r.answer} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -938,9 +1020,14 @@ async def remeasure(args: argparse.Namespace) -> None:
     """Time the endpoints again over a database a run kept (--keep), without loading; write only the tables."""
     base = Settings.from_env()
     tag = args.reuse.rsplit("_", 1)[1]
-    settings = replace(base, postgres_dsn=base.asyncpg_dsn.rsplit("/", 1)[0] + "/" + args.reuse,
-                       redis_prefix=f"bench-reads-{tag}:", jwt_secret=uuid.uuid4().hex * 2, timezone="UTC",
-                       active_timeout_s=10**9)  # fmt: skip
+    settings = replace(
+        base,
+        postgres_dsn=base.asyncpg_dsn.rsplit("/", 1)[0] + "/" + args.reuse,
+        redis_prefix=f"bench-reads-{tag}:",
+        jwt_secret=uuid.uuid4().hex * 2,
+        timezone="UTC",
+        active_timeout_s=10**9,
+    )
     pool = await asyncpg.create_pool(settings.asyncpg_dsn, min_size=1, max_size=2, init=_init_connection)
     assert pool is not None
     try:
@@ -965,8 +1052,13 @@ async def run(args: argparse.Namespace) -> None:
     tag = uuid.uuid4().hex[:8]
     name = f"usagestream_bench_reads_{tag}"
     settings = await create_database(base, name)
-    settings = replace(settings, redis_prefix=f"bench-reads-{tag}:", jwt_secret=uuid.uuid4().hex * 2,
-                       timezone="UTC", active_timeout_s=10**9)  # fmt: skip
+    settings = replace(
+        settings,
+        redis_prefix=f"bench-reads-{tag}:",
+        jwt_secret=uuid.uuid4().hex * 2,
+        timezone="UTC",
+        active_timeout_s=10**9,
+    )
     log(f"database {name}")
     command = ("PYTHONSAFEPATH=1 .venv/bin/python bench/reads.py " + shlex.join(sys.argv[1:])).strip()
     info = {"command": command, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **machine()}

@@ -99,7 +99,7 @@ def usage_insert(tag: str, lo: int, hi: int, n_tpl: int, start: datetime, step_u
     }
     select = ", ".join(computed.get(c, f"u.{c}") for c in t.USAGE_FIELDS)
     return (
-        f"INSERT INTO usage_records (seq, kafka_partition, timed_out, {', '.join(t.USAGE_FIELDS)})"  # noqa: S608
+        f"INSERT INTO usage_records (seq, kafka_partition, timed_out, {', '.join(t.USAGE_FIELDS)})"
         f" SELECT u.seq, (g.i % {partitions})::int, false, {select}"
         f" FROM ({_series(lo, hi, n_tpl, start, step_us)}) g JOIN {TPL_USAGE} u ON u.idx = g.idx"
     )
@@ -112,7 +112,7 @@ def candidate_insert(
     select = ", ".join(f"c.{c} + (g.at - c.tpl_created)" if c in shifted else f"c.{c}" for c in t.CANDIDATE_FIELDS)
     cut = int(share * 1_000_000)
     return (
-        f"INSERT INTO candidate_records ({', '.join(t.CANDIDATE_RECORD_COLUMNS)})"  # noqa: S608
+        f"INSERT INTO candidate_records ({', '.join(t.CANDIDATE_RECORD_COLUMNS)})"
         f" SELECT '{tag}-0000-4000-b' || lpad(to_hex(g.i), 11, '0') || lpad(to_hex(c.slot), 4, '0'), c.seq,"
         f" (g.i % {partitions})::int, '{tag}-0000-4000-a000-' || lpad(to_hex(g.i), 12, '0'),"
         f" 'req_{tag}_' || lpad(to_hex(g.i), 12, '0'), {select}"
@@ -149,7 +149,7 @@ def usage_agg_statement(dim: str) -> str:
     cols = ", ".join(("dim", "key", "grain", "bucket", *USAGE_COUNTERS))
     rows = f'SELECT r.*, ({key}) COLLATE "C" AS key, {BUCKETS_SQL} FROM usage_records r WHERE {key} IS NOT NULL'
     return (
-        f"INSERT INTO usage_agg ({cols}) SELECT '{dim}', key, {GRAIN_SQL}, coalesce(q, h, d, m), {counters}"  # noqa: S608
+        f"INSERT INTO usage_agg ({cols}) SELECT '{dim}', key, {GRAIN_SQL}, coalesce(q, h, d, m), {counters}"
         f" FROM ({rows}) s GROUP BY key, {SETS_SQL}"
     )
 
@@ -159,7 +159,7 @@ def attempt_agg_statement() -> str:
     cols = ", ".join(("provider_id", "grain", "bucket", *ATTEMPT_COUNTERS))
     rows = f"SELECT r.*, {BUCKETS_SQL} FROM candidate_records r WHERE {EXECUTED}"
     return (
-        f"INSERT INTO attempt_agg ({cols}) SELECT provider_id, {GRAIN_SQL}, coalesce(q, h, d, m), {counters}"  # noqa: S608
+        f"INSERT INTO attempt_agg ({cols}) SELECT provider_id, {GRAIN_SQL}, coalesce(q, h, d, m), {counters}"
         f" FROM ({rows}) s GROUP BY provider_id, {SETS_SQL}"
     )
 

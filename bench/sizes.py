@@ -27,16 +27,19 @@ import redis.asyncio as aioredis
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
 
-from e2e_env import admin_sql, db_dsn, forget_redis, topics  # noqa: E402
-from eventgen import dumps, generate  # noqa: E402
-from workerproc import produce, start_worker, stop_worker, wait_for  # noqa: E402
+from e2e_env import admin_sql, db_dsn, forget_redis, topics
+from eventgen import dumps, generate
+from workerproc import produce, start_worker, stop_worker, wait_for
 
-from usagestream.materializer.ops import migrate  # noqa: E402
-from usagestream.materializer.redis_layout import LiveKeys  # noqa: E402
-from usagestream.settings import Settings  # noqa: E402
+from usagestream.materializer.ops import migrate
+from usagestream.materializer.redis_layout import LiveKeys
+from usagestream.settings import Settings
 
-BODY = {"model": "claude-sonnet", "max_tokens": 1024,
-        "messages": [{"role": "user", "content": "Summarize the attached meeting notes in five bullet points."}]}
+BODY = {
+    "model": "claude-sonnet",
+    "max_tokens": 1024,
+    "messages": [{"role": "user", "content": "Summarize the attached meeting notes in five bullet points."}],
+}
 
 
 async def sizes(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
@@ -44,9 +47,12 @@ async def sizes(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
     for table in ("usage_records", "candidate_records"):
         out[table] = (
             await conn.fetchval(f"SELECT count(*) FROM {table}"),
-            await conn.fetchval("SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits"
-                                " WHERE inhparent = $1::regclass", table),
-        )  # fmt: skip
+            await conn.fetchval(
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits"
+                " WHERE inhparent = $1::regclass",
+                table,
+            ),
+        )
     for table in ("usage_agg", "attempt_agg", "entities"):
         out[table] = (
             await conn.fetchval(f"SELECT count(*) FROM {table}"),
@@ -59,11 +65,19 @@ async def main(args: argparse.Namespace) -> None:
     base = Settings.from_env()
     tag = uuid.uuid4().hex[:8]
     db = f"usagestream_sizes_{tag}"
-    s = replace(base, postgres_dsn=db_dsn(base.asyncpg_dsn, db), consumer_group=f"sizes-{tag}",
-                redis_prefix=f"sizes-{tag}:", topic_usage=f"sizes.{tag}.usage",
-                topic_candidates=f"sizes.{tag}.candidates", topic_entities=f"sizes.{tag}.entities",
-                topic_dlq=f"sizes.{tag}.dlq", partitions=3, active_timeout_s=10**9,
-                state_dir=tempfile.mkdtemp(prefix="sizes-"))  # fmt: skip
+    s = replace(
+        base,
+        postgres_dsn=db_dsn(base.asyncpg_dsn, db),
+        consumer_group=f"sizes-{tag}",
+        redis_prefix=f"sizes-{tag}:",
+        topic_usage=f"sizes.{tag}.usage",
+        topic_candidates=f"sizes.{tag}.candidates",
+        topic_entities=f"sizes.{tag}.entities",
+        topic_dlq=f"sizes.{tag}.dlq",
+        partitions=3,
+        active_timeout_s=10**9,
+        state_dir=tempfile.mkdtemp(prefix="sizes-"),
+    )
     await admin_sql(base, f'CREATE DATABASE "{db}"')
     await asyncio.to_thread(migrate.upgrade, s)
     await topics(s, create=True)
@@ -87,16 +101,19 @@ async def main(args: argparse.Namespace) -> None:
     client = aioredis.from_url(s.redis_url)
     try:
         await produce(s, messages)
-        await wait_for(conn, "SELECT coalesce(sum(seq), 0)::bigint FROM usage_records", sum(seq.values()),
-                       timeout=1800, proc=proc)  # fmt: skip
+        await wait_for(
+            conn, "SELECT coalesce(sum(seq), 0)::bigint FROM usage_records", sum(seq.values()), timeout=1800, proc=proc
+        )
         await asyncio.sleep(3)  # the live set follows the commit
         await conn.execute("VACUUM ANALYZE")
         got = await sizes(conn)
         n = got["usage_records"][0]
         print(f"requests: {n:,}; events: {len(messages):,}; history: {args.days} days")
         for table, (rows, size) in got.items():
-            print(f"{table:18} rows {rows:>10,}  size {size / 2**20:8.1f} MiB  per 100k requests"
-                  f" {size / n * 1e5 / 2**20:8.1f} MiB  per row {size / max(rows, 1):6.0f} B")
+            print(
+                f"{table:18} rows {rows:>10,}  size {size / 2**20:8.1f} MiB  per 100k requests"
+                f" {size / n * 1e5 / 2**20:8.1f} MiB  per row {size / max(rows, 1):6.0f} B"
+            )
         keys = LiveKeys.of(s)
         active = await client.hlen(keys.items)
         mem = sum([await client.memory_usage(k) or 0 for k in (keys.items, keys.by_created)])

@@ -36,7 +36,7 @@ from usagestream.settings import Settings
 from usagestream.streams.kafka_topics import admin_client
 
 sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
-import ingest as I  # noqa: E402, I001
+import ingest as I
 
 _HOLES = ("@@UID@@", "@@EID@@", "@@RID@@", "@@CREATED@@", "@@EMITTED@@", "@@FINAL@@")
 _TERMINAL = {"completed", "failed", "cancelled"}
@@ -71,9 +71,14 @@ class Templates:
         k = i % len(self.parts)
         uid = f"{prefix}-{i:012x}"
         emitted = (created + self.durations[k]).isoformat().replace("+00:00", "Z")
-        fill = {"@@UID@@": uid, "@@EID@@": f"{prefix[:-4]}ffff-{i:012x}", "@@RID@@": f"req_{i:016x}",
-                "@@CREATED@@": created.isoformat().replace("+00:00", "Z"), "@@EMITTED@@": emitted,
-                "@@FINAL@@": emitted}  # fmt: skip
+        fill = {
+            "@@UID@@": uid,
+            "@@EID@@": f"{prefix[:-4]}ffff-{i:012x}",
+            "@@RID@@": f"req_{i:016x}",
+            "@@CREATED@@": created.isoformat().replace("+00:00", "Z"),
+            "@@EMITTED@@": emitted,
+            "@@FINAL@@": emitted,
+        }
         return uid.encode(), "".join(fill.get(p, p) for p in self.parts[k]).encode()
 
 
@@ -92,8 +97,11 @@ async def _metrics(session: aiohttp.ClientSession) -> dict[str, float]:
 
 async def _bounded_topic(settings: Settings) -> None:
     """The usage topic keeps about 1 GiB: consumed segments go, so 10 M events never sit on disk at once."""
-    res = ConfigResource(ConfigResourceType.TOPIC, settings.topic_usage,
-                         configs={"retention.bytes": str(1 << 28), "segment.bytes": str(1 << 26)})  # fmt: skip
+    res = ConfigResource(
+        ConfigResourceType.TOPIC,
+        settings.topic_usage,
+        configs={"retention.bytes": str(1 << 28), "segment.bytes": str(1 << 26)},
+    )
     async with admin_client(settings) as client:
         await client.alter_configs([res])
 
@@ -107,8 +115,9 @@ class Run:
 
     async def publish(self, templates: Templates) -> None:
         s, a = self.settings, self.args
-        producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=10, acks=1,
-                                    max_batch_size=1 << 20, max_request_size=1 << 21)  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, linger_ms=10, acks=1, max_batch_size=1 << 20, max_request_size=1 << 21
+        )
         await producer.start()
         prefix = f"{zlib.crc32(s.topic_usage.encode()):08x}-0000-4000-8000"
         step = timedelta(days=a.days) / a.requests
@@ -160,9 +169,12 @@ class Run:
                 if self.applied >= next_mark or self.applied >= a.requests:
                     self.samples.append((int(self.applied), rss, now - t0))
                     rate = self.applied / (now - t0)
-                    print(f"  {self.applied:>12,.0f} requests applied, RSS {rss:,.0f} MiB,"
-                          f" {now - t0:,.0f} s ({rate:,.0f}/s), load {os.getloadavg()[0]:.1f}",
-                          file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"  {self.applied:>12,.0f} requests applied, RSS {rss:,.0f} MiB,"
+                        f" {now - t0:,.0f} s ({rate:,.0f}/s), load {os.getloadavg()[0]:.1f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     while next_mark <= self.applied:
                         next_mark += a.sample_every
 
@@ -202,11 +214,15 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace, run: Run, stored: int, size: str, elapsed: float) -> None:
     rss = [r for _, r, _ in run.samples]
-    print(f"\nCommand: `PYTHONSAFEPATH=1 .venv/bin/python bench/worker_memory.py --requests {args.requests}"
-          f" --days {args.days}`\n")  # fmt: skip
-    print(f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {stored:,} usage records stored (expected {args.requests:,}),"
-          f" database {size}; {elapsed:,.0f} s in all ({args.requests / elapsed:,.0f} requests/s while publishing"
-          f" too); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end.")  # fmt: skip
+    print(
+        f"\nCommand: `PYTHONSAFEPATH=1 .venv/bin/python bench/worker_memory.py --requests {args.requests}"
+        f" --days {args.days}`\n"
+    )
+    print(
+        f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {stored:,} usage records stored (expected {args.requests:,}),"
+        f" database {size}; {elapsed:,.0f} s in all ({args.requests / elapsed:,.0f} requests/s while publishing"
+        f" too); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end."
+    )
     print(f"- Worker RSS: first sample {rss[0]:,.0f} MiB, last {rss[-1]:,.0f} MiB, max {max(rss):,.0f} MiB.\n")
     print("| requests applied | worker RSS MiB | seconds |\n|---:|---:|---:|")
     for applied, r, t in run.samples:

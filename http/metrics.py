@@ -23,9 +23,10 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = reg = Registry()
         self.requests = reg.counter(
-            "usagestream_http_requests_total", "HTTP requests answered, by method, route template and status.",
+            "usagestream_http_requests_total",
+            "HTTP requests answered, by method, route template and status.",
             ("method", "route", "status"),
-        )  # fmt: skip
+        )
         self.latency = reg.histogram(
             "usagestream_http_request_duration_seconds",
             "Time from receiving a request to its response, by method and route template (websockets excluded).",

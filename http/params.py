@@ -26,8 +26,16 @@ EARLIEST = datetime(1, 1, 3, tzinfo=UTC)
 LATEST = datetime(9999, 12, 29, tzinfo=UTC)
 GROUP_BY = ("model", "user", "provider", "api_format")
 RECORD_STATUSES = (
-    "stream", "standard", "error", "pending", "streaming", "completed", "failed", "active", "cancelled",
-)  # fmt: skip
+    "stream",
+    "standard",
+    "error",
+    "pending",
+    "streaming",
+    "completed",
+    "failed",
+    "active",
+    "cancelled",
+)
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
 _INT = re.compile(r"[+-]?[0-9]{1,12}")  # more digits than that is out of every bound anyway

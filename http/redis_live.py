@@ -52,9 +52,7 @@ class LiveSet:
             names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
             chunk = await self.by_ids(names)
             items.extend(
-                chunk[n]
-                for n in names
-                if n in chunk and (user_id is None or chunk[n].get("user_id") == user_id)
+                chunk[n] for n in names if n in chunk and (user_id is None or chunk[n].get("user_id") == user_id)
             )
         return items if limit is None else items[:limit]
 

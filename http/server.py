@@ -39,9 +39,7 @@ def create_app(
 ) -> web.Application:
     """The aiohttp application. `store_factory` replaces the PostgreSQL read store (tests only)."""
     if not settings.jwt_secret:
-        raise ConfigError(
-            "USAGESTREAM_JWT_SECRET is required by the API: set it to the gateway's HS256 JWT key"
-        )
+        raise ConfigError("USAGESTREAM_JWT_SECRET is required by the API: set it to the gateway's HS256 JWT key")
     if len(settings.jwt_secret.encode()) < 32:
         log.warning("USAGESTREAM_JWT_SECRET is shorter than 32 bytes (RFC 7518 recommends at least 32)")
     # The access log never shows query strings (`?access_token=`), whatever runner serves the app.

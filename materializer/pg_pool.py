@@ -97,8 +97,12 @@ async def create_pool(
     if custom_plans:
         extra["server_settings"] = dict(CUSTOM_PLANS)
     pool = await asyncpg.create_pool(
-        settings.asyncpg_dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
+        settings.asyncpg_dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=60,
         **extra,
-    )  # fmt: skip
+    )
     assert pool is not None
     return pool

@@ -16,18 +16,56 @@ USAGE_RECORD_COLUMNS = ("seq", "kafka_partition", "timed_out", *USAGE_FIELDS)
 
 # What the fold and the live set need of a stored record (read FOR UPDATE before a change).
 USAGE_STATE_COLUMNS = (
-    "id", "seq", "kafka_partition", "created_at", "user_id", "api_key_id", "model", "provider_name", "provider_id",
-    "api_format", "status", "status_code", "error_message", "input_tokens", "output_tokens", "total_tokens",
-    "cache_creation_input_tokens", "cache_read_input_tokens", "total_cost_usd", "actual_total_cost_usd",
-    "cache_creation_cost_usd", "cache_read_cost_usd", "response_time_ms", "first_byte_time_ms",
-    "rate_multiplier", "endpoint_api_format", "has_format_conversion", "provider_api_key_id",
-)  # fmt: skip
+    "id",
+    "seq",
+    "kafka_partition",
+    "created_at",
+    "user_id",
+    "api_key_id",
+    "model",
+    "provider_name",
+    "provider_id",
+    "api_format",
+    "status",
+    "status_code",
+    "error_message",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "total_cost_usd",
+    "actual_total_cost_usd",
+    "cache_creation_cost_usd",
+    "cache_read_cost_usd",
+    "response_time_ms",
+    "first_byte_time_ms",
+    "rate_multiplier",
+    "endpoint_api_format",
+    "has_format_conversion",
+    "provider_api_key_id",
+)
 
 CANDIDATE_FIELDS = (
-    "candidate_index", "retry_index", "user_id", "api_key_id", "provider_id", "endpoint_id", "key_id", "status",
-    "skip_reason", "error_type", "error_message", "is_cached", "status_code", "latency_ms", "extra_data",
-    "created_at", "started_at", "finished_at",
-)  # fmt: skip
+    "candidate_index",
+    "retry_index",
+    "user_id",
+    "api_key_id",
+    "provider_id",
+    "endpoint_id",
+    "key_id",
+    "status",
+    "skip_reason",
+    "error_type",
+    "error_message",
+    "is_cached",
+    "status_code",
+    "latency_ms",
+    "extra_data",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
 CANDIDATE_RECORD_COLUMNS = ("id", "seq", "kafka_partition", "usage_id", "request_id", *CANDIDATE_FIELDS)
 CANDIDATE_STATE_COLUMNS = ("id", "seq", "created_at", "provider_id", "status", "latency_ms")
 
@@ -50,6 +88,10 @@ PARTITIONED_TABLES = ("usage_records", "candidate_records")
 
 # What bodies retention clears (request_metadata is kept: it is small and describes the request).
 USAGE_BODY_COLUMNS = (
-    "request_headers", "provider_request_headers", "response_headers", "client_response_headers",
-    "request_body", "response_body",
-)  # fmt: skip
+    "request_headers",
+    "provider_request_headers",
+    "response_headers",
+    "client_response_headers",
+    "request_body",
+    "response_body",
+)

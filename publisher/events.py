@@ -114,9 +114,7 @@ def candidate_message(
     """A CandidateEvent carrying the whole `record`, keyed by the usage id (so it meets its request)."""
     _seq(seq)
     _aware(record.created_at, record.started_at, record.finished_at, emitted_at)
-    body = _CandidateEnvelope(
-        1, "candidate", event_id, candidate_id, usage_id, request_id, seq, emitted_at, record
-    )
+    body = _CandidateEnvelope(1, "candidate", event_id, candidate_id, usage_id, request_id, seq, emitted_at, record)
     return Message("candidates", usage_id.encode(), _encoder.encode(body))
 
 

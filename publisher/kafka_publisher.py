@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaProducer  # noqa: TID251 - this module is the publisher's Kafka adapter
+from aiokafka import AIOKafkaProducer
 
 from usagestream.errors import StoreUnavailable
 from usagestream.publisher.events import Message
@@ -107,9 +107,7 @@ class Publisher:
         """Queue `message` for sending; never blocks or raises. False if dropped (buffer full, or closed)."""
         if self._closing or len(self._buffer) >= self._capacity:
             self.dropped += 1
-            self._warn(
-                "drop", "usagestream publisher: buffer full or closed, %d events dropped so far", self.dropped
-            )
+            self._warn("drop", "usagestream publisher: buffer full or closed, %d events dropped so far", self.dropped)
             return False
         self._buffer.append(message)
         if not self._wake.is_set():
@@ -145,9 +143,7 @@ class Publisher:
             try:
                 await asyncio.wait_for(self._ready.wait(), wait_s)
             except TimeoutError:
-                raise StoreUnavailable(
-                    f"Kafka at {self._bootstrap} did not answer within {wait_s} s"
-                ) from None
+                raise StoreUnavailable(f"Kafka at {self._bootstrap} did not answer within {wait_s} s") from None
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Stop accepting, send what is buffered (up to `timeout_s`), then stop; the rest count as failed."""
@@ -239,9 +235,7 @@ class Publisher:
         self._in_flight += len(batch)
         groups: dict[tuple[str, int], list[Message]] = {}
         try:
-            counts = {
-                kind: len(await producer.partitions_for(topic)) for kind, topic in self._topic_of.items()
-            }
+            counts = {kind: len(await producer.partitions_for(topic)) for kind, topic in self._topic_of.items()}
             for message in batch:
                 topic = self._topic_of[message.kind]
                 partition = self._partitioner(message.key, counts[message.kind])
@@ -270,9 +264,7 @@ class Publisher:
             await self._submit(producer, builder, topic, partition, end - start)
             start = end
 
-    async def _submit(
-        self, producer: AIOKafkaProducer, builder: Any, topic: str, partition: int, n: int
-    ) -> None:
+    async def _submit(self, producer: AIOKafkaProducer, builder: Any, topic: str, partition: int, n: int) -> None:
         try:
             future = await producer.send_batch(builder, topic, partition=partition)
         except Exception as exc:  # the producer refused the batch (closed, or timed out waiting for room)
@@ -294,6 +286,4 @@ class Publisher:
             self.sent += n
             return
         self.failed += n
-        self._warn(
-            "fail", "usagestream publisher: %d events not delivered (%s), %d so far", n, exc, self.failed
-        )
+        self._warn("fail", "usagestream publisher: %d events not delivered (%s), %d so far", n, exc, self.failed)

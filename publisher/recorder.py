@@ -74,9 +74,7 @@ class UsageRecorder:
             TypeError,
         ) as exc:  # a gateway bug must not become a failed client request
             self.rejected += 1
-            if (
-                self.rejected & (self.rejected - 1) == 0
-            ):  # log the 1st, 2nd, 4th, 8th... so a loop cannot flood
+            if self.rejected & (self.rejected - 1) == 0:  # log the 1st, 2nd, 4th, 8th... so a loop cannot flood
                 log.warning(
                     "usagestream recorder: %s refused (%s); %d refused so far",
                     build.__name__,

@@ -110,8 +110,14 @@ ACTUAL_COSTS = tuple(f"actual_{part}_cost_usd" for part in COST_PARTS)
 MONEY_FIELDS = frozenset(fields.MONEY_FIELDS)
 # How each field is checked: by its wire type (usagestream/fields.py; the candidate's are stated here).
 USAGE_CHECKS = {f.name: f.wire for f in fields.USAGE_FIELDS}
-CANDIDATE_CHECKS = {"candidate_index": "count", "retry_index": "count", "latency_ms": "count",
-                    "created_at": "stamp", "started_at": "stamp", "finished_at": "stamp"}  # fmt: skip
+CANDIDATE_CHECKS = {
+    "candidate_index": "count",
+    "retry_index": "count",
+    "latency_ms": "count",
+    "created_at": "stamp",
+    "started_at": "stamp",
+    "finished_at": "stamp",
+}
 Converter = Callable[[Any], Any]
 
 
@@ -126,11 +132,7 @@ def money(value: Money) -> Decimal:
     if isinstance(value, bool):
         raise ValueError("money must be a number, not a boolean")
     try:
-        amount = (
-            value
-            if isinstance(value, Decimal)
-            else Decimal(repr(value) if isinstance(value, float) else value)
-        )
+        amount = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
     except (InvalidOperation, TypeError):
         raise ValueError(f"not a decimal amount: {value!r}") from None
     if not amount.is_finite() or amount < 0:

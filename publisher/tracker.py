@@ -39,9 +39,7 @@ _FINISHED_CANDIDATE = frozenset({"success", "failed", "cancelled", "skipped"})
 _CHANGE = {k: v for k, v in USAGE_CONVERTERS.items() if k not in ("id", "created_at")}
 _START = {k: v for k, v in _CHANGE.items() if k != "status"}
 _BILLING = {k: v for k, v in _CHANGE.items() if k in MONEY_FIELDS or k == "request_metadata"}
-_PLAN = {
-    k: v for k, v in CANDIDATE_CONVERTERS.items() if k not in ("candidate_index", "retry_index", "status")
-}
+_PLAN = {k: v for k, v in CANDIDATE_CONVERTERS.items() if k not in ("candidate_index", "retry_index", "status")}
 _CANDIDATE_CHANGE = {k: v for k, v in CANDIDATE_CONVERTERS.items() if k != "created_at"}
 _TOKEN_PARTS = frozenset({"input_tokens", "output_tokens"})
 _COST_PARTS = frozenset(LIST_COSTS)
@@ -199,9 +197,7 @@ class RequestTracker:
         return self._usage_message(state)
 
     def _usage_message(self, state: _Request) -> Message:
-        return events.usage_message(
-            state.record, seq=state.seq, emitted_at=self._clock(), event_id=self._new_id()
-        )
+        return events.usage_message(state.record, seq=state.seq, emitted_at=self._clock(), event_id=self._new_id())
 
     def _settle(self, usage_id: str) -> None:
         state = self._active.pop(usage_id, None) or self._settled.pop(usage_id)
@@ -240,18 +236,14 @@ class RequestTracker:
         request.candidates[candidate_id] = state = _Candidate(record)
         return self._candidate_message(request, candidate_id, state)
 
-    def candidate_started(
-        self, usage_id: str, candidate_id: str, *, started_at: datetime | None = None
-    ) -> Message:
+    def candidate_started(self, usage_id: str, candidate_id: str, *, started_at: datetime | None = None) -> Message:
         """The attempt began (available -> pending)."""
         when = started_at if started_at is not None else self._clock()
         return self._candidate_change(usage_id, candidate_id, {"status": "pending", "started_at": when})
 
     def candidate_streaming(self, usage_id: str, candidate_id: str, *, status_code: int = 200) -> Message:
         """The upstream connection for this attempt succeeded and the stream started."""
-        return self._candidate_change(
-            usage_id, candidate_id, {"status": "streaming", "status_code": status_code}
-        )
+        return self._candidate_change(usage_id, candidate_id, {"status": "streaming", "status_code": status_code})
 
     def candidate_finished(
         self,
@@ -266,9 +258,7 @@ class RequestTracker:
         if status not in _FINISHED_CANDIDATE:
             raise ValueError(f"a finished candidate is one of {sorted(_FINISHED_CANDIDATE)}, got {status!r}")
         when = finished_at if finished_at is not None else self._clock()
-        return self._candidate_change(
-            usage_id, candidate_id, {**fields, "status": status, "finished_at": when}
-        )
+        return self._candidate_change(usage_id, candidate_id, {**fields, "status": status, "finished_at": when})
 
     def _candidate_change(self, usage_id: str, candidate_id: str, changes: Mapping[str, Any]) -> Message:
         request = self._state(usage_id)

@@ -81,8 +81,24 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
     outcome = "interrupted"
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        subprocess.run([exe, "loadgen", "--rate", "0", "--requests", str(args.history_requests), "--days",
-                        str(args.days), "--admin-token", token, "--seed", seed], env=env, check=False)  # fmt: skip
+        subprocess.run(
+            [
+                exe,
+                "loadgen",
+                "--rate",
+                "0",
+                "--requests",
+                str(args.history_requests),
+                "--days",
+                str(args.days),
+                "--admin-token",
+                token,
+                "--seed",
+                seed,
+            ],
+            env=env,
+            check=False,
+        )
         procs["worker"] = _spawn(["worker"], env, logs / "worker.log")
         procs["api"] = _spawn(["api"], env, logs / "api.log")
         procs["loadgen"] = _spawn(
@@ -128,8 +144,10 @@ def _run_until_done(procs: dict[str, subprocess.Popen[bytes]], logs: Path, durat
     while deadline is None or time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                print(f"demo: the {name} exited with code {proc.returncode}; see its log {logs / (name + '.log')}",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"demo: the {name} exited with code {proc.returncode}; see its log {logs / (name + '.log')}",
+                    file=sys.stderr,
+                )
                 return name
         time.sleep(1)
     return "duration"

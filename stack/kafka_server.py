@@ -69,11 +69,22 @@ def ensure_jars(home: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copy(HERE / "kafka-pom.xml", home / "pom.xml")
     print(f"kafka: resolving Kafka {KAFKA_VERSION} with Maven into {libs} (first run only)", flush=True)
-    done = subprocess.run(  # noqa: S603 - fixed argv
-        [mvn, "-q", "-B", "-f", str(home / "pom.xml"),
-         "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
-         f"-DoutputDirectory={partial}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
-        cwd=home, capture_output=True, text=True, check=False,
+    done = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(home / "pom.xml"),
+            "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+            "-DincludeScope=runtime",
+            f"-Dkafka.version={KAFKA_VERSION}",
+        ],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         output = done.stdout[-3000:] + done.stderr[-2000:]
@@ -113,10 +124,11 @@ def format_storage(k: KafkaLayout) -> None:
     id_file = k.folder / "cluster-id"
     if not id_file.exists():
         id_file.write_text(_cluster_id() + "\n")
-    done = subprocess.run(  # noqa: S603 - fixed argv
-        [*_java(k), "kafka.tools.StorageTool", "format", "-t", id_file.read_text().strip(),
-         "-c", str(k.config)],
-        capture_output=True, text=True, check=False,
+    done = subprocess.run(
+        [*_java(k), "kafka.tools.StorageTool", "format", "-t", id_file.read_text().strip(), "-c", str(k.config)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise StackError(f"kafka storage format failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -132,10 +144,13 @@ def start(k: KafkaLayout) -> int:
 def _java(k: KafkaLayout, *jvm: str) -> list[str]:
     java = _tool("java", "install a JRE >= 17 (apt-get install default-jre-headless)")
     return [
-        java, *jvm, "-Djava.awt.headless=true",
+        java,
+        *jvm,
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={HERE / 'kafka-log4j2.properties'}",
         f"-Dkafka.logs.dir={k.log.parent}",
-        "-cp", f"{k.libs}/*",
+        "-cp",
+        f"{k.libs}/*",
     ]
 
 

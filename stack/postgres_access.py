@@ -45,9 +45,7 @@ async def _ensure_database(target: Target) -> bool:
 
 
 async def _connect(target: Target) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        host=target.host, port=target.port, user=target.role, database="postgres", timeout=10
-    )
+    return await asyncpg.connect(host=target.host, port=target.port, user=target.role, database="postgres", timeout=10)
 
 
 def grant_access(target: Target) -> None:
@@ -83,7 +81,7 @@ def _superuser_sql(target: Target, sql: str) -> str:
     argv = ["psql", "-X", "-q", "-At", "-p", str(target.port), "-d", "postgres", "-c", sql]
     if getpass.getuser() != "postgres":
         argv = [*_as_postgres(), *argv]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603 - argv built here
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise StackError(
             f"could not give role {target.role!r} access to PostgreSQL ({done.stderr.strip()}); "

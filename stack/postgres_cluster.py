@@ -74,7 +74,7 @@ def stop(cluster: Cluster) -> None:
 
 
 def _run(argv: list[str]) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise StackError(f"`{' '.join(argv)}` failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout

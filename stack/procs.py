@@ -41,9 +41,14 @@ def is_ours(info: Mapping[str, object]) -> bool:
 def spawn(argv: Sequence[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> int:
     """Start `argv` in its own session (it outlives the launcher), output appended to `log`; its pid."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by the launcher, never from user text
-            list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env,
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
     # The launcher exits while the child runs on; say so, or Popen.__del__ warns about a live child.
     proc.returncode = 0

@@ -27,8 +27,21 @@ def start(folder: Path, host: str, port: int) -> int:
         raise StackError("`redis-server` is not installed: apt-get install redis-server")
     folder.mkdir(parents=True, exist_ok=True)
     argv = [
-        server, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
-        "--dir", str(folder), "--daemonize", "no", "--logfile", "",
+        server,
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(folder),
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",
     ]
     return procs.spawn(argv, log_path(folder), cwd=folder)
 

@@ -126,8 +126,10 @@ class PostgresService:
         _require_loopback(self)
         cluster = postgres_cluster.find(self.port)
         if cluster is None:
-            raise StackError(f"no PostgreSQL cluster for port {self.port} in pg_lsclusters: "
-                             "apt-get install postgresql, or point USAGESTREAM_POSTGRES_DSN at a server")
+            raise StackError(
+                f"no PostgreSQL cluster for port {self.port} in pg_lsclusters: "
+                "apt-get install postgresql, or point USAGESTREAM_POSTGRES_DSN at a server"
+            )
         postgres_cluster.start(cluster)
         state.record(self.name, {"cluster": cluster.label, "port": self.port})
         if not procs.wait_until(self.answers, timeout):
@@ -150,13 +152,12 @@ class PostgresService:
 
 def _require_loopback(svc: Service) -> None:
     if svc.host not in LOOPBACK:
-        raise StackError(f"{svc.name} at {svc.host}:{svc.port} does not answer, and only loopback services "
-                         "can be started here")
+        raise StackError(
+            f"{svc.name} at {svc.host}:{svc.port} does not answer, and only loopback services can be started here"
+        )
 
 
-def build(
-    settings: Settings, state: StateDir, kafka_home: Path, controller_port: int | None
-) -> list[Service]:
+def build(settings: Settings, state: StateDir, kafka_home: Path, controller_port: int | None) -> list[Service]:
     """The services named by the settings, in start order."""
     host, port = _host_port(settings.kafka_bootstrap.split(",")[0], 9092)
     layout = KafkaLayout(kafka_home, state.service("kafka"), host, port, controller_port or port + 1)

@@ -225,8 +225,9 @@ class BatchConsumer(Generic[P]):
             # Waits for the batch in flight, which commits its own offsets while we are still a member.
             await asyncio.wait_for(self._in_flight.acquire(), self.drain_timeout_s)
         except TimeoutError:
-            log.warning("rebalance: the batch in flight did not finish in %.0fs; it will not be committed",
-                        self.drain_timeout_s)  # fmt: skip
+            log.warning(
+                "rebalance: the batch in flight did not finish in %.0fs; it will not be committed", self.drain_timeout_s
+            )
             self.generation += 1
             return
         try:

@@ -52,8 +52,11 @@ class KafkaWriter:
 
     def __init__(self, settings: Settings, **producer_options: Any) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-            linger_ms=5, **producer_options,
+            bootstrap_servers=settings.kafka_bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            **producer_options,
         )
         self._pending: list[asyncio.Future[Any]] = []
 
@@ -71,8 +74,9 @@ class KafkaWriter:
         await self.start()
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if kind is None:
                 await self.flush()
@@ -118,16 +122,16 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
-async def read_all(
-    settings: Settings, topic: str, *, at_least: int = 0, timeout: float = 10.0
-) -> list[Consumed]:
+async def read_all(settings: Settings, topic: str, *, at_least: int = 0, timeout: float = 10.0) -> list[Consumed]:
     """Every message of `topic` from the beginning, without a consumer group (for tests and tools).
 
     Reads up to the end offsets seen once partitions are assigned, and on until `at_least` messages came, or
     until `timeout` passed; sorted by partition and offset.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     await consumer.start()

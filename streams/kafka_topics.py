@@ -63,8 +63,11 @@ async def ensure_topics(settings: Settings) -> None:
         old = [name for name in (settings.topic_usage, settings.topic_candidates) if name not in counts]
         counts.update(await partition_counts(client, old) if old else {})
     if len(set(counts.values())) > 1:
-        log.warning("usage and candidate topics have different partition counts %s: one request's events may "
-                    "be processed by two workers; recreate them with the same count", counts)
+        log.warning(
+            "usage and candidate topics have different partition counts %s: one request's events may "
+            "be processed by two workers; recreate them with the same count",
+            counts,
+        )
 
 
 def _check_created(results: list[dict[str, object]]) -> list[str]:
@@ -78,9 +81,7 @@ def _check_created(results: list[dict[str, object]]) -> list[str]:
     return created
 
 
-async def partition_counts(
-    client: AIOKafkaAdminClient, topics: list[str], wait: float = 10.0
-) -> dict[str, int]:
+async def partition_counts(client: AIOKafkaAdminClient, topics: list[str], wait: float = 10.0) -> dict[str, int]:
     """topic -> number of partitions, for topics that exist.
 
     A topic created a moment ago (maybe by someone else) can be missing from the metadata for a while: retry
@@ -122,8 +123,9 @@ async def wait_for_broker(settings: Settings, timeout: float) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="wait up to SECONDS for the broker to answer first")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to SECONDS for the broker to answer first"
+    )
 
 
 def cli(settings: Settings, args: argparse.Namespace) -> int:

@@ -109,8 +109,11 @@ def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
     entities: list[EntityEvent] = []
     parsed: list[tuple[RawMessage, object]] = []
     bad: list[tuple[RawMessage, str]] = []
-    topics = {settings.topic_usage: parse_usage, settings.topic_candidates: parse_candidate,
-              settings.topic_entities: parse_entity}  # fmt: skip
+    topics = {
+        settings.topic_usage: parse_usage,
+        settings.topic_candidates: parse_candidate,
+        settings.topic_entities: parse_entity,
+    }
     for msg in messages:
         parse = topics.get(msg.topic)
         try:
@@ -128,8 +131,15 @@ def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
         else:
             assert isinstance(ev, EntityEvent)
             entities.append(ev)
-    consumed = {t: n for t, n in ((settings.topic_usage, len(usage)), (settings.topic_candidates, len(candidates)),
-                                  (settings.topic_entities, len(entities))) if n}  # fmt: skip
+    consumed = {
+        t: n
+        for t, n in (
+            (settings.topic_usage, len(usage)),
+            (settings.topic_candidates, len(candidates)),
+            (settings.topic_entities, len(entities)),
+        )
+        if n
+    }
     for msg, _reason in bad:
         consumed[msg.topic] = consumed.get(msg.topic, 0) + 1
     dropped: dict[str, tuple[int, int]] = {}
@@ -141,8 +151,17 @@ def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
         dropped[settings.topic_candidates] = _split_dropped(
             candidates, kept_candidates, "candidate_id", dropped_candidates
         )
-    return Prepared(len(messages), bad, parsed, kept_usage, candidates=kept_candidates, entities=entities,
-                    superseded=dropped_usage + dropped_candidates, consumed=consumed, dropped=dropped)  # fmt: skip
+    return Prepared(
+        len(messages),
+        bad,
+        parsed,
+        kept_usage,
+        candidates=kept_candidates,
+        entities=entities,
+        superseded=dropped_usage + dropped_candidates,
+        consumed=consumed,
+        dropped=dropped,
+    )
 
 
 def merge(settings: Settings, parts: Sequence[Prepared]) -> Prepared:
@@ -162,9 +181,10 @@ def merge(settings: Settings, parts: Sequence[Prepared]) -> Prepared:
             dropped[topic] = (was[0] + same, was[1] + older)
     kept_usage, dropped_usage = collapse(usage, _usage_id, _seq)
     kept_candidates, dropped_candidates = collapse(candidates, _candidate_id, _seq)
-    for topic, items, kept, ident, n in ((settings.topic_usage, usage, kept_usage, "usage_id", dropped_usage),
-                                         (settings.topic_candidates, candidates, kept_candidates, "candidate_id",
-                                          dropped_candidates)):  # fmt: skip
+    for topic, items, kept, ident, n in (
+        (settings.topic_usage, usage, kept_usage, "usage_id", dropped_usage),
+        (settings.topic_candidates, candidates, kept_candidates, "candidate_id", dropped_candidates),
+    ):
         if n:
             same, older = _split_dropped(items, kept, ident, n)
             was = dropped.get(topic, (0, 0))
@@ -182,8 +202,9 @@ def merge(settings: Settings, parts: Sequence[Prepared]) -> Prepared:
     )
 
 
-def _split_dropped(items: Sequence[tuple[int, Any]], kept: Sequence[tuple[int, Any]], ident: str,
-                   dropped: int) -> tuple[int, int]:  # fmt: skip
+def _split_dropped(
+    items: Sequence[tuple[int, Any]], kept: Sequence[tuple[int, Any]], ident: str, dropped: int
+) -> tuple[int, int]:
     """(duplicates, older snapshots) among the `dropped` items: a duplicate has the seq of its id's kept item."""
     get = attrgetter(ident)
     kept_seq = {get(ev): ev.seq for _, ev in kept}
@@ -246,9 +267,7 @@ class Pipeline:
             try:
                 await self._apply(batch.usage, batch.candidates, batch.entities, batch.parsed, batch.dropped)
             except asyncpg.exceptions.DataError as exc:
-                log.warning(
-                    "batch refused by PostgreSQL (%s); applying it one event at a time", type(exc).__name__
-                )
+                log.warning("batch refused by PostgreSQL (%s); applying it one event at a time", type(exc).__name__)
                 await self._apply_one_by_one(batch.parsed)
             st.apply_ns_last = time.perf_counter_ns() - started
             st.apply_ns_total += st.apply_ns_last
@@ -262,10 +281,20 @@ class Pipeline:
             return
         c = self.stats
         rate = (c.consumed - self._last_beat[1]) / elapsed
-        log.info("heartbeat: consumed=%d applied=%d superseded=%d stale=%d dead_lettered=%d batches=%d retries=%d"
-                 " rate=%.0f/s avg_batch=%.0f avg_apply_ms=%.1f", c.consumed, c.applied, c.superseded, c.stale,
-                 c.dead_lettered, c.batches, c.store_retries, rate, c.consumed / max(c.batches, 1),
-                 c.apply_ns_total / 1e6 / max(c.batches, 1))  # fmt: skip
+        log.info(
+            "heartbeat: consumed=%d applied=%d superseded=%d stale=%d dead_lettered=%d batches=%d retries=%d"
+            " rate=%.0f/s avg_batch=%.0f avg_apply_ms=%.1f",
+            c.consumed,
+            c.applied,
+            c.superseded,
+            c.stale,
+            c.dead_lettered,
+            c.batches,
+            c.store_retries,
+            rate,
+            c.consumed / max(c.batches, 1),
+            c.apply_ns_total / 1e6 / max(c.batches, 1),
+        )
         self._last_beat = (now, c.consumed)
 
     async def _apply(
@@ -329,8 +358,14 @@ class Pipeline:
             self._dead_lettered(msg, reason)
             by_topic[msg.topic] = (by_topic.get(msg.topic, (0, ""))[0] + 1, reason)
         first, reason = rejected[0]
-        log.warning("dead-lettered %d messages, first %s[%d]@%d: %s", len(rejected), first.topic, first.partition,
-                    first.offset, reason)  # fmt: skip
+        log.warning(
+            "dead-lettered %d messages, first %s[%d]@%d: %s",
+            len(rejected),
+            first.topic,
+            first.partition,
+            first.offset,
+            reason,
+        )
         await asyncio.gather(*(self.dead_letter(msg, reason) for msg, reason in rejected))
         for topic, (n, last) in by_topic.items():
             await self._retry(partial(self.pg.count_dead_letter, topic, n, last))

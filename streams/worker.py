@@ -64,9 +64,13 @@ class Worker:
         self.redis: aioredis.Redis | None = None
         self._ready = asyncio.Lock()
         self.requests = BatchConsumer(
-            settings, [settings.topic_usage, settings.topic_candidates], self._prepare, self._apply,
-            metrics=self.metrics, merge=self._merge,
-        )  # fmt: skip
+            settings,
+            [settings.topic_usage, settings.topic_candidates],
+            self._prepare,
+            self._apply,
+            metrics=self.metrics,
+            merge=self._merge,
+        )
         self.app = self._build_app()
         self.service = WorkerService(self)
         # faust starts an instance as it starts a registered class (App._prepare_subservice takes either).
@@ -112,9 +116,7 @@ class Worker:
                 try:
                     await self._connect()
                 except TRANSIENT as exc:  # a store is down at start: wait for it like for any outage
-                    log.warning(
-                        "stores not reachable yet (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
-                    )
+                    log.warning("stores not reachable yet (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
             return self.pipeline
@@ -138,8 +140,14 @@ class Worker:
         if self.pipeline is None:
             return
         c = self.pipeline.stats
-        log.info("worker stopping: consumed=%d applied=%d superseded=%d stale=%d dead=%d", c.consumed, c.applied,
-                 c.superseded, c.stale, c.dead_lettered)  # fmt: skip
+        log.info(
+            "worker stopping: consumed=%d applied=%d superseded=%d stale=%d dead=%d",
+            c.consumed,
+            c.applied,
+            c.superseded,
+            c.stale,
+            c.dead_lettered,
+        )
         self.pipeline = None
         if self.pool is not None:
             await self.pool.close()
@@ -151,9 +159,7 @@ class Worker:
         s = self.settings
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
             batch = [
-                Consumed(
-                    e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
-                )
+                Consumed(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
                 for e in events
             ]
             await self._apply(self._prepare(batch))

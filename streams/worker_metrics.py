@@ -148,8 +148,12 @@ async def start_metrics_server(settings: Settings, metrics: WorkerMetrics) -> we
     try:
         await web.TCPSite(runner, settings.worker_metrics_host, settings.worker_metrics_port).start()
     except OSError as exc:
-        log.error("worker metrics not served: cannot listen on %s:%s (%s)", settings.worker_metrics_host,
-                  settings.worker_metrics_port, exc)  # fmt: skip
+        log.error(
+            "worker metrics not served: cannot listen on %s:%s (%s)",
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            exc,
+        )
         await runner.cleanup()
         return None
     log.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
@@ -165,8 +169,12 @@ def _serve(token: str, registry: Registry) -> Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
         refusal = scrape_refusal(token, request.headers.get("Authorization"), request.remote)
         if refusal is not None:
-            return web.Response(status=refusal, text="metrics: bearer token required" if refusal == 401 else
-                                "metrics: loopback peers only (set USAGESTREAM_METRICS_TOKEN)")  # fmt: skip
+            return web.Response(
+                status=refusal,
+                text="metrics: bearer token required"
+                if refusal == 401
+                else "metrics: loopback peers only (set USAGESTREAM_METRICS_TOKEN)",
+            )
         return web.Response(body=registry.expose().encode(), headers={"Content-Type": CONTENT_TYPE})
 
     return serve

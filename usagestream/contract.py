@@ -92,9 +92,7 @@ _EntityId = Annotated[str, Meta(min_length=1, max_length=MAX_ENTITY_ID), _ID]
 _Count = Annotated[int, Meta(ge=0, le=MAX_INT32)]
 _Int32 = Annotated[int, Meta(ge=-MAX_INT32 - 1, le=MAX_INT32)]
 _Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
-_Hex64 = Annotated[
-    str, Meta(pattern="^[0-9a-fA-F]{64}$", max_length=64)
-]  # max_length: `$` allows a final newline
+_Hex64 = Annotated[str, Meta(pattern="^[0-9a-fA-F]{64}$", max_length=64)]  # max_length: `$` allows a final newline
 _Object = dict[str, Any]
 _Money = Any  # checked by _money: msgspec would also accept a JSON string for Decimal, which we reject
 _Stamp = Any  # checked by _stamp, for a clearer reason than a regex mismatch
@@ -235,9 +233,19 @@ def _statuses(enum: type[StrEnum]) -> Any:
 
 # The msgspec type of each wire type of usagestream/fields.py (money, timestamps: see _Money and _Stamp).
 _WIRE_TYPES: dict[str, Any] = {
-    "key": _Key, "id": _Id, "name": _Name, "text": str, "bool": bool, "count": _Count, "int32": _Int32,
-    "money": _Money, "stamp": _Stamp, "status": _statuses(UsageStatus), "object": _Object, "any": Any,
-}  # fmt: skip
+    "key": _Key,
+    "id": _Id,
+    "name": _Name,
+    "text": str,
+    "bool": bool,
+    "count": _Count,
+    "int32": _Int32,
+    "money": _Money,
+    "stamp": _Stamp,
+    "status": _statuses(UsageStatus),
+    "object": _Object,
+    "any": Any,
+}
 _CandidateStatus = _statuses(CandidateStatus)
 
 
@@ -378,10 +386,20 @@ def _id_fields(shape: type[Struct]) -> tuple[str, ...]:
 
 _IDS: dict[type[Struct], tuple[tuple[str, ...], Callable[[Struct], Any]]] = {
     shape: (names, attrgetter(*names))
-    for shape in (_UsageWire, _UsageEnvelope, _CandidateWire, _CandidateEnvelope, _ApiKeyData, _EndpointData,
-                  _ProviderKeyData, _ModelPricingData, _GlobalPricingData, _TokenData)
+    for shape in (
+        _UsageWire,
+        _UsageEnvelope,
+        _CandidateWire,
+        _CandidateEnvelope,
+        _ApiKeyData,
+        _EndpointData,
+        _ProviderKeyData,
+        _ModelPricingData,
+        _GlobalPricingData,
+        _TokenData,
+    )
     for names in [_id_fields(shape)]
-}  # fmt: skip
+}
 
 
 def _check_ids(wire: Struct, path: str) -> None:

@@ -74,10 +74,19 @@ Seen = Literal["user", "admin"]
 
 # The PostgreSQL type of a column of each wire type, unless the field says otherwise.
 SQL_TYPES: dict[str, str] = {
-    "key": "text", "id": "text", "name": "text", "text": "text", "bool": "boolean", "count": "bigint",
-    "int32": "integer", "money": "numeric", "stamp": "timestamp with time zone", "status": "text",
-    "object": "jsonb", "any": "jsonb",
-}  # fmt: skip
+    "key": "text",
+    "id": "text",
+    "name": "text",
+    "text": "text",
+    "bool": "boolean",
+    "count": "bigint",
+    "int32": "integer",
+    "money": "numeric",
+    "stamp": "timestamp with time zone",
+    "status": "text",
+    "object": "jsonb",
+    "any": "jsonb",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,29 @@ from usagestream.fields import ACTIVE_STATUSES
 from usagestream.ports import State
 
 LIVE_FIELDS = (
-    "id", "seq", "user_id", "api_key_id", "status", "model", "created_at", "input_tokens", "output_tokens",
-    "cache_creation_input_tokens", "cache_read_input_tokens", "total_cost_usd", "actual_total_cost_usd",
-    "rate_multiplier", "response_time_ms", "first_byte_time_ms", "api_format", "endpoint_api_format",
-    "has_format_conversion", "provider_name", "provider_api_key_id", "kafka_partition",
-)  # fmt: skip
+    "id",
+    "seq",
+    "user_id",
+    "api_key_id",
+    "status",
+    "model",
+    "created_at",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "total_cost_usd",
+    "actual_total_cost_usd",
+    "rate_multiplier",
+    "response_time_ms",
+    "first_byte_time_ms",
+    "api_format",
+    "endpoint_api_format",
+    "has_format_conversion",
+    "provider_name",
+    "provider_api_key_id",
+    "kafka_partition",
+)
 
 
 def live_item(state: State) -> dict[str, Any] | None:

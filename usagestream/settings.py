@@ -12,8 +12,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from usagestream.errors import ConfigError
 
 _SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "redis_url", "metrics_token"})
-_NON_EMPTY = ("kafka_bootstrap", "consumer_group", "postgres_dsn", "redis_url", "http_host", "topic_usage",
-              "topic_candidates", "topic_entities", "topic_dlq", "state_dir", "worker_metrics_host")  # fmt: skip
+_NON_EMPTY = (
+    "kafka_bootstrap",
+    "consumer_group",
+    "postgres_dsn",
+    "redis_url",
+    "http_host",
+    "topic_usage",
+    "topic_candidates",
+    "topic_entities",
+    "topic_dlq",
+    "state_dir",
+    "worker_metrics_host",
+)
 _QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)=)[^&;\s]*", re.IGNORECASE)
 
 

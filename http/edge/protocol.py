@@ -122,8 +122,7 @@ class EdgeProtocol(RequestHandler):
     def _refusal(self, request: web.BaseRequest, exc: HttpProcessingError) -> web.Response:
         status, text = self._classify(exc)
         # The exception's text quotes the request (its path and query): only its class is logged.
-        log.warning("refused a malformed request from %s: %s %s (%s)", request.remote, status, text,
-                    type(exc).__name__)  # fmt: skip
+        log.warning("refused a malformed request from %s: %s %s (%s)", request.remote, status, text, type(exc).__name__)
         response = error_response(status, HTTP, text)
         if status == 405:
             response.headers["Allow"] = ALLOWED
@@ -159,6 +158,9 @@ class EdgeProtocol(RequestHandler):
         self._head_deadline = None
         if self._waiting_for_request() and self.transport is not None:  # not if a head came or it is answered
             peer = self.transport.get_extra_info("peername")
-            log.info("closed a connection from %s: no complete request head within %ss", peer and peer[0],
-                     self._header_timeout)  # fmt: skip
+            log.info(
+                "closed a connection from %s: no complete request head within %ss",
+                peer and peer[0],
+                self._header_timeout,
+            )
             self.force_close()

@@ -195,9 +195,7 @@ class LiveFeed:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning(
-                    "live feed lost its Redis subscription; retrying in %.1fs", self._delay, exc_info=True
-                )
+                log.warning("live feed lost its Redis subscription; retrying in %.1fs", self._delay, exc_info=True)
             self.connected.clear()
             await asyncio.sleep(self._delay)
             self._delay = min(self._delay * 2, 10.0)

@@ -30,8 +30,10 @@ def num(name: str, default: int, lo: int, hi: int | None = None) -> dict[str, An
     return q(name, schema, f"default {default}, {lo}..{hi if hi is not None else ''}")
 
 
-RANGE = [q("start_date", {"type": "string", "format": "date-time"}, DATETIME_DOC),
-         q("end_date", {"type": "string", "format": "date-time"}, DATETIME_DOC)]  # fmt: skip
+RANGE = [
+    q("start_date", {"type": "string", "format": "date-time"}, DATETIME_DOC),
+    q("end_date", {"type": "string", "format": "date-time"}, DATETIME_DOC),
+]
 ADMIN_RANGE_DOC = " When both dates are omitted the range is the last USAGESTREAM_ADMIN_DEFAULT_DAYS days."
 HOURS_168 = num("hours", 168, 1, 720)
 ANALYSIS = [q("user_id", TEXT, "only this user"), q("api_key_id", TEXT, "only this API key"), HOURS_168]
@@ -46,12 +48,16 @@ WS_DOC = (
     "the management token's revocation."
 )
 RECORDS_PARAMS = [
-    *RANGE, q("search", TEXT, "whitespace-separated keywords (at most 10), all must match"),
-    q("user_id", TEXT, "exact user id"), q("username", TEXT, "username substring"),
-    q("model", TEXT, "exact model"), q("provider", TEXT, "exact current provider name"),
+    *RANGE,
+    q("search", TEXT, "whitespace-separated keywords (at most 10), all must match"),
+    q("user_id", TEXT, "exact user id"),
+    q("username", TEXT, "username substring"),
+    q("model", TEXT, "exact model"),
+    q("provider", TEXT, "exact current provider name"),
     q("status", {"type": "string", "enum": list(RECORD_STATUSES)}, "request class or status"),
-    num("limit", 100, 1, 500), num("offset", 0, 0),
-]  # fmt: skip
+    num("limit", 100, 1, 500),
+    num("offset", 0, 0),
+]
 
 
 TS_DOC = (
@@ -69,9 +75,12 @@ def timeseries_params(groups: tuple[str, ...]) -> list[dict[str, Any]]:
         q("granularity", {"type": "string", "enum": list(GRANULARITIES), "default": "hour"}, "bucket size"),
         q("group_by", {"type": "string", "enum": ["none", *groups]}, "one series per group (default none)"),
         num("limit", 10, 1, 100),
-        q("tz", {"type": "string", "examples": ["UTC", "Asia/Kolkata"]},
-          "IANA time zone of the buckets (default USAGESTREAM_TIMEZONE)"),
-    ]  # fmt: skip
+        q(
+            "tz",
+            {"type": "string", "examples": ["UTC", "Asia/Kolkata"]},
+            "IANA time zone of the buckets (default USAGESTREAM_TIMEZONE)",
+        ),
+    ]
 
 
 def timeseries_op(summary: str, groups: tuple[str, ...]) -> Schema:
@@ -109,13 +118,9 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
 
 
-def op(
-    summary: str, schema: str, params: list[dict[str, Any]], *, auth: bool = True, **errors: str
-) -> Schema:
+def op(summary: str, schema: str, params: list[dict[str, Any]], *, auth: bool = True, **errors: str) -> Schema:
     """One GET operation. `errors` maps extra status codes ("s400", ...) to their descriptions."""
-    responses: dict[str, Any] = {
-        "200": {"description": "OK", "content": {"application/json": {"schema": ref(schema)}}}
-    }
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {"schema": ref(schema)}}}}
     if auth:
         responses["401"] = _error("missing, malformed, expired or unknown token")
         responses["403"] = _error("user inactive or deleted, role not allowed, or IP not allowed")
@@ -142,51 +147,80 @@ def paths() -> dict[str, Any]:
     table = {
         f"{ADMIN}/stats": op("Overall totals." + ADMIN_RANGE_DOC, "Stats", RANGE),
         f"{ADMIN}/aggregation/stats": op(
-            "Top groups by request count." + ADMIN_RANGE_DOC, "Aggregation",
-            [group, *RANGE, num("limit", 20, 1, 100)], s400="invalid group_by",
+            "Top groups by request count." + ADMIN_RANGE_DOC,
+            "Aggregation",
+            [group, *RANGE, num("limit", 20, 1, 100)],
+            s400="invalid group_by",
         ),
         f"{ADMIN}/heatmap": op("365 days of activity, all users", "Heatmap", []),
         f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
         f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS),
-        f"{ADMIN}/export/records": export_op("Every matching record (the /records filters) as a download."
-                                             + ADMIN_RANGE_DOC, RECORDS_PARAMS, s429=EXPORTS_BUSY),
-        f"{ADMIN}/export/aggregation": export_op("An aggregation as a download." + ADMIN_RANGE_DOC,
-                                                 [group, *RANGE, num("limit", 20, 1, 100)], s400="invalid group_by"),
-        f"{ADMIN}/export/timeseries": export_op("A time series as a download, one row per series and bucket."
-                                                + ADMIN_RANGE_DOC, timeseries_params(ADMIN_GROUPS)),
+        f"{ADMIN}/export/records": export_op(
+            "Every matching record (the /records filters) as a download." + ADMIN_RANGE_DOC,
+            RECORDS_PARAMS,
+            s429=EXPORTS_BUSY,
+        ),
+        f"{ADMIN}/export/aggregation": export_op(
+            "An aggregation as a download." + ADMIN_RANGE_DOC,
+            [group, *RANGE, num("limit", 20, 1, 100)],
+            s400="invalid group_by",
+        ),
+        f"{ADMIN}/export/timeseries": export_op(
+            "A time series as a download, one row per series and bucket." + ADMIN_RANGE_DOC,
+            timeseries_params(ADMIN_GROUPS),
+        ),
         f"{ADMIN}/active": op("Status of the given or the 50 newest active requests", "AdminActive", [IDS]),
         f"{ADMIN}/active/ws": websocket("Live feed of active requests, all users"),
-        f"{ADMIN}/cache-affinity/ttl-analysis": op("Request intervals, recommended TTL", "TtlAnalysis",
-                                                   ANALYSIS),
+        f"{ADMIN}/cache-affinity/ttl-analysis": op("Request intervals, recommended TTL", "TtlAnalysis", ANALYSIS),
         f"{ADMIN}/cache-affinity/hit-analysis": op("Prompt-cache hit rates", "HitAnalysis", ANALYSIS),
         f"{ADMIN}/cache-affinity/interval-timeline": op(
-            "Intervals between a user's completed requests", "IntervalTimeline",
-            [num("hours", 24, 1, 720), num("limit", 10000, 100, 50000), q("user_id", TEXT, "only this user"),
-             q("include_user_info", {"type": "boolean", "default": False}, "multi-user view")],
+            "Intervals between a user's completed requests",
+            "IntervalTimeline",
+            [
+                num("hours", 24, 1, 720),
+                num("limit", 10000, 100, 50000),
+                q("user_id", TEXT, "only this user"),
+                q("include_user_info", {"type": "boolean", "default": False}, "multi-user view"),
+            ],
         ),
         f"{ADMIN}/{{usage_id}}": op(
-            "One request in full, by usage id or request id", "Detail",
+            "One request in full, by usage id or request id",
+            "Detail",
             [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             s404="Usage record not found",
         ),
-        USER: op("The caller's usage summary and records", "UserUsage",
-                 [*RANGE, q("search", TEXT, "keywords over key name and model"), num("limit", 100, 1, 200),
-                  num("offset", 0, 0, 2000)]),
+        USER: op(
+            "The caller's usage summary and records",
+            "UserUsage",
+            [
+                *RANGE,
+                q("search", TEXT, "keywords over key name and model"),
+                num("limit", 100, 1, 200),
+                num("offset", 0, 0, 2000),
+            ],
+        ),
         f"{USER}/active": op("The caller's given or newest 50 active requests", "UserActive", [IDS]),
         f"{USER}/active/ws": websocket("Live feed of the caller's active requests"),
-        f"{USER}/timeseries": timeseries_op("The caller's usage over time (group_by user or provider: 403)",
-                                            USER_GROUPS),
+        f"{USER}/timeseries": timeseries_op(
+            "The caller's usage over time (group_by user or provider: 403)", USER_GROUPS
+        ),
         f"{USER}/export/records": export_op(
             "The caller's records (the /api/users/me/usage filters) as a download",
-            [*RANGE, q("search", TEXT, "keywords over key name and model")], s429=EXPORTS_BUSY),
-        f"{USER}/export/timeseries": export_op("The caller's time series as a download (group_by user or provider:"
-                                               " 403)", timeseries_params(USER_GROUPS)),
+            [*RANGE, q("search", TEXT, "keywords over key name and model")],
+            s429=EXPORTS_BUSY,
+        ),
+        f"{USER}/export/timeseries": export_op(
+            "The caller's time series as a download (group_by user or provider: 403)", timeseries_params(USER_GROUPS)
+        ),
         f"{USER}/heatmap": op("365 days of the caller's activity", "Heatmap", []),
-        f"{USER}/interval-timeline": op("The caller's request intervals", "IntervalTimeline",
-                                        [num("hours", 24, 1, 720), num("limit", 5000, 100, 20000)]),
+        f"{USER}/interval-timeline": op(
+            "The caller's request intervals",
+            "IntervalTimeline",
+            [num("hours", 24, 1, 720), num("limit", 5000, 100, 20000)],
+        ),
         "/health": op("The process is up", "Health", [], auth=False),
         "/ready": op("Kafka, Redis and PostgreSQL are reachable (503 if not)", "Ready", [], auth=False),
-    }  # fmt: skip
+    }
     table["/ready"]["responses"]["503"] = {
         "description": "a dependency is down",
         "content": {"application/json": {"schema": ref("Ready")}},
@@ -198,15 +232,19 @@ def paths() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "usagestream read API", "version": "1",
-                 "description": "Errors: {error: {type, message}}; money is an exact JSON number."},
+        "info": {
+            "title": "usagestream read API",
+            "version": "1",
+            "description": "Errors: {error: {type, message}}; money is an exact JSON number.",
+        },
         "paths": paths(),
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "HS256 JWT or `ae_` management token"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "HS256 JWT or `ae_` management token"}
+            },
         },
-    }  # fmt: skip
+    }
 
 
 async def serve(_request: web.Request) -> web.StreamResponse:

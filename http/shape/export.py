@@ -28,22 +28,69 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _API_KEY = ("api_key.id", "api_key.name", "api_key.display")
 # The /records item's fields (http/shape/records.py `record_item`), api_key flattened.
 RECORD_COLUMNS = (
-    "id", "user_id", "user_email", "username", *_API_KEY, "provider", "model", "target_model",
-    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "total_tokens",
-    "cost", "actual_cost", "rate_multiplier", "response_time_ms", "first_byte_time_ms", "created_at",
-    "is_stream", "input_price_per_1m", "output_price_per_1m", "cache_creation_price_per_1m",
-    "cache_read_price_per_1m", "status_code", "error_message", "status", "has_fallback", "has_retry",
-    "has_rectified", "api_format", "endpoint_api_format", "has_format_conversion", "api_key_name",
+    "id",
+    "user_id",
+    "user_email",
+    "username",
+    *_API_KEY,
+    "provider",
+    "model",
+    "target_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "total_tokens",
+    "cost",
+    "actual_cost",
+    "rate_multiplier",
+    "response_time_ms",
+    "first_byte_time_ms",
+    "created_at",
+    "is_stream",
+    "input_price_per_1m",
+    "output_price_per_1m",
+    "cache_creation_price_per_1m",
+    "cache_read_price_per_1m",
+    "status_code",
+    "error_message",
+    "status",
+    "has_fallback",
+    "has_retry",
+    "has_rectified",
+    "api_format",
+    "endpoint_api_format",
+    "has_format_conversion",
+    "api_key_name",
     "request_metadata",
-)  # fmt: skip
+)
 # A record of /api/users/me/usage (`user_record_item`): no user, provider, upstream-key or actual-cost field.
 USER_RECORD_COLUMNS = (
-    "id", "model", "target_model", "api_format", "endpoint_api_format", "has_format_conversion",
-    "input_tokens", "output_tokens", "total_tokens", "cost", "response_time_ms", "first_byte_time_ms",
-    "is_stream", "status", "created_at", "cache_creation_input_tokens", "cache_read_input_tokens",
-    "status_code", "error_message", "input_price_per_1m", "output_price_per_1m", "cache_creation_price_per_1m",
-    "cache_read_price_per_1m", *_API_KEY,
-)  # fmt: skip
+    "id",
+    "model",
+    "target_model",
+    "api_format",
+    "endpoint_api_format",
+    "has_format_conversion",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "response_time_ms",
+    "first_byte_time_ms",
+    "is_stream",
+    "status",
+    "created_at",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "status_code",
+    "error_message",
+    "input_price_per_1m",
+    "output_price_per_1m",
+    "cache_creation_price_per_1m",
+    "cache_read_price_per_1m",
+    *_API_KEY,
+)
 _TOTALS = ("request_count", "total_tokens", "total_cost", "actual_cost")
 # /aggregation/stats items by group_by (materializer/read/stats.py `*_item`).
 AGGREGATION_COLUMNS = {
@@ -54,9 +101,21 @@ AGGREGATION_COLUMNS = {
 }
 # A time series as rows: the series' key and label, then the point (http/shape/timeseries.py `point`).
 TIMESERIES_COLUMNS = (
-    "key", "label", "bucket", "requests", "input_tokens", "output_tokens", "cache_creation_tokens",
-    "cache_read_tokens", "total_tokens", "cost", "actual_cost", "errors", "avg_response_time", "partial",
-)  # fmt: skip
+    "key",
+    "label",
+    "bucket",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost",
+    "actual_cost",
+    "errors",
+    "avg_response_time",
+    "partial",
+)
 
 _json = msgspec.json.Encoder(decimal_format="number")
 

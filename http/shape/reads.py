@@ -28,9 +28,7 @@ class ShapedReads(ReadStore):
     async def stats(self, start: datetime | None, end: datetime | None) -> Body:
         return stats.stats_body(await self.stats_sums(start, end))
 
-    async def aggregation(
-        self, group_by: str, start: datetime | None, end: datetime | None, limit: int
-    ) -> list[Body]:
+    async def aggregation(self, group_by: str, start: datetime | None, end: datetime | None, limit: int) -> list[Body]:
         rows = await self.aggregation_rows(group_by, start, end, limit)
         if group_by == "provider":
             return [stats.provider_item(*r) for r in cast(list[ProviderRow], rows)]
@@ -41,14 +39,10 @@ class ShapedReads(ReadStore):
         rows = await self.heatmap_rows(user_id, now)
         return stats.heatmap_body(rows, self.settings.tz, now, include_actual_cost)
 
-    async def hit_analysis(
-        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
-    ) -> Body:
+    async def hit_analysis(self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime) -> Body:
         return stats.hit_body(hours, await self.hit_sums(user_id, api_key_id, hours, now))
 
-    async def ttl_analysis(
-        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
-    ) -> Body:
+    async def ttl_analysis(self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime) -> Body:
         groups, users = await self.ttl_rows(user_id, api_key_id, hours, now)
         return await cache.ttl_body(groups, users, hours, by_user=api_key_id is None)
 

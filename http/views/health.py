@@ -51,9 +51,7 @@ async def kafka_reachable(bootstrap: str, timeout: float) -> bool:
     for server in filter(None, (s.strip() for s in bootstrap.split(","))):
         host, _, port = server.rpartition(":")
         try:
-            _reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host.strip("[]"), int(port)), timeout
-            )
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
         except (OSError, ValueError, TimeoutError):
             continue
         writer.close()

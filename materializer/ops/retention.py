@@ -94,8 +94,7 @@ def _iso(ts: datetime | None) -> str:
 async def month_partitions(conn: Conn, table: str) -> list[tuple[str, datetime, datetime]]:
     """(name, lo, hi) of `table`'s month partitions, oldest first (the names say their month)."""
     rows = await conn.fetch(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = $1::regclass",
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass",
         table,
     )
     out = []
@@ -107,9 +106,7 @@ async def month_partitions(conn: Conn, table: str) -> list[tuple[str, datetime, 
     return sorted(out, key=lambda p: p[1])
 
 
-async def _missing_months(
-    conn: Conn, table: str, now: datetime, records: datetime | None
-) -> list[datetime]:
+async def _missing_months(conn: Conn, table: str, now: datetime, records: datetime | None) -> list[datetime]:
     """This month and AHEAD_MONTHS after it, plus every retained month whose rows sit in the default partition
     (a backfill of old history lands there first), that have no partition yet."""
     have = {lo for _, lo, _ in await month_partitions(conn, table)}
@@ -186,8 +183,9 @@ async def _partitions(
         return
     for name, _lo, hi in await month_partitions(conn, table):
         if hi <= records:
-            rows = await conn.fetchval("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass",
-                                       name)  # fmt: skip
+            rows = await conn.fetchval(
+                "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass", name
+            )
             report.dropped.append((name, int(rows)))
             if not dry_run:
                 await conn.execute(f'DROP TABLE "{name}"')

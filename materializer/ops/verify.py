@@ -71,11 +71,15 @@ def _steps(tz: str) -> list[tuple[str, str, str, str]]:
     steps = []
     for grain in GRAINS:
         for dim in DIM_KEY_SQL:
-            steps.append((f"usage {dim} grain {grain}", "usage_agg", expected_usage_sql(dim, grain, tz),
-                          f"dim = '{dim}' AND grain = {grain}"))  # fmt: skip
-        steps.append(
-            (f"attempts grain {grain}", "attempt_agg", expected_attempts_sql(grain, tz), f"grain = {grain}")
-        )
+            steps.append(
+                (
+                    f"usage {dim} grain {grain}",
+                    "usage_agg",
+                    expected_usage_sql(dim, grain, tz),
+                    f"dim = '{dim}' AND grain = {grain}",
+                )
+            )
+        steps.append((f"attempts grain {grain}", "attempt_agg", expected_attempts_sql(grain, tz), f"grain = {grain}"))
     return steps
 
 
@@ -132,8 +136,10 @@ async def verify(settings: Settings, out: object = sys.stdout) -> int:
     for line in shown:
         print(line, file=out)  # type: ignore[call-overload]
     if cutoff is not None:
-        print(f"verify: records before {cutoff.isoformat()} were dropped by retention; buckets from then on"
-              " recounted", file=out)  # type: ignore[call-overload]  # fmt: skip
+        print(
+            f"verify: records before {cutoff.isoformat()} were dropped by retention; buckets from then on recounted",
+            file=out,
+        )  # type: ignore[call-overload]
     verdict = "no difference" if count == 0 else f"{count} differing aggregate rows"
     print(f"verify: {verdict}", file=out)  # type: ignore[call-overload]
     return 0 if count == 0 else 1

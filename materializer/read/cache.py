@@ -44,7 +44,7 @@ def gaps(column: str, where: str, extra: str = "", desc: bool = False) -> str:
     prev, order = ("lead", "DESC") if desc else ("lag", "")
     cols = f"{extra}, " if extra else ""
     return (
-        f"SELECT {cols}{GAP_MINUTES} AS m FROM (SELECT {cols}created_at - {prev}(created_at)"  # noqa: S608
+        f"SELECT {cols}{GAP_MINUTES} AS m FROM (SELECT {cols}created_at - {prev}(created_at)"
         f" OVER (ORDER BY created_at {order}, id {order}) AS d FROM usage_records WHERE {where}) a"
     )
 
@@ -57,7 +57,7 @@ def ttl_query(group: str, filters: list[str], groups: str) -> str:
     bands = ", ".join(f"count(*) FILTER (WHERE {c}) AS {b}" for b, c in zip(BANDS, _BAND_SQL, strict=True))
     where = " AND ".join([COMPLETED, f"{group} = grp.g", *filters])
     return (
-        f"{groups} SELECT grp.g, s.*, s.p[1] AS p50, s.p[2] AS p75, s.p[3] AS p90 FROM grp"  # noqa: S608
+        f"{groups} SELECT grp.g, s.*, s.p[1] AS p50, s.p[2] AS p75, s.p[3] AS p90 FROM grp"
         f" CROSS JOIN LATERAL (SELECT count(*) AS n, {bands},"
         " percentile_cont(ARRAY[0.5, 0.75, 0.9]::float8[]) WITHIN GROUP (ORDER BY m) AS p,"
         f" avg(m) AS avg_m, min(m) AS min_m, max(m) AS max_m FROM ({gaps(group, where)}) iv WHERE m IS NOT NULL"
@@ -65,9 +65,7 @@ def ttl_query(group: str, filters: list[str], groups: str) -> str:
     )
 
 
-async def ttl_groups(
-    conn: Conn, user_id: str | None, api_key_id: str | None, since: datetime
-) -> list[asyncpg.Record]:
+async def ttl_groups(conn: Conn, user_id: str | None, api_key_id: str | None, since: datetime) -> list[asyncpg.Record]:
     """Per-group interval statistics; with both ids, that user's rows grouped by API key."""
     if api_key_id is not None:
         filters = [] if user_id is None else ["user_id = $3"]
@@ -93,14 +91,14 @@ def _points(limit: str | None) -> str:
     """A user's (grp.g) points since $1 (gap <= 120 min), newest first; at most `limit` of them if given."""
     rows = gaps("user_id", f"{COMPLETED} AND user_id = grp.g", "created_at, id, model", desc=True)
     newest = f" ORDER BY created_at DESC, id DESC LIMIT {limit}" if limit else ""  # the order the rows come in
-    return f"SELECT * FROM ({rows}) b WHERE m <= 120{newest}"  # noqa: S608
+    return f"SELECT * FROM ({rows}) b WHERE m <= 120{newest}"
 
 
 def simple_timeline(user_filter: bool) -> str:
     """The newest `limit` ($2) points (of user $3, else of every user's newest $2), shown oldest first."""
     groups = "WITH grp(g) AS (SELECT $3::text)" if user_filter else ALL_USERS
     return (
-        f"{groups} SELECT * FROM (SELECT p.* FROM grp CROSS JOIN LATERAL ({_points('$2')}) p"  # noqa: S608
+        f"{groups} SELECT * FROM (SELECT p.* FROM grp CROSS JOIN LATERAL ({_points('$2')}) p"
         " WHERE grp.g IS NOT NULL ORDER BY p.created_at DESC, p.id DESC LIMIT $2) newest ORDER BY created_at, id"
     )
 
@@ -109,7 +107,7 @@ def simple_timeline(user_filter: bool) -> str:
 # ceil(user_count * limit / total) (at least 1); shown oldest first. Two passes: every user's point count
 # (gaps only, no rows leave the scan), then each user's newest `quota` points, read newest first and cut by
 # LIMIT, so only the points kept are carried, sorted and returned.
-_COUNT = "SELECT count(*) AS n FROM ({}) b WHERE m <= 120"  # noqa: S608
+_COUNT = "SELECT count(*) AS n FROM ({}) b WHERE m <= 120"
 MULTI_TIMELINE = (
     f"{ALL_USERS}, cnt AS (SELECT grp.g, c.n FROM grp CROSS JOIN LATERAL"
     f" ({_COUNT.format(gaps('user_id', f'{COMPLETED} AND user_id = grp.g'))}) c WHERE grp.g IS NOT NULL AND c.n > 0),"

@@ -52,8 +52,12 @@ class Matches:
 
 
 # Record column -> the entity kind and data field a keyword is matched against (None: the model name itself).
-SEARCHED = {"model": None, "api_key_id": ("api_key", "name"), "user_id": ("user", "username"),
-            "provider_id": ("provider", "name")}  # fmt: skip
+SEARCHED = {
+    "model": None,
+    "api_key_id": ("api_key", "name"),
+    "user_id": ("user", "username"),
+    "provider_id": ("provider", "name"),
+}
 
 
 async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matches]:
@@ -72,7 +76,7 @@ async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matc
                 )
             else:
                 parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
-        row = await fetch_one(conn, f"SELECT {', '.join(parts)}", pattern)  # noqa: S608
+        row = await fetch_one(conn, f"SELECT {', '.join(parts)}", pattern)
         out.append(Matches({c: sorted(row[i]) for i, c in enumerate(columns)}))
     return out
 
@@ -187,7 +191,7 @@ async def page(
     `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
     where = f.sql()
     if total is None:
-        total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)  # noqa: S608
+        total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)
     if total == 0:
         return 0, []
     narrow = min(f.matches, key=Matches.size, default=None)
@@ -195,16 +199,14 @@ async def page(
         return total, await _merged_page(conn, f, narrow, limit, offset)
     lim, off = f.args.add(limit), f.args.add(offset)
     rows = await conn.fetch(
-        f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {where}"  # noqa: S608
+        f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {where}"
         f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off}",
         *f.args.values,
     )
     return total, list(rows)
 
 
-async def _merged_page(
-    conn: Conn, f: Filters, m: Matches, limit: int, offset: int
-) -> list[asyncpg.Record]:
+async def _merged_page(conn: Conn, f: Filters, m: Matches, limit: int, offset: int) -> list[asyncpg.Record]:
     """The page as the newest `offset + limit` rows of each value the keyword matches (one index range scan
     each: usage_records_<column> is (column, created_at DESC)), merged. Every matching row has one of these
     values, so the page is among them; UNION drops a row that two values select."""
@@ -217,7 +219,7 @@ async def _merged_page(
     ]
     lim, off = f.args.add(limit), f.args.add(offset)
     rows = await conn.fetch(
-        f"WITH ids AS (SELECT id, created_at FROM ({' UNION '.join(branches)}) b"  # noqa: S608
+        f"WITH ids AS (SELECT id, created_at FROM ({' UNION '.join(branches)}) b"
         f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off})"
         f" SELECT {PAGE_COLUMNS} FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids)"
         " ORDER BY created_at DESC, id DESC",
@@ -280,7 +282,7 @@ async def detail_entities(conn: Conn, r: asyncpg.Record) -> Entities:
 
 
 async def active_rows(conn: Conn, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
-    sql = f"SELECT {columns} FROM usage_records WHERE id = ANY($1::text[])"  # noqa: S608
+    sql = f"SELECT {columns} FROM usage_records WHERE id = ANY($1::text[])"
     if user_id is None:
         return list(await conn.fetch(sql, ids))
     return list(await conn.fetch(sql + " AND user_id = $2", ids, user_id))

@@ -50,8 +50,8 @@ async def plan_for(
     statement: every range question paid three round trips for it before the question itself."""
     stored, cut, first, last = await fetch_one(
         conn,
-        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="  # noqa: S608
-        f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})"
+        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
+        f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})",
     )
     if not records_only and cut is not None:  # before it, the roll-ups alone (docs/read-model.md "Retention")
         cutoff = datetime.fromisoformat(cut)
@@ -94,7 +94,7 @@ async def usage_sums(
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
     # Grouped bytewise: the keys are ids and names, and a locale-aware sort of thousands of them costs more
     # than the sums.
-    rows = await conn.fetch(f'SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1', *args.values)  # noqa: S608
+    rows = await conn.fetch(f'SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1', *args.values)
     return {r["key"]: dict(r) for r in rows}
 
 
@@ -157,9 +157,7 @@ STATS_COUNTERS = (
 FR_COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost", "fr_actual")
 
 
-async def provider_rows(
-    conn: Conn, attempts: Plan, usage: Plan, limit: int
-) -> list[ProviderRow]:
+async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> list[ProviderRow]:
     """The top providers by attempts: each one's attempt sums, its usage sums (None if none) and its name."""
     top = await attempt_top(conn, attempts, limit)
     ids = [a["provider_id"] for a in top]
@@ -191,9 +189,7 @@ def window(now: datetime, tz: ZoneInfo) -> tuple[date, date, datetime, datetime]
     return first, today, lo, hi
 
 
-async def heatmap_rows(
-    conn: Conn, user_id: str | None, grain: int, lo: datetime, hi: datetime
-) -> list[asyncpg.Record]:
+async def heatmap_rows(conn: Conn, user_id: str | None, grain: int, lo: datetime, hi: datetime) -> list[asyncpg.Record]:
     dim, key = ("all", "") if user_id is None else ("user", user_id)
     return list(
         await conn.fetch(

@@ -84,9 +84,7 @@ class ReadStore:
                 attempts = await self._plan(conn, "candidate_records", start, end)
                 return await st.provider_rows(conn, attempts, plan, limit)
             if group_by == "user":
-                return await st.top_keys(
-                    conn, plan, "user", ("n_all", "tot_tok", "cost"), "n_all", limit, True
-                )
+                return await st.top_keys(conn, plan, "user", ("n_all", "tot_tok", "cost"), "n_all", limit, True)
             counters = st.FR_COUNTERS + (("fr_rt_sum", "fr_rt_n") if group_by == "api_format" else ())
             return await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
 
@@ -185,9 +183,7 @@ class ReadStore:
         async with self._read() as conn:
             return await cache.ttl_rows(conn, user_id, api_key_id, now - timedelta(hours=hours))
 
-    async def hit_sums(
-        self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime
-    ) -> Row | None:
+    async def hit_sums(self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime) -> Row | None:
         """`st.HIT_COUNTERS` over the completed requests with created_at >= now - hours (no upper bound),
         filtered by the ids given (None: none)."""
         since = now - timedelta(hours=hours)
@@ -235,9 +231,7 @@ class ReadStore:
             f.matched(await rec.resolve_search(conn, search, admin=False))
             plan = await self._plan(conn, "usage_records", start, end)
             totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
-            by_model = await st.usage_sums(
-                conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f"
-            )
+            by_model = await st.usage_sums(conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f")
             by_model = st.models_of(by_model, user_id)  # never another user's, also in rows of older data
             user = await ent.user_by_id(conn, user_id)
             total, rows = await rec.page(conn, f, limit, offset)

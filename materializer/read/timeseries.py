@@ -26,8 +26,19 @@ from usagestream.slices import SLICE
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
 # The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
-COUNTERS = ("n_all", "n_error", "in_tok", "out_tok", "tot_tok", "cc_tok", "cr_tok", "cost", "actual_cost",
-            "rt_sum", "rt_n")  # fmt: skip
+COUNTERS = (
+    "n_all",
+    "n_error",
+    "in_tok",
+    "out_tok",
+    "tot_tok",
+    "cc_tok",
+    "cr_tok",
+    "cost",
+    "actual_cost",
+    "rt_sum",
+    "rt_n",
+)
 OTHER = "__other__"
 ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
 USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
@@ -110,7 +121,7 @@ async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, d
     stored, cut, first, last = await fetch_one(
         conn,
         "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
-        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)"
+        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)",
     )
     start, end = q.start, q.end
     if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
@@ -243,9 +254,7 @@ async def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, l
     return out
 
 
-async def _grouped(
-    conn: Conn, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int
-) -> list[Series]:
+async def _grouped(conn: Conn, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int) -> list[Series]:
     """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
     scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
     total = sums.pop(None, None)

@@ -38,7 +38,6 @@ from usagestream.stats import (
 log = logging.getLogger(__name__)
 
 
-
 def split_retained(
     events: Sequence[tuple[int, Any]], cutoff: datetime | None, created_at: Any
 ) -> tuple[list[tuple[int, Any]], list[tuple[int, Any]]]:
@@ -139,8 +138,11 @@ class PgViews:
             candidates, late_cands = split_retained(candidates, cut.records, lambda ev: ev.candidate.created_at)
             out.beyond_retention = [*late_usage, *late_cands]
             if out.beyond_retention:
-                log.warning("%d events of requests created before the records cut-off %s: not applied",
-                            len(out.beyond_retention), cut.records.isoformat() if cut.records else None)  # fmt: skip
+                log.warning(
+                    "%d events of requests created before the records cut-off %s: not applied",
+                    len(out.beyond_retention),
+                    cut.records.isoformat() if cut.records else None,
+                )
             deltas = Deltas(self.settings.tz)
             await self._usage(conn, usage, deltas, out, cut.bodies)
             await self._candidates(conn, candidates, deltas, out)
@@ -325,9 +327,7 @@ def _state_of(partition: int, ev: UsageEvent) -> dict[str, Any]:
     return state
 
 
-async def _select_for_update(
-    conn: Conn, table: str, columns: Sequence[str], ids: list[str]
-) -> dict[str, State]:
+async def _select_for_update(conn: Conn, table: str, columns: Sequence[str], ids: list[str]) -> dict[str, State]:
     # ORDER BY id: concurrent transactions lock rows in one order. The array is behind a sub-select so that
     # the (custom) plan is made without its values: PostgreSQL otherwise estimates `= ANY` value by value in
     # every month partition, which costs more planning than the index scans it chooses (measured by
@@ -352,15 +352,14 @@ def write_preamble(partitions: Sequence[int], retention: bool) -> str:
     """One round trip at the start of a write transaction (simple protocol, statements run in order): the shared
     retention lock (retention and rebuild take it exclusive), the partition locks in ascending order, and the
     session's temp tables if this connection has none yet. Only integers of ours are inlined."""
-    statements = [f"SELECT pg_advisory_xact_lock_shared({int(a)}, {int(b)})" for a, b in [t.RETENTION_LOCK]
-                  if retention]  # fmt: skip
+    statements = [
+        f"SELECT pg_advisory_xact_lock_shared({int(a)}, {int(b)})" for a, b in [t.RETENTION_LOCK] if retention
+    ]
     statements += [f"SELECT pg_advisory_xact_lock({int(t.PARTITION_LOCK_NAMESPACE)}, {int(p)})" for p in partitions]
     return ";\n".join([*statements, *_TEMP_TABLES_DDL])
 
 
-async def _upsert(
-    conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool
-) -> None:
+async def _upsert(conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], fence: bool) -> None:
     if not rows:
         return
     tmp = f"tmp_{table}"  # created by write_preamble (start of the transaction)
@@ -407,7 +406,7 @@ _TEMP_TABLES_DDL = (
     f" {', '.join(t.CANDIDATE_RECORD_COLUMNS)} FROM candidate_records WITH NO DATA",
     _USAGE_FACTS_DDL,
     _ATTEMPT_FACTS_DDL,
-)  # fmt: skip
+)
 _GRAIN_VALUES = ", ".join(f"({grain}::smallint, b{grain})" for grain in GRAINS)
 
 
@@ -450,9 +449,7 @@ SPREAD_ATTEMPTS_SQL = (
 )
 
 
-async def _spread(
-    conn: Conn, tmp: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str
-) -> None:
+async def _spread(conn: Conn, tmp: str, columns: Sequence[str], rows: list[tuple[Any, ...]], sql: str) -> None:
     if not rows:
         return
     await conn.copy_records_to_table(tmp, records=rows, columns=list(columns))

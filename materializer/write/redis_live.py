@@ -76,13 +76,15 @@ class RedisLive:
         entries = []
         for state in states:
             item = live_item(state)
-            entries.append((
-                state["id"],
-                state["seq"],
-                _encode(item).decode() if item is not None else "",
-                created_score(state),
-                _encode(remove_message(state)).decode(),
-            ))  # fmt: skip
+            entries.append(
+                (
+                    state["id"],
+                    state["seq"],
+                    _encode(item).decode() if item is not None else "",
+                    created_score(state),
+                    _encode(remove_message(state)).decode(),
+                )
+            )
         if not entries:
             return 0
         keys = [self.hash_key, self.zset_key, self.channel]

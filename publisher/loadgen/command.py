@@ -21,12 +21,8 @@ _CHUNK = 256  # messages between two pacing / progress checks
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add(
-        "--rate", type=float, default=1000.0, help="events per second (default 1000); 0 = as fast as possible"
-    )
-    add(
-        "--requests", type=int, help="stop after this many requests (default: run until --duration or Ctrl-C)"
-    )
+    add("--rate", type=float, default=1000.0, help="events per second (default 1000); 0 = as fast as possible")
+    add("--requests", type=int, help="stop after this many requests (default: run until --duration or Ctrl-C)")
     add("--duration", type=float, help="stop starting requests after this many seconds")
     add("--days", type=float, default=0.0, help="spread created_at over this many past days (a backfill)")
     add("--start", type=_timestamp, help="simulated start time, RFC 3339 (default: now minus --days)")
@@ -38,9 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.01,
         help="extra copies of earlier events, per event (default 0.01)",
     )
-    add(
-        "--reorder-ratio", type=float, default=0.01, help="share of requests sent out of order (default 0.01)"
-    )
+    add("--reorder-ratio", type=float, default=0.01, help="share of requests sent out of order (default 0.01)")
     add("--no-entities", action="store_true", help="skip the population's entity events")
     add("--admin-token", help="also publish an admin user with this management token (demo only)")
     add("--buffer", type=int, default=200_000, help="publisher buffer, in events (default 200000)")
@@ -57,13 +51,9 @@ def config_from(args: argparse.Namespace, now: datetime) -> TrafficConfig:
     """The simulation the arguments ask for: where simulated time starts and how far apart requests are."""
     start = args.start or now - timedelta(days=args.days)
     if args.days > 0:
-        total = args.requests or (
-            args.rate * args.duration / EVENTS_PER_REQUEST if args.rate and args.duration else 0
-        )
+        total = args.requests or (args.rate * args.duration / EVENTS_PER_REQUEST if args.rate and args.duration else 0)
         if total <= 0:
-            raise ConfigError(
-                "--days needs --requests (or --rate and --duration) to spread them over the window"
-            )
+            raise ConfigError("--days needs --requests (or --rate and --duration) to spread them over the window")
         gap = args.days * 86_400 / total
     else:
         gap = EVENTS_PER_REQUEST / args.rate if args.rate > 0 else 0.001
@@ -97,9 +87,7 @@ async def _run(settings: Settings, config: TrafficConfig, args: argparse.Namespa
     return 0 if publisher.failed == 0 and publisher.dropped == 0 else 1
 
 
-async def _pump(
-    traffic: Traffic, publisher: Publisher, progress: _Progress, args: argparse.Namespace
-) -> None:
+async def _pump(traffic: Traffic, publisher: Publisher, progress: _Progress, args: argparse.Namespace) -> None:
     began = time.monotonic()
     deadline = began + args.duration if args.duration else None
     n = 0

@@ -83,9 +83,7 @@ def request(sim: Traffic) -> Iterator[float]:
     if r.served is not None and r.record.status_code == 200 and sim.rng.random() < BILLING_RATIO:
         yield min(sim.rng.uniform(30, 300), 2000 * sim.config.gap_s)
         factor = Decimal(sim.rng.choice(("0.9", "0.8", "1.1")))
-        _change(
-            sim, r, **costs.of(r.model, r.served.provider, r.served.key, _tokens_of(r.record), factor=factor)
-        )
+        _change(sim, r, **costs.of(r.model, r.served.provider, r.served.key, _tokens_of(r.record), factor=factor))
 
 
 # --- emitting snapshots ------------------------------------------------------------------------------------

@@ -124,9 +124,7 @@ def _provider(
     rng: random.Random, name: str, billing: str, formats: tuple[str, ...], rates: tuple[str, ...]
 ) -> Provider:
     endpoints = {fmt: new_uuid(rng) for fmt in formats}
-    keys = tuple(
-        ProviderKey(new_uuid(rng), f"{name}-key-{i + 1}", Decimal(rate)) for i, rate in enumerate(rates)
-    )
+    keys = tuple(ProviderKey(new_uuid(rng), f"{name}-key-{i + 1}", Decimal(rate)) for i, rate in enumerate(rates))
     return Provider(new_uuid(rng), name, billing, endpoints, keys)
 
 
@@ -143,9 +141,7 @@ def _user(rng: random.Random, index: int) -> User:
     return User(new_uuid(rng), f"user{index:04d}", f"user{index:04d}@example.com", keys)
 
 
-def entity_messages(
-    pop: Population, tracker: RequestTracker, admin_token: str | None = None
-) -> list[Message]:
+def entity_messages(pop: Population, tracker: RequestTracker, admin_token: str | None = None) -> list[Message]:
     """Every entity of the world as upserts (users, keys, providers, endpoints, provider keys, prices)."""
     out = [tracker.entity_upserted("user", u.id, user_data(u)) for u in pop.users]
     for user in pop.users:
@@ -153,16 +149,12 @@ def entity_messages(
             data = {"user_id": user.id, "name": f"{user.username}-key{i + 1}", "display": _display(key_id)}
             out.append(tracker.entity_upserted("api_key", key_id, data))
     for p in pop.providers:
-        out.append(
-            tracker.entity_upserted("provider", p.id, {"name": p.name, "billing_type": p.billing_type})
-        )
+        out.append(tracker.entity_upserted("provider", p.id, {"name": p.name, "billing_type": p.billing_type}))
         for fmt, endpoint_id in p.endpoints.items():
             data = {"provider_id": p.id, "api_format": fmt}
             out.append(tracker.entity_upserted("provider_endpoint", endpoint_id, data))
         for key in p.keys:
-            out.append(
-                tracker.entity_upserted("provider_api_key", key.id, {"provider_id": p.id, "name": key.name})
-            )
+            out.append(tracker.entity_upserted("provider_api_key", key.id, {"provider_id": p.id, "name": key.name}))
     out.extend(_pricing_messages(pop, tracker))
     if admin_token:
         out.extend(admin_messages(tracker, admin_token))
@@ -197,9 +189,7 @@ def _pricing_messages(pop: Population, tracker: RequestTracker) -> list[Message]
     out = []
     for m in pop.models:
         out.append(
-            tracker.entity_upserted(
-                "global_model_pricing", m.name, {"model": m.name, "tiered_pricing": _tiers(m)}
-            )
+            tracker.entity_upserted("global_model_pricing", m.name, {"model": m.name, "tiered_pricing": _tiers(m)})
         )
         for p in m.providers:
             data = {"provider_id": p.id, "model": m.name, "tiered_pricing": _tiers(m)}

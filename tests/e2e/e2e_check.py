@@ -44,14 +44,8 @@ def diff(actual: Any, expected: Any, path: str = "$") -> list[str]:
         return out
     if isinstance(expected, list) and isinstance(actual, list):
         if len(actual) != len(expected):
-            return [
-                f"{path}: {len(actual)} items, expected {len(expected)}: {actual!r} vs {expected!r}"[:2000]
-            ]
-        return [
-            x
-            for i, (a, e) in enumerate(zip(actual, expected, strict=True))
-            for x in diff(a, e, f"{path}[{i}]")
-        ]
+            return [f"{path}: {len(actual)} items, expected {len(expected)}: {actual!r} vs {expected!r}"[:2000]]
+        return [x for i, (a, e) in enumerate(zip(actual, expected, strict=True)) for x in diff(a, e, f"{path}[{i}]")]
     if isinstance(expected, datetime) and isinstance(actual, str):
         actual = parse_ts(actual)
     if type(actual) is bool or type(expected) is bool:

@@ -45,7 +45,7 @@ USER_KEYS = {
     "u-gina": [None],
     None: [None],
 }
-MGMT_TOKEN = "ae_e2e_management_token"  # noqa: S105 (test data)
+MGMT_TOKEN = "ae_e2e_management_token"
 
 TIERS_ANTH = {
     "tiers": [
@@ -59,9 +59,7 @@ TIERS_ANTH = {
         {"up_to": None, "input_price_per_1m": Decimal("6"), "output_price_per_1m": Decimal("22.5")},
     ]
 }
-TIERS_GLOBAL_SONNET = {
-    "tiers": [{"up_to": None, "input_price_per_1m": Decimal("9"), "output_price_per_1m": 1}]
-}
+TIERS_GLOBAL_SONNET = {"tiers": [{"up_to": None, "input_price_per_1m": Decimal("9"), "output_price_per_1m": 1}]}
 TIERS_GPT = {
     "tiers": [
         {"up_to": 128000, "input_price_per_1m": Decimal("2.5"), "output_price_per_1m": Decimal("10")},
@@ -374,9 +372,7 @@ def lifecycle(
     return versions
 
 
-def attempts(
-    w: World, rng: random.Random, usage_id: str, versions: list[Rec], pattern: str | None = None
-) -> None:
+def attempts(w: World, rng: random.Random, usage_id: str, versions: list[Rec], pattern: str | None = None) -> None:
     """Candidate slots of a request: single, fallback, retry, rectified or noise (never-executed states)."""
     last = versions[-1]
     if last["provider_id"] is None and last["provider_name"] in ("pending",):
@@ -388,9 +384,7 @@ def attempts(
     pid = last["provider_id"] or "p-oai"
     ok = "success" if last["status"] == "completed" else "failed"
 
-    def slot(
-        index: int, retry: int, provider: str, final: str | None, extra: dict[str, Any] | None = None
-    ) -> None:
+    def slot(index: int, retry: int, provider: str, final: str | None, extra: dict[str, Any] | None = None) -> None:
         cand = {
             "candidate_index": index,
             "retry_index": retry,
@@ -509,9 +503,7 @@ def build_world(now: datetime, tz: ZoneInfo, timeout_s: int, seed: int = 2026112
         add(at(rng.uniform(21 * 3600, 10 * 86400)), rng.choice(FINALS))
     # the special requests the tests name
     w.named["odd_model"] = add(at(3 * 86400 + 17.25), "completed", model=ODD_MODEL, user="u-bob", key="k-bob")
-    w.named["long_model"] = add(
-        at(4 * 86400 + 3.5), "completed", model=LONG_MODEL, user="u-carol", key="k-carol2"
-    )
+    w.named["long_model"] = add(at(4 * 86400 + 3.5), "completed", model=LONG_MODEL, user="u-carol", key="k-carol2")
     w.named["long_key"] = add(at(4 * 86400 + 9.5), "completed", user="u-carol", key="k-carol2")
     w.named["dave"] = add(at(2 * 86400 + 61.7), "completed", user="u-dave", key="k-dave")
     w.named["old_key"] = add(at(2 * 86400 + 71.7), "completed", user="u-bob", key="k-old")
@@ -602,9 +594,7 @@ def _edge_candidate(w: World) -> None:
                 start + timedelta(seconds=2),
             )
             w.named["edge_candidate"] = cid
-    versions = [
-        dict(c, created_at=ts(start + timedelta(seconds=2))) for c in [w.cands[w.named["edge_candidate"]]]
-    ]
+    versions = [dict(c, created_at=ts(start + timedelta(seconds=2))) for c in [w.cands[w.named["edge_candidate"]]]]
     # republish it with a higher seq and the later planning time
     c = versions[0]
     body = {k: v for k, v in c.items() if k not in ("usage_id", "seq")}
@@ -773,12 +763,7 @@ def heatmap(w: World, now: datetime, user_id: str | None, actual: bool) -> dict[
         day = parse_ts(r["created_at"]).astimezone(w.tz).date()
         a = acc[day]
         a[0] += 1
-        a[1] += (
-            r["input_tokens"]
-            + r["output_tokens"]
-            + r["cache_creation_input_tokens"]
-            + r["cache_read_input_tokens"]
-        )
+        a[1] += r["input_tokens"] + r["output_tokens"] + r["cache_creation_input_tokens"] + r["cache_read_input_tokens"]
         a[2] += d(r["total_cost_usd"])
         a[3] += d(r["actual_total_cost_usd"])
     days = []
@@ -880,9 +865,7 @@ def records(
         if user_id is not None and r["user_id"] != user_id:
             continue
         user = w.ent("user", r["user_id"])
-        if username is not None and not ilike(
-            (user or {}).get("username"), "%" + escape_like(username) + "%"
-        ):
+        if username is not None and not ilike((user or {}).get("username"), "%" + escape_like(username) + "%"):
             continue
         if model is not None and r["model"] != model:
             continue
@@ -907,8 +890,7 @@ def flags(w: World, usage_id: str) -> dict[str, bool]:
         per_index[c["candidate_index"]] += 1
     return {
         "has_fallback": len(per_index) > 1,
-        "has_retry": any(n > 1 for n in per_index.values())
-        or max((c["retry_index"] for c in ex), default=0) > 0,
+        "has_retry": any(n > 1 for n in per_index.values()) or max((c["retry_index"] for c in ex), default=0) > 0,
         "has_rectified": any((c["extra_data"] or {}).get("rectified") is True for c in ex),
     }
 
@@ -957,9 +939,7 @@ def record_item(w: World, r: Rec) -> dict[str, Any]:
         **{k: r[k] for k in TOKENS},
         "cost": d(r["total_cost_usd"]),
         "actual_cost": d(r["actual_total_cost_usd"]),
-        "rate_multiplier": d(r.get("rate_multiplier"))
-        if r.get("rate_multiplier") is not None
-        else Decimal("1.0"),
+        "rate_multiplier": d(r.get("rate_multiplier")) if r.get("rate_multiplier") is not None else Decimal("1.0"),
         "response_time_ms": r["response_time_ms"],
         "first_byte_time_ms": r["first_byte_time_ms"],
         "created_at": parse_ts(r["created_at"]),
@@ -1163,9 +1143,7 @@ def user_usage(w: World, uid: str, start: datetime | None, end: datetime | None)
         }
         for m, rs in models.items()
     ]
-    rts = [
-        r["response_time_ms"] for r in rows if r["status_code"] == 200 and r["response_time_ms"] is not None
-    ]
+    rts = [r["response_time_ms"] for r in rows if r["status_code"] == 200 and r["response_time_ms"] is not None]
     user = w.ent("user", uid) or {}
     return {
         "total_requests": len(kept),

@@ -76,9 +76,7 @@ async def pages(api: Api, path: str, params: dict[str, Any], key: str, token: st
             return items
 
 
-async def test_one_conversion_flag_per_request_on_every_surface(
-    api: Api, world: World, deployment: Deployment
-) -> None:
+async def test_one_conversion_flag_per_request_on_every_surface(api: Api, world: World, deployment: Deployment) -> None:
     """A request whose gateway left has_format_conversion null reads the same on /active (admin and user),
     the admin feed's snapshot, the admin records and the user's records (docs/contract-notes.md)."""
     owners = ("u-alice", "u-bob", "u-carol")
@@ -120,17 +118,13 @@ async def test_one_conversion_flag_per_request_on_every_surface(
         assert set(answers.values()) == {expected}, (rid, r["api_format"], r["endpoint_api_format"], answers)
 
 
-async def test_timed_out_requests_read_failed_504_everywhere(
-    api: Api, world: World, deployment: Deployment
-) -> None:
+async def test_timed_out_requests_read_failed_504_everywhere(api: Api, world: World, deployment: Deployment) -> None:
     stale = [world.named["stale_pending"], world.named["stale_streaming"]]
     for rid in stale:
         assert world.usage[rid]["status"] in ("pending", "streaming")  # what the gateway last said
         detail = await api.ok(f"/api/admin/usage/{rid}")
         assert (detail["status_code"], detail["error_message"]) == (504, W.TIMEOUT_MESSAGE)
-    records = await api.ok(
-        "/api/admin/usage/records", {"status": "failed", "start_date": "2000-01-01T00:00:00Z"}
-    )
+    records = await api.ok("/api/admin/usage/records", {"status": "failed", "start_date": "2000-01-01T00:00:00Z"})
     by_id = {r["id"]: r for r in (records["records"])}
     for rid in stale:
         assert (by_id[rid]["status"], by_id[rid]["status_code"], by_id[rid]["error_message"]) == (
@@ -195,9 +189,7 @@ async def publish(deployment: Deployment, versions: list[dict[str, Any]]) -> flo
 
 
 async def test_websocket_feed_end_to_end(api: Api, world: World, deployment: Deployment) -> None:
-    admin = await connect(
-        api, "/api/admin/usage/active/ws", deployment.token("u-admin", "admin"), via_query=True
-    )
+    admin = await connect(api, "/api/admin/usage/active/ws", deployment.token("u-admin", "admin"), via_query=True)
     alice = await connect(api, "/api/users/me/usage/active/ws", deployment.token("u-alice"), via_query=False)
     bob = await connect(api, "/api/users/me/usage/active/ws", deployment.token("u-bob"), via_query=True)
     try:
@@ -269,9 +261,7 @@ async def test_websocket_feed_end_to_end(api: Api, world: World, deployment: Dep
         t3 = await publish(deployment, [bobs])
         await wait_message(bob, "upsert", bid, t3)
         await wait_message(admin, "upsert", bid, t3)
-        t4 = await publish(
-            deployment, [dict(bobs, status="cancelled", status_code=499, provider_name="unknown")]
-        )
+        t4 = await publish(deployment, [dict(bobs, status="cancelled", status_code=499, provider_name="unknown")])
         assert (await wait_message(bob, "remove", bid, t4))[0]["status"] == "cancelled"
         await wait_message(admin, "remove", bid, t4)
         await no_message(alice)

@@ -34,9 +34,7 @@ async def test_implicit_30_days_and_odd_edges(api: Api, world: World) -> None:
     await check_records(api, world, {}, "default 30 days", start=world.now - timedelta(days=30))
     tie = parse_ts(world.usage[world.named["tie_a"]]["created_at"])
     dave = parse_ts(world.usage[world.named["dave"]]["created_at"])
-    await check_records(
-        api, world, {"start_date": tie, "end_date": dave}, "inclusive edges", start=tie, end=dave
-    )
+    await check_records(api, world, {"start_date": tie, "end_date": dave}, "inclusive edges", start=tie, end=dave)
     odd_start, odd_end = tie + timedelta(microseconds=1), dave - timedelta(microseconds=1)
     n = await check_records(
         api,
@@ -96,9 +94,7 @@ async def test_user_username_model_provider_filters(api: Api, world: World) -> N
         ),
     ]
     for params, filters, nonempty in cases:
-        n = await check_records(
-            api, world, {**ALL, **params}, str(params), start=ALL["start_date"], **filters
-        )
+        n = await check_records(api, world, {**ALL, **params}, str(params), start=ALL["start_date"], **filters)
         assert (n > 0) == nonempty, (params, n)
 
 
@@ -174,9 +170,7 @@ async def test_detail_by_id_and_request_id(api: Api, world: World) -> None:
         assert_same(await api.ok(f"/api/admin/usage/{rid}"), expected, f"detail {rid}")
     for name in ("tiered", "stale_pending"):
         row = world.row(world.named[name])
-        assert_same(
-            await api.ok(f"/api/admin/usage/{row['request_id']}"), W.detail(world, row), "by request_id"
-        )
+        assert_same(await api.ok(f"/api/admin/usage/{row['request_id']}"), W.detail(world, row), "by request_id")
     answer = await api.get("/api/admin/usage/no-such-usage-id")
     assert answer.status == 404
     assert answer.body == {"error": {"type": "http_error", "message": "Usage record not found"}}

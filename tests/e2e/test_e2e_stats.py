@@ -53,9 +53,7 @@ async def test_stats_and_every_aggregation_over_odd_ranges(api: Api, world: Worl
     assert (W.stats(world, start, end)["total_requests"] > 0) == (name != "empty")
     assert_same(await api.ok("/api/admin/usage/stats", params), W.stats(world, start, end), f"/stats {name}")
     for group_by in GROUPS:
-        got = await api.ok(
-            "/api/admin/usage/aggregation/stats", {**params, "group_by": group_by, "limit": 100}
-        )
+        got = await api.ok("/api/admin/usage/aggregation/stats", {**params, "group_by": group_by, "limit": 100})
         assert_same(got, W.aggregation(world, group_by, start, end, 100), f"group_by={group_by} {name}")
 
 
@@ -77,9 +75,7 @@ async def test_implicit_30_days_and_limits(api: Api, world: World) -> None:
         assert_same(got, W.aggregation(world, group_by, since, None, 2), f"limit 2 {group_by}")
     # one bound only: no default range is added
     start = world.now - timedelta(days=500)
-    assert_same(
-        await api.ok("/api/admin/usage/stats", {"start_date": start}), W.stats(world, start, None), "open end"
-    )
+    assert_same(await api.ok("/api/admin/usage/stats", {"start_date": start}), W.stats(world, start, None), "open end")
 
 
 async def test_provider_names_deleted_renamed_unknown(api: Api, world: World) -> None:

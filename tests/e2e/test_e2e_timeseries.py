@@ -17,8 +17,13 @@ from e2e_world import Rec, World, parse_ts
 
 ADMIN, USER = "/api/admin/usage/timeseries", "/api/users/me/usage/timeseries"
 TICK = timedelta(microseconds=1)
-COLUMN = {"model": "model", "provider": "provider_id", "api_format": "api_format", "user": "user_id",
-          "api_key": "api_key_id"}  # fmt: skip
+COLUMN = {
+    "model": "model",
+    "provider": "provider_id",
+    "api_format": "api_format",
+    "user": "user_id",
+    "api_key": "api_key_id",
+}
 
 
 def floor_local(t: datetime, tz: ZoneInfo, granularity: str) -> datetime:
@@ -81,8 +86,9 @@ def points(rows: list[Rec], starts: list[datetime], tz: ZoneInfo, q: dict[str, A
 def label(w: World, group_by: str, key: str) -> str:
     if group_by == "api_format":
         return key or "unknown"
-    kind, field = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")
-                   }.get(group_by, ("", ""))  # fmt: skip
+    kind, field = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}.get(
+        group_by, ("", "")
+    )
     if not kind:
         return key
     found = w.ent(kind, key) or {}
@@ -107,8 +113,13 @@ def expected(w: World, q: dict[str, Any], user_id: str | None) -> dict[str, Any]
         rest = [r for r in rows if r[col] not in top]
         if rest:
             series.append({"key": "__other__", "label": "other", "points": points(rest, starts, tz, q)})
-    return {"granularity": q["granularity"], "timezone": q["tz"], "start_date": start, "end_date": end,
-            "series": series}  # fmt: skip
+    return {
+        "granularity": q["granularity"],
+        "timezone": q["tz"],
+        "start_date": start,
+        "end_date": end,
+        "series": series,
+    }
 
 
 def queries(w: World) -> list[dict[str, Any]]:

@@ -16,9 +16,7 @@ from e2e_world import World
 ME = "/api/users/me/usage"
 
 
-def user_records(
-    world: World, uid: str, start: datetime | None, end: datetime | None, search: str | None
-) -> list[Any]:
+def user_records(world: World, uid: str, start: datetime | None, end: datetime | None, search: str | None) -> list[Any]:
     rows = [r for r in world.rows() if r["user_id"] == uid and W.in_range(r, start, end)]
     return W.order([r for r in rows if W.search_match(world, r, search, admin=False)])
 
@@ -47,9 +45,7 @@ async def test_user_usage(
     start = world.now - ago_start if ago_start else None
     end = world.now - ago_end if ago_end else None
     token = deployment.token(uid)
-    got = await api.ok(
-        ME, {"start_date": start, "end_date": end, "search": search, "limit": 200}, token=token
-    )
+    got = await api.ok(ME, {"start_date": start, "end_date": end, "search": search, "limit": 200}, token=token)
     expected = W.user_usage(world, uid, start, end)
     avg = expected.pop("avg_response_time")
     assert math.isclose(float(got.pop("avg_response_time")), avg, rel_tol=1e-9), uid
@@ -82,9 +78,7 @@ async def test_user_heatmap(api: Api, world: World, deployment: Deployment) -> N
 
 
 async def test_user_interval_timeline(api: Api, world: World, deployment: Deployment) -> None:
-    got = await api.ok(
-        ME + "/interval-timeline", {"hours": 24, "limit": 100}, token=deployment.token("u-bob")
-    )
+    got = await api.ok(ME + "/interval-timeline", {"hours": 24, "limit": 100}, token=deployment.token("u-bob"))
     expected = W.interval_timeline(world, 24, 100, datetime.now(UTC), user_id="u-bob")
     compare_timeline(got, expected)
 
@@ -110,9 +104,7 @@ HIT_CASES = [
 
 
 @pytest.mark.parametrize(("hours", "user_id", "key_id"), HIT_CASES)
-async def test_hit_analysis(
-    api: Api, world: World, hours: int, user_id: str | None, key_id: str | None
-) -> None:
+async def test_hit_analysis(api: Api, world: World, hours: int, user_id: str | None, key_id: str | None) -> None:
     got = await api.ok(
         "/api/admin/usage/cache-affinity/hit-analysis",
         {"hours": hours, "user_id": user_id, "api_key_id": key_id},
@@ -135,9 +127,7 @@ TTL_CASES = [
 
 
 @pytest.mark.parametrize(("hours", "user_id", "key_id"), TTL_CASES)
-async def test_ttl_analysis(
-    api: Api, world: World, hours: int, user_id: str | None, key_id: str | None
-) -> None:
+async def test_ttl_analysis(api: Api, world: World, hours: int, user_id: str | None, key_id: str | None) -> None:
     got = await api.ok(
         "/api/admin/usage/cache-affinity/ttl-analysis",
         {"hours": hours, "user_id": user_id, "api_key_id": key_id},
@@ -166,9 +156,7 @@ async def test_ttl_analysis(
         ("u-alice", True, 100),
     ],
 )
-async def test_interval_timeline(
-    api: Api, world: World, user_id: str | None, include: bool, limit: int
-) -> None:
+async def test_interval_timeline(api: Api, world: World, user_id: str | None, include: bool, limit: int) -> None:
     got = await api.ok(
         "/api/admin/usage/cache-affinity/interval-timeline",
         {"hours": 24, "limit": limit, "user_id": user_id, "include_user_info": include},

@@ -28,9 +28,7 @@ app = faust.App(
     table_standby_replicas=0,
     processing_guarantee="at_least_once",
 )
-source = app.topic(
-    source_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-)
+source = app.topic(source_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 report = app.topic(report_name, key_serializer="raw", value_serializer="raw")
 counts = app.Table("counts", default=int, partitions=1)
 

@@ -41,12 +41,21 @@ class FakeReads:
 
     async def stats(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
         self._note("stats", start, end)
-        return {"total_requests": 1, "total_tokens": 3, "total_cost": Decimal("0.10"),
-                "total_actual_cost": Decimal("0.05"), "avg_response_time": 1.5, "error_count": 0,
-                "error_rate": 0,
-                "cache_stats": {"cache_creation_tokens": 0, "cache_read_tokens": 0,
-                                "cache_creation_cost": Decimal(0),
-                                "cache_read_cost": Decimal(0)}}  # fmt: skip
+        return {
+            "total_requests": 1,
+            "total_tokens": 3,
+            "total_cost": Decimal("0.10"),
+            "total_actual_cost": Decimal("0.05"),
+            "avg_response_time": 1.5,
+            "error_count": 0,
+            "error_rate": 0,
+            "cache_stats": {
+                "cache_creation_tokens": 0,
+                "cache_read_tokens": 0,
+                "cache_creation_cost": Decimal(0),
+                "cache_read_cost": Decimal(0),
+            },
+        }
 
     async def aggregation(self, group_by: str, start: Any, end: Any, limit: int) -> list[dict[str, Any]]:
         self._note("aggregation", group_by, start, end, limit)
@@ -76,16 +85,30 @@ class FakeReads:
 
     async def ttl_analysis(self, user_id: Any, api_key_id: Any, hours: int, now: datetime) -> dict[str, Any]:
         self._note("ttl", user_id, api_key_id, hours)
-        return {"analysis_period_hours": hours, "total_users_analyzed": 0,
-                "ttl_distribution": {"5min": 0, "15min": 0, "30min": 0, "60min": 0}, "users": []}  # fmt: skip
+        return {
+            "analysis_period_hours": hours,
+            "total_users_analyzed": 0,
+            "ttl_distribution": {"5min": 0, "15min": 0, "30min": 0, "60min": 0},
+            "users": [],
+        }
 
     async def hit_analysis(self, user_id: Any, api_key_id: Any, hours: int, now: datetime) -> dict[str, Any]:
         self._note("hit", user_id, api_key_id, hours)
-        keys = ("total_requests", "requests_with_cache_hit", "total_input_tokens", "total_cache_read_tokens",
-                "total_cache_creation_tokens")  # fmt: skip
+        keys = (
+            "total_requests",
+            "requests_with_cache_hit",
+            "total_input_tokens",
+            "total_cache_read_tokens",
+            "total_cache_creation_tokens",
+        )
         out: dict[str, Any] = {"analysis_period_hours": hours, **dict.fromkeys(keys, 0)}
-        out.update(request_cache_hit_rate=0, token_cache_hit_rate=0.0, total_cache_read_cost_usd=Decimal(0),
-                   total_cache_creation_cost_usd=Decimal(0), estimated_savings_usd=Decimal(0))  # fmt: skip
+        out.update(
+            request_cache_hit_rate=0,
+            token_cache_hit_rate=0.0,
+            total_cache_read_cost_usd=Decimal(0),
+            total_cache_creation_cost_usd=Decimal(0),
+            estimated_savings_usd=Decimal(0),
+        )
         return out
 
     async def interval_timeline(
@@ -98,11 +121,19 @@ class FakeReads:
         self, user_id: str, start: Any, end: Any, search: Any, limit: int, offset: int
     ) -> dict[str, Any]:
         self._note("user_usage", user_id, start, end, search, limit, offset)
-        return {"total_requests": 0, "total_input_tokens": 0, "total_output_tokens": 0, "total_tokens": 0,
-                "total_cost": 0, "avg_response_time": 0, "quota_usd": None, "used_usd": 0,
-                "summary_by_model": [],
-                "pagination": {"total": 0, "limit": limit, "offset": offset, "has_more": False},
-                "records": []}  # fmt: skip
+        return {
+            "total_requests": 0,
+            "total_input_tokens": 0,
+            "total_output_tokens": 0,
+            "total_tokens": 0,
+            "total_cost": 0,
+            "avg_response_time": 0,
+            "quota_usd": None,
+            "used_usd": 0,
+            "summary_by_model": [],
+            "pagination": {"total": 0, "limit": limit, "offset": offset, "has_more": False},
+            "records": [],
+        }
 
     async def user_by_id(self, user_id: str) -> dict[str, Any] | None:
         return self.users.get(user_id)
@@ -130,8 +161,7 @@ def long_secret(settings: Settings) -> Settings:
 
 
 def user(user_id: str, role: str = "user", *, active: bool = True, deleted: bool = False) -> dict[str, Any]:
-    return {"id": user_id, "username": user_id, "email": None, "role": role, "is_active": active,
-            "is_deleted": deleted}  # fmt: skip
+    return {"id": user_id, "username": user_id, "email": None, "role": role, "is_active": active, "is_deleted": deleted}
 
 
 def standard_store() -> FakeReads:

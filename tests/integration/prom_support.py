@@ -17,8 +17,9 @@ def samples(text: str) -> dict[tuple[str, Labels], float]:
             continue
         m = _SAMPLE.fullmatch(line)
         assert m, f"not a sample line: {line!r}"
-        pairs = frozenset((k, re.sub(r"\\(.)", lambda e: {"n": "\n"}.get(e[1], e[1]), v))
-                          for k, v in _PAIR.findall(m.group(2) or ""))  # fmt: skip
+        pairs = frozenset(
+            (k, re.sub(r"\\(.)", lambda e: {"n": "\n"}.get(e[1], e[1]), v)) for k, v in _PAIR.findall(m.group(2) or "")
+        )
         out[(m.group(1), pairs)] = float(m.group(3))
     return out
 

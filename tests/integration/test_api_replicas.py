@@ -41,8 +41,13 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 def api_settings(topics: Settings) -> Settings:
-    return replace(topics, active_timeout_s=10**9, batch_within_s=0.05, sweep_interval_s=0.5,
-                   jwt_secret="replicas-" + uuid.uuid4().hex + uuid.uuid4().hex)  # fmt: skip
+    return replace(
+        topics,
+        active_timeout_s=10**9,
+        batch_within_s=0.05,
+        sweep_interval_s=0.5,
+        jwt_secret="replicas-" + uuid.uuid4().hex + uuid.uuid4().hex,
+    )
 
 
 @pytest.fixture
@@ -90,9 +95,20 @@ async def test_two_replicas_answer_alike_and_both_feeds_see_every_change(
 ) -> None:
     s = api_settings
     traffic = generate(29, 400, NOW - timedelta(days=3), timedelta(days=3) - timedelta(hours=1))
-    admin = entity_message("user", "u-admin", 1, {"username": "admin", "email": None, "role": "admin",
-                                                   "is_active": True, "is_deleted": False, "quota_usd": None,
-                                                   "used_usd": Decimal(0)})  # fmt: skip
+    admin = entity_message(
+        "user",
+        "u-admin",
+        1,
+        {
+            "username": "admin",
+            "email": None,
+            "role": "admin",
+            "is_active": True,
+            "is_deleted": False,
+            "quota_usd": None,
+            "used_usd": Decimal(0),
+        },
+    )
     worker = start_worker(s, tmp_path / "worker.log")
     token = _token(s)
     try:
@@ -125,10 +141,11 @@ async def test_two_replicas_answer_alike_and_both_feeds_see_every_change(
                 assert answers[0] == answers[1], path
 
             feeds = [
-                await session.ws_connect(base.replace("http://", "ws://") + f"{ADMIN}/active/ws",
-                                         params={"access_token": token})
+                await session.ws_connect(
+                    base.replace("http://", "ws://") + f"{ADMIN}/active/ws", params={"access_token": token}
+                )
                 for base in replicas
-            ]  # fmt: skip
+            ]
             try:
                 for ws in feeds:
                     first = json.loads((await ws.receive(timeout=10)).data)

@@ -169,8 +169,11 @@ def _requests(api: Api) -> list[tuple[str, dict[str, str], dict[str, str]]]:
         (f"{ADMIN}/timeseries", {"granularity": "month", "start_date": "2000-01-01", "end_date": "2799-12-31"}, admin),
         (f"{USER}/timeseries", {"granularity": "hour", "group_by": "model", **_quarters(4 * 9_000)}, user),
         # Exports: the largest time series as CSV, and every record (BULK and more) streamed (docs/api.md "Exports").
-        (f"{ADMIN}/export/timeseries", {"granularity": "15m", "group_by": "user", "limit": "9", **_quarters(10_000)},
-         admin),
+        (
+            f"{ADMIN}/export/timeseries",
+            {"granularity": "15m", "group_by": "user", "limit": "9", **_quarters(10_000)},
+            admin,
+        ),
         (f"{ADMIN}/export/records", {"format": "csv", **WIDE}, admin),
         (f"{USER}/export/records", {"format": "jsonl", **WIDE}, user),
     ]

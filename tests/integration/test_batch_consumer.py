@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 async def committed(settings: Settings, topic: str) -> dict[int, int | None]:
     """The group's committed offset per partition of `topic` (None: nothing committed)."""
-    probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                             enable_auto_commit=False)  # fmt: skip
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.consumer_group, enable_auto_commit=False
+    )
     await probe.start()
     try:
         return {p: await probe.committed(TopicPartition(topic, p)) for p in range(settings.partitions)}

@@ -109,15 +109,23 @@ async def test_demo_serves_history_and_live_traffic_and_stops_what_it_started(
     settings: Settings, tmp_path: Path, stop: str
 ) -> None:
     name = f"usagestream_demo_{uuid.uuid4().hex[:8]}"
-    demo = replace(settings, postgres_dsn=db_dsn(settings.asyncpg_dsn, name), http_port=free_port(),
-                   worker_metrics_port=0, state_dir=str(tmp_path / "state"))  # fmt: skip
+    demo = replace(
+        settings,
+        postgres_dsn=db_dsn(settings.asyncpg_dsn, name),
+        http_port=free_port(),
+        worker_metrics_port=0,
+        state_dir=str(tmp_path / "state"),
+    )
     env = {**os.environ, **demo.to_env(), "PYTHONSAFEPATH": "1"}
     out = tmp_path / "demo.out"
     with open(out, "wb") as sink:
         proc = subprocess.Popen(
             [EXE, "demo", "--history-requests", str(HISTORY), "--days", "1", "--rate", "100"],
-            env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,  # its own "terminal" group
-        )  # fmt: skip
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own "terminal" group
+        )
     base = f"http://{demo.http_host}:{demo.http_port}"
     try:
         token = await _wait_for_token(out, proc, timeout=180)

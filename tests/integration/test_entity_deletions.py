@@ -40,26 +40,57 @@ CREATED = datetime.now(UTC) - timedelta(minutes=5)
 
 # The entities of the world; `u-ann` (an admin) owns the requests, `u-root` watches through the admin feed.
 ENTITIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("user", "u-root"): {"username": "root", "email": None, "role": "admin", "is_active": True,
-                         "is_deleted": False, "quota_usd": None, "used_usd": Decimal(0)},
-    ("user", "u-ann"): {"username": "ann", "email": "ann@example.com", "role": "admin", "is_active": True,
-                        "is_deleted": False, "quota_usd": None, "used_usd": Decimal(0)},
+    ("user", "u-root"): {
+        "username": "root",
+        "email": None,
+        "role": "admin",
+        "is_active": True,
+        "is_deleted": False,
+        "quota_usd": None,
+        "used_usd": Decimal(0),
+    },
+    ("user", "u-ann"): {
+        "username": "ann",
+        "email": "ann@example.com",
+        "role": "admin",
+        "is_active": True,
+        "is_deleted": False,
+        "quota_usd": None,
+        "used_usd": Decimal(0),
+    },
     ("api_key", "k-ann"): {"user_id": "u-ann", "name": "ann's key", "display": "sk-...ann"},
     ("provider", "p-1"): {"name": "Entity Provider", "billing_type": "pay_as_you_go"},
     ("provider_api_key", "pk-1"): {"provider_id": "p-1", "name": "upstream one"},
-    ("management_token", "t-1"): {"token_sha256": hashlib.sha256(MGMT.encode()).hexdigest(), "user_id": "u-root",
-                                  "is_active": True, "expires_at": None, "allowed_ips": None},
-}  # fmt: skip
+    ("management_token", "t-1"): {
+        "token_sha256": hashlib.sha256(MGMT.encode()).hexdigest(),
+        "user_id": "u-root",
+        "is_active": True,
+        "expires_at": None,
+        "allowed_ips": None,
+    },
+}
 # What each deletion names, and a partial `data` for it (fields an upsert would refuse as incomplete).
 DELETED = {"user": "u-ann", "api_key": "k-ann", "provider": "p-1", "management_token": "t-1"}
-PARTIAL = {"user": {"username": "ann"}, "api_key": {"user_id": "u-ann"}, "provider": {"name": "x"},
-           "management_token": {"is_active": True}}  # fmt: skip
+PARTIAL = {
+    "user": {"username": "ann"},
+    "api_key": {"user_id": "u-ann"},
+    "provider": {"name": "x"},
+    "management_token": {"is_active": True},
+}
 WAYS = ["deleted-empty-data", "deleted-partial-data", "deleted-null-data", "tombstone"]
 
 
 def entity_value(kind: str, eid: str, seq: int, data: dict[str, Any] | None, deleted: bool = False) -> bytes:
-    env = {"v": 1, "kind": "entity", "entity": kind, "id": eid, "seq": seq,
-           "emitted_at": datetime.now(UTC).isoformat(), "deleted": deleted, "data": data}  # fmt: skip
+    env = {
+        "v": 1,
+        "kind": "entity",
+        "entity": kind,
+        "id": eid,
+        "seq": seq,
+        "emitted_at": datetime.now(UTC).isoformat(),
+        "deleted": deleted,
+        "data": data,
+    }
     return dumps(env)
 
 
@@ -72,10 +103,21 @@ def deletion(kind: str, way: str) -> bytes | None:
 def request(rid: str, status: str) -> dict[str, Any]:
     done = status == "completed"
     return usage_record(
-        rid, CREATED, user_id="u-ann", api_key_id="k-ann", provider_id="p-1", provider_name="snapshot name",
-        provider_api_key_id="pk-1", model="claude-x", status=status, status_code=200 if done else None,
-        input_tokens=10, total_tokens=10, total_cost_usd=Decimal("0.5"), response_time_ms=900 if done else None,
-    )  # fmt: skip
+        rid,
+        CREATED,
+        user_id="u-ann",
+        api_key_id="k-ann",
+        provider_id="p-1",
+        provider_name="snapshot name",
+        provider_api_key_id="pk-1",
+        model="claude-x",
+        status=status,
+        status_code=200 if done else None,
+        input_tokens=10,
+        total_tokens=10,
+        total_cost_usd=Decimal("0.5"),
+        response_time_ms=900 if done else None,
+    )
 
 
 @dataclass
@@ -127,9 +169,18 @@ async def world(settings: Settings, pg: asyncpg.Connection, redis_client: aiored
         await w.entity(f"{kind}:{eid}", entity_value(kind, eid, 1, data))
     done = request("r-done", "completed")
     await w.usage(done, 1)
-    cand = candidate_record(CREATED, user_id="u-ann", api_key_id="k-ann", provider_id="p-1", key_id="pk-1",
-                            status="success", status_code=200, latency_ms=800, started_at=CREATED.isoformat(),
-                            finished_at=(CREATED + timedelta(seconds=1)).isoformat())  # fmt: skip
+    cand = candidate_record(
+        CREATED,
+        user_id="u-ann",
+        api_key_id="k-ann",
+        provider_id="p-1",
+        key_id="pk-1",
+        status="success",
+        status_code=200,
+        latency_ms=800,
+        started_at=CREATED.isoformat(),
+        finished_at=(CREATED + timedelta(seconds=1)).isoformat(),
+    )
     await w.send(settings.topic_candidates, "r-done", candidate_event("c-1", "r-done", 1, cand))
     await w.usage(request("r-live", "streaming"), 1)
     assert dead == []

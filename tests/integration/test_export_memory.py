@@ -97,8 +97,11 @@ async def _seed(dsn: str, tz: ZoneInfo) -> None:
             "SELECT array_agg(column_name::text ORDER BY ordinal_position) FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND table_name = 'usage_records'"
         )
-        fresh = {"id": "'bulk-' || g", "request_id": "'bulk-req-' || g",
-                 "created_at": "timestamptz '2026-11-20' - g * interval '1 second'"}  # fmt: skip
+        fresh = {
+            "id": "'bulk-' || g",
+            "request_id": "'bulk-req-' || g",
+            "created_at": "timestamptz '2026-11-20' - g * interval '1 second'",
+        }
         select = ", ".join(fresh.get(c, f"t.{c}") for c in columns)
         await conn.execute(
             f"INSERT INTO usage_records ({', '.join(columns)}) SELECT {select} FROM generate_series(1, $1) g,"
@@ -197,8 +200,11 @@ def _cli(settings: Settings, out: Path, query: dict[str, str]) -> tuple[int, flo
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", CLI, "export", "records", "--format", "csv", "--output", str(out), *options],
-        env=env, capture_output=True, timeout=600, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stderr.decode().strip().splitlines()[-1].split()
     assert last[0] == "maxrss", done.stderr[-2000:]

@@ -47,8 +47,7 @@ async def names(settings: Settings) -> AsyncIterator[Names]:
 def start_worker(settings: Settings, n: Names, tmp: Path, log: Path) -> subprocess.Popen[bytes]:
     # A minimal environment: faust reads bare variables such as BROKER_URL and WEB_PORT over what code passes.
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "PYTHONSAFEPATH": "1"}
-    argv = [sys.executable, str(APP), settings.kafka_bootstrap, n.app_id, str(tmp / "faust-data"),
-            n.source, n.report]
+    argv = [sys.executable, str(APP), settings.kafka_bootstrap, n.app_id, str(tmp / "faust-data"), n.source, n.report]
     with open(log, "ab") as out:
         return subprocess.Popen(argv, env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
 
@@ -96,9 +95,7 @@ def last_counts(reports: list[tuple[bytes | None, bytes | None]]) -> dict[str, i
     return {(k or b"").decode(): int(v or b"0") for k, v in reports}
 
 
-async def test_table_is_recovered_from_its_changelog(
-    settings: Settings, names: Names, tmp_path: Path
-) -> None:
+async def test_table_is_recovered_from_its_changelog(settings: Settings, names: Names, tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     first = start_worker(settings, names, tmp_path, log)
     try:

@@ -69,9 +69,7 @@ async def test_malformed_token(client: TestClient[Any, Any], token: str) -> None
 
 
 async def test_bad_signature(client: TestClient[Any, Any]) -> None:
-    forged = jwt.encode(
-        {"user_id": ADMIN_ID, "role": "admin", "type": "access", "exp": 2**40}, "wrong-key" * 8
-    )
+    forged = jwt.encode({"user_id": ADMIN_ID, "role": "admin", "type": "access", "exp": 2**40}, "wrong-key" * 8)
     assert (await client.get(ADMIN_PATH, headers=bearer(forged))).status == 401
 
 

@@ -35,8 +35,12 @@ from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
 MARKER = f"SECRET{uuid.uuid4().hex[:8]}"
-HARDENED = {"cache-control": "no-store", "x-content-type-options": "nosniff", "x-frame-options": "DENY",
-            "server": "usagestream"}  # fmt: skip
+HARDENED = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "server": "usagestream",
+}
 
 
 @pytest.fixture
@@ -45,7 +49,7 @@ async def client(settings: Settings, redis_client: aioredis.Redis) -> AsyncItera
     app = app_for(settings, standard_store())
 
     async def block(request: web.Request) -> web.Response:
-        time.sleep(0.4)  # noqa: ASYNC251 - the point: hold the event loop as a CPU-bound handler would
+        time.sleep(0.4)
         return web.json_response({})
 
     app.router.add_get("/test/block", block)
@@ -178,8 +182,13 @@ def _observations_over(histogram: Histogram, seconds: float) -> int:
 async def test_every_response_carries_the_hardening_headers(client: TestClient[Any, Any], settings: Settings) -> None:
     settings = long_secret(settings)
     admin, user = mint(settings, ADMIN_ID, "admin"), mint(settings, USER_ID)
-    for path, headers in [("/api/admin/usage/stats", bearer(admin)), ("/api/users/me/usage", bearer(user)),
-                          ("/api/admin/usage/stats", {}), ("/no/such/path", {}), ("/health", {})]:  # fmt: skip
+    for path, headers in [
+        ("/api/admin/usage/stats", bearer(admin)),
+        ("/api/users/me/usage", bearer(user)),
+        ("/api/admin/usage/stats", {}),
+        ("/no/such/path", {}),
+        ("/health", {}),
+    ]:
         response = await client.get(path, headers=headers)
         got = {name.lower(): value for name, value in response.headers.items()}
         assert HARDENED.items() <= got.items(), (path, got)
@@ -188,8 +197,12 @@ async def test_every_response_carries_the_hardening_headers(client: TestClient[A
     assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Server"] == "usagestream"
     assert page.headers["Cache-Control"] == "no-cache", "the dashboard keeps its own caching policy"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"], "and its own CSP"
-    handshake = _get(f"/api/users/me/usage/active/ws?access_token={user}", "Upgrade: websocket",
-                     "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                     "Sec-WebSocket-Version: 13")  # fmt: skip
+    handshake = _get(
+        f"/api/users/me/usage/active/ws?access_token={user}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    )
     [upgrade] = await raw_exchange(client.port, handshake)
     assert upgrade.status == 101 and upgrade.headers["server"] == "usagestream"

@@ -50,8 +50,19 @@ USER = "/api/users/me/usage"
 WIDE = {"start_date": "0001-01-01", "end_date": "9999-12-31"}
 # k1 (a key of u0) renamed: a CSV cell that needs quoting, holds a newline and starts like a formula.
 SPECIAL = '=SUM("a,b";1)\n"q"'
-ADMIN_ONLY = {"user_id", "user_email", "username", "provider", "actual_cost", "rate_multiplier", "api_key_name",
-              "has_fallback", "has_retry", "has_rectified", "request_metadata"}  # fmt: skip
+ADMIN_ONLY = {
+    "user_id",
+    "user_email",
+    "username",
+    "provider",
+    "actual_cost",
+    "rate_multiplier",
+    "api_key_name",
+    "has_fallback",
+    "has_retry",
+    "has_rectified",
+    "request_metadata",
+}
 
 
 @dataclass

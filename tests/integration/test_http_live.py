@@ -39,14 +39,29 @@ ADMIN_FEED, USER_FEED = "/api/admin/usage/active/ws", "/api/users/me/usage/activ
 
 def live_item(usage_id: str, user_id: str = USER_ID, minute: int = 0, **over: Any) -> dict[str, Any]:
     item = {
-        "id": usage_id, "seq": 1, "user_id": user_id, "api_key_id": "k-" + user_id, "status": "streaming",
-        "model": "claude-x", "created_at": (T0 + timedelta(minutes=minute)).isoformat(), "input_tokens": 10,
-        "output_tokens": 5, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2,
-        "total_cost_usd": "0.00123400", "actual_total_cost_usd": "0.00100000", "rate_multiplier": "1.5",
-        "response_time_ms": None, "first_byte_time_ms": 120, "api_format": "claude:chat",
-        "endpoint_api_format": "openai:chat", "has_format_conversion": True, "provider_name": "acme",
-        "provider_api_key_id": "pk-1", "kafka_partition": 0,
-    }  # fmt: skip
+        "id": usage_id,
+        "seq": 1,
+        "user_id": user_id,
+        "api_key_id": "k-" + user_id,
+        "status": "streaming",
+        "model": "claude-x",
+        "created_at": (T0 + timedelta(minutes=minute)).isoformat(),
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 2,
+        "total_cost_usd": "0.00123400",
+        "actual_total_cost_usd": "0.00100000",
+        "rate_multiplier": "1.5",
+        "response_time_ms": None,
+        "first_byte_time_ms": 120,
+        "api_format": "claude:chat",
+        "endpoint_api_format": "openai:chat",
+        "has_format_conversion": True,
+        "provider_name": "acme",
+        "provider_api_key_id": "pk-1",
+        "kafka_partition": 0,
+    }
     item.update(over)
     return item
 
@@ -65,9 +80,7 @@ class Live:
 
     async def upsert(self, item: dict[str, Any]) -> None:
         await self.put(item)
-        await self.client.publish(
-            self.settings.key("live", "events"), json.dumps({"type": "upsert", "item": item})
-        )
+        await self.client.publish(self.settings.key("live", "events"), json.dumps({"type": "upsert", "item": item}))
 
     async def remove(self, item: dict[str, Any], status: str = "completed") -> None:
         await self.client.hdel(self.settings.key("live"), item["id"])
@@ -125,21 +138,47 @@ async def get_json(client: TestClient[Any, Any], path: str, headers: dict[str, s
 async def test_item_shape(
     client: TestClient[Any, Any], live: Live, admin: dict[str, str], alice: dict[str, str]
 ) -> None:
-    await live.put(live_item("a"), live_item("b", minute=1, total_cost_usd="0.00000000", rate_multiplier=None,
-                                             api_format=None, endpoint_api_format="",
-                                             has_format_conversion=None,
-                                             provider_name="pending", provider_api_key_id=None))  # fmt: skip
+    await live.put(
+        live_item("a"),
+        live_item(
+            "b",
+            minute=1,
+            total_cost_usd="0.00000000",
+            rate_multiplier=None,
+            api_format=None,
+            endpoint_api_format="",
+            has_format_conversion=None,
+            provider_name="pending",
+            provider_api_key_id=None,
+        ),
+    )
     body = await get_json(client, "/api/admin/usage/active", admin)
-    common = {"status": "streaming", "input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 0,
-              "cache_read_input_tokens": 2, "actual_cost": 0.001, "response_time_ms": None,
-              "first_byte_time_ms": 120}  # fmt: skip
-    assert body == {"requests": [
-        {"id": "b", **common, "cost": 0, "rate_multiplier": None, "provider": "pending",
-         "api_key_name": None},
-        {"id": "a", **common, "cost": 0.001234, "rate_multiplier": 1.5, "api_format": "claude:chat",
-         "endpoint_api_format": "openai:chat", "has_format_conversion": True, "provider": "acme",
-         "api_key_name": "upstream key one"},
-    ]}  # fmt: skip
+    common = {
+        "status": "streaming",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 2,
+        "actual_cost": 0.001,
+        "response_time_ms": None,
+        "first_byte_time_ms": 120,
+    }
+    assert body == {
+        "requests": [
+            {"id": "b", **common, "cost": 0, "rate_multiplier": None, "provider": "pending", "api_key_name": None},
+            {
+                "id": "a",
+                **common,
+                "cost": 0.001234,
+                "rate_multiplier": 1.5,
+                "api_format": "claude:chat",
+                "endpoint_api_format": "openai:chat",
+                "has_format_conversion": True,
+                "provider": "acme",
+                "api_key_name": "upstream key one",
+            },
+        ]
+    }
     raw = await (await client.get("/api/admin/usage/active", headers=admin)).text()
     assert '"cost":0.00123400' in raw  # exact decimal text, not a float rendering
     mine = await get_json(client, "/api/users/me/usage/active", alice)
@@ -155,9 +194,7 @@ async def test_newest_50_and_user_scope(
     body = await get_json(client, "/api/admin/usage/active", admin)
     assert [r["id"] for r in body["requests"]] == [f"r{i:03}" for i in range(119, 69, -1)]
     mine = await get_json(client, "/api/users/me/usage/active", alice)
-    assert [r["id"] for r in mine["requests"]] == [f"r{i:03}" for i in range(119, -1, -1) if i % 3 == 0][:50][
-        :40
-    ]
+    assert [r["id"] for r in mine["requests"]] == [f"r{i:03}" for i in range(119, -1, -1) if i % 3 == 0][:50][:40]
     assert not [c for c in store.calls if c[0] == "active_records"]
 
 
@@ -167,12 +204,12 @@ async def test_active_with_ids(
     await live.put(live_item("live-1"), live_item("live-bob", OTHER_ID))
     done = live_item("done-1", status="completed", total_cost_usd=None, actual_total_cost_usd=None)
     store.rows = {"done-1": done, "done-bob": live_item("done-bob", OTHER_ID, status="failed")}
-    body = await get_json(
-        client, "/api/admin/usage/active", admin, ids=" done-1, nope ,live-1,done-bob,live-1"
-    )
+    body = await get_json(client, "/api/admin/usage/active", admin, ids=" done-1, nope ,live-1,done-bob,live-1")
     assert [(r["id"], r["status"]) for r in body["requests"]] == [
-        ("done-1", "completed"), ("live-1", "streaming"), ("done-bob", "failed")
-    ]  # fmt: skip
+        ("done-1", "completed"),
+        ("live-1", "streaming"),
+        ("done-bob", "failed"),
+    ]
     assert body["requests"][0]["cost"] == 0 and body["requests"][0]["actual_cost"] is None
     assert ("active_records", (["done-1", "nope", "done-bob"], None)) in store.calls
     mine = await get_json(client, "/api/users/me/usage/active", alice, ids="live-1,live-bob,done-1,done-bob")
@@ -200,9 +237,7 @@ async def next_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 1.0) -
     return await ws.receive_json(timeout=timeout)
 
 
-async def test_feed_snapshot_upsert_remove(
-    client: TestClient[Any, Any], live: Live, settings: Settings
-) -> None:
+async def test_feed_snapshot_upsert_remove(client: TestClient[Any, Any], live: Live, settings: Settings) -> None:
     await live.put(live_item("a1"), live_item("b1", OTHER_ID, minute=1))
     admin_ws = await client.ws_connect(ADMIN_FEED, params={"access_token": mint(settings, ADMIN_ID, "admin")})
     alice_ws = await client.ws_connect(USER_FEED, headers=bearer(mint(settings, USER_ID)))

@@ -23,9 +23,19 @@ POLLS = 20
 
 
 def item(usage_id: str, seq: int = 1) -> dict[str, Any]:
-    return {"id": usage_id, "seq": seq, "user_id": USER_ID, "status": "streaming", "model": "m",
-            "created_at": datetime.now(UTC).isoformat(), "input_tokens": seq, "output_tokens": 0,
-            "total_cost_usd": "0", "provider_name": "p", "provider_api_key_id": None}  # fmt: skip
+    return {
+        "id": usage_id,
+        "seq": seq,
+        "user_id": USER_ID,
+        "status": "streaming",
+        "model": "m",
+        "created_at": datetime.now(UTC).isoformat(),
+        "input_tokens": seq,
+        "output_tokens": 0,
+        "total_cost_usd": "0",
+        "provider_name": "p",
+        "provider_api_key_id": None,
+    }
 
 
 async def api_connections(redis_client: aioredis.Redis, settings: Settings) -> int:
@@ -51,9 +61,11 @@ async def test_the_feed_works_at_the_redis_connection_cap(settings: Settings, re
             *(client.ws_connect(paths[i % 2], params={"access_token": tokens[i % 2]}) for i in range(FEEDS))
         )
         polls = await asyncio.gather(
-            *(client.get(path, headers={"Authorization": f"Bearer {tokens[i % 2]}"})
-              for i, path in enumerate(["/api/admin/usage/active", "/api/users/me/usage/active"] * (POLLS // 2)))
-        )  # fmt: skip
+            *(
+                client.get(path, headers={"Authorization": f"Bearer {tokens[i % 2]}"})
+                for i, path in enumerate(["/api/admin/usage/active", "/api/users/me/usage/active"] * (POLLS // 2))
+            )
+        )
         assert [p.status for p in polls] == [200] * POLLS
         for ws in feeds:
             snapshot = await ws.receive_json(timeout=10)

@@ -95,14 +95,19 @@ async def test_user_path_refuses_admin_groupings(client: TestClient[Any, Any], g
         ({"start_date": "2026-01-02", "end_date": "2026-01-01"}, "start_date must not be after end_date"),
         ({"start_date": "2025-01-01", "end_date": "2026-01-01", "granularity": "15m"}, "more than 10000 buckets"),
         (
-            {"start_date": "2025-01-01", "end_date": "2025-03-02", "granularity": "hour", "group_by": "model",
-             "limit": "100"},
+            {
+                "start_date": "2025-01-01",
+                "end_date": "2025-03-02",
+                "granularity": "hour",
+                "group_by": "model",
+                "limit": "100",
+            },
             "1441 buckets x 101 series is more than 100000 points",
         ),
         ({"start_date": "1971-01-01", "end_date": "1971-01-02", "tz": "Africa/Monrovia"}, "UTC-00:44:30"),
         ({"start_date": "9999-01-01", "end_date": "9999-12-31", "granularity": "month"}, "beyond the years 1 to"),
     ],
-)  # fmt: skip
+)
 async def test_invalid_parameters_are_422(client: TestClient[Any, Any], query: dict[str, str], message: str) -> None:
     status, body = await get(client, ADMIN_PATH, ADMIN_ID, "admin", **query)
     assert status == 422, body

@@ -52,7 +52,11 @@ async def test_dead_letter_writes_the_contract_record(topics: Settings) -> None:
     assert got[0].key == b"k\xff"
     assert set(first) == {"reason", "topic", "partition", "offset", "key", "value"}
     assert (first["reason"], first["topic"], first["partition"], first["offset"]) == (
-        "not valid JSON", topics.topic_usage, 2, 41)
+        "not valid JSON",
+        topics.topic_usage,
+        2,
+        41,
+    )
     assert first["key"] == "k\ufffd"
     assert first["value"] == "\ufffd" + "x" * (64 * 1024 - 1)
     assert (second["offset"], second["value"]) == (42, None)
@@ -67,8 +71,12 @@ async def test_ensure_topics_is_idempotent_and_compacts_entities(cleanup: Settin
         counts = await kafka_topics.partition_counts(admin, names)
         policies = {t: await kafka_topics.topic_config(admin, t, "cleanup.policy") for t in counts}
     n = settings.partitions
-    assert counts == {settings.topic_usage: n, settings.topic_candidates: n, settings.topic_entities: n,
-                      settings.topic_dlq: 1}
+    assert counts == {
+        settings.topic_usage: n,
+        settings.topic_candidates: n,
+        settings.topic_entities: n,
+        settings.topic_dlq: 1,
+    }
     assert policies[settings.topic_entities] == "compact"
     assert policies[settings.topic_usage] == policies[settings.topic_dlq] == "delete"
 

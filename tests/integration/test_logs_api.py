@@ -85,8 +85,18 @@ async def _traffic(settings: Settings) -> list[str]:
     finally:
         await client.close()  # every handler and access-log line is done once the server closed
     assert got == [200, 200, 401, 200, 405, 503, 404]
-    return [admin, user, admin.rsplit(".", 1)[1], user.rsplit(".", 1)[1], BAD, MANAGEMENT, MARKER + "&",
-            f"search={MARKER}", DSN_PASSWORD, settings.jwt_secret]  # fmt: skip
+    return [
+        admin,
+        user,
+        admin.rsplit(".", 1)[1],
+        user.rsplit(".", 1)[1],
+        BAD,
+        MANAGEMENT,
+        MARKER + "&",
+        f"search={MARKER}",
+        DSN_PASSWORD,
+        settings.jwt_secret,
+    ]
 
 
 @pytest.mark.parametrize("captured", ["json"], indirect=True)
@@ -101,10 +111,15 @@ async def test_json_lines_for_each_request_and_no_secret(
     assert MARKER not in output.replace(f"/api/admin/usage/{MARKER}-id", ""), "only as a path segment, never query"
     lines = [json.loads(line) for line in output.splitlines()]  # every line is one JSON object
     access = {(x["method"], x["route"], x["status"]): x for x in lines if x["logger"] == "aiohttp.access"}
-    for key in [("GET", "/api/admin/usage/records", 200), ("GET", "/api/users/me/usage", 200),
-                ("GET", "/api/admin/usage/stats", 401), ("POST", "unmatched", 405),
-                ("GET", "/api/admin/usage/stats", 503), ("GET", "/api/admin/usage/{usage_id}", 404),
-                ("GET", "/api/users/me/usage/active/ws", 101)]:  # fmt: skip
+    for key in [
+        ("GET", "/api/admin/usage/records", 200),
+        ("GET", "/api/users/me/usage", 200),
+        ("GET", "/api/admin/usage/stats", 401),
+        ("POST", "unmatched", 405),
+        ("GET", "/api/admin/usage/stats", 503),
+        ("GET", "/api/admin/usage/{usage_id}", 404),
+        ("GET", "/api/users/me/usage/active/ws", 101),
+    ]:
         assert key in access, f"no access line for {key}: {sorted(access)}"
         assert isinstance(access[key]["latency_ms"], float) and access[key]["latency_ms"] >= 0
         assert access[key]["level"] == "INFO" and "?" not in access[key]["path"]

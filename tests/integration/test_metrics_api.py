@@ -101,8 +101,9 @@ async def test_websocket_clients_gauge(client: TestClient[Any, Any], settings: S
     await _eventually(client, 0, CLIENTS, feed="user")
     await _eventually(client, 2, REQUESTS, method="GET", route="/api/users/me/usage/active/ws", status=101)
     text = await scrape(client)
-    assert not [k for k in samples(text) if k[0].startswith(LATENCY) and ("route", "/api/users/me/usage/active/ws")
-                in k[1]], "a websocket session is not a request latency"  # fmt: skip
+    assert not [
+        k for k in samples(text) if k[0].startswith(LATENCY) and ("route", "/api/users/me/usage/active/ws") in k[1]
+    ], "a websocket session is not a request latency"
 
 
 async def test_metrics_token_is_required_when_configured(settings: Settings, redis_client: aioredis.Redis) -> None:

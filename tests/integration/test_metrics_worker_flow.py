@@ -62,8 +62,11 @@ def per_topic(text: str, name: str, topic: str) -> float:
 
 def assert_every_message_accounted(text: str, topic: str) -> None:
     consumed = value(text, P + "events_consumed_total", topic=topic)
-    outcome = (per_topic(text, P + "events_applied_total", topic) + per_topic(text, P + "events_skipped_total", topic)
-               + per_topic(text, P + "dead_lettered_total", topic))  # fmt: skip
+    outcome = (
+        per_topic(text, P + "events_applied_total", topic)
+        + per_topic(text, P + "events_skipped_total", topic)
+        + per_topic(text, P + "dead_lettered_total", topic)
+    )
     assert consumed == outcome, f"{topic}: consumed {consumed} != applied + skipped + dead-lettered {outcome}"
 
 
@@ -74,12 +77,31 @@ def lifecycle(n: int) -> tuple[list[tuple[str, bytes, bytes]], list[dict[str, ob
         rid = str(uuid.uuid4())
         pending = usage_record(rid, CREATED, provider_name="p", provider_id="p")
         final = dict(pending, status="completed", status_code=200, total_tokens=7, output_tokens=7)
-        cand = {"candidate_index": 0, "retry_index": 0, "user_id": None, "api_key_id": None, "provider_id": "p",
-                "endpoint_id": None, "key_id": None, "status": "success", "skip_reason": None, "error_type": None,
-                "error_message": None, "is_cached": False, "status_code": 200, "latency_ms": 120, "extra_data": None,
-                "created_at": pending["created_at"], "started_at": None, "finished_at": None}  # fmt: skip
-        messages += [("usage", rid.encode(), usage_event(pending, 1)), ("usage", rid.encode(), usage_event(final, 2)),
-                     ("candidate", rid.encode(), candidate_event(str(uuid.uuid4()), rid, 1, cand))]  # fmt: skip
+        cand = {
+            "candidate_index": 0,
+            "retry_index": 0,
+            "user_id": None,
+            "api_key_id": None,
+            "provider_id": "p",
+            "endpoint_id": None,
+            "key_id": None,
+            "status": "success",
+            "skip_reason": None,
+            "error_type": None,
+            "error_message": None,
+            "is_cached": False,
+            "status_code": 200,
+            "latency_ms": 120,
+            "extra_data": None,
+            "created_at": pending["created_at"],
+            "started_at": None,
+            "finished_at": None,
+        }
+        messages += [
+            ("usage", rid.encode(), usage_event(pending, 1)),
+            ("usage", rid.encode(), usage_event(final, 2)),
+            ("candidate", rid.encode(), candidate_event(str(uuid.uuid4()), rid, 1, cand)),
+        ]
         finals.append(final)
     return messages, finals
 
@@ -109,14 +131,19 @@ async def test_worker_metrics_move_as_events_flow(topics: Settings, pg: asyncpg.
         assert value(first, P + "apply_duration_seconds_count") == value(first, P + "batch_size_count")
         for topic in (usage, cands):
             assert_every_message_accounted(first, topic)
-            lags = {dict(labels)["partition"]: v for (n, labels), v in samples(first).items()
-                    if n == P + "consumer_lag" and ("topic", topic) in labels}  # fmt: skip
+            lags = {
+                dict(labels)["partition"]: v
+                for (n, labels), v in samples(first).items()
+                if n == P + "consumer_lag" and ("topic", topic) in labels
+            }
             assert lags == {str(p): 0 for p in range(s.partitions)}, f"caught up on every partition of {topic}"
 
         # A redelivered final snapshot (same seq) and an old pending snapshot of another request (older seq).
         old = dict(finals[1], status="pending")
-        again = [("usage", str(finals[0]["id"]).encode(), usage_event(finals[0], 2)),
-                 ("usage", str(finals[1]["id"]).encode(), usage_event(old, 1))]  # fmt: skip
+        again = [
+            ("usage", str(finals[0]["id"]).encode(), usage_event(finals[0], 2)),
+            ("usage", str(finals[1]["id"]).encode(), usage_event(old, 1)),
+        ]
         await produce(s, again)
         # Skips are counted when their batch committed, after it was counted as consumed: wait for both.
         await scrape_until(url, P + "events_skipped_total", 1, proc, topic=usage, reason="duplicate")
@@ -179,14 +206,19 @@ async def test_lag_per_partition_falls_batch_by_batch_and_leaves_with_the_partit
     assert gauges.lags == [15, 10, 5, 0]
 
     def owned() -> set[int]:
-        return {int(dict(labels)["partition"]) for (n, labels), _ in samples(metrics.registry.expose()).items()
-                if n == P + "consumer_lag"}  # fmt: skip
+        return {
+            int(dict(labels)["partition"])
+            for (n, labels), _ in samples(metrics.registry.expose()).items()
+            if n == P + "consumer_lag"
+        }
 
     await _until(lambda: owned() == set(range(s.partitions)), "a lag gauge for every partition")
     b = BatchConsumer(s, [s.topic_usage], lambda batch: batch, gauges.apply)
     consumers.append(b)
     await b.start()  # the group rebalances: `a` keeps some partitions, `b` takes the others
-    await _until(lambda: len(b.assignment()) > 0 and len(a.assignment()) + len(b.assignment()) == s.partitions,
-                 "partitions shared by the two consumers")  # fmt: skip
+    await _until(
+        lambda: len(b.assignment()) > 0 and len(a.assignment()) + len(b.assignment()) == s.partitions,
+        "partitions shared by the two consumers",
+    )
     mine = {tp.partition for tp in a.assignment()}
     await _until(lambda: owned() == mine, f"lag gauges only for a's partitions {mine}: {owned()}")

@@ -33,9 +33,14 @@ from usagestream.stats import DIMENSIONS, GRAIN_HOUR, GRAIN_MONTH
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 TABLES = {
-    "usage_records", "candidate_records", "entities", "usage_agg", "attempt_agg", "dead_letter_counts",
+    "usage_records",
+    "candidate_records",
+    "entities",
+    "usage_agg",
+    "attempt_agg",
+    "dead_letter_counts",
     "meta",
-}  # fmt: skip
+}
 GOLDEN = Path(__file__).with_name("schema_head.txt")
 # Month partitions are created relative to today (0002 and the writer make them ahead of time): their names
 # change with the calendar, so the listing leaves them out.
@@ -220,8 +225,15 @@ async def _recount_differences(dsn: str) -> dict[str, tuple[int, int]]:
     try:
         out = {}
         for grain in (GRAIN_HOUR, GRAIN_MONTH):
-            steps = [(f"{dim} {grain}", "usage_agg", f"dim = '{dim}' AND grain = {grain}",
-                      expected_usage_sql(dim, grain, ZONE)) for dim in DIMENSIONS]  # fmt: skip
+            steps = [
+                (
+                    f"{dim} {grain}",
+                    "usage_agg",
+                    f"dim = '{dim}' AND grain = {grain}",
+                    expected_usage_sql(dim, grain, ZONE),
+                )
+                for dim in DIMENSIONS
+            ]
             steps.append((f"attempts {grain}", "attempt_agg", f"grain = {grain}", expected_attempts_sql(grain, ZONE)))
             for label, table, where, expected in steps:
                 stored = f"SELECT * FROM {table} WHERE {where}"
@@ -250,8 +262,13 @@ def test_hour_and_month_grains_are_recounted_as_verify_counts(empty_db: Settings
 def test_db_upgrade_command_twice_is_harmless(empty_db: Settings) -> None:
     env = {**os.environ, "PYTHONSAFEPATH": "1", "USAGESTREAM_POSTGRES_DSN": empty_db.postgres_dsn}
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-m", "usagestream.cli", "db", "upgrade"], env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "usagestream.cli", "db", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
     tables, versions = asyncio.run(_schema(empty_db.asyncpg_dsn))
     assert TABLES <= tables and len(versions) == 1

@@ -25,8 +25,15 @@ from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
 schema = schemathesis.openapi.from_dict(document())
-ADMIN_USER = {"username": "root", "email": None, "role": "admin", "is_active": True, "is_deleted": False,
-              "quota_usd": None, "used_usd": 0}  # fmt: skip
+ADMIN_USER = {
+    "username": "root",
+    "email": None,
+    "role": "admin",
+    "is_active": True,
+    "is_deleted": False,
+    "quota_usd": None,
+    "used_usd": 0,
+}
 
 
 @dataclass
@@ -71,8 +78,12 @@ async def _seed(app_settings: Settings) -> None:
 def running(database_dsn: str) -> Iterator[Running]:
     base = Settings.from_env()
     tag = "schemathesis"
-    app_settings = replace(base, postgres_dsn=database_dsn, redis_prefix=f"usagestream-test-{tag}:",
-                           jwt_secret="schemathesis-secret-" + "k" * 32)  # fmt: skip
+    app_settings = replace(
+        base,
+        postgres_dsn=database_dsn,
+        redis_prefix=f"usagestream-test-{tag}:",
+        jwt_secret="schemathesis-secret-" + "k" * 32,
+    )
     asyncio.run(_seed(app_settings))
     ready, box = threading.Event(), {}
     thread = threading.Thread(target=_serve, args=(app_settings, ready, box), daemon=True)

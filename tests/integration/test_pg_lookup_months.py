@@ -41,7 +41,7 @@ async def _months(pg: asyncpg.Connection) -> None:
 
 async def _rows(pg: asyncpg.Connection, table: str, rid: str) -> list[tuple[str, int, datetime]]:
     rows = await pg.fetch(
-        f"SELECT tableoid::regclass::text AS part, seq, created_at FROM {table} WHERE id = $1",  # noqa: S608
+        f"SELECT tableoid::regclass::text AS part, seq, created_at FROM {table} WHERE id = $1",
         rid,
     )
     return [(r["part"], r["seq"], r["created_at"]) for r in rows]

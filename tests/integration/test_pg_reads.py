@@ -45,9 +45,7 @@ RANGES: list[tuple[datetime | None, datetime | None]] = [
 ]
 
 
-@pytest.fixture(
-    name="seeded", scope="module", params=["Asia/Kathmandu", "America/St_Johns", "America/Havana far"]
-)
+@pytest.fixture(name="seeded", scope="module", params=["Asia/Kathmandu", "America/St_Johns", "America/Havana far"])
 def seeded_fixture(request: pytest.FixtureRequest, database_dsn: str) -> tuple[World, str]:
     """The session database seeded once per module and zone; `far`: with records dated 0002 and 9998 too."""
     zone, _, far = request.param.partition(" ")
@@ -138,9 +136,7 @@ def expected_api_format(rows: list[Row], limit: int) -> list[Row]:
             "total_tokens": sum(u["total_tokens"] for u in g),
             "total_cost": money(g, "total_cost_usd"),
             "actual_cost": money(g, "actual_total_cost_usd"),
-            "avg_response_time_ms": avg(
-                [u["response_time_ms"] for u in g if u["response_time_ms"] is not None]
-            ),
+            "avg_response_time_ms": avg([u["response_time_ms"] for u in g if u["response_time_ms"] is not None]),
         }
         for f, g in top(grouped(kept, lambda u: u["api_format"]), limit)
     ]
@@ -165,9 +161,7 @@ def expected_provider(w: World, start: datetime | None, end: datetime | None, li
     attempts = [
         c
         for c in w.candidates
-        if c["provider_id"] is not None
-        and c["status"] in ("success", "failed")
-        and within(c["created_at"], start, end)
+        if c["provider_id"] is not None and c["status"] in ("success", "failed") and within(c["created_at"], start, end)
     ]
     usage = grouped(
         [u for u in rows_in(w, start, end) if u["provider_id"] is not None and finished(u)],
@@ -208,9 +202,7 @@ async def test_aggregations(ctx: Ctx, bounds: tuple[datetime | None, datetime | 
     assert await ctx.store.aggregation("model", start, end, limit) == expected_model(rows, limit)
     assert await ctx.store.aggregation("api_format", start, end, limit) == expected_api_format(rows, limit)
     assert await ctx.store.aggregation("user", start, end, limit) == expected_user(ctx.world, rows, limit)
-    assert await ctx.store.aggregation("provider", start, end, limit) == expected_provider(
-        ctx.world, start, end, limit
-    )
+    assert await ctx.store.aggregation("provider", start, end, limit) == expected_provider(ctx.world, start, end, limit)
 
 
 async def test_aggregation_rejects_unknown_group() -> None:
@@ -231,10 +223,7 @@ def expected_heatmap(w: World, tz: ZoneInfo, user_id: str | None, actual: bool) 
             "date": day.isoformat(),
             "requests": len(g),
             "total_tokens": sum(
-                u["input_tokens"]
-                + u["output_tokens"]
-                + u["cache_creation_input_tokens"]
-                + u["cache_read_input_tokens"]
+                u["input_tokens"] + u["output_tokens"] + u["cache_creation_input_tokens"] + u["cache_read_input_tokens"]
                 for u in g
             ),
             "total_cost": money(g, "total_cost_usd"),
@@ -252,9 +241,7 @@ async def test_heatmap_local_days(ctx: Ctx, user_id: str | None, actual: bool) -
     end = datetime.fromisoformat(got.pop("end_date"))
     assert got == expected_heatmap(ctx.world, ctx.tz, user_id, actual)
     assert start.astimezone(ctx.tz).time().isoformat() == "00:00:00" and start.utcoffset() == timedelta(0)
-    assert (end + timedelta(microseconds=1)).astimezone(ctx.tz).date() == NOW.astimezone(
-        ctx.tz
-    ).date() + timedelta(1)
+    assert (end + timedelta(microseconds=1)).astimezone(ctx.tz).date() == NOW.astimezone(ctx.tz).date() + timedelta(1)
 
 
 def expected_hit(w: World, user_id: str | None, key_id: str | None, hours: int) -> Row:
@@ -286,13 +273,9 @@ def expected_hit(w: World, user_id: str | None, key_id: str | None, hours: int) 
 
 
 @pytest.mark.parametrize("hours", [1, 5, 48, 720])
-@pytest.mark.parametrize(
-    ("user_id", "key_id"), [(None, None), ("u0", None), (None, "k1"), ("u0", "k0"), ("u1", "k0")]
-)
+@pytest.mark.parametrize(("user_id", "key_id"), [(None, None), ("u0", None), (None, "k1"), ("u0", "k0"), ("u1", "k0")])
 async def test_hit_analysis(ctx: Ctx, hours: int, user_id: str | None, key_id: str | None) -> None:
-    assert await ctx.store.hit_analysis(user_id, key_id, hours, NOW) == expected_hit(
-        ctx.world, user_id, key_id, hours
-    )
+    assert await ctx.store.hit_analysis(user_id, key_id, hours, NOW) == expected_hit(ctx.world, user_id, key_id, hours)
 
 
 def expected_summary(w: World, user_id: str, start: datetime | None, end: datetime | None) -> Row:
@@ -309,9 +292,7 @@ def expected_summary(w: World, user_id: str, start: datetime | None, end: dateti
         }
         for m, g in top(grouped(kept, lambda u: u["model"]), 1000)
     ]
-    rt = [
-        u["response_time_ms"] for u in mine if u["status_code"] == 200 and u["response_time_ms"] is not None
-    ]
+    rt = [u["response_time_ms"] for u in mine if u["status_code"] == 200 and u["response_time_ms"] is not None]
     return {
         "total_requests": len(kept),
         "total_input_tokens": sum(u["input_tokens"] for u in kept),
@@ -340,9 +321,7 @@ async def test_counter_sql_matches_contribution(ctx: Ctx) -> None:
     exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in USAGE_COUNTERS)
     for model in [None, "gpt-4o", "claude-3"]:
         rows = [u for u in ctx.world.usage if model is None or u["model"] == model]
-        got = await ctx.conn.fetchrow(
-            f"SELECT {exprs} FROM usage_records WHERE $1::text IS NULL OR model = $1", model
-        )
+        got = await ctx.conn.fetchrow(f"SELECT {exprs} FROM usage_records WHERE $1::text IS NULL OR model = $1", model)
         names = [f for f in UsageFacts.__dataclass_fields__ if f != "has_error_message"]
         totals = [0] * len(USAGE_COUNTERS)
         for u in rows:

@@ -160,7 +160,14 @@ def _points(limit: int, user: str | None, multi: bool) -> list[dict[str, Any]]:
 
 async def test_interval_timeline_across_a_month_boundary(pg: asyncpg.Connection) -> None:
     await _load(pg)
-    for limit, user, info in [(100, None, True), (3, None, True), (4, None, True), (100, None, False),
-                              (2, None, False), (2, "ub", False), (100, "uc", True)]:  # fmt: skip
+    for limit, user, info in [
+        (100, None, True),
+        (3, None, True),
+        (4, None, True),
+        (100, None, False),
+        (2, None, False),
+        (2, "ub", False),
+        (100, "uc", True),
+    ]:
         got = await interval_timeline(pg, HOURS, limit, user, info, NOW)
         assert got["points"] == _points(limit, user, info and user is None), (limit, user, info)

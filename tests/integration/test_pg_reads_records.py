@@ -285,9 +285,7 @@ FILTERS: list[dict[str, Any]] = [
         (NOW - timedelta(days=20), NOW - timedelta(days=1)),
     ],
 )
-async def test_records_filters(
-    ctx: Ctx, f: dict[str, Any], bounds: tuple[datetime | None, datetime | None]
-) -> None:
+async def test_records_filters(ctx: Ctx, f: dict[str, Any], bounds: tuple[datetime | None, datetime | None]) -> None:
     start, end = bounds
     got = await records(ctx, start, end, **f)
     assert got == expected_page(ctx.world, select(ctx.world, start, end, **f), 500, 0)
@@ -478,10 +476,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 def intervals(rows: list[Row]) -> list[tuple[Row, float]]:
     rows = sorted(rows, key=lambda u: (u["created_at"], u["id"]))
-    return [
-        (b, (b["created_at"] - a["created_at"]).total_seconds() / 60)
-        for a, b in zip(rows, rows[1:], strict=False)
-    ]
+    return [(b, (b["created_at"] - a["created_at"]).total_seconds() / 60) for a, b in zip(rows, rows[1:], strict=False)]
 
 
 def r2(x: float) -> float | None:
@@ -540,9 +535,7 @@ def expected_ttl(w: World, user_id: str | None, key_id: str | None, hours: int) 
     for u in rows:
         groups[u[field]].append(u)
     items = [
-        expected_ttl_group(w, g, [m for _, m in intervals(v)], key_id is None)
-        for g, v in groups.items()
-        if len(v) >= 3
+        expected_ttl_group(w, g, [m for _, m in intervals(v)], key_id is None) for g, v in groups.items() if len(v) >= 3
     ]
     items.sort(key=lambda i: (-i["request_count"], i["group_id"]))
     dist = {"5min": 0, "15min": 0, "30min": 0, "60min": 0}
@@ -557,9 +550,7 @@ def expected_ttl(w: World, user_id: str | None, key_id: str | None, hours: int) 
 
 
 @pytest.mark.parametrize("hours", [2, 48, 720])
-@pytest.mark.parametrize(
-    ("user_id", "key_id"), [(None, None), ("u0", None), (None, "k0"), ("u0", "k0"), ("u1", "k0")]
-)
+@pytest.mark.parametrize(("user_id", "key_id"), [(None, None), ("u0", None), (None, "k0"), ("u0", "k0"), ("u1", "k0")])
 async def test_ttl_analysis(ctx: Ctx, hours: int, user_id: str | None, key_id: str | None) -> None:
     got = await ctx.store.ttl_analysis(user_id, key_id, hours, NOW)
     assert got == expected_ttl(ctx.world, user_id, key_id, hours)
@@ -599,9 +590,7 @@ def expected_timeline(w: World, hours: int, limit: int, user_id: str | None, inf
         points.append(p)
     out: Row = {"analysis_period_hours": hours, "total_points": len(points), "points": points}
     if multi:
-        out["users"] = {
-            u["user_id"]: w.users[u["user_id"]]["username"] for u, _ in kept if u["user_id"] in w.users
-        }
+        out["users"] = {u["user_id"]: w.users[u["user_id"]]["username"] for u, _ in kept if u["user_id"] in w.users}
     if points:
         out["models"] = sorted({p["model"] for p in points})
     return out

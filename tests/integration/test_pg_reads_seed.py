@@ -82,9 +82,7 @@ def _created(rng: random.Random) -> datetime:
 
 
 def _final(rng: random.Random, base: dict[str, Any]) -> dict[str, Any]:
-    status = rng.choice(
-        ["completed", "completed", "completed", "failed", "cancelled", "pending", "streaming"]
-    )
+    status = rng.choice(["completed", "completed", "completed", "failed", "cancelled", "pending", "streaming"])
     u = dict(base, status=status)
     if status in ("pending", "streaming"):
         u["provider_name"] = "pending" if status == "pending" else rng.choice(["OpenAI-Main", "x"])
@@ -196,9 +194,7 @@ def _candidates(rng: random.Random, u: dict[str, Any]) -> list[dict[str, Any]]:
                     "provider_id": rng.choice(["p0", "p1", "p2", "p3", None]),
                     "endpoint_id": None,
                     "key_id": None,
-                    "status": rng.choice(
-                        ["success", "failed", "failed", "skipped", "available", "cancelled"]
-                    ),
+                    "status": rng.choice(["success", "failed", "failed", "skipped", "available", "cancelled"]),
                     "skip_reason": None,
                     "error_type": None,
                     "error_message": None,
@@ -229,9 +225,7 @@ def generate(
     return first, final, cands
 
 
-def _entity(
-    kind: str, ident: str, data: dict[str, Any] | None, seq: int = 1, deleted: bool = False
-) -> EntityEvent:
+def _entity(kind: str, ident: str, data: dict[str, Any] | None, seq: int = 1, deleted: bool = False) -> EntityEvent:
     return EntityEvent(entity=kind, id=ident, seq=seq, emitted_at=NOW, deleted=deleted, data=data)
 
 
@@ -253,35 +247,21 @@ def entity_events() -> list[EntityEvent]:
         for uid, (name, email) in USERS.items()
     ]
     evs.append(_entity("user", "u6", None, seq=2, deleted=True))
-    evs += [
-        _entity("api_key", k, {"user_id": o, "name": n, "display": f"sk-{k}...xyz"})
-        for k, (o, n) in KEYS.items()
-    ]
+    evs += [_entity("api_key", k, {"user_id": o, "name": n, "display": f"sk-{k}...xyz"}) for k, (o, n) in KEYS.items()]
     evs.append(_entity("api_key", "k7", None, seq=2, deleted=True))
     evs += [_entity("provider", p, {"name": "old-" + n, "billing_type": "pay"}) for p, n in PROVIDERS.items()]
     evs += [_entity("provider", p, {"name": n, "billing_type": "pay"}, seq=2) for p, n in PROVIDERS.items()]
     evs.append(_entity("provider", "p2", None, seq=3, deleted=True))
-    evs += [
-        _entity("provider_endpoint", e, {"provider_id": p, "api_format": f})
-        for e, (p, f) in ENDPOINTS.items()
-    ]
-    evs += [
-        _entity("provider_api_key", k, {"provider_id": p, "name": n}) for k, (p, n) in UPSTREAM_KEYS.items()
-    ]
-    evs.append(
-        _entity(
-            "model_pricing", "p0:gpt-4o", {"provider_id": "p0", "model": "gpt-4o", "tiered_pricing": TIERS}
-        )
-    )
+    evs += [_entity("provider_endpoint", e, {"provider_id": p, "api_format": f}) for e, (p, f) in ENDPOINTS.items()]
+    evs += [_entity("provider_api_key", k, {"provider_id": p, "name": n}) for k, (p, n) in UPSTREAM_KEYS.items()]
+    evs.append(_entity("model_pricing", "p0:gpt-4o", {"provider_id": "p0", "model": "gpt-4o", "tiered_pricing": TIERS}))
     evs.append(_entity("global_model_pricing", "claude-3", {"model": "claude-3", "tiered_pricing": TIERS}))
     return evs
 
 
 def live_entities(world: World) -> None:
     world.users = {u: {"username": n, "email": e} for u, (n, e) in USERS.items() if u != "u6"}
-    world.keys = {
-        k: {"name": n, "display": f"sk-{k}...xyz", "user_id": o} for k, (o, n) in KEYS.items() if k != "k7"
-    }
+    world.keys = {k: {"name": n, "display": f"sk-{k}...xyz", "user_id": o} for k, (o, n) in KEYS.items() if k != "k7"}
     world.providers = {p: n for p, n in PROVIDERS.items() if p != "p2"}
     world.endpoints = {e: f for e, (_, f) in ENDPOINTS.items()}
     world.upstream = {k: n for k, (_, n) in UPSTREAM_KEYS.items()}
@@ -322,8 +302,7 @@ async def _write_entities(conn: asyncpg.Connection) -> None:
 
 async def _write_aggregates(conn: asyncpg.Connection, d: Deltas) -> None:
     usage = [
-        dict(zip(("dim", "key", "grain", "bucket", *USAGE_COUNTERS), (*k, *v), strict=True))
-        for k, v in d.usage_rows()
+        dict(zip(("dim", "key", "grain", "bucket", *USAGE_COUNTERS), (*k, *v), strict=True)) for k, v in d.usage_rows()
     ]
     attempts = [
         dict(zip(("provider_id", "grain", "bucket", *ATTEMPT_COUNTERS), (*k, *v), strict=True))
@@ -333,9 +312,7 @@ async def _write_aggregates(conn: asyncpg.Connection, d: Deltas) -> None:
     await _insert(conn, "attempt_agg", attempts)
 
 
-async def seed(
-    conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value: int = 7, far: bool = False
-) -> World:
+async def seed(conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value: int = 7, far: bool = False) -> World:
     """Write entities, records and candidates, and the aggregates as the writer folds them (first snapshot,
     then its replacement by the final one), with usagestream.stats."""
     first, final, cands = generate(seed_value, n, far)

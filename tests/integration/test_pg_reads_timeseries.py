@@ -25,10 +25,20 @@ pytestmark = pytest.mark.integration
 Row = dict[str, Any]
 TICK = timedelta(microseconds=1)
 ZONES = ["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe", "Europe/Berlin"]
-GROUP_KEY = {"model": "model", "provider": "provider_id", "api_format": "api_format", "user": "user_id",
-             "api_key": "api_key_id"}  # fmt: skip
-SPAN = {"15m": timedelta(days=3), "hour": timedelta(days=12), "day": timedelta(days=40),
-        "week": timedelta(days=60), "month": timedelta(days=80)}  # fmt: skip
+GROUP_KEY = {
+    "model": "model",
+    "provider": "provider_id",
+    "api_format": "api_format",
+    "user": "user_id",
+    "api_key": "api_key_id",
+}
+SPAN = {
+    "15m": timedelta(days=3),
+    "hour": timedelta(days=12),
+    "day": timedelta(days=40),
+    "week": timedelta(days=60),
+    "month": timedelta(days=80),
+}
 
 
 # --- the plain recount --------------------------------------------------------------------------------------
@@ -205,10 +215,15 @@ async def test_user_groups_count_as_the_user_aggregation(ctx: Ctx) -> None:
     body = await check(ctx, SeriesQuery(start, end, "week", ctx.tz, "user", 4, NOW))
     agg = await ctx.store.aggregation("user", start, end, 4)
     got = [
-        (s["key"], sum(p["requests"] for p in s["points"]), sum(p["total_tokens"] for p in s["points"]),
-         sum((p["cost"] for p in s["points"]), Decimal(0)))
-        for s in body["series"] if s["key"] != "__other__"
-    ]  # fmt: skip
+        (
+            s["key"],
+            sum(p["requests"] for p in s["points"]),
+            sum(p["total_tokens"] for p in s["points"]),
+            sum((p["cost"] for p in s["points"]), Decimal(0)),
+        )
+        for s in body["series"]
+        if s["key"] != "__other__"
+    ]
     assert got == [(a["user_id"], a["request_count"], a["total_tokens"], a["total_cost"]) for a in agg]
 
 

@@ -43,6 +43,6 @@ async def test_money_round_trips_exactly(settings: Settings, pg: asyncpg.Connect
         await PgViews(pool, settings).apply([(0, ev)], [])
     finally:
         await pool.close()
-    row = await pg.fetchrow(f"SELECT {', '.join(names)} FROM usage_records WHERE id = $1", ev.usage_id)  # noqa: S608
+    row = await pg.fetchrow(f"SELECT {', '.join(names)} FROM usage_records WHERE id = $1", ev.usage_id)
     assert row is not None
     assert {n: row[n] for n in names} == {n: Decimal(placed[n]) for n in names}  # numerically equal, no rounding

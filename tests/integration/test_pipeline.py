@@ -102,13 +102,9 @@ def expected_days(latest: dict[str, dict[str, Any]], tz: ZoneInfo) -> dict[datet
 async def assert_exact(conn: asyncpg.Connection, traffic: Any, settings: Settings) -> None:
     assert await stored_by_dimension(conn, 1) == expected_by_dimension(traffic.latest_usage)
     assert await stored_by_dimension(conn, 0) == expected_by_dimension(traffic.latest_usage)
-    rows = await conn.fetch(
-        "SELECT bucket, n_all FROM usage_agg WHERE dim = 'all' AND grain = 0 AND n_all <> 0"
-    )
+    rows = await conn.fetch("SELECT bucket, n_all FROM usage_agg WHERE dim = 'all' AND grain = 0 AND n_all <> 0")
     assert {r[0]: r[1] for r in rows} == expected_buckets_15m(traffic.latest_usage)
-    rows = await conn.fetch(
-        "SELECT bucket, n_all FROM usage_agg WHERE dim = 'all' AND grain = 1 AND n_all <> 0"
-    )
+    rows = await conn.fetch("SELECT bucket, n_all FROM usage_agg WHERE dim = 'all' AND grain = 1 AND n_all <> 0")
     assert {r[0]: r[1] for r in rows} == expected_days(traffic.latest_usage, settings.tz)
     rows = await conn.fetch(
         "SELECT provider_id, sum(attempts), sum(successes), sum(failures), sum(lat_sum), sum(lat_n)"
@@ -164,9 +160,7 @@ async def test_duplicates_and_reordering_fold_to_an_exact_recount(
     assert proc.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
 
-async def wait_for_live(
-    client: aioredis.Redis, settings: Settings, expected: set[str], timeout: float = 30
-) -> None:
+async def wait_for_live(client: aioredis.Redis, settings: Settings, expected: set[str], timeout: float = 30) -> None:
     import asyncio
     import time
 

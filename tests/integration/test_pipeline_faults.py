@@ -95,9 +95,22 @@ async def test_bad_messages_are_dead_lettered_and_change_nothing(
         ("usage", good["id"].encode(), usage_event(good, 0)),
         ("usage", good["id"].encode(), usage_event(dict(good, total_tokens=2**70), 8)),
         ("candidate", b"k3", json.dumps({"v": 2, "kind": "candidate"}).encode()),
-        ("entity", b"user:u1", json.dumps({"v": 1, "kind": "entity", "entity": "user", "id": "u2", "seq": 1,
-                                           "emitted_at": "2026-11-01T00:00:00Z", "data": {}}).encode()),
-    ]  # fmt: skip
+        (
+            "entity",
+            b"user:u1",
+            json.dumps(
+                {
+                    "v": 1,
+                    "kind": "entity",
+                    "entity": "user",
+                    "id": "u2",
+                    "seq": 1,
+                    "emitted_at": "2026-11-01T00:00:00Z",
+                    "data": {},
+                }
+            ).encode(),
+        ),
+    ]
     messages = list(traffic.messages)
     for m in bad:
         messages.insert(random.Random(len(m[2] or b"")).randrange(len(messages)), m)
@@ -129,22 +142,42 @@ async def test_active_timeout_marks_failed_504_and_newer_event_wins(
     later = usage_record("33333333-3333-3333-3333-333333333333", now, model="m-late")
     proc = start_worker(s, tmp_path / "worker.log")
     try:
-        await produce(s, [("usage", stuck["id"].encode(), usage_event(stuck, 2)),
-                          ("usage", later["id"].encode(), usage_event(later, 1))])  # fmt: skip
-        await wait_for(pg, "SELECT count(*) FROM usage_records WHERE status = 'failed' AND status_code = 504"
-                           " AND error_message = 'request timed out'", 2, timeout=30, proc=proc)  # fmt: skip
+        await produce(
+            s,
+            [
+                ("usage", stuck["id"].encode(), usage_event(stuck, 2)),
+                ("usage", later["id"].encode(), usage_event(later, 1)),
+            ],
+        )
+        await wait_for(
+            pg,
+            "SELECT count(*) FROM usage_records WHERE status = 'failed' AND status_code = 504"
+            " AND error_message = 'request timed out'",
+            2,
+            timeout=30,
+            proc=proc,
+        )
         await wait_for_live(redis_client, s, set())
-        row = await pg.fetchrow("SELECT n_all, n_finished, n_error FROM usage_agg WHERE dim = 'model'"
-                                " AND key = 'm-stuck' AND grain = 1")  # fmt: skip
+        row = await pg.fetchrow(
+            "SELECT n_all, n_finished, n_error FROM usage_agg WHERE dim = 'model' AND key = 'm-stuck' AND grain = 1"
+        )
         assert tuple(row) == (1, 1, 1)
         # a duplicate of the old state changes nothing; a newer gateway event overrides the timeout
-        done = dict(
-            later, status="completed", status_code=200, provider_name="p", total_tokens=5, input_tokens=5
+        done = dict(later, status="completed", status_code=200, provider_name="p", total_tokens=5, input_tokens=5)
+        await produce(
+            s,
+            [
+                ("usage", stuck["id"].encode(), usage_event(stuck, 2)),
+                ("usage", later["id"].encode(), usage_event(done, 2)),
+            ],
         )
-        await produce(s, [("usage", stuck["id"].encode(), usage_event(stuck, 2)),
-                          ("usage", later["id"].encode(), usage_event(done, 2))])  # fmt: skip
-        await wait_for(pg, "SELECT status FROM usage_records WHERE id = '33333333-3333-3333-3333-333333333333'",
-                       "completed", timeout=30, proc=proc)  # fmt: skip
+        await wait_for(
+            pg,
+            "SELECT status FROM usage_records WHERE id = '33333333-3333-3333-3333-333333333333'",
+            "completed",
+            timeout=30,
+            proc=proc,
+        )
         await asyncio.sleep(1.5)
         assert await pg.fetchval("SELECT status FROM usage_records WHERE id = $1", stuck["id"]) == "failed"
         assert await verify(s, out=io.StringIO()) == 0

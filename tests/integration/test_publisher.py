@@ -20,9 +20,7 @@ from usagestream.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-async def _read_all(
-    settings: Settings, topic: str, expected: int, timeout_s: float = 30.0
-) -> list[tuple[int, bytes]]:
+async def _read_all(settings: Settings, topic: str, expected: int, timeout_s: float = 30.0) -> list[tuple[int, bytes]]:
     """(partition, key) of every message in `topic`, read until `expected` arrived or the timeout."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None

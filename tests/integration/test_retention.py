@@ -39,8 +39,15 @@ BODY = {"messages": [{"role": "user", "content": "hello"}]}
 def worker_settings(topics: Settings) -> Settings:
     # Everything generated is days old: the worker times out its still-active requests at once (1 day), so the
     # history is final before the first snapshot of the aggregates. The test runs the retention passes itself.
-    return replace(topics, active_timeout_s=86400, batch_within_s=0.05, sweep_interval_s=0.5,
-                   retention_records_days=60, retention_bodies_days=20, retention_interval_s=0)  # fmt: skip
+    return replace(
+        topics,
+        active_timeout_s=86400,
+        batch_within_s=0.05,
+        sweep_interval_s=0.5,
+        retention_records_days=60,
+        retention_bodies_days=20,
+        retention_interval_s=0,
+    )
 
 
 def _with_bodies(messages: list[tuple[str, bytes, bytes]]) -> list[tuple[str, bytes, bytes]]:
@@ -118,10 +125,12 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         whole = (start.replace(minute=0, second=0), NOW)
         stats_before = [await reads.stats(*r) for r in (widened, whole)]
         agg_before = await reads.aggregation("model", *whole, limit=20)
-        dropped_ids = {r["id"] for r in await pg.fetch("SELECT id FROM usage_records WHERE created_at < $1",
-                                                        cut.records)}  # fmt: skip
-        assert dropped_ids and await pg.fetchval("SELECT count(*) FROM usage_records WHERE created_at >= $1",
-                                                 cut.records)  # fmt: skip
+        dropped_ids = {
+            r["id"] for r in await pg.fetch("SELECT id FROM usage_records WHERE created_at < $1", cut.records)
+        }
+        assert dropped_ids and await pg.fetchval(
+            "SELECT count(*) FROM usage_records WHERE created_at >= $1", cut.records
+        )
 
         dry = await retention.run(pool, s, now=NOW, dry_run=True)
         assert dry.dropped and await pg.fetchval("SELECT count(*) FROM usage_records") == len(traffic.latest_usage)
@@ -133,31 +142,58 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         assert await pg.fetchval("SELECT min(created_at) FROM usage_records") >= cut.records
         assert await pg.fetchval("SELECT min(created_at) FROM candidate_records") >= cut.records
         assert await pg.fetchval("SELECT to_regclass($1)", f"usage_records_p{start:%Y%m}") is None
-        assert await pg.fetchval(
-            "SELECT count(*) FROM usage_records WHERE created_at < $1 AND (request_body IS NOT NULL"
-            " OR response_headers IS NOT NULL)", cut.bodies) == 0  # fmt: skip
-        assert await pg.fetchval(
-            "SELECT count(*) FROM usage_records WHERE created_at >= $1 AND request_body IS NULL", cut.bodies) == 0
+        assert (
+            await pg.fetchval(
+                "SELECT count(*) FROM usage_records WHERE created_at < $1 AND (request_body IS NOT NULL"
+                " OR response_headers IS NOT NULL)",
+                cut.bodies,
+            )
+            == 0
+        )
+        assert (
+            await pg.fetchval(
+                "SELECT count(*) FROM usage_records WHERE created_at >= $1 AND request_body IS NULL", cut.bodies
+            )
+            == 0
+        )
         # ... and every aggregate is unchanged; verify recounts what is left and agrees
         assert await _aggregates(pg) == before
         assert await verify(s, out=io.StringIO()) == 0
         assert [await reads.stats(*r) for r in (old_range, whole)] == stats_before
         assert await reads.aggregation("model", *whole, limit=20) == agg_before
-        page = await reads.records(start=whole[0], end=whole[1], search=None, user_id=None, username=None,
-                                   model=None, provider=None, status=None, limit=5, offset=0)  # fmt: skip
+        page = await reads.records(
+            start=whole[0],
+            end=whole[1],
+            search=None,
+            user_id=None,
+            username=None,
+            model=None,
+            provider=None,
+            status=None,
+            limit=5,
+            offset=0,
+        )
         kept = await pg.fetchval("SELECT count(*) FROM usage_records")
         assert page["total"] == kept < len(traffic.latest_usage)
 
         # Redeliver the whole history, plus a newer snapshot of a dropped request (a late billing fix), plus a
         # new request between the two cut-offs with a body; a marker request last tells us all was read.
         victim = sorted(dropped_ids)[0]
-        fix = dict(traffic.latest_usage[victim], total_cost_usd=Decimal("123.456"), status="completed",
-                   status_code=200)  # fmt: skip
-        mid = usage_record(str(uuid.uuid4()), cut.records + timedelta(days=1), request_body=BODY,
-                           status="completed", status_code=200, provider_name="p", provider_id="p")  # fmt: skip
+        fix = dict(traffic.latest_usage[victim], total_cost_usd=Decimal("123.456"), status="completed", status_code=200)
+        mid = usage_record(
+            str(uuid.uuid4()),
+            cut.records + timedelta(days=1),
+            request_body=BODY,
+            status="completed",
+            status_code=200,
+            provider_name="p",
+            provider_id="p",
+        )
         marker = usage_record(str(uuid.uuid4()), NOW - timedelta(hours=1), status="completed", status_code=200)
-        late = [("usage", victim.encode(), usage_event(fix, usage_seq[victim] + 1)),
-                ("usage", mid["id"].encode(), usage_event(mid, 1))]  # fmt: skip
+        late = [
+            ("usage", victim.encode(), usage_event(fix, usage_seq[victim] + 1)),
+            ("usage", mid["id"].encode(), usage_event(mid, 1)),
+        ]
         await _produce_to(s, 0, [*messages, *late, ("usage", marker["id"].encode(), usage_event(marker, 1))])
         await _wait_ids(pg, [mid["id"], marker["id"]], proc)
         assert await pg.fetchval("SELECT count(*) FROM usage_records WHERE id = $1", victim) == 0
@@ -214,8 +250,10 @@ async def test_passes_take_turns(topics: Settings, pg: asyncpg.Connection) -> No
         # two at once, as two workers' upkeep would: one does the pass, the other skips or runs after it
         both = await asyncio.gather(retention.run(pool, topics, wait=False), retention.run(pool, topics, wait=False))
         assert all(not r.created for r in both if not r.skipped)
-        held = await pg.fetchval("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-                                 " WHERE l.locktype = 'advisory' AND d.datname = current_database()")  # fmt: skip
+        held = await pg.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+        )
         assert held == 0, "every pass released its lock"
     finally:
         await pool.close()
@@ -237,8 +275,14 @@ CREATE OR REPLACE TRIGGER refuse_model BEFORE INSERT OR UPDATE ON usage_records
 async def test_the_worker_runs_retention_and_dead_letters_events_beyond_it(
     topics: Settings, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    s = replace(topics, active_timeout_s=86400, batch_within_s=0.05, retention_records_days=60,
-                retention_interval_s=2, worker_metrics_port=free_port())  # fmt: skip
+    s = replace(
+        topics,
+        active_timeout_s=86400,
+        batch_within_s=0.05,
+        retention_records_days=60,
+        retention_interval_s=2,
+        worker_metrics_port=free_port(),
+    )
     log = tmp_path / "worker.log"
     proc = start_worker(s, log)
     try:
@@ -252,23 +296,51 @@ async def test_the_worker_runs_retention_and_dead_letters_events_beyond_it(
 
         old, new = request(cut - timedelta(days=3)), request(NOW - timedelta(hours=1), status="completed")
         done = dict(old, status="completed", status_code=200)
-        cand = {"candidate_index": 0, "retry_index": 0, "user_id": None, "api_key_id": None, "provider_id": "p",
-                "endpoint_id": None, "key_id": None, "status": "success", "skip_reason": None, "error_type": None,
-                "error_message": None, "is_cached": False, "status_code": 200, "latency_ms": 5, "extra_data": None,
-                "created_at": old["created_at"], "started_at": None, "finished_at": None}  # fmt: skip
+        cand = {
+            "candidate_index": 0,
+            "retry_index": 0,
+            "user_id": None,
+            "api_key_id": None,
+            "provider_id": "p",
+            "endpoint_id": None,
+            "key_id": None,
+            "status": "success",
+            "skip_reason": None,
+            "error_type": None,
+            "error_message": None,
+            "is_cached": False,
+            "status_code": 200,
+            "latency_ms": 5,
+            "extra_data": None,
+            "created_at": old["created_at"],
+            "started_at": None,
+            "finished_at": None,
+        }
         # Batch path: a request before the cut-off (two snapshots and a candidate) with one after it.
-        await _produce_to(s, 0, [("usage", old["id"].encode(), usage_event(old, 1)),
-                                 ("usage", old["id"].encode(), usage_event(done, 2)),
-                                 ("candidate", old["id"].encode(), candidate_event("c-old", old["id"], 1, cand)),
-                                 ("usage", new["id"].encode(), usage_event(new, 1))])  # fmt: skip
+        await _produce_to(
+            s,
+            0,
+            [
+                ("usage", old["id"].encode(), usage_event(old, 1)),
+                ("usage", old["id"].encode(), usage_event(done, 2)),
+                ("candidate", old["id"].encode(), candidate_event("c-old", old["id"], 1, cand)),
+                ("usage", new["id"].encode(), usage_event(new, 1)),
+            ],
+        )
         await _wait_ids(pg, [new["id"]], proc)
         # One-by-one path: a record PostgreSQL refuses (the contract lets no such data through, so a trigger of
         # this test plays the part) in the same batch as another request before the cut-off.
         await pg.execute(REFUSE_MODEL)
         old2, huge, new2 = request(cut - timedelta(days=1)), request(NOW, model="refused-model"), request(NOW)
-        await _produce_to(s, 1, [("usage", old2["id"].encode(), usage_event(old2, 1)),
-                                 ("usage", huge["id"].encode(), usage_event(huge, 1)),
-                                 ("usage", new2["id"].encode(), usage_event(new2, 1))])  # fmt: skip
+        await _produce_to(
+            s,
+            1,
+            [
+                ("usage", old2["id"].encode(), usage_event(old2, 1)),
+                ("usage", huge["id"].encode(), usage_event(huge, 1)),
+                ("usage", new2["id"].encode(), usage_event(new2, 1)),
+            ],
+        )
         await _wait_ids(pg, [new["id"], new2["id"]], proc)
         await wait_for(pg, "SELECT coalesce(sum(count), 0)::int FROM dead_letter_counts", 5, proc=proc)
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{s.worker_metrics_port}/metrics") as r:

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def six(settings: Settings) -> AsyncIterator[Settings]:
     """This test's topics with six partitions (the shared fixture makes three)."""
-    s = replace(settings, partitions=6, active_timeout_s=10**9, batch_size=300, batch_within_s=0.05,
-                sweep_interval_s=0.5)  # fmt: skip
+    s = replace(
+        settings, partitions=6, active_timeout_s=10**9, batch_size=300, batch_within_s=0.05, sweep_interval_s=0.5
+    )
     names = [s.topic_usage, s.topic_candidates, s.topic_entities, s.topic_dlq]
     admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
     await admin.start()

@@ -56,8 +56,12 @@ async def test_sql_spread_equals_the_pure_spread(settings: Settings, pg: asyncpg
     for f in facts[::3]:  # replacements: retraction and addition, sometimes to other keys
         deltas.apply_usage(f, _facts(rng, start))
     for _ in range(200):
-        c = CandidateFacts(start + timedelta(minutes=rng.randrange(4000)), rng.choice(["p-1", "p-2"]),
-                           rng.choice(["success", "failed"]), rng.choice([None, rng.randrange(1, 9000)]))  # fmt: skip
+        c = CandidateFacts(
+            start + timedelta(minutes=rng.randrange(4000)),
+            rng.choice(["p-1", "p-2"]),
+            rng.choice(["success", "failed"]),
+            rng.choice([None, rng.randrange(1, 9000)]),
+        )
         deltas.apply_candidate(None, c)
     pool = await create_pool(settings)
     try:

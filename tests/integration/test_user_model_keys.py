@@ -30,9 +30,21 @@ MINE, FOREIGN = "a", "a\x1fb"
 
 
 def completed(rid: str, user_id: str, model: str, cost: str) -> dict[str, Any]:
-    return usage_record(rid, NOW, user_id=user_id, model=model, status="completed", status_code=200,
-                        provider_name="P", provider_id="p1", input_tokens=10, output_tokens=5, total_tokens=15,
-                        total_cost_usd=Decimal(cost), response_time_ms=100)  # fmt: skip
+    return usage_record(
+        rid,
+        NOW,
+        user_id=user_id,
+        model=model,
+        status="completed",
+        status_code=200,
+        provider_name="P",
+        provider_id="p1",
+        input_tokens=10,
+        output_tokens=5,
+        total_tokens=15,
+        total_cost_usd=Decimal(cost),
+        response_time_ms=100,
+    )
 
 
 async def summary(settings: Settings, user_id: str) -> dict[str, Any]:
@@ -60,8 +72,11 @@ async def test_a_user_id_with_the_separator_is_dead_lettered_by_the_worker(
         stop_worker(proc)
     [letter] = await read_dead_letters(settings, 1)
     assert letter["reason"].startswith("usage.user_id must not contain a control character"), letter
-    assert await summary(settings, MINE) == {"models": {"m-mine": Decimal("1.5")}, "cost": Decimal("1.5"),
-                                             "records": [mine["id"]]}  # fmt: skip
+    assert await summary(settings, MINE) == {
+        "models": {"m-mine": Decimal("1.5")},
+        "cost": Decimal("1.5"),
+        "records": [mine["id"]],
+    }
     assert await summary(settings, FOREIGN) == {"models": {}, "cost": 0, "records": []}
 
 
@@ -81,7 +96,10 @@ async def test_rows_stored_before_the_rule_stay_with_their_user(settings: Settin
         await pool.close()
     stored = {r["key"] for r in await pg.fetch("SELECT DISTINCT key FROM usage_agg WHERE dim = 'user_model'")}
     assert stored == {"a\x1fm-mine", "a\x1fb\x1fm-foreign"}  # the foreign row is under user a's prefix
-    assert await summary(settings, MINE) == {"models": {"m-mine": Decimal("1.5")}, "cost": Decimal("1.5"),
-                                             "records": [mine["id"]]}  # fmt: skip
+    assert await summary(settings, MINE) == {
+        "models": {"m-mine": Decimal("1.5")},
+        "cost": Decimal("1.5"),
+        "records": [mine["id"]],
+    }
     theirs = await summary(settings, FOREIGN)
     assert theirs == {"models": {"m-foreign": Decimal("123.45")}, "cost": Decimal("123.45"), "records": [foreign["id"]]}

@@ -39,9 +39,7 @@ async def produce(settings: Settings, messages: list[tuple[str, bytes, bytes | N
         "candidate": settings.topic_candidates,
         "entity": settings.topic_entities,
     }
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, enable_idempotence=True)
     await producer.start()
     try:
         for kind, key, value in messages:
@@ -77,8 +75,12 @@ def no_timeout(settings: Settings) -> Settings:
 
 async def read_dead_letters(settings: Settings, n: int, timeout: float = 60) -> list[dict[str, Any]]:
     """The first `n` messages of the test's dead-letter topic, decoded (fails after `timeout` seconds)."""
-    consumer = AIOKafkaConsumer(settings.topic_dlq, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        settings.topic_dlq,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     out: list[dict[str, Any]] = []
     try:

@@ -255,15 +255,11 @@ _chars = st.characters(
     exclude_categories=("Cs",), exclude_characters="\x00"
 )  # U+0000 is replaced by U+FFFD on purpose (docs/contract-notes.md)
 names = st.integers(0, 19).flatmap(  # one name in twenty is the longest allowed (in code points)
-    lambda n: (
-        st.text(_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_chars, max_size=24)
-    )
+    lambda n: st.text(_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_chars, max_size=24)
 )
 _id_chars = st.characters(exclude_categories=("Cs", "Cc"))  # no control character in ids (docs/contract-notes.md)
 ids = st.integers(0, 19).flatmap(
-    lambda n: (
-        st.text(_id_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_id_chars, max_size=24)
-    )
+    lambda n: st.text(_id_chars, min_size=MAX_NAME, max_size=MAX_NAME) if n == 0 else st.text(_id_chars, max_size=24)
 )
 keys = st.text(_id_chars, min_size=1, max_size=40)
 counts = st.one_of(st.integers(0, 100_000), st.integers(0, MAX_INT32), st.just(MAX_INT32))
@@ -280,9 +276,7 @@ _frac = st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=40).ma
 _exp = st.one_of(
     st.just(""),
     st.builds(lambda e, n: f"{e}-{n}", st.sampled_from("eE"), st.integers(0, 30)),
-    st.builds(
-        lambda e, s, n: f"{e}{s}{n}", st.sampled_from("eE"), st.sampled_from(["", "+"]), st.integers(0, 2)
-    ),
+    st.builds(lambda e, s, n: f"{e}{s}{n}", st.sampled_from("eE"), st.sampled_from(["", "+"]), st.integers(0, 2)),
 )
 _digits = st.text("0123456789", min_size=3, max_size=3)
 
@@ -330,9 +324,7 @@ def stamps(draw: st.DrawFn) -> tuple[str, datetime]:
 _json_decimals = money.filter(lambda d: any(c in str(d) for c in ".eE"))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | _json_decimals | st.text(_chars, max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(_chars, max_size=8), inner, max_size=3)
-    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(_chars, max_size=8), inner, max_size=3),
     max_leaves=8,
 )
 objects = st.dictionaries(st.text(_chars, max_size=12), json_values, max_size=4)
@@ -550,18 +542,14 @@ def mutations(sample: Sample) -> Iterator[Bad]:
     yield from _key_mutations(sample)
 
 
-def _field_mutations(
-    sample: Sample, parent: str | None, name: str, tag: Any, is_nullable: bool
-) -> Iterator[Bad]:
+def _field_mutations(sample: Sample, parent: str | None, name: str, tag: Any, is_nullable: bool) -> Iterator[Bad]:
     key = sample.key
     if not is_nullable:
         yield Bad("required field removed", name, key, _with(sample, parent, name, None, remove=True))
         if tag not in ("any",):
             yield Bad("required field null", name, key, _with(sample, parent, name, None))
     for wrong in _WRONG_TYPES.get(tag, []):
-        yield Bad(
-            f"wrong type {type(wrong).__name__} for {tag}", name, key, _with(sample, parent, name, wrong)
-        )
+        yield Bad(f"wrong type {type(wrong).__name__} for {tag}", name, key, _with(sample, parent, name, wrong))
     if tag in ("id", "key", "entity_id"):
         yield from _control_mutations(sample, parent, name)
     if tag == "count":
@@ -577,9 +565,7 @@ def _field_mutations(
             yield Bad("timestamp without offset", name, key, _with(sample, parent, name, naive))
             yield Bad("timestamp without offset", name, key, _with(sample, parent, name, naive + ".5"))
             yield Bad("timestamp not RFC 3339", name, key, _with(sample, parent, name, value[:10]))
-            yield Bad(
-                "timestamp not RFC 3339", name, key, _with(sample, parent, name, naive.replace("T", " "))
-            )
+            yield Bad("timestamp not RFC 3339", name, key, _with(sample, parent, name, naive.replace("T", " ")))
     if parent is None and name == "seq":
         for seq in (0, -1, -(2**70)):
             yield Bad("seq < 1", "seq", key, _with(sample, None, "seq", seq))
@@ -607,9 +593,7 @@ def _key_mutations(sample: Sample) -> Iterator[Bad]:
     if sample.kind == "entity":
         entity, ident = sample.event["entity"], sample.event["id"]
         other_kind = "provider" if entity != "provider" else "user"
-        yield Bad(
-            "id disagrees with the key", "key", f"{entity}:{ident}x".encode(), raw, schema_can_tell=False
-        )
+        yield Bad("id disagrees with the key", "key", f"{entity}:{ident}x".encode(), raw, schema_can_tell=False)
         yield Bad("entity disagrees with the key", "key", f"{other_kind}:{ident}".encode(), raw, False)
         yield Bad("key without id", "key", f"{entity}:".encode(), raw, schema_can_tell=False)
         yield Bad("key of unknown entity", "key", f"team:{ident}".encode(), raw, schema_can_tell=False)

@@ -30,9 +30,18 @@ AggRows = dict[Any, tuple[int | Decimal, ...]]
 def usage_message_of(rid: str, seq: int, status: str = "pending", created: datetime = T0, **fields: Any) -> Message:
     """The Kafka message of a usage snapshot of request `rid`; a finished one has tokens and costs."""
     if status not in ("pending", "streaming"):
-        fields = {"status_code": 200, "provider_name": "P", "provider_id": "p-1", "input_tokens": 3,
-                  "output_tokens": 4, "total_tokens": 7, "total_cost_usd": Decimal("0.000125"),
-                  "actual_total_cost_usd": Decimal("0.25"), "finalized_at": created, **fields}  # fmt: skip
+        fields = {
+            "status_code": 200,
+            "provider_name": "P",
+            "provider_id": "p-1",
+            "input_tokens": 3,
+            "output_tokens": 4,
+            "total_tokens": 7,
+            "total_cost_usd": Decimal("0.000125"),
+            "actual_total_cost_usd": Decimal("0.25"),
+            "finalized_at": created,
+            **fields,
+        }
     record = UsageRecord(id=rid, request_id=f"q-{rid}", model="m", created_at=created, status=status, **fields)
     return usage_message(record, seq=seq, emitted_at=created, event_id=f"e-{rid}-{seq}")
 
@@ -46,10 +55,23 @@ def usage_event(rid: str, seq: int, status: str = "pending", created: datetime =
 def candidate_event(cid: str, seq: int, status: str = "pending", created: datetime = T0) -> CandidateEvent:
     """An attempt slot of request r-1 at provider p-1; a finished one has its latency."""
     done = status in ("success", "failed")
-    record = CandidateRecord(candidate_index=0, created_at=created, status=status, provider_id="p-1",
-                             latency_ms=800 if done else None, status_code=200 if done else None)  # fmt: skip
-    msg = candidate_message(record, candidate_id=cid, usage_id="r-1", request_id="q-r-1", seq=seq,
-                            emitted_at=created, event_id=f"e-{cid}-{seq}")  # fmt: skip
+    record = CandidateRecord(
+        candidate_index=0,
+        created_at=created,
+        status=status,
+        provider_id="p-1",
+        latency_ms=800 if done else None,
+        status_code=200 if done else None,
+    )
+    msg = candidate_message(
+        record,
+        candidate_id=cid,
+        usage_id="r-1",
+        request_id="q-r-1",
+        seq=seq,
+        emitted_at=created,
+        event_id=f"e-{cid}-{seq}",
+    )
     return parse_candidate(msg.key, msg.value)
 
 

@@ -184,8 +184,13 @@ class MemoryViews:
         for usage_id in due:
             seq, partition, rec = self.records[usage_id]
             deltas.apply_usage(UsageFacts.of(rec), timed_out(UsageFacts.of(rec)))
-            rec = replace(rec, status="failed", status_code=504, error_message=TIMEOUT_MESSAGE,
-                          finalized_at=rec.created_at + timeout)  # fmt: skip
+            rec = replace(
+                rec,
+                status="failed",
+                status_code=504,
+                error_message=TIMEOUT_MESSAGE,
+                finalized_at=rec.created_at + timeout,
+            )
             self.records[usage_id] = (seq, partition, rec)
             out.usage_states[usage_id] = state_of(seq, partition, rec)
         self._add(deltas)

@@ -18,9 +18,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIPPED_DIRS = {
-    ".git", ".venv", "venv", "node_modules", "__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache",
-    "build", "dist",
-}  # fmt: skip
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".mypy_cache",
+    "build",
+    "dist",
+}
 # The names of the spec the project was given before it had its own copy in docs/ (built by concatenation, so
 # that this file does not cite them itself).
 OUTSIDE_SPEC = re.compile(r"\b" + "CONTRACT" + r"\.md\b|" + "aether-usage" + "-api")
@@ -76,8 +84,10 @@ def _resolve(root: Path, citing: Path, cited: str) -> Path | None:
 
 def problems(root: Path, citing: Path, text: str) -> list[str]:
     """What is wrong with the citations of one file (`citing`, relative to `root`)."""
-    out = [f"{citing}:{text.count(chr(10), 0, m.start()) + 1}: cites the outside spec ({m.group(0)})"
-           for m in OUTSIDE_SPEC.finditer(text)]  # fmt: skip
+    out = [
+        f"{citing}:{text.count(chr(10), 0, m.start()) + 1}: cites the outside spec ({m.group(0)})"
+        for m in OUTSIDE_SPEC.finditer(text)
+    ]
     for c in citations(text):
         target = _resolve(root, citing, c.path)
         if target is None:

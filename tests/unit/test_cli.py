@@ -20,8 +20,12 @@ def _imported_by(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProces
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "usagestream.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     names = {
         line.rsplit("|", 1)[1].strip().split(".")[0]
         for line in done.stderr.splitlines()

@@ -78,8 +78,12 @@ def test_valid_candidate_parses_and_round_trips(sample: Sample) -> None:
     assert isinstance(event, CandidateEvent)
     e = sample.event
     assert (event.event_id, event.candidate_id, event.usage_id, event.request_id, event.seq) == (
-        e["event_id"], e["candidate_id"], e["usage_id"], e["request_id"], e["seq"]
-    )  # fmt: skip
+        e["event_id"],
+        e["candidate_id"],
+        e["usage_id"],
+        e["request_id"],
+        e["seq"],
+    )
     assert event.emitted_at == sample.stamps[e["emitted_at"]]
     _assert_record(sample, event.candidate, e["candidate"], CANDIDATE_RECORD)
 
@@ -117,8 +121,12 @@ def test_a_tombstone_is_a_deletion_only_on_the_entity_topic(kind: str) -> None:
     if kind == "entity":
         event = parse_entity(b"model_pricing:p1:claude", None)
         assert (event.entity, event.id, event.deleted, event.seq, event.data) == (
-            "model_pricing", "p1:claude", True, None, None
-        )  # fmt: skip
+            "model_pricing",
+            "p1:claude",
+            True,
+            None,
+            None,
+        )
     else:
         with pytest.raises(InvalidEvent, match="null"):
             PARSERS[kind](b"u1", None)
@@ -140,11 +148,21 @@ def test_every_section_5_mutation_is_rejected_with_a_reason(kind: str) -> None:
 
 
 SECTION_5 = {
-    "invalid JSON: truncated", "not an object", "other v", "required field removed",
+    "invalid JSON: truncated",
+    "not an object",
+    "other v",
+    "required field removed",
     "wrong type str for count",
-    "wrong type bool for money", "wrong type int for name", "wrong type list for object", "negative count",
-    "negative cost", "timestamp without offset", "seq < 1", "id disagrees with the key", "missing key",
-}  # fmt: skip
+    "wrong type bool for money",
+    "wrong type int for name",
+    "wrong type list for object",
+    "negative count",
+    "negative cost",
+    "timestamp without offset",
+    "seq < 1",
+    "id disagrees with the key",
+    "missing key",
+}
 
 
 @settings(max_examples=20, deadline=None)
@@ -173,21 +191,36 @@ _MONEY_FIELDS = [name for name, tag in USAGE_RECORD.items() if tag == "money"][:
 
 def _usage_raw(overrides: dict[str, Any], **envelope: Any) -> bytes:
     usage: dict[str, Any] = {
-        "id": "u1", "request_id": "r1", "provider_name": "anthropic", "model": "claude", "is_stream": False,
-        "status": "completed", "input_tokens": 1, "output_tokens": 2, "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0, "total_tokens": 3, "created_at": "2026-11-28T01:02:03.456Z",
+        "id": "u1",
+        "request_id": "r1",
+        "provider_name": "anthropic",
+        "model": "claude",
+        "is_stream": False,
+        "status": "completed",
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "total_tokens": 3,
+        "created_at": "2026-11-28T01:02:03.456Z",
         **{name: Decimal("0.1") for name in _MONEY_FIELDS},
-    }  # fmt: skip
+    }
     usage.update(overrides)
-    event = {"v": 1, "kind": "usage", "event_id": "e1", "usage_id": "u1", "seq": 1,
-             "emitted_at": "2026-11-28T01:02:04Z", "usage": usage, **envelope}  # fmt: skip
+    event = {
+        "v": 1,
+        "kind": "usage",
+        "event_id": "e1",
+        "usage_id": "u1",
+        "seq": 1,
+        "emitted_at": "2026-11-28T01:02:04Z",
+        "usage": usage,
+        **envelope,
+    }
     return encode(event)
 
 
 def test_one_tenth_plus_two_tenths_is_three_tenths() -> None:
-    usage = parse_usage(
-        b"u1", _usage_raw({"input_cost_usd": Decimal("0.1"), "output_cost_usd": Decimal("0.2")})
-    ).usage
+    usage = parse_usage(b"u1", _usage_raw({"input_cost_usd": Decimal("0.1"), "output_cost_usd": Decimal("0.2")})).usage
     assert usage.input_cost_usd + usage.output_cost_usd == Decimal("0.3")
 
 
@@ -251,9 +284,7 @@ def test_nul_is_replaced_because_postgresql_cannot_store_it() -> None:
 
 
 def test_deep_nesting_is_refused_not_crashing() -> None:
-    raw = _usage_raw({}).replace(
-        b'"input_tokens":1', b'"x_deep":' + b"[" * 5000 + b"]" * 5000 + b',"input_tokens":1'
-    )
+    raw = _usage_raw({}).replace(b'"input_tokens":1', b'"x_deep":' + b"[" * 5000 + b"]" * 5000 + b',"input_tokens":1')
     _reject(raw, "nested")
 
 
@@ -268,9 +299,7 @@ def test_json_must_be_utf8_and_one_object() -> None:
     _reject(json.dumps([1]).encode(), "object")
 
 
-def _entity(
-    entity: str, ident: str, data: dict[str, Any] | None, deleted: bool, drop_data: bool = False
-) -> bytes:
+def _entity(entity: str, ident: str, data: dict[str, Any] | None, deleted: bool, drop_data: bool = False) -> bytes:
     event: dict[str, Any] = {"v": 1, "kind": "entity", "entity": entity, "id": ident, "seq": 7}
     event.update(emitted_at="2026-11-28T01:02:03Z", deleted=deleted, data=data)
     if drop_data:
@@ -305,9 +334,7 @@ PARTIAL_DATA: dict[str, list[dict[str, Any] | None]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("entity", "data"), [(k, d) for k, values in PARTIAL_DATA.items() for d in values], ids=repr
-)
+@pytest.mark.parametrize(("entity", "data"), [(k, d) for k, values in PARTIAL_DATA.items() for d in values], ids=repr)
 def test_a_deletion_is_accepted_whatever_its_data_holds(entity: str, data: dict[str, Any] | None) -> None:
     ident = "p1:m" if entity == "model_pricing" else "x1"
     event = parse_entity(f"{entity}:{ident}".encode(), _entity(entity, ident, data, True))

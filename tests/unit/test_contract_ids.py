@@ -19,14 +19,29 @@ NO_CONTROL = "must not contain a control character"
 
 def usage(**over: Any) -> bytes:
     record: dict[str, Any] = {
-        "id": "u1", "request_id": "r1", "provider_name": "p", "model": "m", "is_stream": False,
-        "status": "completed", "input_tokens": 1, "output_tokens": 2, "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0, "total_tokens": 3, "created_at": "2026-11-28T01:02:03Z",
-    }  # fmt: skip
+        "id": "u1",
+        "request_id": "r1",
+        "provider_name": "p",
+        "model": "m",
+        "is_stream": False,
+        "status": "completed",
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "total_tokens": 3,
+        "created_at": "2026-11-28T01:02:03Z",
+    }
     for name in ("input", "output", "cache_creation", "cache_read", "request", "total"):
         record[f"{name}_cost_usd"] = record[f"actual_{name}_cost_usd"] = Decimal("0.5")
-    envelope = {"v": 1, "kind": "usage", "event_id": "e1", "usage_id": "u1", "seq": 1,
-                "emitted_at": "2026-11-28T01:02:04Z"}  # fmt: skip
+    envelope = {
+        "v": 1,
+        "kind": "usage",
+        "event_id": "e1",
+        "usage_id": "u1",
+        "seq": 1,
+        "emitted_at": "2026-11-28T01:02:04Z",
+    }
     if "event_id" in over:
         envelope["event_id"] = over.pop("event_id")
     record.update(over)
@@ -34,16 +49,40 @@ def usage(**over: Any) -> bytes:
 
 
 def candidate(**over: Any) -> bytes:
-    record = {"candidate_index": 0, "retry_index": 0, "status": "success", "is_cached": False,
-              "created_at": "2026-11-28T01:02:03Z", **over}  # fmt: skip
-    envelope = {"v": 1, "kind": "candidate", "event_id": "e1", "candidate_id": "c1", "usage_id": "u1",
-                "request_id": "r1", "seq": 1, "emitted_at": "2026-11-28T01:02:04Z"}  # fmt: skip
+    record = {
+        "candidate_index": 0,
+        "retry_index": 0,
+        "status": "success",
+        "is_cached": False,
+        "created_at": "2026-11-28T01:02:03Z",
+        **over,
+    }
+    envelope = {
+        "v": 1,
+        "kind": "candidate",
+        "event_id": "e1",
+        "candidate_id": "c1",
+        "usage_id": "u1",
+        "request_id": "r1",
+        "seq": 1,
+        "emitted_at": "2026-11-28T01:02:04Z",
+    }
     return encode({**envelope, "candidate": record})
 
 
 def entity(kind: str, ident: str, data: dict[str, Any]) -> bytes:
-    return encode({"v": 1, "kind": "entity", "entity": kind, "id": ident, "seq": 1,
-                   "emitted_at": "2026-11-28T01:02:04Z", "deleted": False, "data": data})  # fmt: skip
+    return encode(
+        {
+            "v": 1,
+            "kind": "entity",
+            "entity": kind,
+            "id": ident,
+            "seq": 1,
+            "emitted_at": "2026-11-28T01:02:04Z",
+            "deleted": False,
+            "data": data,
+        }
+    )
 
 
 def refused(parse: Any, key: bytes | None, raw: bytes | None, path: str) -> None:
@@ -52,8 +91,19 @@ def refused(parse: Any, key: bytes | None, raw: bytes | None, path: str) -> None
     assert caught.value.reason.startswith(f"{path} {NO_CONTROL}"), caught.value.reason
 
 
-USAGE_IDS = ["request_id", "user_id", "api_key_id", "provider_id", "provider_endpoint_id", "provider_api_key_id",
-             "model", "target_model", "api_format", "endpoint_api_format", "request_type"]  # fmt: skip
+USAGE_IDS = [
+    "request_id",
+    "user_id",
+    "api_key_id",
+    "provider_id",
+    "provider_endpoint_id",
+    "provider_api_key_id",
+    "model",
+    "target_model",
+    "api_format",
+    "endpoint_api_format",
+    "request_type",
+]
 
 
 def test_a_user_id_holding_the_key_separator_is_dead_lettered() -> None:
@@ -85,15 +135,17 @@ def test_envelope_ids_refuse_control_characters() -> None:
         ("provider_endpoint", "e1", {"provider_id": "p\x1f", "api_format": "claude:chat"}, "data.provider_id"),
         ("provider_endpoint", "e1", {"provider_id": "p", "api_format": "claude:chat\n"}, "data.api_format"),
         ("provider_api_key", "pk", {"provider_id": "p\x7f", "name": "n"}, "data.provider_id"),
-        ("model_pricing", "p:m", {"provider_id": "p", "model": "m\x1f", "tiered_pricing": {"tiers": []}},
-         "data.model"),
+        ("model_pricing", "p:m", {"provider_id": "p", "model": "m\x1f", "tiered_pricing": {"tiers": []}}, "data.model"),
         ("global_model_pricing", "m", {"model": "m\x1f", "tiered_pricing": {"tiers": []}}, "data.model"),
-        ("global_model_pricing", "m\x1f", {"model": "m\x1f", "tiered_pricing": {"tiers": []}},
-         "entity id in the message key"),
-        ("management_token", "t", {"token_sha256": "a" * 64, "user_id": "u\x1f", "is_active": True},
-         "data.user_id"),
+        (
+            "global_model_pricing",
+            "m\x1f",
+            {"model": "m\x1f", "tiered_pricing": {"tiers": []}},
+            "entity id in the message key",
+        ),
+        ("management_token", "t", {"token_sha256": "a" * 64, "user_id": "u\x1f", "is_active": True}, "data.user_id"),
     ],
-)  # fmt: skip
+)
 def test_entity_ids_refuse_control_characters(kind: str, ident: str, data: dict[str, Any], path: str) -> None:
     key = f"{kind}:{ident}".encode()
     refused(parse_entity, key, entity(kind, ident, data), path)
@@ -120,8 +172,7 @@ def test_nul_in_an_id_reads_as_the_replacement_character_as_everywhere() -> None
 def test_display_names_and_free_texts_keep_their_control_characters() -> None:
     parsed = parse_usage(b"u1", usage(provider_name="P\tQ", error_message="line 1\nline 2", request_body="a\x1fb"))
     assert (parsed.usage.provider_name, parsed.usage.error_message) == ("P\tQ", "line 1\nline 2")
-    user = {"username": "ann\tb", "email": None, "role": "user", "is_active": True, "is_deleted": False,
-            "used_usd": 0}  # fmt: skip
+    user = {"username": "ann\tb", "email": None, "role": "user", "is_active": True, "is_deleted": False, "used_usd": 0}
     assert parse_entity(b"user:u", entity("user", "u", user)).data == {**user, "quota_usd": None, "used_usd": 0}
     key = {"user_id": "u", "name": "my\x1fkey", "display": "sk\n"}
     assert parse_entity(b"api_key:k", entity("api_key", "k", key)).data == key

@@ -13,8 +13,21 @@ from usagestream.formats import can_passthrough, format_conversion
 from usagestream.http.shape.live_items import shape
 from usagestream.http.shape.records import ACTIVE_COLUMNS, active_item, record_item, user_record_item
 
-FORMATS = [None, "", "claude:chat", "claude:cli", "CLAUDE:Chat", " openai:chat", "openai:cli", "openai:compact",
-           "gemini:cli", "CLAUDE", "claude", "OPENAI", "odd:kind:x"]  # fmt: skip
+FORMATS = [
+    None,
+    "",
+    "claude:chat",
+    "claude:cli",
+    "CLAUDE:Chat",
+    " openai:chat",
+    "openai:cli",
+    "openai:compact",
+    "gemini:cli",
+    "CLAUDE",
+    "claude",
+    "OPENAI",
+    "odd:kind:x",
+]
 
 
 def test_the_rule() -> None:
@@ -43,12 +56,31 @@ def test_can_passthrough_is_aethers() -> None:
 
 def _row(stored: bool | None, client: str | None, endpoint: str | None) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(
-        ["user_id", "api_key_id", "provider_id", "provider_api_key_id", "provider_endpoint_id", "target_model",
-         "response_time_ms", "first_byte_time_ms", "status_code", "error_message", "rate_multiplier",
-         "input_price_per_1m", "output_price_per_1m", "cache_creation_price_per_1m", "cache_read_price_per_1m",
-         "request_metadata"])  # fmt: skip
-    row.update(dict.fromkeys(["input_tokens", "output_tokens", "cache_creation_input_tokens",
-                              "cache_read_input_tokens", "total_tokens"], 0))  # fmt: skip
+        [
+            "user_id",
+            "api_key_id",
+            "provider_id",
+            "provider_api_key_id",
+            "provider_endpoint_id",
+            "target_model",
+            "response_time_ms",
+            "first_byte_time_ms",
+            "status_code",
+            "error_message",
+            "rate_multiplier",
+            "input_price_per_1m",
+            "output_price_per_1m",
+            "cache_creation_price_per_1m",
+            "cache_read_price_per_1m",
+            "request_metadata",
+        ]
+    )
+    row.update(
+        dict.fromkeys(
+            ["input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "total_tokens"],
+            0,
+        )
+    )
     row.update(id="u1", model="m", provider_name="p", is_stream=True, status="streaming")
     row.update(total_cost_usd=Decimal(0), actual_total_cost_usd=Decimal(0), created_at=datetime(2026, 1, 1, tzinfo=UTC))
     row.update(api_format=client, endpoint_api_format=endpoint, has_format_conversion=stored)

@@ -9,12 +9,25 @@ from usagestream.http.shape.live_items import conversion, decimal_or_none, shape
 
 
 def raw(**over: Any) -> dict[str, Any]:
-    base = {"id": "a", "user_id": "u", "status": "pending", "input_tokens": 0, "output_tokens": 0,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "total_cost_usd": "0",
-            "actual_total_cost_usd": "0", "rate_multiplier": None, "response_time_ms": None,
-            "first_byte_time_ms": None, "api_format": None, "endpoint_api_format": None,
-            "has_format_conversion": None, "provider_name": "pending",
-            "provider_api_key_id": None}  # fmt: skip
+    base = {
+        "id": "a",
+        "user_id": "u",
+        "status": "pending",
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "total_cost_usd": "0",
+        "actual_total_cost_usd": "0",
+        "rate_multiplier": None,
+        "response_time_ms": None,
+        "first_byte_time_ms": None,
+        "api_format": None,
+        "endpoint_api_format": None,
+        "has_format_conversion": None,
+        "provider_name": "pending",
+        "provider_api_key_id": None,
+    }
     return {**base, **over}
 
 
@@ -29,12 +42,8 @@ def test_optional_keys_and_cost() -> None:
         "provider",
         "api_key_name",
     } & set(item)
-    admin = shape(
-        raw(total_cost_usd=Decimal("1.50"), provider_api_key_id="k"), admin=True, key_names={"k": "K"}
-    )
-    assert (
-        admin["cost"] == Decimal("1.50") and admin["provider"] == "pending" and admin["api_key_name"] == "K"
-    )
+    admin = shape(raw(total_cost_usd=Decimal("1.50"), provider_api_key_id="k"), admin=True, key_names={"k": "K"})
+    assert admin["cost"] == Decimal("1.50") and admin["provider"] == "pending" and admin["api_key_name"] == "K"
 
 
 def test_conversion() -> None:
@@ -55,8 +64,4 @@ def test_decimals() -> None:
 
 
 def test_visible() -> None:
-    assert (
-        visible({"user_id": "u"}, None)
-        and visible({"user_id": "u"}, "u")
-        and not visible({"user_id": "v"}, "u")
-    )
+    assert visible({"user_id": "u"}, None) and visible({"user_id": "u"}, "u") and not visible({"user_id": "v"}, "u")

@@ -13,8 +13,18 @@ from usagestream.http.store import Reads
 from usagestream.materializer.read.store import ReadStore
 
 # The methods of `Reads` that return a body (the others answer the authentication and key-name look-ups).
-BODIES = ("stats", "aggregation", "heatmap", "records", "detail", "active_records", "ttl_analysis", "hit_analysis",
-          "interval_timeline", "user_usage")  # fmt: skip
+BODIES = (
+    "stats",
+    "aggregation",
+    "heatmap",
+    "records",
+    "detail",
+    "active_records",
+    "ttl_analysis",
+    "hit_analysis",
+    "interval_timeline",
+    "user_usage",
+)
 
 
 def test_every_body_is_shaped_in_http() -> None:
@@ -46,8 +56,12 @@ def test_provider_without_usage_or_name() -> None:
         '{"provider_id":"p","provider":"Unknown","request_count":3,"total_tokens":0,"total_cost":0,'
         '"actual_cost":0,"avg_response_time_ms":0.0,"success_rate":33.33,"error_count":2}'
     )
-    assert stats.provider_item(attempts, {"fin_tot_tok": 5, "fin_cost": Decimal("0.10"),
-                                          "fin_actual": None}, "")["provider"] == ""  # fmt: skip
+    assert (
+        stats.provider_item(attempts, {"fin_tot_tok": 5, "fin_cost": Decimal("0.10"), "fin_actual": None}, "")[
+            "provider"
+        ]
+        == ""
+    )
 
 
 def test_recommendation_thresholds() -> None:

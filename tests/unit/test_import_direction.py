@@ -102,8 +102,12 @@ def test_imports_point_one_way() -> None:
 
 def test_the_check_sees_every_package() -> None:
     modules = source_modules(ROOT)
-    for package in ("usagestream.materializer.read", "usagestream.materializer.write", "usagestream.http.views",
-                    "usagestream.publisher.loadgen"):  # fmt: skip
+    for package in (
+        "usagestream.materializer.read",
+        "usagestream.materializer.write",
+        "usagestream.http.views",
+        "usagestream.publisher.loadgen",
+    ):
         assert any(_under(m, package) and m != package for m in modules), package
     assert "usagestream.settings" in core_modules(modules)
 

@@ -20,9 +20,21 @@ import usagestream.http
 ROOT = Path(__file__).resolve().parents[2]
 # What a build never needs, left out of the copy the wheel is built from.
 NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", "__pycache__", "build", "dist", "*.egg-info", "artifacts", ".usagestream",
-    ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis", "node_modules",
-)  # fmt: skip
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "build",
+    "dist",
+    "*.egg-info",
+    "artifacts",
+    ".usagestream",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".hypothesis",
+    "node_modules",
+)
 
 
 def test_http_is_the_standard_library() -> None:

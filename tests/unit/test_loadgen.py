@@ -31,9 +31,7 @@ def parsed(messages: list[Message]) -> list[object]:
 def _latest_usage(parsed: list[object]) -> dict[str, UsageEvent]:
     latest: dict[str, UsageEvent] = {}
     for event in parsed:
-        if isinstance(event, UsageEvent) and (
-            event.usage_id not in latest or event.seq > latest[event.usage_id].seq
-        ):
+        if isinstance(event, UsageEvent) and (event.usage_id not in latest or event.seq > latest[event.usage_id].seq):
             latest[event.usage_id] = event
     return latest
 
@@ -122,9 +120,7 @@ def test_no_duplicates_or_reordering_when_disabled() -> None:
 
 def test_admin_token_is_opt_in() -> None:
     plain = [m for m in generate(1, seed=1) if m.key.startswith(b"management_token:")]
-    with_token = [
-        m for m in generate(1, seed=1, admin_token="ae_demo") if m.key.startswith(b"management_token:")
-    ]
+    with_token = [m for m in generate(1, seed=1, admin_token="ae_demo") if m.key.startswith(b"management_token:")]
     assert plain == [] and len(with_token) == 1
 
 

@@ -119,8 +119,11 @@ def test_text_tracebacks_keep_their_lines_but_each_is_a_continuation() -> None:
     assert "admin token accepted" in first and rest, "the record itself stays on its first line"
     assert all(line.startswith(CONTINUATION) for line in rest), rest
     assert any(line.startswith(CONTINUATION + "ValueError: bad id /x\\r") for line in rest)
-    assert any(line == CONTINUATION + "2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted"
-               "\\x00\\x1b[2J\\x7f\\u2028\\u202e" for line in rest)  # fmt: skip
+    assert any(
+        line == CONTINUATION + "2026-01-01 00:00:00,000 ERROR usagestream.http.auth admin token accepted"
+        "\\x00\\x1b[2J\\x7f\\u2028\\u202e"
+        for line in rest
+    )
 
 
 def test_json_lines_escape_control_characters_in_message_fields_and_traceback() -> None:

@@ -61,7 +61,7 @@ def parse(text: str) -> tuple[Parsed, dict[str, str], dict[str, str]]:
     return samples, types, helps
 
 
-def L(**labels: str) -> frozenset[tuple[str, str]]:  # noqa: N802 (reads like a literal)
+def L(**labels: str) -> frozenset[tuple[str, str]]:
     return frozenset(labels.items())
 
 
@@ -81,8 +81,12 @@ def test_counter_gauge_histogram_round_trip() -> None:
     for v in (0.05, 0.1, 0.3, 2.0, 99):
         lat.labels(route="/a").observe(v)
     samples, types, helps = parse(reg.expose())
-    assert types == {"http_requests_total": "counter", "ws_clients": "gauge", "latency_seconds": "histogram",
-                     "restarts_total": "counter"}  # fmt: skip
+    assert types == {
+        "http_requests_total": "counter",
+        "ws_clients": "gauge",
+        "latency_seconds": "histogram",
+        "restarts_total": "counter",
+    }
     assert helps["http_requests_total"] == "Requests.\nBy route \\ status."
     assert samples[("http_requests_total", L(route="/a", status="200"))] == 3
     assert samples[("http_requests_total", L(route="/b", status="500"))] == 1

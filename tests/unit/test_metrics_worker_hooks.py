@@ -84,20 +84,45 @@ def test_hooks_move_their_series() -> None:
 
 
 def _usage(usage_id: str, seq: int, offset: int, topic: str = "gateway.usage.v1") -> Consumed:
-    usage = {"id": usage_id, "request_id": "r", "provider_name": "p", "model": "m", "is_stream": False,
-             "status": "completed", "input_tokens": 1, "output_tokens": 2, "cache_creation_input_tokens": 0,
-             "cache_read_input_tokens": 0, "total_tokens": 3, "created_at": "2020-01-02T03:04:05Z"}  # fmt: skip
+    usage = {
+        "id": usage_id,
+        "request_id": "r",
+        "provider_name": "p",
+        "model": "m",
+        "is_stream": False,
+        "status": "completed",
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "total_tokens": 3,
+        "created_at": "2020-01-02T03:04:05Z",
+    }
     for name in ("input", "output", "cache_creation", "cache_read", "request", "total"):
         usage[f"{name}_cost_usd"] = usage[f"actual_{name}_cost_usd"] = 0
-    event = {"v": 1, "kind": "usage", "event_id": f"e{offset}", "usage_id": usage_id, "seq": seq,
-             "emitted_at": "2020-01-02T03:04:06Z", "usage": usage}  # fmt: skip
+    event = {
+        "v": 1,
+        "kind": "usage",
+        "event_id": f"e{offset}",
+        "usage_id": usage_id,
+        "seq": seq,
+        "emitted_at": "2020-01-02T03:04:06Z",
+        "usage": usage,
+    }
     return Consumed(topic, 0, offset, usage_id.encode(), json.dumps(event).encode())
 
 
 def test_the_batch_tells_duplicates_from_older_snapshots_and_late_requests_leave_both() -> None:
     topic = "gateway.usage.v1"
-    batch = [_usage("a", 1, 0), _usage("a", 2, 1), _usage("a", 2, 2), _usage("b", 1, 3), _usage("c", 3, 4),
-             _usage("c", 1, 5), Consumed(topic, 0, 6, b"x", b"{")]  # fmt: skip
+    batch = [
+        _usage("a", 1, 0),
+        _usage("a", 2, 1),
+        _usage("a", 2, 2),
+        _usage("b", 1, 3),
+        _usage("c", 3, 4),
+        _usage("c", 1, 5),
+        Consumed(topic, 0, 6, b"x", b"{"),
+    ]
     prepared = prepare(Settings.from_env({}), batch)
     assert prepared.consumed == {topic: 7}
     assert prepared.dropped == {topic: (1, 2)}, "a@2 again is a duplicate; a@1 and c@1 are older snapshots"

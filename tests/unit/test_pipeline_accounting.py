@@ -134,16 +134,22 @@ async def test_every_consumed_message_is_applied_skipped_or_dead_lettered_once()
 async def test_each_skip_is_counted_under_its_reason() -> None:
     """Same seq again: duplicate; older than the stored seq: stale; older than another of its batch: superseded."""
     w = World()
-    v1, v2, v3 = (usage_message_of("r-1", seq, status) for seq, status in ((1, "pending"), (2, "streaming"),
-                                                                         (3, "completed")))  # fmt: skip
+    v1, v2, v3 = (
+        usage_message_of("r-1", seq, status) for seq, status in ((1, "pending"), (2, "streaming"), (3, "completed"))
+    )
     batches = [[v2], [v2], [v1], [v1, v3, v3]]  # applied; duplicate; stale; superseded + applied + duplicate
     offsets = iter(range(100))
     consumed = [[Consumed(TOPICS["usage"], 0, next(offsets), m.key, m.value) for m in b] for b in batches]
     for batch in consumed:
         await w.pipeline.process(batch)
     assert w.counted(TOPICS["usage"]) == {
-        "consumed": 6, "applied": 2, "duplicate": 2, "stale": 1, "superseded": 1, "dead": 0,
-    }  # fmt: skip
+        "consumed": 6,
+        "applied": 2,
+        "duplicate": 2,
+        "stale": 1,
+        "superseded": 1,
+        "dead": 0,
+    }
     w.assert_every_message_accounted_once([m for b in consumed for m in b])
 
 
@@ -158,9 +164,7 @@ async def test_a_redelivery_of_everything_changes_nothing_and_is_counted_as_skip
     w.assert_views_equal_a_recount(messages)
 
 
-@pytest.mark.parametrize(
-    ("store", "op"), [("views", "apply"), ("live", "sync"), ("views", "count_dead_letter")]
-)  # fmt: skip
+@pytest.mark.parametrize(("store", "op"), [("views", "apply"), ("live", "sync"), ("views", "count_dead_letter")])
 async def test_a_store_outage_is_retried_with_backoff_until_it_passes(store: str, op: str) -> None:
     w = World()
     messages = _traffic(seed=7)
@@ -270,9 +274,13 @@ class FakeKafka:
 
 def _consumer(w: World, kafka: FakeKafka) -> BatchConsumer[Prepared]:
     return BatchConsumer(
-        SETTINGS, [SETTINGS.topic_usage, SETTINGS.topic_candidates], lambda batch: prepare(SETTINGS, batch),
-        w.pipeline.apply, merge=lambda parts: merge(SETTINGS, parts), make_consumer=kafka,
-    )  # fmt: skip
+        SETTINGS,
+        [SETTINGS.topic_usage, SETTINGS.topic_candidates],
+        lambda batch: prepare(SETTINGS, batch),
+        w.pipeline.apply,
+        merge=lambda parts: merge(SETTINGS, parts),
+        make_consumer=kafka,
+    )
 
 
 async def _until(condition: Any) -> None:

@@ -15,8 +15,11 @@ SETTINGS = Settings.from_env({})
 
 
 def _messages() -> list[Consumed]:
-    topics = {"usage": SETTINGS.topic_usage, "candidates": SETTINGS.topic_candidates,
-              "entities": SETTINGS.topic_entities}  # fmt: skip
+    topics = {
+        "usage": SETTINGS.topic_usage,
+        "candidates": SETTINGS.topic_candidates,
+        "entities": SETTINGS.topic_entities,
+    }
     out = []
     for i, m in enumerate(generate(120, seed=3, dup_ratio=0.05, reorder_ratio=0.05)):
         out.append(Consumed(topics[m.kind], zlib.crc32(m.key) % 4, i, m.key, m.value))

@@ -40,9 +40,7 @@ def tracker(clock: FakeClock) -> RequestTracker:
 
 
 def _lifecycle(tracker: RequestTracker, clock: FakeClock) -> list[events.Message]:
-    out = [
-        tracker.started("u1", request_id="r1", model="claude-sonnet-4-5", user_id="user-1", is_stream=True)
-    ]
+    out = [tracker.started("u1", request_id="r1", model="claude-sonnet-4-5", user_id="user-1", is_stream=True)]
     out.append(tracker.candidate_planned("u1", "c1", candidate_index=0, provider_id="p1", is_cached=True))
     out.append(tracker.candidate_planned("u1", "c2", candidate_index=0, retry_index=1, provider_id="p1"))
     out.append(tracker.candidate_started("u1", "c1"))
@@ -88,11 +86,7 @@ def test_usage_snapshots_are_whole_with_growing_seq(tracker: RequestTracker, clo
     assert {e.usage.created_at for e in usage} == {T0}
     last = usage[-1].usage
     # the correction changes costs only; everything set earlier is still in the snapshot
-    assert (
-        last.provider_name == "anthropic"
-        and last.user_id == "user-1"
-        and last.cache_read_input_tokens == 4000
-    )
+    assert last.provider_name == "anthropic" and last.user_id == "user-1" and last.cache_read_input_tokens == 4000
     assert last.total_tokens == 1250
     assert last.total_cost_usd == Decimal("0.0027") + Decimal("0.003375") + Decimal("0.0012")
     assert last.actual_total_cost_usd == Decimal("0.0024")
@@ -133,14 +127,12 @@ def test_money_refuses_what_the_contract_refuses(bad: object) -> None:
 
 def test_timestamps_carry_an_offset_and_naive_ones_are_refused(tracker: RequestTracker) -> None:
     plus8 = timezone(timedelta(hours=8))
-    message = tracker.started(
-        "u", request_id="r", model="m", created_at=datetime(2026, 1, 1, 8, tzinfo=plus8)
-    )
+    message = tracker.started("u", request_id="r", model="m", created_at=datetime(2026, 1, 1, 8, tzinfo=plus8))
     body = json.loads(message.value or b"")
     assert body["usage"]["created_at"] == "2026-01-01T00:00:00Z"
     with pytest.raises(ValueError):
-        tracker.started("u2", request_id="r", model="m", created_at=datetime(2026, 1, 1))  # noqa: DTZ001
-    record = UsageRecord(id="u", request_id="r", model="m", created_at=datetime(2026, 1, 1))  # noqa: DTZ001
+        tracker.started("u2", request_id="r", model="m", created_at=datetime(2026, 1, 1))
+    record = UsageRecord(id="u", request_id="r", model="m", created_at=datetime(2026, 1, 1))
     with pytest.raises(ValueError):
         events.usage_message(record, seq=1, emitted_at=T0, event_id="e")
 
@@ -207,9 +199,7 @@ def test_entity_events_parse_and_their_seq_survives_a_restart(clock: FakeClock) 
     user = {"username": "ann", "email": None, "role": "user", "is_active": True, "is_deleted": False}
     user |= {"quota_usd": "12.5", "used_usd": 0}
     first = RequestTracker(clock=clock).entity_upserted("user", "u1", user)
-    again = RequestTracker(clock=clock).entity_upserted(
-        "user", "u1", user
-    )  # a restarted gateway, same instant
+    again = RequestTracker(clock=clock).entity_upserted("user", "u1", user)  # a restarted gateway, same instant
     parsed, reparsed = parse_entity(first.key, first.value), parse_entity(again.key, again.value)
     assert parsed.data is not None and parsed.data["quota_usd"] == Decimal("12.5")
     assert parsed.seq is not None and reparsed.seq is not None and reparsed.seq >= parsed.seq
@@ -221,8 +211,7 @@ def test_entity_events_parse_and_their_seq_survives_a_restart(clock: FakeClock) 
 def test_entity_seq_grows_strictly_within_one_instant(tracker: RequestTracker) -> None:
     data = {"name": "p", "billing_type": "free_tier"}
     seqs = [
-        parse_entity(m.key, m.value).seq
-        for m in (tracker.entity_upserted("provider", "p", data) for _ in range(3))
+        parse_entity(m.key, m.value).seq for m in (tracker.entity_upserted("provider", "p", data) for _ in range(3))
     ]
     assert seqs == sorted(set(seqs))  # type: ignore[type-var]
     deleted = tracker.entity_deleted("provider", "p")

@@ -73,8 +73,12 @@ def count(plan: Plan, t: datetime, tz: ZoneInfo) -> int:
     return n + sum(w for g, lo, hi, w in plan.pieces if lo <= held[g] < hi)
 
 
-SIZES = {GRAIN_15M: timedelta(minutes=15), GRAIN_HOUR: timedelta(hours=1), GRAIN_DAY: timedelta(hours=23),
-         GRAIN_MONTH: timedelta(days=27)}  # fmt: skip
+SIZES = {
+    GRAIN_15M: timedelta(minutes=15),
+    GRAIN_HOUR: timedelta(hours=1),
+    GRAIN_DAY: timedelta(hours=23),
+    GRAIN_MONTH: timedelta(days=27),
+}
 
 
 def probes(start: datetime, end: datetime, plan: Plan, extra: list[timedelta]) -> list[datetime]:

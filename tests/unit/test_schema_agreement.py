@@ -21,9 +21,7 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=FormatChecker())
 # One event's definition alone, so a mutation is not also tried against the other two events of the oneOf.
 KIND_VALIDATORS = {
-    kind: Draft202012Validator(
-        {"$ref": f"#/$defs/{name}", "$defs": SCHEMA["$defs"]}, format_checker=FormatChecker()
-    )
+    kind: Draft202012Validator({"$ref": f"#/$defs/{name}", "$defs": SCHEMA["$defs"]}, format_checker=FormatChecker())
     for kind, name in (("usage", "UsageEvent"), ("candidate", "CandidateEvent"), ("entity", "EntityEvent"))
 }
 PARSERS: dict[str, Callable[[bytes | None, bytes | None], Any]] = {
@@ -87,13 +85,19 @@ def test_the_schema_states_the_parser_bounds() -> None:
 
 # The schema definition stating each wire shape of the parser.
 SHAPES = {
-    "UsageEvent": contract._UsageEnvelope, "UsageRecord": contract._UsageWire,
-    "CandidateEvent": contract._CandidateEnvelope, "CandidateRecord": contract._CandidateWire,
-    "api_key_data": contract._ApiKeyData, "provider_endpoint_data": contract._EndpointData,
-    "provider_api_key_data": contract._ProviderKeyData, "model_pricing_data": contract._ModelPricingData,
-    "global_model_pricing_data": contract._GlobalPricingData, "management_token_data": contract._TokenData,
-    "user_data": contract._UserData, "provider_data": contract._ProviderData,
-}  # fmt: skip
+    "UsageEvent": contract._UsageEnvelope,
+    "UsageRecord": contract._UsageWire,
+    "CandidateEvent": contract._CandidateEnvelope,
+    "CandidateRecord": contract._CandidateWire,
+    "api_key_data": contract._ApiKeyData,
+    "provider_endpoint_data": contract._EndpointData,
+    "provider_api_key_data": contract._ProviderKeyData,
+    "model_pricing_data": contract._ModelPricingData,
+    "global_model_pricing_data": contract._GlobalPricingData,
+    "management_token_data": contract._TokenData,
+    "user_data": contract._UserData,
+    "provider_data": contract._ProviderData,
+}
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
@@ -111,9 +115,7 @@ def test_both_accept_every_valid_sample(kind: str) -> None:
     @given(SAMPLES[kind])
     def check(sample: Sample) -> None:
         assert _parser_accepts(kind, sample.key, sample.raw)
-        errors = [
-            e.message for e in VALIDATOR.iter_errors(json.loads(sample.raw))
-        ]  # the root: oneOf picks one
+        errors = [e.message for e in VALIDATOR.iter_errors(json.loads(sample.raw))]  # the root: oneOf picks one
         assert not errors, errors
 
     check()
@@ -127,9 +129,7 @@ def test_both_refuse_every_mutation_a_schema_can_see(kind: str) -> None:
         for bad in mutations(sample):
             assert not _parser_accepts(kind, bad.key, bad.raw), bad.mutation
             if bad.schema_can_tell:
-                assert not _schema_accepts(bad.raw, kind), (
-                    f"{bad.mutation} on {bad.field}: the schema accepts it"
-                )
+                assert not _schema_accepts(bad.raw, kind), f"{bad.mutation} on {bad.field}: the schema accepts it"
             else:
                 assert _schema_accepts(bad.raw, kind), bad.mutation
 
@@ -159,6 +159,13 @@ def _minimal_usage() -> bytes:
     usage.update(id="u1", request_id="r", provider_name="p", model="m", is_stream=True, status="pending")
     usage.update(dict.fromkeys(("input_tokens", "output_tokens", "total_tokens"), 0))
     usage.update(cache_creation_input_tokens=0, cache_read_input_tokens=0, created_at="2026-11-28T01:02:03Z")
-    event = {"v": 1, "kind": "usage", "event_id": "e", "usage_id": "u1", "seq": 1,
-             "emitted_at": "2026-11-28T01:02:03Z", "usage": usage}  # fmt: skip
+    event = {
+        "v": 1,
+        "kind": "usage",
+        "event_id": "e",
+        "usage_id": "u1",
+        "seq": 1,
+        "emitted_at": "2026-11-28T01:02:03Z",
+        "usage": usage,
+    }
     return json.dumps(event, separators=(",", ":")).encode()

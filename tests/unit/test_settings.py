@@ -59,10 +59,7 @@ def test_every_contract_variable_is_read() -> None:
 
 def test_only_usagestream_variables_count() -> None:
     assert (
-        Settings.from_env(
-            {"KAFKA_BOOTSTRAP": "x:1", "HTTP_PORT": "1", "usagestream_http_port": "2"}
-        ).http_port
-        == 8080
+        Settings.from_env({"KAFKA_BOOTSTRAP": "x:1", "HTTP_PORT": "1", "usagestream_http_port": "2"}).http_port == 8080
     )
 
 
@@ -110,9 +107,7 @@ def test_settings_are_frozen() -> None:
         ("USAGESTREAM_RETENTION_INTERVAL_S", "hourly", ("USAGESTREAM_RETENTION_INTERVAL_S", "float")),
     ],
 )
-def test_bad_values_raise_config_error_naming_the_variable(
-    variable: str, raw: str, words: tuple[str, ...]
-) -> None:
+def test_bad_values_raise_config_error_naming_the_variable(variable: str, raw: str, words: tuple[str, ...]) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({variable: raw})
     for word in words:
@@ -121,9 +116,7 @@ def test_bad_values_raise_config_error_naming_the_variable(
 
 SECRETS = {
     "USAGESTREAM_JWT_SECRET": "jwt-Sup3rSecret",
-    "USAGESTREAM_POSTGRES_DSN": (
-        "postgresql+asyncpg://stats:Pg-Pa55word@db.internal:5432/usage?password=Query-Pw"
-    ),
+    "USAGESTREAM_POSTGRES_DSN": ("postgresql+asyncpg://stats:Pg-Pa55word@db.internal:5432/usage?password=Query-Pw"),
     "USAGESTREAM_REDIS_URL": "redis://default:Redis-Pw0rd@cache:6379/0",
 }
 

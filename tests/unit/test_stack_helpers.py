@@ -88,8 +88,14 @@ def test_pid_identity_includes_start_time() -> None:
 
 def test_dead_letter_record_follows_the_contract() -> None:
     raw = dead_letter_record("bad", Consumed("t", 1, 7, None, b"ok \xc3"))
-    assert json.loads(raw) == {"reason": "bad", "topic": "t", "partition": 1, "offset": 7, "key": None,
-                               "value": "ok \ufffd"}
+    assert json.loads(raw) == {
+        "reason": "bad",
+        "topic": "t",
+        "partition": 1,
+        "offset": 7,
+        "key": None,
+        "value": "ok \ufffd",
+    }
 
 
 def test_topic_specs() -> None:

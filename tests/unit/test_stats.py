@@ -62,26 +62,28 @@ created_times = st.datetimes(datetime(2024, 11, 1), datetime(2024, 11, 5), timez
 zones = st.sampled_from(FOLD_ZONES).map(ZoneInfo)
 
 
-_FIELDS = st.fixed_dictionaries({
-    "user_id": st.sampled_from([None, "u1", "u2"]),
-    "api_key_id": st.sampled_from([None, "k1", "k2"]),
-    "model": st.sampled_from(["claude-sonnet", "gpt-4o", "gemini"]),
-    "provider_name": st.sampled_from(["pending", "unknown", "openai", "anthropic"]),
-    "provider_id": st.sampled_from([None, "p1", "p2"]),
-    "api_format": st.sampled_from([None, "claude:chat", "openai:chat"]),
-    "status_code": st.sampled_from([None, 200, 400, 499, 500, 504]),
-    "has_error_message": st.booleans(),
-    "input_tokens": tokens,
-    "output_tokens": tokens,
-    "total_tokens": tokens,
-    "cache_creation_input_tokens": tokens,
-    "cache_read_input_tokens": st.one_of(st.just(0), tokens),
-    "total_cost_usd": money,
-    "actual_total_cost_usd": money,
-    "cache_creation_cost_usd": money,
-    "cache_read_cost_usd": money,
-    "response_time_ms": st.one_of(st.none(), st.integers(0, 600_000)),
-})  # fmt: skip
+_FIELDS = st.fixed_dictionaries(
+    {
+        "user_id": st.sampled_from([None, "u1", "u2"]),
+        "api_key_id": st.sampled_from([None, "k1", "k2"]),
+        "model": st.sampled_from(["claude-sonnet", "gpt-4o", "gemini"]),
+        "provider_name": st.sampled_from(["pending", "unknown", "openai", "anthropic"]),
+        "provider_id": st.sampled_from([None, "p1", "p2"]),
+        "api_format": st.sampled_from([None, "claude:chat", "openai:chat"]),
+        "status_code": st.sampled_from([None, 200, 400, 499, 500, 504]),
+        "has_error_message": st.booleans(),
+        "input_tokens": tokens,
+        "output_tokens": tokens,
+        "total_tokens": tokens,
+        "cache_creation_input_tokens": tokens,
+        "cache_read_input_tokens": st.one_of(st.just(0), tokens),
+        "total_cost_usd": money,
+        "actual_total_cost_usd": money,
+        "cache_creation_cost_usd": money,
+        "cache_read_cost_usd": money,
+        "response_time_ms": st.one_of(st.none(), st.integers(0, 600_000)),
+    }
+)
 
 
 @st.composite
@@ -208,12 +210,19 @@ def attempts_recount(latest: Iterable[CandidateFacts], tz: ZoneInfo) -> dict[obj
     for f in latest:
         if f.provider_id is None or f.status not in ("success", "failed"):
             continue
-        vec = (1, int(f.status == "success"), int(f.status == "failed"), f.latency_ms or 0,
-               int(f.latency_ms is not None))  # fmt: skip
-        for key in ((f.provider_id, GRAIN_15M, _floor_15m(f.created_at)),
-                    (f.provider_id, GRAIN_DAY, _local_midnight(f.created_at, tz)),
-                    (f.provider_id, GRAIN_HOUR, _utc_hour(f.created_at)),
-                    (f.provider_id, GRAIN_MONTH, _local_month(f.created_at, tz))):  # fmt: skip
+        vec = (
+            1,
+            int(f.status == "success"),
+            int(f.status == "failed"),
+            f.latency_ms or 0,
+            int(f.latency_ms is not None),
+        )
+        for key in (
+            (f.provider_id, GRAIN_15M, _floor_15m(f.created_at)),
+            (f.provider_id, GRAIN_DAY, _local_midnight(f.created_at, tz)),
+            (f.provider_id, GRAIN_HOUR, _utc_hour(f.created_at)),
+            (f.provider_id, GRAIN_MONTH, _local_month(f.created_at, tz)),
+        ):
             _add_rows(rows, [(key, vec)])
     return {k: tuple(int(x) for x in v) for k, v in rows.items() if any(v)}
 
@@ -227,12 +236,27 @@ def _check_types(vectors: Iterable[tuple[int | Decimal, ...]]) -> None:
 
 def _usage(cost: Decimal, at: datetime = datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC)) -> UsageFacts:
     return UsageFacts(
-        created_at=at, user_id="u1", api_key_id=None, model="m", provider_name="openai", provider_id="p1",
-        api_format=None, status="completed", status_code=200, has_error_message=False, input_tokens=1,
-        output_tokens=1, total_tokens=2, cache_creation_input_tokens=0, cache_read_input_tokens=0,
-        total_cost_usd=cost, actual_total_cost_usd=cost, cache_creation_cost_usd=cost,
-        cache_read_cost_usd=cost, response_time_ms=None,
-    )  # fmt: skip
+        created_at=at,
+        user_id="u1",
+        api_key_id=None,
+        model="m",
+        provider_name="openai",
+        provider_id="p1",
+        api_format=None,
+        status="completed",
+        status_code=200,
+        has_error_message=False,
+        input_tokens=1,
+        output_tokens=1,
+        total_tokens=2,
+        cache_creation_input_tokens=0,
+        cache_read_input_tokens=0,
+        total_cost_usd=cost,
+        actual_total_cost_usd=cost,
+        cache_creation_cost_usd=cost,
+        cache_read_cost_usd=cost,
+        response_time_ms=None,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -313,8 +337,14 @@ def test_a_stale_or_duplicate_snapshot_changes_nothing() -> None:
 # 4. Buckets
 
 any_utc_time = st.datetimes(datetime(2000, 1, 1), datetime(2037, 12, 31), timezones=st.just(UTC))
-any_offset = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=5, minutes=45)),
-                              timezone(timedelta(hours=-3, minutes=-30))])  # fmt: skip
+any_offset = st.sampled_from(
+    [
+        UTC,
+        timezone(timedelta(hours=8)),
+        timezone(timedelta(hours=5, minutes=45)),
+        timezone(timedelta(hours=-3, minutes=-30)),
+    ]
+)
 
 
 def reference_day_start(ts: datetime, tz: ZoneInfo) -> datetime:

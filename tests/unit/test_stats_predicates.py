@@ -69,26 +69,45 @@ def expected_counters(f: UsageFacts) -> dict[str, int | Decimal]:
         return value if cond else (Decimal(0) if isinstance(value, Decimal) else 0)
 
     return {
-        "n_all": 1, "n_finished": int(finished), "n_reached": int(reached), "n_fr": int(fr),
-        "n_error": int(error), "n_completed": int(completed), "n_hit": int(hit), "n_s200": int(s200),
-        "in_tok": f.input_tokens, "out_tok": f.output_tokens, "tot_tok": tok,
-        "cc_tok": f.cache_creation_input_tokens, "cr_tok": f.cache_read_input_tokens,
-        "cost": cost, "actual_cost": actual,
-        "cc_cost": f.cache_creation_cost_usd, "cr_cost": f.cache_read_cost_usd,
-        "rt_sum": rt, "rt_n": int(has_rt),
-        "fr_tot_tok": when(fr, tok), "fr_cost": when(fr, cost), "fr_actual": when(fr, actual),
-        "fr_rt_sum": when(fr, rt), "fr_rt_n": int(fr and has_rt),
-        "fin_tot_tok": when(finished, tok), "fin_cost": when(finished, cost),
+        "n_all": 1,
+        "n_finished": int(finished),
+        "n_reached": int(reached),
+        "n_fr": int(fr),
+        "n_error": int(error),
+        "n_completed": int(completed),
+        "n_hit": int(hit),
+        "n_s200": int(s200),
+        "in_tok": f.input_tokens,
+        "out_tok": f.output_tokens,
+        "tot_tok": tok,
+        "cc_tok": f.cache_creation_input_tokens,
+        "cr_tok": f.cache_read_input_tokens,
+        "cost": cost,
+        "actual_cost": actual,
+        "cc_cost": f.cache_creation_cost_usd,
+        "cr_cost": f.cache_read_cost_usd,
+        "rt_sum": rt,
+        "rt_n": int(has_rt),
+        "fr_tot_tok": when(fr, tok),
+        "fr_cost": when(fr, cost),
+        "fr_actual": when(fr, actual),
+        "fr_rt_sum": when(fr, rt),
+        "fr_rt_n": int(fr and has_rt),
+        "fin_tot_tok": when(finished, tok),
+        "fin_cost": when(finished, cost),
         "fin_actual": when(finished, actual),
-        "r_in": when(reached, f.input_tokens), "r_out": when(reached, f.output_tokens),
+        "r_in": when(reached, f.input_tokens),
+        "r_out": when(reached, f.output_tokens),
         "r_tot": when(reached, tok),
-        "r_cost": when(reached, cost), "r_actual": when(reached, actual),
+        "r_cost": when(reached, cost),
+        "r_actual": when(reached, actual),
         "s200_rt_sum": when(s200, rt),
-        "c_in": when(completed, f.input_tokens), "c_cr": when(completed, f.cache_read_input_tokens),
+        "c_in": when(completed, f.input_tokens),
+        "c_cr": when(completed, f.cache_read_input_tokens),
         "c_cc": when(completed, f.cache_creation_input_tokens),
         "c_cr_cost": when(completed, f.cache_read_cost_usd),
         "c_cc_cost": when(completed, f.cache_creation_cost_usd),
-    }  # fmt: skip
+    }
 
 
 def _named(f: UsageFacts) -> dict[str, int | Decimal]:
@@ -108,13 +127,27 @@ def test_every_counter_follows_its_definition(f: UsageFacts) -> None:
 
 def _facts(**changes: object) -> UsageFacts:
     base: dict[str, Any] = dict(
-        created_at=AT, user_id="u1", api_key_id="k1", model="m", provider_name="openai", provider_id="p1",
-        api_format="claude:chat", status="completed", status_code=200, has_error_message=False,
-        input_tokens=10, output_tokens=20, total_tokens=30, cache_creation_input_tokens=3,
+        created_at=AT,
+        user_id="u1",
+        api_key_id="k1",
+        model="m",
+        provider_name="openai",
+        provider_id="p1",
+        api_format="claude:chat",
+        status="completed",
+        status_code=200,
+        has_error_message=False,
+        input_tokens=10,
+        output_tokens=20,
+        total_tokens=30,
+        cache_creation_input_tokens=3,
         cache_read_input_tokens=4,
-        total_cost_usd=Decimal("0.000123456789012345"), actual_total_cost_usd=Decimal("0.0001"),
-        cache_creation_cost_usd=Decimal("0.01"), cache_read_cost_usd=Decimal("0.02"), response_time_ms=1500,
-    )  # fmt: skip
+        total_cost_usd=Decimal("0.000123456789012345"),
+        actual_total_cost_usd=Decimal("0.0001"),
+        cache_creation_cost_usd=Decimal("0.01"),
+        cache_read_cost_usd=Decimal("0.02"),
+        response_time_ms=1500,
+    )
     base.update(changes)
     return UsageFacts(**base)
 
@@ -123,8 +156,10 @@ def _facts(**changes: object) -> UsageFacts:
     ("changes", "counters"),
     [
         # A pending row (status_code NULL, error_message NULL) is not an error, not finished, not reached.
-        ({"status": "pending", "status_code": None, "provider_name": "pending", "response_time_ms": None},
-         {"n_error": 0, "n_finished": 0, "n_reached": 0, "n_fr": 0, "n_completed": 0, "n_hit": 0, "rt_n": 0}),
+        (
+            {"status": "pending", "status_code": None, "provider_name": "pending", "response_time_ms": None},
+            {"n_error": 0, "n_finished": 0, "n_reached": 0, "n_fr": 0, "n_completed": 0, "n_hit": 0, "rt_n": 0},
+        ),
         # Cancelled (499) rows count as errors, and as finished.
         ({"status": "cancelled", "status_code": 499}, {"n_error": 1, "n_finished": 1, "n_completed": 0}),
         # status='failed' alone is not the error predicate (that is the /records "failed" filter).
@@ -134,19 +169,19 @@ def _facts(**changes: object) -> UsageFacts:
         ({"status_code": 502}, {"n_error": 1, "n_completed": 1, "n_s200": 0, "s200_rt_sum": 0}),
         ({"status_code": 399}, {"n_error": 0}),
         # Not reached a provider: "unknown" as well as "pending"; a failed request there is finished, not fr.
-        ({"status": "failed", "provider_name": "unknown"},
-         {"n_finished": 1, "n_reached": 0, "n_fr": 0, "fr_cost": 0,
-          "fin_cost": Decimal("0.000123456789012345")}),
+        (
+            {"status": "failed", "provider_name": "unknown"},
+            {"n_finished": 1, "n_reached": 0, "n_fr": 0, "fr_cost": 0, "fin_cost": Decimal("0.000123456789012345")},
+        ),
         # A completed request without cache reads is not a hit.
         ({"cache_read_input_tokens": 0}, {"n_completed": 1, "n_hit": 0, "c_cr": 0}),
         # A streaming row that reached its provider: reached but not finished.
-        ({"status": "streaming", "status_code": 200},
-         {"n_reached": 1, "n_finished": 0, "n_fr": 0, "fin_tot_tok": 0}),
+        ({"status": "streaming", "status_code": 200}, {"n_reached": 1, "n_finished": 0, "n_fr": 0, "fin_tot_tok": 0}),
         # A 200 without response time adds nothing to the 200-only average.
         ({"response_time_ms": None}, {"n_s200": 0, "rt_n": 0, "rt_sum": 0, "fr_rt_n": 0}),
         ({"response_time_ms": 0}, {"n_s200": 1, "rt_n": 1, "rt_sum": 0, "fr_rt_n": 1}),
     ],
-)  # fmt: skip
+)
 def test_predicate_examples(changes: dict[str, object], counters: dict[str, int | Decimal]) -> None:
     got = _named(_facts(**changes))
     assert {name: got[name] for name in counters} == counters
@@ -188,19 +223,39 @@ def test_dimension_keys(f: UsageFacts) -> None:
 
 def _event(**usage: object) -> bytes:
     record: dict[str, object] = {
-        "id": "u-1", "request_id": "req-1", "user_id": "user-1", "api_key_id": None,
-        "provider_name": "openai", "provider_id": "prov-1", "model": "gpt-4o", "api_format": "openai:chat",
-        "is_stream": False, "status": "completed", "status_code": 200, "error_message": None,
-        "input_tokens": 1, "output_tokens": 2,
-        "cache_creation_input_tokens": 3, "cache_read_input_tokens": 4, "total_tokens": 3,
-        "created_at": "2026-11-28T09:02:03.456+08:00", "response_time_ms": None,
-    }  # fmt: skip
+        "id": "u-1",
+        "request_id": "req-1",
+        "user_id": "user-1",
+        "api_key_id": None,
+        "provider_name": "openai",
+        "provider_id": "prov-1",
+        "model": "gpt-4o",
+        "api_format": "openai:chat",
+        "is_stream": False,
+        "status": "completed",
+        "status_code": 200,
+        "error_message": None,
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cache_creation_input_tokens": 3,
+        "cache_read_input_tokens": 4,
+        "total_tokens": 3,
+        "created_at": "2026-11-28T09:02:03.456+08:00",
+        "response_time_ms": None,
+    }
     for name in ("input", "output", "cache_creation", "cache_read", "request", "total"):
         record[f"{name}_cost_usd"] = 0
         record[f"actual_{name}_cost_usd"] = 0
     record.update(usage)
-    envelope = {"v": 1, "kind": "usage", "event_id": "e-1", "usage_id": "u-1", "seq": 1,
-                "emitted_at": "2026-11-28T01:02:04Z", "usage": record}  # fmt: skip
+    envelope = {
+        "v": 1,
+        "kind": "usage",
+        "event_id": "e-1",
+        "usage_id": "u-1",
+        "seq": 1,
+        "emitted_at": "2026-11-28T01:02:04Z",
+        "usage": record,
+    }
     return json.dumps(envelope).encode()
 
 

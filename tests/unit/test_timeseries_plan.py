@@ -24,10 +24,21 @@ from usagestream.timeseries import (
 )
 
 ZONES = [
-    "UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe", "America/Havana",
-    "America/Santiago", "Europe/Berlin", "America/New_York", "Asia/Shanghai", "Pacific/Chatham",
-    "Asia/Tehran", "Africa/Casablanca", "Pacific/Apia",
-]  # fmt: skip
+    "UTC",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "America/Havana",
+    "America/Santiago",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Shanghai",
+    "Pacific/Chatham",
+    "Asia/Tehran",
+    "Africa/Casablanca",
+    "Pacific/Apia",
+]
 ANCHORS = [
     datetime(2024, 3, 10, 5, 30, tzinfo=UTC),
     datetime(2024, 11, 3, 4, 0, tzinfo=UTC),  # Havana: midnight repeated
@@ -41,8 +52,13 @@ ANCHORS = [
     datetime(2026, 2, 3, 16, 0, tzinfo=UTC),
 ]
 # Longest range tried per granularity (keeps every case under MAX_BUCKETS).
-SPAN = {"15m": timedelta(days=20), "hour": timedelta(days=60), "day": timedelta(days=400),
-        "week": timedelta(days=800), "month": timedelta(days=1500)}  # fmt: skip
+SPAN = {
+    "15m": timedelta(days=20),
+    "hour": timedelta(days=60),
+    "day": timedelta(days=400),
+    "week": timedelta(days=800),
+    "month": timedelta(days=1500),
+}
 WALL = {"15m": 15, "hour": 60}
 SIZE = {0: timedelta(minutes=15), 2: timedelta(hours=1), 1: timedelta(hours=25), 3: timedelta(days=32)}
 
@@ -127,8 +143,16 @@ deltas = st.integers(-3 * 86400 * 10**6, 40 * 86400 * 10**6).map(lambda us: time
     data=st.tuples(deltas, deltas),
     extra=st.lists(deltas, max_size=20),
 )
-@example(zone="Asia/Kolkata", anchor=ANCHORS[-1], granularity="month", shift=timedelta(hours=3, minutes=7),
-         fraction=0.5, stored="same", data=(timedelta(days=-2), timedelta(days=900)), extra=[])  # fmt: skip
+@example(
+    zone="Asia/Kolkata",
+    anchor=ANCHORS[-1],
+    granularity="month",
+    shift=timedelta(hours=3, minutes=7),
+    fraction=0.5,
+    stored="same",
+    data=(timedelta(days=-2), timedelta(days=900)),
+    extra=[],
+)
 def test_every_instant_is_counted_once_in_its_bucket(
     zone: str,
     anchor: datetime,
