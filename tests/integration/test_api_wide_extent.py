@@ -34,10 +34,9 @@ import aiohttp
 import asyncpg
 import jwt
 import pytest
-from test_pg_reads_seed import TABLES, seed
+from test_pg_reads_seed import TABLES, add_admin, clone_records, seed
 from workerproc import stop_worker
 
-from usagestream.materializer.pg_pool import encode_json
 from usagestream.settings import Settings
 
 E2E = Path(__file__).resolve().parent.parent / "e2e"
@@ -92,15 +91,7 @@ async def _seed(dsn: str, tz: ZoneInfo) -> None:
     try:
         await conn.execute(f"TRUNCATE {TABLES}")
         await seed(conn, tz, far=True)
-        admin = {"username": "root", "email": None, "role": "admin", "is_active": True, "is_deleted": False}
-        await conn.execute(
-            "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ('user', 'u-admin', 1, false, $1::jsonb)",
-            encode_json(admin),
-        )
-        columns = await conn.fetchval(
-            "SELECT array_agg(column_name::text ORDER BY ordinal_position) FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = 'usage_records'"
-        )
+        await add_admin(conn)
         fresh = {
             "id": "'bulk-' || g",
             "request_id": "'bulk-req-' || g",
@@ -108,12 +99,7 @@ async def _seed(dsn: str, tz: ZoneInfo) -> None:
             "user_id": "(ARRAY['u0', 'u1', 'u2', 'u3', 'u4', 'u5'])[1 + g % 6]",
             "created_at": "now() - g * interval '1 second'",
         }
-        select = ", ".join(fresh.get(c, f"t.{c}") for c in columns)
-        await conn.execute(
-            f"INSERT INTO usage_records ({', '.join(columns)}) SELECT {select} FROM generate_series(1, $1) g,"
-            " (SELECT * FROM usage_records WHERE status = 'completed' AND user_id IS NOT NULL LIMIT 1) t",
-            BULK,
-        )
+        await clone_records(conn, BULK, fresh)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

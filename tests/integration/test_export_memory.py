@@ -27,11 +27,10 @@ import asyncpg
 import jwt
 import pytest
 from pg_admin import run_admin_sql
-from test_pg_reads_seed import seed
+from test_pg_reads_seed import add_admin, clone_records, seed
 from workerproc import stop_worker
 
 from usagestream.materializer.ops import migrate
-from usagestream.materializer.pg_pool import encode_json
 from usagestream.settings import Settings
 
 E2E = Path(__file__).resolve().parent.parent / "e2e"
@@ -88,26 +87,13 @@ async def _seed(dsn: str, tz: ZoneInfo) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await seed(conn, tz, n=20)
-        admin = {"username": "root", "email": None, "role": "admin", "is_active": True, "is_deleted": False}
-        await conn.execute(
-            "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ('user', 'u-admin', 1, false, $1::jsonb)",
-            encode_json(admin),
-        )
-        columns = await conn.fetchval(
-            "SELECT array_agg(column_name::text ORDER BY ordinal_position) FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = 'usage_records'"
-        )
+        await add_admin(conn)
         fresh = {
             "id": "'bulk-' || g",
             "request_id": "'bulk-req-' || g",
             "created_at": "timestamptz '2026-11-20' - g * interval '1 second'",
         }
-        select = ", ".join(fresh.get(c, f"t.{c}") for c in columns)
-        await conn.execute(
-            f"INSERT INTO usage_records ({', '.join(columns)}) SELECT {select} FROM generate_series(1, $1) g,"
-            " (SELECT * FROM usage_records WHERE status = 'completed' AND user_id IS NOT NULL LIMIT 1) t",
-            BULK,
-        )
+        await clone_records(conn, BULK, fresh)
         await conn.execute("ANALYZE usage_records")
     finally:
         await conn.close()

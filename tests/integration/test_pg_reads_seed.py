@@ -335,6 +335,31 @@ async def seed(conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value:
 TABLES = "usage_records, candidate_records, entities, usage_agg, attempt_agg, dead_letter_counts, meta"
 
 
+async def add_admin(conn: asyncpg.Connection, user_id: str = "u-admin") -> None:
+    """An active admin user entity (the API's admin paths need one behind a JWT)."""
+    admin = {"username": "root", "email": None, "role": "admin", "is_active": True, "is_deleted": False}
+    await conn.execute(
+        "INSERT INTO entities (entity, id, seq, deleted, data) VALUES ('user', $1, 1, false, $2::jsonb)",
+        user_id,
+        encode_json(admin),
+    )
+
+
+async def clone_records(conn: asyncpg.Connection, n: int, fresh: dict[str, str]) -> None:
+    """`n` more records in one statement: copies of a completed record of a user, with the columns of `fresh`
+    (SQL expressions of `g`, 1..n) replaced; for histories too large to publish (records only, no aggregates)."""
+    columns = await conn.fetchval(
+        "SELECT array_agg(column_name::text ORDER BY ordinal_position) FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = 'usage_records'"
+    )
+    select = ", ".join(fresh.get(c, f"t.{c}") for c in columns)
+    await conn.execute(
+        f"INSERT INTO usage_records ({', '.join(columns)}) SELECT {select} FROM generate_series(1, $1) g,"
+        " (SELECT * FROM usage_records WHERE status = 'completed' AND user_id IS NOT NULL LIMIT 1) t",
+        n,
+    )
+
+
 async def seed_database(dsn: str, tz: ZoneInfo, far: bool = False) -> World:
     """Empty the database's tables and seed them (for module-scoped fixtures)."""
     conn = await asyncpg.connect(dsn)
