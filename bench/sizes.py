@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 
 from e2e_env import admin_sql, db_dsn, forget_redis, topics
 from eventgen import dumps, generate
