@@ -50,7 +50,7 @@ pytestmark = pytest.mark.integration
 ADMIN = "/api/admin/usage"
 USER = "/api/users/me/usage"
 REQUEST_BOUND = 2.0  # seconds, each request
-HEALTH_BOUND = 0.050  # seconds, every /health sample of one pass (and the median of each)
+HEALTH_BOUND = 0.050  # seconds, every /health sample during a request in one pass (and each pass's median)
 HEALTH_MAX = 0.250  # seconds, every /health sample of every pass
 PASSES = 3
 HEALTH_EVERY = 0.01
@@ -179,6 +179,13 @@ class Pass:
     took: list[tuple[float, str, dict[str, str], float]]  # (seconds, path, query, wall-clock start) per request
     health: list[tuple[float, float]]  # (seconds, wall-clock start) per /health sample
 
+    def worst_health(self) -> list[float]:
+        """Per request, the slowest /health sample taken while it ran (0 if none was)."""
+        return [
+            max((t for t, began in self.health if start < began + t and began < start + took), default=0.0)
+            for took, _, _, start in self.took
+        ]
+
     def during(self, sample: tuple[float, float]) -> str:
         """The requests under way while a /health sample waited: what to look at when it was slow."""
         t, began = sample
@@ -211,11 +218,12 @@ async def _pass(api: Api, stop: Path) -> Pass:
 
 async def test_far_records_freeze_nothing(api: Api, tmp_path: Path) -> None:
     """Up to PASSES passes: each must answer every request within REQUEST_BOUND with the median /health under
-    HEALTH_BOUND and none over HEALTH_MAX; one of them must have every /health sample under HEALTH_BOUND. A
-    request that holds the event loop stalls /health in every pass; the OS scheduler of a machine shared with
-    other jobs delays the odd sample of one pass, not the same in each."""
-    worst: list[float] = []
-    slowest: list[str] = []
+    HEALTH_BOUND and none over HEALTH_MAX; and every request must, in at least one pass, have every /health
+    sample taken while it ran under HEALTH_BOUND. A request that holds the event loop stalls /health in every
+    pass, while it runs; the OS scheduler of a machine shared with other jobs delays the odd sample of one pass,
+    not the same request's in each."""
+    clean: set[int] = set()  # the requests that had a pass with every /health sample under HEALTH_BOUND
+    slowest: dict[int, str] = {}
     for _ in range(PASSES):
         run = await _pass(api, tmp_path / "stop-probe")
         slow = [(round(t, 3), p, q) for t, p, q, _ in run.took if t >= REQUEST_BOUND]
@@ -225,11 +233,14 @@ async def test_far_records_freeze_nothing(api: Api, tmp_path: Path) -> None:
         assert len(health) >= 20, health
         assert statistics.median(health) < HEALTH_BOUND, [run.during(x) for x in top]
         assert max(health) < HEALTH_MAX, [run.during(x) for x in top]
-        worst.append(max(health))
-        slowest.extend(run.during(x) for x in top[:1])
-        if max(health) < HEALTH_BOUND:
+        for i, worst in enumerate(run.worst_health()):
+            if worst < HEALTH_BOUND:
+                clean.add(i)
+            else:
+                slowest[i] = f"{worst * 1000:.1f} ms during {run.took[i][1]}?{run.took[i][2]}"
+        if len(clean) == len(run.took):
             break
-    assert min(worst) < HEALTH_BOUND, slowest
+    assert not [i for i in slowest if i not in clean], [v for i, v in slowest.items() if i not in clean]
 
 
 async def _waiting_on_lock(conn: asyncpg.Connection) -> list[int]:
