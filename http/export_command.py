@@ -71,7 +71,7 @@ def cli(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _export(settings: Settings, args: argparse.Namespace, query: MultiDict[str]) -> int:
     fmt = views.export_format(query)
-    pool = await create_pool(settings, min_size=1, max_size=2)
+    pool = await create_pool(settings, min_size=1, max_size=2, read_only=True)
     try:
         with _Sink(args.output) as out:
             rows = await _write(pool, settings, args, query, fmt, out)

@@ -67,7 +67,9 @@ def _read_store(pool: asyncpg.Pool, settings: Settings) -> Reads:
 def _postgres(factory: StoreFactory) -> CleanupCtx:
     async def postgres(app: web.Application) -> AsyncIterator[None]:
         # min_size=0: the API starts (and /ready says so) while PostgreSQL is still down.
-        pool = await create_pool(app[SETTINGS], min_size=0, max_size=app[OPTIONS].pg_pool_max, stateless=True)
+        pool = await create_pool(
+            app[SETTINGS], min_size=0, max_size=app[OPTIONS].pg_pool_max, stateless=True, read_only=True
+        )
         app[POOL] = pool
         app[STORE] = factory(pool, app[SETTINGS])
         try:

@@ -74,7 +74,13 @@ CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
 
 
 async def create_pool(
-    settings: Settings, min_size: int = 1, max_size: int = 4, *, stateless: bool = False, custom_plans: bool = False
+    settings: Settings,
+    min_size: int = 1,
+    max_size: int = 4,
+    *,
+    stateless: bool = False,
+    custom_plans: bool = False,
+    read_only: bool = False,
 ) -> asyncpg.Pool:
     """A pool for the configured database; each connection gets the JSON codecs.
 
@@ -90,14 +96,24 @@ async def create_pool(
     worker's look-ups by id (`id = ANY($1)` over every month partition) are prepared once per connection; after
     five runs PostgreSQL may keep a generic plan made while a partition was nearly empty (a sequential scan) and
     reuse it as the partition grows to millions of rows, until an ANALYZE invalidates it. Replanning costs well
-    under a millisecond per statement, a few statements per batch."""
-    extra: dict[str, Any] = {"ssl": False} if loopback_without_sslmode(settings.asyncpg_dsn) else {}
+    under a millisecond per statement, a few statements per batch.
+
+    `read_only`: the pool of a reader (the API, exports), on `USAGESTREAM_POSTGRES_READ_DSN` (a streaming replica)
+    when it is set. Its sessions are read-only, so a reader that tried to write would fail on the primary as it
+    would on a standby, not only in production."""
+    dsn = settings.asyncpg_read_dsn if read_only else settings.asyncpg_dsn
+    extra: dict[str, Any] = {"ssl": False} if loopback_without_sslmode(dsn) else {}
     if stateless:
         extra["reset"] = _keep_session
+    server_settings: dict[str, str] = {}
     if custom_plans:
-        extra["server_settings"] = dict(CUSTOM_PLANS)
+        server_settings.update(CUSTOM_PLANS)
+    if read_only:
+        server_settings["default_transaction_read_only"] = "on"
+    if server_settings:
+        extra["server_settings"] = server_settings
     pool = await asyncpg.create_pool(
-        settings.asyncpg_dsn,
+        dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,

@@ -137,7 +137,7 @@ def status(stack: list[Service], state: StateDir) -> int:
         where = f"{svc.host}:{svc.port}"
         log = svc.log() if ours or svc.name == "postgres" else None  # the cluster log is Debian's, not ours
         suffix = f"; log {log}" if log else ""
-        print(f"{svc.name:9} {'up' if answers else 'down':5} {where:16} {owner}{suffix}")
+        print(f"{svc.name:16} {'up' if answers else 'down':5} {where:16} {owner}{suffix}")
     return 0 if all_up else 1
 
 

@@ -79,8 +79,7 @@ def add_trust_lines(hba: Path, role: str) -> bool:
 def _superuser_sql(target: Target, sql: str) -> str:
     """Run one statement through psql over the Unix socket as the `postgres` OS user (peer authentication)."""
     argv = ["psql", "-X", "-q", "-At", "-p", str(target.port), "-d", "postgres", "-c", sql]
-    if getpass.getuser() != "postgres":
-        argv = [*_as_postgres(), *argv]
+    argv = [*as_postgres(), *argv]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise StackError(
@@ -90,7 +89,10 @@ def _superuser_sql(target: Target, sql: str) -> str:
     return done.stdout
 
 
-def _as_postgres() -> list[str]:
+def as_postgres() -> list[str]:
+    """The prefix that runs a command as the `postgres` OS user (nothing if we are that user)."""
+    if getpass.getuser() == "postgres":
+        return []
     if os.geteuid() == 0 and shutil.which("runuser"):
         return ["runuser", "-u", "postgres", "--"]
     return ["sudo", "-n", "-u", "postgres", "--"]

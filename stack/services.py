@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from usagestream.settings import Settings
-from usagestream.stack import kafka_server, postgres_cluster, procs, redis_server
+from usagestream.stack import kafka_server, postgres_cluster, postgres_standby, procs, redis_server
 from usagestream.stack.kafka_server import KafkaLayout
 from usagestream.stack.postgres_cluster import Target
 from usagestream.stack.procs import StackError
@@ -150,6 +150,50 @@ class PostgresService:
         return Path(cluster.log) if cluster is not None and cluster.log else None
 
 
+@dataclass
+class StandbyService:
+    """A streaming replica of the primary's cluster for USAGESTREAM_POSTGRES_READ_DSN (stack/postgres_standby.py),
+    rebuilt from the primary whenever it is started."""
+
+    primary: Target
+    target: Target
+    name: str = "postgres-standby"
+
+    @property
+    def host(self) -> str:
+        return self.target.host
+
+    @property
+    def port(self) -> int:
+        return self.target.port
+
+    def answers(self) -> bool:
+        return procs.port_open(self.host, self.port)
+
+    def _standby(self) -> postgres_standby.Standby:
+        cluster = postgres_cluster.find(self.primary.port)
+        if cluster is None:
+            raise StackError(f"no PostgreSQL cluster for the primary's port {self.primary.port} to copy")
+        return postgres_standby.Standby(cluster, self.port)
+
+    def start(self, state: StateDir, timeout: float) -> None:
+        _require_loopback(self)
+        standby = self._standby()
+        standby.create()
+        state.record(self.name, {"port": self.port, "data": str(standby.data)})
+        standby.start(timeout)
+
+    def running(self, info: dict[str, Any]) -> bool:
+        return info.get("port") == self.port and self._standby().running()
+
+    def stop(self, info: dict[str, Any]) -> None:
+        if info.get("port") == self.port:
+            self._standby().remove()
+
+    def log(self) -> Path | None:
+        return self._standby().log
+
+
 def _require_loopback(svc: Service) -> None:
     if svc.host not in LOOPBACK:
         raise StackError(
@@ -162,8 +206,17 @@ def build(settings: Settings, state: StateDir, kafka_home: Path, controller_port
     host, port = _host_port(settings.kafka_bootstrap.split(",")[0], 9092)
     layout = KafkaLayout(kafka_home, state.service("kafka"), host, port, controller_port or port + 1)
     redis = urlsplit(settings.redis_url)
+    primary = Target.from_dsn(settings.asyncpg_dsn)
+    services: list[Service] = [PostgresService(primary)]
+    replica = Target.from_dsn(settings.asyncpg_read_dsn)
+    recorded = state.started().get(StandbyService.name)
+    if recorded is not None and not settings.postgres_read_dsn:
+        # started by an `up` with the setting, stopped by a `down` without it: still stop what was started
+        replica = Target("127.0.0.1", int(recorded["port"]), primary.role, primary.database)
+    if (replica.host, replica.port) != (primary.host, primary.port):
+        services.append(StandbyService(primary, replica))
     return [
-        PostgresService(Target.from_dsn(settings.asyncpg_dsn)),
+        *services,
         RedisService(state.service("redis"), redis.hostname or "127.0.0.1", redis.port or 6379),
         KafkaService(layout),
     ]

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from usagestream.errors import ConfigError
 
-_SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "redis_url", "metrics_token"})
+_SECRET_FIELDS = frozenset({"jwt_secret", "postgres_dsn", "postgres_read_dsn", "redis_url", "metrics_token"})
 _NON_EMPTY = (
     "kafka_bootstrap",
     "consumer_group",
@@ -35,6 +35,9 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     consumer_group: str = "usagestream"
     postgres_dsn: str = "postgresql://127.0.0.1:5432/usagestream"
+    # Where the API and `usagestream export` read from: a streaming replica of postgres_dsn's server (the API never
+    # writes). Empty: the primary. The worker, migrations, verify and retention always use postgres_dsn.
+    postgres_read_dsn: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "usagestream:"
     http_host: str = "127.0.0.1"
@@ -128,6 +131,11 @@ class Settings:
     def asyncpg_dsn(self) -> str:
         """The DSN for asyncpg and libpq (SQLAlchemy's `+asyncpg` driver suffix removed)."""
         return self.postgres_dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    @property
+    def asyncpg_read_dsn(self) -> str:
+        """The DSN readers use: postgres_read_dsn if set, else the primary's."""
+        return (self.postgres_read_dsn or self.postgres_dsn).replace("postgresql+asyncpg://", "postgresql://", 1)
 
     def key(self, *parts: str) -> str:
         """A Redis key under the configured prefix."""

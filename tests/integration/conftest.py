@@ -53,6 +53,7 @@ def settings(database_dsn: str) -> Settings:
     return replace(
         BASE,
         postgres_dsn=database_dsn,
+        postgres_read_dsn="",  # readers on the session database too (test_pg_standby.py sets a standby's)
         consumer_group=f"usagestream-test-{tag}",
         redis_prefix=f"usagestream-test-{tag}:",
         topic_usage=f"test.{tag}.usage",

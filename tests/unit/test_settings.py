@@ -153,3 +153,12 @@ def test_helpers() -> None:
     assert settings.asyncpg_dsn.startswith("postgresql://stats:")
     assert settings.key("live", "ready") == "usagestream:live:ready"
     assert str(settings.tz) == "UTC"
+
+
+def test_readers_fall_back_to_the_primary() -> None:
+    primary = "postgresql+asyncpg://u@10.0.0.1:5432/usage"
+    assert Settings(postgres_dsn=primary).asyncpg_read_dsn == "postgresql://u@10.0.0.1:5432/usage"
+    replica = Settings(postgres_dsn=primary, postgres_read_dsn="postgresql://u:pw@10.0.0.2:5432/usage")
+    assert replica.asyncpg_read_dsn == "postgresql://u:pw@10.0.0.2:5432/usage"
+    assert replica.asyncpg_dsn == "postgresql://u@10.0.0.1:5432/usage"  # the worker's stays the primary
+    assert "pw" not in repr(replica)

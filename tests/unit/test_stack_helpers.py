@@ -103,3 +103,19 @@ def test_topic_specs() -> None:
     assert [specs[n].num_partitions for n in ("gateway.usage.v1", "gateway.candidates.v1")] == [4, 4]
     assert specs["gateway.entities.v1"].topic_configs == {"cleanup.policy": "compact"}
     assert specs["usagestream.dlq.v1"].topic_configs == {"cleanup.policy": "delete"}
+
+
+def test_a_read_dsn_on_another_local_port_adds_a_standby_after_the_primary(tmp_path: Path) -> None:
+    settings = Settings(postgres_read_dsn="postgresql://127.0.0.1:5433/usagestream")
+    pg, standby, _redis, _kafka = services.build(settings, StateDir.at(str(tmp_path)), tmp_path / "home", None)
+    assert isinstance(standby, services.StandbyService)
+    assert (pg.port, standby.port, standby.primary.port) == (5432, 5433, 5432)
+    same = Settings(postgres_read_dsn="postgresql://127.0.0.1:5432/usagestream")  # the primary itself: no standby
+    assert len(services.build(same, StateDir.at(str(tmp_path)), tmp_path / "home", None)) == 3
+
+
+def test_a_recorded_standby_is_stopped_by_a_down_without_the_setting(tmp_path: Path) -> None:
+    state = StateDir.at(str(tmp_path))
+    state.record("postgres-standby", {"port": 5439, "data": "/x"})
+    plan = services.build(Settings(), state, tmp_path / "home", None)
+    assert [svc.name for svc in plan] == ["postgres", "postgres-standby", "redis", "kafka"] and plan[1].port == 5439
