@@ -7,6 +7,9 @@
    --seconds; a sample of usage events (one every 50 ms) is timed from the producer's send to the moment the
    record with that seq is committed in PostgreSQL - the transaction that also adds it to the aggregates that
    /stats reads. p50 / p99 of those lags; then `verify`.
+   With --standby-port P (a streaming replica of the primary on 127.0.0.1:P, e.g. the one `stack up` starts for
+   USAGESTREAM_POSTGRES_READ_DSN), the same samples are also timed until the replica shows them: the freshness of
+   an API reading the replica.
 3. Restart: under that load one worker is SIGKILLed and started again; the time from the new process's start
    until every partition has committed a new batch (with --workers 2 the survivor's partitions never stopped).
 Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/ingest.py --events 300000 [--workers 1] [--runs 3] [--skip-live]
@@ -28,6 +31,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -270,10 +274,29 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, workers: int = 1) -> dict[str, float]:
+async def _replica(settings: Settings, port: int) -> asyncpg.Connection:
+    """A polling connection to the same database, as the same role, on the replica at 127.0.0.1:`port` (the
+    database appears there once the replica has replayed its creation)."""
+    url = urlsplit(settings.asyncpg_dsn)
+    dsn = urlunsplit(url._replace(netloc=f"{url.username + '@' if url.username else ''}127.0.0.1:{port}"))
+    for _ in range(100):
+        try:
+            conn = await asyncpg.connect(dsn, server_settings=CUSTOM_PLANS)
+            assert isinstance(conn, asyncpg.Connection)
+            return conn
+        except asyncpg.InvalidCatalogNameError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the bench database did not appear on the replica at port {port}")
+
+
+async def live_run(
+    base: Settings, rate: float, seconds: float, log_dir: Path, workers: int = 1, standby_port: int = 0
+) -> dict[str, float]:
     """Freshness at `rate` with `workers` workers, then SIGKILL of one of them + restart under the same load;
     verify at the end."""
     settings, tag = await _fresh(base, log_dir)
+    replica = await _replica(settings, standby_port) if standby_port else None
+    replica_lags: list[float] = []
     messages = generate(int(rate * (seconds + 60) / 8.6) + 100, seed=11, dup_ratio=0.01, reorder_ratio=0.01)
     procs = _start_workers(settings, workers, log_dir, tag)
     conn = await _poller(settings)
@@ -283,8 +306,10 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
             await asyncio.sleep(15)  # the others' joins rebalance the group: let that settle before timing
         live = _Live(settings, rate)
         pub = asyncio.create_task(live.publish(messages, seconds))
+        on_replica = asyncio.create_task(_lags(replica, live, pub)) if replica is not None else None
         lags = await _lags(conn, live, pub)
         await pub
+        replica_lags = await on_replica if on_replica is not None else []
         rss = max(_rss_mib(p.pid) for p in procs)
         # Restart: keep publishing, SIGKILL a worker, start a new one, time until it commits a new batch.
         restart_live = _Live(settings, rate)
@@ -318,6 +343,8 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
         for p in procs:
             p.wait(30)
         await conn.close()
+        if replica is not None:
+            await replica.close()
     clean = await verify(settings, out=io.StringIO()) == 0
     await _drop(base, f"usagestream_bench_{tag}")
     achieved = live.sent / seconds
@@ -329,7 +356,19 @@ async def live_run(base: Settings, rate: float, seconds: float, log_dir: Path, w
         f" load {os.getloadavg()[0]:.1f}",
         file=sys.stderr,
     )
+    if replica is not None:
+        print(
+            f"  on the replica (port {standby_port}): lag p50 {_pct(replica_lags, 0.5) * 1000:.0f} ms,"
+            f" p99 {_pct(replica_lags, 0.99) * 1000:.0f} ms ({len(replica_lags)} samples)",
+            file=sys.stderr,
+        )
+    extra = (
+        {"replica_lag_p50_ms": _pct(replica_lags, 0.5) * 1000, "replica_lag_p99_ms": _pct(replica_lags, 0.99) * 1000}
+        if replica is not None
+        else {}
+    )
     return {
+        **extra,
         "rate": achieved,
         "lag_p50_ms": _pct(lags, 0.5) * 1000,
         "lag_p99_ms": _pct(lags, 0.99) * 1000,
@@ -362,6 +401,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="freshness duration")
     parser.add_argument("--skip-live", action="store_true", help="only the drain runs")
     parser.add_argument("--logs", default="", help="keep the worker logs in this folder")
+    parser.add_argument("--standby-port", type=int, default=0, help="also time freshness on this local replica")
     args = parser.parse_args()
     base = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
@@ -384,7 +424,7 @@ def main() -> None:
         )
         if not args.skip_live:
             rate = args.rate or statistics.median(rates) / 2
-            live = asyncio.run(live_run(base, rate, args.seconds, logs, args.workers))
+            live = asyncio.run(live_run(base, rate, args.seconds, logs, args.workers, args.standby_port))
             out["freshness"] = {k: round(v, 1) for k, v in live.items()}
             out["all_clean"] = bool(out.get("all_clean", True)) and bool(live["clean"])
     out["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
