@@ -147,6 +147,33 @@ async def _fresh(base: Settings, log_dir: Path) -> tuple[Settings, str]:
     return settings, tag
 
 
+class _Waits:
+    """What the workers' PostgreSQL backends wait on during the drain (pg_stat_activity every poll): the share of
+    busy backend samples waiting on a heavyweight lock, e.g. on a shared aggregate row another worker's
+    transaction updates (`transactionid`, `tuple`), the sign that workers contend."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.locked: dict[str, int] = {}
+
+    async def sample(self, conn: asyncpg.Connection) -> None:
+        rows = await conn.fetch(
+            "SELECT wait_event_type, wait_event FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+        )
+        self.busy += len(rows)
+        for r in rows:
+            if r["wait_event_type"] == "Lock":
+                self.locked[r["wait_event"]] = self.locked.get(r["wait_event"], 0) + 1
+
+    def share(self) -> float:
+        return sum(self.locked.values()) / self.busy if self.busy else 0.0
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.locked.items(), key=lambda kv: -kv[1])) or "none"
+        return f"lock waits {self.share() * 100:.1f} % of {self.busy} busy-backend samples ({kinds})"
+
+
 async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> dict[str, float]:
     settings, tag = await _fresh(base, log_dir)
     requests = int(events / 8.6)
@@ -159,8 +186,11 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     first = done = 0.0
     cpu = rss = cpu_first = pg_cpu = 0.0
     pg_first: dict[int, float] = {}
+    waits = _Waits()
     try:
         while True:
+            if first:
+                await waits.sample(conn)
             total = await conn.fetchval("SELECT coalesce(sum(seq), 0)::bigint FROM usage_records")
             now = time.monotonic()
             if total and not first:
@@ -190,10 +220,11 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
         f" {pg_cpu / len(messages) * 1e6:.0f} us/event, RSS {rss:.0f} MiB,"
         f" verify {'clean' if clean else 'DIFFERENCES'}, load {os.getloadavg()[0]:.1f};"
         f" {len(messages) / (done - launched):,.0f} events/s counted from the workers' launch"
-        f" (start-up and group join included)",
+        f" (start-up and group join included); {waits.summary()}",
         file=sys.stderr,
     )
     return {
+        "lock_wait_share": waits.share(),
         "rate": rate,
         "seconds": done - first,
         "events": len(messages),
@@ -418,6 +449,8 @@ def main() -> None:
                 "median_events_per_s": round(statistics.median(rates)),
                 "runs": [round(r) for r in rates],
                 "median_cpu_us_per_event": round(statistics.median(r["cpu_us_per_event"] for r in results)),
+                "median_pg_cpu_us_per_event": round(statistics.median(r["pg_cpu_us_per_event"] for r in results)),
+                "lock_wait_share": [round(r["lock_wait_share"], 3) for r in results],
                 "max_rss_mib": round(max(r["rss_mib"] for r in results)),
                 "all_clean": all(r["clean"] for r in results),
             }
