@@ -185,6 +185,7 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     conn = await _poller(settings)
     first = done = 0.0
     cpu = rss = cpu_first = pg_cpu = 0.0
+    wal_first = None
     pg_first: dict[int, float] = {}
     waits = _Waits()
     try:
@@ -197,6 +198,7 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
                 first = now
                 cpu_first = sum(_cpu_seconds(p.pid) for p in procs)
                 pg_first = await _backend_cpu(conn)
+                wal_first = await conn.fetchval("SELECT pg_current_wal_lsn()")
             if total == expected:
                 done = now
                 break
@@ -204,6 +206,8 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
         cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_first
         pg_cpu = sum(c - pg_first.get(pid, 0.0) for pid, c in (await _backend_cpu(conn)).items())
         rss = max(_rss_mib(p.pid) for p in procs)
+        # the whole server's WAL: other databases' writes meanwhile count too (a quiet machine makes it exact)
+        wal = await conn.fetchval("SELECT pg_current_wal_lsn() - $1::pg_lsn", wal_first)
     finally:
         for p in procs:
             p.terminate()
@@ -213,11 +217,12 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     clean = await verify(settings, out=io.StringIO()) == 0
     await _drop(base, f"usagestream_bench_{tag}")
     rate = len(messages) / (done - first)
+    wal_per_event = float(wal) / len(messages)
     cpu_us = cpu / len(messages) * 1e6
     print(
         f"  {len(messages)} events ({requests} requests) drained in {done - first:.1f}s: {rate:,.0f} events/s,"
         f" worker CPU {cpu_us:.0f} us/event (during the drain), its PostgreSQL backends"
-        f" {pg_cpu / len(messages) * 1e6:.0f} us/event, RSS {rss:.0f} MiB,"
+        f" {pg_cpu / len(messages) * 1e6:.0f} us/event, WAL {wal_per_event:,.0f} B/event, RSS {rss:.0f} MiB,"
         f" verify {'clean' if clean else 'DIFFERENCES'}, load {os.getloadavg()[0]:.1f};"
         f" {len(messages) / (done - launched):,.0f} events/s counted from the workers' launch"
         f" (start-up and group join included); {waits.summary()}",
@@ -225,6 +230,7 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
     )
     return {
         "lock_wait_share": waits.share(),
+        "wal_bytes_per_event": wal_per_event,
         "rate": rate,
         "seconds": done - first,
         "events": len(messages),
@@ -451,6 +457,7 @@ def main() -> None:
                 "median_cpu_us_per_event": round(statistics.median(r["cpu_us_per_event"] for r in results)),
                 "median_pg_cpu_us_per_event": round(statistics.median(r["pg_cpu_us_per_event"] for r in results)),
                 "lock_wait_share": [round(r["lock_wait_share"], 3) for r in results],
+                "median_wal_bytes_per_event": round(statistics.median(r["wal_bytes_per_event"] for r in results)),
                 "max_rss_mib": round(max(r["rss_mib"] for r in results)),
                 "all_clean": all(r["clean"] for r in results),
             }
