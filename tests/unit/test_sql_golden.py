@@ -6,11 +6,21 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from usagestream.materializer import pg_tables
+from usagestream.materializer.read import records as rec
+from usagestream.materializer.read import stats
+from usagestream.materializer.read import timeseries as ts
+from usagestream.materializer.read.store import ReadStore
 from usagestream.materializer.write import pg_views
+from usagestream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "generate_sql.py"
@@ -63,3 +73,101 @@ def test_the_golden_shows_the_statements_the_writer_sends() -> None:
     ]
     for statement in sent:
         assert f"\n{statement}\n" in text or f"\n{statement};\n" in text, statement[:80]
+
+
+def test_a_read_builder_changed_without_regenerating_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read side's golden files are rendered by calling the builders the readers call: change one (here
+    the bigint cast of the range sums) and the committed read.stats.sql is stale, with the diff."""
+    gen = _generator()
+    assert gen.stale(gen.expected()) == []
+    monkeypatch.setattr(stats, "cast_sum", lambda counter: f"sum({counter})")
+    problems = gen.stale(gen.expected())
+    assert [p.splitlines()[-1] for p in problems] == [
+        "materializer/sql/read.stats.sql is not current: run scripts/generate_sql.py"
+    ]
+    assert '\n-SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all' in problems[0]
+    assert '\n+SELECT key COLLATE "C" AS key, sum(n_all) AS n_all' in problems[0]
+
+
+# --- the readers send the golden text ---------------------------------------------------------------------------
+class _Recorder:
+    """A connection (and a pool of one) that records each statement and answers from the representative data:
+    the extent the generator's plans are built from (first record before START, newest NEWEST), else nothing."""
+
+    def __init__(self, first: datetime, last: datetime) -> None:
+        self.extent = (None, None, first, last)
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def acquire(self) -> _Recorder:
+        return self
+
+    def transaction(self, **_: Any) -> _Recorder:
+        return self
+
+    async def __aenter__(self) -> _Recorder:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.sent.append((sql, args))
+        return []
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        self.sent.append((sql, args))
+        return self.extent if sql.startswith("SELECT (SELECT value FROM meta") else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self.sent.append((sql, args))
+        return None
+
+
+def _golden_statements() -> set[str]:
+    """Every statement line of the golden files (the lines that are not comments)."""
+    out: set[str] = set()
+    for path in GOLDEN.glob("*.sql"):
+        out.update(line for line in path.read_text(encoding="utf-8").splitlines() if line and line[:2] != "--")
+    return out
+
+
+async def test_the_read_store_sends_exactly_the_golden_statements() -> None:
+    """Each ReadStore answer, for the generator's representative requests, sends only statements that stand
+    in materializer/sql/ as they are sent (a reader that assembled its own text instead of calling the builder
+    the generator renders would fail here)."""
+    gen = _generator()
+    conn = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
+    store = ReadStore(conn, Settings())  # type: ignore[arg-type]
+    start, end = gen.START, gen.END
+    await store.stats_sums(start, end)
+    for group_by in ("model", "api_format", "user", "provider"):
+        await store.aggregation_rows(group_by, start, end, 20)
+    filters = {"user_id": "user-1", "username": "ali", "model": "gpt-4o", "provider": "OpenAI", "status": "failed"}
+    await store.record_page(start=start, end=end, search=None, **filters, limit=20, offset=40)
+    await store.detail_row("u-1")
+    await store.active_rows(["u-1", "u-2"], None)
+    await store.active_rows(["u-1"], "user-1")
+    await store.ttl_rows("user-1", "key-1", 24, gen.SINCE + timedelta(hours=24))
+    await store.timeline_rows(24, 1000, None, True, gen.SINCE + timedelta(hours=24))
+    await store.user_by_id("user-1")
+    await store.management_token("AB")
+    await store.credentials(["user-1"], ["ab"])
+    conn2 = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
+    await rec.page(conn2, gen._filters()["ADMIN_SEARCH"][1], 20, 40)
+    golden = _golden_statements()
+    sent = [sql for sql, _ in conn.sent + conn2.sent]
+    assert len(sent) >= 20
+    missing = [sql[:120] for sql in sent if sql not in golden]
+    assert missing == []
+
+
+async def test_the_time_series_sends_the_golden_statement() -> None:
+    """The series reader's one statement is `timeseries.statement`, whose renderings stand in the golden file."""
+    gen = _generator()
+    text = (GOLDEN / "read.timeseries.sql").read_text(encoding="utf-8")
+    conn = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
+    start, end = gen.END.replace(hour=10, minute=7, second=12), gen.END.replace(hour=15)
+    q = ts.SeriesQuery(start, end, "hour", ZoneInfo("UTC"), "model", 10, gen.NEWEST)
+    await ts.timeseries(conn, q, "UTC")  # type: ignore[arg-type]
+    sql = [s for s, _ in conn.sent if s.startswith("WITH p AS")]
+    assert len(sql) == 1 and f"\n{sql[0]}\n" in text
