@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -66,6 +66,17 @@ async def plan_for(
     return EMPTY if bounds is None else decompose(bounds[0], bounds[1], _zone(stored, tz_name), last)
 
 
+class KeyFilter(TypedDict, total=False):
+    """Which keys `usage_sums` sums: the given keys (or keys starting with a prefix); `extra_where`
+    (placeholders $1.. for `extra_args`) further filters the recounted records: use it only with a plan that
+    has no buckets (see `records_plan`)."""
+
+    keys: Sequence[str] | None
+    key_prefix: str | None
+    extra_where: str
+    extra_args: Sequence[Any]
+
+
 def usage_sums_sql(
     plan: Plan,
     dim: str,
@@ -77,7 +88,7 @@ def usage_sums_sql(
     extra_args: Sequence[Any] = (),
 ) -> Statement:
     """The statement of `usage_sums` (a plan that is not empty: an empty union would leave the parameters
-    unreferenced)."""
+    unreferenced), filtered as `KeyFilter` says."""
     args = Args(extra_args)
     key_where = record_where = "TRUE"
     key_sql = DIM_KEY_SQL[dim]
@@ -96,26 +107,12 @@ def usage_sums_sql(
 
 
 async def usage_sums(
-    conn: Conn,
-    plan: Plan,
-    dim: str,
-    counters: Sequence[str],
-    *,
-    keys: Sequence[str] | None = None,
-    key_prefix: str | None = None,
-    extra_where: str = "TRUE",
-    extra_args: Sequence[Any] = (),
+    conn: Conn, plan: Plan, dim: str, counters: Sequence[str], **where: Unpack[KeyFilter]
 ) -> dict[str, Row]:
-    """Counters summed per key of `dim` over the plan, for the given keys (or keys starting with a prefix).
-
-    `extra_where` (placeholders $1.. for `extra_args`) further filters the recounted records; use it only
-    with a plan that has no buckets (see `records_plan`).
-    """
+    """Counters summed per key of `dim` over the plan, of the keys `where` selects (`KeyFilter`; all if none)."""
     if plan.empty:
         return {}  # nothing to read
-    sql, args = usage_sums_sql(
-        plan, dim, counters, keys=keys, key_prefix=key_prefix, extra_where=extra_where, extra_args=extra_args
-    )
+    sql, args = usage_sums_sql(plan, dim, counters, **where)
     return {r["key"]: dict(r) for r in await conn.fetch(sql, *args)}
 
 
