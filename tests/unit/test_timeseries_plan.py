@@ -3,14 +3,13 @@ every instant of its part of the range exactly once (as the writer files a recor
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from testsupport import ticks_during
 
 from usagestream.stats import GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, buckets
 from usagestream.timeseries import (
@@ -281,20 +280,7 @@ async def test_the_sliced_plan_is_the_plan_and_hands_the_loop_back() -> None:
     start = datetime(2026, 1, 1, 0, 7, tzinfo=UTC)
     end, tz = start + timedelta(days=90), ZoneInfo("Europe/Berlin")
     extent = Extent(start - timedelta(days=1), end, tz)
-    turns = 0
-
-    async def other() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other())
-    await asyncio.sleep(0)
-    sliced = await plan_sliced(start, end, "15m", tz, end, extent)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    sliced, turns = await ticks_during(plan_sliced(start, end, "15m", tz, end, extent))
     assert sliced == plan(start, end, "15m", tz, end, extent)
     assert turns > 10  # the other task ran between the planner's steps
     with pytest.raises(PlanError, match="start_date must not be after end_date"):
