@@ -43,12 +43,6 @@ SELECT ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 
 --   $1 = '%gpt%'
 SELECT ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3 AND key ILIKE $1 ESCAPE '\'), ARRAY(SELECT e.id FROM entities e WHERE e.entity = 'api_key' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' ILIKE $1 ESCAPE '\')
 
--- count_sql(ADMIN_RANGE)
---   for: the total of /records with a range only
---   $1 = 2026-01-03T10:07:12+00:00
---   $2 = 2026-03-14T16:52:00+00:00
-SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at <= $2
-
 -- page_sql(ADMIN_RANGE, 20, 40)
 --   for: a page of /records with a range only
 --   $1 = 2026-01-03T10:07:12+00:00
@@ -101,29 +95,21 @@ SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at <= $2 A
 --   $10 = 40
 WITH ids AS (SELECT id, created_at FROM ((SELECT id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[])) AND model = $6 ORDER BY created_at DESC, id DESC LIMIT $5) UNION (SELECT id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[])) AND model = $7 ORDER BY created_at DESC, id DESC LIMIT $5) UNION (SELECT id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[])) AND api_key_id = $8 ORDER BY created_at DESC, id DESC LIMIT $5)) b ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10) SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids) ORDER BY created_at DESC, id DESC
 
--- count_sql(ADMIN_SEARCH_WIDE)
---   for: the total of /records ?search=model zzz (one keyword matched 25 values, the other none)
---   $1 = 2026-01-03T10:07:12+00:00
---   $2 = 2026-03-14T16:52:00+00:00
---   $3 = ['model-0', 'model-1', 'model-2', 'model-3', 'model-4', 'model-5', 'model-6', 'model-7', 'model-8', 'model-9', 'model-10', 'model-11', 'model-12', 'model-13', 'model-14', 'model-15', 'model-16', 'model-17', 'model-18', 'model-19', 'model-20', 'model-21', 'model-22', 'model-23', 'model-24']
-SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[])) AND FALSE
-
 -- page_sql(ADMIN_SEARCH_WIDE, 20, 40)
---   for: a page of /records ?search=model zzz (one keyword matched 25 values, the other none)
+--   for: a page of /records ?search=model (25 values matched: too many branches, read in order)
 --   $1 = 2026-01-03T10:07:12+00:00
 --   $2 = 2026-03-14T16:52:00+00:00
 --   $3 = ['model-0', 'model-1', 'model-2', 'model-3', 'model-4', 'model-5', 'model-6', 'model-7', 'model-8', 'model-9', 'model-10', 'model-11', 'model-12', 'model-13', 'model-14', 'model-15', 'model-16', 'model-17', 'model-18', 'model-19', 'model-20', 'model-21', 'model-22', 'model-23', 'model-24']
---   $4 = 60
---   $5 = 20
---   $6 = 40
-WITH ids AS (SELECT id, created_at FROM () b ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6) SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids) ORDER BY created_at DESC, id DESC
+--   $4 = 20
+--   $5 = 40
+SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[])) ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5
 
 -- count_sql(USER_SEARCH)
 --   for: the total of /api/users/me/usage ?search=gpt (the user's own records)
 --   $1 = 'user-1'
 --   $2 = 2026-01-03T10:07:12+00:00
 --   $3 = 2026-03-14T16:52:00+00:00
---   $4 = ['gpt-4o']
+--   $4 = ['gpt-4o', 'gpt-4o-mini']
 --   $5 = ['key-1']
 SELECT count(*) FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[]))
 
@@ -132,14 +118,15 @@ SELECT count(*) FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND c
 --   $1 = 'user-1'
 --   $2 = 2026-01-03T10:07:12+00:00
 --   $3 = 2026-03-14T16:52:00+00:00
---   $4 = ['gpt-4o']
+--   $4 = ['gpt-4o', 'gpt-4o-mini']
 --   $5 = ['key-1']
 --   $6 = 60
 --   $7 = 'gpt-4o'
---   $8 = 'key-1'
---   $9 = 20
---   $10 = 40
-WITH ids AS (SELECT id, created_at FROM ((SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND model = $7 ORDER BY created_at DESC, id DESC LIMIT $6) UNION (SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND api_key_id = $8 ORDER BY created_at DESC, id DESC LIMIT $6)) b ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10) SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids) ORDER BY created_at DESC, id DESC
+--   $8 = 'gpt-4o-mini'
+--   $9 = 'key-1'
+--   $10 = 20
+--   $11 = 40
+WITH ids AS (SELECT id, created_at FROM ((SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND model = $7 ORDER BY created_at DESC, id DESC LIMIT $6) UNION (SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND model = $8 ORDER BY created_at DESC, id DESC LIMIT $6) UNION (SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND api_key_id = $9 ORDER BY created_at DESC, id DESC LIMIT $6)) b ORDER BY created_at DESC, id DESC LIMIT $10 OFFSET $11) SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids) ORDER BY created_at DESC, id DESC
 
 -- export_sql(ADMIN_FILTERED)
 --   for: a records export (its cursor)

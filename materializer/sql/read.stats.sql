@@ -133,7 +133,7 @@ SELECT key COLLATE "C" AS key, sum(n_reached)::bigint AS n_reached, sum(r_in)::b
 SELECT key COLLATE "C" AS key, sum(n_reached)::bigint AS n_reached, sum(r_in)::bigint AS r_in, sum(r_out)::bigint AS r_out, sum(r_tot)::bigint AS r_tot, sum(r_cost) AS r_cost, sum(n_s200)::bigint AS n_s200, sum(s200_rt_sum)::bigint AS s200_rt_sum FROM (SELECT a.key, a.n_reached * p.w AS n_reached, a.r_in * p.w AS r_in, a.r_out * p.w AS r_out, a.r_tot * p.w AS r_tot, a.r_cost * p.w AS r_cost, a.n_s200 * p.w AS n_s200, a.s200_rt_sum * p.w AS s200_rt_sum FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user_model' AND starts_with(key, $1) OFFSET 0) a UNION ALL SELECT user_id || chr(31) || model AS key, count(*) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')) AS n_reached, COALESCE(sum(input_tokens) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0) AS r_in, COALESCE(sum(output_tokens) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0) AS r_out, COALESCE(sum(total_tokens) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0) AS r_tot, COALESCE(sum(total_cost_usd) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0) AS r_cost, count(*) FILTER (WHERE status_code = 200 AND response_time_ms IS NOT NULL) AS n_s200, COALESCE(sum(response_time_ms) FILTER (WHERE status_code = 200 AND response_time_ms IS NOT NULL), 0) AS s200_rt_sum FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND user_id || chr(31) || model IS NOT NULL AND starts_with(user_id || chr(31) || model, $1) AND TRUE GROUP BY 1) s GROUP BY 1
 
 -- usage_sums_sql(RUNS_AND_EDGES, 'api_key', HIT_COUNTERS, keys=['key-1'])
---   for: cache hit analysis of one API key (or of a user: dim 'user'; of all: dim 'all', key '')
+--   for: cache hit analysis of one API key
 --   $1 = ['key-1']
 --   $2 = [0, 0, 1, 1, 2, 2, 3]
 --   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
@@ -145,6 +145,32 @@ SELECT key COLLATE "C" AS key, sum(n_reached)::bigint AS n_reached, sum(r_in)::b
 --   $9 = 2026-03-14T16:52:00.000001+00:00
 SELECT key COLLATE "C" AS key, sum(n_completed)::bigint AS n_completed, sum(n_hit)::bigint AS n_hit, sum(c_in)::bigint AS c_in, sum(c_cr)::bigint AS c_cr, sum(c_cc)::bigint AS c_cc, sum(c_cr_cost) AS c_cr_cost, sum(c_cc_cost) AS c_cc_cost FROM (SELECT a.key, a.n_completed * p.w AS n_completed, a.n_hit * p.w AS n_hit, a.c_in * p.w AS c_in, a.c_cr * p.w AS c_cr, a.c_cc * p.w AS c_cc, a.c_cr_cost * p.w AS c_cr_cost, a.c_cc_cost * p.w AS c_cc_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'api_key' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT api_key_id AS key, count(*) FILTER (WHERE status = 'completed') AS n_completed, count(*) FILTER (WHERE status = 'completed' AND cache_read_input_tokens > 0) AS n_hit, COALESCE(sum(input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_in, COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cr, COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cc, COALESCE(sum(cache_read_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cr_cost, COALESCE(sum(cache_creation_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cc_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND api_key_id IS NOT NULL AND api_key_id = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
 
+-- usage_sums_sql(RUNS_AND_EDGES, 'user', HIT_COUNTERS, keys=['user-1'])
+--   for: cache hit analysis of one user
+--   $1 = ['user-1']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_completed)::bigint AS n_completed, sum(n_hit)::bigint AS n_hit, sum(c_in)::bigint AS c_in, sum(c_cr)::bigint AS c_cr, sum(c_cc)::bigint AS c_cc, sum(c_cr_cost) AS c_cr_cost, sum(c_cc_cost) AS c_cc_cost FROM (SELECT a.key, a.n_completed * p.w AS n_completed, a.n_hit * p.w AS n_hit, a.c_in * p.w AS c_in, a.c_cr * p.w AS c_cr, a.c_cc * p.w AS c_cc, a.c_cr_cost * p.w AS c_cr_cost, a.c_cc_cost * p.w AS c_cc_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT user_id AS key, count(*) FILTER (WHERE status = 'completed') AS n_completed, count(*) FILTER (WHERE status = 'completed' AND cache_read_input_tokens > 0) AS n_hit, COALESCE(sum(input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_in, COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cr, COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cc, COALESCE(sum(cache_read_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cr_cost, COALESCE(sum(cache_creation_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cc_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND user_id IS NOT NULL AND user_id = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
+
+-- usage_sums_sql(RUNS_AND_EDGES, 'all', HIT_COUNTERS, keys=[''])
+--   for: cache hit analysis of all
+--   $1 = ['']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_completed)::bigint AS n_completed, sum(n_hit)::bigint AS n_hit, sum(c_in)::bigint AS c_in, sum(c_cr)::bigint AS c_cr, sum(c_cc)::bigint AS c_cc, sum(c_cr_cost) AS c_cr_cost, sum(c_cc_cost) AS c_cc_cost FROM (SELECT a.key, a.n_completed * p.w AS n_completed, a.n_hit * p.w AS n_hit, a.c_in * p.w AS c_in, a.c_cr * p.w AS c_cr, a.c_cc * p.w AS c_cc, a.c_cr_cost * p.w AS c_cr_cost, a.c_cc_cost * p.w AS c_cc_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'all' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT '' AS key, count(*) FILTER (WHERE status = 'completed') AS n_completed, count(*) FILTER (WHERE status = 'completed' AND cache_read_input_tokens > 0) AS n_hit, COALESCE(sum(input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_in, COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cr, COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cc, COALESCE(sum(cache_read_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cr_cost, COALESCE(sum(cache_creation_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cc_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND '' IS NOT NULL AND '' = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
+
 -- usage_sums_sql(EDGES_ONLY, 'user', HIT_COUNTERS, keys=['user-1'], extra_where='api_key_id = $1', extra_args=['key-1'])
 --   for: cache hit analysis of one user's API key (no dimension holds user x key: the records recounted)
 --   $1 = 'key-1'
@@ -153,8 +179,34 @@ SELECT key COLLATE "C" AS key, sum(n_completed)::bigint AS n_completed, sum(n_hi
 --   $4 = 2026-03-14T16:52:00.000001+00:00
 SELECT key COLLATE "C" AS key, sum(n_completed)::bigint AS n_completed, sum(n_hit)::bigint AS n_hit, sum(c_in)::bigint AS c_in, sum(c_cr)::bigint AS c_cr, sum(c_cc)::bigint AS c_cc, sum(c_cr_cost) AS c_cr_cost, sum(c_cc_cost) AS c_cc_cost FROM (SELECT user_id AS key, count(*) FILTER (WHERE status = 'completed') AS n_completed, count(*) FILTER (WHERE status = 'completed' AND cache_read_input_tokens > 0) AS n_hit, COALESCE(sum(input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_in, COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cr, COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status = 'completed'), 0) AS c_cc, COALESCE(sum(cache_read_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cr_cost, COALESCE(sum(cache_creation_cost_usd) FILTER (WHERE status = 'completed'), 0) AS c_cc_cost FROM usage_records WHERE ((created_at >= $3 AND created_at < $4)) AND user_id IS NOT NULL AND user_id = ANY($2::text[]) AND api_key_id = $1 GROUP BY 1) s GROUP BY 1
 
+-- usage_sums_sql(RUNS_AND_EDGES, 'all', ('n_all',), keys=[''])
+--   for: /records with a range only: the total from the aggregates (ReadStore._count, a records_only plan)
+--   $1 = ['']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all FROM (SELECT a.key, a.n_all * p.w AS n_all FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'all' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT '' AS key, count(*) AS n_all FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND '' IS NOT NULL AND '' = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
+
+-- usage_sums_sql(RUNS_AND_EDGES, 'model', ('n_all',), keys=['gpt-4o'])
+--   for: /records ?model=: the total from the aggregates (ReadStore._count, a records_only plan)
+--   $1 = ['gpt-4o']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all FROM (SELECT a.key, a.n_all * p.w AS n_all FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'model' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT model AS key, count(*) AS n_all FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND model IS NOT NULL AND model = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
+
 -- usage_sums_sql(RUNS_AND_EDGES, 'model', ('n_all',), keys=['gpt-4o', 'gpt-4o-mini'])
---   for: /records ?model= or ?search=: the total from the aggregates (ReadStore._count, a records_only plan)
+--   for: /records ?search= (one keyword matching one column's values): the total from the aggregates (ReadStore._count, a records_only plan)
 --   $1 = ['gpt-4o', 'gpt-4o-mini']
 --   $2 = [0, 0, 1, 1, 2, 2, 3]
 --   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]

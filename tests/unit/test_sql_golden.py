@@ -10,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from usagestream.materializer import pg_tables
-from usagestream.materializer.read import records as rec
-from usagestream.materializer.read import stats
+from usagestream.materializer.read import export, stats
 from usagestream.materializer.read import timeseries as ts
 from usagestream.materializer.read.store import ReadStore
 from usagestream.materializer.write import pg_views
@@ -92,10 +90,11 @@ def test_a_read_builder_changed_without_regenerating_is_reported(monkeypatch: py
 # --- the readers send the golden text ---------------------------------------------------------------------------
 class _Recorder:
     """A connection (and a pool of one) that records each statement and answers from the representative data:
-    the extent the generator's plans are built from (first record before START, newest NEWEST), else nothing."""
+    the extent the generator's plans are built from (first record before START, newest NEWEST), the values
+    its search filters hold, else no rows."""
 
     def __init__(self, first: datetime, last: datetime) -> None:
-        self.extent = (None, None, first, last)
+        self.first, self.last = first, last
         self.sent: list[tuple[str, tuple[Any, ...]]] = []
 
     def acquire(self) -> _Recorder:
@@ -116,7 +115,17 @@ class _Recorder:
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         self.sent.append((sql, args))
-        return self.extent if sql.startswith("SELECT (SELECT value FROM meta") else None
+        if sql.startswith("SELECT (SELECT value FROM meta"):  # stats.extent_sql: no zone stored, no cut-off
+            return (None, None, self.first, self.last)
+        if sql == stats.RECORDS_EXTENT_SQL:
+            return (self.first, self.last)
+        if sql.startswith("SELECT ARRAY("):  # records.search_sql: the values the generator's searches match
+            return (["gpt-4o", "gpt-4o-mini"], ["key-1"], [], [])[: sql.count("ARRAY(")]
+        return None
+
+    async def cursor(self, sql: str, *args: Any) -> _Recorder:
+        self.sent.append((sql, args))
+        return _Recorder(self.first, self.last)  # its fetch(n) answers no rows
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         self.sent.append((sql, args))
@@ -144,30 +153,41 @@ async def test_the_read_store_sends_exactly_the_golden_statements() -> None:
         await store.aggregation_rows(group_by, start, end, 20)
     filters = {"user_id": "user-1", "username": "ali", "model": "gpt-4o", "provider": "OpenAI", "status": "failed"}
     await store.record_page(start=start, end=end, search=None, **filters, limit=20, offset=40)
+    unfiltered = dict.fromkeys(filters)
+    await store.record_page(start=start, end=end, search="gpt", **unfiltered, limit=20, offset=40)
+    await store.record_page(start=start, end=end, search=None, **unfiltered, limit=20, offset=40)
+    await store.record_page(start=start, end=end, search=None, **{**unfiltered, "model": "gpt-4o"}, limit=20, offset=40)
     await store.detail_row("u-1")
     await store.active_rows(["u-1", "u-2"], None)
     await store.active_rows(["u-1"], "user-1")
-    await store.ttl_rows("user-1", "key-1", 24, gen.SINCE + timedelta(hours=24))
-    await store.timeline_rows(24, 1000, None, True, gen.SINCE + timedelta(hours=24))
+    now = gen.SINCE + timedelta(hours=24)
+    for user, key in (("user-1", "key-1"), ("user-1", None), (None, "key-1"), (None, None)):
+        await store.ttl_rows(user, key, 24, now)
+        await store.hit_sums(user, key, 24, now)
+    for user, multi in (("user-1", False), (None, False), (None, True)):
+        await store.timeline_rows(24, 1000, user, multi, now)
+    await store.heatmap_rows("user-1", now)
+    await store.user_page("user-1", start, end, "gpt", 20, 40)
     await store.user_by_id("user-1")
     await store.management_token("AB")
     await store.credentials(["user-1"], ["ab"])
-    conn2 = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
-    await rec.page(conn2, gen._filters()["ADMIN_SEARCH"][1], 20, 40)
+    async for _ in export.record_chunks(conn, export.RecordQuery(start, end, **filters)):  # type: ignore[arg-type]
+        pass
     golden = _golden_statements()
-    sent = [sql for sql, _ in conn.sent + conn2.sent]
-    assert len(sent) >= 20
+    sent = [sql for sql, _ in conn.sent]
+    assert len(sent) >= 40
     missing = [sql[:120] for sql in sent if sql not in golden]
     assert missing == []
 
 
-async def test_the_time_series_sends_the_golden_statement() -> None:
-    """The series reader's one statement is `timeseries.statement`, whose renderings stand in the golden file."""
+async def test_the_time_series_sends_the_golden_statements() -> None:
+    """For each of the generator's series requests (every grouping of both scopes), the series reader sends its
+    extent statement and the one statement of the series, both as the golden files show them."""
     gen = _generator()
-    text = (GOLDEN / "read.timeseries.sql").read_text(encoding="utf-8")
-    conn = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
-    start, end = gen.END.replace(hour=10, minute=7, second=12), gen.END.replace(hour=15)
-    q = ts.SeriesQuery(start, end, "hour", ZoneInfo("UTC"), "model", 10, gen.NEWEST)
-    await ts.timeseries(conn, q, "UTC")  # type: ignore[arg-type]
-    sql = [s for s, _ in conn.sent if s.startswith("WITH p AS")]
-    assert len(sql) == 1 and f"\n{sql[0]}\n" in text
+    golden = _golden_statements()
+    for q in gen._series_queries():
+        conn = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
+        await ts.timeseries(conn, q, "UTC")  # type: ignore[arg-type]
+        sent = [sql for sql, _ in conn.sent]
+        assert len(sent) == 2 and sent[1].startswith("WITH p AS"), (q, sent)
+        assert [sql[:120] for sql in sent if sql not in golden] == [], q
