@@ -3,8 +3,12 @@
 from fixed lists (the field registry's columns, the counters, the dimensions, the grains), rendered once with
 those fixed inputs, so a reader sees in the repository exactly what is sent. A statement whose variable part is a
 name from a fixed set (a record table, a partitioned table) is rendered once per member. Statements written as
-literals in their module are shown too, so each file lists everything its module sends. Read-side statements
-built per request from a range plan or filters are not rendered (their variable part is the request).
+literals in their module are shown too, so each file lists everything its module sends.
+
+The read side builds its statements per request (from a range plan, the filters, the grouping): each comes from
+a pure builder (`materializer/read/*.py`, `..._sql` functions returning a `Statement`) that the reader calls, and
+this script calls the same builder for representative requests (the plans of `PLANS`, with and without filters,
+each grouping), writing under each statement the builder call, the request it stands for and its arguments.
 
     PYTHONSAFEPATH=1 .venv/bin/python scripts/generate_sql.py          # write the files
     PYTHONSAFEPATH=1 .venv/bin/python scripts/generate_sql.py --check  # exit 1 (with a diff) if one is stale
@@ -18,14 +22,21 @@ import argparse
 import difflib
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from usagestream.materializer import pg_counters, pg_tables
 from usagestream.materializer.ops import retention, verify
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
-from usagestream.materializer.read import cache, records
+from usagestream.materializer.read import cache, cutoff, entities, records, stats, timeseries
+from usagestream.materializer.read.sql import Statement
 from usagestream.materializer.write import pg_views
+from usagestream.range_bounds import TICK, Span
+from usagestream.ranges import Plan, decompose
 from usagestream.stats import GRAINS
+from usagestream.timeseries import Extent, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "materializer" / "sql"
@@ -100,21 +111,220 @@ def _verify() -> Entries:
 
 
 def _cache() -> Entries:
-    c, one = cache, "WITH grp(g) AS (SELECT $2::text)"
-    yield "ALL_USERS", c.ALL_USERS
-    yield "ttl_query: by API key of one user (ttl_groups)", c.ttl_query("api_key_id", ["user_id = $3"], one)
-    yield "ttl_query: by API key (ttl_groups)", c.ttl_query("api_key_id", [], one)
-    yield "ttl_query: one user (ttl_groups)", c.ttl_query("user_id", [], one)
-    yield "ttl_query: every user (ttl_groups)", c.ttl_query("user_id", [], c.ALL_USERS)
-    yield "simple_timeline(user_filter=True)", c.simple_timeline(True)
-    yield "simple_timeline(user_filter=False)", c.simple_timeline(False)
-    yield "MULTI_TIMELINE", c.MULTI_TIMELINE
+    c = cache
+    yield "ALL_USERS  -- the CTE grp(g) of every user with a completed record since $1 (a skip scan)", c.ALL_USERS
+    for user, key, what in (
+        ("user-1", "key-1", "one user's requests by API key (user_id and api_key_id given)"),
+        (None, "key-1", "by API key (api_key_id given)"),
+        ("user-1", None, "one user (user_id given)"),
+        (None, None, "every user"),
+    ):
+        yield _call(f"ttl_sql({user!r}, {key!r}, SINCE)", f"TTL analysis, {what}", c.ttl_sql(user, key, SINCE))
+    for user, multi, what in (
+        ("user-1", False, "one user's newest points"),
+        (None, False, "the newest points of every user"),
+        (None, True, "every user's share of the limit (multi)"),
+    ):
+        yield _call(
+            f"timeline_sql(SINCE, 1000, {user!r}, multi={multi})",
+            f"interval timeline, {what}",
+            c.timeline_sql(SINCE, 1000, user, multi),
+        )
 
 
 def _records() -> Entries:
-    yield "PAGE_COLUMNS", records.PAGE_COLUMNS
-    for key, predicate in records.STATUS_FILTERS.items():
+    r = records
+    yield "PAGE_COLUMNS", r.PAGE_COLUMNS
+    for key, predicate in r.STATUS_FILTERS.items():
         yield f"STATUS_FILTERS[{key!r}]", predicate
+    for admin, request in ((True, "/records ?search=gpt"), (False, "/api/users/me/usage ?search=gpt")):
+        text = r.search_sql(admin)
+        yield _call(f"search_sql(admin={admin})", f"{request}: one per keyword", Statement(text, ("%gpt%",)))
+    for name, (what, f) in _filters().items():
+        if name in COUNTED_OVER_RECORDS:  # the others' totals come from the aggregates (see _stats)
+            yield _call(f"count_sql({name})", f"the total of {what}", r.count_sql(f))
+        yield _call(f"page_sql({name}, 20, 40)", f"a page of {what}", r.page_sql(f, 20, 40))
+    yield _call(
+        "export_sql(ADMIN_FILTERED)", "a records export (its cursor)", r.export_sql(_filters()["ADMIN_FILTERED"][1])
+    )
+    yield "ATTEMPT_FLAGS_SQL", r.ATTEMPT_FLAGS_SQL
+    yield "DETAIL_BY_ID_SQL", r.DETAIL_BY_ID_SQL
+    yield "DETAIL_BY_REQUEST_SQL", r.DETAIL_BY_REQUEST_SQL
+    columns = ", ".join(r.ACTIVE_COLUMNS)
+    yield _call("active_sql(ACTIVE_COLUMNS, ids, None)", "/active (admin)", r.active_sql(columns, ["u-1", "u-2"], None))
+    yield _call(
+        "active_sql(ACTIVE_COLUMNS, ids, 'user-1')", "/active (a user)", r.active_sql(columns, ["u-1"], "user-1")
+    )
+
+
+# The filters whose total ReadStore counts over the records: the aggregates cannot tell it (ReadStore._count).
+COUNTED_OVER_RECORDS = ("ADMIN_FILTERED", "ADMIN_SEARCH", "USER_SEARCH")
+
+
+def _filters() -> dict[str, tuple[str, records.Filters]]:
+    """Record filters as ReadStore.record_page and .user_page build them, by name."""
+    r, out = records, {}
+    f = r.Filters()
+    f.range(START, END)
+    out["ADMIN_RANGE"] = ("/records with a range only", f)
+    f = r.Filters()
+    f.range(START, END)
+    f.admin("user-1", "ali", "gpt-4o", "OpenAI", "failed")
+    out["ADMIN_FILTERED"] = ("/records ?user_id= &username= &model= &provider= &status=failed", f)
+    f = r.Filters()
+    f.range(START, END)
+    f.matched(
+        [r.Matches({"model": ["gpt-4o", "gpt-4o-mini"], "api_key_id": ["key-1"], "user_id": [], "provider_id": []})]
+    )
+    out["ADMIN_SEARCH"] = ("/records ?search=gpt (3 values matched: the page merged from one branch each)", f)
+    f = r.Filters()
+    f.range(START, END)
+    f.matched([r.Matches({"model": [f"model-{i}" for i in range(r.MAX_BRANCHES + 1)], "api_key_id": []})])
+    out["ADMIN_SEARCH_WIDE"] = ("/records ?search=model (25 values matched: too many branches, read in order)", f)
+    f = r.Filters()
+    f.add("user_id = {}", "user-1")
+    f.range(START, END)
+    f.matched([r.Matches({"model": ["gpt-4o", "gpt-4o-mini"], "api_key_id": ["key-1"]})])
+    out["USER_SEARCH"] = ("/api/users/me/usage ?search=gpt (the user's own records)", f)
+    return out
+
+
+def _entities() -> Entries:
+    e = entities
+    yield "ENTITY_MAPS_SQL  -- $1 kinds, $2 ids (pairs)", e.ENTITY_MAPS_SQL
+    yield "USER_BY_ID_SQL", e.USER_BY_ID_SQL
+    yield "MANAGEMENT_TOKEN_SQL", e.MANAGEMENT_TOKEN_SQL
+    yield "CREDENTIALS_SQL  -- $1 user ids, $2 token digests", e.CREDENTIALS_SQL
+    yield "entity_subquery('user', 'username', 'ILIKE', '$1')", e.entity_subquery("user", "username", "ILIKE", "$1")
+
+
+# --- the read side's representative requests ----------------------------------------------------------------------
+START = datetime(2026, 1, 3, 10, 7, 12, tzinfo=UTC)
+END = datetime(2026, 3, 14, 16, 52, tzinfo=UTC)
+NEWEST = datetime(2026, 3, 20, tzinfo=UTC)  # the newest record: the runs may read whole buckets past it
+SINCE = datetime(2026, 3, 13, 16, 52, tzinfo=UTC)  # a cache analysis over the last 24 hours
+UTC_ZONE = ZoneInfo("UTC")
+PLANS = {
+    # [START, END]: quarters, hours and days subtracted from whole months, and two cut ends recounted
+    "RUNS_AND_EDGES": decompose(START, END, UTC_ZONE, NEWEST),
+    # January and February 2026 exactly: one run of month rows, nothing recounted
+    "RUNS_ONLY": decompose(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC) - TICK, UTC_ZONE, NEWEST),
+    # [START, END] recounted from the records alone (stats.records_plan: a filter no aggregate holds)
+    "EDGES_ONLY": Plan((Span(START, END + TICK),), ()),
+}
+
+
+def _stats() -> Entries:
+    st, plan_ = stats, PLANS["RUNS_AND_EDGES"]
+    yield "DAY_ZONE_SQL", st.DAY_ZONE_SQL
+    for table in ("usage_records", "candidate_records"):
+        yield f"extent_sql({table!r})  -- what plan_for plans from", st.extent_sql(table)
+    yield "RECORDS_EXTENT_SQL  -- what records_plan plans from", st.RECORDS_EXTENT_SQL
+    for name in ("RUNS_AND_EDGES", "RUNS_ONLY"):
+        statement = st.usage_sums_sql(PLANS[name], "all", st.STATS_COUNTERS)
+        yield _call(f"usage_sums_sql({name}, 'all', STATS_COUNTERS)", "/stats", statement)
+    for group, counters, order, users in (
+        ("model", st.FR_COUNTERS, "n_fr", False),
+        ("api_format", (*st.FR_COUNTERS, "fr_rt_sum", "fr_rt_n"), "n_fr", False),
+        ("user", ("n_all", "tot_tok", "cost"), "n_all", True),
+    ):
+        call = f"top_keys_sql(RUNS_AND_EDGES, {group!r}, {counters}, {order!r}, 20, join_users={users})"
+        yield _call(
+            call, f"/aggregation/stats ?group_by={group}", st.top_keys_sql(plan_, group, counters, order, 20, users)
+        )
+    yield _call(
+        "attempt_top_sql(RUNS_AND_EDGES, 20)",
+        "/aggregation/stats ?group_by=provider: the top providers by attempts (over candidate_records' plan)",
+        st.attempt_top_sql(plan_, 20),
+    )
+    fin = ("fin_tot_tok", "fin_cost", "fin_actual")
+    yield _call(
+        f"usage_sums_sql(RUNS_AND_EDGES, 'provider', {fin}, keys=['prov-1', 'prov-2'])",
+        "/aggregation/stats ?group_by=provider: those providers' usage",
+        st.usage_sums_sql(plan_, "provider", fin, keys=["prov-1", "prov-2"]),
+    )
+    yield _call(
+        "usage_sums_sql(RUNS_AND_EDGES, 'user', USER_COUNTERS, keys=['user-1'])",
+        "/api/users/me/usage: the user's summary",
+        st.usage_sums_sql(plan_, "user", st.USER_COUNTERS, keys=["user-1"]),
+    )
+    yield _call(
+        "usage_sums_sql(RUNS_AND_EDGES, 'user_model', USER_COUNTERS, key_prefix='user-1\\x1f')",
+        "/api/users/me/usage: the user's summary per model",
+        st.usage_sums_sql(plan_, "user_model", st.USER_COUNTERS, key_prefix="user-1\x1f"),
+    )
+    for dim, key, who in (("api_key", "key-1", "one API key"), ("user", "user-1", "one user"), ("all", "", "all")):
+        yield _call(
+            f"usage_sums_sql(RUNS_AND_EDGES, {dim!r}, HIT_COUNTERS, keys=[{key!r}])",
+            f"cache hit analysis of {who}",
+            st.usage_sums_sql(plan_, dim, st.HIT_COUNTERS, keys=[key]),
+        )
+    yield _call(
+        "usage_sums_sql(EDGES_ONLY, 'user', HIT_COUNTERS, keys=['user-1'], extra_where='api_key_id = $1',"
+        " extra_args=['key-1'])",
+        "cache hit analysis of one user's API key (no dimension holds user x key: the records recounted)",
+        st.usage_sums_sql(
+            PLANS["EDGES_ONLY"],
+            "user",
+            st.HIT_COUNTERS,
+            keys=["user-1"],
+            extra_where="api_key_id = $1",
+            extra_args=["key-1"],
+        ),
+    )
+    for dim, keys, request in (
+        ("all", [""], "/records with a range only"),
+        ("model", ["gpt-4o"], "/records ?model="),
+        ("model", ["gpt-4o", "gpt-4o-mini"], "/records ?search= (one keyword matching one column's values)"),
+    ):
+        yield _call(
+            f"usage_sums_sql(RUNS_AND_EDGES, {dim!r}, ('n_all',), keys={keys})",
+            f"{request}: the total from the aggregates (ReadStore._count, a records_only plan)",
+            st.usage_sums_sql(plan_, dim, ("n_all",), keys=keys),
+        )
+    lo, hi = datetime(2025, 3, 15, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC) - TICK
+    yield _call("heatmap_sql(None, 1, lo, hi)", "the heatmap of every request (days)", st.heatmap_sql(None, 1, lo, hi))
+    yield _call("heatmap_sql('user-1', 1, lo, hi)", "a user's heatmap", st.heatmap_sql("user-1", 1, lo, hi))
+
+
+def _cutoff() -> Entries:
+    for table in ("usage_records", "candidate_records"):
+        yield f"oldest_rollups_sql({table!r})  -- $1 the records cut-off", cutoff.oldest_rollups_sql(table)
+
+
+def _series_queries() -> list[timeseries.SeriesQuery]:
+    """Hourly series over [10:07:12, 15:52] of END's day (both end buckets cut), each grouping of each scope."""
+    ts, start, end = timeseries, END.replace(hour=10, minute=7, second=12), END.replace(hour=15)
+    scopes = [(None, g) for g in (None, *ts.ADMIN_GROUPS)] + [("user-1", g) for g in (None, *ts.USER_GROUPS)]
+    return [ts.SeriesQuery(start, end, "hour", UTC_ZONE, group, 10, NEWEST, user) for user, group in scopes]
+
+
+def _timeseries() -> Entries:
+    extent = Extent(datetime(2026, 1, 1, tzinfo=UTC), NEWEST, UTC_ZONE)
+    for q in _series_queries():
+        records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
+        p = plan(q.start, q.end, "hour", UTC_ZONE, NEWEST, extent, records_only)
+        ranking = plan(q.start, q.end, "month", UTC_ZONE, NEWEST, extent, records_only) if q.group_by else None
+        scope = "admin" if q.user_id is None else "a user's own"
+        yield _call(
+            "statement(plan(hour), plan(month) if grouped, q)",
+            f"{scope} time series, group_by={q.group_by}{' (records only)' if records_only else ''}",
+            timeseries.statement(p, ranking, q),
+        )
+
+
+def _call(call: str, request: str, statement: Statement) -> tuple[str, str]:
+    """An entry for a read-side statement: the builder call, the request it stands for, its arguments."""
+    args = "".join(f"\n--   ${i} = {_value(v)}" for i, v in enumerate(statement.args, start=1))
+    return f"{call}\n--   for: {request}{args}", statement.text
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return repr(v)
 
 
 MODULES = {
@@ -124,6 +334,37 @@ MODULES = {
     "ops.verify": _verify,
     "read.cache": _cache,
     "read.records": _records,
+    "read.stats": _stats,
+    "read.entities": _entities,
+    "read.cutoff": _cutoff,
+    "read.timeseries": _timeseries,
+}
+
+
+# What the read side's files add to the common head: the representative requests their statements are built for.
+_RANGE = f"{START.isoformat()} to {END.isoformat()} (inclusive), newest record {NEWEST.isoformat()}"
+READ_HEAD = {
+    "read.stats": [
+        "Built per request: each entry names the builder call, the request it stands for, then its arguments",
+        "($1, $2, ... in order). The plans (usagestream/ranges.py, zone UTC):",
+        f"  RUNS_AND_EDGES  {_RANGE}:",
+        "                  runs of month rows minus the days, hours and quarters outside the range (weight -1),",
+        "                  and the two cut ends recounted from usage_records ($5-$8);",
+        "  RUNS_ONLY       January and February 2026 exactly: one run of month rows, nothing recounted;",
+        "  EDGES_ONLY      the same range recounted from the records alone (records_plan).",
+        "The range's statements differ by plan only in which parts of the UNION ALL are there (runs, recounts).",
+    ],
+    "read.records": [
+        f"Built per request: filters as ReadStore.record_page/.user_page build them, over {START.isoformat()}",
+        f"to {END.isoformat()}; each entry names the builder call, the request, then its arguments in order.",
+    ],
+    "read.cache": ["Built per request: each entry names the builder call, the request, then its arguments."],
+    "read.timeseries": [
+        "Built per request: an hourly series over 10:07:12 to 15:52 of 2026-03-14 UTC (both end buckets cut:",
+        "their quarters read, the cut minutes recounted), each grouping of each scope, the groups ranked over a",
+        "cover of the range by months. After the request, the arguments in order: the scope's user, the bucket",
+        "plan's arrays, and (grouped) the limit and the ranking plan's arrays.",
+    ],
 }
 
 
@@ -131,6 +372,7 @@ def render(module: str, entries: Entries) -> str:
     head = [
         f"-- usagestream.materializer.{module}: the SQL it sends, exactly as sent (one statement or predicate",
         "-- per entry, under its name in the module). Written by scripts/generate_sql.py: do not edit.",
+        *(f"-- {line}" for line in READ_HEAD.get(module, [])),
     ]
     body = [f"\n-- {name}\n{text}\n" for name, text in entries]
     return "\n".join(head) + "\n" + "".join(body)

@@ -250,14 +250,7 @@ async def plan_sliced(
     """`plan`, handing the event loop back every STEP buckets: up to MAX_BUCKETS buckets are tens to hundreds of
     milliseconds of pure Python, which one request must not hold the loop for (usagestream/slices.py). Not a
     thread: a thread holding the GIL delays the loop by a switch interval at each of its wake-ups."""
-    steps = _plan_steps(start, end, granularity, tz, now, extent, records_only)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: SeriesPlan = done.value
-            return result
-        await asyncio.sleep(0)
+    return await _drive(_plan_steps(start, end, granularity, tz, now, extent, records_only), hand_back=True)
 
 
 def _plan_steps(
@@ -296,14 +289,27 @@ def _plan_steps(
     return SeriesPlan(buckets, tuple(rows), tuple(slices))
 
 
-def _run(steps: Steps[T]) -> T:
-    """Drive a generator of steps to its end, without handing anything back: its value."""
+async def _drive(steps: Steps[T], hand_back: bool) -> T:
+    """Drive a generator of steps to its end, its value; `hand_back`: yield to the event loop after each step."""
     while True:
         try:
             next(steps)
         except StopIteration as done:
             result: T = done.value
             return result
+        if hand_back:
+            await asyncio.sleep(0)
+
+
+def _run(steps: Steps[T]) -> T:
+    """`_drive` without hand-backs, from synchronous code: a coroutine that never awaits ends at its first step."""
+    driving = _drive(steps, hand_back=False)
+    try:
+        driving.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    raise AssertionError("unreachable: _drive awaits only to hand back")
 
 
 def _counted(b: Bucket, start: datetime, end: datetime, ext: Extent) -> tuple[datetime, datetime] | None:

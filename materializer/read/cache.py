@@ -17,6 +17,7 @@ import asyncpg
 
 from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read.entities import entity_maps
+from usagestream.materializer.read.sql import Statement
 from usagestream.slices import map_sliced
 
 BANDS = ("within_5min", "within_15min", "within_30min", "within_60min", "over_60min")
@@ -65,15 +66,22 @@ def ttl_query(group: str, filters: list[str], groups: str) -> str:
     )
 
 
+def ttl_sql(user_id: str | None, api_key_id: str | None, since: datetime) -> Statement:
+    """The statement of `ttl_groups`: by API key (of one user, if given), else by user (one, or every one)."""
+    one = "WITH grp(g) AS (SELECT $2::text)"
+    if api_key_id is not None:
+        if user_id is None:
+            return Statement(ttl_query("api_key_id", [], one), (since, api_key_id))
+        return Statement(ttl_query("api_key_id", ["user_id = $3"], one), (since, api_key_id, user_id))
+    if user_id is not None:
+        return Statement(ttl_query("user_id", [], one), (since, user_id))
+    return Statement(ttl_query("user_id", [], ALL_USERS), (since,))
+
+
 async def ttl_groups(conn: Conn, user_id: str | None, api_key_id: str | None, since: datetime) -> list[asyncpg.Record]:
     """Per-group interval statistics; with both ids, that user's rows grouped by API key."""
-    if api_key_id is not None:
-        filters = [] if user_id is None else ["user_id = $3"]
-        sql = ttl_query("api_key_id", filters, "WITH grp(g) AS (SELECT $2::text)")
-        return list(await conn.fetch(sql, since, api_key_id, *([] if user_id is None else [user_id])))
-    if user_id is not None:
-        return list(await conn.fetch(ttl_query("user_id", [], "WITH grp(g) AS (SELECT $2::text)"), since, user_id))
-    return list(await conn.fetch(ttl_query("user_id", [], ALL_USERS), since))
+    sql, args = ttl_sql(user_id, api_key_id, since)
+    return list(await conn.fetch(sql, *args))
 
 
 async def ttl_rows(
@@ -118,17 +126,22 @@ MULTI_TIMELINE = (
 )
 
 
+def timeline_sql(since: datetime, limit: int, user_id: str | None, multi: bool) -> Statement:
+    """The statement of `timeline_rows`."""
+    if multi:
+        return Statement(MULTI_TIMELINE, (since, limit))
+    if user_id is None:
+        return Statement(simple_timeline(False), (since, limit))
+    return Statement(simple_timeline(True), (since, limit, user_id))
+
+
 async def timeline_rows(
     conn: Conn, since: datetime, limit: int, user_id: str | None, multi: bool
 ) -> tuple[list[asyncpg.Record], dict[str, dict[str, Any]]]:
     """The timeline's points since `since` (every user's share of `limit` if `multi`, else the newest `limit`,
     of `user_id` if given) and, if `multi`, the entities of the users they name."""
-    if multi:
-        rows = await conn.fetch(MULTI_TIMELINE, since, limit)
-    elif user_id is None:
-        rows = await conn.fetch(simple_timeline(False), since, limit)
-    else:
-        rows = await conn.fetch(simple_timeline(True), since, limit, user_id)
+    sql, args = timeline_sql(since, limit, user_id, multi)
+    rows = await conn.fetch(sql, *args)
     if not multi:
         return list(rows), {}
     user_ids: set[str] = set()

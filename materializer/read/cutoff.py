@@ -7,6 +7,12 @@ from datetime import UTC, datetime, timedelta
 from usagestream.materializer.pg_pool import Conn, fetch_one
 
 
+def oldest_rollups_sql(table: str) -> str:
+    """The first and last grain-0 bucket before the cut-off ($1) of the roll-ups of `table`'s records."""
+    agg = "usage_agg WHERE dim = 'all' AND grain = 0" if table == "usage_records" else "attempt_agg WHERE grain = 0"
+    return f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1"
+
+
 async def widen_before_cutoff(
     conn: Conn,
     table: str,
@@ -22,8 +28,7 @@ async def widen_before_cutoff(
     a bound before the cut-off is widened to the 15-minute bucket holding it (the finest the roll-ups know).
     The cut-off is a month start, on the 15-minute grid, so no recounted edge ever falls before it.
     """
-    agg = "usage_agg WHERE dim = 'all' AND grain = 0" if table == "usage_records" else "attempt_agg WHERE grain = 0"
-    lo, hi = await fetch_one(conn, f"SELECT min(bucket), max(bucket) FROM {agg} AND bucket < $1", cut)
+    lo, hi = await fetch_one(conn, oldest_rollups_sql(table), cut)
     if lo is not None:
         first = lo if first is None else min(first, lo)
         last = last if last is not None else hi + timedelta(minutes=15) - timedelta(microseconds=1)

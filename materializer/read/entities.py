@@ -12,6 +12,28 @@ from usagestream.materializer.pg_pool import Conn
 Entities = dict[str, dict[str, dict[str, Any]]]  # entity kind -> id -> data
 
 _LIVE = "NOT e.deleted AND e.data IS NOT NULL"
+# The statements, literal (shown in materializer/sql/read.entities.sql with the rest of the read side's).
+ENTITY_MAPS_SQL = (
+    "SELECT e.entity, e.id, e.data FROM entities e"
+    " JOIN unnest($1::text[], $2::text[]) AS k(entity, id) ON e.entity = k.entity AND e.id = k.id"
+    f" WHERE {_LIVE}"
+)
+USER_BY_ID_SQL = (
+    "SELECT e.data, (e.data ->> 'quota_usd')::numeric AS quota_usd,"
+    " (e.data ->> 'used_usd')::numeric AS used_usd"
+    f" FROM entities e WHERE e.entity = 'user' AND e.id = $1 AND {_LIVE}"
+)
+MANAGEMENT_TOKEN_SQL = (
+    "SELECT e.id, e.data FROM entities e WHERE e.entity = 'management_token'"
+    f" AND e.data ->> 'token_sha256' = $1 AND {_LIVE} ORDER BY e.id LIMIT 1"
+)
+CREDENTIALS_SQL = (
+    "SELECT e.entity, e.id, e.data FROM entities e WHERE e.entity = 'user' AND e.id = ANY($1::text[])"
+    f" AND {_LIVE}"
+    " UNION ALL (SELECT DISTINCT ON (e.data ->> 'token_sha256') e.entity, e.id, e.data FROM entities e"
+    " WHERE e.entity = 'management_token' AND e.data ->> 'token_sha256' = ANY($2::text[])"
+    f" AND {_LIVE} ORDER BY e.data ->> 'token_sha256', e.id)"
+)
 
 
 def as_json(value: Any) -> Any:
@@ -30,13 +52,7 @@ async def entity_maps(conn: Conn, wanted: Mapping[str, Iterable[str | None]]) ->
     out: Entities = {kind: {} for kind in wanted}
     if not ids:
         return out
-    rows = await conn.fetch(
-        "SELECT e.entity, e.id, e.data FROM entities e"
-        " JOIN unnest($1::text[], $2::text[]) AS k(entity, id) ON e.entity = k.entity AND e.id = k.id"
-        f" WHERE {_LIVE}",
-        kinds,
-        ids,
-    )
+    rows = await conn.fetch(ENTITY_MAPS_SQL, kinds, ids)
     for r in rows:
         out[r["entity"]][r["id"]] = as_json(r["data"])
     return out
@@ -44,12 +60,7 @@ async def entity_maps(conn: Conn, wanted: Mapping[str, Iterable[str | None]]) ->
 
 async def user_by_id(conn: Conn, user_id: str) -> dict[str, Any] | None:
     """The user's current data plus `id`, with `quota_usd` / `used_usd` as exact Decimals; None if absent."""
-    row = await conn.fetchrow(
-        "SELECT e.data, (e.data ->> 'quota_usd')::numeric AS quota_usd,"
-        " (e.data ->> 'used_usd')::numeric AS used_usd"
-        f" FROM entities e WHERE e.entity = 'user' AND e.id = $1 AND {_LIVE}",
-        user_id,
-    )
+    row = await conn.fetchrow(USER_BY_ID_SQL, user_id)
     if row is None:
         return None
     data = dict(as_json(row["data"]))
@@ -59,11 +70,7 @@ async def user_by_id(conn: Conn, user_id: str) -> dict[str, Any] | None:
 
 async def management_token(conn: Conn, token_sha256: str) -> dict[str, Any] | None:
     """The live management_token entity with this SHA-256 (hex, any case), as its data plus `id`."""
-    row = await conn.fetchrow(
-        "SELECT e.id, e.data FROM entities e WHERE e.entity = 'management_token'"
-        f" AND e.data ->> 'token_sha256' = $1 AND {_LIVE} ORDER BY e.id LIMIT 1",
-        token_sha256.lower(),
-    )
+    row = await conn.fetchrow(MANAGEMENT_TOKEN_SQL, token_sha256.lower())
     if row is None:
         return None
     return {**as_json(row["data"]), "id": row["id"]}
@@ -75,15 +82,7 @@ Credentials = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
 async def credentials(conn: Conn, user_ids: list[str], token_sha256s: list[str]) -> Credentials:
     """In one statement: the live users among `user_ids` (as `user_by_id` gives them, without the money) and
     the live management tokens among the digests (as `management_token` gives them: the lowest id wins)."""
-    rows = await conn.fetch(
-        f"SELECT e.entity, e.id, e.data FROM entities e WHERE e.entity = 'user' AND e.id = ANY($1::text[])"
-        f" AND {_LIVE}"
-        " UNION ALL (SELECT DISTINCT ON (e.data ->> 'token_sha256') e.entity, e.id, e.data FROM entities e"
-        " WHERE e.entity = 'management_token' AND e.data ->> 'token_sha256' = ANY($2::text[])"
-        f" AND {_LIVE} ORDER BY e.data ->> 'token_sha256', e.id)",
-        user_ids,
-        [t.lower() for t in token_sha256s],
-    )
+    rows = await conn.fetch(CREDENTIALS_SQL, user_ids, [t.lower() for t in token_sha256s])
     users: dict[str, dict[str, Any]] = {}
     tokens: dict[str, dict[str, Any]] = {}
     for r in rows:

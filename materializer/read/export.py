@@ -64,8 +64,8 @@ async def record_chunks(pool: asyncpg.Pool, q: RecordQuery, chunk: int = CHUNK) 
     """The matching records, newest first, `chunk` at a time (an async generator: close it to stop early)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         f = await _filters(conn, q)
-        sql = f"SELECT {rec.PAGE_COLUMNS} FROM usage_records WHERE {f.sql()} ORDER BY created_at DESC, id DESC"
-        cursor = await conn.cursor(sql, *f.args.values)
+        sql, args = rec.export_sql(f)
+        cursor = await conn.cursor(sql, *args)
         while rows := list(await cursor.fetch(chunk)):
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows]) if q.owner is None else {}

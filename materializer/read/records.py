@@ -20,7 +20,7 @@ from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
-from usagestream.materializer.read.sql import Args, contains_pattern, search_patterns
+from usagestream.materializer.read.sql import Args, Statement, contains_pattern, search_patterns
 
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
 PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)
@@ -60,23 +60,33 @@ SEARCHED = {
 }
 
 
+def searched_columns(admin: bool) -> list[str]:
+    """The record columns a keyword is matched against: a user's search sees key names and models only."""
+    return [c for c in SEARCHED if admin or c in ("model", "api_key_id")]
+
+
+def search_sql(admin: bool) -> str:
+    """The values one keyword ($1, an ILIKE pattern) matches, an array per `searched_columns(admin)`."""
+    parts = []
+    for column in searched_columns(admin):
+        spec = SEARCHED[column]
+        if spec is None:
+            parts.append(
+                "ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3"
+                " AND key ILIKE $1 ESCAPE '\\')"
+            )
+        else:
+            parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
+    return f"SELECT {', '.join(parts)}"
+
+
 async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matches]:
     """Each keyword's matches. Models come from the month rows of the `model` dimension: every stored record
     is counted in one of them (same snapshot), so `model = ANY(models)` selects exactly `model ILIKE keyword`."""
     out = []
+    columns = searched_columns(admin)
     for pattern in search_patterns(text):
-        columns = [c for c in SEARCHED if admin or c in ("model", "api_key_id")]
-        parts = []
-        for column in columns:
-            spec = SEARCHED[column]
-            if spec is None:
-                parts.append(
-                    "ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3"
-                    " AND key ILIKE $1 ESCAPE '\\')"
-                )
-            else:
-                parts.append(f"ARRAY({entity_subquery(spec[0], spec[1], 'ILIKE', '$1')})")
-        row = await fetch_one(conn, f"SELECT {', '.join(parts)}", pattern)
+        row = await fetch_one(conn, search_sql(admin), pattern)
         out.append(Matches({c: sorted(row[i]) for i, c in enumerate(columns)}))
     return out
 
@@ -183,49 +193,66 @@ class RecordPage:
 MAX_BRANCHES = 24
 
 
+def count_sql(f: Filters) -> Statement:
+    """The number of records the filters select."""
+    return f.args.statement(f"SELECT count(*) FROM usage_records WHERE {f.sql()}")
+
+
+def page_sql(f: Filters, limit: int, offset: int) -> Statement:
+    """A page of the records the filters select, newest first (created_at desc, then id desc): merged from the
+    narrowest keyword's values (`merged_page_sql`) when it has at most MAX_BRANCHES, else read in that order."""
+    narrow = min(f.matches, key=Matches.size, default=None)
+    if narrow is not None and narrow.size() <= MAX_BRANCHES:
+        return merged_page_sql(f, narrow, limit, offset)
+    args = Args(f.args.values)
+    lim, off = args.add(limit), args.add(offset)
+    return args.statement(
+        f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {f.sql()}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off}"
+    )
+
+
+def merged_page_sql(f: Filters, m: Matches, limit: int, offset: int) -> Statement:
+    """The page as the newest `offset + limit` rows of each value the keyword matches (one index range scan
+    each: usage_records_<column> is (column, created_at DESC)), merged. Every matching row has one of these
+    values, so the page is among them; UNION drops a row that two values select."""
+    args = Args(f.args.values)
+    where, n = f.sql(), args.add(offset + limit)
+    branches = [
+        f"(SELECT id, created_at FROM usage_records WHERE {where} AND {c} = {args.add(v)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {n})"
+        for c in m.columns()
+        for v in m.values[c]
+    ]
+    lim, off = args.add(limit), args.add(offset)
+    return args.statement(
+        f"WITH ids AS (SELECT id, created_at FROM ({' UNION '.join(branches)}) b"
+        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off})"
+        f" SELECT {PAGE_COLUMNS} FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids)"
+        " ORDER BY created_at DESC, id DESC"
+    )
+
+
+def export_sql(f: Filters) -> Statement:
+    """Every record the filters select, newest first: the cursor of an export (materializer/read/export.py)."""
+    return f.args.statement(
+        f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {f.sql()} ORDER BY created_at DESC, id DESC"
+    )
+
+
 async def page(
     conn: Conn, f: Filters, limit: int, offset: int, total: int | None = None
 ) -> tuple[int, list[asyncpg.Record]]:
     """(total matching rows, the page newest first: created_at desc, then id desc).
 
     `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
-    where = f.sql()
     if total is None:
-        total = await conn.fetchval(f"SELECT count(*) FROM usage_records WHERE {where}", *f.args.values)
+        sql, args = count_sql(f)
+        total = await conn.fetchval(sql, *args)
     if total == 0:
         return 0, []
-    narrow = min(f.matches, key=Matches.size, default=None)
-    if narrow is not None and narrow.size() <= MAX_BRANCHES:
-        return total, await _merged_page(conn, f, narrow, limit, offset)
-    lim, off = f.args.add(limit), f.args.add(offset)
-    rows = await conn.fetch(
-        f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {where}"
-        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off}",
-        *f.args.values,
-    )
-    return total, list(rows)
-
-
-async def _merged_page(conn: Conn, f: Filters, m: Matches, limit: int, offset: int) -> list[asyncpg.Record]:
-    """The page as the newest `offset + limit` rows of each value the keyword matches (one index range scan
-    each: usage_records_<column> is (column, created_at DESC)), merged. Every matching row has one of these
-    values, so the page is among them; UNION drops a row that two values select."""
-    where, n = f.sql(), f.args.add(offset + limit)
-    branches = [
-        f"(SELECT id, created_at FROM usage_records WHERE {where} AND {c} = {f.args.add(v)}"
-        f" ORDER BY created_at DESC, id DESC LIMIT {n})"
-        for c in m.columns()
-        for v in m.values[c]
-    ]
-    lim, off = f.args.add(limit), f.args.add(offset)
-    rows = await conn.fetch(
-        f"WITH ids AS (SELECT id, created_at FROM ({' UNION '.join(branches)}) b"
-        f" ORDER BY created_at DESC, id DESC LIMIT {lim} OFFSET {off})"
-        f" SELECT {PAGE_COLUMNS} FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids)"
-        " ORDER BY created_at DESC, id DESC",
-        *f.args.values,
-    )
-    return list(rows)
+    sql, args = page_sql(f, limit, offset)
+    return total, list(await conn.fetch(sql, *args))
 
 
 async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
@@ -242,29 +269,32 @@ async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
     )
 
 
+ATTEMPT_FLAGS_SQL = (
+    "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
+    " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
+    " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
+    " FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed')"
+    " GROUP BY usage_id"
+)
+
+
 async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str, bool]]:
     """has_fallback / has_retry / has_rectified of each request from its executed candidates."""
     if not usage_ids:
         return {}
-    rows = await conn.fetch(
-        "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
-        " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
-        " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
-        " FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed')"
-        " GROUP BY usage_id",
-        usage_ids,
-    )
+    rows = await conn.fetch(ATTEMPT_FLAGS_SQL, usage_ids)
     return {r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows}
+
+
+DETAIL_BY_ID_SQL = "SELECT * FROM usage_records WHERE id = $1"
+DETAIL_BY_REQUEST_SQL = "SELECT * FROM usage_records WHERE request_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
 
 
 async def detail_row(conn: Conn, usage_id: str) -> asyncpg.Record | None:
     """The record with this id, else the newest with this request_id."""
-    row = await conn.fetchrow("SELECT * FROM usage_records WHERE id = $1", usage_id)
+    row = await conn.fetchrow(DETAIL_BY_ID_SQL, usage_id)
     if row is None:
-        row = await conn.fetchrow(
-            "SELECT * FROM usage_records WHERE request_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-            usage_id,
-        )
+        row = await conn.fetchrow(DETAIL_BY_REQUEST_SQL, usage_id)
     return row
 
 
@@ -281,8 +311,14 @@ async def detail_entities(conn: Conn, r: asyncpg.Record) -> Entities:
     )
 
 
-async def active_rows(conn: Conn, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
+def active_sql(columns: str, ids: list[str], user_id: str | None) -> Statement:
+    """`columns` of the records with these ids (of `user_id` only, if given)."""
     sql = f"SELECT {columns} FROM usage_records WHERE id = ANY($1::text[])"
     if user_id is None:
-        return list(await conn.fetch(sql, ids))
-    return list(await conn.fetch(sql + " AND user_id = $2", ids, user_id))
+        return Statement(sql, (ids,))
+    return Statement(sql + " AND user_id = $2", (ids, user_id))
+
+
+async def active_rows(conn: Conn, ids: list[str], user_id: str | None, columns: str) -> list[Any]:
+    sql, args = active_sql(columns, ids, user_id)
+    return list(await conn.fetch(sql, *args))

@@ -1,14 +1,16 @@
 """SQL building blocks of the read side: counters recounted from records, range plans as SQL, LIKE escaping.
 
 The counters and dimension keys as SQL come from `materializer/pg_counters.py` (shared with the writer and
-`verify`). Every query built here takes positional parameters collected by `Args`.
+`verify`). Every query built here takes positional parameters collected by `Args`; a reader's whole statement
+comes from a pure builder returning a `Statement` (its text and its arguments in order), which
+scripts/generate_sql.py renders for representative requests into materializer/sql/read.*.sql.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.range_bounds import Span
@@ -16,15 +18,26 @@ from usagestream.ranges import Plan
 from usagestream.stats import ATTEMPT_COUNTERS, MONEY_COUNTERS
 
 
+class Statement(NamedTuple):
+    """One statement as a reader sends it: its text and its positional arguments (`$1`, `$2`, ... in order)."""
+
+    text: str
+    args: tuple[Any, ...] = ()
+
+
 class Args:
     """Positional parameters of one statement: `add(value)` returns its placeholder."""
 
-    def __init__(self) -> None:
-        self.values: list[Any] = []
+    def __init__(self, values: Sequence[Any] = ()) -> None:
+        self.values: list[Any] = list(values)
 
     def add(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+    def statement(self, text: str) -> Statement:
+        """`text` with the parameters collected so far."""
+        return Statement(text, tuple(self.values))
 
 
 def spans_sql(column: str, spans: Sequence[Span], args: Args) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -18,7 +18,7 @@ from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
-from usagestream.materializer.read.sql import Args, attempt_union, cast_sum, usage_union
+from usagestream.materializer.read.sql import Args, Statement, attempt_union, cast_sum, usage_union
 from usagestream.range_bounds import TICK, Span
 from usagestream.ranges import EMPTY, Plan, clamp, decompose
 from usagestream.stats import ATTEMPT_COUNTERS
@@ -27,13 +27,26 @@ Row = dict[str, Any]
 ProviderRow = tuple[Row, Row | None, str | None]  # attempt sums, usage sums, name
 
 
+DAY_ZONE_SQL = "SELECT value FROM meta WHERE key = 'timezone'"
+
+
 async def day_zone(conn: Conn, tz_name: str) -> ZoneInfo | None:
     """The zone whose days grain 1 holds, or None if `meta.timezone` says the days were built in another."""
-    return _zone(await conn.fetchval("SELECT value FROM meta WHERE key = 'timezone'"), tz_name)
+    return _zone(await conn.fetchval(DAY_ZONE_SQL), tz_name)
 
 
 def _zone(stored: str | None, tz_name: str) -> ZoneInfo | None:
     return ZoneInfo(tz_name) if stored in (None, tz_name) else None
+
+
+def extent_sql(table: str) -> str:
+    """What a range plan over `table` (usage_records or candidate_records) depends on, in one statement: the
+    days' stored zone, the records cut-off, the table's extent (every range question paid three round trips for
+    it before the question itself)."""
+    return (
+        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
+        f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})"
+    )
 
 
 async def plan_for(
@@ -44,15 +57,8 @@ async def plan_for(
     tz_name: str,
     records_only: bool = False,
 ) -> Plan:
-    """The plan of `[start, end]` over `table`'s records (usage_records or candidate_records).
-
-    What it depends on (the days' stored zone, the records cut-off, the table's extent) is read in one
-    statement: every range question paid three round trips for it before the question itself."""
-    stored, cut, first, last = await fetch_one(
-        conn,
-        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
-        f" 'records_cutoff'), (SELECT min(created_at) FROM {table}), (SELECT max(created_at) FROM {table})",
-    )
+    """The plan of `[start, end]` over `table`'s records (usage_records or candidate_records)."""
+    stored, cut, first, last = await fetch_one(conn, extent_sql(table))
     if not records_only and cut is not None:  # before it, the roll-ups alone (docs/read-model.md "Retention")
         cutoff = datetime.fromisoformat(cut)
         start, end, first, last = await widen_before_cutoff(conn, table, start, end, first, last, cutoff)
@@ -60,8 +66,18 @@ async def plan_for(
     return EMPTY if bounds is None else decompose(bounds[0], bounds[1], _zone(stored, tz_name), last)
 
 
-async def usage_sums(
-    conn: Conn,
+class KeyFilter(TypedDict, total=False):
+    """Which keys `usage_sums` sums: the given keys (or keys starting with a prefix); `extra_where`
+    (placeholders $1.. for `extra_args`) further filters the recounted records: use it only with a plan that
+    has no buckets (see `records_plan`)."""
+
+    keys: Sequence[str] | None
+    key_prefix: str | None
+    extra_where: str
+    extra_args: Sequence[Any]
+
+
+def usage_sums_sql(
     plan: Plan,
     dim: str,
     counters: Sequence[str],
@@ -70,17 +86,10 @@ async def usage_sums(
     key_prefix: str | None = None,
     extra_where: str = "TRUE",
     extra_args: Sequence[Any] = (),
-) -> dict[str, Row]:
-    """Counters summed per key of `dim` over the plan, for the given keys (or keys starting with a prefix).
-
-    `extra_where` (placeholders $1.. for `extra_args`) further filters the recounted records; use it only
-    with a plan that has no buckets (see `records_plan`).
-    """
-    if plan.empty:
-        return {}  # nothing to read; and an empty union would leave the parameters unreferenced
-    args = Args()
-    for value in extra_args:
-        args.add(value)
+) -> Statement:
+    """The statement of `usage_sums` (a plan that is not empty: an empty union would leave the parameters
+    unreferenced), filtered as `KeyFilter` says."""
+    args = Args(extra_args)
     key_where = record_where = "TRUE"
     key_sql = DIM_KEY_SQL[dim]
     if keys is not None:
@@ -94,8 +103,37 @@ async def usage_sums(
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
     # Grouped bytewise: the keys are ids and names, and a locale-aware sort of thousands of them costs more
     # than the sums.
-    rows = await conn.fetch(f'SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1', *args.values)
-    return {r["key"]: dict(r) for r in rows}
+    return args.statement(f'SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1')
+
+
+async def usage_sums(
+    conn: Conn, plan: Plan, dim: str, counters: Sequence[str], **where: Unpack[KeyFilter]
+) -> dict[str, Row]:
+    """Counters summed per key of `dim` over the plan, of the keys `where` selects (`KeyFilter`; all if none)."""
+    if plan.empty:
+        return {}  # nothing to read
+    sql, args = usage_sums_sql(plan, dim, counters, **where)
+    return {r["key"]: dict(r) for r in await conn.fetch(sql, *args)}
+
+
+def top_keys_sql(
+    plan: Plan, dim: str, counters: Sequence[str], order: str, limit: int, join_users: bool = False
+) -> Statement:
+    """The statement of `top_keys`."""
+    args = Args()
+    union = usage_union(plan, dim, counters, args)
+    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
+    user_cols, join = "", ""
+    if join_users:
+        user_cols = ", u.data ->> 'username' AS username, u.data ->> 'email' AS email"
+        join = (
+            " JOIN entities u ON u.entity = 'user' AND u.id COLLATE \"C\" = t.key AND NOT u.deleted"
+            " AND u.data IS NOT NULL"
+        )
+    return args.statement(
+        f'SELECT t.*{user_cols} FROM (SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1) t{join}'
+        f' WHERE t.{order} > 0 ORDER BY t.{order} DESC, t.key COLLATE "C" LIMIT {args.add(limit)}'
+    )
 
 
 async def top_keys(
@@ -108,33 +146,25 @@ async def top_keys(
     join_users: bool = False,
 ) -> list[Row]:
     """The `limit` keys of `dim` with the most `order` (> 0), ties by key; optionally only existing users."""
+    sql, args = top_keys_sql(plan, dim, counters, order, limit, join_users)
+    return [dict(r) for r in await conn.fetch(sql, *args)]
+
+
+def attempt_top_sql(plan: Plan, limit: int) -> Statement:
+    """The statement of `attempt_top`."""
     args = Args()
-    union = usage_union(plan, dim, counters, args)
-    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
-    user_cols, join = "", ""
-    if join_users:
-        user_cols = ", u.data ->> 'username' AS username, u.data ->> 'email' AS email"
-        join = (
-            " JOIN entities u ON u.entity = 'user' AND u.id COLLATE \"C\" = t.key AND NOT u.deleted"
-            " AND u.data IS NOT NULL"
-        )
-    sql = (
-        f'SELECT t.*{user_cols} FROM (SELECT key COLLATE "C" AS key, {sums} FROM ({union}) s GROUP BY 1) t{join}'
-        f' WHERE t.{order} > 0 ORDER BY t.{order} DESC, t.key COLLATE "C" LIMIT {args.add(limit)}'
+    union = attempt_union(plan, args)
+    sums = ", ".join(f"sum({c})::bigint AS {c}" for c in ATTEMPT_COUNTERS)
+    return args.statement(
+        f'SELECT * FROM (SELECT provider_id COLLATE "C" AS provider_id, {sums} FROM ({union}) s GROUP BY 1) t'
+        f' WHERE attempts > 0 ORDER BY attempts DESC, provider_id COLLATE "C" LIMIT {args.add(limit)}'
     )
-    return [dict(r) for r in await conn.fetch(sql, *args.values)]
 
 
 async def attempt_top(conn: Conn, plan: Plan, limit: int) -> list[Row]:
     """Providers by executed attempts (desc, then provider_id) over the plan."""
-    args = Args()
-    union = attempt_union(plan, args)
-    sums = ", ".join(f"sum({c})::bigint AS {c}" for c in ATTEMPT_COUNTERS)
-    sql = (
-        f'SELECT * FROM (SELECT provider_id COLLATE "C" AS provider_id, {sums} FROM ({union}) s GROUP BY 1) t'
-        f' WHERE attempts > 0 ORDER BY attempts DESC, provider_id COLLATE "C" LIMIT {args.add(limit)}'
-    )
-    return [dict(r) for r in await conn.fetch(sql, *args.values)]
+    sql, args = attempt_top_sql(plan, limit)
+    return [dict(r) for r in await conn.fetch(sql, *args)]
 
 
 # --- /stats -----------------------------------------------------------------------------------------------
@@ -172,9 +202,12 @@ async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> 
 HIT_COUNTERS = ("n_completed", "n_hit", "c_in", "c_cr", "c_cc", "c_cr_cost", "c_cc_cost")
 
 
+RECORDS_EXTENT_SQL = "SELECT min(created_at), max(created_at) FROM usage_records"
+
+
 async def records_plan(conn: Conn, start: datetime | None, end: datetime | None) -> Plan:
     """`[start, end]` recounted from the records alone (for a filter no aggregate dimension holds)."""
-    first, last = await fetch_one(conn, "SELECT min(created_at), max(created_at) FROM usage_records")
+    first, last = await fetch_one(conn, RECORDS_EXTENT_SQL)
     bounds = clamp(start, end, first, last)
     return EMPTY if bounds is None else Plan((Span(bounds[0], bounds[1] + TICK),), ())
 
@@ -189,20 +222,22 @@ def window(now: datetime, tz: ZoneInfo) -> tuple[date, date, datetime, datetime]
     return first, today, lo, hi
 
 
-async def heatmap_rows(conn: Conn, user_id: str | None, grain: int, lo: datetime, hi: datetime) -> list[asyncpg.Record]:
+HEATMAP_SQL = (
+    "SELECT bucket, n_all, in_tok + out_tok + cc_tok + cr_tok AS tokens, cost, actual_cost"
+    " FROM usage_agg"
+    " WHERE dim = $1 AND key = $2 AND grain = $3 AND bucket >= $4 AND bucket <= $5"
+)
+
+
+def heatmap_sql(user_id: str | None, grain: int, lo: datetime, hi: datetime) -> Statement:
+    """The statement of `heatmap_rows`: the buckets of one grain a day around `[lo, hi]`, of a user or of all."""
     dim, key = ("all", "") if user_id is None else ("user", user_id)
-    return list(
-        await conn.fetch(
-            "SELECT bucket, n_all, in_tok + out_tok + cc_tok + cr_tok AS tokens, cost, actual_cost"
-            " FROM usage_agg"
-            " WHERE dim = $1 AND key = $2 AND grain = $3 AND bucket >= $4 AND bucket <= $5",
-            dim,
-            key,
-            grain,
-            lo - timedelta(days=1),
-            hi + timedelta(days=1),
-        )
-    )
+    return Statement(HEATMAP_SQL, (dim, key, grain, lo - timedelta(days=1), hi + timedelta(days=1)))
+
+
+async def heatmap_rows(conn: Conn, user_id: str | None, grain: int, lo: datetime, hi: datetime) -> list[asyncpg.Record]:
+    sql, args = heatmap_sql(user_id, grain, lo, hi)
+    return list(await conn.fetch(sql, *args))
 
 
 # --- /api/users/me/usage summary --------------------------------------------------------------------------

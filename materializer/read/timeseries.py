@@ -21,7 +21,8 @@ from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
-from usagestream.materializer.read.sql import Args, cast_sum
+from usagestream.materializer.read.sql import Args, Statement, cast_sum
+from usagestream.materializer.read.stats import extent_sql
 from usagestream.slices import SLICE
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
@@ -101,14 +102,12 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
     p = await plan_sliced(start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
-    args = Args()
-    total = _total_source(q, args)
-    group = _group_source(q, args) if q.group_by else None
-    ranking = _rank_plan(start, end, q, extent, records_only) if group else None
-    rows = await conn.fetch(_statement(p, ranking, total, group, q, args), *args.values)
+    ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
+    sql, args = statement(p, ranking, q)
+    rows = await conn.fetch(sql, *args)
     sums = await _collect(rows, len(p.buckets))
     out = SeriesAnswer(start, end, p.buckets)
-    if group is None:
+    if not q.group_by:
         out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
         return out
     out.series.extend(await _grouped(conn, q, sums, len(p.buckets)))
@@ -118,11 +117,7 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
     """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
     later) and the extent of the data, read as /stats reads it (read.stats.plan_for)."""
-    stored, cut, first, last = await fetch_one(
-        conn,
-        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
-        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)",
-    )
+    stored, cut, first, last = await fetch_one(conn, extent_sql("usage_records"))
     start, end = q.start, q.end
     if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
         start, end, first, last = await widen_before_cutoff(
@@ -216,6 +211,15 @@ def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") 
         f" ON u.created_at >= c.lo AND u.created_at < c.hi"
         f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
     )
+
+
+def statement(p: SeriesPlan, ranking: SeriesPlan | None, q: SeriesQuery) -> Statement:
+    """The one statement of a series: per bucket index of `p`, the scope's totals and, grouped, the counters of
+    the top groups ranked over `ranking` (another cover of the range, see `_rank_plan`)."""
+    args = Args()
+    total = _total_source(q, args)
+    group = _group_source(q, args) if q.group_by else None
+    return args.statement(_statement(p, ranking, total, group, q, args))
 
 
 def _statement(

@@ -1,5 +1,7 @@
 -- usagestream.materializer.read.records: the SQL it sends, exactly as sent (one statement or predicate
 -- per entry, under its name in the module). Written by scripts/generate_sql.py: do not edit.
+-- Built per request: filters as ReadStore.record_page/.user_page build them, over 2026-01-03T10:07:12+00:00
+-- to 2026-03-14T16:52:00+00:00; each entry names the builder call, the request, then its arguments in order.
 
 -- PAGE_COLUMNS
 id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata
@@ -30,3 +32,128 @@ status = 'cancelled'
 
 -- STATUS_FILTERS['active']
 status IN ('pending', 'streaming')
+
+-- search_sql(admin=True)
+--   for: /records ?search=gpt: one per keyword
+--   $1 = '%gpt%'
+SELECT ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3 AND key ILIKE $1 ESCAPE '\'), ARRAY(SELECT e.id FROM entities e WHERE e.entity = 'api_key' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' ILIKE $1 ESCAPE '\'), ARRAY(SELECT e.id FROM entities e WHERE e.entity = 'user' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'username' ILIKE $1 ESCAPE '\'), ARRAY(SELECT e.id FROM entities e WHERE e.entity = 'provider' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' ILIKE $1 ESCAPE '\')
+
+-- search_sql(admin=False)
+--   for: /api/users/me/usage ?search=gpt: one per keyword
+--   $1 = '%gpt%'
+SELECT ARRAY(SELECT DISTINCT key FROM usage_agg WHERE dim = 'model' AND grain = 3 AND key ILIKE $1 ESCAPE '\'), ARRAY(SELECT e.id FROM entities e WHERE e.entity = 'api_key' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' ILIKE $1 ESCAPE '\')
+
+-- page_sql(ADMIN_RANGE, 20, 40)
+--   for: a page of /records with a range only
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = 20
+--   $4 = 40
+SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE created_at >= $1 AND created_at <= $2 ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4
+
+-- count_sql(ADMIN_FILTERED)
+--   for: the total of /records ?user_id= &username= &model= &provider= &status=failed
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = 'user-1'
+--   $4 = '%ali%'
+--   $5 = 'gpt-4o'
+--   $6 = 'OpenAI'
+SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND user_id = $3 AND user_id IN (SELECT e.id FROM entities e WHERE e.entity = 'user' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'username' ILIKE $4 ESCAPE '\') AND model = $5 AND provider_id IN (SELECT e.id FROM entities e WHERE e.entity = 'provider' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' = $6) AND (status = 'failed' OR (status_code >= 400 OR error_message IS NOT NULL))
+
+-- page_sql(ADMIN_FILTERED, 20, 40)
+--   for: a page of /records ?user_id= &username= &model= &provider= &status=failed
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = 'user-1'
+--   $4 = '%ali%'
+--   $5 = 'gpt-4o'
+--   $6 = 'OpenAI'
+--   $7 = 20
+--   $8 = 40
+SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND user_id = $3 AND user_id IN (SELECT e.id FROM entities e WHERE e.entity = 'user' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'username' ILIKE $4 ESCAPE '\') AND model = $5 AND provider_id IN (SELECT e.id FROM entities e WHERE e.entity = 'provider' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' = $6) AND (status = 'failed' OR (status_code >= 400 OR error_message IS NOT NULL)) ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8
+
+-- count_sql(ADMIN_SEARCH)
+--   for: the total of /records ?search=gpt (3 values matched: the page merged from one branch each)
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = ['gpt-4o', 'gpt-4o-mini']
+--   $4 = ['key-1']
+SELECT count(*) FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[]))
+
+-- page_sql(ADMIN_SEARCH, 20, 40)
+--   for: a page of /records ?search=gpt (3 values matched: the page merged from one branch each)
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = ['gpt-4o', 'gpt-4o-mini']
+--   $4 = ['key-1']
+--   $5 = 60
+--   $6 = 'gpt-4o'
+--   $7 = 'gpt-4o-mini'
+--   $8 = 'key-1'
+--   $9 = 20
+--   $10 = 40
+WITH ids AS (SELECT id, created_at FROM ((SELECT id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[])) AND model = $6 ORDER BY created_at DESC, id DESC LIMIT $5) UNION (SELECT id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[])) AND model = $7 ORDER BY created_at DESC, id DESC LIMIT $5) UNION (SELECT id, created_at FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[]) OR api_key_id = ANY($4::text[])) AND api_key_id = $8 ORDER BY created_at DESC, id DESC LIMIT $5)) b ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10) SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids) ORDER BY created_at DESC, id DESC
+
+-- page_sql(ADMIN_SEARCH_WIDE, 20, 40)
+--   for: a page of /records ?search=model (25 values matched: too many branches, read in order)
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = ['model-0', 'model-1', 'model-2', 'model-3', 'model-4', 'model-5', 'model-6', 'model-7', 'model-8', 'model-9', 'model-10', 'model-11', 'model-12', 'model-13', 'model-14', 'model-15', 'model-16', 'model-17', 'model-18', 'model-19', 'model-20', 'model-21', 'model-22', 'model-23', 'model-24']
+--   $4 = 20
+--   $5 = 40
+SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND (model = ANY($3::text[])) ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5
+
+-- count_sql(USER_SEARCH)
+--   for: the total of /api/users/me/usage ?search=gpt (the user's own records)
+--   $1 = 'user-1'
+--   $2 = 2026-01-03T10:07:12+00:00
+--   $3 = 2026-03-14T16:52:00+00:00
+--   $4 = ['gpt-4o', 'gpt-4o-mini']
+--   $5 = ['key-1']
+SELECT count(*) FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[]))
+
+-- page_sql(USER_SEARCH, 20, 40)
+--   for: a page of /api/users/me/usage ?search=gpt (the user's own records)
+--   $1 = 'user-1'
+--   $2 = 2026-01-03T10:07:12+00:00
+--   $3 = 2026-03-14T16:52:00+00:00
+--   $4 = ['gpt-4o', 'gpt-4o-mini']
+--   $5 = ['key-1']
+--   $6 = 60
+--   $7 = 'gpt-4o'
+--   $8 = 'gpt-4o-mini'
+--   $9 = 'key-1'
+--   $10 = 20
+--   $11 = 40
+WITH ids AS (SELECT id, created_at FROM ((SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND model = $7 ORDER BY created_at DESC, id DESC LIMIT $6) UNION (SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND model = $8 ORDER BY created_at DESC, id DESC LIMIT $6) UNION (SELECT id, created_at FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at <= $3 AND (model = ANY($4::text[]) OR api_key_id = ANY($5::text[])) AND api_key_id = $9 ORDER BY created_at DESC, id DESC LIMIT $6)) b ORDER BY created_at DESC, id DESC LIMIT $10 OFFSET $11) SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE (id, created_at) IN (SELECT id, created_at FROM ids) ORDER BY created_at DESC, id DESC
+
+-- export_sql(ADMIN_FILTERED)
+--   for: a records export (its cursor)
+--   $1 = 2026-01-03T10:07:12+00:00
+--   $2 = 2026-03-14T16:52:00+00:00
+--   $3 = 'user-1'
+--   $4 = '%ali%'
+--   $5 = 'gpt-4o'
+--   $6 = 'OpenAI'
+SELECT id, request_id, user_id, api_key_id, provider_name, provider_id, provider_endpoint_id, provider_api_key_id, model, target_model, api_format, endpoint_api_format, has_format_conversion, is_stream, status, status_code, error_message, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, input_price_per_1m, output_price_per_1m, cache_creation_price_per_1m, cache_read_price_per_1m, response_time_ms, first_byte_time_ms, created_at, request_metadata FROM usage_records WHERE created_at >= $1 AND created_at <= $2 AND user_id = $3 AND user_id IN (SELECT e.id FROM entities e WHERE e.entity = 'user' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'username' ILIKE $4 ESCAPE '\') AND model = $5 AND provider_id IN (SELECT e.id FROM entities e WHERE e.entity = 'provider' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' = $6) AND (status = 'failed' OR (status_code >= 400 OR error_message IS NOT NULL)) ORDER BY created_at DESC, id DESC
+
+-- ATTEMPT_FLAGS_SQL
+SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback, (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry, COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed') GROUP BY usage_id
+
+-- DETAIL_BY_ID_SQL
+SELECT * FROM usage_records WHERE id = $1
+
+-- DETAIL_BY_REQUEST_SQL
+SELECT * FROM usage_records WHERE request_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1
+
+-- active_sql(ACTIVE_COLUMNS, ids, None)
+--   for: /active (admin)
+--   $1 = ['u-1', 'u-2']
+SELECT id, user_id, status, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, response_time_ms, first_byte_time_ms, api_format, endpoint_api_format, has_format_conversion, provider_name, provider_api_key_id, created_at FROM usage_records WHERE id = ANY($1::text[])
+
+-- active_sql(ACTIVE_COLUMNS, ids, 'user-1')
+--   for: /active (a user)
+--   $1 = ['u-1']
+--   $2 = 'user-1'
+SELECT id, user_id, status, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, response_time_ms, first_byte_time_ms, api_format, endpoint_api_format, has_format_conversion, provider_name, provider_api_key_id, created_at FROM usage_records WHERE id = ANY($1::text[]) AND user_id = $2

@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from eventgen import candidate_event, usage_event, usage_record
+from eventgen import candidate_event, candidate_record, usage_event, usage_record
 from prom_support import samples, value
 from workerproc import free_port, no_timeout, produce, start_worker, stop_worker, wait_for
 
@@ -77,26 +77,7 @@ def lifecycle(n: int) -> tuple[list[tuple[str, bytes, bytes]], list[dict[str, ob
         rid = str(uuid.uuid4())
         pending = usage_record(rid, CREATED, provider_name="p", provider_id="p")
         final = dict(pending, status="completed", status_code=200, total_tokens=7, output_tokens=7)
-        cand = {
-            "candidate_index": 0,
-            "retry_index": 0,
-            "user_id": None,
-            "api_key_id": None,
-            "provider_id": "p",
-            "endpoint_id": None,
-            "key_id": None,
-            "status": "success",
-            "skip_reason": None,
-            "error_type": None,
-            "error_message": None,
-            "is_cached": False,
-            "status_code": 200,
-            "latency_ms": 120,
-            "extra_data": None,
-            "created_at": pending["created_at"],
-            "started_at": None,
-            "finished_at": None,
-        }
+        cand = candidate_record(CREATED, provider_id="p", status="success", status_code=200, latency_ms=120)
         messages += [
             ("usage", rid.encode(), usage_event(pending, 1)),
             ("usage", rid.encode(), usage_event(final, 2)),

@@ -20,7 +20,7 @@ import asyncpg
 import prom_support
 import pytest
 from aiokafka import AIOKafkaProducer
-from eventgen import candidate_event, dumps, generate, usage_event, usage_record
+from eventgen import candidate_event, candidate_record, dumps, generate, usage_event, usage_record
 from workerproc import free_port, read_dead_letters, start_worker, stop_worker, wait_for
 
 from usagestream.http.shape.reads import ShapedReads
@@ -294,28 +294,10 @@ async def test_the_worker_runs_retention_and_dead_letters_events_beyond_it(
         def request(created: datetime, **over: Any) -> dict[str, Any]:
             return usage_record(str(uuid.uuid4()), created, provider_name="p", provider_id="p", **over)
 
-        old, new = request(cut - timedelta(days=3)), request(NOW - timedelta(hours=1), status="completed")
+        before = cut - timedelta(days=3)
+        old, new = request(before), request(NOW - timedelta(hours=1), status="completed")
         done = dict(old, status="completed", status_code=200)
-        cand = {
-            "candidate_index": 0,
-            "retry_index": 0,
-            "user_id": None,
-            "api_key_id": None,
-            "provider_id": "p",
-            "endpoint_id": None,
-            "key_id": None,
-            "status": "success",
-            "skip_reason": None,
-            "error_type": None,
-            "error_message": None,
-            "is_cached": False,
-            "status_code": 200,
-            "latency_ms": 5,
-            "extra_data": None,
-            "created_at": old["created_at"],
-            "started_at": None,
-            "finished_at": None,
-        }
+        cand = candidate_record(before, provider_id="p", status="success", status_code=200, latency_ms=5)
         # Batch path: a request before the cut-off (two snapshots and a candidate) with one after it.
         await _produce_to(
             s,

@@ -1,11 +1,17 @@
 """Helpers every test folder shares (unit, integration, e2e, browser): free loopback ports, stopping a child
-process. Imported as `testsupport` (tests/conftest.py puts this folder on sys.path)."""
+process, counting the event loop's turns beside a piece of work. Imported as `testsupport` (tests/conftest.py
+puts this folder on sys.path)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -42,3 +48,23 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeo
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def ticks_during(work: Awaitable[T]) -> tuple[T, int]:
+    """Run `work` beside a task that counts how often the loop lets it run (work handing the loop back lets it)."""
+    ticks = 0
+    done = False
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    ticks = 0
+    result = await work
+    done = True
+    await ticker
+    return result, ticks

@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from testsupport import ticks_during
 
 from usagestream.http.jsonio import _encoder, encode_sliced
 from usagestream.slices import SLICE, map_sliced
 
 
-async def _ticks_during(work: Any) -> tuple[Any, int]:
-    """Run `work` beside a task that counts how often the loop lets it run."""
-    ticks = 0
-    done = False
-
-    async def tick() -> None:
-        nonlocal ticks
-        while not done:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0)
-    ticks = 0
-    result = await work
-    done = True
-    await ticker
-    return result, ticks
-
-
 async def test_map_sliced_is_map_and_yields_between_slices() -> None:
     items = list(range(10_500))
-    got, ticks = await _ticks_during(map_sliced(lambda x: x * 3, items, 1000))
+    got, ticks = await ticks_during(map_sliced(lambda x: x * 3, items, 1000))
     assert got == [x * 3 for x in items]
     assert ticks >= 10  # 11 slices: the loop ran other tasks between each pair
 
 
 async def test_a_long_list_is_encoded_in_slices() -> None:
     value = {"points": [{"x": i, "y": Decimal("1.10")} for i in range(5 * SLICE + 7)], "total": 1}
-    got, ticks = await _ticks_during(encode_sliced(value))
+    got, ticks = await ticks_during(encode_sliced(value))
     assert got == _encoder.encode(value)
     assert ticks >= 5
 

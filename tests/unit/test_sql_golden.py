@@ -6,11 +6,19 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import pytest
 
 from usagestream.materializer import pg_tables
+from usagestream.materializer.read import export, stats
+from usagestream.materializer.read import timeseries as ts
+from usagestream.materializer.read.store import ReadStore
 from usagestream.materializer.write import pg_views
+from usagestream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "generate_sql.py"
@@ -63,3 +71,123 @@ def test_the_golden_shows_the_statements_the_writer_sends() -> None:
     ]
     for statement in sent:
         assert f"\n{statement}\n" in text or f"\n{statement};\n" in text, statement[:80]
+
+
+def test_a_read_builder_changed_without_regenerating_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read side's golden files are rendered by calling the builders the readers call: change one (here
+    the bigint cast of the range sums) and the committed read.stats.sql is stale, with the diff."""
+    gen = _generator()
+    assert gen.stale(gen.expected()) == []
+    monkeypatch.setattr(stats, "cast_sum", lambda counter: f"sum({counter})")
+    problems = gen.stale(gen.expected())
+    assert [p.splitlines()[-1] for p in problems] == [
+        "materializer/sql/read.stats.sql is not current: run scripts/generate_sql.py"
+    ]
+    assert '\n-SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all' in problems[0]
+    assert '\n+SELECT key COLLATE "C" AS key, sum(n_all) AS n_all' in problems[0]
+
+
+# --- the readers send the golden text ---------------------------------------------------------------------------
+class _Recorder:
+    """A connection (and a pool of one) that records each statement and answers from the representative data:
+    the extent the generator's plans are built from (first record before START, newest NEWEST), the values
+    its search filters hold, else no rows."""
+
+    def __init__(self, first: datetime, last: datetime) -> None:
+        self.first, self.last = first, last
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def acquire(self) -> _Recorder:
+        return self
+
+    def transaction(self, **_: Any) -> _Recorder:
+        return self
+
+    async def __aenter__(self) -> _Recorder:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.sent.append((sql, args))
+        return []
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        self.sent.append((sql, args))
+        if sql.startswith("SELECT (SELECT value FROM meta"):  # stats.extent_sql: no zone stored, no cut-off
+            return (None, None, self.first, self.last)
+        if sql == stats.RECORDS_EXTENT_SQL:
+            return (self.first, self.last)
+        if sql.startswith("SELECT ARRAY("):  # records.search_sql: the values the generator's searches match
+            return (["gpt-4o", "gpt-4o-mini"], ["key-1"], [], [])[: sql.count("ARRAY(")]
+        return None
+
+    async def cursor(self, sql: str, *args: Any) -> _Recorder:
+        self.sent.append((sql, args))
+        return _Recorder(self.first, self.last)  # its fetch(n) answers no rows
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self.sent.append((sql, args))
+        return None
+
+
+def _golden_statements() -> set[str]:
+    """Every statement line of the golden files (the lines that are not comments)."""
+    out: set[str] = set()
+    for path in GOLDEN.glob("*.sql"):
+        out.update(line for line in path.read_text(encoding="utf-8").splitlines() if line and line[:2] != "--")
+    return out
+
+
+async def test_the_read_store_sends_exactly_the_golden_statements() -> None:
+    """Each ReadStore answer, for the generator's representative requests, sends only statements that stand
+    in materializer/sql/ as they are sent (a reader that assembled its own text instead of calling the builder
+    the generator renders would fail here)."""
+    gen = _generator()
+    conn = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
+    store = ReadStore(conn, Settings())  # type: ignore[arg-type]
+    start, end = gen.START, gen.END
+    await store.stats_sums(start, end)
+    for group_by in ("model", "api_format", "user", "provider"):
+        await store.aggregation_rows(group_by, start, end, 20)
+    filters = {"user_id": "user-1", "username": "ali", "model": "gpt-4o", "provider": "OpenAI", "status": "failed"}
+    await store.record_page(start=start, end=end, search=None, **filters, limit=20, offset=40)
+    unfiltered = dict.fromkeys(filters)
+    await store.record_page(start=start, end=end, search="gpt", **unfiltered, limit=20, offset=40)
+    await store.record_page(start=start, end=end, search=None, **unfiltered, limit=20, offset=40)
+    await store.record_page(start=start, end=end, search=None, **{**unfiltered, "model": "gpt-4o"}, limit=20, offset=40)
+    await store.detail_row("u-1")
+    await store.active_rows(["u-1", "u-2"], None)
+    await store.active_rows(["u-1"], "user-1")
+    now = gen.SINCE + timedelta(hours=24)
+    for user, key in (("user-1", "key-1"), ("user-1", None), (None, "key-1"), (None, None)):
+        await store.ttl_rows(user, key, 24, now)
+        await store.hit_sums(user, key, 24, now)
+    for user, multi in (("user-1", False), (None, False), (None, True)):
+        await store.timeline_rows(24, 1000, user, multi, now)
+    await store.heatmap_rows("user-1", now)
+    await store.user_page("user-1", start, end, "gpt", 20, 40)
+    await store.user_by_id("user-1")
+    await store.management_token("AB")
+    await store.credentials(["user-1"], ["ab"])
+    async for _ in export.record_chunks(conn, export.RecordQuery(start, end, **filters)):  # type: ignore[arg-type]
+        pass
+    golden = _golden_statements()
+    sent = [sql for sql, _ in conn.sent]
+    assert len(sent) >= 40
+    missing = [sql[:120] for sql in sent if sql not in golden]
+    assert missing == []
+
+
+async def test_the_time_series_sends_the_golden_statements() -> None:
+    """For each of the generator's series requests (every grouping of both scopes), the series reader sends its
+    extent statement and the one statement of the series, both as the golden files show them."""
+    gen = _generator()
+    golden = _golden_statements()
+    for q in gen._series_queries():
+        conn = _Recorder(datetime(2025, 12, 1, tzinfo=UTC), gen.NEWEST)
+        await ts.timeseries(conn, q, "UTC")  # type: ignore[arg-type]
+        sent = [sql for sql, _ in conn.sent]
+        assert len(sent) == 2 and sent[1].startswith("WITH p AS"), (q, sent)
+        assert [sql[:120] for sql in sent if sql not in golden] == [], q

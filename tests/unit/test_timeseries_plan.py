@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from testsupport import ticks_during
 
 from usagestream.stats import GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, buckets
 from usagestream.timeseries import (
@@ -20,6 +21,7 @@ from usagestream.timeseries import (
     SeriesPlan,
     boundaries,
     plan,
+    plan_sliced,
     runs,
 )
 
@@ -270,3 +272,16 @@ def test_runs_merge_consecutive_rows_of_a_grain() -> None:
         (GRAIN_HOUR, h, h + timedelta(hours=4)),
         (GRAIN_HOUR, h + timedelta(hours=7), h + timedelta(hours=7)),
     ]
+
+
+async def test_the_sliced_plan_is_the_plan_and_hands_the_loop_back() -> None:
+    """`plan_sliced` (the API's) answers as `plan` does, and lets other tasks run while it plans (a long range
+    of quarters: thousands of boundaries and buckets), so one request does not hold the event loop."""
+    start = datetime(2026, 1, 1, 0, 7, tzinfo=UTC)
+    end, tz = start + timedelta(days=90), ZoneInfo("Europe/Berlin")
+    extent = Extent(start - timedelta(days=1), end, tz)
+    sliced, turns = await ticks_during(plan_sliced(start, end, "15m", tz, end, extent))
+    assert sliced == plan(start, end, "15m", tz, end, extent)
+    assert turns > 10  # the other task ran between the planner's steps
+    with pytest.raises(PlanError, match="start_date must not be after end_date"):
+        await plan_sliced(start, start - TICK, "day", tz, start, None)
