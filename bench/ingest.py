@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from usagestream.materializer import pg_tables as t
 from usagestream.materializer.ops import migrate
 from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import CUSTOM_PLANS
@@ -147,6 +148,10 @@ async def _fresh(base: Settings, log_dir: Path) -> tuple[Settings, str]:
     return settings, tag
 
 
+# Our advisory lock namespaces (materializer/pg_tables.py): which lock a waiting batch wants.
+_ADVISORY = {t.PARTITION_LOCK_NAMESPACE: " (partition lock)", t.RETENTION_LOCK[0]: " (retention lock)"}
+
+
 class _Waits:
     """What the workers' PostgreSQL backends wait on during the drain (pg_stat_activity every poll): the share of
     busy backend samples waiting on a heavyweight lock, e.g. on a shared aggregate row another worker's
@@ -158,13 +163,15 @@ class _Waits:
 
     async def sample(self, conn: asyncpg.Connection) -> None:
         rows = await conn.fetch(
-            "SELECT wait_event_type, wait_event FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            "SELECT a.wait_event_type, a.wait_event, l.classid::int AS space FROM pg_stat_activity a"
+            " LEFT JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted AND l.locktype = 'advisory'"
+            " WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state <> 'idle'"
         )
         self.busy += len(rows)
         for r in rows:
             if r["wait_event_type"] == "Lock":
-                self.locked[r["wait_event"]] = self.locked.get(r["wait_event"], 0) + 1
+                kind = r["wait_event"] + _ADVISORY.get(r["space"], "")
+                self.locked[kind] = self.locked.get(kind, 0) + 1
 
     def share(self) -> float:
         return sum(self.locked.values()) / self.busy if self.busy else 0.0
