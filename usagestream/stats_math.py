@@ -64,4 +64,3 @@ def forecast(line: Line, n_history: int, last: date, days: int) -> list[tuple[da
         (last + timedelta(days=i + 1), round(max(line.slope * (n_history + i) + line.intercept, 0.0), 4))
         for i in range(days)
     ]
-
