@@ -124,6 +124,22 @@ def _percentiles(first: date, last: date) -> Ref:
     return run
 
 
+def _providers(first: date, last: date) -> Ref:
+    sql = (
+        "SELECT btrim(u.provider_id) AS k, count(*) AS n, count(*) FILTER (WHERE u.status = 'completed'),"
+        " sum(u.output_tokens), avg(u.response_time_ms), avg(u.first_byte_time_ms),"
+        " percentile_cont(ARRAY[0.9, 0.99]) WITHIN GROUP (ORDER BY u.response_time_ms) FROM usage u"
+        f" WHERE {IN_RANGE} AND u.status NOT IN ('pending', 'streaming') AND u.provider_id IS NOT NULL"
+        " AND lower(u.provider_name) NOT IN ('unknown', 'unknow', 'pending') GROUP BY 1"
+    )
+    inner = _rows(sql, first, last)
+
+    async def run(conn: asyncpg.Connection) -> Any:
+        return sorted(((r[0], r[1]) for r in await inner(conn)), key=lambda p: (-p[1], p[0]))[:8]
+
+    return run
+
+
 def cases(now: datetime, model: str, provider: str) -> list[tuple[str, str, str, dict[str, str], Ref]]:
     """(label, kind, path, params, reference) of each stats question: 30-day ranges, a day, a week."""
     today = now.astimezone(UTC).date()
@@ -198,6 +214,13 @@ def cases(now: datetime, model: str, provider: str) -> list[tuple[str, str, str,
             rng,
             _percentiles(first, today),
         ),
+        (
+            "performance/providers 30 days (records)",
+            "stats-providers",
+            "/performance/providers",
+            rng,
+            _providers(first, today),
+        ),
     ]
 
 
@@ -214,4 +237,6 @@ def ours_key(kind: str, body: Any) -> Any:
         return body["cache_read_tokens"]
     if kind == "stats-percentiles":
         return [(p["date"], p["p50_response_time_ms"], p["p99_response_time_ms"]) for p in body]
+    if kind == "stats-providers":
+        return [(p["provider_id"], p["request_count"]) for p in body["providers"]]
     raise ValueError(kind)

@@ -191,12 +191,19 @@ def last_days(days: int, tz: ZoneInfo, now: datetime) -> DayRange:
 
 def comparison(current: DayRange, kind: str) -> DayRange:
     """`period`: the as many days just before; `year`: the same dates a year earlier (29 February -> 28)."""
-    if kind == "period":
-        end = current.first - timedelta(days=1)
-        return DayRange(end - timedelta(days=current.days - 1), end, current.tz)
-    if kind == "year":
-        return DayRange(_year_before(current.first), _year_before(current.last), current.tz)
-    raise DayRangeError("comparison_type must be 'period' or 'year'")
+    if kind not in ("period", "year"):
+        raise DayRangeError("comparison_type must be 'period' or 'year'")
+    try:
+        if kind == "period":
+            end = current.first - timedelta(days=1)
+            found = DayRange(end - timedelta(days=current.days - 1), end, current.tz)
+        else:
+            found = DayRange(_year_before(current.first), _year_before(current.last), current.tz)
+    except (OverflowError, ValueError):
+        found = None
+    if found is None or found.first < DATE_BOUNDS[0]:  # Aether's text; before it, no local midnight is safe
+        raise DayRangeError("comparison range underflow")
+    return found
 
 
 def _year_before(d: date) -> date:

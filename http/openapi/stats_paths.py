@@ -99,6 +99,21 @@ def stats_paths() -> dict[str, Schema]:
         "errors/distribution": op("Errors by category (none in the contract)", "StatsErrorDistribution", RANGE),
         "performance/percentiles": op("Daily response-time percentiles", "StatsPercentiles", RANGE),
         "providers/quota-usage": op("Provider quotas (none in the contract)", "StatsQuotaUsage", []),
+        "performance/providers": op(
+            "Per provider: requests, success rate, output speed, first-byte and response times (from the records)",
+            "StatsProviderPerformance",
+            [
+                *RANGE,
+                q("granularity", {"type": "string", "enum": ["day", "hour"]}, "default day"),
+                num("limit", 8, 1, 20),
+                num("slow_threshold_ms", 10_000, 1, 600_000),
+                q("provider_id", TEXT, ""),
+                q("model", TEXT, ""),
+                q("api_format", TEXT, ""),
+                q("is_stream", {"type": "boolean"}, ""),
+                q("has_format_conversion", {"type": "boolean"}, ""),
+            ],
+        ),
     }
     return {f"{STATS}/{path}": {"get": operation} for path, operation in table.items()}
 
@@ -130,7 +145,42 @@ TOTALS = {
     )
 }
 PERCENTILE_FIELDS = [f"p{p}_{what}_time_ms" for what in ("response", "first_byte") for p in (50, 90, 99)]
+PERF_COMMON = {
+    "avg_output_tps": null(N),
+    "avg_first_byte_time_ms": null(N),
+    "avg_response_time_ms": null(N),
+    "slow_request_count": I,
+    "success_rate": N,
+}
+PERF_DETAIL = {
+    **PERF_COMMON,
+    **{f"p{p}_{what}_time_ms": null(I) for what in ("response", "first_byte") for p in (90, 99)},
+    **{f"{what}_sample_count": I for what in ("tps", "response_time", "first_byte")},
+}
+PROVIDER_PERFORMANCE = obj(
+    {
+        "summary": obj({"request_count": I, **PERF_DETAIL}),
+        "providers": arr(
+            obj(
+                {
+                    "provider_id": S,
+                    "provider": S,
+                    "request_count": I,
+                    "success_count": I,
+                    "error_count": I,
+                    "output_tokens": I,
+                    **PERF_DETAIL,
+                }
+            )
+        ),
+        "timeline": arr(
+            obj({"date": S, "provider_id": S, "provider": S, "request_count": I, "output_tokens": I, **PERF_COMMON})
+        ),
+        "usage_counter": {"type": "null"},
+    }
+)
 STATS_SCHEMAS: dict[str, Schema] = {
+    "StatsProviderPerformance": PROVIDER_PERFORMANCE,
     "StatsTimeSeries": arr(POINT),
     "StatsLeaderboard": obj(
         {"items": arr(BOARD_ITEM), "total": I, "metric": S, "start_date": null(S), "end_date": null(S)}

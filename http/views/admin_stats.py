@@ -13,11 +13,13 @@ from usagestream.http.auth import Principal
 from usagestream.http.errors import http_error
 from usagestream.http.jsonio import json_answer, json_response
 from usagestream.http.keys import POOL, SETTINGS
+from usagestream.http.params import Query
 from usagestream.http.shape import admin_stats as shape
+from usagestream.http.shape import provider_performance as perf_shape
 from usagestream.http.views import admin_stats_params as p
-from usagestream.materializer.read import leaderboards, stats_series, stats_totals
+from usagestream.materializer.read import leaderboards, provider_performance, stats_series, stats_totals
 from usagestream.materializer.read.timeseries import Counts
-from usagestream.timeseries import Bucket, PlanError
+from usagestream.timeseries import Bucket, PlanError, boundaries
 
 GRANULARITIES = ("day", "hour", "week", "month")
 METRICS = ("requests", "tokens", "cost")
@@ -167,3 +169,40 @@ async def percentiles(request: web.Request, _who: Principal) -> web.StreamRespon
 async def quota_usage(_request: web.Request, _who: Principal) -> web.StreamResponse:
     """Provider quotas are not in the contract's provider entity (docs/reference-api.md §10.8)."""
     return json_response(shape.QUOTA_USAGE)
+
+
+def _optional_flag(q: Query, name: str) -> bool | None:
+    """Aether's query_param_optional_bool: true / false words, absent (or anything else) for no filter."""
+    raw = p.value(q, name)
+    if raw is None or raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return None
+    return raw.lower() in ("1", "true", "yes", "on")
+
+
+async def provider_performance_view(request: web.Request, _who: Principal) -> web.StreamResponse:
+    """Per provider, from the range's finished records (docs/reference-api.md §10.8)."""
+    q = request.query
+    r = p.day_range(q, request.app[SETTINGS], _now())
+    granularity = p.choice(q, "granularity", ("day", "hour"), "granularity must be one of: day, hour")
+    limit = p.bounded(q, "limit", 8, 1, 20)
+    slow_ms = p.bounded(q, "slow_threshold_ms", 10_000, 1, 600_000)
+    if p.value(q, "endpoint_kind") is not None:
+        raise p.bad("endpoint_kind is not available: the contract's usage records carry no endpoint kind")
+    start, end = r.bounds()
+    try:
+        bounds = boundaries(start, end, granularity, r.tz)
+    except PlanError as exc:
+        raise p.bad(str(exc)) from None
+    ask = provider_performance.Ask(
+        bounds,
+        limit,
+        slow_ms,
+        p.value(q, "provider_id"),
+        p.value(q, "model"),
+        p.value(q, "api_format"),
+        _optional_flag(q, "is_stream"),
+        _optional_flag(q, "has_format_conversion"),
+    )
+    rows = await provider_performance.read(request.app[POOL], ask)
+    names = [shape.label(Bucket(b, b, False), granularity, r) for b in bounds]
+    return json_response(perf_shape.body(rows, lambda b: names[b - 1]))

@@ -112,3 +112,59 @@ def percentile(values: list[int], p: float) -> int:
     lo = int(pos)
     hi = min(lo + 1, len(s) - 1)
     return int(s[lo] + (s[hi] - s[lo]) * (pos - lo))
+
+
+# --- performance/providers (Aether's summarize_usage_provider_performance, written out) ----------------------
+RESERVED = {"unknown", "unknow", "pending"}
+
+
+def provider_of(u: Row) -> tuple[str, str] | None:
+    pid = (u["provider_id"] or "").strip()
+    name = u["provider_name"].strip()
+    if not pid or pid.lower() in RESERVED or name.lower() in RESERVED:
+        return None
+    return pid, name or pid
+
+
+def _success(u: Row) -> bool:
+    return u["status"] in ("completed", "success", "ok", "billed", "settled") and (
+        u["status_code"] is None or u["status_code"] < 400
+    )
+
+
+def _tps_ms(u: Row) -> int | None:
+    rt, fb = u["response_time_ms"], u["first_byte_time_ms"]
+    if not rt:
+        return None
+    meta = u["request_metadata"] if isinstance(u["request_metadata"], dict) else {}
+    streamed = meta["upstream_is_stream"] if isinstance(meta.get("upstream_is_stream"), bool) else u["is_stream"]
+    if not streamed:
+        return rt
+    return None if fb is None or fb >= rt else rt - fb
+
+
+def _p(values: list[int]) -> tuple[int | None, int | None]:
+    return (percentile(values, 0.9), percentile(values, 0.99)) if len(values) >= 10 else (None, None)
+
+
+def perf_bucket(rows: list[Row], slow: int) -> Row:
+    ok = [u for u in rows if _success(u)]
+    rts = [u["response_time_ms"] for u in ok if u["response_time_ms"] is not None]
+    fbs = [u["first_byte_time_ms"] for u in ok if u["first_byte_time_ms"] is not None]
+    tps = [(u["output_tokens"], _tps_ms(u)) for u in ok if u["response_time_ms"] is not None]
+    tps = [(t, ms) for t, ms in tps if ms is not None and t > 0]
+    tps_ms = sum(ms for _, ms in tps)
+    return {
+        "n": len(rows),
+        "ok": len(ok),
+        "out": sum(u["output_tokens"] for u in rows),
+        "slow": sum(u["response_time_ms"] is not None and u["response_time_ms"] >= slow for u in rows),
+        "avg_output_tps": round(sum(t for t, _ in tps) * 1000 / tps_ms, 2) if tps_ms else None,
+        "avg_first_byte_time_ms": round(sum(fbs) / len(fbs), 2) if fbs else None,
+        "avg_response_time_ms": round(sum(rts) / len(rts), 2) if rts else None,
+        "p_rt": _p(rts),
+        "p_fb": _p(fbs),
+        "tps_n": len(tps),
+        "rt_n": len(rts),
+        "fb_n": len(fbs),
+    }

@@ -356,6 +356,116 @@ async def test_percentiles(client: TestClient[Any, Any], world: World) -> None:
     assert filled > 0
 
 
+def _perf_fields(b: dict[str, Any]) -> dict[str, Any]:
+    rate = round(b["ok"] / b["n"] * 100, 2) if b["n"] else 0.0
+    return {
+        "avg_output_tps": b["avg_output_tps"],
+        "avg_first_byte_time_ms": b["avg_first_byte_time_ms"],
+        "avg_response_time_ms": b["avg_response_time_ms"],
+        "slow_request_count": b["slow"],
+        "success_rate": rate,
+    }
+
+
+def _perf_detail(b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **_perf_fields(b),
+        "p90_response_time_ms": b["p_rt"][0],
+        "p99_response_time_ms": b["p_rt"][1],
+        "p90_first_byte_time_ms": b["p_fb"][0],
+        "p99_first_byte_time_ms": b["p_fb"][1],
+        "tps_sample_count": b["tps_n"],
+        "response_time_sample_count": b["rt_n"],
+        "first_byte_sample_count": b["fb_n"],
+    }
+
+
+def _floats(value: Any) -> Any:
+    """The answer with its numbers as floats (read back as Decimals)."""
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats(v) for v in value]
+    return float(value) if isinstance(value, Decimal) else value
+
+
+@pytest.mark.parametrize(
+    ("granularity", "query"),
+    [
+        ("day", {"limit": "2"}),
+        ("hour", {"slow_threshold_ms": "30000", "model": "gpt-4o"}),
+        ("day", {"is_stream": "true", "provider_id": "p1"}),
+    ],
+)
+async def test_provider_performance(
+    client: TestClient[Any, Any], world: World, granularity: str, query: dict[str, str]
+) -> None:
+    zone = "Asia/Kolkata"
+    status, body = await get(client, "/performance/providers", granularity=granularity, timezone=zone, **TEN, **query)
+    assert status == 200, body
+    tz, slow, limit = ZoneInfo(zone), int(query.get("slow_threshold_ms", "10000")), int(query.get("limit", "8"))
+    rows = [
+        u
+        for u in oracle.in_days(world, TODAY - timedelta(days=9), TODAY, tz)
+        if u["status"] not in ("pending", "streaming")
+        and oracle.provider_of(u) is not None
+        and u["model"] == query.get("model", u["model"])
+        and u["provider_id"] == query.get("provider_id", u["provider_id"])
+        and ("is_stream" not in query or u["is_stream"])
+    ]
+    summary = oracle.perf_bucket(rows, slow)
+    assert _floats(body["summary"]) == {"request_count": summary["n"], **_perf_detail(summary)}
+    by: dict[str, list[dict[str, Any]]] = {}
+    for u in rows:
+        by.setdefault(u["provider_id"], []).append(u)
+    top = sorted(by, key=lambda k: (-len(by[k]), k))[:limit]
+    expected = []
+    for pid in top:
+        b = oracle.perf_bucket(by[pid], slow)
+        expected.append(
+            {
+                "provider_id": pid,
+                "provider": max(oracle.provider_of(u)[1] for u in by[pid]),  # type: ignore[index]
+                "request_count": b["n"],
+                "success_count": b["ok"],
+                "error_count": b["n"] - b["ok"],
+                "output_tokens": b["out"],
+                **_perf_detail(b),
+            }
+        )
+    assert _floats(body["providers"]) == expected
+    timeline: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for u in rows:
+        if u["provider_id"] in top:
+            name = oracle.local_label(u, granularity, tz, TODAY - timedelta(days=9))
+            timeline.setdefault((name, u["provider_id"]), []).append(u)
+    want = []
+    for (name, pid), us in sorted(timeline.items()):
+        b = oracle.perf_bucket(us, slow)
+        fields = _perf_fields(b)
+        want.append(
+            {
+                "date": name,
+                "provider_id": pid,
+                "provider": max(oracle.provider_of(u)[1] for u in us),  # type: ignore[index]
+                "request_count": b["n"],
+                "output_tokens": b["out"],
+                **fields,
+            }
+        )
+    assert _floats(body["timeline"]) == want
+    assert body["usage_counter"] is None
+
+
+async def test_provider_performance_refuses_endpoint_kind(client: TestClient[Any, Any]) -> None:
+    status, body = await get(client, "/performance/providers", endpoint_kind="chat")
+    assert status == 400
+    assert (
+        body["error"]["message"]
+        == "endpoint_kind is not available: the contract's usage records carry no endpoint kind"
+    )
+
+
 async def test_what_the_contract_cannot_fill(client: TestClient[Any, Any]) -> None:
     assert await get(client, "/errors/distribution", **TEN) == (200, {"distribution": [], "trend": []})
     assert await get(client, "/providers/quota-usage") == (200, {"providers": [], "data_source_available": False})
@@ -410,6 +520,7 @@ BAD = [
         {"current_start": "2026-01-01", "current_end": "2026-01-02", "comparison_type": "decade"},
         "comparison_type must be 'period' or 'year'",
     ),
+    ("/comparison", {"current_start": "0150-05-06", "current_end": "9314-05-13"}, "comparison range underflow"),
     ("/cost/forecast", {"forecast_days": "91"}, "forecast_days must be between 1 and 90"),
     ("/cost/forecast", {"days": "6"}, "days must be between 7 and 365"),
     (
@@ -418,6 +529,9 @@ BAD = [
         LONG_SERIES,
     ),
     ("/performance/percentiles", {"timezone": "Mars/Olympus"}, None),
+    ("/performance/providers", {"granularity": "week"}, "granularity must be one of: day, hour"),
+    ("/performance/providers", {"limit": "21"}, "limit must be between 1 and 20"),
+    ("/performance/providers", {"slow_threshold_ms": "0"}, "slow_threshold_ms must be between 1 and 600000"),
 ]
 
 
@@ -443,6 +557,7 @@ PATHS = [
     "/errors/distribution",
     "/performance/percentiles",
     "/providers/quota-usage",
+    "/performance/providers",
 ]
 
 

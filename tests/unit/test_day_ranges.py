@@ -123,6 +123,18 @@ def test_comparison_ranges() -> None:
         comparison(current, "month")
 
 
+@pytest.mark.parametrize(
+    ("first", "kind"), [("0150-05-06", "period"), ("0003-01-01", "year"), ("0003-06-01", "period")]
+)
+def test_comparison_before_the_earliest_date_is_refused(first: str, kind: str) -> None:
+    """Found by schemathesis: current_start=0150-05-06, current_end=9314-05-13 was a 500 (date overflow)."""
+    current = DayRange(
+        date.fromisoformat(first), date(9314, 5, 13) if first == "0150-05-06" else date(3, 12, 1), UTC_ZONE
+    )
+    with pytest.raises(DayRangeError, match="comparison range underflow"):
+        comparison(current, kind)
+
+
 def test_required_dates() -> None:
     names = ("current_start", "current_end")
     with pytest.raises(DayRangeError, match="current_end is required"):
