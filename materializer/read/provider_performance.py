@@ -20,9 +20,8 @@ from usagestream.materializer.read.sql import Args
 
 Row = dict[str, Any]
 RESERVED = "('unknown', 'unknow', 'pending')"  # provider ids and names that stand for no provider (Aether's list)
-SUCCESS = (
-    "u.status IN ('completed', 'success', 'ok', 'billed', 'settled') AND (u.status_code IS NULL OR u.status_code < 400)"
-)
+# Aether's success also names statuses (success, ok, billed, settled) the contract's records never carry.
+SUCCESS = "u.status = 'completed' AND (u.status_code IS NULL OR u.status_code < 400)"
 # A stream's speed is over its generation time (after the first byte); `upstream_is_stream` in the request's
 # metadata overrides the client-side `is_stream`, as in Aether.
 STREAMED = (
