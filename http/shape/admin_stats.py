@@ -17,7 +17,6 @@ from usagestream.stats_math import change_percent, dense_ranks, forecast, least_
 from usagestream.timeseries import Bucket
 
 Body = dict[str, Any]
-METRICS = {"requests": "requests", "tokens": "tokens", "cost": "cost"}
 N_ALL, N_ERROR, IN_TOK, OUT_TOK, TOT_TOK, CC_TOK, CR_TOK, COST, ACTUAL, RT_SUM, RT_N = range(11)
 
 

@@ -29,21 +29,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _series(request: web.Request, r: DayRange, granularity: str, filtered: bool) -> list[tuple[Bucket, Counts]]:
-    q = request.query
+Filters = tuple[str | None, str | None, str | None]  # user_id, model, provider_name
+
+
+async def _series(
+    request: web.Request, r: DayRange, granularity: str, filters: Filters = (None, None, None)
+) -> list[tuple[Bucket, Counts]]:
     start, end = r.bounds()
-    ask = stats_series.Ask(start, end, granularity, r.tz, _now())
-    if filtered:
-        ask = stats_series.Ask(
-            start,
-            end,
-            granularity,
-            r.tz,
-            ask.now,
-            p.value(q, "user_id"),
-            p.value(q, "model"),
-            p.value(q, "provider_name"),
-        )
+    ask = stats_series.Ask(start, end, granularity, r.tz, _now(), *filters)
     try:
         return await stats_series.read(request.app[POOL], ask, request.app[SETTINGS].timezone)
     except PlanError as exc:  # a zone whose boundaries are off the 15-minute grid
@@ -63,7 +56,9 @@ async def time_series(request: web.Request, _who: Principal) -> web.StreamRespon
     )
     r = p.day_range(request.query, request.app[SETTINGS], _now())
     _checked_series(r, granularity)
-    return await json_answer(shape.series_body(await _series(request, r, granularity, True), granularity, r))
+    q = request.query
+    filters = (p.value(q, "user_id"), p.value(q, "model"), p.value(q, "provider_name"))
+    return await json_answer(shape.series_body(await _series(request, r, granularity, filters), granularity, r))
 
 
 async def _leaderboard(request: web.Request, group: str) -> web.StreamResponse:
@@ -125,7 +120,7 @@ async def cost_forecast(request: web.Request, _who: Principal) -> web.StreamResp
         except DayRangeError as exc:
             raise p.bad(str(exc)) from None
     _checked_series(r, "day")
-    return json_response(shape.forecast_body(await _series(request, r, "day", False), r, days))
+    return json_response(shape.forecast_body(await _series(request, r, "day"), r, days))
 
 
 async def cost_savings(request: web.Request, _who: Principal) -> web.StreamResponse:
