@@ -205,6 +205,8 @@ def _expected_board(w: World, board: str, metric: str, q: dict[str, Any]) -> lis
         {"user_id": "u0"},
         {"model": "gpt-4o"},
         {"provider_name": "Anthropic_X"},
+        {"user_id": "u0", "model": "claude-3"},
+        {"model": "claude-3", "exclude_admin": "yes", "include_inactive": "on"},
     ],
 )
 async def test_leaderboard_equals_the_recount(
@@ -212,7 +214,11 @@ async def test_leaderboard_equals_the_recount(
 ) -> None:
     status, body = await get(client, f"/leaderboard/{board}", metric=metric, limit="100", **TEN, **filters)
     assert status == 200, body
-    q = {**filters, "exclude_admin": "true" if filters.get("exclude_admin") else None}
+    q = {
+        **filters,
+        "exclude_admin": "true" if filters.get("exclude_admin") else None,
+        "include_inactive": "true" if filters.get("include_inactive") else None,
+    }
     expected = _expected_board(world, board, metric, q)
     assert body["total"] == len(expected) and body["metric"] == metric
     assert (body["start_date"], body["end_date"]) == (TEN["start_date"], TEN["end_date"])
