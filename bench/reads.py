@@ -50,6 +50,7 @@ from usagestream.stats import DIMENSIONS
 
 sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
 import reads_load as L
+import reads_stats as S
 
 ADMIN_ID = "00000000-0000-4000-a000-00000000ad01"  # population.admin_messages
 HISTORY_DAYS = 400
@@ -445,6 +446,8 @@ def ref_timeline(hours: int) -> Ref:
 
 
 def ours_key(kind: str, body: Any) -> Any:
+    if kind.startswith("stats-"):
+        return S.ours_key(kind, body)
     if kind == "stats":
         return (body["total_requests"], body["total_tokens"], body["error_count"])
     if kind in ("model", "api_format", "user", "provider"):
@@ -630,6 +633,20 @@ def series_cases(now: datetime) -> list[Case]:
         label = f"/timeseries {days} days {'hourly' if unit == 'hour' else 'daily'} by model"
         out.append(Case(label, "series", "/api/admin/usage/timeseries", params, ref_series(lo, hi, unit)))
     return out
+
+
+async def stats_cases(conn: asyncpg.Connection, now: datetime) -> list[Case]:
+    """The /api/admin/stats/* questions (bench/reads_stats.py), filtered by the busiest model and a provider."""
+    model = await conn.fetchval(
+        "SELECT key FROM usage_agg WHERE dim = 'model' AND grain = 3 GROUP BY key ORDER BY sum(n_all) DESC, key LIMIT 1"
+    )
+    provider = await conn.fetchval(
+        "SELECT data ->> 'name' FROM entities WHERE entity = 'provider' AND NOT deleted ORDER BY id LIMIT 1"
+    )
+    return [
+        Case(f"/stats/{label}", kind, S.STATS + path, params, ref)
+        for label, kind, path, params, ref in S.cases(now, model, provider)
+    ]
 
 
 # --- the run -----------------------------------------------------------------------------------------------
@@ -880,6 +897,7 @@ async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str,
                 )
             )
             groups.append(("time series", series_cases(now)))
+            groups.append(("stats family", await stats_cases(conn, now)))
             if args.groups:  # a resumed run measures only the groups it lacks
                 groups = [(ti, cs) for ti, cs in groups if any(ti.startswith(g) for g in args.groups)]
             if args.cases:
@@ -1107,7 +1125,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database and Redis keys")
     parser.add_argument("--reuse", help="time the endpoints over this kept database instead of loading one")
     parser.add_argument(
-        "--groups", nargs="*", help="only these groups: '1 day', '30 days', '365 days', 'no range', 'time series'"
+        "--groups",
+        nargs="*",
+        help="only these groups: '1 day', '30 days', '365 days', 'no range', 'time series', 'stats family'",
     )
     parser.add_argument("--cases", nargs="*", help="only the endpoints whose label starts with one of these")
     args = parser.parse_args()

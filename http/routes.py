@@ -14,6 +14,7 @@ from usagestream.http.auth import Principal, authenticate
 from usagestream.http.feed import ws
 from usagestream.http.openapi import document
 from usagestream.http.views import admin as views_admin
+from usagestream.http.views import admin_stats as views_stats
 from usagestream.http.views import dashboard, health
 from usagestream.http.views import export as views_export
 from usagestream.http.views import user as views_user
@@ -21,6 +22,7 @@ from usagestream.http.views import user as views_user
 Guarded = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 Plain = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN = "/api/admin/usage"
+STATS = "/api/admin/stats"
 USER = "/api/users/me/usage"
 
 
@@ -59,6 +61,18 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{ADMIN}/cache-affinity/hit-analysis", admin(views_admin.hit_analysis)),
             web.get(f"{ADMIN}/cache-affinity/interval-timeline", admin(views_admin.interval_timeline)),
             web.get(f"{ADMIN}/{{usage_id}}", admin(views_admin.detail)),
+            web.get(f"{STATS}/time-series", admin(views_stats.time_series)),
+            web.get(f"{STATS}/leaderboard/users", admin(views_stats.leaderboard_users)),
+            web.get(f"{STATS}/leaderboard/api-keys", admin(views_stats.leaderboard_api_keys)),
+            web.get(f"{STATS}/leaderboard/models", admin(views_stats.leaderboard_models)),
+            web.get(f"{STATS}/leaderboard/user-groups", admin(views_stats.leaderboard_user_groups)),
+            web.get(f"{STATS}/cost/forecast", admin(views_stats.cost_forecast)),
+            web.get(f"{STATS}/cost/savings", admin(views_stats.cost_savings)),
+            web.get(f"{STATS}/comparison", admin(views_stats.comparison_view)),
+            web.get(f"{STATS}/errors/distribution", admin(views_stats.error_distribution)),
+            web.get(f"{STATS}/performance/percentiles", admin(views_stats.percentiles)),
+            web.get(f"{STATS}/providers/quota-usage", admin(views_stats.quota_usage)),
+            web.get(f"{STATS}/performance/providers", admin(views_stats.provider_performance_view)),
             web.get(USER, user(views_user.usage)),
             web.get(f"{USER}/active", user(views_user.active)),
             web.get(f"{USER}/active/ws", ws.user_feed),  # authenticates itself (?access_token=)

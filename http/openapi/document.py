@@ -10,6 +10,7 @@ from aiohttp import web
 from usagestream.http.jsonio import json_response
 from usagestream.http.openapi.builders import Schema, ref
 from usagestream.http.openapi.schemas import SCHEMAS
+from usagestream.http.openapi.stats_paths import STATS_SCHEMAS, stats_paths
 from usagestream.http.params import GROUP_BY, RECORD_STATUSES
 from usagestream.materializer.read.timeseries import ADMIN_GROUPS, USER_GROUPS
 from usagestream.timeseries import GRANULARITIES
@@ -225,7 +226,7 @@ def paths() -> dict[str, Any]:
         "description": "a dependency is down",
         "content": {"application/json": {"schema": ref("Ready")}},
     }
-    return {path: {"get": operation} for path, operation in table.items()}
+    return {**{path: {"get": operation} for path, operation in table.items()}, **stats_paths()}
 
 
 @cache
@@ -239,7 +240,7 @@ def document() -> dict[str, Any]:
         },
         "paths": paths(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **STATS_SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "HS256 JWT or `ae_` management token"}
             },

@@ -106,6 +106,8 @@ def test_api_conforms(case: schemathesis.Case, running: Running) -> None:
         excluded.append(positive_data_acceptance)
     if case.path.endswith("/timeseries"):  # a schema-valid range may still have too many buckets: 422, documented
         excluded.append(positive_data_acceptance)
+    if case.path.startswith("/api/admin/stats/"):  # schema-valid dates may still be refused (order, span): 400
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(
         base_url=running.url,
         session=running.session,

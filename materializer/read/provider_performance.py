@@ -1,0 +1,111 @@
+"""Provider performance over a range (`/api/admin/stats/performance/providers`): request and success counts,
+output speed, first-byte and response times with their p90 / p99, slow requests, per provider and per bucket.
+
+Read from the range's finished records in one statement, as Aether's definitions need per-request values (a slow
+threshold the caller chooses, quantiles, generation time = response minus first byte for streams): no sum of stored
+counters gives them (docs/reference-api.md §10.8). Buckets are the zone's days or hours, given as boundaries,
+so any zone, fixed offsets included, is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from usagestream.materializer.read.sql import Args
+
+Row = dict[str, Any]
+RESERVED = "('unknown', 'unknow', 'pending')"  # provider ids and names that stand for no provider (Aether's list)
+# Aether's success also names statuses (success, ok, billed, settled) the contract's records never carry.
+SUCCESS = "u.status = 'completed' AND (u.status_code IS NULL OR u.status_code < 400)"
+# A stream's speed is over its generation time (after the first byte); `upstream_is_stream` in the request's
+# metadata overrides the client-side `is_stream`, as in Aether.
+STREAMED = (
+    "CASE WHEN jsonb_typeof(u.request_metadata -> 'upstream_is_stream') = 'boolean'"
+    " THEN (u.request_metadata ->> 'upstream_is_stream')::boolean ELSE u.is_stream END"
+)
+TPS_MS = (
+    f"CASE WHEN u.response_time_ms IS NULL OR u.response_time_ms = 0 THEN NULL WHEN NOT ({STREAMED})"
+    " THEN u.response_time_ms WHEN u.first_byte_time_ms IS NULL OR u.first_byte_time_ms >= u.response_time_ms"
+    " THEN NULL ELSE u.response_time_ms - u.first_byte_time_ms END"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    bounds: Sequence[datetime]  # bucket boundaries: bucket i is [bounds[i], bounds[i + 1]); the range is all of them
+    limit: int
+    slow_ms: int
+    provider_id: str | None = None
+    model: str | None = None
+    api_format: str | None = None
+    is_stream: bool | None = None
+    has_format_conversion: bool | None = None
+
+
+def _filters(ask: Ask, args: Args) -> str:
+    conds = []
+    for column, value in (
+        ("provider_id", ask.provider_id),
+        ("model", ask.model),
+        ("api_format", ask.api_format),
+        ("is_stream", ask.is_stream),
+        ("has_format_conversion", ask.has_format_conversion),
+    ):
+        if value is not None:
+            conds.append(f" AND u.{column} = {args.add(value)}")
+    return "".join(conds)
+
+
+def _sums(slow: str) -> str:
+    """The sums over `r` (u): its columns pid, b, shown, ok, tps_ms, output_tokens, response and first-byte times."""
+    tps = "ok AND u.response_time_ms IS NOT NULL AND u.tps_ms IS NOT NULL AND u.output_tokens > 0"
+    return (
+        "count(*) AS n, count(*) FILTER (WHERE ok) AS ok_n, COALESCE(sum(u.output_tokens), 0) AS out_tok,"
+        f" count(*) FILTER (WHERE u.response_time_ms >= {slow}) AS slow,"
+        " sum(u.response_time_ms) FILTER (WHERE ok) AS rt_sum, count(u.response_time_ms) FILTER (WHERE ok) AS rt_n,"
+        " sum(u.first_byte_time_ms) FILTER (WHERE ok) AS fb_sum,"
+        " count(u.first_byte_time_ms) FILTER (WHERE ok) AS fb_n,"
+        f" sum(u.output_tokens) FILTER (WHERE {tps}) AS tps_tok, sum(u.tps_ms) FILTER (WHERE {tps}) AS tps_ms,"
+        f" count(*) FILTER (WHERE {tps}) AS tps_n,"
+        " percentile_cont(ARRAY[0.9, 0.99]) WITHIN GROUP (ORDER BY u.response_time_ms) FILTER (WHERE ok) AS p_rt,"
+        " percentile_cont(ARRAY[0.9, 0.99]) WITHIN GROUP (ORDER BY u.first_byte_time_ms) FILTER (WHERE ok) AS p_fb,"
+        " max(u.shown) AS provider"
+    )
+
+
+def statement(ask: Ask, args: Args) -> str:
+    """Rows (kind, pid, b, sums...): kind 3 the summary, 1 a provider, 0 a provider's bucket (1-based `b`); the
+    providers and buckets of the top `limit` providers only (most requests, then id)."""
+    los, his = args.add(list(ask.bounds[:-1])), args.add(list(ask.bounds[1:]))
+    # Bucket by bucket, one index range scan each (LATERAL ... OFFSET 0), only the columns the sums read (a
+    # record's bodies and headers are large): cheaper than placing every row of the range with width_bucket.
+    rows = (
+        f"SELECT d.i AS b, x.* FROM unnest({los}::timestamptz[], {his}::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
+        " CROSS JOIN LATERAL (SELECT btrim(u.provider_id) AS pid,"
+        f" COALESCE(NULLIF(btrim(u.provider_name), ''), btrim(u.provider_id)) AS shown, ({SUCCESS}) AS ok,"
+        f" ({TPS_MS}) AS tps_ms, u.output_tokens, u.response_time_ms, u.first_byte_time_ms"
+        " FROM usage_records u WHERE u.created_at >= d.lo AND u.created_at < d.hi"
+        " AND u.status NOT IN ('pending', 'streaming') AND u.provider_id IS NOT NULL AND btrim(u.provider_id) <> ''"
+        f" AND lower(btrim(u.provider_id)) NOT IN {RESERVED} AND lower(btrim(u.provider_name)) NOT IN {RESERVED}"
+        + _filters(ask, args)
+        + " OFFSET 0) x"
+    )
+    top = f'SELECT pid FROM r GROUP BY pid ORDER BY count(*) DESC, pid COLLATE "C" LIMIT {args.add(ask.limit)}'
+    return (
+        f"WITH r AS MATERIALIZED ({rows}), t AS ({top})"
+        f" SELECT GROUPING(u.pid, u.b) AS kind, u.pid, u.b, {_sums(args.add(ask.slow_ms))} FROM r u"
+        " GROUP BY GROUPING SETS ((), (u.pid), (u.pid, u.b))"
+        " HAVING GROUPING(u.pid) = 1 OR u.pid IN (SELECT pid FROM t)"
+    )
+
+
+async def read(pool: asyncpg.Pool, ask: Ask) -> list[Row]:
+    args = Args()
+    sql = statement(ask, args)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return [dict(r) for r in await conn.fetch(sql, *args.values)]

@@ -1,0 +1,67 @@
+"""The time series of `/api/admin/stats/time-series` and `cost/forecast`: one filtered scope, bucket by bucket.
+
+The buckets and what counts each are the time-series engine's (`usagestream.timeseries.plan`, the statement of
+`read.timeseries`): stored rows where the zone's buckets are the stored grains, record slices at cut edges. The
+scope is `stats_scope.total_scope`'s (a dimension's keys, or for filter combinations no dimension holds, a
+recount of the range's records with those filters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from usagestream.materializer.pg_counters import DIM_KEY_SQL
+from usagestream.materializer.read import stats_scope as scope
+from usagestream.materializer.read.sql import Args
+from usagestream.materializer.read.timeseries import (
+    COUNTERS,
+    ZERO,
+    Counts,
+    SeriesQuery,
+    _collect,
+    _extent,
+    _Source,
+    _statement,
+)
+from usagestream.timeseries import Bucket, check_points, plan_sliced
+
+__all__ = ["COUNTERS", "Ask", "read"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    start: datetime
+    end: datetime  # inclusive
+    granularity: str  # hour, day, week, month
+    tz: ZoneInfo
+    now: datetime
+    user_id: str | None = None
+    model: str | None = None
+    provider_name: str | None = None
+
+
+async def read(pool: asyncpg.Pool, ask: Ask, tz_name: str) -> list[tuple[Bucket, Counts]]:
+    """Each bucket of the range with its counters (`read.timeseries.COUNTERS` order), in one snapshot. Raises
+    `usagestream.timeseries.PlanError` for buckets the stored grains cannot count (a zone off the 15-minute grid)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        f = await scope.resolve(conn, ask.user_id, ask.model, ask.provider_name)
+        q = SeriesQuery(ask.start, ask.end, ask.granularity, ask.tz, None, 1, ask.now)
+        start, end, extent = await _extent(conn, q, tz_name)
+        args = Args()
+        where = scope.total_scope(f, args)
+        p = await plan_sliced(start, end, ask.granularity, ask.tz, ask.now, extent, where.records_only)
+        check_points(len(p.buckets), 1)
+        rows = await conn.fetch(_statement(p, None, _source(where), None, q, args), *args.values)
+        points = (await _collect(rows, len(p.buckets))).get(None) or [ZERO] * len(p.buckets)
+        return list(zip(p.buckets, points, strict=True))
+
+
+def _source(where: scope.Scope) -> _Source:
+    """The engine's row source of one scope: its keys, read run by run from `usage_agg_by_key`."""
+    if where.records_only:
+        return _Source("all", "FALSE", DIM_KEY_SQL["all"], where.record_where, "(SELECT ''::text AS key)")
+    return _Source(where.dim, "TRUE", DIM_KEY_SQL[where.dim], "TRUE", f"(SELECT unnest({where.keys}::text[]) AS key)")
