@@ -87,7 +87,7 @@ async def _write(
     now = datetime.now(UTC)
     if args.kind == "records":
         rq = (
-            views.user_record_query(query, args.as_user)
+            views.user_record_query(query, args.as_user, settings, now)
             if args.as_user
             else views.admin_record_query(query, settings, now)
         )

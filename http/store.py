@@ -5,7 +5,7 @@ Money values in the returned dicts are Decimal (written as exact JSON numbers), 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 Range = datetime | None
@@ -18,7 +18,11 @@ class Reads(Protocol):
 
     async def aggregation(self, group_by: str, start: Range, end: Range, limit: int) -> list[dict[str, Any]]: ...
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> dict[str, Any]: ...
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
+    ) -> dict[str, Any]:
+        """The 365 days ending today of `zone` (None: the configured zone)."""
+        ...
 
     async def records(
         self,

@@ -9,7 +9,7 @@ tokens, key names) are the store's own.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, cast
 
 from usagestream.http.shape import cache, stats
@@ -35,9 +35,11 @@ class ShapedReads(ReadStore):
         item = {"user": stats.user_item, "model": stats.model_item, "api_format": stats.api_format_item}[group_by]
         return [item(r) for r in cast(list[Body], rows)]
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> Body:
-        rows = await self.heatmap_rows(user_id, now)
-        return stats.heatmap_body(rows, self.settings.tz, now, include_actual_cost)
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
+    ) -> Body:
+        rows = await self.heatmap_rows(user_id, now, zone)
+        return stats.heatmap_body(rows, zone or self.settings.tz, now, include_actual_cost)
 
     async def hit_analysis(self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime) -> Body:
         return stats.hit_body(hours, await self.hit_sums(user_id, api_key_id, hours, now))

@@ -26,7 +26,9 @@ def _now() -> datetime:
 
 
 def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
-    return params.admin_range(request.query, request.app[SETTINGS].admin_default_days, _now())
+    """The admin range (docs/reference-api.md §2.2 and §2.5): dates and presets in the request's zone."""
+    settings = request.app[SETTINGS]
+    return params.admin_range(request.query, settings.admin_default_days, _now(), zone=settings.tz)
 
 
 async def stats(request: web.Request, _who: Principal) -> web.StreamResponse:
@@ -42,7 +44,8 @@ async def aggregation(request: web.Request, _who: Principal) -> web.StreamRespon
 
 
 async def heatmap(request: web.Request, _who: Principal) -> web.StreamResponse:
-    return json_response(await request.app[STORE].heatmap(None, True, _now()))
+    zone = params.request_zone(request.query, request.app[SETTINGS].tz)
+    return json_response(await request.app[STORE].heatmap(None, True, _now(), zone))
 
 
 async def records(request: web.Request, _who: Principal) -> web.StreamResponse:

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.read import cache
+from usagestream.materializer.read import cache, heatmap
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read import stats as st
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
+from usagestream.stats import GRAIN_DAY
 
 GROUP_BY = ("model", "user", "provider", "api_format")
 # The usage_agg dimension keyed by each searched record column.
@@ -41,6 +43,10 @@ class UserTotals(NamedTuple):
     totals: Row | None
     by_model: dict[str, Row]
     user: Body | None
+
+
+def _named(zone: tzinfo, name: str) -> bool:
+    return isinstance(zone, ZoneInfo) and zone.key == name
 
 
 class ReadStore:
@@ -88,13 +94,16 @@ class ReadStore:
             counters = st.FR_COUNTERS + (("fr_rt_sum", "fr_rt_n") if group_by == "api_format" else ())
             return await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
 
-    async def heatmap_rows(self, user_id: str | None, now: datetime) -> list[asyncpg.Record]:
-        """The day (or, if the days were built in another zone, hour) buckets of the 365 local days of
-        settings.timezone ending today (`st.window`); tokens include cache tokens."""
-        _, _, lo, hi = st.window(now, self.settings.tz)
+    async def heatmap_rows(self, user_id: str | None, now: datetime, zone: tzinfo | None = None) -> list[Row]:
+        """Bucket rows whose sums by the local date of `bucket` are the 365 days of `zone` (default
+        settings.timezone) ending today (`st.window`); tokens include cache tokens. The day buckets when they
+        are that zone's days, else finer buckets and recounts (materializer/read/heatmap.py)."""
+        zone = zone or self.settings.tz
+        _, today, lo, hi = st.window(now, zone)
         async with self._read() as conn:
-            grain = 1 if await st.day_zone(conn, self.settings.timezone) else 0
-            return await st.heatmap_rows(conn, user_id, grain, lo, hi)
+            if _named(zone, self.settings.timezone) and await st.day_zone(conn, self.settings.timezone):
+                return [dict(r) for r in await st.heatmap_rows(conn, user_id, GRAIN_DAY, lo, hi)]
+            return await heatmap.zone_rows(conn, user_id, today, zone)
 
     async def record_page(
         self,

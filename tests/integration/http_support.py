@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -61,7 +61,9 @@ class FakeReads:
         self._note("aggregation", group_by, start, end, limit)
         return []
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> dict[str, Any]:
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
+    ) -> dict[str, Any]:
         self._note("heatmap", user_id, include_actual_cost)
         return {
             "start_date": "2026-01-01",
