@@ -92,7 +92,10 @@ async def test_user_path_refuses_admin_groupings(client: TestClient[Any, Any], g
         ({"tz": "UTC\x00"}, "must not contain the NUL character"),
         ({"limit": "0"}, "'limit': Input should be greater than or equal to 1"),
         ({"limit": "101"}, "'limit': Input should be less than or equal to 100"),
-        ({"start_date": "2026-01-02T00:00:00Z", "end_date": "2026-01-01T00:00:00Z"}, "start_date must not be after end_date"),
+        (
+            {"start_date": "2026-01-02T00:00:00Z", "end_date": "2026-01-01T00:00:00Z"},
+            "start_date must not be after end_date",
+        ),
         ({"start_date": "2025-01-01", "end_date": "2026-01-01", "granularity": "15m"}, "more than 10000 buckets"),
         (
             {

@@ -166,10 +166,16 @@ def test_datetime_bounds_keep_their_meaning_and_a_lone_date_is_one_day_edge() ->
     [
         ({"preset": "last_decade"}, "Invalid preset"),
         ({"preset": "today", "start_date": "2026-01-01"}, "preset cannot be combined with start_date or end_date"),
-        ({"preset": "today", "end_date": "2026-01-01T00:00:00Z"}, "preset cannot be combined with start_date or end_date"),
+        (
+            {"preset": "today", "end_date": "2026-01-01T00:00:00Z"},
+            "preset cannot be combined with start_date or end_date",
+        ),
         ({"start_date": "2026-01-02", "end_date": "2026-01-01"}, "start_date must be <= end_date"),
         ({"start_date": "2025-01-01", "end_date": "2026-01-02"}, "Query range cannot exceed 365 days"),
-        ({"start_date": "2026-02-30", "end_date": "2026-03-01"}, "start_date must be a valid date in YYYY-MM-DD format"),
+        (
+            {"start_date": "2026-02-30", "end_date": "2026-03-01"},
+            "start_date must be a valid date in YYYY-MM-DD format",
+        ),
         ({"end_date": "2026-13-01"}, "end_date must be a valid date in YYYY-MM-DD format"),
         ({"preset": "today", "tz_offset_minutes": "1.5"}, "tz_offset_minutes must be a valid integer"),
         ({"preset": "today", "tz_offset_minutes": "1440"}, "tz_offset_minutes must be between -1439 and 1439"),
