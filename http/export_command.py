@@ -28,7 +28,7 @@ from usagestream.http.shape.reads import ShapedReads
 from usagestream.http.views import export as views
 from usagestream.http.views.timeseries_params import series_query
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.read.export import RecordQuery
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.settings import Settings
 from usagestream.timeseries import PlanError
 

@@ -24,6 +24,7 @@ from multidict import MultiMapping
 
 from usagestream import local_days
 from usagestream.http.errors import http_error, invalid
+from usagestream.materializer.read.records import ESTIMATE, EXACT, ONLY
 
 Query = MultiMapping[str]
 
@@ -258,6 +259,14 @@ def record_status(query: Query) -> str | None:
     if value is not None and value not in RECORD_STATUSES:
         raise invalid(f"Query parameter 'status': Input should be one of: {', '.join(RECORD_STATUSES)}")
     return value
+
+
+def record_total(query: Query) -> str:
+    """How /records counts (Aether's parameters): `total_only=true` -> ONLY (no records); else
+    `include_total=false` -> ESTIMATE (no count); else EXACT."""
+    if boolean(query, "total_only", False):
+        return ONLY
+    return EXACT if boolean(query, "include_total", True) else ESTIMATE
 
 
 def ids(query: Query) -> list[str] | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
+from usagestream.materializer.read.records import EXACT, RecordQuery
+
 Range = datetime | None
 
 
@@ -24,20 +26,9 @@ class Reads(Protocol):
         """The 365 days ending today of `zone` (None: the configured zone)."""
         ...
 
-    async def records(
-        self,
-        *,
-        start: Range,
-        end: Range,
-        search: str | None,
-        user_id: str | None,
-        username: str | None,
-        model: str | None,
-        provider: str | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> dict[str, Any]: ...
+    async def records(self, q: RecordQuery, limit: int, offset: int, total: str = EXACT) -> dict[str, Any]:
+        """/records: `q` the filters, `total` EXACT, ONLY or ESTIMATE (materializer/read/records.py)."""
+        ...
 
     async def detail(self, usage_id: str) -> dict[str, Any] | None: ...
 

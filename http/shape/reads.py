@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from usagestream.http.shape import cache, stats
 from usagestream.http.shape.records import active_item, detail_item, record_item, user_record_item
+from usagestream.materializer.read.records import EXACT, RecordQuery
 from usagestream.materializer.read.stats import ProviderRow
 from usagestream.materializer.read.store import ReadStore
 from usagestream.slices import map_sliced
@@ -55,35 +56,13 @@ class ShapedReads(ReadStore):
         rows, users = await self.timeline_rows(hours, limit, user_id, multi, now)
         return await cache.timeline_body(rows, users, hours, multi)
 
-    async def records(
-        self,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        search: str | None,
-        user_id: str | None,
-        username: str | None,
-        model: str | None,
-        provider: str | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> Body:
-        page = await self.record_page(
-            start=start,
-            end=end,
-            search=search,
-            user_id=user_id,
-            username=username,
-            model=model,
-            provider=provider,
-            status=status,
-            limit=limit,
-            offset=offset,
-        )
+    async def records(self, q: RecordQuery, limit: int, offset: int, total: str = EXACT) -> Body:
+        page = await self.record_page(q, limit, offset, total)
         ents, flags = page.entities, page.flags
         items = await map_sliced(lambda r: record_item(r, ents, flags.get(r["id"])), page.rows, RECORD_SLICE)
-        return {"records": items, "total": page.total, "limit": limit, "offset": offset}
+        body = {"records": items, "total": page.total, "limit": limit, "offset": offset}
+        body["total_is_estimated"] = page.estimated
+        return body
 
     async def detail(self, usage_id: str) -> Body | None:
         found = await self.detail_row(usage_id)

@@ -17,6 +17,7 @@ from usagestream.http.keys import REDIS, SETTINGS, STORE
 from usagestream.http.redis_live import LiveSet
 from usagestream.http.views import timeseries as timeseries_view
 from usagestream.http.views.active import active as active_answer
+from usagestream.http.views.export import admin_record_query
 
 NOT_FOUND = "Usage record not found"
 
@@ -49,21 +50,10 @@ async def heatmap(request: web.Request, _who: Principal) -> web.StreamResponse:
 
 
 async def records(request: web.Request, _who: Principal) -> web.StreamResponse:
-    q = request.query
-    start, end = _range(request)
-    answer = await request.app[STORE].records(
-        start=start,
-        end=end,
-        search=params.text(q, "search"),
-        user_id=params.text(q, "user_id"),
-        username=params.text(q, "username"),
-        model=params.text(q, "model"),
-        provider=params.text(q, "provider"),
-        status=params.record_status(q),
-        limit=params.integer(q, "limit", 100, 1, 500),
-        offset=params.integer(q, "offset", 0, 0),
-    )
-    return await json_answer(answer)
+    q, settings = request.query, request.app[SETTINGS]
+    rq = admin_record_query(q, settings, _now())
+    limit, offset = params.integer(q, "limit", 100, 1, 500), params.integer(q, "offset", 0, 0)
+    return await json_answer(await request.app[STORE].records(rq, limit, offset, params.record_total(q)))
 
 
 async def active(request: web.Request, _who: Principal) -> web.StreamResponse:

@@ -20,7 +20,7 @@ from usagestream.http.errors import http_error, invalid
 from usagestream.http.keys import OPTIONS, POOL, SETTINGS, STORE
 from usagestream.http.shape import export as shape
 from usagestream.http.views.timeseries_params import series_query
-from usagestream.materializer.read.export import RecordQuery
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.settings import Settings
 from usagestream.timeseries import PlanError
 
@@ -83,6 +83,7 @@ def admin_record_query(q: params.Query, settings: Settings, now: datetime) -> Re
         model=params.text(q, "model"),
         provider=params.text(q, "provider"),
         status=params.record_status(q),
+        api_format=params.text(q, "api_format") or None,  # empty: no filter, as Aether reads it
     )
 
 

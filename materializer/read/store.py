@@ -105,50 +105,33 @@ class ReadStore:
                 return [dict(r) for r in await st.heatmap_rows(conn, user_id, GRAIN_DAY, lo, hi)]
             return await heatmap.zone_rows(conn, user_id, today, zone)
 
-    async def record_page(
-        self,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        search: str | None,
-        user_id: str | None,
-        username: str | None,
-        model: str | None,
-        provider: str | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> rec.RecordPage:
-        """/records (3.4): created_at desc, id desc; `total` counts every matching row."""
-        f = rec.Filters()
-        f.range(start, end)
+    async def record_page(self, q: rec.RecordQuery, limit: int, offset: int, total: str = rec.EXACT) -> rec.RecordPage:
+        """/records (3.4): the page newest first (created_at desc, id desc), and its total by `total`:
+        EXACT counts every matching row; ONLY counts them and reads no row (Aether's total_only); ESTIMATE
+        counts nothing: offset + the rows read, + 1 when the page is full (Aether's include_total=false)."""
         async with self._read() as conn:
-            matches = await rec.resolve_search(conn, search, admin=True)
-            f.matched(matches)
-            f.admin(user_id, username, model, provider, status)
-            known = None
-            if username is None and provider is None and status is None:
-                known = await self._count(conn, start, end, user_id, model, matches)
-            total, rows = await rec.page(conn, f, limit, offset, total=known)
+            f = await rec.where(conn, q)
+            if total == rec.ESTIMATE:
+                rows = await rec.page_rows(conn, f, limit, offset)
+                n = offset + len(rows) + (1 if len(rows) == limit else 0)
+            else:
+                known = await self._count(conn, q, f.matches) if q.by_aggregates() else None
+                n = known if known is not None else await rec.count(conn, f)
+                rows = [] if total == rec.ONLY or n == 0 else await rec.page_rows(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
-        return rec.RecordPage(rows, ents, total, flags)
+        return rec.RecordPage(rows, ents, n, flags, estimated=total == rec.ESTIMATE)
 
-    async def _count(
-        self,
-        conn: Conn,
-        start: datetime | None,
-        end: datetime | None,
-        user_id: str | None,
-        model: str | None,
-        matches: list[rec.Matches],
-    ) -> int | None:
-        """The number of records in `[start, end]` (of one user, one model, or matching one search keyword that
-        matches values of a single column) from the aggregates' `n_all`: the same exact total as a count over
-        the records, at the cost of a few dozen bucket rows per key. None when the aggregates cannot tell."""
+    async def _count(self, conn: Conn, q: rec.RecordQuery, matches: list[rec.Matches]) -> int | None:
+        """The number of records in the range (of one user, one model, one API format, or matching one search
+        keyword that matches values of a single column) from the aggregates' `n_all`: the same exact total as a
+        count over the records, at the cost of a few dozen bucket rows per key. None when they cannot tell."""
         dim, keys = "all", [""]
+        narrowed = [
+            (d, v) for d, v in (("user", q.user_id), ("model", q.model), ("api_format", q.api_format)) if v is not None
+        ]
         if matches:
-            if user_id is not None or model is not None or len(matches) > 1:
+            if narrowed or len(matches) > 1:
                 return None
             columns = matches[0].columns()
             if not columns:
@@ -156,13 +139,11 @@ class ReadStore:
             if len(columns) > 1:
                 return None  # rows matching two columns would be counted twice
             dim, keys = COLUMN_DIM[columns[0]], matches[0].values[columns[0]]
-        elif user_id is not None and model is not None:
-            return None  # user_model keys join the two with chr(31), which a user id could contain: count rows
-        elif user_id is not None:
-            dim, keys = "user", [user_id]
-        elif model is not None:
-            dim, keys = "model", [model]
-        plan = await self._plan(conn, "usage_records", start, end, records_only=True)  # records that exist
+        elif len(narrowed) > 1:
+            return None  # no dimension holds two (user_model keys join them with chr(31), which an id may hold)
+        elif narrowed:
+            dim, keys = narrowed[0][0], [narrowed[0][1]]
+        plan = await self._plan(conn, "usage_records", q.start, q.end, records_only=True)  # records that exist
         rows = await st.usage_sums(conn, plan, dim, ("n_all",), keys=keys)
         return sum(int(r["n_all"]) for r in rows.values())
 
@@ -233,11 +214,8 @@ class ReadStore:
         offset: int,
     ) -> tuple[UserTotals, rec.RecordPage]:
         """/api/users/me/usage (3.10): what the summary is made of, and the page of records (non-admin)."""
-        f = rec.Filters()
-        f.add("user_id = {}", user_id)
-        f.range(start, end)
         async with self._read() as conn:
-            f.matched(await rec.resolve_search(conn, search, admin=False))
+            f = await rec.where(conn, rec.RecordQuery(start, end, search, owner=user_id))
             plan = await self._plan(conn, "usage_records", start, end)
             totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
             by_model = await st.usage_sums(conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f")

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from usagestream.http.edge.serving import EdgeRunner
 from usagestream.http.keys import ApiOptions
 from usagestream.http.server import create_app
+from usagestream.materializer.read.records import EXACT, RecordQuery
 from usagestream.settings import Settings
 
 ADMIN_ID = "u-admin"
@@ -73,9 +74,9 @@ class FakeReads:
             "days": [],
         }
 
-    async def records(self, **kwargs: Any) -> dict[str, Any]:
-        self._note("records", **kwargs)
-        return {"records": [], "total": 0, "limit": kwargs["limit"], "offset": kwargs["offset"]}
+    async def records(self, q: RecordQuery, limit: int, offset: int, total: str = EXACT) -> dict[str, Any]:
+        self._note("records", q, limit, offset, total)
+        return {"records": [], "total": 0, "limit": limit, "offset": offset, "total_is_estimated": False}
 
     async def detail(self, usage_id: str) -> dict[str, Any] | None:
         self._note("detail", usage_id)
