@@ -140,6 +140,7 @@ def heatmap_body(rows: Sequence[Mapping[str, Any]], tz: tzinfo, now: datetime, i
         "start_date": lo.isoformat(),
         "end_date": hi.isoformat(),
         "total_days": len(days),
+        "active_days": sum(1 for d in days if d["requests"] > 0),  # today's Aether sends it
         "max_requests": max(d["requests"] for d in days),
         "days": days,
     }

@@ -65,11 +65,12 @@ class FakeReads:
     async def heatmap(
         self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
     ) -> dict[str, Any]:
-        self._note("heatmap", user_id, include_actual_cost)
+        self._note("heatmap", user_id, include_actual_cost, zone)
         return {
             "start_date": "2026-01-01",
             "end_date": "2026-12-31",
             "total_days": 0,
+            "active_days": 0,
             "max_requests": 0,
             "days": [],
         }
