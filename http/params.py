@@ -189,8 +189,9 @@ def _bound(query: Query, name: str, zone: tzinfo, *, end: bool) -> tuple[datetim
 
 
 def time_range(query: Query, *, zone: tzinfo, now: datetime, max_days: int | None = local_days.MAX_DAYS) -> TimeRange:
-    """The range of `start_date`, `end_date`, `preset`, `timezone`, `tz_offset_minutes` (docs/reference-api.md
-    §2.5), `zone` being the default zone (the configured one) and `now` the instant presets count from.
+    """The range of `start_date`, `end_date`, `preset`, `timezone`, `tz_offset_minutes`, read as in
+    docs/reference-api.md §2.5; `zone` is the default zone (the configured one), `now` the instant presets count
+    from.
 
     - `preset` names local days ending today (or last week, month); it cannot be combined with a bound (400).
     - A date-only bound is a whole local day: `start_date=2026-02-03&end_date=2026-02-04` is two days, the
