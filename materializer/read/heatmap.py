@@ -1,10 +1,11 @@
 """The heatmap's per-day cells in any time zone, exact (docs/read-model.md "Heatmap in another zone").
 
 The day buckets hold the configured zone's days only. For another zone the cells are summed from UTC buckets
-fine enough that every local midnight of the window is a bucket boundary: hours when every midnight falls on a
-whole UTC hour, else 15-minute buckets. A midnight off the 15-minute grid (only a fixed `tz_offset_minutes` that
-is no multiple of 15: every zone of the tz database has been on the grid since 1980) leaves its quarter
-attributed to the day before; the records of the part after the midnight are recounted and moved to their day.
+fine enough that every local midnight of the window is a bucket boundary (hours when every midnight falls on a
+whole UTC hour, else 15-minute buckets), per day in PostgreSQL, so one row per day comes back. A midnight off the
+15-minute grid (only a fixed `tz_offset_minutes` that is no multiple of 15: every zone of the tz database has
+been on the grid since 1980) leaves its quarter counted in the day before; the records of the part after the
+midnight are recounted and moved to their day.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from typing import Any
 from usagestream import local_days
 from usagestream.materializer.pg_counters import USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.read import stats as st
-from usagestream.stats import BUCKET, GRAIN_15M, GRAIN_HOUR, HOUR, bucket_15m
+from usagestream.stats import BUCKET, GRAIN_15M, GRAIN_HOUR, bucket_15m
 
 Row = dict[str, Any]
 WINDOW_DAYS = 365
@@ -66,11 +66,30 @@ async def moved(conn: Conn, user_id: str | None, slices: list[tuple[datetime, da
     return out
 
 
+async def day_sums(conn: Conn, user_id: str | None, grain: int, bounds: list[datetime]) -> list[Row]:
+    """The buckets of `grain` summed per local day in PostgreSQL (`width_bucket` over the midnights): at most one
+    row per day however fine the grain, each dated at its day's start."""
+    dim, key = ("all", "") if user_id is None else ("user", user_id)
+    rows = await conn.fetch(
+        "SELECT width_bucket(bucket, $4::timestamptz[]) AS i, sum(n_all)::bigint AS n_all,"
+        " sum(in_tok + out_tok + cc_tok + cr_tok)::bigint AS tokens, sum(cost) AS cost,"
+        " sum(actual_cost) AS actual_cost FROM usage_agg"
+        " WHERE dim = $1 AND key = $2 AND grain = $3 AND bucket >= $5 AND bucket < $6 GROUP BY 1",
+        dim,
+        key,
+        grain,
+        bounds,
+        bounds[0],
+        bounds[-1],
+    )
+    return [
+        {"bucket": bounds[r["i"] - 1], **{k: r[k] for k in ("n_all", "tokens", "cost", "actual_cost")}} for r in rows
+    ]
+
+
 async def zone_rows(conn: Conn, user_id: str | None, today: date, zone: tzinfo) -> list[Row]:
-    """Bucket rows (bucket, n_all, tokens, cost, actual_cost) whose sums by the local date of `bucket` are the
-    exact cells of the 365 days of `zone` ending `today`."""
+    """Rows (bucket, n_all, tokens, cost, actual_cost) whose sums by the local date of `bucket` are the exact
+    cells of the 365 days of `zone` ending `today`."""
     bounds = midnights(today, zone)
-    grain = grain_for(bounds)
-    size = HOUR if grain == GRAIN_HOUR else BUCKET
-    rows = [dict(r) for r in await st.heatmap_rows(conn, user_id, grain, bounds[0], bounds[-1] - size)]
+    rows = await day_sums(conn, user_id, grain_for(bounds), bounds)
     return rows + await moved(conn, user_id, off_grid(bounds))
