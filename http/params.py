@@ -226,7 +226,11 @@ def _checked(resolve: Callable[[], tuple[date, date]], max_days: int | None) -> 
 def date_range(
     query: Query, *, zone: tzinfo = UTC, now: datetime | None = None, max_days: int | None = local_days.MAX_DAYS
 ) -> tuple[datetime | None, datetime | None]:
-    """The inclusive UTC bounds of `time_range` (no default range: the user paths have none)."""
+    """The inclusive UTC bounds (None = open) of `time_range`, with no default range (the user paths have none).
+
+    `zone`: the zone of dates and presets when the request names none (pass settings.tz; UTC only for callers
+    without settings); `now`: the instant presets count from (default: the clock); `max_days`: Aether's limit on
+    two dates, None for paths without one. Raises ApiError (400 Aether's refusals, 422 an unparseable datetime)."""
     found = time_range(query, zone=zone, now=now or datetime.now(UTC), max_days=max_days)
     return found.start, found.end
 
@@ -239,7 +243,8 @@ def admin_range(
     zone: tzinfo = UTC,
     max_days: int | None = local_days.MAX_DAYS,
 ) -> tuple[datetime | None, datetime | None]:
-    """`date_range`, or [now - default_days, now] when no bound and no preset is given and default_days > 0."""
+    """`date_range`, or the rolling [now - default_days, now] when no bound and no preset is given and
+    default_days > 0 (docs/reference-api.md §2.2; `zone` and `max_days` as `date_range` takes them)."""
     start, end = date_range(query, zone=zone, now=now, max_days=max_days)
     if start is None and end is None and default_days > 0 and _present(query, "preset") is None:
         return now - timedelta(days=default_days), now
