@@ -16,7 +16,9 @@ Range = datetime | None
 class Reads(Protocol):
     """What the handlers call; any object with these coroutines works (tests use a stand-in)."""
 
-    async def stats(self, start: Range, end: Range) -> dict[str, Any]: ...
+    async def stats(self, start: Range, end: Range, **only: str | None) -> dict[str, Any]:
+        """/stats; `only`: the filters `user_id`, `model`, `provider` (None: not given)."""
+        ...
 
     async def aggregation(self, group_by: str, start: Range, end: Range, limit: int) -> list[dict[str, Any]]: ...
 

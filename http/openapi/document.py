@@ -177,7 +177,17 @@ def websocket(summary: str) -> Schema:
 def paths() -> dict[str, Any]:
     group = q("group_by", {"type": "string", "enum": list(GROUP_BY)}, "dimension", required=True)
     table = {
-        f"{ADMIN}/stats": op("Overall totals." + ADMIN_RANGE_DOC, "Stats", RANGE, s400=RANGE_400),
+        f"{ADMIN}/stats": op(
+            "Overall totals." + ADMIN_RANGE_DOC,
+            "Stats",
+            [
+                *RANGE,
+                q("user_id", TEXT, "only this user (empty: no filter)"),
+                q("model", TEXT, "only this exact model (empty: no filter)"),
+                q("provider", TEXT, "only this exact current provider name (empty: no filter)"),
+            ],
+            s400=RANGE_400,
+        ),
         f"{ADMIN}/aggregation/stats": op(
             "Top groups by request count." + ADMIN_RANGE_DOC,
             "Aggregation",

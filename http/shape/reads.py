@@ -26,8 +26,8 @@ RECORD_SLICE = 100  # records shaped per slice of the event loop: a record (tier
 class ShapedReads(ReadStore):
     """What the handlers call (`Reads`). One instance per API process."""
 
-    async def stats(self, start: datetime | None, end: datetime | None) -> Body:
-        return stats.stats_body(await self.stats_sums(start, end))
+    async def stats(self, start: datetime | None, end: datetime | None, **only: str | None) -> Body:
+        return stats.stats_body(await self.stats_sums(start, end, **only))
 
     async def aggregation(self, group_by: str, start: datetime | None, end: datetime | None, limit: int) -> list[Body]:
         rows = await self.aggregation_rows(group_by, start, end, limit)

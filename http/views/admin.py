@@ -34,7 +34,9 @@ def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
 
 async def stats(request: web.Request, _who: Principal) -> web.StreamResponse:
     start, end = _range(request)
-    return json_response(await request.app[STORE].stats(start, end))
+    # Empty means no filter, as Aether reads them (docs/reference-api.md §3.1).
+    only = {name: params.text(request.query, name) or None for name in ("user_id", "model", "provider")}
+    return json_response(await request.app[STORE].stats(start, end, **only))
 
 
 async def aggregation(request: web.Request, _who: Principal) -> web.StreamResponse:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.read import cache, heatmap
+from usagestream.materializer.read import cache, heatmap, stats_filters
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read import stats as st
@@ -71,9 +71,23 @@ class ReadStore:
     ) -> Plan:
         return await st.plan_for(conn, table, start, end, self.settings.timezone, records_only)
 
-    async def stats_sums(self, start: datetime | None, end: datetime | None) -> Row | None:
-        """/stats (3.1): `st.STATS_COUNTERS` over every request in range, whatever its status (None: none)."""
+    async def stats_sums(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        user_id: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+    ) -> Row | None:
+        """/stats (3.1): `st.STATS_COUNTERS` over every request in range, whatever its status (None: none); only
+        that user's, model's, or current provider name's when given (`stats_filters`)."""
         async with self._read() as conn:
+            given = {c: [v] for c, v in (("user_id", user_id), ("model", model)) if v is not None}
+            if provider is not None:
+                given["provider_id"] = await stats_filters.provider_ids(conn, provider)
+            if given:
+                return await stats_filters.filtered_sums(conn, start, end, self.settings.timezone, given)
             plan = await self._plan(conn, "usage_records", start, end)
             sums = await st.usage_sums(conn, plan, "all", st.STATS_COUNTERS)
         return sums.get("")

@@ -40,8 +40,8 @@ class FakeReads:
     def _note(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((name, kwargs or args))
 
-    async def stats(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        self._note("stats", start, end)
+    async def stats(self, start: datetime | None, end: datetime | None, **only: str | None) -> dict[str, Any]:
+        self._note("stats", start, end, *(only.values() if any(only.values()) else ()))
         return {
             "total_requests": 1,
             "total_tokens": 3,

@@ -166,3 +166,14 @@ async def test_the_heatmap_takes_the_zone(client: TestClient[Any, Any], path: st
         assert store.calls[-1][1][-1] == zone
     status, body = await get(client, path, who, role, tz_offset_minutes="2000")
     assert (status, body["error"]["message"]) == (400, "tz_offset_minutes must be between -1439 and 1439")
+
+
+async def test_stats_take_the_user_model_and_provider_filters(client: TestClient[Any, Any]) -> None:
+    store = store_of(client)
+    when = {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-01-02T00:00:00Z"}
+    status, _ = await get(client, f"{ADMIN}/stats", ADMIN_ID, "admin", **when, user_id="u0", model="", provider="P")
+    assert status == 200
+    assert store.calls[-1] == (
+        "stats",
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), "u0", None, "P"),
+    )

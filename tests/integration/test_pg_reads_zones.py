@@ -134,3 +134,42 @@ async def test_heatmap_in_any_zone(world: World, settings: Settings, zone: str, 
     got.pop("end_date")
     assert got == expected_heatmap(world, tz, user_id, True)  # type: ignore[arg-type]
     assert start.astimezone(tz).time().isoformat() == "00:00:00"
+
+
+STATS_FILTERS: list[dict[str, str]] = [
+    {"user_id": "u0"},
+    {"user_id": "u7"},  # no user entity: its records still count
+    {"model": "gpt-4o"},
+    {"provider": "OpenAI-Main"},
+    {"provider": "Anthropic_X"},
+    {"provider": "nope"},
+    {"model": "nope"},
+    {"user_id": "u0", "model": "gpt-4o"},
+    {"user_id": "u1", "provider": "Anthropic_X"},
+    {"user_id": "u0", "model": "claude-3", "provider": "Anthropic_X"},
+]
+
+
+def narrowed(w: World, start: datetime | None, end: datetime | None, f: dict[str, str]) -> list[dict[str, Any]]:
+    rows = rows_in(w, start, end)
+    rows = [u for u in rows if all(u[k] == v for k, v in f.items() if k in ("user_id", "model"))]
+    if "provider" in f:
+        rows = [u for u in rows if w.providers.get(u["provider_id"] or "") == f["provider"]]
+    return rows
+
+
+@pytest.mark.parametrize("f", STATS_FILTERS)
+@pytest.mark.parametrize(
+    "days", [None, ("2026-11-01", "2026-11-27", "Asia/Kolkata"), ("2026-11-20", "2026-11-20", "America/New_York")]
+)
+async def test_stats_filters(world: World, settings: Settings, f: dict[str, str], days: tuple[str, ...] | None) -> None:
+    s = replace(settings, timezone=CONFIGURED)
+    start, end = (None, None)
+    if days is not None:
+        start, end = day_bounds(days[2], date.fromisoformat(days[0]), date.fromisoformat(days[1]))
+    store = ShapedReads(await create_pool(s, min_size=1, max_size=2), s)
+    try:
+        got = await store.stats(start, end, **f)
+    finally:
+        await store.pool.close()
+    assert got == expected_stats(narrowed(world, start, end, f))
