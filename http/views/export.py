@@ -84,6 +84,7 @@ def admin_record_query(q: params.Query, settings: Settings, now: datetime) -> Re
         provider=params.text(q, "provider"),
         status=params.record_status(q),
         api_format=params.text(q, "api_format") or None,  # empty: no filter, as Aether reads it
+        hide_unknown=params.boolean(q, "hide_unknown", False) or params.boolean(q, "hide_unknown_records", False),
     )
 
 

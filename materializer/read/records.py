@@ -81,6 +81,13 @@ async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matc
     return out
 
 
+# Aether's `hide_unknown`: neither the model nor the provider name is a placeholder (its misspelling included).
+KNOWN = (
+    "lower(btrim(COALESCE(model, ''))) NOT IN ('unknown', 'unknow')"
+    " AND lower(btrim(COALESCE(provider_name, ''))) NOT IN ('unknown', 'unknow')"
+)
+
+
 @dataclass(frozen=True)
 class RecordQuery:
     """The filters of a records read (/records, /api/users/me/usage, their exports), once for every layer: the
@@ -98,11 +105,13 @@ class RecordQuery:
     provider: str | None = None
     status: str | None = None
     api_format: str | None = None
+    hide_unknown: bool = False
 
     def by_aggregates(self) -> bool:
         """Whether no filter but the range, user_id, model, api_format and search is set (the ones whose total
         the aggregates can tell, see ReadStore._count)."""
-        return self.owner is None and self.username is None and self.provider is None and self.status is None
+        narrowed = self.username is not None or self.provider is not None or self.status is not None
+        return self.owner is None and not narrowed and not self.hide_unknown
 
 
 class Filters:
@@ -154,9 +163,12 @@ class Filters:
         provider: str | None,
         status: str | None,
         api_format: str | None = None,
+        hide_unknown: bool = False,
     ) -> None:
         if api_format is not None:
             self.add("api_format = {}", api_format)
+        if hide_unknown:
+            self.where.append(KNOWN)
         if user_id is not None:
             self.add("user_id = {}", user_id)
         if username is not None:
@@ -182,7 +194,7 @@ async def where(conn: Conn, q: RecordQuery) -> Filters:
     f.range(q.start, q.end)
     f.matched(await resolve_search(conn, q.search, admin=admin))
     if admin:
-        f.admin(q.user_id, q.username, q.model, q.provider, q.status, q.api_format)
+        f.admin(q.user_id, q.username, q.model, q.provider, q.status, q.api_format, q.hide_unknown)
     return f
 
 

@@ -134,6 +134,8 @@ async def test_records_take_api_format_and_the_total_modes(client: TestClient[An
         ({"include_total": "false"}, RecordQuery(), ESTIMATE),
         ({"total_only": "true", "include_total": "false"}, RecordQuery(), ONLY),
         ({"total_only": "1"}, RecordQuery(), ONLY),
+        ({"hide_unknown": "true"}, RecordQuery(hide_unknown=True), EXACT),
+        ({"hide_unknown_records": "1"}, RecordQuery(hide_unknown=True), EXACT),
     ]
     for query, expected, total in cases:
         status, body = await get(

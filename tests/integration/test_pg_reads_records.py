@@ -178,6 +178,11 @@ def select(w: World, start: datetime | None, end: datetime | None, **f: Any) -> 
             continue
         if f.get("api_format") is not None and u["api_format"] != f["api_format"]:
             continue
+        placeholders = ("unknown", "unknow")
+        known = (u["model"] or "").strip().lower() not in placeholders
+        known = known and (u["provider_name"] or "").strip().lower() not in placeholders
+        if f.get("hide_unknown") and not known:
+            continue
         out.append(u)
     return newest_first(out)
 
@@ -281,6 +286,8 @@ FILTERS: list[dict[str, Any]] = [
     {"api_format": "openai:chat", "model": "gpt-4o"},
     {"api_format": "openai:cli", "search": "a"},
     {"api_format": "claude:chat", "user_id": "u0"},
+    {"hide_unknown": True},
+    {"hide_unknown": True, "model": "gpt-4o", "search": "a"},
 ]
 
 
