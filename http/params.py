@@ -1,6 +1,7 @@
 """Query-parameter parsing and validation with the reference's defaults and bounds (docs/reference-api.md §3).
 
-Every failure raises ApiError 422 (`validation_error`), except an unknown `group_by` (400, reference text).
+Every failure raises ApiError 422 (`validation_error`), except an unknown `group_by` (400, reference text) and a
+range today's Aether refuses (400, its text).
 Rules shared by every parameter:
 - A repeated parameter uses its last value (as FastAPI does).
 - Datetimes are ISO 8601 (`2026-02-03T16:00:00Z`, `2026-02-03T16:00:00.5+08:00`); a datetime without an offset
@@ -202,7 +203,7 @@ def time_range(query: Query, *, zone: tzinfo, now: datetime, max_days: int | Non
     local = request_zone(query, zone)
     preset = _present(query, "preset")
     if preset is not None:
-        if last(query, "start_date") is not None or last(query, "end_date") is not None:
+        if _present(query, "start_date") is not None or _present(query, "end_date") is not None:
             raise http_error(400, "preset cannot be combined with start_date or end_date")
         days = _checked(lambda: local_days.preset_dates(preset, local_days.today_in(now, local)), max_days)
     else:

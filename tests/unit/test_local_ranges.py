@@ -214,3 +214,11 @@ def test_request_zone() -> None:
     assert params.request_zone(query(tz_offset_minutes="0"), KOLKATA) == UTC
     assert params.request_zone(query(tz_offset_minutes="+345"), UTC) == timezone(timedelta(hours=5, minutes=45))
     assert params.request_zone(query(timezone="Asia/Kathmandu"), UTC) == KATHMANDU
+
+
+def test_empty_range_parameters_are_absent_as_aether_reads_them() -> None:
+    assert resolve(preset="today", start_date="", end_date=" ").days == (SAT, SAT)
+    assert resolve(preset=" ", start_date="2026-02-03", end_date="2026-02-03").days == (
+        date(2026, 2, 3),
+        date(2026, 2, 3),
+    )
