@@ -17,7 +17,7 @@ class Reads(Protocol):
     """What the handlers call; any object with these coroutines works (tests use a stand-in)."""
 
     async def stats(self, start: Range, end: Range, **only: str | None) -> dict[str, Any]:
-        """/stats; `only`: the filters `user_id`, `model`, `provider` (None: not given)."""
+        """/stats; `only`: the filters given among `user_id`, `model`, `provider` (the view passes no other)."""
         ...
 
     async def aggregation(self, group_by: str, start: Range, end: Range, limit: int) -> list[dict[str, Any]]: ...

@@ -34,8 +34,8 @@ def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
 
 async def stats(request: web.Request, _who: Principal) -> web.StreamResponse:
     start, end = _range(request)
-    # Empty means no filter, as Aether reads them (docs/reference-api.md §3.1).
-    only = {name: params.text(request.query, name) or None for name in ("user_id", "model", "provider")}
+    # Empty means no filter, as Aether reads them (docs/reference-api.md §3.1); only the filters given are passed.
+    only = {name: value for name in ("user_id", "model", "provider") if (value := params.text(request.query, name))}
     return json_response(await request.app[STORE].stats(start, end, **only))
 
 

@@ -41,7 +41,7 @@ class FakeReads:
         self.calls.append((name, kwargs or args))
 
     async def stats(self, start: datetime | None, end: datetime | None, **only: str | None) -> dict[str, Any]:
-        self._note("stats", start, end, *(only.values() if any(only.values()) else ()))
+        self._note("stats", start, end, *((only,) if only else ()))
         return {
             "total_requests": 1,
             "total_tokens": 3,

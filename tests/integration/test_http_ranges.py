@@ -177,5 +177,5 @@ async def test_stats_take_the_user_model_and_provider_filters(client: TestClient
     assert status == 200
     assert store.calls[-1] == (
         "stats",
-        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), "u0", None, "P"),
+        (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), {"user_id": "u0", "provider": "P"}),
     )
