@@ -28,7 +28,7 @@ from usagestream.http.shape.reads import ShapedReads
 from usagestream.http.views import export as views
 from usagestream.http.views.timeseries_params import series_query
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.read.export import RecordQuery
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.settings import Settings
 from usagestream.timeseries import PlanError
 
@@ -87,7 +87,7 @@ async def _write(
     now = datetime.now(UTC)
     if args.kind == "records":
         rq = (
-            views.user_record_query(query, args.as_user)
+            views.user_record_query(query, args.as_user, settings, now)
             if args.as_user
             else views.admin_record_query(query, settings, now)
         )

@@ -19,7 +19,8 @@ from usagestream.http.shape import export as shape
 from usagestream.http.shape.records import record_item, user_record_item
 from usagestream.http.shape.timeseries import series_body
 from usagestream.materializer.read import timeseries
-from usagestream.materializer.read.export import Chunk, RecordQuery, record_chunks
+from usagestream.materializer.read.export import Chunk, record_chunks
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.materializer.read.timeseries import SeriesQuery
 from usagestream.slices import map_sliced
 

@@ -3,9 +3,11 @@
 Every failure raises ApiError 422 (`validation_error`), except an unknown `group_by` (400, reference text).
 Rules shared by every parameter:
 - A repeated parameter uses its last value (as FastAPI does).
-- Datetimes are ISO 8601 (`2026-02-03T16:00:00Z`, `2026-02-03T16:00:00.5+08:00`, `2026-02-03`); a datetime
-  without an offset (or a bare date) is taken as UTC. They come back as UTC-aware datetimes, clamped to
-  [0001-01-03, 9999-12-29] UTC so that no bucket or time-zone arithmetic downstream can overflow.
+- Datetimes are ISO 8601 (`2026-02-03T16:00:00Z`, `2026-02-03T16:00:00.5+08:00`); a datetime without an offset
+  is taken as UTC. They come back as UTC-aware datetimes, clamped to [0001-01-03, 9999-12-29] UTC so that no
+  bucket or time-zone arithmetic downstream can overflow. A range bound that is a bare date (`2026-02-03`) is a
+  whole local day, and `preset`, `timezone`, `tz_offset_minutes` name days too (`time_range`, Aether's rules:
+  docs/reference-api.md §2.5); those checks answer 400 with Aether's message.
 - Integers are decimal digits with an optional sign; booleans are true/false, 1/0, yes/no, on/off, t/f, y/n.
 - Text may not contain the NUL character (PostgreSQL text cannot hold it).
 """
@@ -13,17 +15,21 @@ Rules shared by every parameter:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from multidict import MultiMapping
 
+from usagestream import local_days
 from usagestream.http.errors import http_error, invalid
+from usagestream.materializer.read.records import ESTIMATE, EXACT, ONLY
 
 Query = MultiMapping[str]
 
-EARLIEST = datetime(1, 1, 3, tzinfo=UTC)
-LATEST = datetime(9999, 12, 29, tzinfo=UTC)
+EARLIEST = local_days.EARLIEST
+LATEST = local_days.LATEST
 GROUP_BY = ("model", "user", "provider", "api_format")
 RECORD_STATUSES = (
     "stream",
@@ -39,6 +45,10 @@ RECORD_STATUSES = (
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
 _INT = re.compile(r"[+-]?[0-9]{1,12}")  # more digits than that is out of every bound anyway
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a bound in this form is a local day (Aether's YYYY-MM-DD)
+# IANA names: letters, digits and _ + - in /-separated parts (no dots: never a path outside the zone database).
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]{1,40}(/[A-Za-z0-9_+\-]{1,40}){0,2}")
+MAX_OFFSET = 1439  # tz_offset_minutes: a fixed offset must stay under a day (real ones lie in -720..840)
 
 
 def last(query: Query, name: str) -> str | None:
@@ -107,14 +117,131 @@ def boolean(query: Query, name: str, default: bool) -> bool:
     raise invalid(f"Query parameter '{name}': Input should be a valid boolean")
 
 
-def date_range(query: Query) -> tuple[datetime | None, datetime | None]:
-    return opt_datetime(query, "start_date"), opt_datetime(query, "end_date")
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A request's range: inclusive UTC bounds (None = open), the zone its days are read in, and, when the range
+    is whole local days (a preset, or two date-only bounds), its first and last date."""
+
+    start: datetime | None
+    end: datetime | None
+    zone: tzinfo
+    days: tuple[date, date] | None = None
 
 
-def admin_range(query: Query, default_days: int, now: datetime) -> tuple[datetime | None, datetime | None]:
-    """start_date/end_date, or [now - default_days, now] when both are omitted and default_days > 0."""
-    start, end = date_range(query)
-    if start is None and end is None and default_days > 0:
+def _present(query: Query, name: str) -> str | None:
+    """Aether's reading of preset/timezone/tz_offset_minutes: trimmed, and empty counts as absent."""
+    value = text(query, name)
+    return (value.strip() or None) if value is not None else None
+
+
+def offset_minutes(query: Query) -> int | None:
+    """`tz_offset_minutes` (minutes east of UTC, as the browser's `-getTimezoneOffset()`), or None if absent."""
+    raw = _present(query, "tz_offset_minutes")
+    if raw is None:
+        return None
+    if not _INT.fullmatch(raw):
+        raise http_error(400, "tz_offset_minutes must be a valid integer")
+    value = int(raw)
+    if abs(value) > MAX_OFFSET:
+        raise http_error(400, f"tz_offset_minutes must be between -{MAX_OFFSET} and {MAX_OFFSET}")
+    return value
+
+
+def iana_zone(name: str) -> ZoneInfo | None:
+    """The zone of an IANA name, or None if the name is malformed or not in the zone database."""
+    if not _ZONE_NAME.fullmatch(name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None  # not in the zone database (or a file there that is not a zone)
+
+
+def request_zone(query: Query, default: tzinfo) -> tzinfo:
+    """The zone a request's local days are in: `timezone` (IANA, exact across DST) wins; else
+    `tz_offset_minutes` (a fixed offset); else `default` (the configured zone). An unknown `timezone` falls back
+    to `tz_offset_minutes` as Aether's did (a browser may name a zone our database lacks); without one, 400."""
+    name, offset = _present(query, "timezone"), offset_minutes(query)
+    if name is not None:
+        found = iana_zone(name)
+        if found is not None:
+            return found
+        if offset is None:
+            raise http_error(
+                400, f"timezone: unknown time zone {name[:60]!r}: expected an IANA name such as Asia/Kolkata"
+            )
+    if offset is not None:
+        return UTC if offset == 0 else timezone(timedelta(minutes=offset))
+    return default
+
+
+def _bound(query: Query, name: str, zone: tzinfo, *, end: bool) -> tuple[datetime | None, date | None]:
+    """A range bound as (instant, local date if it was date-only): a date is its local day's first (start) or
+    last (end) instant; anything else keeps its meaning as a datetime (opt_datetime)."""
+    raw = last(query, name)
+    if raw is not None and _DATE.fullmatch(raw.strip()):
+        try:
+            day = date.fromisoformat(raw.strip())
+        except ValueError:
+            raise http_error(400, f"{name} must be a valid date in YYYY-MM-DD format") from None
+        return (local_days.day_end(day, zone) if end else local_days.day_start(day, zone)), day
+    return opt_datetime(query, name), None
+
+
+def time_range(query: Query, *, zone: tzinfo, now: datetime, max_days: int | None = local_days.MAX_DAYS) -> TimeRange:
+    """The range of `start_date`, `end_date`, `preset`, `timezone`, `tz_offset_minutes`, read as in
+    docs/reference-api.md §2.5; `zone` is the default zone (the configured one), `now` the instant presets count
+    from.
+
+    - `preset` names local days ending today (or last week, month); it cannot be combined with a bound (400).
+    - A date-only bound is a whole local day: `start_date=2026-02-03&end_date=2026-02-04` is two days, the
+      half-open `[local midnight of the 3rd, local midnight of the 5th)`, here as inclusive instants.
+    - With two dates or a preset: start <= end and at most `max_days` (None: no limit) apart, else 400.
+    - Datetime bounds keep their meaning (opt_datetime: inclusive, naive = UTC, 422 if unparseable).
+    Raises ApiError on bad input. No default range (`admin_range` adds it)."""
+    local = request_zone(query, zone)
+    preset = _present(query, "preset")
+    if preset is not None:
+        if last(query, "start_date") is not None or last(query, "end_date") is not None:
+            raise http_error(400, "preset cannot be combined with start_date or end_date")
+        days = _checked(lambda: local_days.preset_dates(preset, local_days.today_in(now, local)), max_days)
+    else:
+        start, first = _bound(query, "start_date", local, end=False)
+        end, final = _bound(query, "end_date", local, end=True)
+        if first is None or final is None:
+            return TimeRange(start, end, local)
+        days = _checked(lambda: (first, final), max_days)
+    return TimeRange(local_days.day_start(days[0], local), local_days.day_end(days[1], local), local, days)
+
+
+def _checked(resolve: Callable[[], tuple[date, date]], max_days: int | None) -> tuple[date, date]:
+    try:
+        first, final = resolve()
+        local_days.check_days(first, final, max_days)
+    except local_days.RangeError as exc:
+        raise http_error(400, str(exc)) from None
+    return first, final
+
+
+def date_range(
+    query: Query, *, zone: tzinfo = UTC, now: datetime | None = None, max_days: int | None = local_days.MAX_DAYS
+) -> tuple[datetime | None, datetime | None]:
+    """The inclusive UTC bounds of `time_range` (no default range: the user paths have none)."""
+    found = time_range(query, zone=zone, now=now or datetime.now(UTC), max_days=max_days)
+    return found.start, found.end
+
+
+def admin_range(
+    query: Query,
+    default_days: int,
+    now: datetime,
+    *,
+    zone: tzinfo = UTC,
+    max_days: int | None = local_days.MAX_DAYS,
+) -> tuple[datetime | None, datetime | None]:
+    """`date_range`, or [now - default_days, now] when no bound and no preset is given and default_days > 0."""
+    start, end = date_range(query, zone=zone, now=now, max_days=max_days)
+    if start is None and end is None and default_days > 0 and _present(query, "preset") is None:
         return now - timedelta(days=default_days), now
     return start, end
 
@@ -133,6 +260,14 @@ def record_status(query: Query) -> str | None:
     if value is not None and value not in RECORD_STATUSES:
         raise invalid(f"Query parameter 'status': Input should be one of: {', '.join(RECORD_STATUSES)}")
     return value
+
+
+def record_total(query: Query) -> str:
+    """How /records counts (Aether's parameters): `total_only=true` -> ONLY (no records); else
+    `include_total=false` -> ESTIMATE (no count); else EXACT."""
+    if boolean(query, "total_only", False):
+        return ONLY
+    return EXACT if boolean(query, "include_total", True) else ESTIMATE
 
 
 def ids(query: Query) -> list[str] | None:

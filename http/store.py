@@ -5,8 +5,10 @@ Money values in the returned dicts are Decimal (written as exact JSON numbers), 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
+
+from usagestream.materializer.read.records import EXACT, RecordQuery
 
 Range = datetime | None
 
@@ -18,22 +20,15 @@ class Reads(Protocol):
 
     async def aggregation(self, group_by: str, start: Range, end: Range, limit: int) -> list[dict[str, Any]]: ...
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> dict[str, Any]: ...
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
+    ) -> dict[str, Any]:
+        """The 365 days ending today of `zone` (None: the configured zone)."""
+        ...
 
-    async def records(
-        self,
-        *,
-        start: Range,
-        end: Range,
-        search: str | None,
-        user_id: str | None,
-        username: str | None,
-        model: str | None,
-        provider: str | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> dict[str, Any]: ...
+    async def records(self, q: RecordQuery, limit: int, offset: int, total: str = EXACT) -> dict[str, Any]:
+        """/records: `q` the filters, `total` EXACT, ONLY or ESTIMATE (materializer/read/records.py)."""
+        ...
 
     async def detail(self, usage_id: str) -> dict[str, Any] | None: ...
 

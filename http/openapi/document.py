@@ -10,13 +10,18 @@ from aiohttp import web
 from usagestream.http.jsonio import json_response
 from usagestream.http.openapi.builders import Schema, ref
 from usagestream.http.openapi.schemas import SCHEMAS
-from usagestream.http.params import GROUP_BY, RECORD_STATUSES
+from usagestream.http.params import GROUP_BY, MAX_OFFSET, RECORD_STATUSES
+from usagestream.local_days import PRESETS
 from usagestream.materializer.read.timeseries import ADMIN_GROUPS, USER_GROUPS
 from usagestream.timeseries import GRANULARITIES
 
 ADMIN, USER = "/api/admin/usage", "/api/users/me/usage"
 TEXT: Schema = {"type": "string", "pattern": "^[^\\x00]*$"}  # NUL is refused (422)
-DATETIME_DOC = "ISO 8601 datetime, inclusive; without an offset it is taken as UTC."
+DATETIME_DOC = (
+    "ISO 8601 datetime, inclusive (without an offset it is taken as UTC); or a date YYYY-MM-DD: that whole"
+    " local day of `timezone` / `tz_offset_minutes` (default USAGESTREAM_TIMEZONE). With two dates: start <="
+    " end, at most 365 days apart (400)."
+)
 
 
 def q(name: str, schema: Schema, doc: str, *, required: bool = False) -> dict[str, Any]:
@@ -30,10 +35,33 @@ def num(name: str, default: int, lo: int, hi: int | None = None) -> dict[str, An
     return q(name, schema, f"default {default}, {lo}..{hi if hi is not None else ''}")
 
 
-RANGE = [
-    q("start_date", {"type": "string", "format": "date-time"}, DATETIME_DOC),
-    q("end_date", {"type": "string", "format": "date-time"}, DATETIME_DOC),
+DATE_OR_TIME: Schema = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+ZONE = [
+    q(
+        "timezone",
+        {"type": "string", "examples": ["Asia/Kolkata", "America/New_York"]},
+        "IANA zone of the local days (wins over tz_offset_minutes; unknown: tz_offset_minutes, else 400)",
+    ),
+    q(
+        "tz_offset_minutes",
+        {"type": "integer", "minimum": -MAX_OFFSET, "maximum": MAX_OFFSET},
+        "minutes east of UTC (the browser's -getTimezoneOffset()), when `timezone` is absent",
+    ),
 ]
+RANGE = [
+    q("start_date", DATE_OR_TIME, DATETIME_DOC),
+    q("end_date", DATE_OR_TIME, DATETIME_DOC),
+    q(
+        "preset",
+        {"type": "string", "enum": list(PRESETS)},
+        "whole local days ending today (this_week: from Monday); not with start_date or end_date (400)",
+    ),
+    *ZONE,
+]
+RANGE_400 = (
+    "a range Aether refuses: preset with a date, an unknown preset, start after end, more than 365 days, a bad"
+    " date, timezone or tz_offset_minutes (docs/reference-api.md §2.5)"
+)
 ADMIN_RANGE_DOC = " When both dates are omitted the range is the last USAGESTREAM_ADMIN_DEFAULT_DAYS days."
 HOURS_168 = num("hours", 168, 1, 720)
 ANALYSIS = [q("user_id", TEXT, "only this user"), q("api_key_id", TEXT, "only this API key"), HOURS_168]
@@ -55,8 +83,11 @@ RECORDS_PARAMS = [
     q("model", TEXT, "exact model"),
     q("provider", TEXT, "exact current provider name"),
     q("status", {"type": "string", "enum": list(RECORD_STATUSES)}, "request class or status"),
+    q("api_format", TEXT, "exact client API format (e.g. openai:chat), case-insensitive"),
     num("limit", 100, 1, 500),
     num("offset", 0, 0),
+    q("include_total", {"type": "boolean", "default": True}, "false: `total` estimated from the page"),
+    q("total_only", {"type": "boolean", "default": False}, "true: no records, only the exact `total`"),
 ]
 
 
@@ -84,7 +115,7 @@ def timeseries_params(groups: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def timeseries_op(summary: str, groups: tuple[str, ...]) -> Schema:
-    operation = op(summary, "Timeseries", timeseries_params(groups))
+    operation = op(summary, "Timeseries", timeseries_params(groups), s400=RANGE_400)
     operation["description"] = TS_DOC
     return operation
 
@@ -101,7 +132,8 @@ EXPORT_FORMAT = q("format", {"type": "string", "enum": ["csv", "jsonl"], "defaul
 
 def export_op(summary: str, params: list[dict[str, Any]], **errors: str) -> Schema:
     """An export: the parameters of its JSON path (no paging) plus `format`; the body is text, not JSON."""
-    kept = [p for p in params if p["name"] not in ("limit", "offset")] if "records" in summary else params
+    paging = ("limit", "offset", "include_total", "total_only")
+    kept = [p for p in params if p["name"] not in paging] if "records" in summary else params
     operation = op(summary, "Error", [*kept, EXPORT_FORMAT])
     for code, doc in errors.items():
         operation["responses"][code.removeprefix("s")] = _error(doc)
@@ -145,29 +177,31 @@ def websocket(summary: str) -> Schema:
 def paths() -> dict[str, Any]:
     group = q("group_by", {"type": "string", "enum": list(GROUP_BY)}, "dimension", required=True)
     table = {
-        f"{ADMIN}/stats": op("Overall totals." + ADMIN_RANGE_DOC, "Stats", RANGE),
+        f"{ADMIN}/stats": op("Overall totals." + ADMIN_RANGE_DOC, "Stats", RANGE, s400=RANGE_400),
         f"{ADMIN}/aggregation/stats": op(
             "Top groups by request count." + ADMIN_RANGE_DOC,
             "Aggregation",
             [group, *RANGE, num("limit", 20, 1, 100)],
-            s400="invalid group_by",
+            s400="invalid group_by, or " + RANGE_400,
         ),
-        f"{ADMIN}/heatmap": op("365 days of activity, all users", "Heatmap", []),
+        f"{ADMIN}/heatmap": op("365 local days of activity, all users", "Heatmap", ZONE, s400=RANGE_400),
         f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
-        f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS),
+        f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS, s400=RANGE_400),
         f"{ADMIN}/export/records": export_op(
             "Every matching record (the /records filters) as a download." + ADMIN_RANGE_DOC,
             RECORDS_PARAMS,
+            s400=RANGE_400,
             s429=EXPORTS_BUSY,
         ),
         f"{ADMIN}/export/aggregation": export_op(
             "An aggregation as a download." + ADMIN_RANGE_DOC,
             [group, *RANGE, num("limit", 20, 1, 100)],
-            s400="invalid group_by",
+            s400="invalid group_by, or " + RANGE_400,
         ),
         f"{ADMIN}/export/timeseries": export_op(
             "A time series as a download, one row per series and bucket." + ADMIN_RANGE_DOC,
             timeseries_params(ADMIN_GROUPS),
+            s400=RANGE_400,
         ),
         f"{ADMIN}/active": op("Status of the given or the 50 newest active requests", "AdminActive", [IDS]),
         f"{ADMIN}/active/ws": websocket("Live feed of active requests, all users"),
@@ -198,6 +232,7 @@ def paths() -> dict[str, Any]:
                 num("limit", 100, 1, 200),
                 num("offset", 0, 0, 2000),
             ],
+            s400=RANGE_400,
         ),
         f"{USER}/active": op("The caller's given or newest 50 active requests", "UserActive", [IDS]),
         f"{USER}/active/ws": websocket("Live feed of the caller's active requests"),
@@ -207,12 +242,15 @@ def paths() -> dict[str, Any]:
         f"{USER}/export/records": export_op(
             "The caller's records (the /api/users/me/usage filters) as a download",
             [*RANGE, q("search", TEXT, "keywords over key name and model")],
+            s400=RANGE_400,
             s429=EXPORTS_BUSY,
         ),
         f"{USER}/export/timeseries": export_op(
-            "The caller's time series as a download (group_by user or provider: 403)", timeseries_params(USER_GROUPS)
+            "The caller's time series as a download (group_by user or provider: 403)",
+            timeseries_params(USER_GROUPS),
+            s400=RANGE_400,
         ),
-        f"{USER}/heatmap": op("365 days of the caller's activity", "Heatmap", []),
+        f"{USER}/heatmap": op("365 local days of the caller's activity", "Heatmap", ZONE, s400=RANGE_400),
         f"{USER}/interval-timeline": op(
             "The caller's request intervals",
             "IntervalTimeline",

@@ -65,7 +65,7 @@ DAY = obj(
     {"date": S, "requests": I, "total_tokens": I, "total_cost": N, "actual_total_cost": N},
     optional=("actual_total_cost",),
 )
-HEATMAP = obj({"start_date": S, "end_date": S, "total_days": I, "max_requests": I, "days": arr(DAY)})
+HEATMAP = obj({"start_date": S, "end_date": S, "total_days": I, "active_days": I, "max_requests": I, "days": arr(DAY)})
 RECORD = obj(
     {
         "id": S,

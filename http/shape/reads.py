@@ -9,11 +9,12 @@ tokens, key names) are the store's own.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, cast
 
 from usagestream.http.shape import cache, stats
 from usagestream.http.shape.records import active_item, detail_item, record_item, user_record_item
+from usagestream.materializer.read.records import EXACT, RecordQuery
 from usagestream.materializer.read.stats import ProviderRow
 from usagestream.materializer.read.store import ReadStore
 from usagestream.slices import map_sliced
@@ -35,9 +36,11 @@ class ShapedReads(ReadStore):
         item = {"user": stats.user_item, "model": stats.model_item, "api_format": stats.api_format_item}[group_by]
         return [item(r) for r in cast(list[Body], rows)]
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> Body:
-        rows = await self.heatmap_rows(user_id, now)
-        return stats.heatmap_body(rows, self.settings.tz, now, include_actual_cost)
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
+    ) -> Body:
+        rows = await self.heatmap_rows(user_id, now, zone)
+        return stats.heatmap_body(rows, zone or self.settings.tz, now, include_actual_cost)
 
     async def hit_analysis(self, user_id: str | None, api_key_id: str | None, hours: int, now: datetime) -> Body:
         return stats.hit_body(hours, await self.hit_sums(user_id, api_key_id, hours, now))
@@ -53,35 +56,13 @@ class ShapedReads(ReadStore):
         rows, users = await self.timeline_rows(hours, limit, user_id, multi, now)
         return await cache.timeline_body(rows, users, hours, multi)
 
-    async def records(
-        self,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        search: str | None,
-        user_id: str | None,
-        username: str | None,
-        model: str | None,
-        provider: str | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> Body:
-        page = await self.record_page(
-            start=start,
-            end=end,
-            search=search,
-            user_id=user_id,
-            username=username,
-            model=model,
-            provider=provider,
-            status=status,
-            limit=limit,
-            offset=offset,
-        )
+    async def records(self, q: RecordQuery, limit: int, offset: int, total: str = EXACT) -> Body:
+        page = await self.record_page(q, limit, offset, total)
         ents, flags = page.entities, page.flags
         items = await map_sliced(lambda r: record_item(r, ents, flags.get(r["id"])), page.rows, RECORD_SLICE)
-        return {"records": items, "total": page.total, "limit": limit, "offset": offset}
+        body = {"records": items, "total": page.total, "limit": limit, "offset": offset}
+        body["total_is_estimated"] = page.estimated
+        return body
 
     async def detail(self, usage_id: str) -> Body | None:
         found = await self.detail_row(usage_id)

@@ -7,13 +7,10 @@ times in seconds to 2 places, costs of the hit analysis to 4; money otherwise ex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
-
-import asyncpg
 
 from usagestream.materializer.read.stats import HIT_COUNTERS, STATS_COUNTERS, USER_COUNTERS, window
 
@@ -121,7 +118,7 @@ def hit_body(hours: int, r: Row | None) -> Row:
 
 
 # --- heatmap ----------------------------------------------------------------------------------------------
-def heatmap_body(rows: Sequence[asyncpg.Record], tz: ZoneInfo, now: datetime, include_actual_cost: bool) -> Row:
+def heatmap_body(rows: Sequence[Mapping[str, Any]], tz: tzinfo, now: datetime, include_actual_cost: bool) -> Row:
     first, today, lo, hi = window(now, tz)
     acc: dict[date, list[Any]] = {}
     for r in rows:
@@ -143,6 +140,7 @@ def heatmap_body(rows: Sequence[asyncpg.Record], tz: ZoneInfo, now: datetime, in
         "start_date": lo.isoformat(),
         "end_date": hi.isoformat(),
         "total_days": len(days),
+        "active_days": sum(1 for d in days if d["requests"] > 0),  # today's Aether sends it
         "max_requests": max(d["requests"] for d in days),
         "days": days,
     }

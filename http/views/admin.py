@@ -17,6 +17,7 @@ from usagestream.http.keys import REDIS, SETTINGS, STORE
 from usagestream.http.redis_live import LiveSet
 from usagestream.http.views import timeseries as timeseries_view
 from usagestream.http.views.active import active as active_answer
+from usagestream.http.views.export import admin_record_query
 
 NOT_FOUND = "Usage record not found"
 
@@ -26,7 +27,9 @@ def _now() -> datetime:
 
 
 def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
-    return params.admin_range(request.query, request.app[SETTINGS].admin_default_days, _now())
+    """The admin range (docs/reference-api.md §2.2 and §2.5): dates and presets in the request's zone."""
+    settings = request.app[SETTINGS]
+    return params.admin_range(request.query, settings.admin_default_days, _now(), zone=settings.tz)
 
 
 async def stats(request: web.Request, _who: Principal) -> web.StreamResponse:
@@ -42,25 +45,15 @@ async def aggregation(request: web.Request, _who: Principal) -> web.StreamRespon
 
 
 async def heatmap(request: web.Request, _who: Principal) -> web.StreamResponse:
-    return json_response(await request.app[STORE].heatmap(None, True, _now()))
+    zone = params.request_zone(request.query, request.app[SETTINGS].tz)
+    return json_response(await request.app[STORE].heatmap(None, True, _now(), zone))
 
 
 async def records(request: web.Request, _who: Principal) -> web.StreamResponse:
-    q = request.query
-    start, end = _range(request)
-    answer = await request.app[STORE].records(
-        start=start,
-        end=end,
-        search=params.text(q, "search"),
-        user_id=params.text(q, "user_id"),
-        username=params.text(q, "username"),
-        model=params.text(q, "model"),
-        provider=params.text(q, "provider"),
-        status=params.record_status(q),
-        limit=params.integer(q, "limit", 100, 1, 500),
-        offset=params.integer(q, "offset", 0, 0),
-    )
-    return await json_answer(answer)
+    q, settings = request.query, request.app[SETTINGS]
+    rq = admin_record_query(q, settings, _now())
+    limit, offset = params.integer(q, "limit", 100, 1, 500), params.integer(q, "offset", 0, 0)
+    return await json_answer(await request.app[STORE].records(rq, limit, offset, params.record_total(q)))
 
 
 async def active(request: web.Request, _who: Principal) -> web.StreamResponse:

@@ -20,7 +20,7 @@ from usagestream.http.errors import http_error, invalid
 from usagestream.http.keys import OPTIONS, POOL, SETTINGS, STORE
 from usagestream.http.shape import export as shape
 from usagestream.http.views.timeseries_params import series_query
-from usagestream.materializer.read.export import RecordQuery
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.settings import Settings
 from usagestream.timeseries import PlanError
 
@@ -73,7 +73,7 @@ def _download(name: str, fmt: str, body: bytes) -> web.Response:
 
 def admin_record_query(q: params.Query, settings: Settings, now: datetime) -> RecordQuery:
     """Every /records filter, parsed as /records parses it (no limit or offset: every matching record)."""
-    start, end = params.admin_range(q, settings.admin_default_days, now)
+    start, end = params.admin_range(q, settings.admin_default_days, now, zone=settings.tz)
     return RecordQuery(
         start=start,
         end=end,
@@ -83,18 +83,19 @@ def admin_record_query(q: params.Query, settings: Settings, now: datetime) -> Re
         model=params.text(q, "model"),
         provider=params.text(q, "provider"),
         status=params.record_status(q),
+        api_format=params.text(q, "api_format") or None,  # empty: no filter, as Aether reads it
     )
 
 
-def user_record_query(q: params.Query, user_id: str) -> RecordQuery:
+def user_record_query(q: params.Query, user_id: str, settings: Settings, now: datetime) -> RecordQuery:
     """The filters of /api/users/me/usage: the range and the search over the caller's own records."""
-    start, end = params.date_range(q)
+    start, end = params.date_range(q, zone=settings.tz, now=now)
     return RecordQuery(start=start, end=end, search=params.text(q, "search"), owner=user_id)
 
 
 def aggregation_query(q: params.Query, settings: Settings, now: datetime) -> tuple[str, Range, Range, int]:
     """(group_by, start, end, limit) as /aggregation/stats parses them."""
-    start, end = params.admin_range(q, settings.admin_default_days, now)
+    start, end = params.admin_range(q, settings.admin_default_days, now, zone=settings.tz)
     limit = params.integer(q, "limit", 20, 1, 100)
     return params.group_by(q), start, end, limit
 
@@ -134,7 +135,7 @@ async def admin_records(request: web.Request, _who: Principal) -> web.StreamResp
 
 async def user_records(request: web.Request, who: Principal) -> web.StreamResponse:
     fmt = export_format(request.query)
-    return await _stream(request, user_record_query(request.query, who.user_id), fmt)
+    return await _stream(request, user_record_query(request.query, who.user_id, request.app[SETTINGS], _now()), fmt)
 
 
 async def admin_aggregation(request: web.Request, _who: Principal) -> web.StreamResponse:

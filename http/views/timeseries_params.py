@@ -21,16 +21,18 @@ _ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]{1,40}(/[A-Za-z0-9_+\-]{1,40}){0,2}")
 
 
 def series_query(query: params.Query, settings: Settings, now: datetime, user_id: str | None) -> SeriesQuery:
-    """The request's parameters; `user_id` None for the admin path, else the caller's own series."""
+    """The request's parameters; `user_id` None for the admin path, else the caller's own series. Dates and
+    presets are days of `timezone` / `tz_offset_minutes`, else of `tz` (docs/reference-api.md §2.5)."""
+    tz = zone(query, settings)
     if user_id is None:
-        start, end = params.admin_range(query, settings.admin_default_days, now)
+        start, end = params.admin_range(query, settings.admin_default_days, now, zone=tz, max_days=None)
     else:
-        start, end = params.date_range(query)
+        start, end = params.date_range(query, zone=tz, now=now, max_days=None)
     return SeriesQuery(
         start=start,
         end=end,
         granularity=granularity(query),
-        tz=zone(query, settings),
+        tz=tz,
         group_by=group_by(query, admin=user_id is None),
         limit=params.integer(query, "limit", 10, 1, 100),
         now=now,

@@ -18,7 +18,7 @@ from usagestream.http.views.active import active as active_answer
 
 async def usage(request: web.Request, who: Principal) -> web.StreamResponse:
     q = request.query
-    start, end = params.date_range(q)
+    start, end = params.date_range(q, zone=request.app[SETTINGS].tz, now=datetime.now(UTC))
     search = params.text(q, "search")
     limit = params.integer(q, "limit", 100, 1, 200)
     offset = params.integer(q, "offset", 0, 0, 2000)
@@ -33,7 +33,8 @@ async def active(request: web.Request, who: Principal) -> web.StreamResponse:
 
 async def heatmap(request: web.Request, who: Principal) -> web.StreamResponse:
     # The reference meant admins to see actual cost here (its role check never matched, docs/reference-api.md §5 Q2).
-    answer = await request.app[STORE].heatmap(who.user_id, who.is_admin, datetime.now(UTC))
+    zone = params.request_zone(request.query, request.app[SETTINGS].tz)
+    answer = await request.app[STORE].heatmap(who.user_id, who.is_admin, datetime.now(UTC), zone)
     return json_response(answer)
 
 

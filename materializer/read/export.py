@@ -12,31 +12,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
-from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read.entities import Entities
+from usagestream.materializer.read.records import RecordQuery
 
 CHUNK = 250  # rows per fetch: decoding, entity look-ups and writing a chunk run on the API's event loop
-
-
-@dataclass(frozen=True)
-class RecordQuery:
-    """The filters of an export. `owner` set: only that user's records, with the user scope's search (key name
-    and model only) and no admin filter; None: the admin scope with every /records filter."""
-
-    start: datetime | None
-    end: datetime | None
-    search: str | None = None
-    owner: str | None = None
-    user_id: str | None = None
-    username: str | None = None
-    model: str | None = None
-    provider: str | None = None
-    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,22 +31,10 @@ class Chunk:
     flags: dict[str, dict[str, bool]]
 
 
-async def _filters(conn: Conn, q: RecordQuery) -> rec.Filters:
-    f = rec.Filters()
-    admin = q.owner is None
-    if not admin:
-        f.add("user_id = {}", q.owner)
-    f.range(q.start, q.end)
-    f.matched(await rec.resolve_search(conn, q.search, admin=admin))
-    if admin:
-        f.admin(q.user_id, q.username, q.model, q.provider, q.status)
-    return f
-
-
 async def record_chunks(pool: asyncpg.Pool, q: RecordQuery, chunk: int = CHUNK) -> AsyncGenerator[Chunk, None]:
     """The matching records, newest first, `chunk` at a time (an async generator: close it to stop early)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        f = await _filters(conn, q)
+        f = await rec.where(conn, q)
         sql, args = rec.export_sql(f)
         cursor = await conn.cursor(sql, *args)
         while rows := list(await cursor.fetch(chunk)):

@@ -91,6 +91,30 @@ async def resolve_search(conn: Conn, text: str | None, admin: bool) -> list[Matc
     return out
 
 
+@dataclass(frozen=True)
+class RecordQuery:
+    """The filters of a records read (/records, /api/users/me/usage, their exports), once for every layer: the
+    handler parses them into this, the store builds its WHERE clause from it (`where`). `owner` set: only that
+    user's records, with the user scope's search (key name and model only) and no admin filter; None: the admin
+    scope with every /records filter (docs/reference-api.md §3.4). None everywhere means no filter."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    search: str | None = None
+    owner: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: str | None = None
+    api_format: str | None = None
+
+    def by_aggregates(self) -> bool:
+        """Whether no filter but the range, user_id, model, api_format and search is set (the ones whose total
+        the aggregates can tell, see ReadStore._count)."""
+        return self.owner is None and self.username is None and self.provider is None and self.status is None
+
+
 class Filters:
     """The WHERE clause of a records query, built condition by condition."""
 
@@ -139,7 +163,10 @@ class Filters:
         model: str | None,
         provider: str | None,
         status: str | None,
+        api_format: str | None = None,
     ) -> None:
+        if api_format is not None:
+            self.add("api_format = {}", api_format)
         if user_id is not None:
             self.add("user_id = {}", user_id)
         if username is not None:
@@ -154,6 +181,19 @@ class Filters:
             if status not in STATUS_FILTERS:
                 raise ValueError(f"unknown status filter {status!r}")
             self.where.append(STATUS_FILTERS[status])
+
+
+async def where(conn: Conn, q: RecordQuery) -> Filters:
+    """The WHERE clause of `q`, with its search resolved (`resolve_search`) in this snapshot."""
+    f = Filters()
+    admin = q.owner is None
+    if not admin:
+        f.add("user_id = {}", q.owner)
+    f.range(q.start, q.end)
+    f.matched(await resolve_search(conn, q.search, admin=admin))
+    if admin:
+        f.admin(q.user_id, q.username, q.model, q.provider, q.status, q.api_format)
+    return f
 
 
 # The columns an /active item is built from (http/shape/records.py `active_item`).
@@ -181,12 +221,18 @@ ACTIVE_COLUMNS = (
 
 @dataclass(frozen=True)
 class RecordPage:
-    """A page of records with what shaping them needs: the entities they name and (admin page) attempt flags."""
+    """A page of records with what shaping them needs: the entities they name and (admin page) attempt flags;
+    `estimated`: `total` is a lower bound from the page (ESTIMATE), not a count."""
 
     rows: list[asyncpg.Record]
     entities: Entities
     total: int
     flags: dict[str, dict[str, bool]] = field(default_factory=dict)
+    estimated: bool = False
+
+
+# How a page's total is found (ReadStore.record_page): counted, counted with no page, or estimated from the page.
+EXACT, ONLY, ESTIMATE = "exact", "only", "estimate"
 
 
 # A page is merged from per-value branches when a keyword matches at most this many values.
@@ -247,12 +293,22 @@ async def page(
 
     `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
     if total is None:
-        sql, args = count_sql(f)
-        total = await conn.fetchval(sql, *args)
+        total = await count(conn, f)
     if total == 0:
         return 0, []
+    return total, await page_rows(conn, f, limit, offset)
+
+
+async def count(conn: Conn, f: Filters) -> int:
+    """The number of matching records."""
+    sql, args = count_sql(f)
+    return int(await conn.fetchval(sql, *args))
+
+
+async def page_rows(conn: Conn, f: Filters, limit: int, offset: int) -> list[asyncpg.Record]:
+    """The page, newest first (created_at desc, then id desc), without counting the matches."""
     sql, args = page_sql(f, limit, offset)
-    return total, list(await conn.fetch(sql, *args))
+    return list(await conn.fetch(sql, *args))
 
 
 async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:

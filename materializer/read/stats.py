@@ -8,7 +8,7 @@ same for a day or a year, whatever the history holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
@@ -213,7 +213,7 @@ async def records_plan(conn: Conn, start: datetime | None, end: datetime | None)
 
 
 # --- heatmap ----------------------------------------------------------------------------------------------
-def window(now: datetime, tz: ZoneInfo) -> tuple[date, date, datetime, datetime]:
+def window(now: datetime, tz: tzinfo) -> tuple[date, date, datetime, datetime]:
     """The 365 local days ending today: first and last date, and their UTC start and end instants."""
     today = now.astimezone(tz).date()
     first = today - timedelta(days=364)

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.read import cache
+from usagestream.materializer.read import cache, heatmap
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read import stats as st
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
+from usagestream.stats import GRAIN_DAY
 
 GROUP_BY = ("model", "user", "provider", "api_format")
 # The usage_agg dimension keyed by each searched record column.
@@ -41,6 +43,10 @@ class UserTotals(NamedTuple):
     totals: Row | None
     by_model: dict[str, Row]
     user: Body | None
+
+
+def _named(zone: tzinfo, name: str) -> bool:
+    return isinstance(zone, ZoneInfo) and zone.key == name
 
 
 class ReadStore:
@@ -88,58 +94,44 @@ class ReadStore:
             counters = st.FR_COUNTERS + (("fr_rt_sum", "fr_rt_n") if group_by == "api_format" else ())
             return await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
 
-    async def heatmap_rows(self, user_id: str | None, now: datetime) -> list[asyncpg.Record]:
-        """The day (or, if the days were built in another zone, hour) buckets of the 365 local days of
-        settings.timezone ending today (`st.window`); tokens include cache tokens."""
-        _, _, lo, hi = st.window(now, self.settings.tz)
+    async def heatmap_rows(self, user_id: str | None, now: datetime, zone: tzinfo | None = None) -> list[Row]:
+        """Bucket rows whose sums by the local date of `bucket` are the 365 days of `zone` (default
+        settings.timezone) ending today (`st.window`); tokens include cache tokens. The day buckets when they
+        are that zone's days, else finer buckets and recounts (materializer/read/heatmap.py)."""
+        zone = zone or self.settings.tz
+        _, today, lo, hi = st.window(now, zone)
         async with self._read() as conn:
-            grain = 1 if await st.day_zone(conn, self.settings.timezone) else 0
-            return await st.heatmap_rows(conn, user_id, grain, lo, hi)
+            if _named(zone, self.settings.timezone) and await st.day_zone(conn, self.settings.timezone):
+                return [dict(r) for r in await st.heatmap_rows(conn, user_id, GRAIN_DAY, lo, hi)]
+            return await heatmap.zone_rows(conn, user_id, today, zone)
 
-    async def record_page(
-        self,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        search: str | None,
-        user_id: str | None,
-        username: str | None,
-        model: str | None,
-        provider: str | None,
-        status: str | None,
-        limit: int,
-        offset: int,
-    ) -> rec.RecordPage:
-        """/records (3.4): created_at desc, id desc; `total` counts every matching row."""
-        f = rec.Filters()
-        f.range(start, end)
+    async def record_page(self, q: rec.RecordQuery, limit: int, offset: int, total: str = rec.EXACT) -> rec.RecordPage:
+        """/records (3.4): the page newest first (created_at desc, id desc), and its total by `total`:
+        EXACT counts every matching row; ONLY counts them and reads no row (Aether's total_only); ESTIMATE
+        counts nothing: offset + the rows read, + 1 when the page is full (Aether's include_total=false)."""
         async with self._read() as conn:
-            matches = await rec.resolve_search(conn, search, admin=True)
-            f.matched(matches)
-            f.admin(user_id, username, model, provider, status)
-            known = None
-            if username is None and provider is None and status is None:
-                known = await self._count(conn, start, end, user_id, model, matches)
-            total, rows = await rec.page(conn, f, limit, offset, total=known)
+            f = await rec.where(conn, q)
+            if total == rec.ESTIMATE:
+                rows = await rec.page_rows(conn, f, limit, offset)
+                n = offset + len(rows) + (1 if len(rows) == limit else 0)
+            else:
+                known = await self._count(conn, q, f.matches) if q.by_aggregates() else None
+                n = known if known is not None else await rec.count(conn, f)
+                rows = [] if total == rec.ONLY or n == 0 else await rec.page_rows(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
-        return rec.RecordPage(rows, ents, total, flags)
+        return rec.RecordPage(rows, ents, n, flags, estimated=total == rec.ESTIMATE)
 
-    async def _count(
-        self,
-        conn: Conn,
-        start: datetime | None,
-        end: datetime | None,
-        user_id: str | None,
-        model: str | None,
-        matches: list[rec.Matches],
-    ) -> int | None:
-        """The number of records in `[start, end]` (of one user, one model, or matching one search keyword that
-        matches values of a single column) from the aggregates' `n_all`: the same exact total as a count over
-        the records, at the cost of a few dozen bucket rows per key. None when the aggregates cannot tell."""
+    async def _count(self, conn: Conn, q: rec.RecordQuery, matches: list[rec.Matches]) -> int | None:
+        """The number of records in the range (of one user, one model, one API format, or matching one search
+        keyword that matches values of a single column) from the aggregates' `n_all`: the same exact total as a
+        count over the records, at the cost of a few dozen bucket rows per key. None when they cannot tell."""
         dim, keys = "all", [""]
+        narrowed = [
+            (d, v) for d, v in (("user", q.user_id), ("model", q.model), ("api_format", q.api_format)) if v is not None
+        ]
         if matches:
-            if user_id is not None or model is not None or len(matches) > 1:
+            if narrowed or len(matches) > 1:
                 return None
             columns = matches[0].columns()
             if not columns:
@@ -147,13 +139,11 @@ class ReadStore:
             if len(columns) > 1:
                 return None  # rows matching two columns would be counted twice
             dim, keys = COLUMN_DIM[columns[0]], matches[0].values[columns[0]]
-        elif user_id is not None and model is not None:
-            return None  # user_model keys join the two with chr(31), which a user id could contain: count rows
-        elif user_id is not None:
-            dim, keys = "user", [user_id]
-        elif model is not None:
-            dim, keys = "model", [model]
-        plan = await self._plan(conn, "usage_records", start, end, records_only=True)  # records that exist
+        elif len(narrowed) > 1:
+            return None  # no dimension holds two (user_model keys join them with chr(31), which an id may hold)
+        elif narrowed:
+            dim, keys = narrowed[0][0], [narrowed[0][1]]
+        plan = await self._plan(conn, "usage_records", q.start, q.end, records_only=True)  # records that exist
         rows = await st.usage_sums(conn, plan, dim, ("n_all",), keys=keys)
         return sum(int(r["n_all"]) for r in rows.values())
 
@@ -224,11 +214,8 @@ class ReadStore:
         offset: int,
     ) -> tuple[UserTotals, rec.RecordPage]:
         """/api/users/me/usage (3.10): what the summary is made of, and the page of records (non-admin)."""
-        f = rec.Filters()
-        f.add("user_id = {}", user_id)
-        f.range(start, end)
         async with self._read() as conn:
-            f.matched(await rec.resolve_search(conn, search, admin=False))
+            f = await rec.where(conn, rec.RecordQuery(start, end, search, owner=user_id))
             plan = await self._plan(conn, "usage_records", start, end)
             totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
             by_model = await st.usage_sums(conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f")

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from usagestream.http.edge.serving import EdgeRunner
 from usagestream.http.keys import ApiOptions
 from usagestream.http.server import create_app
+from usagestream.materializer.read.records import EXACT, RecordQuery
 from usagestream.settings import Settings
 
 ADMIN_ID = "u-admin"
@@ -61,19 +62,22 @@ class FakeReads:
         self._note("aggregation", group_by, start, end, limit)
         return []
 
-    async def heatmap(self, user_id: str | None, include_actual_cost: bool, now: datetime) -> dict[str, Any]:
-        self._note("heatmap", user_id, include_actual_cost)
+    async def heatmap(
+        self, user_id: str | None, include_actual_cost: bool, now: datetime, zone: tzinfo | None = None
+    ) -> dict[str, Any]:
+        self._note("heatmap", user_id, include_actual_cost, zone)
         return {
             "start_date": "2026-01-01",
             "end_date": "2026-12-31",
             "total_days": 0,
+            "active_days": 0,
             "max_requests": 0,
             "days": [],
         }
 
-    async def records(self, **kwargs: Any) -> dict[str, Any]:
-        self._note("records", **kwargs)
-        return {"records": [], "total": 0, "limit": kwargs["limit"], "offset": kwargs["offset"]}
+    async def records(self, q: RecordQuery, limit: int, offset: int, total: str = EXACT) -> dict[str, Any]:
+        self._note("records", q, limit, offset, total)
+        return {"records": [], "total": 0, "limit": limit, "offset": offset, "total_is_estimated": False}
 
     async def detail(self, usage_id: str) -> dict[str, Any] | None:
         self._note("detail", usage_id)

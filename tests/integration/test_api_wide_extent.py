@@ -55,7 +55,7 @@ HEALTH_MAX = 0.250  # seconds, every /health sample of every pass
 PASSES = 3
 HEALTH_EVERY = 0.01
 BULK = 30_000  # completed requests of the last hours: interval timelines and TTL analyses of this many points
-WIDE = {"start_date": "0001-01-01", "end_date": "9999-12-31"}
+WIDE = {"start_date": "0001-01-01T00:00:00Z", "end_date": "9999-12-31T23:59:59Z"}  # datetimes: no day limit
 
 PROBE = """
 import http.client, json, os, sys, time

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 
 BULK = 1_000_000
 GROWTH_BOUND = 100 * 1024 * 1024  # bytes of peak RSS growth allowed for the whole export
-WIDE = {"start_date": "0001-01-01", "end_date": "9999-12-31"}
+WIDE = {"start_date": "0001-01-01T00:00:00Z", "end_date": "9999-12-31T23:59:59Z"}  # datetimes: no day limit
 NONE = {"start_date": "2000-01-01", "end_date": "2000-01-02"}  # no record: the small export
 # The CLI in a wrapper that reports its own peak RSS (ru_maxrss, KiB on Linux) on its last stderr line.
 CLI = (

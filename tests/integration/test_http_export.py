@@ -47,7 +47,7 @@ pytestmark = pytest.mark.integration
 
 ADMIN = "/api/admin/usage"
 USER = "/api/users/me/usage"
-WIDE = {"start_date": "0001-01-01", "end_date": "9999-12-31"}
+WIDE = {"start_date": "0001-01-01T00:00:00Z", "end_date": "9999-12-31T23:59:59Z"}  # datetimes: no day limit
 # k1 (a key of u0) renamed: a CSV cell that needs quoting, holds a newline and starts like a formula.
 SPECIAL = '=SUM("a,b";1)\n"q"'
 ADMIN_ONLY = {

@@ -231,7 +231,8 @@ def expected_heatmap(w: World, tz: ZoneInfo, user_id: str | None, actual: bool) 
         if actual:
             item["actual_total_cost"] = money(g, "actual_total_cost_usd")
         days.append(item)
-    return {"total_days": 365, "max_requests": max(d["requests"] for d in days), "days": days}
+    active = sum(1 for d in days if d["requests"])
+    return {"total_days": 365, "active_days": active, "max_requests": max(d["requests"] for d in days), "days": days}
 
 
 @pytest.mark.parametrize(("user_id", "actual"), [(None, True), ("u0", False), ("u6", True), ("zz", False)])

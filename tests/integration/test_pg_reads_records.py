@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from test_pg_reads_seed import NOW, TIERS, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
 
+from usagestream.materializer.read.records import ESTIMATE, ONLY, RecordQuery
 from usagestream.materializer.read.sql import search_patterns
 
 pytestmark = pytest.mark.integration
@@ -175,6 +176,8 @@ def select(w: World, start: datetime | None, end: datetime | None, **f: Any) -> 
             continue
         if f.get("status") and not STATUS[f["status"]](u):
             continue
+        if f.get("api_format") is not None and u["api_format"] != f["api_format"]:
+            continue
         out.append(u)
     return newest_first(out)
 
@@ -187,9 +190,7 @@ async def records(
     offset: int = 0,
     **f: Any,
 ) -> Row:
-    args: dict[str, Any] = dict.fromkeys(("search", "user_id", "username", "model", "provider", "status"))
-    args.update(f)
-    return await ctx.store.records(start=start, end=end, limit=limit, offset=offset, **args)
+    return await ctx.store.records(RecordQuery(start=start, end=end, **f), limit, offset)
 
 
 def expected_page(w: World, rows: list[Row], limit: int, offset: int) -> Row:
@@ -198,6 +199,7 @@ def expected_page(w: World, rows: list[Row], limit: int, offset: int) -> Row:
         "total": len(rows),
         "limit": limit,
         "offset": offset,
+        "total_is_estimated": False,
     }
 
 
@@ -273,6 +275,12 @@ FILTERS: list[dict[str, Any]] = [
     *({"status": s} for s in STATUS),
     {"status": "failed", "model": "claude-3"},
     {"search": "a", "status": "completed", "provider": "OpenAI-Main"},
+    {"api_format": "claude:chat"},
+    {"api_format": "CLAUDE"},
+    {"api_format": "claude"},  # exact, as Aether compares: no record
+    {"api_format": "openai:chat", "model": "gpt-4o"},
+    {"api_format": "openai:cli", "search": "a"},
+    {"api_format": "claude:chat", "user_id": "u0"},
 ]
 
 
@@ -289,6 +297,21 @@ async def test_records_filters(ctx: Ctx, f: dict[str, Any], bounds: tuple[dateti
     start, end = bounds
     got = await records(ctx, start, end, **f)
     assert got == expected_page(ctx.world, select(ctx.world, start, end, **f), 500, 0)
+
+
+@pytest.mark.parametrize("f", [{}, {"api_format": "claude:chat"}, {"user_id": "u0", "status": "completed"}])
+@pytest.mark.parametrize(("limit", "offset"), [(7, 0), (7, 7), (500, 0), (5, 10000)])
+async def test_records_total_only_and_estimated(ctx: Ctx, f: dict[str, Any], limit: int, offset: int) -> None:
+    """total_only: the exact total and no record; include_total=false: the page, and a total of offset + its
+    rows (+ 1 when the page is full), marked estimated, as Aether answers."""
+    rows = select(ctx.world, None, None, **f)
+    only = await ctx.store.records(RecordQuery(**f), limit, offset, ONLY)
+    assert only == {"records": [], "total": len(rows), "limit": limit, "offset": offset, "total_is_estimated": False}
+    est = await ctx.store.records(RecordQuery(**f), limit, offset, ESTIMATE)
+    exact = expected_page(ctx.world, rows, limit, offset)
+    assert est["records"] == exact["records"] and est["total_is_estimated"] is True
+    page = len(exact["records"])
+    assert est["total"] == offset + page + (1 if page == limit else 0)
 
 
 async def test_records_unknown_status_is_rejected(ctx: Ctx) -> None:

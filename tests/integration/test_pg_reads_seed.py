@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -211,15 +211,18 @@ def _candidates(rng: random.Random, u: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def generate(
-    seed: int = 7, n: int = 320, far: bool = False
+    seed: int = 7, n: int = 320, far: bool = False, at: Sequence[datetime] = ()
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(first snapshots, final snapshots, candidates); `far`: two of them (and their candidates) dated at the
-    ends of the years the contract accepts, which stretch every open range over ten thousand years."""
+    ends of the years the contract accepts, which stretch every open range over ten thousand years; `at`: the
+    next ones dated at these instants (local midnights and the microsecond before them, say)."""
     rng = random.Random(seed)
     first = [_pending(rng, i) for i in range(n)]
     first[0]["created_at"] = NOW  # exactly at a range end used by the tests
     if far:
         first[1]["created_at"], first[2]["created_at"] = FAR
+    for u, instant in zip(first[3:], at, strict=False):
+        u["created_at"] = instant
     final = [_final(rng, u) for u in first]
     cands = [c for u in final for c in _candidates(rng, u)]
     return first, final, cands
@@ -312,10 +315,17 @@ async def _write_aggregates(conn: asyncpg.Connection, d: Deltas) -> None:
     await _insert(conn, "attempt_agg", attempts)
 
 
-async def seed(conn: asyncpg.Connection, tz: ZoneInfo, n: int = 320, seed_value: int = 7, far: bool = False) -> World:
+async def seed(
+    conn: asyncpg.Connection,
+    tz: ZoneInfo,
+    n: int = 320,
+    seed_value: int = 7,
+    far: bool = False,
+    at: Sequence[datetime] = (),
+) -> World:
     """Write entities, records and candidates, and the aggregates as the writer folds them (first snapshot,
-    then its replacement by the final one), with usagestream.stats."""
-    first, final, cands = generate(seed_value, n, far)
+    then its replacement by the final one), with usagestream.stats; `far` and `at` as `generate` takes them."""
+    first, final, cands = generate(seed_value, n, far, at)
     await _write_entities(conn)
     await _insert(conn, "usage_records", [{**u, "seq": 2, "kafka_partition": 0} for u in final])
     await _insert(conn, "candidate_records", [{**c, "seq": 1, "kafka_partition": 0} for c in cands])
@@ -360,12 +370,12 @@ async def clone_records(conn: asyncpg.Connection, n: int, fresh: dict[str, str])
     )
 
 
-async def seed_database(dsn: str, tz: ZoneInfo, far: bool = False) -> World:
+async def seed_database(dsn: str, tz: ZoneInfo, far: bool = False, n: int = 320, at: Sequence[datetime] = ()) -> World:
     """Empty the database's tables and seed them (for module-scoped fixtures)."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f"TRUNCATE {TABLES}")
-        return await seed(conn, tz, far=far)
+        return await seed(conn, tz, n=n, far=far, at=at)
     finally:
         await conn.close()
 

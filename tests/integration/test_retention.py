@@ -27,6 +27,7 @@ from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.ops import retention
 from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -161,18 +162,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         assert await verify(s, out=io.StringIO()) == 0
         assert [await reads.stats(*r) for r in (old_range, whole)] == stats_before
         assert await reads.aggregation("model", *whole, limit=20) == agg_before
-        page = await reads.records(
-            start=whole[0],
-            end=whole[1],
-            search=None,
-            user_id=None,
-            username=None,
-            model=None,
-            provider=None,
-            status=None,
-            limit=5,
-            offset=0,
-        )
+        page = await reads.records(RecordQuery(start=whole[0], end=whole[1]), 5, 0)
         kept = await pg.fetchval("SELECT count(*) FROM usage_records")
         assert page["total"] == kept < len(traffic.latest_usage)
 
