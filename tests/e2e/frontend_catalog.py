@@ -117,6 +117,8 @@ def oracle_range(entry: dict[str, Any], params: dict[str, Any], b: Browser) -> t
 
 # --- response checks ---------------------------------------------------------------------------------------
 def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "json":
+        return True
     if kind == "int":
         return type(value) is int
     if kind == "number":
@@ -133,40 +135,51 @@ def _type_ok(value: Any, kind: str) -> bool:
 
 
 def type_ok(value: Any, spec: str) -> bool:
-    kinds = spec.split("|")
+    kinds = [k for k in spec.split("|") if k != "absent"]
     return (value is None and "null" in kinds) or any(_type_ok(value, k) for k in kinds if k != "null")
 
 
-def _walk(node: Any, segments: list[str], loc: str, out: list[tuple[str, Any]], problems: set[str]) -> None:
-    if not segments:
-        out.append((loc, node))
-        return
-    seg = segments[0]
-    name, each = (seg[:-2], True) if seg.endswith("[]") else (seg, False)
-    if name:
-        if not isinstance(node, dict):
-            problems.add(f"{loc}: not an object, so no field {name!r}")
+@dataclass
+class _Walk:
+    """One field path followed through an answer: the values found, and what was missing on the way."""
+
+    optional: bool  # the last field may be left out (a type spec with `absent`)
+    found: list[Any]
+    problems: set[str]
+
+    def walk(self, node: Any, segments: list[str], loc: str) -> None:
+        if not segments:
+            self.found.append(node)
             return
-        if name not in node:
-            problems.add(f"missing field {loc}.{name}".replace("$.", ""))
-            return
-        node, loc = node[name], f"{loc}.{name}"
-    if not each:
-        _walk(node, segments[1:], loc, out, problems)
-    elif not isinstance(node, list):
-        problems.add(f"{loc}: {type(node).__name__}, not a list")
-    else:
-        for item in node:
-            _walk(item, segments[1:], loc + "[]", out, problems)
+        seg = segments[0]
+        name, each = (seg[:-2], True) if seg.endswith("[]") else (seg, False)
+        if name:
+            if not isinstance(node, dict):
+                self.problems.add(f"{loc}: not an object, so no field {name!r}")
+                return
+            if name not in node:
+                if not (self.optional and len(segments) == 1):
+                    self.problems.add(f"missing field {loc}.{name}".replace("$.", ""))
+                return
+            node, loc = node[name], f"{loc}.{name}"
+        if not each:
+            self.walk(node, segments[1:], loc)
+        elif not isinstance(node, list):
+            self.problems.add(f"{loc}: {type(node).__name__}, not a list")
+        else:
+            for item in node:
+                self.walk(item, segments[1:], loc + "[]")
 
 
 def field_problems(body: Any, fields: dict[str, str]) -> list[str]:
-    """Each field the view reads: present (in every list item) and of its type."""
+    """Each field the view reads: present (in every list item, unless its type allows `absent`) and of its
+    type."""
     problems: set[str] = set()
     for path, spec in fields.items():
-        found: list[tuple[str, Any]] = []
-        _walk(body, [s for s in path.split(".") if s], "$", found, problems)
-        bad = sorted({f"{type(v).__name__} {v!r}"[:80] for _, v in found if not type_ok(v, spec)})
+        walk = _Walk("absent" in spec.split("|"), [], problems)
+        walk.walk(body, [s for s in path.split(".") if s], "$")
+        found = walk.found
+        bad = sorted({f"{type(v).__name__} {v!r}"[:80] for v in found if not type_ok(v, spec)})
         if bad:
             problems.add(f"field {path}: expected {spec}, got {', '.join(bad[:3])}")
     return sorted(problems)

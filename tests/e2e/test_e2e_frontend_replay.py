@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ ENTRIES = {e["id"]: e for e in CATALOG["entries"]}
 # The browser sits in a zone that is not the deployment's (Asia/Shanghai) and not a whole hour from UTC.
 BROWSER_TZ = "Asia/Kolkata"
 USER = "u-alice"  # the signed-in user of the user pages
-KINDS = {"int", "number", "string", "bool", "object", "list", "date", "datetime", "null"}
+KINDS = {"int", "number", "string", "bool", "object", "list", "json", "date", "datetime", "null", "absent"}
 
 
 def history_values(world: World) -> dict[str, Any]:
@@ -196,3 +197,35 @@ def test_every_entry_names_its_source() -> None:
         kinds = {k for spec in C.fields_of(entry, CATALOG).values() for k in spec.split("|")}
         assert kinds and kinds <= KINDS, (entry["id"], kinds - KINDS)
         assert entry.get("oracle") in (None, *ORACLES), entry["id"]
+
+
+def test_the_field_checks_flag_missing_fields_and_wrong_types() -> None:
+    fields = {
+        "total": "int",
+        "records[].id": "string",
+        "records[].cost": "number",
+        "records[].tier": "string|absent",
+        "records[].ended_at": "datetime|null",
+        "[].x": "int",
+    }
+    good = {
+        "total": 2,
+        "records": [
+            {"id": "a", "cost": 1, "ended_at": None},
+            {"id": "b", "cost": Decimal("0.5"), "tier": "x", "ended_at": "2026-02-03T00:00:00+00:00"},
+        ],
+    }
+    assert C.field_problems(good, {k: v for k, v in fields.items() if not k.startswith("[]")}) == []
+    bad = {"total": "2", "records": [{"id": "a", "cost": 1.5, "tier": None, "ended_at": "2026-02-03"}, {"cost": True}]}
+    assert C.field_problems(bad, {k: v for k, v in fields.items() if not k.startswith("[]")}) == [
+        "field records[].cost: expected number, got bool True, float 1.5",
+        "field records[].ended_at: expected datetime|null, got str '2026-02-03'",
+        "field records[].tier: expected string|absent, got NoneType None",
+        "field total: expected int, got str '2'",
+        "missing field records[].ended_at",
+        "missing field records[].id",
+    ]
+    assert C.field_problems([{"x": 1}, {}], {"[].x": "int"}) == ["missing field $[].x"]
+    assert C.item_count_problems({"records": []}, {"records": 1}) == [
+        "records: 0 items, the e2e history has at least 1"
+    ]
