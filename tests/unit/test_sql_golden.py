@@ -15,8 +15,8 @@ import pytest
 
 from usagestream.materializer import pg_tables
 from usagestream.materializer.read import export, stats
-from usagestream.materializer.read.records import RecordQuery
 from usagestream.materializer.read import timeseries as ts
+from usagestream.materializer.read.records import RecordQuery
 from usagestream.materializer.read.store import ReadStore
 from usagestream.materializer.write import pg_views
 from usagestream.settings import Settings
