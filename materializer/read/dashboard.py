@@ -95,12 +95,11 @@ async def plans(conn: Conn, spans: Sequence[Span], tz_name: str) -> list[Plan]:
     zone = ZoneInfo(tz_name) if stored in (None, tz_name) else None  # days built in another zone: unusable
     out = []
     for lo, hi in spans:
-        lo_, hi_, first_, last_ = lo, hi, first, last
+        edges: tuple[datetime | None, ...] = (lo, hi, first, last)
         if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
-            cutoff = datetime.fromisoformat(cut)
-            lo_, hi_, first_, last_ = await widen_before_cutoff(conn, "usage_records", lo, hi, first, last, cutoff)
-        bounds = clamp(lo_, hi_, first_, last_)
-        out.append(EMPTY if bounds is None else decompose(bounds[0], bounds[1], zone, last_))
+            edges = await widen_before_cutoff(conn, "usage_records", lo, hi, first, last, datetime.fromisoformat(cut))
+        bounds = clamp(*edges)
+        out.append(EMPTY if bounds is None else decompose(bounds[0], bounds[1], zone, edges[3]))
     return out
 
 
@@ -124,10 +123,10 @@ async def stats(pool: asyncpg.Pool, scope: Scope, period: Span, today: Span, now
             return StatsSums(period_sums, today_sums, keys, user=user)
         minute = await scope_sums(conn, p_minute, scope, ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok"))
         online = await usage_sums(conn, p_online, "user", ("n_all",))
-        users = await conn.fetchrow(USERS_SQL)
+        n_users, n_active = await fetch_one(conn, USERS_SQL)
         keys = await conn.fetchval(KEYS_SQL)
     n_online = sum(1 for r in online.values() if r["n_all"] > 0)
-    return StatsSums(period_sums, today_sums, keys, minute, n_online, (users["total"], users["active"]))
+    return StatsSums(period_sums, today_sums, keys, minute, n_online, (n_users, n_active))
 
 
 def per_day_sql(

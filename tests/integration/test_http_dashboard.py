@@ -34,7 +34,9 @@ def world_fixture(database_dsn: str) -> World:
 
 
 @pytest.fixture
-async def client(settings: Settings, world: World, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestClient[Any, Any]]:
+async def client(
+    settings: Settings, world: World, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[TestClient[Any, Any]]:
     monkeypatch.setattr(dashboard_stats, "_now", lambda: NOW)  # the seeded history ends at NOW
     store = FakeReads()
     store.users = {ADMIN_ID: user(ADMIN_ID, "admin"), "u0": user("u0")}
@@ -111,7 +113,9 @@ ZONES = {
 
 @pytest.mark.parametrize("zone_name", list(ZONES))
 @pytest.mark.parametrize("who", ["admin", "u0"])
-async def test_daily_stats_match_a_recount(client: TestClient[Any, Any], world: World, zone_name: str, who: str) -> None:
+async def test_daily_stats_match_a_recount(
+    client: TestClient[Any, Any], world: World, zone_name: str, who: str
+) -> None:
     query, zone = ZONES[zone_name]
     last = NOW.astimezone(zone).date()
     first = last - timedelta(days=9)
