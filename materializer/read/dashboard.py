@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from usagestream.materializer.pg_counters import DIM_KEY_SQL
+from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read.cutoff import widen_before_cutoff
-from usagestream.materializer.read.sql import Args, Statement, cast_sum, usage_union
+from usagestream.materializer.read.sql import Args, Statement, cast_sum
 from usagestream.materializer.read.stats import extent_sql, usage_sums
 from usagestream.ranges import EMPTY, Plan, clamp, decompose
 
@@ -129,28 +129,49 @@ async def stats(pool: asyncpg.Pool, scope: Scope, period: Span, today: Span, now
     return StatsSums(period_sums, today_sums, keys, minute, n_online, (n_users, n_active))
 
 
+def _day_sources(day_plans: Sequence[Plan], args: Args) -> str:
+    """Every day's plan as two row sources tagged with the day's index: `p(i, grain, lo, hi, w)`, the weighted
+    runs of buckets, and `e(i, lo, hi)`, the half-open spans recounted from the records."""
+    pieces = [(i, *piece) for i, plan in enumerate(day_plans) for piece in plan.pieces]
+    edges = [(i, span.lo, span.hi) for i, plan in enumerate(day_plans) for span in plan.edges]
+    columns = [args.add([row[n] for row in pieces]) for n in range(5)]
+    runs = "unnest({}::int4[], {}::int2[], {}::timestamptz[], {}::timestamptz[], {}::int4[])".format(*columns)
+    spans = "unnest({}::int4[], {}::timestamptz[], {}::timestamptz[])".format(
+        *[args.add([row[n] for row in edges]) for n in range(3)]
+    )
+    return f"p AS (SELECT * FROM {runs} AS x(i, grain, lo, hi, w)), e AS (SELECT * FROM {spans} AS x(i, lo, hi))"
+
+
 def per_day_sql(
     day_plans: Sequence[Plan], dim: str, counters: Sequence[str], *, key: str | None = None, prefix: str | None = None
 ) -> Statement:
-    """Counters per (day index, key of `dim`) over each day's plan, of one key, of the keys starting with
-    `prefix`, or of every key. At least one plan must not be empty."""
+    """Counters per (day index, key of `dim`) over each day's plan, in one statement however many days: of one
+    key, of the keys starting with `prefix`, or of every key. Each run is one index range scan of `usage_agg`
+    (LATERAL, `OFFSET 0`: see `sql.runs_sql`); each edge a range scan of the records."""
     args = Args()
+    record_key = DIM_KEY_SQL[dim]  # also checks that `dim` is one of ours before it is inlined
     key_where = record_where = "TRUE"
     if key is not None:
         ph = args.add(key)
-        key_where, record_where = f"key = {ph}", f"{DIM_KEY_SQL[dim]} = {ph}"
+        key_where, record_where = f"a.key = {ph}", f"{record_key} = {ph}"
     elif prefix is not None:
         ph = args.add(prefix)
-        key_where, record_where = f"starts_with(key, {ph})", f"starts_with({DIM_KEY_SQL[dim]}, {ph})"
-    cols = ", ".join(counters)
-    parts = [
-        f"SELECT {i} AS i, key, {cols} FROM ({usage_union(p, dim, counters, args, key_where, record_where)}) s{i}"
-        for i, p in enumerate(day_plans)
-        if not p.empty
-    ]
+        key_where, record_where = f"starts_with(a.key, {ph})", f"starts_with({record_key}, {ph})"
+    weighted = ", ".join(f"a.{c} * p.w AS {c}" for c in counters)
+    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in counters)
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
-    union = " UNION ALL ".join(parts)
-    return args.statement(f'SELECT i, key COLLATE "C" AS key, {sums} FROM ({union}) d GROUP BY 1, 2')
+    stored = (
+        f"SELECT p.i, a.key, {weighted} FROM p CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = '{dim}'"
+        f" AND a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND {key_where} OFFSET 0) a"
+    )
+    recounted = (
+        f"SELECT e.i, {record_key} AS key, {exprs} FROM e JOIN usage_records u ON u.created_at >= e.lo"
+        f" AND u.created_at < e.hi WHERE {record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+    )
+    return args.statement(
+        f'WITH {_day_sources(day_plans, args)} SELECT i, key COLLATE "C" AS key, {sums}'
+        f" FROM ({stored} UNION ALL {recounted}) d GROUP BY 1, 2"
+    )
 
 
 async def per_day(
