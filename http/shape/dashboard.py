@@ -84,7 +84,7 @@ def _admin_cards(s: StatsSums) -> list[Row]:
         _card(
             "今日请求 / 费用",
             f"{txt.grouped(t['n_all'])} / {txt.usd(t['cost'])}",
-            f"成功率 {txt.percent_text(ok)} / 节省 {txt.usd(savings(t))}",
+            f"成功率 {txt.percent_text(ok)} / 节省 {txt.usd(max(savings(t), Decimal(0)))}",  # Aether: at least 0
             "Activity",
         ),
         _card("今日 Token", txt.compact(tokens(t)), "输入 {} / 输出 {} · 写缓存 {} / 读缓存 {}".format(*parts), "Zap"),
