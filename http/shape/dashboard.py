@@ -1,5 +1,5 @@
-"""The JSON bodies of `/api/dashboard/stats` and `/api/dashboard/daily-stats`, shaped as today's Aether answers
-them (field names, card texts, roundings), from the sums of materializer/read/dashboard.py.
+"""The JSON body of `/api/dashboard/stats`, shaped as today's Aether answers it (field names, card texts,
+roundings), from the sums of materializer/read/dashboard.py; the daily stats: http/shape/dashboard_daily.py.
 
 Tokens here are input + output + cache creation + cache read (Aether's dashboard and our heatmap count them so);
 money is rounded to 4 places from the exact sums. What each field means and where it differs from Aether:
@@ -8,13 +8,11 @@ docs/reference-api.md §10.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from usagestream.http.shape import dashboard_text as txt
-from usagestream.materializer.read.dashboard import DailySums, StatsSums
+from usagestream.materializer.read.dashboard import StatsSums
 
 Row = dict[str, Any]
 
@@ -154,63 +152,3 @@ def _user(s: StatsSums) -> Row:
         ),
     ]
     return {"stats": cards} | _common(s, False) | {"monthly_cost": txt.money4(p["cost"])}
-
-
-# --- /api/dashboard/daily-stats ---------------------------------------------------------------------------
-def _amounts(r: Row) -> Row:
-    return {"requests": r["n_all"], "tokens": tokens(r), "cost": txt.money4(r["cost"])}
-
-
-def _by_cost(items: list[Row], name: str) -> list[Row]:
-    """Most cost first, ties by name (bytewise)."""
-    return sorted(items, key=lambda x: (-x["cost"], x[name].encode()))
-
-
-def _day(when: date, total: Row | None, models: dict[str, Row], providers: dict[str, Row] | None) -> Row:
-    r = total or {"n_all": 0, "in_tok": 0, "out_tok": 0, "cc_tok": 0, "cr_tok": 0, "cost": 0, "rt_sum": 0, "rt_n": 0}
-    item = {"date": when.isoformat(), **_amounts(r), "avg_response_time": seconds(r), "unique_models": len(models)}
-    item["model_breakdown"] = _by_cost([{"model": m, **_amounts(v)} for m, v in models.items()], "model")
-    if providers is not None:
-        item["unique_providers"] = len(providers)
-    return item
-
-
-def _summed(days: Sequence[dict[str, Row]]) -> dict[str, Row]:
-    out: dict[str, Row] = {}
-    for day in days:
-        for key, r in day.items():
-            acc = out.setdefault(key, dict.fromkeys(r, 0) | {"i": 0, "key": key})
-            for c, v in r.items():
-                if c not in ("i", "key"):
-                    acc[c] += v
-    return out
-
-
-def _model_summary(models: dict[str, Row]) -> list[Row]:
-    items = []
-    for m, r in models.items():
-        n = r["n_all"]
-        per_cost = txt.money4(Decimal(r["cost"]) / n) if n else txt.money4(0)
-        per_tokens = round(tokens(r) / n, 4) if n else 0.0
-        items.append({"model": m, **_amounts(r), "avg_response_time": seconds(r)})
-        items[-1] |= {"cost_per_request": per_cost, "tokens_per_request": per_tokens}
-    return _by_cost(items, "model")
-
-
-def daily_body(days: Sequence[date], sums: DailySums, admin: bool) -> Row:
-    """One item per local day of `days` (zeros where nothing happened), the model summary over them and, for
-    an admin, the provider summary (providers named by their entity, else by id)."""
-    items = [
-        _day(d, sums.totals.get(i), sums.models.get(i, {}), sums.providers.get(i, {}) if admin else None)
-        for i, d in enumerate(days)
-    ]
-    body: Row = {
-        "daily_stats": items,
-        "model_summary": _model_summary(_summed(list(sums.models.values()))),
-        "period": {"start_date": days[0].isoformat(), "end_date": days[-1].isoformat(), "days": len(days)},
-    }
-    if admin:
-        providers = _summed(list(sums.providers.values()))
-        named = [{"provider": sums.provider_names.get(k, k), **_amounts(r)} for k, r in providers.items()]
-        body["provider_summary"] = _by_cost(named, "provider")
-    return body

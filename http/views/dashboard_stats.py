@@ -13,7 +13,8 @@ from aiohttp import web
 from usagestream.http.auth import Principal
 from usagestream.http.jsonio import json_answer, json_response
 from usagestream.http.keys import POOL, SETTINGS
-from usagestream.http.shape.dashboard import daily_body, stats_body
+from usagestream.http.shape.dashboard import stats_body
+from usagestream.http.shape.dashboard_daily import daily_body
 from usagestream.http.views.dashboard_params import dashboard_days
 from usagestream.materializer.read import dashboard as reads
 
