@@ -15,7 +15,7 @@ from usagestream.http.feed import ws
 from usagestream.http.openapi import document
 from usagestream.http.views import admin as views_admin
 from usagestream.http.views import admin_stats as views_stats
-from usagestream.http.views import dashboard, health
+from usagestream.http.views import dashboard, dashboard_stats, health
 from usagestream.http.views import export as views_export
 from usagestream.http.views import user as views_user
 
@@ -81,6 +81,8 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{USER}/interval-timeline", user(views_user.interval_timeline)),
             web.get(f"{USER}/export/records", user(views_export.user_records)),
             web.get(f"{USER}/export/timeseries", user(views_export.user_timeseries)),
+            web.get("/api/dashboard/stats", user(dashboard_stats.stats)),  # admin: everyone; else own
+            web.get("/api/dashboard/daily-stats", user(dashboard_stats.daily_stats)),
             web.get("/health", health.health),
             web.get("/ready", health.ready),
             web.get("/api/openapi.json", document.serve),

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from usagestream.http.jsonio import json_response
 from usagestream.http.openapi.builders import Schema, ref
+from usagestream.http.openapi.dashboard_schemas import DASHBOARD_SCHEMAS
 from usagestream.http.openapi.schemas import SCHEMAS
 from usagestream.http.openapi.stats_paths import STATS_SCHEMAS, stats_paths
 from usagestream.http.params import GROUP_BY, MAX_OFFSET, RECORD_STATUSES
@@ -177,6 +178,43 @@ def websocket(summary: str) -> Schema:
     return operation
 
 
+DASH_DATE: Schema = {"type": "string", "format": "date"}
+DASH_400 = (
+    "a range Aether's dashboard refuses: only one of start_date / end_date, a bound that is not a date, days out"
+    " of bounds, or " + RANGE_400
+)
+
+
+def dashboard_params(max_days: int) -> list[dict[str, Any]]:
+    """The dashboard's range (docs/reference-api.md §11.3): a preset, two dates, or the last `days` days."""
+    dates = "a local date YYYY-MM-DD; with the other one, both required (400)"
+    return [
+        q("start_date", DASH_DATE, dates),
+        q("end_date", DASH_DATE, dates),
+        *RANGE[2:],
+        q("days", {"type": "integer", "minimum": 1, "maximum": max_days}, "the last N local days ending today"),
+    ]
+
+
+def dashboard_paths() -> dict[str, Schema]:
+    who = " An admin sees every request; anyone else only their own."
+    return {
+        "/api/dashboard/stats": op(
+            "Aether's home page cards: the range (default this month), today, and for an admin the last"
+            " minute's rate and the users." + who,
+            "DashboardStats",
+            dashboard_params(365),
+            s400=DASH_400,
+        ),
+        "/api/dashboard/daily-stats": op(
+            "Per local day of the range (default the last 7 days): totals, models, and for an admin providers." + who,
+            "DashboardDailyStats",
+            dashboard_params(30),
+            s400=DASH_400,
+        ),
+    }
+
+
 def paths() -> dict[str, Any]:
     group = q("group_by", {"type": "string", "enum": list(GROUP_BY)}, "dimension", required=True)
     table = {
@@ -269,6 +307,7 @@ def paths() -> dict[str, Any]:
             "IntervalTimeline",
             [num("hours", 24, 1, 720), num("limit", 5000, 100, 20000)],
         ),
+        **dashboard_paths(),
         "/health": op("The process is up", "Health", [], auth=False),
         "/ready": op("Kafka, Redis and PostgreSQL are reachable (503 if not)", "Ready", [], auth=False),
     }
@@ -290,7 +329,7 @@ def document() -> dict[str, Any]:
         },
         "paths": paths(),
         "components": {
-            "schemas": {**SCHEMAS, **STATS_SCHEMAS},
+            "schemas": {**SCHEMAS, **STATS_SCHEMAS, **DASHBOARD_SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "HS256 JWT or `ae_` management token"}
             },
