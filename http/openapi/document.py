@@ -220,8 +220,17 @@ def paths() -> dict[str, Any]:
         f"{ADMIN}/{{usage_id}}": op(
             "One request in full, by usage id or request id",
             "Detail",
-            [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            [
+                {"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                q("include_bodies", {"type": "boolean", "default": True}, "false: the bodies are null"),
+            ],
             s404="Usage record not found",
+        ),
+        f"{ADMIN}/{{usage_id}}/curl": op(
+            "Today's Aether's curl command of a request: never served (the contract carries no upstream URL)",
+            "Error",
+            [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            s501="always: no curl command can be built from what the contract carries",
         ),
         USER: op(
             "The caller's usage summary and records",
@@ -259,6 +268,7 @@ def paths() -> dict[str, Any]:
         "/health": op("The process is up", "Health", [], auth=False),
         "/ready": op("Kafka, Redis and PostgreSQL are reachable (503 if not)", "Ready", [], auth=False),
     }
+    del table[f"{ADMIN}/{{usage_id}}/curl"]["responses"]["200"]  # never answered
     table["/ready"]["responses"]["503"] = {
         "description": "a dependency is down",
         "content": {"application/json": {"schema": ref("Ready")}},

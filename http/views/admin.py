@@ -11,7 +11,7 @@ from aiohttp import web
 
 from usagestream.http import params
 from usagestream.http.auth import Principal
-from usagestream.http.errors import http_error
+from usagestream.http.errors import NOT_IMPLEMENTED, ApiError, http_error
 from usagestream.http.jsonio import json_answer, json_response
 from usagestream.http.keys import REDIS, SETTINGS, STORE
 from usagestream.http.redis_live import LiveSet
@@ -20,6 +20,10 @@ from usagestream.http.views.active import active as active_answer
 from usagestream.http.views.export import admin_record_query
 
 NOT_FOUND = "Usage record not found"
+NO_CURL = (
+    "A curl command cannot be built: the usage contract carries no upstream URL and the gateway's request "
+    "headers and body only as masked by it (docs/reference-api.md §9.3)"
+)
 
 
 def _now() -> datetime:
@@ -64,10 +68,16 @@ async def active(request: web.Request, _who: Principal) -> web.StreamResponse:
 
 async def detail(request: web.Request, _who: Principal) -> web.StreamResponse:
     usage_id = params.path_id(request.match_info, "usage_id")
-    found = await request.app[STORE].detail(usage_id) if usage_id is not None else None
+    include_bodies = params.boolean(request.query, "include_bodies", True)  # today's Aether's, default true
+    found = await request.app[STORE].detail(usage_id, include_bodies) if usage_id is not None else None
     if found is None:
         raise http_error(404, NOT_FOUND)
     return json_response(found)
+
+
+async def curl(_request: web.Request, _who: Principal) -> web.StreamResponse:
+    """Today's Aether's `/{usage_id}/curl`: 501 for every id (docs/reference-api.md §9.3)."""
+    raise ApiError(501, NOT_IMPLEMENTED, NO_CURL)
 
 
 async def ttl_analysis(request: web.Request, _who: Principal) -> web.StreamResponse:

@@ -201,6 +201,9 @@ ACTIVE_COLUMNS = (
     "id",
     "user_id",
     "status",
+    "status_code",
+    "error_message",
+    "is_stream",
     "input_tokens",
     "output_tokens",
     "cache_creation_input_tokens",
@@ -361,6 +364,7 @@ async def detail_entities(conn: Conn, r: asyncpg.Record) -> Entities:
         {
             "user": [r["user_id"]],
             "api_key": [r["api_key_id"]],
+            "provider_endpoint": [r["provider_endpoint_id"]],
             "model_pricing": [f"{pid}:{model}" if pid is not None else None],
             "global_model_pricing": [model],
         },

@@ -1,0 +1,64 @@
+"""The request detail's `include_bodies` (today's Aether's, default true) and the `/curl` path usagestream
+answers 501 (docs/reference-api.md §9.3), through the real app on a stand-in store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from http_support import ADMIN_ID, USER_ID, FakeReads, bearer, long_secret, mint, standard_store, start
+
+from usagestream.settings import Settings
+
+pytestmark = pytest.mark.integration
+DETAIL = "/api/admin/usage/u-1"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return long_secret(settings)
+
+
+@pytest.fixture
+def store() -> FakeReads:
+    return standard_store()
+
+
+@pytest.fixture
+async def client(settings: Settings, store: FakeReads) -> AsyncIterator[TestClient[Any, Any]]:
+    c = await start(settings, store)
+    yield c
+    await c.close()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, True), ("true", True), ("false", False), ("0", False)])
+async def test_include_bodies_reaches_the_store(
+    client: TestClient[Any, Any], settings: Settings, store: FakeReads, raw: str | None, expected: bool
+) -> None:
+    params = {} if raw is None else {"include_bodies": raw}
+    resp = await client.get(DETAIL, params=params, headers=bearer(mint(settings, ADMIN_ID, "admin")))
+    assert resp.status == 404  # the stand-in store knows no record
+    assert ("detail", ("u-1", expected)) in store.calls
+
+
+async def test_include_bodies_must_be_a_boolean(client: TestClient[Any, Any], settings: Settings) -> None:
+    resp = await client.get(
+        DETAIL, params={"include_bodies": "maybe"}, headers=bearer(mint(settings, ADMIN_ID, "admin"))
+    )
+    body = await resp.json()
+    assert resp.status == 422 and "include_bodies" in body["error"]["message"]
+
+
+async def test_curl_is_501_with_the_reason(client: TestClient[Any, Any], settings: Settings, store: FakeReads) -> None:
+    resp = await client.get(DETAIL + "/curl", headers=bearer(mint(settings, ADMIN_ID, "admin")))
+    body = await resp.json()
+    assert resp.status == 501 and body["error"]["type"] == "not_implemented"
+    assert "upstream URL" in body["error"]["message"]
+    assert not [c for c in store.calls if c[0] == "detail"]  # no record is read for it
+
+
+async def test_curl_is_admin_only(client: TestClient[Any, Any], settings: Settings) -> None:
+    assert (await client.get(DETAIL + "/curl")).status == 401
+    assert (await client.get(DETAIL + "/curl", headers=bearer(mint(settings, USER_ID)))).status == 403
