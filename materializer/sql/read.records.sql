@@ -33,6 +33,12 @@ status = 'cancelled'
 -- STATUS_FILTERS['active']
 status IN ('pending', 'streaming')
 
+-- STATUS_FILTERS['has_fallback']
+EXISTS (SELECT 1 FROM candidate_records c WHERE c.usage_id = usage_records.id AND c.status IN ('success', 'failed') HAVING count(DISTINCT c.candidate_index) > 1)
+
+-- STATUS_FILTERS['has_retry']
+EXISTS (SELECT 1 FROM candidate_records c WHERE c.usage_id = usage_records.id AND c.status IN ('success', 'failed') HAVING count(*) > count(DISTINCT c.candidate_index) OR max(c.retry_index) > 0)
+
 -- search_sql(admin=True)
 --   for: /records ?search=gpt: one per keyword
 --   $1 = '%gpt%'

@@ -69,6 +69,7 @@ STATUS = {
     "failed": lambda u: u["status"] == "failed" or is_error(u),
     "active": lambda u: u["status"] in ("pending", "streaming"),
 }
+ATTEMPT_STATUSES = ("has_fallback", "has_retry")  # today's Aether's: by the record's attempt flags
 
 
 def newest_first(rows: list[Row]) -> list[Row]:
@@ -191,7 +192,9 @@ def select(w: World, start: datetime | None, end: datetime | None, **f: Any) -> 
             continue
         if f.get("provider") and w.providers.get(u["provider_id"] or "") != f["provider"]:
             continue
-        if f.get("status") and not STATUS[f["status"]](u):
+        if f.get("status") in ATTEMPT_STATUSES and not flags(w, u["id"])[f["status"]]:
+            continue
+        if f.get("status") in STATUS and not STATUS[f["status"]](u):
             continue
         if f.get("api_format") is not None and u["api_format"] != f["api_format"]:
             continue
@@ -290,6 +293,9 @@ FILTERS: list[dict[str, Any]] = [
     {"provider": "old-Anthropic_X"},
     {"provider": "Deleted Prov"},
     *({"status": s} for s in STATUS),
+    *({"status": s} for s in ATTEMPT_STATUSES),
+    {"status": "has_fallback", "user_id": "u0"},
+    {"status": "has_retry", "model": "gpt-4o"},
     {"status": "failed", "model": "claude-3"},
     {"search": "a", "status": "completed", "provider": "OpenAI-Main"},
     {"api_format": "claude:chat"},
@@ -314,6 +320,11 @@ async def test_records_filters(ctx: Ctx, f: dict[str, Any], bounds: tuple[dateti
     start, end = bounds
     got = await records(ctx, start, end, **f)
     assert got == expected_page(ctx.world, select(ctx.world, start, end, **f), 500, 0)
+
+
+def test_the_seed_has_records_with_and_without_each_attempt_flag(ctx: Ctx) -> None:
+    for status in ATTEMPT_STATUSES:
+        assert 0 < len(select(ctx.world, None, None, status=status)) < len(ctx.world.usage), status
 
 
 @pytest.mark.parametrize("f", [{}, {"api_format": "claude:chat"}, {"user_id": "u0", "status": "completed"}])
