@@ -8,7 +8,6 @@ from usagestream.http.jsonio import json_response
 
 VALIDATION = "validation_error"  # 422: a parameter out of bounds or unparseable
 HTTP = "http_error"  # 400, 401, 403, 404, 405
-NOT_IMPLEMENTED = "not_implemented"  # 501: a path of Aether's API whose data the contract does not carry
 UNAVAILABLE = "service_unavailable"  # 503: PostgreSQL or Redis did not answer
 INTERNAL = "internal_error"  # 500: a bug; never caused by what a client sends
 

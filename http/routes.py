@@ -59,7 +59,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{ADMIN}/cache-affinity/hit-analysis", admin(views_admin.hit_analysis)),
             web.get(f"{ADMIN}/cache-affinity/interval-timeline", admin(views_admin.interval_timeline)),
             web.get(f"{ADMIN}/{{usage_id}}", admin(views_admin.detail)),
-            web.get(f"{ADMIN}/{{usage_id}}/curl", admin(views_admin.curl)),  # 501: nothing to build it from
+            web.get(f"{ADMIN}/{{usage_id}}/curl", admin(views_admin.curl)),  # 404: nothing to build it from
             web.get(USER, user(views_user.usage)),
             web.get(f"{USER}/active", user(views_user.active)),
             web.get(f"{USER}/active/ws", ws.user_feed),  # authenticates itself (?access_token=)

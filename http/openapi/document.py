@@ -91,6 +91,10 @@ RECORDS_PARAMS = [
 ]
 
 
+# Today's Aether's client filter: the contract carries no client family, so a non-blank value matches no record.
+CLIENT_FAMILY = q("client_family", TEXT, "the calling client's family: unknown for every record, so no record")
+
+
 TS_DOC = (
     "Usage over time: per bucket of `granularity` in the zone `tz`, the /stats counters (every request, active"
     " ones included), for the whole scope or its top `limit` groups (most requests over the range) plus"
@@ -186,7 +190,12 @@ def paths() -> dict[str, Any]:
         ),
         f"{ADMIN}/heatmap": op("365 local days of activity, all users", "Heatmap", ZONE, s400=RANGE_400),
         f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
-        f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS, s400=RANGE_400),
+        f"{ADMIN}/records": op(
+            "Paged request log." + ADMIN_RANGE_DOC,
+            "Records",
+            [*RECORDS_PARAMS, CLIENT_FAMILY],
+            s400=RANGE_400,
+        ),
         f"{ADMIN}/export/records": export_op(
             "Every matching record (the /records filters) as a download." + ADMIN_RANGE_DOC,
             RECORDS_PARAMS,
@@ -230,7 +239,7 @@ def paths() -> dict[str, Any]:
             "Today's Aether's curl command of a request: never served (the contract carries no upstream URL)",
             "Error",
             [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            s501="always: no curl command can be built from what the contract carries",
+            s404="always: no curl command can be built from what the contract carries",
         ),
         USER: op(
             "The caller's usage summary and records",

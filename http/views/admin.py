@@ -11,7 +11,7 @@ from aiohttp import web
 
 from usagestream.http import params
 from usagestream.http.auth import Principal
-from usagestream.http.errors import NOT_IMPLEMENTED, ApiError, http_error
+from usagestream.http.errors import http_error
 from usagestream.http.jsonio import json_answer, json_response
 from usagestream.http.keys import REDIS, SETTINGS, STORE
 from usagestream.http.redis_live import LiveSet
@@ -21,8 +21,8 @@ from usagestream.http.views.export import admin_record_query
 
 NOT_FOUND = "Usage record not found"
 NO_CURL = (
-    "A curl command cannot be built: the usage contract carries no upstream URL and the gateway's request "
-    "headers and body only as masked by it (docs/reference-api.md §9.3)"
+    "No curl command: usagestream cannot build one, as the usage contract carries no upstream URL and the "
+    "request's headers and body only as the gateway masked them (docs/reference-api.md §9.3)"
 )
 
 
@@ -57,6 +57,9 @@ async def records(request: web.Request, _who: Principal) -> web.StreamResponse:
     q, settings = request.query, request.app[SETTINGS]
     rq = admin_record_query(q, settings, _now())
     limit, offset = params.integer(q, "limit", 100, 1, 500), params.integer(q, "offset", 0, 0)
+    family = (params.text(q, "client_family") or "").strip()
+    if family:  # no record's client family is known, so none is this one (docs/reference-api.md §9.3)
+        return json_response({"records": [], "total": 0, "limit": limit, "offset": offset, "total_is_estimated": False})
     return await json_answer(await request.app[STORE].records(rq, limit, offset, params.record_total(q)))
 
 
@@ -76,8 +79,8 @@ async def detail(request: web.Request, _who: Principal) -> web.StreamResponse:
 
 
 async def curl(_request: web.Request, _who: Principal) -> web.StreamResponse:
-    """Today's Aether's `/{usage_id}/curl`: 501 for every id (docs/reference-api.md §9.3)."""
-    raise ApiError(501, NOT_IMPLEMENTED, NO_CURL)
+    """Today's Aether's `/{usage_id}/curl`: 404 for every id, with the reason (docs/reference-api.md §3.6)."""
+    raise http_error(404, NO_CURL)
 
 
 async def ttl_analysis(request: web.Request, _who: Principal) -> web.StreamResponse:

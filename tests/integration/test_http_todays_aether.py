@@ -1,5 +1,6 @@
-"""The request detail's `include_bodies` (today's Aether's, default true) and the `/curl` path usagestream
-answers 501 (docs/reference-api.md §9.3), through the real app on a stand-in store."""
+"""Parameters and paths of today's Aether that the HTTP layer decides (docs/reference-api.md §9.3): the detail's
+`include_bodies` (default true), the `/curl` path answered 404 with its reason, and `/records?client_family=` (no record's client
+family is known), through the real app on a stand-in store."""
 
 from __future__ import annotations
 
@@ -51,14 +52,31 @@ async def test_include_bodies_must_be_a_boolean(client: TestClient[Any, Any], se
     assert resp.status == 422 and "include_bodies" in body["error"]["message"]
 
 
-async def test_curl_is_501_with_the_reason(client: TestClient[Any, Any], settings: Settings, store: FakeReads) -> None:
+async def test_curl_is_404_with_the_reason(client: TestClient[Any, Any], settings: Settings, store: FakeReads) -> None:
     resp = await client.get(DETAIL + "/curl", headers=bearer(mint(settings, ADMIN_ID, "admin")))
     body = await resp.json()
-    assert resp.status == 501 and body["error"]["type"] == "not_implemented"
-    assert "upstream URL" in body["error"]["message"]
+    assert resp.status == 404 and body["error"]["type"] == "http_error"
+    assert body["error"]["message"].startswith("No curl command") and "upstream URL" in body["error"]["message"]
     assert not [c for c in store.calls if c[0] == "detail"]  # no record is read for it
 
 
 async def test_curl_is_admin_only(client: TestClient[Any, Any], settings: Settings) -> None:
     assert (await client.get(DETAIL + "/curl")).status == 401
     assert (await client.get(DETAIL + "/curl", headers=bearer(mint(settings, USER_ID)))).status == 403
+
+
+async def test_client_family_matches_no_record(
+    client: TestClient[Any, Any], settings: Settings, store: FakeReads
+) -> None:
+    headers = bearer(mint(settings, ADMIN_ID, "admin"))
+    params = {"client_family": "claude_code", "limit": "20", "offset": "40"}
+    resp = await client.get("/api/admin/usage/records", params=params, headers=headers)
+    assert resp.status == 200
+    assert await resp.json() == {"records": [], "total": 0, "limit": 20, "offset": 40, "total_is_estimated": False}
+    assert not [c for c in store.calls if c[0] == "records"]
+    for blank in ("", "  "):  # no filter, as Aether reads a blank value
+        resp = await client.get("/api/admin/usage/records", params={"client_family": blank}, headers=headers)
+        assert resp.status == 200
+    assert len([c for c in store.calls if c[0] == "records"]) == 2
+    bad = await client.get("/api/admin/usage/records", params={"client_family": "x", "limit": "0"}, headers=headers)
+    assert bad.status == 422  # the other parameters are still checked
