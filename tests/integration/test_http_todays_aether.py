@@ -1,6 +1,6 @@
 """Parameters and paths of today's Aether that the HTTP layer decides (docs/reference-api.md §9.3): the detail's
-`include_bodies` (default true), the `/curl` path answered 404 with its reason, and `/records?client_family=` (no record's client
-family is known), through the real app on a stand-in store."""
+`include_bodies` (default true), the `/curl` path answered 404 with its reason, and `/records?client_family=`
+(no record's client family is known), through the real app on a stand-in store."""
 
 from __future__ import annotations
 
