@@ -43,7 +43,7 @@ async def _encoded(c: Chunk, admin: bool, columns: Sequence[str], fmt: str) -> b
         if admin:
             items = [record_item(r, c.entities, c.flags.get(r["id"])) for r in rows]
         else:
-            items = [user_record_item(r, c.entities) for r in rows]
+            items = [user_record_item(r, c.entities, c.flags.get(r["id"])) for r in rows]
         parts.append(shape.encode(items, columns, fmt, nested=True))
     return b"".join(parts)
 

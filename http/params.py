@@ -42,6 +42,8 @@ RECORD_STATUSES = (
     "failed",
     "active",
     "cancelled",
+    "has_fallback",
+    "has_retry",
 )
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})

@@ -73,6 +73,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{STATS}/performance/percentiles", admin(views_stats.percentiles)),
             web.get(f"{STATS}/providers/quota-usage", admin(views_stats.quota_usage)),
             web.get(f"{STATS}/performance/providers", admin(views_stats.provider_performance_view)),
+            web.get(f"{ADMIN}/{{usage_id}}/curl", admin(views_admin.curl)),  # 404: nothing to build it from
             web.get(USER, user(views_user.usage)),
             web.get(f"{USER}/active", user(views_user.active)),
             web.get(f"{USER}/active/ws", ws.user_feed),  # authenticates itself (?access_token=)

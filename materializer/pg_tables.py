@@ -29,6 +29,7 @@ USAGE_STATE_COLUMNS = (
     "status",
     "status_code",
     "error_message",
+    "is_stream",
     "input_tokens",
     "output_tokens",
     "total_tokens",

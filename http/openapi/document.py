@@ -95,6 +95,10 @@ RECORDS_PARAMS = [
 ]
 
 
+# Today's Aether's client filter: the contract carries no client family, so a non-blank value matches no record.
+CLIENT_FAMILY = q("client_family", TEXT, "the calling client's family: unknown for every record, so no record")
+
+
 TS_DOC = (
     "Usage over time: per bucket of `granularity` in the zone `tz`, the /stats counters (every request, active"
     " ones included), for the whole scope or its top `limit` groups (most requests over the range) plus"
@@ -237,7 +241,12 @@ def paths() -> dict[str, Any]:
         ),
         f"{ADMIN}/heatmap": op("365 local days of activity, all users", "Heatmap", ZONE, s400=RANGE_400),
         f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
-        f"{ADMIN}/records": op("Paged request log." + ADMIN_RANGE_DOC, "Records", RECORDS_PARAMS, s400=RANGE_400),
+        f"{ADMIN}/records": op(
+            "Paged request log." + ADMIN_RANGE_DOC,
+            "Records",
+            [*RECORDS_PARAMS, CLIENT_FAMILY],
+            s400=RANGE_400,
+        ),
         f"{ADMIN}/export/records": export_op(
             "Every matching record (the /records filters) as a download." + ADMIN_RANGE_DOC,
             RECORDS_PARAMS,
@@ -271,8 +280,17 @@ def paths() -> dict[str, Any]:
         f"{ADMIN}/{{usage_id}}": op(
             "One request in full, by usage id or request id",
             "Detail",
-            [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            [
+                {"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                q("include_bodies", {"type": "boolean", "default": True}, "false: the bodies are null"),
+            ],
             s404="Usage record not found",
+        ),
+        f"{ADMIN}/{{usage_id}}/curl": op(
+            "Today's Aether's curl command of a request: never served (the contract carries no upstream URL)",
+            "Error",
+            [{"name": "usage_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            s404="always: no curl command can be built from what the contract carries",
         ),
         USER: op(
             "The caller's usage summary and records",
@@ -311,6 +329,7 @@ def paths() -> dict[str, Any]:
         "/health": op("The process is up", "Health", [], auth=False),
         "/ready": op("Kafka, Redis and PostgreSQL are reachable (503 if not)", "Ready", [], auth=False),
     }
+    del table[f"{ADMIN}/{{usage_id}}/curl"]["responses"]["200"]  # never answered
     table["/ready"]["responses"]["503"] = {
         "description": "a dependency is down",
         "content": {"application/json": {"schema": ref("Ready")}},

@@ -8,7 +8,15 @@ NS, NI, NN, NB = null(S), null(I), null(N), null(B)
 TOKENS = {k: I for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
 PRICES = {f"{k}_price_per_1m": NN for k in ("input", "output", "cache_creation", "cache_read")}
 API_KEY = obj({"id": NS, "name": NS, "display": NS})
-NOT_FOR_USERS = ("provider", "provider_id", "api_key_name", "user_email", "username")
+NOT_FOR_USERS = ("provider", "provider_id", "api_key_name", "provider_key_name", "user_email", "username")
+# Today's Aether's fields (docs/reference-api.md §9.3): the effective input, and null where the contract has nothing.
+NEWER_TOKENS = {
+    "effective_input_tokens": I,
+    "cache_creation_ephemeral_5m_input_tokens": NI,
+    "cache_creation_ephemeral_1h_input_tokens": NI,
+}
+STREAM_FLAGS = {k: NB for k in ("upstream_is_stream", "client_requested_stream", "client_is_stream")}
+CLIENT = {k: NS for k in ("client_family", "client_ip", "user_agent")}
 INTERVALS = ("within_5min", "within_15min", "within_30min", "within_60min", "over_60min")
 
 ERROR = obj({"error": obj({"type": S, "message": S})})
@@ -97,6 +105,10 @@ RECORD = obj(
         "has_format_conversion": NB,
         "api_key_name": NS,
         "request_metadata": ANY,
+        **NEWER_TOKENS,
+        **STREAM_FLAGS,
+        "provider_key_name": NS,
+        "model_version": NS,
     }
 )
 RECORDS = obj({"records": arr(ref("Record")), "total": I, "limit": I, "offset": I})
@@ -112,11 +124,20 @@ ACTIVE_ITEM = obj(
         "first_byte_time_ms": NI,
         "api_format": S,
         "endpoint_api_format": S,
-        "has_format_conversion": B,
+        "has_format_conversion": NB,
+        **NEWER_TOKENS,
+        "updated_at": NS,
+        "response_time_updated_at": NS,
+        "status_code": NI,
+        "error_message": NS,
+        "is_stream": NB,
+        **STREAM_FLAGS,
+        **CLIENT,
+        "has_fallback": NB,
     },
-    optional=("api_format", "endpoint_api_format", "has_format_conversion"),
+    optional=("api_format", "endpoint_api_format"),
 )
-ADMIN_ACTIVE_ITEM = all_of(ACTIVE_ITEM, obj({"provider": NS, "api_key_name": NS}))
+ADMIN_ACTIVE_ITEM = all_of(ACTIVE_ITEM, obj({"provider": NS, "api_key_name": NS, "provider_key_name": NS}))
 USER_ACTIVE_ITEM = all_of(ACTIVE_ITEM, forbid(*NOT_FOR_USERS))
 DETAIL = obj(
     {
@@ -153,6 +174,16 @@ DETAIL = obj(
         "metadata": ANY,
         "tiered_pricing": null({"type": "object"}),
         "video_billing": null({"type": "object"}),
+        "status": S,
+        "input_tokens": I,
+        "output_tokens": I,
+        "endpoint_api_format": NS,
+        **NEWER_TOKENS,
+        **STREAM_FLAGS,
+        "provider_request_body": ANY,
+        "client_response_body": ANY,
+        **{f"has_{k}_body": B for k in ("request", "provider_request", "response", "client_response")},
+        **{k: null({"type": "object"}) for k in ("routing", "body_capture", "settlement", "trace")},
     }
 )
 TTL_USER = obj(
@@ -229,6 +260,10 @@ USER_RECORD = all_of(
             "error_message": NS,
             **PRICES,
             "api_key": null(API_KEY),
+            **NEWER_TOKENS,
+            **STREAM_FLAGS,
+            **CLIENT,
+            "has_fallback": B,
             "actual_cost": N,
             "rate_multiplier": N,
         },

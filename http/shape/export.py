@@ -21,6 +21,8 @@ from typing import Any
 
 import msgspec
 
+from usagestream.http.shape.newer_fields import CACHE_SPLIT, CLIENT, STREAM_FLAGS
+
 Item = Mapping[str, Any]
 FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson", "jsonl")}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -63,6 +65,11 @@ RECORD_COLUMNS = (
     "has_format_conversion",
     "api_key_name",
     "request_metadata",
+    "effective_input_tokens",
+    *CACHE_SPLIT,  # today's Aether's fields: empty cells where the contract carries nothing
+    *STREAM_FLAGS,
+    "provider_key_name",
+    "model_version",
 )
 # A record of /api/users/me/usage (`user_record_item`): no user, provider, upstream-key or actual-cost field.
 USER_RECORD_COLUMNS = (
@@ -90,6 +97,11 @@ USER_RECORD_COLUMNS = (
     "cache_creation_price_per_1m",
     "cache_read_price_per_1m",
     *_API_KEY,
+    "effective_input_tokens",
+    *CACHE_SPLIT,  # today's Aether's fields: empty cells where the contract carries nothing
+    *STREAM_FLAGS,
+    *CLIENT,
+    "has_fallback",
 )
 _TOTALS = ("request_count", "total_tokens", "total_cost", "actual_cost")
 # /aggregation/stats items by group_by (materializer/read/stats.py `*_item`).

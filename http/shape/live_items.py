@@ -1,4 +1,7 @@
-"""The `/active` item (docs/reference-api.md §3.5) built from a live-set item or a PostgreSQL row."""
+"""The `/active` item (docs/reference-api.md §3.5) built from a live-set item or a PostgreSQL row.
+
+The same shape serves the websocket feed's snapshots and upserts (docs/contract.md §7.2).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from usagestream.formats import format_conversion
+from usagestream.http.shape.newer_fields import CACHE_SPLIT, CLIENT, STREAM_FLAGS, UPDATED, unknown
+from usagestream.tokens import effective_input_tokens
 
 Item = dict[str, Any]
 _TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -33,8 +38,12 @@ def conversion(raw: Mapping[str, Any]) -> bool | None:
     )
 
 
-def shape(raw: Mapping[str, Any], *, admin: bool, key_names: Mapping[str, str]) -> Item:
-    """One `/active` item. Admin items add `provider` and the upstream key's `api_key_name`."""
+def shape(
+    raw: Mapping[str, Any], *, admin: bool, key_names: Mapping[str, str], flags: Mapping[str, bool] | None = None
+) -> Item:
+    """One `/active` item. Admin items add `provider` and the upstream key's name (`api_key_name`, and as today's
+    Aether names it, `provider_key_name`). `flags`: the request's attempt flags; None when not looked up (the
+    feed's upserts), which leaves `has_fallback` null."""
     cost = decimal_or_none(raw.get("total_cost_usd"))
     item: Item = {"id": raw.get("id"), "status": raw.get("status")}
     for name in _TOKENS:
@@ -47,14 +56,30 @@ def shape(raw: Mapping[str, Any], *, admin: bool, key_names: Mapping[str, str]) 
     for name in ("api_format", "endpoint_api_format"):
         if raw.get(name):
             item[name] = raw[name]
-    converted = conversion(raw)
-    if converted is not None:  # omitted when unknown (3.5)
-        item["has_format_conversion"] = converted
+    item["has_format_conversion"] = conversion(raw)  # null when unknown
+    item.update(newer(raw, item, flags))
     if admin:
         key_id = raw.get("provider_api_key_id")
         item["provider"] = raw.get("provider_name")
         item["api_key_name"] = key_names.get(key_id) if isinstance(key_id, str) else None
+        item["provider_key_name"] = item["api_key_name"]
     return item
+
+
+def newer(raw: Mapping[str, Any], item: Item, flags: Mapping[str, bool] | None) -> Item:
+    """The fields today's Aether adds to an active item: computed from the record where it carries them, null
+    where it does not (docs/reference-api.md §9.3)."""
+    fmt, endpoint = item.get("api_format"), item.get("endpoint_api_format")
+    effective = effective_input_tokens(fmt, endpoint, item["input_tokens"], item["cache_read_input_tokens"])
+    return {
+        "effective_input_tokens": effective,
+        **unknown(CACHE_SPLIT, UPDATED),
+        "status_code": raw.get("status_code"),
+        "error_message": raw.get("error_message"),
+        "is_stream": raw.get("is_stream"),
+        **unknown(STREAM_FLAGS, CLIENT),
+        "has_fallback": flags.get("has_fallback", False) if flags is not None else None,
+    }
 
 
 def key_ids(raws: Iterable[Mapping[str, Any]]) -> list[str]:

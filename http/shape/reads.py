@@ -64,9 +64,9 @@ class ShapedReads(ReadStore):
         body["total_is_estimated"] = page.estimated
         return body
 
-    async def detail(self, usage_id: str) -> Body | None:
+    async def detail(self, usage_id: str, include_bodies: bool = True) -> Body | None:
         found = await self.detail_row(usage_id)
-        return None if found is None else detail_item(*found)
+        return None if found is None else detail_item(*found, include_bodies=include_bodies)
 
     async def active_records(self, ids: list[str], user_id: str | None) -> list[Body]:
         """Raw /active fields of these ids (any status), only `user_id`'s if given; key names resolved."""
@@ -85,5 +85,8 @@ class ShapedReads(ReadStore):
         totals, page = await self.user_page(user_id, start, end, search, limit, offset)
         body = stats.user_summary(*totals)
         body["pagination"] = stats.pagination(page.total, limit, offset)
-        body["records"] = await map_sliced(lambda r: user_record_item(r, page.entities), page.rows, RECORD_SLICE)
+        ents, flags = page.entities, page.flags
+        body["records"] = await map_sliced(
+            lambda r: user_record_item(r, ents, flags.get(r["id"])), page.rows, RECORD_SLICE
+        )
         return body

@@ -13,9 +13,18 @@ from typing import Any, Protocol
 
 from usagestream import fields
 from usagestream.formats import format_conversion
+from usagestream.http.shape.newer_fields import (
+    CACHE_SPLIT,
+    CLIENT,
+    DETAIL_BODIES,
+    DETAIL_RECORDS,
+    STREAM_FLAGS,
+    unknown,
+)
 from usagestream.materializer.read.entities import Entities, as_json
 from usagestream.materializer.read.records import ACTIVE_COLUMNS
 from usagestream.materializer.read.sql import iso
+from usagestream.tokens import effective_input_tokens
 
 DELETED_USER = "已删除用户"
 
@@ -81,10 +90,21 @@ def record_item(r: Row, ents: Entities, flags: Mapping[str, bool] | None) -> Ite
         "has_format_conversion": format_conversion(r["has_format_conversion"], api_format, endpoint_format),
         "api_key_name": upstream_key.get("name") if upstream_key else None,
         "request_metadata": as_json(r["request_metadata"]),
+        **newer_tokens(r, api_format, endpoint_format),
+        **unknown(STREAM_FLAGS),
+        "provider_key_name": upstream_key.get("name") if upstream_key else None,
+        "model_version": None,  # today's Aether writes null too
     }
 
 
-def user_record_item(r: Row, ents: Entities) -> Item:
+def newer_tokens(r: Row, api_format: str | None, endpoint_format: str | None) -> Item:
+    """Today's Aether's token fields of a records or detail item: the effective input (usagestream/tokens.py),
+    and the cache-creation split the contract does not carry (null)."""
+    effective = effective_input_tokens(api_format, endpoint_format, r["input_tokens"], r["cache_read_input_tokens"])
+    return {"effective_input_tokens": effective, **unknown(CACHE_SPLIT)}
+
+
+def user_record_item(r: Row, ents: Entities, flags: Mapping[str, bool] | None = None) -> Item:
     """One record of /api/users/me/usage (no provider, user or upstream-key fields, no actual cost)."""
     api_format, endpoint_format = _formats(r, ents)
     # The user shape's flag is always a boolean (docs/reference-api.md §3.10): unknown reads as false.
@@ -111,6 +131,9 @@ def user_record_item(r: Row, ents: Entities) -> Item:
         "error_message": r["error_message"],
         **{k: r[k] for k in PRICES},
         "api_key": api_key_obj(r["api_key_id"], ents["api_key"]),
+        **newer_tokens(r, api_format, endpoint_format),
+        **unknown(STREAM_FLAGS, CLIENT),
+        "has_fallback": (flags or {}).get("has_fallback", False),
     }
 
 
@@ -191,8 +214,10 @@ DETAIL_JSON = (
 )
 
 
-def detail_item(r: Row, ents: Entities) -> Item:
-    """The /{usage_id} body (docs/reference-api.md §3.6): raw provider_name, no status or actual cost."""
+def detail_item(r: Row, ents: Entities, include_bodies: bool = True) -> Item:
+    """The /{usage_id} body (docs/reference-api.md §3.6): raw provider_name, no actual cost; the early nested
+    `tokens` and `cost` and, beside them, the flat fields today's Aether builds its drawer on (`today_detail`).
+    `include_bodies` false writes the bodies as null (their `has_*_body` flags still tell whether they exist)."""
     user = ents["user"].get(r["user_id"] or "")
     key = ents["api_key"].get(r["api_key_id"] or "")
     metadata = as_json(r["request_metadata"])
@@ -234,4 +259,27 @@ def detail_item(r: Row, ents: Entities) -> Item:
         "metadata": metadata,
         "tiered_pricing": tiered_pricing(r, pricing, source),
         "video_billing": video_billing(r["request_type"], metadata),
+        **today_detail(r, ents, include_bodies),
     }
+
+
+def today_detail(r: Row, ents: Entities, include_bodies: bool) -> Item:
+    """What today's Aether adds to the detail (the records item's flat fields, the body flags), null where the
+    contract carries nothing (docs/reference-api.md §9.3); without bodies if not `include_bodies`."""
+    api_format, endpoint_format = _formats(r, ents)
+    has = {"request_body": r["request_body"] is not None, "response_body": r["response_body"] is not None}
+    out: Item = {
+        "status": r["status"],
+        "input_tokens": r["input_tokens"],
+        "output_tokens": r["output_tokens"],
+        "endpoint_api_format": endpoint_format,
+        **newer_tokens(r, api_format, endpoint_format),
+        **unknown(STREAM_FLAGS, DETAIL_BODIES, DETAIL_RECORDS),
+        "has_request_body": has["request_body"],
+        "has_provider_request_body": False,
+        "has_response_body": has["response_body"],
+        "has_client_response_body": False,
+    }
+    if not include_bodies:
+        out.update(dict.fromkeys(("request_body", "response_body")))
+    return out

@@ -26,9 +26,25 @@ async def key_names(store: Reads, raws: Sequence[Raw]) -> dict[str, str]:
         return {}
 
 
+async def attempt_flags(store: Reads, raws: Sequence[Raw]) -> dict[str, dict[str, bool]] | None:
+    """The attempt flags of these requests (has_fallback); None if PostgreSQL does not answer (flags null)."""
+    ids = sorted({r["id"] for r in raws if isinstance(r.get("id"), str)})
+    if not ids:
+        return {}
+    try:
+        return await store.attempt_flags(ids)
+    except Exception:  # as for the key names: the live answer matters more than the flags
+        log.warning("attempt flags unavailable", exc_info=True)
+        return None
+
+
 async def shape_all(store: Reads, raws: Sequence[Raw], *, admin: bool) -> list[Item]:
     names = await key_names(store, raws) if admin else {}
-    return [shape(raw, admin=admin, key_names=names) for raw in raws]
+    flags = await attempt_flags(store, raws)
+    return [
+        shape(raw, admin=admin, key_names=names, flags=None if flags is None else flags.get(str(raw.get("id")), {}))
+        for raw in raws
+    ]
 
 
 async def active(

@@ -20,6 +20,10 @@ from usagestream.http.views.active import active as active_answer
 from usagestream.http.views.export import admin_record_query
 
 NOT_FOUND = "Usage record not found"
+NO_CURL = (
+    "No curl command: usagestream cannot build one, as the usage contract carries no upstream URL and the "
+    "request's headers and body only as the gateway masked them (docs/reference-api.md §9.3)"
+)
 
 
 def _now() -> datetime:
@@ -55,6 +59,9 @@ async def records(request: web.Request, _who: Principal) -> web.StreamResponse:
     q, settings = request.query, request.app[SETTINGS]
     rq = admin_record_query(q, settings, _now())
     limit, offset = params.integer(q, "limit", 100, 1, 500), params.integer(q, "offset", 0, 0)
+    family = (params.text(q, "client_family") or "").strip()
+    if family:  # no record's client family is known, so none is this one (docs/reference-api.md §9.3)
+        return json_response({"records": [], "total": 0, "limit": limit, "offset": offset, "total_is_estimated": False})
     return await json_answer(await request.app[STORE].records(rq, limit, offset, params.record_total(q)))
 
 
@@ -66,10 +73,16 @@ async def active(request: web.Request, _who: Principal) -> web.StreamResponse:
 
 async def detail(request: web.Request, _who: Principal) -> web.StreamResponse:
     usage_id = params.path_id(request.match_info, "usage_id")
-    found = await request.app[STORE].detail(usage_id) if usage_id is not None else None
+    include_bodies = params.boolean(request.query, "include_bodies", True)  # today's Aether's, default true
+    found = await request.app[STORE].detail(usage_id, include_bodies) if usage_id is not None else None
     if found is None:
         raise http_error(404, NOT_FOUND)
     return json_response(found)
+
+
+async def curl(_request: web.Request, _who: Principal) -> web.StreamResponse:
+    """Today's Aether's `/{usage_id}/curl`: 404 for every id, with the reason (docs/reference-api.md §3.6)."""
+    raise http_error(404, NO_CURL)
 
 
 async def ttl_analysis(request: web.Request, _who: Principal) -> web.StreamResponse:

@@ -3,7 +3,7 @@
 An export may cover millions of records, so it never holds them: one read-only REPEATABLE READ transaction (one
 consistent snapshot, as every other read), a cursor over the same WHERE clause the paged endpoints build
 (materializer/read/records.py `Filters`), ordered as they order (created_at desc, id desc), fetched `chunk` rows
-at a time. Each chunk comes with the entities it names and (admin) its attempt flags, so the HTTP layer shapes
+at a time. Each chunk comes with the entities it names and its attempt flags, so the HTTP layer shapes
 it exactly as a page. The connection is held for the whole export: the caller streams, and stopping the
 iteration (the client left) rolls the transaction back and frees it.
 """
@@ -39,5 +39,5 @@ async def record_chunks(pool: asyncpg.Pool, q: RecordQuery, chunk: int = CHUNK) 
         cursor = await conn.cursor(sql, *args)
         while rows := list(await cursor.fetch(chunk)):
             ents = await rec.page_entities(conn, rows)
-            flags = await rec.attempt_flags(conn, [r["id"] for r in rows]) if q.owner is None else {}
+            flags = await rec.attempt_flags(conn, [r["id"] for r in rows])  # the user's records show has_fallback
             yield Chunk(rows, ents, flags)

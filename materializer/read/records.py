@@ -25,6 +25,9 @@ from usagestream.materializer.read.sql import Args, Statement, contains_pattern,
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
 PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)
 
+_EXECUTED = (
+    "SELECT 1 FROM candidate_records c WHERE c.usage_id = usage_records.id AND c.status IN ('success', 'failed')"
+)
 STATUS_FILTERS = {
     "stream": "is_stream",
     "standard": "NOT is_stream",
@@ -35,6 +38,9 @@ STATUS_FILTERS = {
     "cancelled": "status = 'cancelled'",
     "failed": f"(status = 'failed' OR {ERROR})",
     "active": "status IN ('pending', 'streaming')",
+    # Today's Aether's attempt filters: the records' has_fallback / has_retry flags (ATTEMPT_FLAGS_SQL), per record.
+    "has_fallback": f"EXISTS ({_EXECUTED} HAVING count(DISTINCT c.candidate_index) > 1)",
+    "has_retry": f"EXISTS ({_EXECUTED} HAVING count(*) > count(DISTINCT c.candidate_index) OR max(c.retry_index) > 0)",
 }
 
 
@@ -213,6 +219,9 @@ ACTIVE_COLUMNS = (
     "id",
     "user_id",
     "status",
+    "status_code",
+    "error_message",
+    "is_stream",
     "input_tokens",
     "output_tokens",
     "cache_creation_input_tokens",
@@ -373,6 +382,7 @@ async def detail_entities(conn: Conn, r: asyncpg.Record) -> Entities:
         {
             "user": [r["user_id"]],
             "api_key": [r["api_key_id"]],
+            "provider_endpoint": [r["provider_endpoint_id"]],
             "model_pricing": [f"{pid}:{model}" if pid is not None else None],
             "global_model_pricing": [model],
         },

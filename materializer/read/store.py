@@ -237,7 +237,8 @@ class ReadStore:
             user = await ent.user_by_id(conn, user_id)
             total, rows = await rec.page(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)
-        return UserTotals(totals.get(user_id), by_model, user), rec.RecordPage(rows, ents, total)
+            flags = await rec.attempt_flags(conn, [r["id"] for r in rows])  # has_fallback of today's Aether
+        return UserTotals(totals.get(user_id), by_model, user), rec.RecordPage(rows, ents, total, flags)
 
     # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round
     # trips on every authenticated request).
@@ -256,3 +257,8 @@ class ReadStore:
     async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
         async with self.pool.acquire() as conn:
             return await ent.provider_key_names(conn, ids)
+
+    async def attempt_flags(self, ids: list[str]) -> dict[str, dict[str, bool]]:
+        """has_fallback / has_retry / has_rectified of the requests with executed attempts among these ids."""
+        async with self.pool.acquire() as conn:
+            return await rec.attempt_flags(conn, ids)

@@ -33,6 +33,12 @@ status = 'cancelled'
 -- STATUS_FILTERS['active']
 status IN ('pending', 'streaming')
 
+-- STATUS_FILTERS['has_fallback']
+EXISTS (SELECT 1 FROM candidate_records c WHERE c.usage_id = usage_records.id AND c.status IN ('success', 'failed') HAVING count(DISTINCT c.candidate_index) > 1)
+
+-- STATUS_FILTERS['has_retry']
+EXISTS (SELECT 1 FROM candidate_records c WHERE c.usage_id = usage_records.id AND c.status IN ('success', 'failed') HAVING count(*) > count(DISTINCT c.candidate_index) OR max(c.retry_index) > 0)
+
 -- search_sql(admin=True)
 --   for: /records ?search=gpt: one per keyword
 --   $1 = '%gpt%'
@@ -150,10 +156,10 @@ SELECT * FROM usage_records WHERE request_id = $1 ORDER BY created_at DESC, id D
 -- active_sql(ACTIVE_COLUMNS, ids, None)
 --   for: /active (admin)
 --   $1 = ['u-1', 'u-2']
-SELECT id, user_id, status, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, response_time_ms, first_byte_time_ms, api_format, endpoint_api_format, has_format_conversion, provider_name, provider_api_key_id, created_at FROM usage_records WHERE id = ANY($1::text[])
+SELECT id, user_id, status, status_code, error_message, is_stream, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, response_time_ms, first_byte_time_ms, api_format, endpoint_api_format, has_format_conversion, provider_name, provider_api_key_id, created_at FROM usage_records WHERE id = ANY($1::text[])
 
 -- active_sql(ACTIVE_COLUMNS, ids, 'user-1')
 --   for: /active (a user)
 --   $1 = ['u-1']
 --   $2 = 'user-1'
-SELECT id, user_id, status, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, response_time_ms, first_byte_time_ms, api_format, endpoint_api_format, has_format_conversion, provider_name, provider_api_key_id, created_at FROM usage_records WHERE id = ANY($1::text[]) AND user_id = $2
+SELECT id, user_id, status, status_code, error_message, is_stream, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_cost_usd, actual_total_cost_usd, rate_multiplier, response_time_ms, first_byte_time_ms, api_format, endpoint_api_format, has_format_conversion, provider_name, provider_api_key_id, created_at FROM usage_records WHERE id = ANY($1::text[]) AND user_id = $2

@@ -922,6 +922,21 @@ TOKENS = (
 )
 
 
+def effective_input(r: Rec, api: str | None, endpoint: str | None) -> int:
+    """Today's Aether's effective input, recounted: the endpoint's format (else the client's) of family openai,
+    gemini or google holds the cache reads inside input_tokens, so they come off (never below 0)."""
+    family = (endpoint or api or "").split(":")[0].strip().lower()
+    if family in ("openai", "gemini", "google"):
+        return max(r["input_tokens"] - r["cache_read_input_tokens"], 0)
+    return int(r["input_tokens"])
+
+
+# Today's Aether's fields the contract does not carry: null (docs/reference-api.md §9.3).
+UNKNOWN_SPLIT = dict.fromkeys(("cache_creation_ephemeral_5m_input_tokens", "cache_creation_ephemeral_1h_input_tokens"))
+UNKNOWN_STREAM = dict.fromkeys(("upstream_is_stream", "client_requested_stream", "client_is_stream"))
+UNKNOWN_CLIENT = dict.fromkeys(("client_family", "client_ip", "user_agent"))
+
+
 def record_item(w: World, r: Rec) -> dict[str, Any]:
     user = w.ent("user", r["user_id"])
     prov = w.ent("provider", r["provider_id"])
@@ -954,6 +969,11 @@ def record_item(w: World, r: Rec) -> dict[str, Any]:
         "has_format_conversion": conversion(r["has_format_conversion"], api, endpoint),
         "api_key_name": upstream["name"] if upstream else None,
         "request_metadata": r.get("request_metadata"),
+        "effective_input_tokens": effective_input(r, api, endpoint),
+        **UNKNOWN_SPLIT,
+        **UNKNOWN_STREAM,
+        "provider_key_name": upstream["name"] if upstream else None,
+        "model_version": None,
     }
 
 
@@ -999,6 +1019,11 @@ def user_record_item(w: World, r: Rec) -> dict[str, Any]:
         "error_message": r["error_message"],
         **{k: r.get(k) for k in PRICES},
         "api_key": api_key_obj(w, r["api_key_id"]),
+        "effective_input_tokens": effective_input(r, api, endpoint),
+        **UNKNOWN_SPLIT,
+        **UNKNOWN_STREAM,
+        **UNKNOWN_CLIENT,
+        "has_fallback": flags(w, r["id"])["has_fallback"],
     }
 
 
@@ -1046,6 +1071,7 @@ def video_billing(r: Rec) -> dict[str, Any] | None:
 
 def detail(w: World, r: Rec) -> dict[str, Any]:
     user, key = w.ent("user", r["user_id"]), w.ent("api_key", r["api_key_id"])
+    api, endpoint = _formats(w, r)
     return {
         "id": r["id"],
         "request_id": r["request_id"],
@@ -1097,10 +1123,24 @@ def detail(w: World, r: Rec) -> dict[str, Any]:
         "metadata": r.get("request_metadata"),
         "tiered_pricing": tiered_pricing(w, r),
         "video_billing": video_billing(r),
+        "status": r["status"],
+        "input_tokens": r["input_tokens"],
+        "output_tokens": r["output_tokens"],
+        "endpoint_api_format": endpoint,
+        "effective_input_tokens": effective_input(r, api, endpoint),
+        **UNKNOWN_SPLIT,
+        **UNKNOWN_STREAM,
+        **dict.fromkeys(("provider_request_body", "client_response_body", "routing", "body_capture")),
+        **dict.fromkeys(("settlement", "trace")),
+        "has_request_body": r.get("request_body") is not None,
+        "has_provider_request_body": False,
+        "has_response_body": r.get("response_body") is not None,
+        "has_client_response_body": False,
     }
 
 
-def active_item(w: World, r: Rec, admin: bool) -> dict[str, Any]:
+def active_item(w: World, r: Rec, admin: bool, flags_known: bool = True) -> dict[str, Any]:
+    """An /active item; `flags_known` false for the feed's upserts, which do not look has_fallback up."""
     cost = d(r["total_cost_usd"])
     item: dict[str, Any] = {
         "id": r["id"],
@@ -1115,13 +1155,17 @@ def active_item(w: World, r: Rec, admin: bool) -> dict[str, Any]:
     for k in ("api_format", "endpoint_api_format"):
         if r[k]:
             item[k] = r[k]
-    conv = conversion(r["has_format_conversion"], r["api_format"], r["endpoint_api_format"])
-    if conv is not None:
-        item["has_format_conversion"] = conv
+    item["has_format_conversion"] = conversion(r["has_format_conversion"], r["api_format"], r["endpoint_api_format"])
+    item["effective_input_tokens"] = effective_input(r, r["api_format"] or None, r["endpoint_api_format"] or None)
+    item.update(UNKNOWN_SPLIT, updated_at=None, response_time_updated_at=None)
+    item.update(status_code=r["status_code"], error_message=r["error_message"], is_stream=r["is_stream"])
+    item.update(UNKNOWN_STREAM, **UNKNOWN_CLIENT)
+    item["has_fallback"] = flags(w, r["id"])["has_fallback"] if flags_known else None
     if admin:
         upstream = w.ent("provider_api_key", r["provider_api_key_id"])
         item["provider"] = r["provider_name"]
         item["api_key_name"] = upstream["name"] if upstream else None
+        item["provider_key_name"] = item["api_key_name"]
     return item
 
 

@@ -222,9 +222,9 @@ async def test_websocket_feed_end_to_end(api: Api, world: World, deployment: Dep
         )
         t0 = await publish(deployment, [pending])
         up, latency = await wait_message(admin, "upsert", rid, t0)
-        assert_same(up["request"], W.active_item(world, world.row(rid), admin=True), "admin upsert")
+        assert_same(up["request"], W.active_item(world, world.row(rid), True, flags_known=False), "admin upsert")
         up, _ = await wait_message(alice, "upsert", rid, t0)
-        assert_same(up["request"], W.active_item(world, world.row(rid), admin=False), "user upsert")
+        assert_same(up["request"], W.active_item(world, world.row(rid), False, flags_known=False), "user upsert")
         streaming = dict(
             pending,
             status="streaming",

@@ -33,6 +33,7 @@ class FakeReads:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     key_names: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, dict[str, bool]] = field(default_factory=dict)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     fail_credentials: bool = False
@@ -79,8 +80,8 @@ class FakeReads:
         self._note("records", q, limit, offset, total)
         return {"records": [], "total": 0, "limit": limit, "offset": offset, "total_is_estimated": False}
 
-    async def detail(self, usage_id: str) -> dict[str, Any] | None:
-        self._note("detail", usage_id)
+    async def detail(self, usage_id: str, include_bodies: bool = True) -> dict[str, Any] | None:
+        self._note("detail", usage_id, include_bodies)
         return None
 
     async def active_records(self, ids: list[str], user_id: str | None) -> list[dict[str, Any]]:
@@ -157,6 +158,10 @@ class FakeReads:
     async def provider_key_names(self, ids: list[str]) -> dict[str, str]:
         self._note("provider_key_names", sorted(ids))
         return {i: self.key_names[i] for i in ids if i in self.key_names}
+
+    async def attempt_flags(self, ids: list[str]) -> dict[str, dict[str, bool]]:
+        self._note("attempt_flags", sorted(ids))
+        return {i: self.flags[i] for i in ids if i in self.flags}
 
 
 def long_secret(settings: Settings) -> Settings:

@@ -58,8 +58,8 @@ ADMIN_ONLY = {
     "actual_cost",
     "rate_multiplier",
     "api_key_name",
-    "has_fallback",
-    "has_retry",
+    "provider_key_name",
+    "has_retry",  # has_fallback is the user's too: today's Aether shows it on the user's records
     "has_rectified",
     "request_metadata",
 }

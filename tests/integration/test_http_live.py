@@ -44,6 +44,9 @@ def live_item(usage_id: str, user_id: str = USER_ID, minute: int = 0, **over: An
         "user_id": user_id,
         "api_key_id": "k-" + user_id,
         "status": "streaming",
+        "status_code": None,
+        "error_message": None,
+        "is_stream": True,
         "model": "claude-x",
         "created_at": (T0 + timedelta(minutes=minute)).isoformat(),
         "input_tokens": 10,
@@ -135,8 +138,24 @@ async def get_json(client: TestClient[Any, Any], path: str, headers: dict[str, s
     return await resp.json()
 
 
+UNKNOWN = dict.fromkeys(
+    (
+        "cache_creation_ephemeral_5m_input_tokens",
+        "cache_creation_ephemeral_1h_input_tokens",
+        "updated_at",
+        "response_time_updated_at",
+        "upstream_is_stream",
+        "client_requested_stream",
+        "client_is_stream",
+        "client_family",
+        "client_ip",
+        "user_agent",
+    )
+)
+
+
 async def test_item_shape(
-    client: TestClient[Any, Any], live: Live, admin: dict[str, str], alice: dict[str, str]
+    client: TestClient[Any, Any], live: Live, admin: dict[str, str], alice: dict[str, str], store: FakeReads
 ) -> None:
     await live.put(
         live_item("a"),
@@ -152,6 +171,7 @@ async def test_item_shape(
             provider_api_key_id=None,
         ),
     )
+    store.flags = {"a": {"has_fallback": True, "has_retry": False, "has_rectified": False}}
     body = await get_json(client, "/api/admin/usage/active", admin)
     common = {
         "status": "streaming",
@@ -162,10 +182,25 @@ async def test_item_shape(
         "actual_cost": 0.001,
         "response_time_ms": None,
         "first_byte_time_ms": 120,
+        **UNKNOWN,
+        "status_code": None,
+        "error_message": None,
+        "is_stream": True,
     }
     assert body == {
         "requests": [
-            {"id": "b", **common, "cost": 0, "rate_multiplier": None, "provider": "pending", "api_key_name": None},
+            {
+                "id": "b",
+                **common,
+                "cost": 0,
+                "rate_multiplier": None,
+                "has_format_conversion": None,
+                "effective_input_tokens": 10,  # no format known: the input
+                "has_fallback": False,
+                "provider": "pending",
+                "api_key_name": None,
+                "provider_key_name": None,
+            },
             {
                 "id": "a",
                 **common,
@@ -174,8 +209,11 @@ async def test_item_shape(
                 "api_format": "claude:chat",
                 "endpoint_api_format": "openai:chat",
                 "has_format_conversion": True,
+                "effective_input_tokens": 8,  # the OpenAI endpoint counted the 2 cache reads in the input
+                "has_fallback": True,
                 "provider": "acme",
                 "api_key_name": "upstream key one",
+                "provider_key_name": "upstream key one",
             },
         ]
     }
@@ -183,7 +221,8 @@ async def test_item_shape(
     assert '"cost":0.00123400' in raw  # exact decimal text, not a float rendering
     mine = await get_json(client, "/api/users/me/usage/active", alice)
     assert [r["id"] for r in mine["requests"]] == ["b", "a"]
-    assert all("provider" not in r and "api_key_name" not in r for r in mine["requests"])
+    assert all(not {"provider", "api_key_name", "provider_key_name"} & set(r) for r in mine["requests"])
+    assert [r["has_fallback"] for r in mine["requests"]] == [False, True]
 
 
 async def test_newest_50_and_user_scope(
@@ -221,6 +260,27 @@ async def test_active_with_ids(
     assert store.calls == []
 
 
+class FlagsDown(FakeReads):
+    """PostgreSQL does not answer the attempt-flags look-up."""
+
+    async def attempt_flags(self, ids: list[str]) -> dict[str, dict[str, bool]]:
+        raise OSError("PostgreSQL is down (a test's stand-in)")
+
+
+async def test_active_answers_without_flags_when_postgres_is_down(
+    settings: Settings, live: Live, admin: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlagsDown(**vars(standard_store()))
+    c = await start(settings, store)
+    try:
+        await live.put(live_item("a"))
+        body = await get_json(c, "/api/admin/usage/active", admin)
+    finally:
+        await c.close()
+    assert [(r["id"], r["has_fallback"]) for r in body["requests"]] == [("a", None)]
+    assert "attempt flags unavailable" in caplog.text
+
+
 async def test_active_is_read_only(
     client: TestClient[Any, Any], live: Live, admin: dict[str, str], alice: dict[str, str]
 ) -> None:
@@ -243,7 +303,8 @@ async def test_feed_snapshot_upsert_remove(client: TestClient[Any, Any], live: L
     alice_ws = await client.ws_connect(USER_FEED, headers=bearer(mint(settings, USER_ID)))
     snap = await next_json(admin_ws, 5)
     assert snap["type"] == "snapshot" and [r["id"] for r in snap["requests"]] == ["b1", "a1"]
-    assert snap["requests"][1]["api_key_name"] == "upstream key one"
+    assert snap["requests"][1]["api_key_name"] == snap["requests"][1]["provider_key_name"] == "upstream key one"
+    assert [r["has_fallback"] for r in snap["requests"]] == [False, False]  # snapshots look the flags up
     snap = await next_json(alice_ws, 5)
     assert [r["id"] for r in snap["requests"]] == ["a1"] and "provider" not in snap["requests"][0]
 
@@ -253,6 +314,7 @@ async def test_feed_snapshot_upsert_remove(client: TestClient[Any, Any], live: L
     for ws in (admin_ws, alice_ws):
         message = await next_json(ws)
         assert message["type"] == "upsert" and message["request"]["output_tokens"] == 50
+        assert message["request"]["has_fallback"] is None  # an upsert does not ask PostgreSQL: unknown
     assert time.monotonic() - started < 1.0
     await live.upsert(live_item("b2", OTHER_ID, minute=2))  # bob's: admin only
     assert (await next_json(admin_ws))["request"]["id"] == "b2"

@@ -69,6 +69,7 @@ STATUS = {
     "failed": lambda u: u["status"] == "failed" or is_error(u),
     "active": lambda u: u["status"] in ("pending", "streaming"),
 }
+ATTEMPT_STATUSES = ("has_fallback", "has_retry")  # today's Aether's: by the record's attempt flags
 
 
 def newest_first(rows: list[Row]) -> list[Row]:
@@ -101,6 +102,18 @@ def conversion(u: Row, api_format: Any, ep_format: Any) -> bool | None:
         a, b = api_format.lower(), ep_format.lower()
         return not (a == b or data.get(a, 1) == data.get(b, 2))
     return bool(api_format.upper() != ep_format.upper())
+
+
+def effective_input(u: Row, api_format: Any, ep_format: Any) -> int:
+    """Today's Aether's effective input, recounted: OpenAI and Gemini formats (the endpoint's first) hold the
+    cache reads inside input_tokens, so they come off (floored at 0); other formats keep the input."""
+    family = str(ep_format or api_format or "").split(":")[0].strip().lower()
+    inside = family in ("openai", "gemini", "google")
+    return max(u["input_tokens"] - u["cache_read_input_tokens"], 0) if inside else u["input_tokens"]
+
+
+UNKNOWN_SPLIT = dict.fromkeys(("cache_creation_ephemeral_5m_input_tokens", "cache_creation_ephemeral_1h_input_tokens"))
+UNKNOWN_STREAM = dict.fromkeys(("upstream_is_stream", "client_requested_stream", "client_is_stream"))
 
 
 def key_obj(w: World, key_id: str | None) -> Row | None:
@@ -155,6 +168,11 @@ def expected_record(w: World, u: Row) -> Row:
         "has_format_conversion": conversion(u, api_format, ep_format),
         "api_key_name": w.upstream.get(u["provider_api_key_id"] or ""),
         "request_metadata": u["request_metadata"],
+        "effective_input_tokens": effective_input(u, api_format, ep_format),
+        **UNKNOWN_SPLIT,
+        **UNKNOWN_STREAM,
+        "provider_key_name": w.upstream.get(u["provider_api_key_id"] or ""),
+        "model_version": None,
     }
 
 
@@ -174,7 +192,9 @@ def select(w: World, start: datetime | None, end: datetime | None, **f: Any) -> 
             continue
         if f.get("provider") and w.providers.get(u["provider_id"] or "") != f["provider"]:
             continue
-        if f.get("status") and not STATUS[f["status"]](u):
+        if f.get("status") in ATTEMPT_STATUSES and not flags(w, u["id"])[f["status"]]:
+            continue
+        if f.get("status") in STATUS and not STATUS[f["status"]](u):
             continue
         if f.get("api_format") is not None and u["api_format"] != f["api_format"]:
             continue
@@ -278,6 +298,9 @@ FILTERS: list[dict[str, Any]] = [
     {"provider": "old-Anthropic_X"},
     {"provider": "Deleted Prov"},
     *({"status": s} for s in STATUS),
+    *({"status": s} for s in ATTEMPT_STATUSES),
+    {"status": "has_fallback", "user_id": "u0"},
+    {"status": "has_retry", "model": "gpt-4o"},
     {"status": "failed", "model": "claude-3"},
     {"search": "a", "status": "completed", "provider": "OpenAI-Main"},
     {"api_format": "claude:chat"},
@@ -304,6 +327,11 @@ async def test_records_filters(ctx: Ctx, f: dict[str, Any], bounds: tuple[dateti
     start, end = bounds
     got = await records(ctx, start, end, **f)
     assert got == expected_page(ctx.world, select(ctx.world, start, end, **f), 500, 0)
+
+
+def test_the_seed_has_records_with_and_without_each_attempt_flag(ctx: Ctx) -> None:
+    for status in ATTEMPT_STATUSES:
+        assert 0 < len(select(ctx.world, None, None, status=status)) < len(ctx.world.usage), status
 
 
 @pytest.mark.parametrize("f", [{}, {"api_format": "claude:chat"}, {"user_id": "u0", "status": "completed"}])
@@ -364,6 +392,11 @@ def expected_user_record(w: World, u: Row) -> Row:
         "error_message": u["error_message"],
         **{k: u[k] for k in PRICES},
         "api_key": key_obj(w, u["api_key_id"]),
+        "effective_input_tokens": effective_input(u, api_format, ep_format),
+        **UNKNOWN_SPLIT,
+        **UNKNOWN_STREAM,
+        **dict.fromkeys(("client_family", "client_ip", "user_agent")),
+        "has_fallback": flags(w, u["id"])["has_fallback"],
     }
 
 
@@ -392,6 +425,7 @@ async def test_user_records(ctx: Ctx, search: str | None, limit: int, offset: in
 
 # --- detail and active --------------------------------------------------------------------------------------
 def expected_detail(w: World, u: Row) -> Row:
+    api_format, ep_format = formats(w, u)
     user = w.users.get(u["user_id"] or "")
     key = w.keys.get(u["api_key_id"] or "")
     pricing: tuple[Any, str] | None = None
@@ -463,6 +497,19 @@ def expected_detail(w: World, u: Row) -> Row:
         "metadata": u["request_metadata"],
         "tiered_pricing": tiered,
         "video_billing": video,
+        "status": u["status"],
+        "input_tokens": u["input_tokens"],
+        "output_tokens": u["output_tokens"],
+        "endpoint_api_format": ep_format,
+        "effective_input_tokens": effective_input(u, api_format, ep_format),
+        **UNKNOWN_SPLIT,
+        **UNKNOWN_STREAM,
+        **dict.fromkeys(("provider_request_body", "client_response_body")),
+        **dict.fromkeys(("routing", "body_capture", "settlement", "trace")),
+        "has_request_body": True,
+        "has_provider_request_body": False,
+        "has_response_body": False,
+        "has_client_response_body": False,
     }
 
 
@@ -477,6 +524,32 @@ async def test_detail_by_id_and_request_id(ctx: Ctx) -> None:
     for request_id, rows in by_request.items():
         assert await ctx.store.detail(request_id) == expected_detail(w, newest_first(rows)[0])
     assert await ctx.store.detail("no-such-id") is None
+
+
+async def test_detail_without_bodies(ctx: Ctx) -> None:
+    """include_bodies=false: the bodies null, their has_*_body flags as with them, everything else the same."""
+    for u in ctx.world.usage[:20]:
+        want = {**expected_detail(ctx.world, u), "request_body": None, "response_body": None}
+        assert await ctx.store.detail(u["id"], include_bodies=False) == want
+
+
+async def test_effective_input_differs_from_input_in_the_seed(ctx: Ctx) -> None:
+    """The oracle's effective input is tested on records where it is not the input (OpenAI with cache reads)."""
+    w = ctx.world
+    assert any(effective_input(u, *formats(w, u)) != u["input_tokens"] > 0 for u in w.usage)
+    assert any(
+        effective_input(u, *formats(w, u)) == u["input_tokens"] > 0 < u["cache_read_input_tokens"] for u in w.usage
+    )
+
+
+async def test_attempt_flags(ctx: Ctx) -> None:
+    """The flags of the /active items and the user's records: those of the records' flags, by executed attempts."""
+    w = ctx.world
+    ids = [u["id"] for u in w.usage]
+    got = await ctx.store.attempt_flags(ids + ["unknown-id"])
+    executed = {c["usage_id"] for c in w.candidates if c["status"] in ("success", "failed")}
+    assert got == {i: flags(w, i) for i in ids if i in executed}
+    assert any(f["has_fallback"] for f in got.values()) and not all(f["has_fallback"] for f in got.values())
 
 
 async def test_active_records(ctx: Ctx) -> None:

@@ -58,6 +58,7 @@ def test_jsonl_keeps_money_exact() -> None:
 def _row() -> dict[str, object]:
     row: dict[str, object] = dict.fromkeys(fields.PAGE_COLUMNS)
     row.update(id="r1", created_at=datetime(2026, 1, 2, tzinfo=UTC), api_key_id="k1")
+    row.update(dict.fromkeys(fields.TOKENS, 0))  # token counts are never null
     return row
 
 

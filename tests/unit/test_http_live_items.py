@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from usagestream.http.shape.live_items import conversion, decimal_or_none, shape, visible
+from usagestream.http.shape.newer_fields import CACHE_SPLIT, CLIENT, STREAM_FLAGS, UPDATED
 
 
 def raw(**over: Any) -> dict[str, Any]:
@@ -35,13 +36,8 @@ def test_optional_keys_and_cost() -> None:
     item = shape(raw(), admin=False, key_names={})
     assert item["cost"] == 0 and isinstance(item["cost"], int)
     assert item["actual_cost"] == Decimal(0) and item["rate_multiplier"] is None
-    assert not {
-        "api_format",
-        "endpoint_api_format",
-        "has_format_conversion",
-        "provider",
-        "api_key_name",
-    } & set(item)
+    assert not {"api_format", "endpoint_api_format", "provider", "api_key_name", "provider_key_name"} & set(item)
+    assert item["has_format_conversion"] is None  # today's Aether writes it always, null when unknown
     admin = shape(raw(total_cost_usd=Decimal("1.50"), provider_api_key_id="k"), admin=True, key_names={"k": "K"})
     assert admin["cost"] == Decimal("1.50") and admin["provider"] == "pending" and admin["api_key_name"] == "K"
 
@@ -65,3 +61,35 @@ def test_decimals() -> None:
 
 def test_visible() -> None:
     assert visible({"user_id": "u"}, None) and visible({"user_id": "u"}, "u") and not visible({"user_id": "v"}, "u")
+
+
+def test_todays_fields_computed_where_the_record_has_them() -> None:
+    """Today's Aether's active-item fields: the effective input from the record, status code, error and stream
+    flag as stored, has_fallback from the attempt flags; the upstream key name under both names for admins."""
+    r = raw(
+        input_tokens=1000,
+        cache_read_input_tokens=300,
+        endpoint_api_format="openai:chat",
+        status="streaming",
+        status_code=200,
+        error_message="upstream slow",
+        is_stream=True,
+        provider_api_key_id="k",
+    )
+    admin = shape(r, admin=True, key_names={"k": "key K"}, flags={"has_fallback": True, "has_retry": False})
+    assert admin["effective_input_tokens"] == 700  # OpenAI counts the cache reads inside the input
+    assert (admin["status_code"], admin["error_message"], admin["is_stream"]) == (200, "upstream slow", True)
+    assert admin["has_fallback"] is True
+    assert admin["api_key_name"] == admin["provider_key_name"] == "key K"
+    claude = shape({**r, "endpoint_api_format": "claude:chat"}, admin=False, key_names={}, flags={})
+    assert claude["effective_input_tokens"] == 1000 and claude["has_fallback"] is False
+    assert "provider_key_name" not in claude and "provider" not in claude
+
+
+def test_fields_the_contract_does_not_carry_are_null() -> None:
+    """The cache split, update times, client-side stream flags and caller facts are unknown: present, null;
+    has_fallback is null when the flags were not looked up (the feed's upserts)."""
+    for admin in (True, False):
+        item = shape(raw(), admin=admin, key_names={}, flags=None)
+        for name in (*CACHE_SPLIT, *UPDATED, *STREAM_FLAGS, *CLIENT, "has_fallback"):
+            assert name in item and item[name] is None, name
