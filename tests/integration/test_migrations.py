@@ -28,7 +28,7 @@ from pg_admin import run_admin_sql
 from usagestream.materializer.ops import migrate
 from usagestream.materializer.ops.verify import differences, expected_attempts_sql, expected_usage_sql
 from usagestream.settings import Settings
-from usagestream.stats import DIMENSIONS, GRAIN_DAY, GRAIN_15M, GRAIN_HOUR, GRAIN_MONTH, USAGE_COUNTERS
+from usagestream.stats import DIMENSIONS, GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, USAGE_COUNTERS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
