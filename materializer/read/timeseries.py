@@ -2,7 +2,8 @@
 
 `usagestream.timeseries.plan` says which stored rows and record slices make up each bucket; this module reads
 them in one statement (one REPEATABLE READ snapshot with the extent it planned from) and names the groups.
-How it counts, and why grouped series count every request: docs/read-model.md "Time series".
+What a grouped series counts (what /aggregation/stats counts for the same group): docs/api.md "Time series";
+how it is read: docs/read-model.md "Time series".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
+from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
@@ -39,6 +40,25 @@ COUNTERS = (
     "rt_sum",
     "rt_n",
 )
+# What each slot of COUNTERS holds per grouping: the usage_agg counter (or, for provider, the attempt_agg one) that
+# /aggregation/stats sums for that group; "" is 0. `requests` (slot 0) also ranks the groups.
+ALL = COUNTERS  # /stats, and /aggregation/stats?group_by=user: every request
+FR = (
+    "n_fr",
+    "fr_err",
+    "fr_in",
+    "fr_out",
+    "fr_tot_tok",
+    "fr_cc",
+    "fr_cr",
+    "fr_cost",
+    "fr_actual",
+    "fr_rt_sum",
+    "fr_rt_n",
+)
+PROVIDER_USAGE = ("", "", "fin_in", "fin_out", "fin_tot_tok", "fin_cc", "fin_cr", "fin_cost", "fin_actual", "", "")
+PROVIDER_ATTEMPTS = ("attempts", "failures", "", "", "", "", "", "", "", "lat_sum", "lat_n")
+MEASURE = {"model": FR, "api_format": FR, "provider": PROVIDER_USAGE}  # else ALL
 OTHER = "__other__"
 ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
 USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
@@ -85,6 +105,7 @@ class _Source:
     record_key: str  # over usage_records' columns
     record_where: str
     key: str | None = None  # a row source of the one key it reads (totals), e.g. "(SELECT ''::text AS key)"
+    measure: tuple[str, ...] = ALL  # the usage_agg counter of each slot
 
 
 async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
@@ -104,8 +125,15 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
-    ranking = _rank_plan(start, end, q, extent, records_only) if group else None
-    rows = await conn.fetch(_statement(p, ranking, total, group, q, args), *args.values)
+    if group is not None and q.group_by == "provider":
+        # Attempts are counted by the candidates' own times, over their own extent.
+        a_extent = await _attempt_extent(conn, start, end, extent)
+        a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
+        sql = _provider_statement(p, a_plan, _rank_plan(start, end, q, a_extent, False), total, group, q, args)
+    else:
+        ranking = _rank_plan(start, end, q, extent, records_only) if group else None
+        sql = _statement(p, ranking, total, group, q, args)
+    rows = await conn.fetch(sql, *args.values)
     sums = await _collect(rows, len(p.buckets))
     out = SeriesAnswer(start, end, p.buckets)
     if group is None:
@@ -138,24 +166,44 @@ async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, d
     return start, end, Extent(first, last, zone)
 
 
+async def _attempt_extent(conn: Conn, start: datetime, end: datetime, usage: Extent | None) -> Extent | None:
+    """The extent of the executed attempts (candidate_records, and attempt_agg before the records cut-off)."""
+    cut, first, last = await fetch_one(
+        conn,
+        "SELECT (SELECT value FROM meta WHERE key = 'records_cutoff'), (SELECT min(created_at) FROM"
+        " candidate_records), (SELECT max(created_at) FROM candidate_records)",
+    )
+    if cut is not None:
+        cutoff = datetime.fromisoformat(cut)
+        _, _, first, last = await widen_before_cutoff(conn, "candidate_records", start, end, first, last, cutoff)
+    if first is None or last is None:
+        return None
+    return Extent(first, last, usage.stored_zone if usage is not None else None)
+
+
 def _total_source(q: SeriesQuery, args: Args) -> _Source:
+    """The scope's totals, counted as the grouping counts (its measure), for `__other__`."""
+    measure = MEASURE.get(q.group_by or "", ALL)
     if q.user_id is None:
-        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)")
+        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)", measure)
     me = args.add(q.user_id)
-    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)")
+    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)", measure)
 
 
 def _group_source(q: SeriesQuery, args: Args) -> _Source:
     dim = q.group_by
     assert dim is not None
+    measure = MEASURE.get(dim, ALL)
     if q.user_id is None:
-        return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE")
+        return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE", measure=measure)
     me = args.add(q.user_id)
     if dim == "model":  # the user_model dimension: key = user_id || chr(31) || model
         prefix = args.add(q.user_id + "\x1f")
-        return _Source("user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}")
+        return _Source(
+            "user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}", None, measure
+        )
     # No dimension holds user x format or user x key: the plan recounts the records (records_only).
-    return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}")
+    return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}", None, measure)
 
 
 def _rank_plan(start: datetime, end: datetime, q: SeriesQuery, extent: Extent | None, records_only: bool) -> SeriesPlan:
@@ -197,8 +245,8 @@ def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") 
     source `keyed` (its column `key`), one index range scan per key and run of rows (`w`), each row then matched
     to its bucket by `p`; LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read
     every row of a key (it underestimates them) into a hash."""
-    cols = ", ".join(f"a.{c}" for c in COUNTERS)
-    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
+    cols = _slots(src.measure, "a.", None)
+    exprs = _slots(src.measure, "", USAGE_COUNTER_SQL)
     stored = (
         f"SELECT r.i, a.key, {cols} FROM {rows} r JOIN usage_agg a"
         f" ON a.dim = '{src.dim}' AND a.grain = r.grain AND a.bucket = r.bucket WHERE {src.key_where}"
@@ -215,6 +263,50 @@ def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") 
         f"{stored} UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
         f" ON u.created_at >= c.lo AND u.created_at < c.hi"
         f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+    )
+
+
+def _slots(measure: tuple[str, ...], prefix: str, recount: dict[str, str] | None) -> str:
+    """The select list of one source in COUNTERS order: each slot's column (or its recount over the records)."""
+    out = []
+    for slot, name in zip(COUNTERS, measure, strict=True):
+        value = "0" if not name else (recount[name] if recount is not None else f"{prefix}{name}")
+        out.append(f"{value} AS {slot}")
+    return ", ".join(out)
+
+
+def _attempt_union(keyed: str | None, rows: str, slices: str) -> str:
+    """(i, key = provider_id, slots) of the executed attempts over a plan of attempt_agg and candidate_records;
+    `keyed` None: every provider, else the providers of the row source `keyed`."""
+    only = "" if keyed is None else f" AND provider_id IN (SELECT key FROM {keyed} k)"
+    stored_only = only.replace(" AND ", " AND a.", 1)  # the same filter, on attempt_agg's alias
+    return (
+        f"SELECT r.i, a.provider_id AS key, {_slots(PROVIDER_ATTEMPTS, 'a.', None)} FROM {rows} r JOIN attempt_agg a"
+        f" ON a.grain = r.grain AND a.bucket = r.bucket{stored_only}"
+        f" UNION ALL SELECT c.i, provider_id AS key, {_slots(PROVIDER_ATTEMPTS, '', ATTEMPT_COUNTER_SQL)}"
+        f" FROM {slices} c JOIN candidate_records u ON u.created_at >= c.lo AND u.created_at < c.hi"
+        f" WHERE {EXECUTED}{only} GROUP BY 1, 2"
+    )
+
+
+def _provider_statement(
+    p: SeriesPlan, a: SeriesPlan, ranking: SeriesPlan, total: _Source, group: _Source, q: SeriesQuery, args: Args
+) -> str:
+    """group_by=provider as /aggregation/stats counts it: executed attempts (requests, errors = failed ones,
+    response time = their latency) by the candidates' plan `a`, tokens and cost of the finished requests the
+    provider served by the usage plan `p`; ranked by attempts on the coarse plan `ranking` of the candidates."""
+    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
+    head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}, {_sources(a, 'pa', 'ea', args)}"
+    top = (
+        f"SELECT key FROM ({_attempt_union(None, 'rp', 're')}) g GROUP BY key HAVING sum(n_all) > 0"
+        f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
+    )
+    grouped = f"{_union(group, 't')} UNION ALL {_attempt_union('t', 'pa', 'ea')}"
+    totals = f"{_union(total, total.key)} UNION ALL {_attempt_union(None, 'pa', 'ea')}"
+    return (
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
+        f" SELECT i, key, {sums} FROM ({grouped}) s GROUP BY 1, 2"
+        f" UNION ALL SELECT i, NULL::text AS key, {sums} FROM ({totals}) s GROUP BY 1"
     )
 
 
