@@ -1,18 +1,17 @@
 """Time series: per bucket of a granularity in a zone, the /stats counters of a scope or of its top groups.
 
 `usagestream.timeseries.plan` says which stored rows and record slices make up each bucket; this module reads
-them in one statement (one REPEATABLE READ snapshot with the extent it planned from) and names the groups.
+them in one statement (one REPEATABLE READ snapshot with the extent it planned from), which also writes the points
+as JSON text (read.series_points), and names the groups.
 What a grouped series counts (what /aggregation/stats counts for the same group): docs/api.md "Time series";
 how it is read: docs/read-model.md "Time series".
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +19,12 @@ import asyncpg
 
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
+from usagestream.materializer.read import series_points
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
+from usagestream.materializer.read.series_points import OTHER
 from usagestream.materializer.read.sql import Args, cast_sum
-from usagestream.slices import SLICE
+from usagestream.slices import map_sliced
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
 # The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
@@ -59,12 +60,9 @@ FR = (
 PROVIDER_USAGE = ("", "", "fin_in", "fin_out", "fin_tot_tok", "fin_cc", "fin_cr", "fin_cost", "fin_actual", "", "")
 PROVIDER_ATTEMPTS = ("attempts", "failures", "", "", "", "", "", "", "", "lat_sum", "lat_n")
 MEASURE = {"model": FR, "api_format": FR, "provider": PROVIDER_USAGE}  # else ALL
-OTHER = "__other__"
 ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
 USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
 ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
-Counts = tuple[int | Decimal, ...]  # one bucket's counters, in COUNTERS order
-ZERO: Counts = (0,) * len(COUNTERS)  # shared by every empty bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +81,11 @@ class SeriesQuery:
 
 @dataclass(frozen=True, slots=True)
 class Series:
+    """`points`: the JSON text of the points, comma-separated, without the brackets (read.series_points)."""
+
     key: str | None
     label: str
-    points: list[Counts]
+    points: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +125,19 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
+    parts: tuple[str, str | None, str]
     if group is not None and q.group_by == "provider":
         # Attempts are counted by the candidates' own times, over their own extent.
         a_extent = await _attempt_extent(conn, start, end, extent)
         a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
-        sql = _provider_statement(p, a_plan, _rank_plan(start, end, q, a_extent, False), total, group, q, args)
+        parts = _provider_statement(p, a_plan, _rank_plan(start, end, q, a_extent, False), total, group, q, args)
     else:
         ranking = _rank_plan(start, end, q, extent, records_only) if group else None
-        sql = _statement(p, ranking, total, group, q, args)
+        parts = _statement(p, ranking, total, group, q, args)
+    stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
+    sql = series_points.statement(*parts, stamps, [b.partial for b in p.buckets], args)
     rows = await conn.fetch(sql, *args.values)
-    sums = await _collect(rows, len(p.buckets))
-    out = SeriesAnswer(start, end, p.buckets)
-    if group is None:
-        out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
-        return out
-    out.series.extend(await _grouped(conn, q, sums, len(p.buckets)))
-    return out
+    return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
 
 
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
@@ -291,10 +288,11 @@ def _attempt_union(keyed: str | None, rows: str, slices: str) -> str:
 
 def _provider_statement(
     p: SeriesPlan, a: SeriesPlan, ranking: SeriesPlan, total: _Source, group: _Source, q: SeriesQuery, args: Args
-) -> str:
+) -> tuple[str, str, str]:
     """group_by=provider as /aggregation/stats counts it: executed attempts (requests, errors = failed ones,
     response time = their latency) by the candidates' plan `a`, tokens and cost of the finished requests the
-    provider served by the usage plan `p`; ranked by attempts on the coarse plan `ranking` of the candidates."""
+    provider served by the usage plan `p`; ranked by attempts on the coarse plan `ranking` of the candidates.
+    (head, grouped, totals) as `series_points.statement` takes them."""
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
     head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}, {_sources(a, 'pa', 'ea', args)}"
     top = (
@@ -304,20 +302,21 @@ def _provider_statement(
     grouped = f"{_union(group, 't')} UNION ALL {_attempt_union('t', 'pa', 'ea')}"
     totals = f"{_union(total, total.key)} UNION ALL {_attempt_union(None, 'pa', 'ea')}"
     return (
-        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
-        f" SELECT i, key, {sums} FROM ({grouped}) s GROUP BY 1, 2"
-        f" UNION ALL SELECT i, NULL::text AS key, {sums} FROM ({totals}) s GROUP BY 1"
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
+        f"SELECT i, key, {sums} FROM ({grouped}) s GROUP BY 1, 2",
+        f"SELECT i, {sums} FROM ({totals}) s GROUP BY 1",
     )
 
 
 def _statement(
     p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
-) -> str:
+) -> tuple[str, str | None, str]:
+    """(head, grouped or None, totals) as `series_points.statement` takes them."""
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
-    totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total, total.key)}) s GROUP BY 1"
+    totals = f"SELECT i, {sums} FROM ({_union(total, total.key)}) s GROUP BY 1"
     head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}"
     if group is None or ranking is None:
-        return f"{head} {totals}"
+        return head, None, totals
     live = ""
     if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
         live = (
@@ -329,55 +328,24 @@ def _statement(
         f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
     )
     return (
-        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
-        f" SELECT i, key, {sums} FROM ({_union(group, 't')}) s GROUP BY 1, 2 UNION ALL {totals}"
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
+        f"SELECT i, key, {sums} FROM ({_union(group, 't')}) s GROUP BY 1, 2",
+        totals,
     )
 
 
-async def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Counts]]:
-    out: dict[str | None, list[Counts]] = {}
-    for at, r in enumerate(rows):  # (i, key, counters...)
-        if at and not at % SLICE:
-            await asyncio.sleep(0)
-        points = out.get(r[1])
-        if points is None:
-            points = out[r[1]] = [ZERO] * n
-        points[r[0]] = tuple(r)[2:]
+async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[asyncpg.Record]) -> list[Series]:
+    """The rows of `series_points.statement` (key, points) named: the groups' labels, `other`, or `all`."""
+    if q.group_by is None:
+        return [Series(None, "all", rows[0][1] or "")]
+    labels = await _labels(conn, q, [r[0] for r in rows if r[0] != OTHER])
+    out = []
+    for key, points in rows:
+        if key == OTHER:
+            out.append(Series(OTHER, "other", points))
+        else:
+            out.append(Series(_shown_key(q, key), labels.get(key, _shown_key(q, key)), points))
     return out
-
-
-async def _grouped(conn: Conn, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int) -> list[Series]:
-    """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
-    scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
-    total = sums.pop(None, None)
-    ranked = await _ranked(sums)
-    labels = await _labels(conn, q, [k for k in ranked if k is not None])
-    series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
-    rest = await _rest(series, total, n)
-    if any(any(p) for p in rest):
-        series.append(Series(OTHER, "other", rest))
-    return series
-
-
-async def _ranked(sums: dict[str | None, list[Counts]]) -> list[str | None]:
-    """Most requests over the range first (p[0]: n_all), then the key bytewise; one key's points per slice."""
-    totals: dict[str | None, int] = {}
-    for k, points in sums.items():
-        totals[k] = sum(int(p[0]) for p in points)
-        await asyncio.sleep(0)
-    return sorted(sums, key=lambda k: (-totals[k], str(k)))
-
-
-async def _rest(series: list[Series], total: list[Counts] | None, n: int) -> list[Counts]:
-    """The total minus every listed group, bucket by bucket, a slice of buckets at a time."""
-    rest = list(total) if total is not None else [ZERO] * n
-    for s in series:
-        for i, p in enumerate(s.points):
-            if i and not i % SLICE:
-                await asyncio.sleep(0)
-            if p is not ZERO:
-                rest[i] = tuple(a - b for a, b in zip(rest[i], p, strict=True))
-    return rest
 
 
 def _shown_key(q: SeriesQuery, key: str) -> str:

@@ -8,7 +8,7 @@ ones, response time = latency) and the tokens and cost of the finished requests 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -81,7 +81,10 @@ def point(
         "cost": sum((W.d(r["total_cost_usd"]) for r in rows), Decimal(0)),
         "actual_cost": sum((W.d(r["actual_total_cost_usd"]) for r in rows), Decimal(0)),
         "errors": errors,
-        "avg_response_time": round(sum(rts) / len(rts) / 1000, 2) if rts else None,
+        # the exact mean in seconds rounded half up to 2 places (docs/api.md "Time series")
+        "avg_response_time": (Decimal(sum(rts)) / len(rts) / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        if rts
+        else None,
         "partial": lo < start or hi > end + TICK,  # every range here ends in the past
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,8 +64,15 @@ def point(rows: list[Row], attempts: list[Row] | None = None) -> Row:
         "cost": sum((u["total_cost_usd"] for u in rows), Decimal(0)),
         "actual_cost": sum((u["actual_total_cost_usd"] for u in rows), Decimal(0)),
         "errors": errors,
-        "avg_response_time": round(sum(rts) / len(rts) / 1000, 2) if rts else None,
+        "avg_response_time": seconds(rts),
     }
+
+
+def seconds(ms: list[int]) -> float | None:
+    """The exact mean in seconds, rounded half up to 2 places (docs/api.md "Time series")."""
+    if not ms:
+        return None
+    return float((Decimal(sum(ms)) / len(ms) / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
 def finished(u: Row) -> bool:
