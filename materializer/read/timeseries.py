@@ -235,8 +235,18 @@ def _runs(p: SeriesPlan, args: Args) -> str:
     )
 
 
-def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") -> str:
-    """(i, key, counters) from the stored rows and the record slices of a plan.
+def _span(p: SeriesPlan, args: Args) -> str:
+    """The records' `created_at` bounds of a plan's slices, as parameters: PostgreSQL plans each answer with their
+    values (a custom plan: a generic one was three times slower) and so prunes the monthly partitions, which it
+    cannot do by the slices' row source; FALSE without a slice (nothing of the records to plan)."""
+    if not p.slices:
+        return "FALSE"
+    lo, hi = min(c[1] for c in p.slices), max(c[2] for c in p.slices)
+    return f"u.created_at >= {args.add(lo)} AND u.created_at < {args.add(hi)}"
+
+
+def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: str = "e") -> str:
+    """(i, key, counters) from the stored rows and the record slices of a plan (`span`: `_span` of that plan).
 
     `keyed` None: every key of the dimension at each stored row (to rank them). Else only the keys of the row
     source `keyed` (its column `key`), one index range scan per key and run of rows (`w`), each row then matched
@@ -259,7 +269,7 @@ def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") 
     return (
         f"{stored} UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
         f" ON u.created_at >= c.lo AND u.created_at < c.hi"
-        f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+        f" WHERE {src.record_key} IS NOT NULL AND {record_where} AND {span} GROUP BY 1, 2"
     )
 
 
@@ -272,7 +282,7 @@ def _slots(measure: tuple[str, ...], prefix: str, recount: dict[str, str] | None
     return ", ".join(out)
 
 
-def _attempt_union(keyed: str | None, rows: str, slices: str) -> str:
+def _attempt_union(keyed: str | None, span: str, rows: str, slices: str) -> str:
     """(i, key = provider_id, slots) of the executed attempts over a plan of attempt_agg and candidate_records;
     `keyed` None: every provider, else the providers of the row source `keyed`."""
     only = "" if keyed is None else f" AND provider_id IN (SELECT key FROM {keyed} k)"
@@ -282,7 +292,7 @@ def _attempt_union(keyed: str | None, rows: str, slices: str) -> str:
         f" ON a.grain = r.grain AND a.bucket = r.bucket{stored_only}"
         f" UNION ALL SELECT c.i, provider_id AS key, {_slots(PROVIDER_ATTEMPTS, '', ATTEMPT_COUNTER_SQL)}"
         f" FROM {slices} c JOIN candidate_records u ON u.created_at >= c.lo AND u.created_at < c.hi"
-        f" WHERE {EXECUTED}{only} GROUP BY 1, 2"
+        f" WHERE {EXECUTED}{only} AND {span} GROUP BY 1, 2"
     )
 
 
@@ -295,12 +305,13 @@ def _provider_statement(
     (head, grouped, totals) as `series_points.statement` takes them."""
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
     head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}, {_sources(a, 'pa', 'ea', args)}"
+    span_p, span_a, span_r = _span(p, args), _span(a, args), _span(ranking, args)
     top = (
-        f"SELECT key FROM ({_attempt_union(None, 'rp', 're')}) g GROUP BY key HAVING sum(n_all) > 0"
+        f"SELECT key FROM ({_attempt_union(None, span_r, 'rp', 're')}) g GROUP BY key HAVING sum(n_all) > 0"
         f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
     )
-    grouped = f"{_union(group, 't')} UNION ALL {_attempt_union('t', 'pa', 'ea')}"
-    totals = f"{_union(total, total.key)} UNION ALL {_attempt_union(None, 'pa', 'ea')}"
+    grouped = f"{_union(group, 't', span_p)} UNION ALL {_attempt_union('t', span_a, 'pa', 'ea')}"
+    totals = f"{_union(total, total.key, span_p)} UNION ALL {_attempt_union(None, span_a, 'pa', 'ea')}"
     return (
         f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
         f"SELECT i, key, {sums} FROM ({grouped}) s GROUP BY 1, 2",
@@ -313,7 +324,8 @@ def _statement(
 ) -> tuple[str, str | None, str]:
     """(head, grouped or None, totals) as `series_points.statement` takes them."""
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
-    totals = f"SELECT i, {sums} FROM ({_union(total, total.key)}) s GROUP BY 1"
+    span_p = _span(p, args)
+    totals = f"SELECT i, {sums} FROM ({_union(total, total.key, span_p)}) s GROUP BY 1"
     head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}"
     if group is None or ranking is None:
         return head, None, totals
@@ -324,12 +336,13 @@ def _statement(
             " AND u.data IS NOT NULL)"
         )
     top = (
-        f"SELECT key FROM ({_union(group, None, 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
+        f"SELECT key FROM ({_union(group, None, _span(ranking, args), 'rp', 're')}) g{live} GROUP BY key"
+        " HAVING sum(n_all) > 0"
         f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
     )
     return (
         f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
-        f"SELECT i, key, {sums} FROM ({_union(group, 't')}) s GROUP BY 1, 2",
+        f"SELECT i, key, {sums} FROM ({_union(group, 't', span_p)}) s GROUP BY 1, 2",
         totals,
     )
 
