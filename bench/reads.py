@@ -329,11 +329,13 @@ REF_TIMELINE = f"""WITH iv AS (SELECT u.user_id, u.created_at, u.model, {_GAP} A
     ORDER BY r.created_at"""
 
 
-# The time series the reference has no endpoint for, as one would write it over its `usage` table.
+# The time series the reference has no endpoint for, as one would write it over its `usage` table: by model,
+# the requests /aggregation/stats?group_by=model counts (finished, reached a provider), as ours counts them.
 REF_SERIES = f"""SELECT date_trunc($3, u.created_at, 'UTC') AS b, u.model AS k, count(u.id) AS n,
     sum(u.input_tokens), sum(u.output_tokens), sum(u.cache_creation_input_tokens), sum(u.cache_read_input_tokens),
     sum(u.total_tokens), sum(u.total_cost_usd), sum(u.actual_total_cost_usd),
-    sum(CASE WHEN {ERROR} THEN 1 ELSE 0 END), avg(u.response_time_ms) FROM usage u WHERE {RANGE} GROUP BY 1, 2"""
+    sum(CASE WHEN {ERROR} THEN 1 ELSE 0 END), avg(u.response_time_ms) FROM usage u
+    WHERE {RANGE} AND {FINISHED_REACHED} GROUP BY 1, 2"""
 SERIES_TOP = 10
 
 Ref = Callable[[asyncpg.Connection], Awaitable[Any]]

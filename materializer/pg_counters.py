@@ -67,6 +67,15 @@ USAGE_COUNTER_SQL: dict[str, str] = {
     "c_cc": _sum("cache_creation_input_tokens", COMPLETED),
     "c_cr_cost": _sum("cache_read_cost_usd", COMPLETED),
     "c_cc_cost": _sum("cache_creation_cost_usd", COMPLETED),
+    "fr_in": _sum("input_tokens", FR),
+    "fr_out": _sum("output_tokens", FR),
+    "fr_cc": _sum("cache_creation_input_tokens", FR),
+    "fr_cr": _sum("cache_read_input_tokens", FR),
+    "fr_err": _n(f"{FR} AND {ERROR}"),
+    "fin_in": _sum("input_tokens", FINISHED),
+    "fin_out": _sum("output_tokens", FINISHED),
+    "fin_cc": _sum("cache_creation_input_tokens", FINISHED),
+    "fin_cr": _sum("cache_read_input_tokens", FINISHED),
 }
 assert tuple(USAGE_COUNTER_SQL) == USAGE_COUNTERS
 

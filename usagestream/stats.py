@@ -10,6 +10,9 @@ Counter names (one column each in `usage_agg`; the SQL recount in the materializ
 - *_tok, *_cost: sums over all rows; fr_*: over finished-and-reached rows; fin_*: over finished rows;
   r_*: over rows that reached a provider; c_*: over completed rows; rt_* / fr_rt_* / s200_rt_*: response-time
   sums and counts (AVG skips NULLs).
+- fr_in / fr_out / fr_cc / fr_cr / fr_err and fin_in / fin_out / fin_cc / fin_cr (migration 0006): the token
+  fields and errors of /aggregation/stats' subsets (finished and reached for model and api_format; finished for
+  provider), so a grouped time series counts exactly what /aggregation/stats counts for the same group.
 """
 
 from __future__ import annotations
@@ -79,6 +82,15 @@ USAGE_COUNTERS: tuple[str, ...] = (
     "c_cc",
     "c_cr_cost",
     "c_cc_cost",
+    "fr_in",
+    "fr_out",
+    "fr_cc",
+    "fr_cr",
+    "fr_err",
+    "fin_in",
+    "fin_out",
+    "fin_cc",
+    "fin_cr",
 )
 MONEY_COUNTERS = frozenset(
     {
@@ -230,6 +242,15 @@ def usage_contribution(f: UsageFacts) -> Counters:
         f.cache_creation_input_tokens if completed else 0,
         f.cache_read_cost_usd if completed else ZERO,
         f.cache_creation_cost_usd if completed else ZERO,
+        f.input_tokens if fr else 0,
+        f.output_tokens if fr else 0,
+        f.cache_creation_input_tokens if fr else 0,
+        f.cache_read_input_tokens if fr else 0,
+        int(fr and f.is_error),
+        f.input_tokens if finished else 0,
+        f.output_tokens if finished else 0,
+        f.cache_creation_input_tokens if finished else 0,
+        f.cache_read_input_tokens if finished else 0,
     )
 
 

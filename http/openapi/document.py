@@ -101,8 +101,10 @@ CLIENT_FAMILY = q("client_family", TEXT, "the calling client's family: unknown f
 
 TS_DOC = (
     "Usage over time: per bucket of `granularity` in the zone `tz`, the /stats counters (every request, active"
-    " ones included), for the whole scope or its top `limit` groups (most requests over the range) plus"
-    " `__other__` (everything else). Buckets are exact: aligned parts from the aggregates, the range's cut"
+    " ones included) for the whole scope; grouped, what /aggregation/stats counts for each of the top `limit`"
+    " groups (finished requests that reached a provider for model and api_format; executed attempts and served"
+    " requests' tokens for provider; every request for user and api_key), ranked as it ranks them, plus"
+    " `__other__` (the rest the grouping counts). Buckets are exact: aligned parts from the aggregates, the range's cut"
     " ends recounted from the records. 422 when the answer would exceed 10,000 buckets or 100,000 points,"
     " or a bucket would start off the UTC 15-minute grid (historical offsets). See docs/api.md."
 )
@@ -240,7 +242,7 @@ def paths() -> dict[str, Any]:
             s400="invalid group_by, or " + RANGE_400,
         ),
         f"{ADMIN}/heatmap": op("365 local days of activity, all users", "Heatmap", ZONE, s400=RANGE_400),
-        f"{ADMIN}/timeseries": timeseries_op("Usage over time, all requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
+        f"{ADMIN}/timeseries": timeseries_op("Usage over time, every user's requests." + ADMIN_RANGE_DOC, ADMIN_GROUPS),
         f"{ADMIN}/records": op(
             "Paged request log." + ADMIN_RANGE_DOC,
             "Records",

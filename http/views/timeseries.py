@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from usagestream.http.errors import invalid
-from usagestream.http.jsonio import json_answer
 from usagestream.http.keys import POOL, SETTINGS
-from usagestream.http.shape.timeseries import series_body
+from usagestream.http.shape.timeseries import series_json
 from usagestream.http.views.timeseries_params import series_query
 from usagestream.materializer.read import timeseries
 from usagestream.timeseries import PlanError
@@ -23,4 +22,4 @@ async def answer(request: web.Request, user_id: str | None) -> web.StreamRespons
         found = await timeseries.read(request.app[POOL], q, settings.timezone)
     except PlanError as exc:  # too many points, or buckets the stored grains cannot count exactly
         raise invalid(str(exc)) from None
-    return await json_answer(await series_body(found, q))
+    return web.Response(body=series_json(found, q), content_type="application/json")

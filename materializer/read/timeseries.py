@@ -1,29 +1,30 @@
 """Time series: per bucket of a granularity in a zone, the /stats counters of a scope or of its top groups.
 
 `usagestream.timeseries.plan` says which stored rows and record slices make up each bucket; this module reads
-them in one statement (one REPEATABLE READ snapshot with the extent it planned from) and names the groups.
-How it counts, and why grouped series count every request: docs/read-model.md "Time series".
+them in one statement (one REPEATABLE READ snapshot with the extent it planned from), which also writes the points
+as JSON text (read.series_points), and names the groups.
+What a grouped series counts (what /aggregation/stats counts for the same group): docs/api.md "Time series";
+how it is read: docs/read-model.md "Time series".
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from usagestream.materializer.pg_counters import DIM_KEY_SQL, USAGE_COUNTER_SQL
+from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
+from usagestream.materializer.read import series_points
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
-from usagestream.materializer.read.sql import Args, Statement, cast_sum
-from usagestream.materializer.read.stats import extent_sql
-from usagestream.slices import SLICE
+from usagestream.materializer.read.series_points import OTHER
+from usagestream.materializer.read.sql import Args, cast_sum
+from usagestream.slices import map_sliced
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
 # The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
@@ -40,12 +41,28 @@ COUNTERS = (
     "rt_sum",
     "rt_n",
 )
-OTHER = "__other__"
+# What each slot of COUNTERS holds per grouping: the usage_agg counter (or, for provider, the attempt_agg one) that
+# /aggregation/stats sums for that group; "" is 0. `requests` (slot 0) also ranks the groups.
+ALL = COUNTERS  # /stats, and /aggregation/stats?group_by=user: every request
+FR = (
+    "n_fr",
+    "fr_err",
+    "fr_in",
+    "fr_out",
+    "fr_tot_tok",
+    "fr_cc",
+    "fr_cr",
+    "fr_cost",
+    "fr_actual",
+    "fr_rt_sum",
+    "fr_rt_n",
+)
+PROVIDER_USAGE = ("", "", "fin_in", "fin_out", "fin_tot_tok", "fin_cc", "fin_cr", "fin_cost", "fin_actual", "", "")
+PROVIDER_ATTEMPTS = ("attempts", "failures", "", "", "", "", "", "", "", "lat_sum", "lat_n")
+MEASURE = {"model": FR, "api_format": FR, "provider": PROVIDER_USAGE}  # else ALL
 ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
 USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
 ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
-Counts = tuple[int | Decimal, ...]  # one bucket's counters, in COUNTERS order
-ZERO: Counts = (0,) * len(COUNTERS)  # shared by every empty bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +81,11 @@ class SeriesQuery:
 
 @dataclass(frozen=True, slots=True)
 class Series:
+    """`points`: the JSON text of the points, comma-separated, without the brackets (read.series_points)."""
+
     key: str | None
     label: str
-    points: list[Counts]
+    points: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +105,7 @@ class _Source:
     record_key: str  # over usage_records' columns
     record_where: str
     key: str | None = None  # a row source of the one key it reads (totals), e.g. "(SELECT ''::text AS key)"
+    measure: tuple[str, ...] = ALL  # the usage_agg counter of each slot
 
 
 async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
@@ -102,22 +122,32 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
     p = await plan_sliced(start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
-    ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
-    sql, args = statement(p, ranking, q)
-    rows = await conn.fetch(sql, *args)
-    sums = await _collect(rows, len(p.buckets))
-    out = SeriesAnswer(start, end, p.buckets)
-    if not q.group_by:
-        out.series.append(Series(None, "all", sums.get(None) or [ZERO] * len(p.buckets)))
-        return out
-    out.series.extend(await _grouped(conn, q, sums, len(p.buckets)))
-    return out
+    args = Args()
+    total = _total_source(q, args)
+    group = _group_source(q, args) if q.group_by else None
+    parts: tuple[str, str | None, str]
+    if group is not None and q.group_by == "provider":
+        # Attempts are counted by the candidates' own times, over their own extent.
+        a_extent = await _attempt_extent(conn, start, end, extent)
+        a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
+        parts = _provider_statement(p, a_plan, _rank_plan(start, end, q, a_extent, False), total, group, q, args)
+    else:
+        ranking = _rank_plan(start, end, q, extent, records_only) if group else None
+        parts = _statement(p, ranking, total, group, q, args)
+    stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
+    sql = series_points.statement(*parts, stamps, [b.partial for b in p.buckets], args)
+    rows = await conn.fetch(sql, *args.values)
+    return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
 
 
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
     """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
     later) and the extent of the data, read as /stats reads it (read.stats.plan_for)."""
-    stored, cut, first, last = await fetch_one(conn, extent_sql("usage_records"))
+    stored, cut, first, last = await fetch_one(
+        conn,
+        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
+        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)",
+    )
     start, end = q.start, q.end
     if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
         start, end, first, last = await widen_before_cutoff(
@@ -133,24 +163,44 @@ async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, d
     return start, end, Extent(first, last, zone)
 
 
+async def _attempt_extent(conn: Conn, start: datetime, end: datetime, usage: Extent | None) -> Extent | None:
+    """The extent of the executed attempts (candidate_records, and attempt_agg before the records cut-off)."""
+    cut, first, last = await fetch_one(
+        conn,
+        "SELECT (SELECT value FROM meta WHERE key = 'records_cutoff'), (SELECT min(created_at) FROM"
+        " candidate_records), (SELECT max(created_at) FROM candidate_records)",
+    )
+    if cut is not None:
+        cutoff = datetime.fromisoformat(cut)
+        _, _, first, last = await widen_before_cutoff(conn, "candidate_records", start, end, first, last, cutoff)
+    if first is None or last is None:
+        return None
+    return Extent(first, last, usage.stored_zone if usage is not None else None)
+
+
 def _total_source(q: SeriesQuery, args: Args) -> _Source:
+    """The scope's totals, counted as the grouping counts (its measure), for `__other__`."""
+    measure = MEASURE.get(q.group_by or "", ALL)
     if q.user_id is None:
-        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)")
+        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)", measure)
     me = args.add(q.user_id)
-    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)")
+    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)", measure)
 
 
 def _group_source(q: SeriesQuery, args: Args) -> _Source:
     dim = q.group_by
     assert dim is not None
+    measure = MEASURE.get(dim, ALL)
     if q.user_id is None:
-        return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE")
+        return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE", measure=measure)
     me = args.add(q.user_id)
     if dim == "model":  # the user_model dimension: key = user_id || chr(31) || model
         prefix = args.add(q.user_id + "\x1f")
-        return _Source("user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}")
+        return _Source(
+            "user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}", None, measure
+        )
     # No dimension holds user x format or user x key: the plan recounts the records (records_only).
-    return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}")
+    return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}", None, measure)
 
 
 def _rank_plan(start: datetime, end: datetime, q: SeriesQuery, extent: Extent | None, records_only: bool) -> SeriesPlan:
@@ -185,15 +235,25 @@ def _runs(p: SeriesPlan, args: Args) -> str:
     )
 
 
-def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") -> str:
-    """(i, key, counters) from the stored rows and the record slices of a plan.
+def _span(p: SeriesPlan, args: Args) -> str:
+    """The records' `created_at` bounds of a plan's slices, as parameters: PostgreSQL plans each answer with their
+    values (a custom plan: a generic one was three times slower) and so prunes the monthly partitions, which it
+    cannot do by the slices' row source; FALSE without a slice (nothing of the records to plan)."""
+    if not p.slices:
+        return "FALSE"
+    lo, hi = min(c[1] for c in p.slices), max(c[2] for c in p.slices)
+    return f"u.created_at >= {args.add(lo)} AND u.created_at < {args.add(hi)}"
+
+
+def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: str = "e") -> str:
+    """(i, key, counters) from the stored rows and the record slices of a plan (`span`: `_span` of that plan).
 
     `keyed` None: every key of the dimension at each stored row (to rank them). Else only the keys of the row
     source `keyed` (its column `key`), one index range scan per key and run of rows (`w`), each row then matched
     to its bucket by `p`; LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read
     every row of a key (it underestimates them) into a hash."""
-    cols = ", ".join(f"a.{c}" for c in COUNTERS)
-    exprs = ", ".join(f"{USAGE_COUNTER_SQL[c]} AS {c}" for c in COUNTERS)
+    cols = _slots(src.measure, "a.", None)
+    exprs = _slots(src.measure, "", USAGE_COUNTER_SQL)
     stored = (
         f"SELECT r.i, a.key, {cols} FROM {rows} r JOIN usage_agg a"
         f" ON a.dim = '{src.dim}' AND a.grain = r.grain AND a.bucket = r.bucket WHERE {src.key_where}"
@@ -209,27 +269,66 @@ def _union(src: _Source, keyed: str | None, rows: str = "p", slices: str = "e") 
     return (
         f"{stored} UNION ALL SELECT c.i, {src.record_key} AS key, {exprs} FROM {slices} c JOIN usage_records u"
         f" ON u.created_at >= c.lo AND u.created_at < c.hi"
-        f" WHERE {src.record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+        f" WHERE {src.record_key} IS NOT NULL AND {record_where} AND {span} GROUP BY 1, 2"
     )
 
 
-def statement(p: SeriesPlan, ranking: SeriesPlan | None, q: SeriesQuery) -> Statement:
-    """The one statement of a series: per bucket index of `p`, the scope's totals and, grouped, the counters of
-    the top groups ranked over `ranking` (another cover of the range, see `_rank_plan`)."""
-    args = Args()
-    total = _total_source(q, args)
-    group = _group_source(q, args) if q.group_by else None
-    return args.statement(_statement(p, ranking, total, group, q, args))
+def _slots(measure: tuple[str, ...], prefix: str, recount: dict[str, str] | None) -> str:
+    """The select list of one source in COUNTERS order: each slot's column (or its recount over the records)."""
+    out = []
+    for slot, name in zip(COUNTERS, measure, strict=True):
+        value = "0" if not name else (recount[name] if recount is not None else f"{prefix}{name}")
+        out.append(f"{value} AS {slot}")
+    return ", ".join(out)
+
+
+def _attempt_union(keyed: str | None, span: str, rows: str, slices: str) -> str:
+    """(i, key = provider_id, slots) of the executed attempts over a plan of attempt_agg and candidate_records;
+    `keyed` None: every provider, else the providers of the row source `keyed`."""
+    only = "" if keyed is None else f" AND provider_id IN (SELECT key FROM {keyed} k)"
+    stored_only = only.replace(" AND ", " AND a.", 1)  # the same filter, on attempt_agg's alias
+    return (
+        f"SELECT r.i, a.provider_id AS key, {_slots(PROVIDER_ATTEMPTS, 'a.', None)} FROM {rows} r JOIN attempt_agg a"
+        f" ON a.grain = r.grain AND a.bucket = r.bucket{stored_only}"
+        f" UNION ALL SELECT c.i, provider_id AS key, {_slots(PROVIDER_ATTEMPTS, '', ATTEMPT_COUNTER_SQL)}"
+        f" FROM {slices} c JOIN candidate_records u ON u.created_at >= c.lo AND u.created_at < c.hi"
+        f" WHERE {EXECUTED}{only} AND {span} GROUP BY 1, 2"
+    )
+
+
+def _provider_statement(
+    p: SeriesPlan, a: SeriesPlan, ranking: SeriesPlan, total: _Source, group: _Source, q: SeriesQuery, args: Args
+) -> tuple[str, str, str]:
+    """group_by=provider as /aggregation/stats counts it: executed attempts (requests, errors = failed ones,
+    response time = their latency) by the candidates' plan `a`, tokens and cost of the finished requests the
+    provider served by the usage plan `p`; ranked by attempts on the coarse plan `ranking` of the candidates.
+    (head, grouped, totals) as `series_points.statement` takes them."""
+    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
+    head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}, {_sources(a, 'pa', 'ea', args)}"
+    span_p, span_a, span_r = _span(p, args), _span(a, args), _span(ranking, args)
+    top = (
+        f"SELECT key FROM ({_attempt_union(None, span_r, 'rp', 're')}) g GROUP BY key HAVING sum(n_all) > 0"
+        f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
+    )
+    grouped = f"{_union(group, 't', span_p)} UNION ALL {_attempt_union('t', span_a, 'pa', 'ea')}"
+    totals = f"{_union(total, total.key, span_p)} UNION ALL {_attempt_union(None, span_a, 'pa', 'ea')}"
+    return (
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
+        f"SELECT i, key, {sums} FROM ({grouped}) s GROUP BY 1, 2",
+        f"SELECT i, {sums} FROM ({totals}) s GROUP BY 1",
+    )
 
 
 def _statement(
     p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
-) -> str:
+) -> tuple[str, str | None, str]:
+    """(head, grouped or None, totals) as `series_points.statement` takes them."""
     sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
-    totals = f"SELECT i, NULL::text AS key, {sums} FROM ({_union(total, total.key)}) s GROUP BY 1"
+    span_p = _span(p, args)
+    totals = f"SELECT i, {sums} FROM ({_union(total, total.key, span_p)}) s GROUP BY 1"
     head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}"
     if group is None or ranking is None:
-        return f"{head} {totals}"
+        return head, None, totals
     live = ""
     if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
         live = (
@@ -237,59 +336,29 @@ def _statement(
             " AND u.data IS NOT NULL)"
         )
     top = (
-        f"SELECT key FROM ({_union(group, None, 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
+        f"SELECT key FROM ({_union(group, None, _span(ranking, args), 'rp', 're')}) g{live} GROUP BY key"
+        " HAVING sum(n_all) > 0"
         f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
     )
     return (
-        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})"
-        f" SELECT i, key, {sums} FROM ({_union(group, 't')}) s GROUP BY 1, 2 UNION ALL {totals}"
+        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
+        f"SELECT i, key, {sums} FROM ({_union(group, 't', span_p)}) s GROUP BY 1, 2",
+        totals,
     )
 
 
-async def _collect(rows: Sequence[asyncpg.Record], n: int) -> dict[str | None, list[Counts]]:
-    out: dict[str | None, list[Counts]] = {}
-    for at, r in enumerate(rows):  # (i, key, counters...)
-        if at and not at % SLICE:
-            await asyncio.sleep(0)
-        points = out.get(r[1])
-        if points is None:
-            points = out[r[1]] = [ZERO] * n
-        points[r[0]] = tuple(r)[2:]
+async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[asyncpg.Record]) -> list[Series]:
+    """The rows of `series_points.statement` (key, points) named: the groups' labels, `other`, or `all`."""
+    if q.group_by is None:
+        return [Series(None, "all", rows[0][1] or "")]
+    labels = await _labels(conn, q, [r[0] for r in rows if r[0] != OTHER])
+    out = []
+    for key, points in rows:
+        if key == OTHER:
+            out.append(Series(OTHER, "other", points))
+        else:
+            out.append(Series(_shown_key(q, key), labels.get(key, _shown_key(q, key)), points))
     return out
-
-
-async def _grouped(conn: Conn, q: SeriesQuery, sums: dict[str | None, list[Counts]], n: int) -> list[Series]:
-    """The top groups (most requests over the range, then key bytewise), then `__other__`: every request of the
-    scope not in them (other groups, deleted users, requests without that attribute), if there is any."""
-    total = sums.pop(None, None)
-    ranked = await _ranked(sums)
-    labels = await _labels(conn, q, [k for k in ranked if k is not None])
-    series = [Series(_shown_key(q, k), labels.get(k, _shown_key(q, k)), sums[k]) for k in ranked if k is not None]
-    rest = await _rest(series, total, n)
-    if any(any(p) for p in rest):
-        series.append(Series(OTHER, "other", rest))
-    return series
-
-
-async def _ranked(sums: dict[str | None, list[Counts]]) -> list[str | None]:
-    """Most requests over the range first (p[0]: n_all), then the key bytewise; one key's points per slice."""
-    totals: dict[str | None, int] = {}
-    for k, points in sums.items():
-        totals[k] = sum(int(p[0]) for p in points)
-        await asyncio.sleep(0)
-    return sorted(sums, key=lambda k: (-totals[k], str(k)))
-
-
-async def _rest(series: list[Series], total: list[Counts] | None, n: int) -> list[Counts]:
-    """The total minus every listed group, bucket by bucket, a slice of buckets at a time."""
-    rest = list(total) if total is not None else [ZERO] * n
-    for s in series:
-        for i, p in enumerate(s.points):
-            if i and not i % SLICE:
-                await asyncio.sleep(0)
-            if p is not ZERO:
-                rest[i] = tuple(a - b for a, b in zip(rest[i], p, strict=True))
-    return rest
 
 
 def _shown_key(q: SeriesQuery, key: str) -> str:

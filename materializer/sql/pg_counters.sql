@@ -136,6 +136,33 @@ COALESCE(sum(cache_read_cost_usd) FILTER (WHERE status = 'completed'), 0)
 -- USAGE_COUNTER_SQL['c_cc_cost']
 COALESCE(sum(cache_creation_cost_usd) FILTER (WHERE status = 'completed'), 0)
 
+-- USAGE_COUNTER_SQL['fr_in']
+COALESCE(sum(input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['fr_out']
+COALESCE(sum(output_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['fr_cc']
+COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['fr_cr']
+COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['fr_err']
+count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending') AND (status_code >= 400 OR error_message IS NOT NULL))
+
+-- USAGE_COUNTER_SQL['fin_in']
+COALESCE(sum(input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
+
+-- USAGE_COUNTER_SQL['fin_out']
+COALESCE(sum(output_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
+
+-- USAGE_COUNTER_SQL['fin_cc']
+COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
+
+-- USAGE_COUNTER_SQL['fin_cr']
+COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
+
 -- ATTEMPT_COUNTER_SQL['attempts']
 count(*)
 

@@ -1,11 +1,14 @@
 """The time series paths against their own recount of the published events: bucket lists computed here by
 local wall-clock arithmetic (zones without DST in the dataset's years: Asia/Shanghai, the deployment's zone;
-Asia/Kolkata at +05:30; UTC), every point recounted from the records, groups ranked and `__other__` summed here."""
+Asia/Kolkata at +05:30; UTC), every point recounted from the records, groups ranked and `__other__` summed here.
+A grouping counts what /aggregation/stats counts for its groups (docs/api.md "Time series"): finished requests
+that reached a provider for model and api_format; for provider its executed attempts (requests, errors = failed
+ones, response time = latency) and the tokens and cost of the finished requests it served."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,11 +60,19 @@ def bucket_list(start: datetime, end: datetime, tz: ZoneInfo, granularity: str) 
     return out
 
 
-def point(rows: list[Rec], lo: datetime, hi: datetime, start: datetime, end: datetime) -> dict[str, Any]:
+def point(
+    rows: list[Rec], lo: datetime, hi: datetime, start: datetime, end: datetime, tries: list[Rec] | None = None
+) -> dict[str, Any]:
+    """One bucket's point; with `tries` (group_by=provider) requests, errors and the response time are the
+    executed attempts'."""
     rts = [r["response_time_ms"] for r in rows if r["response_time_ms"] is not None]
+    requests, errors = len(rows), sum(1 for r in rows if W.is_error(r))
+    if tries is not None:
+        rts = [c["latency_ms"] for c in tries if c["latency_ms"] is not None]
+        requests, errors = len(tries), sum(1 for c in tries if c["status"] == "failed")
     return {
         "bucket": lo,
-        "requests": len(rows),
+        "requests": requests,
         "input_tokens": sum(r["input_tokens"] for r in rows),
         "output_tokens": sum(r["output_tokens"] for r in rows),
         "cache_creation_tokens": sum(r["cache_creation_input_tokens"] for r in rows),
@@ -69,18 +80,48 @@ def point(rows: list[Rec], lo: datetime, hi: datetime, start: datetime, end: dat
         "total_tokens": sum(r["total_tokens"] for r in rows),
         "cost": sum((W.d(r["total_cost_usd"]) for r in rows), Decimal(0)),
         "actual_cost": sum((W.d(r["actual_total_cost_usd"]) for r in rows), Decimal(0)),
-        "errors": sum(1 for r in rows if W.is_error(r)),
-        "avg_response_time": round(sum(rts) / len(rts) / 1000, 2) if rts else None,
+        "errors": errors,
+        # the exact mean in seconds rounded half up to 2 places (docs/api.md "Time series")
+        "avg_response_time": (Decimal(sum(rts)) / len(rts) / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        if rts
+        else None,
         "partial": lo < start or hi > end + TICK,  # every range here ends in the past
     }
 
 
-def points(rows: list[Rec], starts: list[datetime], tz: ZoneInfo, q: dict[str, Any]) -> list[dict[str, Any]]:
+def points(
+    rows: list[Rec], starts: list[datetime], tz: ZoneInfo, q: dict[str, Any], tries: list[Rec] | None = None
+) -> list[dict[str, Any]]:
     ends = starts[1:] + [next_start(starts[-1], tz, q["granularity"])]
+
+    def within(xs: list[Rec], lo: datetime, hi: datetime) -> list[Rec]:
+        return [x for x in xs if lo <= parse_ts(x["created_at"]) < hi]
+
     return [
-        point([r for r in rows if lo <= parse_ts(r["created_at"]) < hi], lo, hi, q["start_date"], q["end_date"])
+        point(
+            within(rows, lo, hi),
+            lo,
+            hi,
+            q["start_date"],
+            q["end_date"],
+            None if tries is None else within(tries, lo, hi),
+        )
         for lo, hi in zip(starts, ends, strict=True)
     ]
+
+
+def counts_anything(p: dict[str, Any]) -> bool:
+    numbers = ("requests", "errors", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
+    return any(p[k] for k in (*numbers, "total_tokens", "cost", "actual_cost")) or p["avg_response_time"] is not None
+
+
+def counted(group_by: str, rows: list[Rec]) -> list[Rec]:
+    """The requests a grouping counts, as /aggregation/stats (docs/reference-api.md §3.2)."""
+    if group_by in ("model", "api_format"):
+        return [r for r in rows if W.finished(r) and W.reached(r)]
+    if group_by == "provider":
+        return [r for r in rows if W.finished(r)]
+    return rows
 
 
 def label(w: World, group_by: str, key: str) -> str:
@@ -104,15 +145,25 @@ def expected(w: World, q: dict[str, Any], user_id: str | None) -> dict[str, Any]
     if group_by is None:
         series.append({"key": None, "label": "all", "points": points(rows, starts, tz, q)})
     else:
-        col, groups = COLUMN[group_by], {}
-        for r in rows:
+        col, rows = COLUMN[group_by], counted(group_by, rows)
+        tries = None
+        if group_by == "provider":
+            tries = [c for c in w.executed() if c["provider_id"] is not None and W.in_range(c, start, end)]
+        ranked: dict[str, int] = {}
+        for r in rows if tries is None else tries:  # what `requests` counts ranks the groups
             if r[col] is not None and (group_by != "user" or w.ent("user", r[col]) is not None):
-                groups.setdefault(r[col], []).append(r)
-        top = sorted(groups, key=lambda k: (-len(groups[k]), k))[: q["limit"]]
-        series += [{"key": k, "label": label(w, group_by, k), "points": points(groups[k], starts, tz, q)} for k in top]
-        rest = [r for r in rows if r[col] not in top]
-        if rest:
-            series.append({"key": "__other__", "label": "other", "points": points(rest, starts, tz, q)})
+                ranked[r[col]] = ranked.get(r[col], 0) + 1
+        top = sorted(ranked, key=lambda k: (-ranked[k], k))[: q["limit"]]
+
+        def of(xs: list[Rec] | None, keep: Any) -> list[Rec] | None:
+            return None if xs is None else [x for x in xs if keep(x[col])]
+
+        for k in top:
+            mine = points(of(rows, lambda v, k=k: v == k) or [], starts, tz, q, of(tries, lambda v, k=k: v == k))
+            series.append({"key": k, "label": label(w, group_by, k), "points": mine})
+        rest = points(of(rows, lambda v: v not in top) or [], starts, tz, q, of(tries, lambda v: v not in top))
+        if any(counts_anything(p) for p in rest):
+            series.append({"key": "__other__", "label": "other", "points": rest})
     return {
         "granularity": q["granularity"],
         "timezone": q["tz"],

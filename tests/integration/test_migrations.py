@@ -1,5 +1,5 @@
 """Alembic migrations on a fresh, empty PostgreSQL database: the schema they build, a downgrade/upgrade round trip,
-the data migration of 0003, and `usagestream db upgrade` twice being harmless.
+the data migrations of 0003 and 0006, and `usagestream db upgrade` twice being harmless.
 
 The revisions are frozen (their SQL inside them, no import of live code), so the schema a fresh upgrade builds is
 compared with `schema_head.txt`, a normalized catalog listing taken from the migrations before they were frozen.
@@ -26,9 +26,9 @@ from alembic.script import ScriptDirectory
 from pg_admin import run_admin_sql
 
 from usagestream.materializer.ops import migrate
-from usagestream.materializer.ops.verify import expected_attempts_sql, expected_usage_sql
+from usagestream.materializer.ops.verify import differences, expected_attempts_sql, expected_usage_sql
 from usagestream.settings import Settings
-from usagestream.stats import DIMENSIONS, GRAIN_HOUR, GRAIN_MONTH
+from usagestream.stats import DIMENSIONS, GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, USAGE_COUNTERS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -257,6 +257,52 @@ def test_hour_and_month_grains_are_recounted_as_verify_counts(empty_db: Settings
     found = asyncio.run(_recount_differences(empty_db.asyncpg_dsn))
     assert all(stored > 0 for stored, _ in found.values()), found
     assert {label: diff for label, (_, diff) in found.items() if diff} == {}
+
+
+# The counters 0006 adds (the others existed at 0005).
+SUBSET_COUNTERS = ("fr_in", "fr_out", "fr_cc", "fr_cr", "fr_err", "fin_in", "fin_out", "fin_cc", "fin_cr")
+
+
+async def _aggregate_at_0005(dsn: str) -> None:
+    """The 15-minute and day rows a worker at 0005 would have written (0003 recounted the hour and month ones):
+    today's recount, without the counters 0005 did not have."""
+    old = [c for c in USAGE_COUNTERS if c not in SUBSET_COUNTERS]
+    cols = ", ".join(("dim", "key", "grain", "bucket", *old))
+    conn = await asyncpg.connect(dsn)
+    try:
+        for grain in (GRAIN_15M, GRAIN_DAY):
+            for dim in DIMENSIONS:
+                await conn.execute(
+                    f"INSERT INTO usage_agg ({cols}) SELECT {cols} FROM ({expected_usage_sql(dim, grain, ZONE)}) e"
+                )
+            await conn.execute(f"INSERT INTO attempt_agg SELECT * FROM ({expected_attempts_sql(grain, ZONE)}) e")
+    finally:
+        await conn.close()
+
+
+async def _verify_and_sums(dsn: str) -> tuple[int, list[int]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        count, _ = await differences(conn, ZONE)
+        row = await conn.fetchrow(f"SELECT {', '.join(f'sum({c})::bigint' for c in SUBSET_COUNTERS)} FROM usage_agg")
+        assert row is not None
+        return count, list(row.values())
+    finally:
+        await conn.close()
+
+
+def test_subset_counters_are_filled_as_verify_counts(empty_db: Settings) -> None:
+    """`db upgrade` from 0005 fills the counters 0006 adds in every stored row, as `usagestream verify` recounts
+    them: after the upgrade, verify finds no difference at all (without the fill every row with finished
+    requests would differ)."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0005")
+    asyncio.run(_aggregate_at_0005(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db)
+    count, sums = asyncio.run(_verify_and_sums(empty_db.asyncpg_dsn))
+    assert count == 0
+    assert all(s > 0 for s in sums), sums
 
 
 def test_db_upgrade_command_twice_is_harmless(empty_db: Settings) -> None:

@@ -107,6 +107,16 @@ def expected_counters(f: UsageFacts) -> dict[str, int | Decimal]:
         "c_cc": when(completed, f.cache_creation_input_tokens),
         "c_cr_cost": when(completed, f.cache_read_cost_usd),
         "c_cc_cost": when(completed, f.cache_creation_cost_usd),
+        # /aggregation/stats' subsets, for the grouped time series: model and api_format, provider.
+        "fr_in": when(fr, f.input_tokens),
+        "fr_out": when(fr, f.output_tokens),
+        "fr_cc": when(fr, f.cache_creation_input_tokens),
+        "fr_cr": when(fr, f.cache_read_input_tokens),
+        "fr_err": int(fr and error),
+        "fin_in": when(finished, f.input_tokens),
+        "fin_out": when(finished, f.output_tokens),
+        "fin_cc": when(finished, f.cache_creation_input_tokens),
+        "fin_cr": when(finished, f.cache_read_input_tokens),
     }
 
 

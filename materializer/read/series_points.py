@@ -1,0 +1,87 @@
+"""The last step of a time series statement: each series' points as JSON text, written by PostgreSQL.
+
+An answer has up to 100,000 points. Built as Python objects (a tuple per row, a dict per point, Decimal money, then
+JSON encoding) it cost tens of milliseconds of the event loop per answer; PostgreSQL writes the same text in C in
+the statement that sums the rows, and the API only joins a few strings (docs/read-model.md "Time series").
+
+The input is the statement's CTE list (`head`), the sums per bucket index and group (`grouped`: i, key, COUNTERS)
+and of the scope (`totals`: i, COUNTERS). The output rows are (key, points text) in the answer's order: the groups
+by requests over the range (then key bytewise), then `__other__` (totals minus the groups, present if it counts
+anything), or one row of key NULL when ungrouped. A point's text is what http/shape/timeseries.py documents.
+"""
+
+from __future__ import annotations
+
+from usagestream.materializer.read.sql import Args
+
+OTHER = "__other__"
+# The counters of a point, in the order of its fields after `bucket` (docs/api.md "Time series").
+FIELDS = (
+    ("requests", "n_all"),
+    ("input_tokens", "in_tok"),
+    ("output_tokens", "out_tok"),
+    ("cache_creation_tokens", "cc_tok"),
+    ("cache_read_tokens", "cr_tok"),
+    ("total_tokens", "tot_tok"),
+    ("cost", "cost"),
+    ("actual_cost", "actual_cost"),
+    ("errors", "n_error"),
+)
+SUMMED = (*(c for _, c in FIELDS), "rt_sum", "rt_n")
+
+
+def _cents(alias: str) -> str:
+    """The mean response time in hundredths of a second, rounded half up from the exact mean (integers only)."""
+    return f"CASE WHEN {alias}.rt_n > 0 THEN ({alias}.rt_sum * 100 + {alias}.rt_n * 500) / ({alias}.rt_n * 1000) END"
+
+
+def _seconds(cents: str) -> str:
+    """`cents` as the shortest decimal of the float cents / 100 (Python's repr: 3.0, 1.2, 0.05), or null."""
+    return (
+        f"CASE WHEN {cents} IS NULL THEN 'null' WHEN {cents} % 100 = 0 THEN ({cents} / 100) || '.0'"
+        f" WHEN {cents} % 10 = 0 THEN ({cents} / 100) || '.' || ({cents} % 100 / 10)"
+        f" ELSE ({cents} / 100) || '.' || lpad(({cents} % 100)::text, 2, '0') END"
+    )
+
+
+def _point(c: str) -> str:
+    """One point's JSON text from the bucket `b` and the sums `c`: one concat() call, or (no row: an empty
+    bucket) the zeros' constant text around the bucket's stamp."""
+    parts = ["""'{"bucket":"'""", "b.stamp"]
+    for name, col in FIELDS:
+        parts += [f"""'","{name}":'""" if name == "requests" else f"""',"{name}":'""", f"{c}.{col}"]
+    parts += ["""',"avg_response_time":'""", _seconds(f"{c}.cents"), """',"partial":'""", "b.partial", "'}'"]
+    zeros = "".join(f',"{name}":0' for name, _ in FIELDS)
+    empty = f"""'{{"bucket":"' || b.stamp || '"{zeros},"avg_response_time":null,"partial":' || b.partial || '}}'"""
+    return f"CASE WHEN {c}.i IS NULL THEN {empty} ELSE concat({', '.join(parts)}) END"
+
+
+def _with_cents(select: str) -> str:
+    return f"SELECT *, {_cents('z')} AS cents FROM ({select}) z"
+
+
+def statement(head: str, grouped: str | None, totals: str, stamps: list[str], partial: list[bool], args: Args) -> str:
+    """The whole statement: `head` (a WITH list), then the points of every series as (key, points) rows."""
+    buckets = (
+        f"b AS (SELECT x.i - 1 AS i, x.stamp, CASE WHEN x.partial THEN 'true' ELSE 'false' END AS partial"
+        f" FROM unnest({args.add(stamps)}::text[],"
+        f" {args.add(partial)}::bool[]) WITH ORDINALITY AS x(stamp, partial, i))"
+    )
+    point = _point("c")
+    if grouped is None:
+        return (
+            f"{head}, s0 AS ({_with_cents(totals)}), {buckets} SELECT NULL::text AS key,"
+            f" string_agg({point}, ',' ORDER BY b.i) AS points FROM b LEFT JOIN s0 c ON c.i = b.i"
+        )
+    listed = ", ".join(f"sum({c})::{'numeric' if c in ('cost', 'actual_cost') else 'bigint'} AS {c}" for c in SUMMED)
+    rest = ", ".join(f"s.{c} - COALESCE(x.{c}, 0) AS {c}" for c in SUMMED)
+    nonzero = " OR ".join(f"c.{col} <> 0" for col in SUMMED)
+    other = f"SELECT s.i, {rest} FROM s0 s LEFT JOIN (SELECT i, {listed} FROM g GROUP BY i) x ON x.i = s.i"
+    return (
+        f"{head}, g AS ({_with_cents(grouped)}), s0 AS ({totals}), {buckets}, o AS ({_with_cents(other)}),"
+        f' r AS (SELECT key, row_number() OVER (ORDER BY sum(n_all) DESC, key COLLATE "C") AS ord FROM g GROUP BY key)'
+        f" SELECT key, points FROM (SELECT r.key, r.ord, string_agg({point}, ',' ORDER BY b.i) AS points"
+        f" FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key, r.ord"
+        f" UNION ALL SELECT '{OTHER}', NULL, string_agg({point}, ',' ORDER BY b.i) FROM b LEFT JOIN o c ON c.i = b.i"
+        f" HAVING bool_or({nonzero})) s ORDER BY ord NULLS LAST"
+    )
