@@ -300,16 +300,18 @@ def _series_queries() -> list[timeseries.SeriesQuery]:
 
 
 def _timeseries() -> Entries:
+    yield "ATTEMPT_EXTENT_SQL  -- group_by=provider: the candidates' extent", timeseries.ATTEMPT_EXTENT_SQL
     extent = Extent(datetime(2026, 1, 1, tzinfo=UTC), NEWEST, UTC_ZONE)
     for q in _series_queries():
         records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
         p = plan(q.start, q.end, "hour", UTC_ZONE, NEWEST, extent, records_only)
         ranking = plan(q.start, q.end, "month", UTC_ZONE, NEWEST, extent, records_only) if q.group_by else None
         scope = "admin" if q.user_id is None else "a user's own"
+        attempts = (p, ranking) if q.group_by == "provider" and ranking is not None else None
         yield _call(
-            "statement(plan(hour), plan(month) if grouped, q)",
+            "statement(plan(hour), plan(month) if grouped, q[, the candidates' plans: the same two])",
             f"{scope} time series, group_by={q.group_by}{' (records only)' if records_only else ''}",
-            timeseries.statement(p, ranking, q),
+            timeseries.statement(p, ranking, q, attempts),
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from usagestream.day_ranges import DayRange
 from usagestream.materializer.read.leaderboards import Entry
-from usagestream.materializer.read.timeseries import Counts
+from usagestream.materializer.read.stats_series import Counts
 from usagestream.stats_math import change_percent, dense_ranks, forecast, least_squares, ranked
 from usagestream.timeseries import Bucket
 

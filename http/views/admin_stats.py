@@ -18,7 +18,7 @@ from usagestream.http.shape import admin_stats as shape
 from usagestream.http.shape import provider_performance as perf_shape
 from usagestream.http.views import admin_stats_params as p
 from usagestream.materializer.read import leaderboards, provider_performance, stats_series, stats_totals
-from usagestream.materializer.read.timeseries import Counts
+from usagestream.materializer.read.stats_series import Counts
 from usagestream.timeseries import Bucket, PlanError, boundaries
 
 GRANULARITIES = ("day", "hour", "week", "month")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -17,19 +18,13 @@ import asyncpg
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.read import stats_scope as scope
 from usagestream.materializer.read.sql import Args
-from usagestream.materializer.read.timeseries import (
-    COUNTERS,
-    ZERO,
-    Counts,
-    SeriesQuery,
-    _collect,
-    _extent,
-    _Source,
-    _statement,
-)
+from usagestream.materializer.read.timeseries import COUNTERS, SeriesQuery, _extent, _Source, _statement
 from usagestream.timeseries import Bucket, check_points, plan_sliced
 
-__all__ = ["COUNTERS", "Ask", "read"]
+__all__ = ["COUNTERS", "ZERO", "Ask", "Counts", "read"]
+
+Counts = tuple[int | Decimal, ...]  # one bucket's counters, in COUNTERS order
+ZERO: Counts = (0,) * len(COUNTERS)  # shared by every empty bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +50,11 @@ async def read(pool: asyncpg.Pool, ask: Ask, tz_name: str) -> list[tuple[Bucket,
         where = scope.total_scope(f, args)
         p = await plan_sliced(start, end, ask.granularity, ask.tz, ask.now, extent, where.records_only)
         check_points(len(p.buckets), 1)
-        rows = await conn.fetch(_statement(p, None, _source(where), None, q, args), *args.values)
-        points = (await _collect(rows, len(p.buckets))).get(None) or [ZERO] * len(p.buckets)
+        head, _grouped, totals = _statement(p, None, _source(where), None, q, args)
+        rows = await conn.fetch(f"{head} {totals}", *args.values)  # (i, COUNTERS...) of the buckets with data
+        points = [ZERO] * len(p.buckets)
+        for r in rows:
+            points[r["i"]] = tuple(r[c] for c in COUNTERS)
         return list(zip(p.buckets, points, strict=True))
 
 

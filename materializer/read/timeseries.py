@@ -23,7 +23,7 @@ from usagestream.materializer.read import series_points
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.series_points import OTHER
-from usagestream.materializer.read.sql import Args, cast_sum
+from usagestream.materializer.read.sql import Args, Statement, cast_sum
 from usagestream.slices import map_sliced
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
@@ -122,22 +122,42 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
     p = await plan_sliced(start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
+    attempts: tuple[SeriesPlan, SeriesPlan] | None = None
+    if q.group_by == "provider":
+        # Attempts are counted by the candidates' own times, over their own extent.
+        a_extent = await _attempt_extent(conn, start, end, extent)
+        a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
+        attempts = (a_plan, _rank_plan(start, end, q, a_extent, False))
+    ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
+    stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
+    sql, args = statement(p, ranking, q, attempts, stamps)
+    rows = await conn.fetch(sql, *args)
+    return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+
+
+def statement(
+    p: SeriesPlan,
+    ranking: SeriesPlan | None,
+    q: SeriesQuery,
+    attempts: tuple[SeriesPlan, SeriesPlan] | None = None,
+    stamps: Sequence[str] | None = None,
+) -> Statement:
+    """The one statement of a series (rendered in materializer/sql/read.timeseries.sql): per bucket of `p`, the
+    points' JSON text of the scope's totals and, grouped, of the top groups ranked over `ranking` (another cover
+    of the range, see `_rank_plan`); group_by=provider also needs the candidates' plan and its ranking plan
+    (`attempts`). `stamps`: each bucket's start as written in the answer (computed here if not given)."""
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
     parts: tuple[str, str | None, str]
     if group is not None and q.group_by == "provider":
-        # Attempts are counted by the candidates' own times, over their own extent.
-        a_extent = await _attempt_extent(conn, start, end, extent)
-        a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
-        parts = _provider_statement(p, a_plan, _rank_plan(start, end, q, a_extent, False), total, group, q, args)
+        assert attempts is not None, "group_by=provider needs the candidates' plans"
+        parts = _provider_statement(p, attempts[0], attempts[1], total, group, q, args)
     else:
-        ranking = _rank_plan(start, end, q, extent, records_only) if group else None
         parts = _statement(p, ranking, total, group, q, args)
-    stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
-    sql = series_points.statement(*parts, stamps, [b.partial for b in p.buckets], args)
-    rows = await conn.fetch(sql, *args.values)
-    return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+    if stamps is None:
+        stamps = [b.start.astimezone(q.tz).isoformat() for b in p.buckets]
+    return args.statement(series_points.statement(*parts, list(stamps), [b.partial for b in p.buckets], args))
 
 
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
@@ -163,13 +183,16 @@ async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, d
     return start, end, Extent(first, last, zone)
 
 
+# The records cut-off and the candidates' extent (group_by=provider counts attempts by their own times).
+ATTEMPT_EXTENT_SQL = (
+    "SELECT (SELECT value FROM meta WHERE key = 'records_cutoff'), (SELECT min(created_at) FROM"
+    " candidate_records), (SELECT max(created_at) FROM candidate_records)"
+)
+
+
 async def _attempt_extent(conn: Conn, start: datetime, end: datetime, usage: Extent | None) -> Extent | None:
     """The extent of the executed attempts (candidate_records, and attempt_agg before the records cut-off)."""
-    cut, first, last = await fetch_one(
-        conn,
-        "SELECT (SELECT value FROM meta WHERE key = 'records_cutoff'), (SELECT min(created_at) FROM"
-        " candidate_records), (SELECT max(created_at) FROM candidate_records)",
-    )
+    cut, first, last = await fetch_one(conn, ATTEMPT_EXTENT_SQL)
     if cut is not None:
         cutoff = datetime.fromisoformat(cut)
         _, _, first, last = await widen_before_cutoff(conn, "candidate_records", start, end, first, last, cutoff)
