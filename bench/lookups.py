@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> None:
             await conn.execute("INSERT INTO usage_record_homes SELECT id, created_at FROM usage_records")
             await conn.execute("ANALYZE usage_record_homes")
         print(
-            "| ids per look-up | ids | `= ANY($1)` (session 4) | array hidden (sessions 5-6) | through homes (now) | per id |"
+            "| ids per look-up | ids | `= ANY($1)` (session 4) | array hidden (sessions 5-6) | through homes | per id |"
         )
         print("|---:|---|---:|---:|---:|---|")
         for n in args.ids:
