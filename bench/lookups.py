@@ -1,7 +1,7 @@
-"""The worker's by-id look-up of stored records (FOR UPDATE) on a long history, over every month partition: as
-it was (`id = ANY($1)`, the array's values visible to the planner), as it is (pg_views `_select_for_update`: the
-array behind a sub-select, planned without its values), and an alternative: the batch's months first
-(PostgreSQL prunes the other partitions), then every other partition for the ids not found there.
+"""The worker's by-id look-up of stored records (FOR UPDATE) on a long history: as in session 4 (`id = ANY($1)`
+over every month partition, the array's values visible to the planner), sessions 5-6 (the array behind a
+sub-select, still every partition), and now (pg_views `_select_for_update`: through usage_record_homes, id ->
+created_at, then only that month's partition).
 
     PYTHONSAFEPATH=1 .venv/bin/python bench/lookups.py --database usagestream_bench_reads_<tag>
 
@@ -40,33 +40,18 @@ async def every_partition(conn: asyncpg.Connection, ids: list[str], _created: li
 
 
 async def hidden_array(conn: asyncpg.Connection, ids: list[str], _created: list[datetime]) -> Any:
-    """The worker's look-up (pg_views `_select_for_update`): the array behind a sub-select, planned without its
-    values (custom plans otherwise estimate `= ANY` value by value in every partition), the same index scans."""
-    return await _select_for_update(conn, "usage_records", COLUMNS, ids)
-
-
-async def months_first(conn: asyncpg.Connection, ids: list[str], created: list[datetime]) -> Any:
+    """Sessions 5-6: the array behind a sub-select, planned without its values (custom plans otherwise estimate
+    `= ANY` value by value in every partition), still an index descent in every month partition."""
     cols = ", ".join(COLUMNS)
-    lo, hi = min(created), max(created)
-    rows = await conn.fetch(
-        f"SELECT {cols} FROM usage_records WHERE id = ANY($1::text[]) AND created_at >= $2 AND created_at <= $3"
-        " ORDER BY id FOR UPDATE",
-        ids,
-        lo,
-        hi,
+    return await conn.fetch(
+        f"SELECT {cols} FROM usage_records WHERE id = ANY((SELECT $1::text[])::text[]) ORDER BY id FOR UPDATE", ids
     )
-    found = {r["id"]: r for r in rows}
-    missing = [i for i in ids if i not in found]
-    if missing:
-        rows = await conn.fetch(
-            f"SELECT {cols} FROM usage_records WHERE id = ANY($1::text[])"
-            " AND (created_at < $2 OR created_at > $3) ORDER BY id FOR UPDATE",
-            missing,
-            lo,
-            hi,
-        )
-        found.update((r["id"], r) for r in rows)
-    return found
+
+
+async def through_homes(conn: asyncpg.Connection, ids: list[str], _created: list[datetime]) -> Any:
+    """The worker's look-up now (pg_views `_select_for_update`): one descent in usage_record_homes, then only the
+    partition of each id's created_at (run-time pruning)."""
+    return await _select_for_update(conn, "usage_records", COLUMNS, ids)
 
 
 Lookup = Callable[[asyncpg.Connection, list[str], list[datetime]], Awaitable[Any]]
@@ -102,7 +87,13 @@ async def run(args: argparse.Namespace) -> None:
             max(args.ids),
         )
         print(f"{args.database}: {parts} partitions of usage_records, newest record {newest.isoformat()}\n")
-        print("| ids per look-up | ids | `= ANY($1)` (before) | array hidden (the worker) | months first | per id |")
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM usage_record_homes)"):
+            # bench/reads.py loads records directly; the writer's homes (migration 0007) are filled here once
+            await conn.execute("INSERT INTO usage_record_homes SELECT id, created_at FROM usage_records")
+            await conn.execute("ANALYZE usage_record_homes")
+        print(
+            "| ids per look-up | ids | `= ANY($1)` (session 4) | array hidden (sessions 5-6) | through homes | per id |"
+        )
         print("|---:|---|---:|---:|---:|---|")
         for n in args.ids:
             old = [(r["id"], r["created_at"]) for r in stored[:n]]
@@ -112,7 +103,7 @@ async def run(args: argparse.Namespace) -> None:
                 ids, created = [p[0] for p in pairs], [p[1] for p in pairs]
                 worker = await timed(conn, every_partition, ids, created, args.runs)
                 hidden = await timed(conn, hidden_array, ids, created, args.runs)
-                first = await timed(conn, months_first, ids, created, args.runs)
+                first = await timed(conn, through_homes, ids, created, args.runs)
                 print(
                     f"| {n} | {label} | {worker * 1e3:.2f} ms | {hidden * 1e3:.2f} ms | {first * 1e3:.2f} ms |"
                     f" {worker * 1e6 / n:.1f} / {hidden * 1e6 / n:.1f} / {first * 1e6 / n:.1f} us |"

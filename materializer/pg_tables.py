@@ -86,6 +86,9 @@ RETENTION_LOCK = (0x5552, 0)
 # The record tables are range-partitioned by created_at, one partition per UTC month (`<table>_pYYYYMM`), plus
 # `<table>_default` for rows outside every month partition (migration 0002, materializer/ops/retention.py).
 PARTITIONED_TABLES = ("usage_records", "candidate_records")
+# Each stored record's id -> created_at (so its month partition), unpartitioned: the writer's look-up by id
+# descends this table's primary key, then only the partition of the month found (migration 0007).
+HOMES = {"usage_records": "usage_record_homes", "candidate_records": "candidate_record_homes"}
 
 # What bodies retention clears (request_metadata is kept: it is small and describes the request).
 USAGE_BODY_COLUMNS = (

@@ -57,6 +57,7 @@ def _pg_views() -> Entries:
             v.select_for_update_sql(table, state),
         )
         yield f"delete_moved_sql({table!r})", v.delete_moved_sql(table)
+        yield f"record_homes_sql({table!r})", v.record_homes_sql(table)
         yield f"upsert_sql({table!r}, ..._RECORD_COLUMNS, fence=True)", v.upsert_sql(table, columns, True)
     yield "SPREAD_USAGE_SQL", v.SPREAD_USAGE_SQL
     yield "SPREAD_ATTEMPTS_SQL", v.SPREAD_ATTEMPTS_SQL
@@ -84,7 +85,8 @@ def _retention() -> Entries:
     for table in pg_tables.PARTITIONED_TABLES:
         yield f"stray_months_sql({table!r})", r.stray_months_sql(table)
         yield f"default_count_sql({table + '_default'!r})", r.default_count_sql(f"{table}_default")
-        yield f"default_delete_sql({table + '_default'!r})", r.default_delete_sql(f"{table}_default")
+        yield f"default_delete_sql({table!r})", r.default_delete_sql(table)
+        yield f"forget_homes_sql({table!r}, '{table}_p202501')", r.forget_homes_sql(table, f"{table}_p202501")
 
 
 def _verify() -> Entries:
@@ -108,6 +110,8 @@ def _verify() -> Entries:
         table, expected, where = step
         yield f"difference_sql({table!r}, <its first expected_*_sql>, {where!r})", verify.difference_sql(*step)
         yield f"rebuild_step_sql({table!r}, <its first expected_*_sql>)", verify.rebuild_step_sql(table, expected)
+    for table in pg_tables.PARTITIONED_TABLES:
+        yield f"homes_difference_sql({table!r})", verify.homes_difference_sql(table)
 
 
 def _cache() -> Entries:

@@ -188,14 +188,14 @@ async def _partitions(
             )
             report.dropped.append((name, int(rows)))
             if not dry_run:
+                await conn.execute(forget_homes_sql(table, name))
                 await conn.execute(f'DROP TABLE "{name}"')
     # Rows outside every month partition (very old backfills) are few: those before the cut-off are deleted.
     default = f"{table}_default"
     if dry_run:
         n = await conn.fetchval(default_count_sql(default), records)
     else:
-        status = await conn.execute(default_delete_sql(default), records)
-        n = int(status.split()[-1])
+        n = await conn.fetchval(default_delete_sql(table), records)
     report.default_rows_deleted += int(n)
 
 
@@ -228,8 +228,18 @@ def default_count_sql(default: str) -> str:
     return f"SELECT count(*) FROM {default} WHERE created_at < $1"
 
 
-def default_delete_sql(default: str) -> str:
-    return f"DELETE FROM {default} WHERE created_at < $1"
+def default_delete_sql(table: str) -> str:
+    """Delete the default partition's rows created before $1, and their homes; returns how many records."""
+    return (
+        f"WITH d AS (DELETE FROM {table}_default WHERE created_at < $1 RETURNING id, created_at),"
+        f" h AS (DELETE FROM {t.HOMES[table]} h USING d WHERE h.id = d.id AND h.created_at = d.created_at)"
+        " SELECT count(*) FROM d"
+    )
+
+
+def forget_homes_sql(table: str, partition: str) -> str:
+    """Before a month partition is dropped: the homes of its records (materializer/pg_tables.py HOMES)."""
+    return f'DELETE FROM {t.HOMES[table]} h USING "{partition}" p WHERE h.id = p.id AND h.created_at = p.created_at'
 
 
 async def _bodies_to_clear(conn: Conn, records: datetime | None, bodies: datetime | None) -> int:

@@ -13,8 +13,11 @@ SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') AS m FROM usa
 -- default_count_sql('usage_records_default')
 SELECT count(*) FROM usage_records_default WHERE created_at < $1
 
--- default_delete_sql('usage_records_default')
-DELETE FROM usage_records_default WHERE created_at < $1
+-- default_delete_sql('usage_records')
+WITH d AS (DELETE FROM usage_records_default WHERE created_at < $1 RETURNING id, created_at), h AS (DELETE FROM usage_record_homes h USING d WHERE h.id = d.id AND h.created_at = d.created_at) SELECT count(*) FROM d
+
+-- forget_homes_sql('usage_records', 'usage_records_p202501')
+DELETE FROM usage_record_homes h USING "usage_records_p202501" p WHERE h.id = p.id AND h.created_at = p.created_at
 
 -- stray_months_sql('candidate_records')
 SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') AS m FROM candidate_records_default WHERE created_at < $1
@@ -22,5 +25,8 @@ SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') AS m FROM can
 -- default_count_sql('candidate_records_default')
 SELECT count(*) FROM candidate_records_default WHERE created_at < $1
 
--- default_delete_sql('candidate_records_default')
-DELETE FROM candidate_records_default WHERE created_at < $1
+-- default_delete_sql('candidate_records')
+WITH d AS (DELETE FROM candidate_records_default WHERE created_at < $1 RETURNING id, created_at), h AS (DELETE FROM candidate_record_homes h USING d WHERE h.id = d.id AND h.created_at = d.created_at) SELECT count(*) FROM d
+
+-- forget_homes_sql('candidate_records', 'candidate_records_p202501')
+DELETE FROM candidate_record_homes h USING "candidate_records_p202501" p WHERE h.id = p.id AND h.created_at = p.created_at

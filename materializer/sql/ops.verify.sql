@@ -54,3 +54,9 @@ WITH e AS (SELECT * FROM (SELECT provider_id, 0::smallint AS grain, date_bin('15
 
 -- rebuild_step_sql('attempt_agg', <its first expected_*_sql>)
 INSERT INTO attempt_agg (provider_id, grain, bucket, attempts, successes, failures, lat_sum, lat_n) SELECT provider_id, grain, bucket, attempts, successes, failures, lat_sum, lat_n FROM (SELECT provider_id, 0::smallint AS grain, date_bin('15 minutes', created_at, timestamptz '2000-01-01 00:00:00+00') AS bucket, count(*) AS attempts, count(*) FILTER (WHERE status = 'success') AS successes, count(*) FILTER (WHERE status = 'failed') AS failures, COALESCE(sum(latency_ms), 0) AS lat_sum, count(latency_ms) AS lat_n FROM candidate_records WHERE provider_id IS NOT NULL AND status IN ('success', 'failed') GROUP BY 1, 3) e WHERE bucket >= $1
+
+-- homes_difference_sql('usage_records')
+(SELECT 'record without its home' AS side, * FROM (SELECT id, created_at FROM usage_records EXCEPT SELECT id, created_at FROM usage_record_homes) x) UNION ALL (SELECT 'home without its record', * FROM (SELECT id, created_at FROM usage_record_homes EXCEPT SELECT id, created_at FROM usage_records) y)
+
+-- homes_difference_sql('candidate_records')
+(SELECT 'record without its home' AS side, * FROM (SELECT id, created_at FROM candidate_records EXCEPT SELECT id, created_at FROM candidate_record_homes) x) UNION ALL (SELECT 'home without its record', * FROM (SELECT id, created_at FROM candidate_record_homes EXCEPT SELECT id, created_at FROM candidate_records) y)

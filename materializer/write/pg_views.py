@@ -163,7 +163,7 @@ class PgViews:
         if not latest:
             return
         stored = await _select_for_update(conn, "usage_records", t.USAGE_STATE_COLUMNS, list(latest))
-        rows, moved = [], []
+        rows, moved, homes = [], [], []
         for usage_id, (partition, ev) in latest.items():
             old = stored.get(usage_id)
             if old is not None and old["seq"] >= ev.seq:
@@ -174,12 +174,15 @@ class PgViews:
             deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
             rows.append(_usage_row(partition, ev, bodies_cutoff))
             out.usage_states[usage_id] = new_state
-            if old is not None and old["created_at"] != ev.usage.created_at:
-                moved.append((usage_id, old["created_at"]))
+            if old is None or old["created_at"] != ev.usage.created_at:
+                homes.append((usage_id, ev.usage.created_at))
+                if old is not None:
+                    moved.append((usage_id, old["created_at"]))
         out.usage_applied += len(rows)
         out.usage_stale += len(events) - len(latest)
         await _delete_moved(conn, "usage_records", moved)
         await _upsert(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, fence=True)
+        await _record_homes(conn, "usage_records", homes)
 
     async def _candidates(
         self,
@@ -192,13 +195,15 @@ class PgViews:
         if not latest:
             return
         stored = await _select_for_update(conn, "candidate_records", t.CANDIDATE_STATE_COLUMNS, list(latest))
-        rows, moved = [], []
+        rows, moved, homes = [], [], []
         for cid, (partition, ev) in latest.items():
             old = stored.get(cid)
             if old is not None and old["seq"] >= ev.seq:
                 continue
-            if old is not None and old["created_at"] != ev.candidate.created_at:
-                moved.append((cid, old["created_at"]))
+            if old is None or old["created_at"] != ev.candidate.created_at:
+                homes.append((cid, ev.candidate.created_at))
+                if old is not None:
+                    moved.append((cid, old["created_at"]))
             old_facts = (
                 CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
             )
@@ -208,6 +213,7 @@ class PgViews:
         out.candidates_stale += len(events) - len(rows)
         await _delete_moved(conn, "candidate_records", moved)
         await _upsert(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, fence=True)
+        await _record_homes(conn, "candidate_records", homes)
 
     async def write_deltas(self, conn: Conn, deltas: Deltas) -> None:
         """Add the batch's deltas to the aggregates: its fact rows are copied as they are and spread to every
@@ -308,8 +314,22 @@ ACTIVE_STATES_SQL = (
 
 
 def select_for_update_sql(table: str, columns: Sequence[str]) -> str:
-    cols = ", ".join(columns)
-    return f"SELECT {cols} FROM {table} WHERE id = ANY((SELECT $1::text[])::text[]) ORDER BY id FOR UPDATE"
+    """The stored rows of ids $1, through the table's homes (id -> created_at): one primary-key descent there, then
+    the record in the one partition of that created_at (pruned at run time, per id), not a probe of every month."""
+    cols = ", ".join(f"r.{c}" for c in columns)
+    homes = t.HOMES[table]
+    return (
+        f"SELECT {cols} FROM {homes} h JOIN {table} r ON r.id = h.id AND r.created_at = h.created_at"
+        " WHERE h.id = ANY((SELECT $1::text[])::text[]) ORDER BY r.id FOR UPDATE OF r"
+    )
+
+
+def record_homes_sql(table: str) -> str:
+    """Record where ids $1 now live ($2: their created_at): new ids, and ids whose created_at moved."""
+    return (
+        f"INSERT INTO {t.HOMES[table]} (id, created_at) SELECT * FROM unnest($1::text[], $2::timestamptz[])"
+        " ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at"
+    )
 
 
 def delete_moved_sql(table: str) -> str:
@@ -334,6 +354,11 @@ async def _select_for_update(conn: Conn, table: str, columns: Sequence[str], ids
     # bench/lookups.py, docs/benchmarks.md "By-id look-ups on a long history").
     rows = await conn.fetch(select_for_update_sql(table, columns), ids)
     return {r["id"]: r for r in rows}
+
+
+async def _record_homes(conn: Conn, table: str, homes: list[tuple[str, datetime]]) -> None:
+    if homes:
+        await conn.execute(record_homes_sql(table), [h[0] for h in homes], [h[1] for h in homes])
 
 
 async def _delete_moved(conn: Conn, table: str, moved: list[tuple[str, datetime]]) -> None:

@@ -71,7 +71,8 @@ async def pg(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the session database, with every table emptied first."""
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     await conn.execute(
-        "TRUNCATE usage_records, candidate_records, entities, usage_agg, attempt_agg, dead_letter_counts, meta"
+        "TRUNCATE usage_records, candidate_records, usage_record_homes, candidate_record_homes, entities, usage_agg,"
+        " attempt_agg, dead_letter_counts, meta"
     )
     yield conn
     await conn.close()

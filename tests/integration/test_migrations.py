@@ -1,5 +1,5 @@
 """Alembic migrations on a fresh, empty PostgreSQL database: the schema they build, a downgrade/upgrade round trip,
-the data migrations of 0003 and 0006, and `usagestream db upgrade` twice being harmless.
+the data migrations of 0003, 0006 and 0007, and `usagestream db upgrade` twice being harmless.
 
 The revisions are frozen (their SQL inside them, no import of live code), so the schema a fresh upgrade builds is
 compared with `schema_head.txt`, a normalized catalog listing taken from the migrations before they were frozen.
@@ -26,7 +26,12 @@ from alembic.script import ScriptDirectory
 from pg_admin import run_admin_sql
 
 from usagestream.materializer.ops import migrate
-from usagestream.materializer.ops.verify import differences, expected_attempts_sql, expected_usage_sql
+from usagestream.materializer.ops.verify import (
+    differences,
+    expected_attempts_sql,
+    expected_usage_sql,
+    homes_difference_sql,
+)
 from usagestream.settings import Settings
 from usagestream.stats import DIMENSIONS, GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, USAGE_COUNTERS
 
@@ -40,6 +45,8 @@ TABLES = {
     "attempt_agg",
     "dead_letter_counts",
     "meta",
+    "usage_record_homes",
+    "candidate_record_homes",
 }
 GOLDEN = Path(__file__).with_name("schema_head.txt")
 # Month partitions are created relative to today (0002 and the writer make them ahead of time): their names
@@ -303,6 +310,34 @@ def test_subset_counters_are_filled_as_verify_counts(empty_db: Settings) -> None
     count, sums = asyncio.run(_verify_and_sums(empty_db.asyncpg_dsn))
     assert count == 0
     assert all(s > 0 for s in sums), sums
+
+
+async def _homes(dsn: str) -> dict[str, tuple[int, int, int]]:
+    """Per record table: (records, homes, verify's differences between the two)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        out = {}
+        for table, homes in (("usage_records", "usage_record_homes"), ("candidate_records", "candidate_record_homes")):
+            diff = await conn.fetch(homes_difference_sql(table))
+            out[table] = (
+                await conn.fetchval(f"SELECT count(*) FROM {table}"),
+                await conn.fetchval(f"SELECT count(*) FROM {homes}"),
+                len(diff),
+            )
+        return out
+    finally:
+        await conn.close()
+
+
+def test_record_homes_are_filled_from_the_stored_records(empty_db: Settings) -> None:
+    """`db upgrade` from 0006 gives every stored record its home (id -> created_at): the writer's look-up by id goes
+    through them, so a record without one would be counted again as new."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0006")
+    migrate.upgrade(empty_db)
+    found = asyncio.run(_homes(empty_db.asyncpg_dsn))
+    assert found == {"usage_records": (1500, 1500, 0), "candidate_records": (1500, 1500, 0)}
 
 
 def test_db_upgrade_command_twice_is_harmless(empty_db: Settings) -> None:

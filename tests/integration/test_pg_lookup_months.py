@@ -78,7 +78,8 @@ async def test_stored_requests_are_fenced_from_any_month(
     assert (out.usage_applied, out.usage_stale) == (1, 1)
     assert await _rows(pg, "usage_records", old) == [("usage_records_p202509", 3, SEPT)]
     assert await _total_tokens(pg) == 47
-    assert (await verify.differences(pg, settings.timezone))[0] == 0
+    found = await verify.differences(pg, settings.timezone)
+    assert found[0] == 0, found[1]
 
 
 async def test_a_record_moved_to_another_month_leaves_one_row(
@@ -97,4 +98,5 @@ async def test_a_record_moved_to_another_month_leaves_one_row(
     assert await _rows(pg, "usage_records", rid) == [("usage_records_p202511", 2, NOV)]
     assert await _rows(pg, "candidate_records", cid) == [("candidate_records_p202511", 2, NOV)]
     assert await _total_tokens(pg) == 12
-    assert (await verify.differences(pg, settings.timezone))[0] == 0
+    found = await verify.differences(pg, settings.timezone)
+    assert found[0] == 0, found[1]

@@ -342,7 +342,10 @@ async def seed(
     return world
 
 
-TABLES = "usage_records, candidate_records, entities, usage_agg, attempt_agg, dead_letter_counts, meta"
+TABLES = (
+    "usage_records, candidate_records, usage_record_homes, candidate_record_homes, entities, usage_agg, attempt_agg,"
+    " dead_letter_counts, meta"
+)
 
 
 async def add_admin(conn: asyncpg.Connection, user_id: str = "u-admin") -> None:
