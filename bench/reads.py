@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -467,6 +468,8 @@ def ours_key(kind: str, body: Any) -> Any:
         )
     if kind == "records":
         return (body["total"], [r["id"] for r in body["records"]])
+    if kind == "daily":
+        return sum(d["requests"] for d in body["daily_stats"])
     if kind == "active":
         return sorted(r["id"] for r in body["requests"])
     if kind == "hit":
@@ -635,6 +638,85 @@ def series_cases(now: datetime) -> list[Case]:
         label = f"/timeseries {days} days {'hourly' if unit == 'hour' else 'daily'} by model"
         out.append(Case(label, "series", "/api/admin/usage/timeseries", params, ref_series(lo, hi, unit)))
     return out
+
+
+def local_days(now: datetime, zone: str, days: int) -> tuple[datetime, datetime]:
+    """[the local midnight `days - 1` days before today's, the end of today] in `zone`, as UTC instants (the
+    reference's RANGE is inclusive at both ends: the end is the next midnight minus 1 us)."""
+    tz = ZoneInfo(zone)
+    today = now.astimezone(tz).date()
+    lo = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tz)
+    hi = datetime.combine(today + timedelta(days=1), datetime.min.time(), tz) - timedelta(microseconds=1)
+    return lo.astimezone(UTC), hi.astimezone(UTC)
+
+
+def ref_daily(lo: datetime, hi: datetime, zone: str) -> Ref:
+    """Per local day of `zone` (Aether's daily stats: one GROUP BY over the range's rows)."""
+
+    async def run(conn: asyncpg.Connection) -> Any:
+        sql = f"SELECT count(u.id) AS n FROM usage u WHERE {RANGE} GROUP BY (u.created_at AT TIME ZONE $3)::date"
+        rows = await conn.fetch(sql, lo, hi, zone)
+        return sum(r["n"] for r in rows)
+
+    return run
+
+
+def aether_cases(now: datetime) -> list[Case]:
+    """Today's Aether front end's ranges (issue 17): presets and dates read as local days of an IANA zone or a
+    fixed offset, and the dashboard's daily stats; the reference answers the same local days by its GROUP BY."""
+    usage, agg = "/api/admin/usage", "/api/admin/usage/aggregation/stats"
+    week = local_days(now, "Asia/Kolkata", 7)
+    month = local_days(now, "Asia/Kathmandu", 30)
+    today = local_days(now, "America/New_York", 1)
+    quarter = local_days(now, "Europe/Berlin", 90)
+    fixed = local_days(now, "Asia/Kolkata", 30)  # tz_offset_minutes=330: the same days, no DST there
+    dates = {"start_date": fixed[0].astimezone(ZoneInfo("Asia/Kolkata")).date().isoformat()}
+    dates["end_date"] = now.astimezone(ZoneInfo("Asia/Kolkata")).date().isoformat()
+    kolkata = {"timezone": "Asia/Kolkata", "tz_offset_minutes": "330"}
+    return [
+        Case(
+            "/stats preset=last7days (Asia/Kolkata)",
+            "stats",
+            f"{usage}/stats",
+            {"preset": "last7days", **kolkata},
+            ref_stats(*week),
+        ),
+        Case(
+            "/stats 30 local dates (tz_offset_minutes=330)",
+            "stats",
+            f"{usage}/stats",
+            {**dates, "tz_offset_minutes": "330"},
+            ref_stats(*fixed),
+        ),
+        Case(
+            "/aggregation/stats?group_by=model preset=last30days (Asia/Kathmandu)",
+            "model",
+            agg,
+            {"group_by": "model", "preset": "last30days", "timezone": "Asia/Kathmandu"},
+            ref_grouped(REF_MODEL, *month),
+        ),
+        Case(
+            "/aggregation/stats?group_by=provider preset=last90days (Europe/Berlin)",
+            "provider",
+            agg,
+            {"group_by": "provider", "preset": "last90days", "timezone": "Europe/Berlin"},
+            ref_provider(*quarter),
+        ),
+        Case(
+            "/records preset=today (America/New_York)",
+            "records",
+            f"{usage}/records",
+            {"preset": "today", "timezone": "America/New_York", "limit": "20"},
+            ref_records(*today, None),
+        ),
+        Case(
+            "/api/dashboard/daily-stats preset=last7days (Asia/Kolkata)",
+            "daily",
+            "/api/dashboard/daily-stats",
+            {"preset": "last7days", **kolkata},
+            ref_daily(*week, "Asia/Kolkata"),
+        ),
+    ]
 
 
 async def stats_cases(conn: asyncpg.Connection, now: datetime) -> list[Case]:
@@ -900,6 +982,7 @@ async def measure(settings: Settings, args: argparse.Namespace, facts: dict[str,
             )
             groups.append(("time series", series_cases(now)))
             groups.append(("stats family", await stats_cases(conn, now)))
+            groups.append(("today's Aether", aether_cases(now)))
             if args.groups:  # a resumed run measures only the groups it lacks
                 groups = [(ti, cs) for ti, cs in groups if any(ti.startswith(g) for g in args.groups)]
             if args.cases:
@@ -1129,7 +1212,8 @@ def main() -> None:
     parser.add_argument(
         "--groups",
         nargs="*",
-        help="only these groups: '1 day', '30 days', '365 days', 'no range', 'time series', 'stats family'",
+        help="only these groups: '1 day', '30 days', '365 days', 'no range', 'time series', 'stats family',"
+        ' "today\'s Aether"',
     )
     parser.add_argument("--cases", nargs="*", help="only the endpoints whose label starts with one of these")
     args = parser.parse_args()

@@ -142,6 +142,17 @@ def _day_sources(day_plans: Sequence[Plan], args: Args) -> str:
     return f"p AS (SELECT * FROM {runs} AS x(i, grain, lo, hi, w)), e AS (SELECT * FROM {spans} AS x(i, lo, hi))"
 
 
+def _edge_span(day_plans: Sequence[Plan], args: Args) -> str:
+    """The records' `created_at` bounds of every edge, as parameters: PostgreSQL cannot prune the monthly
+    partitions by the edges' row source `e`, only by values it plans with (the time series does the same,
+    read.timeseries._span); FALSE without an edge."""
+    edges = [span for plan in day_plans for span in plan.edges]
+    if not edges:
+        return "FALSE"
+    lo, hi = min(e.lo for e in edges), max(e.hi for e in edges)
+    return f"u.created_at >= {args.add(lo)} AND u.created_at < {args.add(hi)}"
+
+
 def per_day_sql(
     day_plans: Sequence[Plan], dim: str, counters: Sequence[str], *, key: str | None = None, prefix: str | None = None
 ) -> Statement:
@@ -166,7 +177,8 @@ def per_day_sql(
     )
     recounted = (
         f"SELECT e.i, {record_key} AS key, {exprs} FROM e JOIN usage_records u ON u.created_at >= e.lo"
-        f" AND u.created_at < e.hi WHERE {record_key} IS NOT NULL AND {record_where} GROUP BY 1, 2"
+        f" AND u.created_at < e.hi WHERE {record_key} IS NOT NULL AND {record_where}"
+        f" AND {_edge_span(day_plans, args)} GROUP BY 1, 2"
     )
     return args.statement(
         f'WITH {_day_sources(day_plans, args)} SELECT i, key COLLATE "C" AS key, {sums}'
