@@ -51,6 +51,7 @@ USERS_SQL = (
     " AND NOT COALESCE((e.data ->> 'is_deleted')::boolean, false)"
 )
 KEYS_SQL = "SELECT count(*) FROM entities e WHERE e.entity = 'api_key' AND NOT e.deleted AND e.data IS NOT NULL"
+USER_KEYS_SQL = KEYS_SQL + " AND e.data ->> 'user_id' = $1"  # a user's own live keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ async def stats(pool: asyncpg.Pool, scope: Scope, period: Span, today: Span, now
         period_sums = await scope_sums(conn, p_period, scope, STATS_COUNTERS)
         today_sums = await scope_sums(conn, p_today, scope, STATS_COUNTERS)
         if scope.user_id is not None:
-            keys = await conn.fetchval(KEYS_SQL + " AND e.data ->> 'user_id' = $1", scope.user_id)
+            keys = await conn.fetchval(USER_KEYS_SQL, scope.user_id)
             user = await ent.user_by_id(conn, scope.user_id)
             return StatsSums(period_sums, today_sums, keys, user=user)
         minute = await scope_sums(conn, p_minute, scope, ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok"))
