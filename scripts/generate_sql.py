@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -368,19 +368,26 @@ PERFORMANCE_ASKS = {
 }
 
 
-def family_plan(f: stats_scope.Filters, span: tuple[datetime, datetime], scope: stats_scope.Scope) -> Plan:
-    """The plan `stats_scope.sums` reads `span` with, over the representative extent [FIRST, NEWEST]."""
+def family_plan(span: tuple[datetime, datetime], scope: stats_scope.Scope) -> Plan:
+    """The plan `stats_scope.sums` reads `span` with (stats.plan_for, or stats.records_plan for a scope recounted
+    from the records), over the representative extent [FIRST, NEWEST]."""
     if scope.records_only:
         return Plan((Span(span[0], span[1] + TICK),), ())
     return decompose(span[0], span[1], UTC_ZONE, NEWEST)
 
 
 def _sums(
-    call: str, request: str, f: stats_scope.Filters, build: Any, counters: Any, span: tuple[datetime, datetime]
+    call: str,
+    request: str,
+    f: stats_scope.Filters,
+    build: Callable[[stats_scope.Filters, Args], stats_scope.Scope],
+    counters: Sequence[str],
+    span: tuple[datetime, datetime],
 ) -> tuple[str, str]:
+    """An entry of `stats_scope.sums_sql` for the scope `build` makes of `f` (with the statement's arguments)."""
     args = Args()
     scope = build(f, args)
-    return _call(call, request, stats_scope.sums_sql(family_plan(f, span, scope), scope, counters, args))
+    return _call(call, request, stats_scope.sums_sql(family_plan(span, scope), scope, counters, args))
 
 
 def _stats_family() -> Entries:
@@ -477,11 +484,10 @@ def _dashboard() -> Entries:
                 f"/api/dashboard/stats ({who}): the {name}",
                 st.usage_sums_sql(plans[name], dim, d.STATS_COUNTERS, keys=[key]),
             )
-    minute = ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok")
     yield _call(
-        f"stats.usage_sums_sql(minute, 'all', {minute}, keys=[''])",
+        "stats.usage_sums_sql(minute, 'all', dashboard.MINUTE_COUNTERS, keys=[''])",
         "/api/dashboard/stats (admin): the last minute's rates",
-        st.usage_sums_sql(plans["minute"], "all", minute, keys=[""]),
+        st.usage_sums_sql(plans["minute"], "all", d.MINUTE_COUNTERS, keys=[""]),
     )
     yield _call(
         "stats.usage_sums_sql(online, 'user', ('n_all',))",

@@ -42,6 +42,7 @@ STATS_COUNTERS = (
     "rt_sum",
     "rt_n",
 )
+MINUTE_COUNTERS = ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok")  # the "RPM / TPM" card
 DAY_COUNTERS = ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok", "cost", "rt_sum", "rt_n")
 RATE_WINDOW = timedelta(seconds=60)  # Aether's "RPM / TPM" card: the last minute
 ONLINE_WINDOW = timedelta(minutes=5)  # Aether's "online users": users with a request in the last 5 minutes
@@ -122,7 +123,7 @@ async def stats(pool: asyncpg.Pool, scope: Scope, period: Span, today: Span, now
             keys = await conn.fetchval(USER_KEYS_SQL, scope.user_id)
             user = await ent.user_by_id(conn, scope.user_id)
             return StatsSums(period_sums, today_sums, keys, user=user)
-        minute = await scope_sums(conn, p_minute, scope, ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok"))
+        minute = await scope_sums(conn, p_minute, scope, MINUTE_COUNTERS)
         online = await usage_sums(conn, p_online, "user", ("n_all",))
         n_users, n_active = await fetch_one(conn, USERS_SQL)
         keys = await conn.fetchval(KEYS_SQL)

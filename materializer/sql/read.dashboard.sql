@@ -48,7 +48,7 @@ SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(n_error)::bigint
 --   $5 = [1]
 SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(n_error)::bigint AS n_error, sum(in_tok)::bigint AS in_tok, sum(out_tok)::bigint AS out_tok, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(cc_cost) AS cc_cost, sum(cr_cost) AS cr_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n FROM (SELECT a.key, a.n_all * p.w AS n_all, a.n_error * p.w AS n_error, a.in_tok * p.w AS in_tok, a.out_tok * p.w AS out_tok, a.cc_tok * p.w AS cc_tok, a.cr_tok * p.w AS cr_tok, a.cost * p.w AS cost, a.actual_cost * p.w AS actual_cost, a.cc_cost * p.w AS cc_cost, a.cr_cost * p.w AS cr_cost, a.rt_sum * p.w AS rt_sum, a.rt_n * p.w AS rt_n FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user' AND key = ANY($1::text[]) OFFSET 0) a) s GROUP BY 1
 
--- stats.usage_sums_sql(minute, 'all', ('n_all', 'in_tok', 'out_tok', 'cc_tok', 'cr_tok'), keys=[''])
+-- stats.usage_sums_sql(minute, 'all', dashboard.MINUTE_COUNTERS, keys=[''])
 --   for: /api/dashboard/stats (admin): the last minute's rates
 --   $1 = ['']
 --   $2 = 2026-03-14T16:51:00+00:00
