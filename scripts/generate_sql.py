@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,13 +30,26 @@ from zoneinfo import ZoneInfo
 from usagestream.materializer import pg_counters, pg_tables
 from usagestream.materializer.ops import retention, verify
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
-from usagestream.materializer.read import cache, cutoff, entities, records, stats, timeseries
-from usagestream.materializer.read.sql import Statement
+from usagestream.materializer.read import (
+    cache,
+    cutoff,
+    dashboard,
+    entities,
+    leaderboards,
+    provider_performance,
+    records,
+    stats,
+    stats_scope,
+    stats_series,
+    stats_totals,
+    timeseries,
+)
+from usagestream.materializer.read.sql import Args, Statement
 from usagestream.materializer.write import pg_views
 from usagestream.range_bounds import TICK, Span
-from usagestream.ranges import Plan, decompose
+from usagestream.ranges import EMPTY, Plan, clamp, decompose
 from usagestream.stats import GRAINS
-from usagestream.timeseries import Extent, plan
+from usagestream.timeseries import Extent, boundaries, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "materializer" / "sql"
@@ -319,6 +332,186 @@ def _timeseries() -> Entries:
         )
 
 
+# --- the /api/admin/stats/* family and the dashboard ----------------------------------------------------------------
+FIRST = datetime(2025, 12, 1, tzinfo=UTC)  # the oldest record of their representative data (newest: NEWEST)
+DAYS = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC) - TICK)  # local days 03-01 to 03-14
+PREVIOUS = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC) - TICK)  # a comparison's RUNS_ONLY
+# The filter combinations of the family as `stats_scope.Filters` (provider_name resolved to its live ids), by name.
+FAMILY_FILTERS = {
+    "none": stats_scope.Filters(),
+    "user_id": stats_scope.Filters("user-1"),
+    "model": stats_scope.Filters(model="gpt-4o"),
+    "provider_name": stats_scope.Filters(providers=("prov-1", "prov-2")),
+    "user_id+model": stats_scope.Filters("user-1", "gpt-4o"),
+    "model+provider_name": stats_scope.Filters(model="gpt-4o", providers=("prov-1", "prov-2")),
+}
+# Per leaderboard, the filter combinations that build distinct statements (stats_scope.group_scope's branches).
+BOARD_FILTERS = {
+    "user": ("none", "user_id", "model", "user_id+model", "provider_name"),
+    "model": ("none", "user_id", "model", "user_id+model", "provider_name"),
+    "api_key": ("none", "user_id", "model", "provider_name"),
+}
+SERIES_ASKS = [("day", DAYS, name) for name in FAMILY_FILTERS] + [
+    ("hour", (DAYS[1] - timedelta(hours=24) + TICK, DAYS[1]), "none")
+]
+SAVINGS_FILTERS = ("none", "model", "provider_name", "model+provider_name")  # cost/savings takes no user_id
+PERFORMANCE_ASKS = {
+    "no filter": {},
+    "?provider_id=": {"provider_id": "prov-1"},
+    "every filter": {
+        "provider_id": "prov-1",
+        "model": "gpt-4o",
+        "api_format": "openai",
+        "is_stream": True,
+        "has_format_conversion": False,
+    },
+}
+
+
+def family_plan(span: tuple[datetime, datetime], scope: stats_scope.Scope) -> Plan:
+    """The plan `stats_scope.sums` reads `span` with (stats.plan_for, or stats.records_plan for a scope recounted
+    from the records), over the representative extent [FIRST, NEWEST]."""
+    if scope.records_only:
+        return Plan((Span(span[0], span[1] + TICK),), ())
+    return decompose(span[0], span[1], UTC_ZONE, NEWEST)
+
+
+def _sums(
+    call: str,
+    request: str,
+    f: stats_scope.Filters,
+    build: Callable[[stats_scope.Filters, Args], stats_scope.Scope],
+    counters: Sequence[str],
+    span: tuple[datetime, datetime],
+) -> tuple[str, str]:
+    """An entry of `stats_scope.sums_sql` for the scope `build` makes of `f` (with the statement's arguments)."""
+    args = Args()
+    scope = build(f, args)
+    return _call(call, request, stats_scope.sums_sql(family_plan(span, scope), scope, counters, args))
+
+
+def _stats_family() -> Entries:
+    sc, lb, tot = stats_scope, leaderboards, stats_totals
+    yield "PROVIDER_IDS_SQL  -- stats_scope.resolve: a provider_name filter's live provider ids", sc.PROVIDER_IDS_SQL
+    for granularity, (lo, hi), name in SERIES_ASKS:
+        f = FAMILY_FILTERS[name]
+        q = timeseries.SeriesQuery(lo, hi, granularity, UTC_ZONE, None, 1, NEWEST)
+        records_only = sc.total_scope(f, Args()).records_only
+        p = plan(lo, hi, granularity, UTC_ZONE, NEWEST, Extent(FIRST, NEWEST, UTC_ZONE), records_only)
+        yield _call(
+            f"stats_series.series_sql(plan({granularity}), {name}, q)",
+            f"/time-series ?granularity={granularity} filtered by {name}"
+            + (" (and cost/forecast)" if (granularity, name) == ("day", "none") else ""),
+            stats_series.series_sql(p, f, q),
+        )
+    for group, names in BOARD_FILTERS.items():
+        for name in names:
+            f, owned = FAMILY_FILTERS[name], ["key-1", "key-2"] if group == "api_key" else None
+            yield _sums(
+                f"stats_scope.sums_sql(plan, group_scope({group!r}, {name}), leaderboards.COUNTERS)",
+                f"/leaderboard/{group.replace('_', '-')}s filtered by {name}",
+                f,
+                lambda f, args, group=group, owned=owned: sc.group_scope(group, f, args, owned),
+                lb.COUNTERS,
+                (START, END),
+            )
+    yield "leaderboards.OWNED_KEYS_SQL  -- /leaderboard/api-keys ?user_id=: the user's keys", lb.OWNED_KEYS_SQL
+    yield "leaderboards.USERS_SQL  -- /leaderboard/users: who may rank", lb.USERS_SQL
+    yield "leaderboards.API_KEYS_SQL  -- /leaderboard/api-keys: which keys may rank, and their owners", lb.API_KEYS_SQL
+    for span, which in (((START, END), "current"), (PREVIOUS, "previous")):
+        yield _sums(
+            "stats_scope.sums_sql(plan, total_scope(none), COMPARISON_COUNTERS)",
+            f"/comparison: the {which} period",
+            FAMILY_FILTERS["none"],
+            sc.total_scope,
+            tot.COMPARISON_COUNTERS,
+            span,
+        )
+    for name in SAVINGS_FILTERS:
+        yield _sums(
+            f"stats_scope.sums_sql(plan, total_scope({name}), SAVINGS_COUNTERS)",
+            f"/cost/savings filtered by {name}",
+            FAMILY_FILTERS[name],
+            sc.total_scope,
+            tot.SAVINGS_COUNTERS,
+            (START, END),
+        )
+    days = _day_spans(DAYS)
+    yield _call("stats_totals.percentiles_sql(days)", "/performance/percentiles", tot.percentiles_sql(days))
+    for what, filters in PERFORMANCE_ASKS.items():
+        ask = provider_performance.Ask(boundaries(*DAYS, "day", UTC_ZONE), 8, 10_000, **filters)
+        yield _call(
+            f"provider_performance.statement(Ask(day bounds, 8, 10000, {what}))",
+            f"/performance/providers ?granularity=day, {what}",
+            provider_performance.statement(ask),
+        )
+
+
+def _day_spans(span: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+    """Each UTC day of `span`, half-open."""
+    lo, out = span[0], []
+    while lo < span[1]:
+        out.append((lo, lo + timedelta(days=1)))
+        lo += timedelta(days=1)
+    return out
+
+
+# The dashboard's representative request: at DASH_NOW, this month so far and today; the daily stats of the last
+# 7 days; inclusive spans as http/views/dashboard_stats.py builds them (UTC).
+DASH_NOW = END
+DASH_SPANS = {
+    "period": (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC) - TICK),
+    "today": (datetime(2026, 3, 14, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC) - TICK),
+    "minute": (DASH_NOW - dashboard.RATE_WINDOW, DASH_NOW),
+    "online": (DASH_NOW - dashboard.ONLINE_WINDOW, DASH_NOW),
+}
+DASH_DAYS = [(datetime(2026, 3, d, tzinfo=UTC), datetime(2026, 3, d + 1, tzinfo=UTC) - TICK) for d in range(8, 15)]
+
+
+def dashboard_plan(span: tuple[datetime, datetime]) -> Plan:
+    """The plan `dashboard.plans` makes of `span` over the representative extent [FIRST, NEWEST]."""
+    bounds = clamp(span[0], span[1], FIRST, NEWEST)
+    return EMPTY if bounds is None else decompose(bounds[0], bounds[1], UTC_ZONE, NEWEST)
+
+
+def _dashboard() -> Entries:
+    d, st = dashboard, stats
+    plans = {name: dashboard_plan(span) for name, span in DASH_SPANS.items()}
+    for who, dim, key in (("admin", "all", ""), ("user", "user", "user-1")):
+        for name in ("period", "today"):
+            yield _call(
+                f"stats.usage_sums_sql({name}, {dim!r}, dashboard.STATS_COUNTERS, keys=[{key!r}])",
+                f"/api/dashboard/stats ({who}): the {name}",
+                st.usage_sums_sql(plans[name], dim, d.STATS_COUNTERS, keys=[key]),
+            )
+    yield _call(
+        "stats.usage_sums_sql(minute, 'all', dashboard.MINUTE_COUNTERS, keys=[''])",
+        "/api/dashboard/stats (admin): the last minute's rates",
+        st.usage_sums_sql(plans["minute"], "all", d.MINUTE_COUNTERS, keys=[""]),
+    )
+    yield _call(
+        "stats.usage_sums_sql(online, 'user', ('n_all',))",
+        "/api/dashboard/stats (admin): the users online (a request in the last 5 minutes)",
+        st.usage_sums_sql(plans["online"], "user", ("n_all",)),
+    )
+    yield "USERS_SQL  -- /api/dashboard/stats (admin): live and active users", d.USERS_SQL
+    yield "KEYS_SQL  -- /api/dashboard/stats (admin): live API keys", d.KEYS_SQL
+    yield "USER_KEYS_SQL  -- /api/dashboard/stats (user): the user's live API keys", d.USER_KEYS_SQL
+    day_plans = [dashboard_plan(span) for span in DASH_DAYS]
+    for who, dim, where, call in (
+        ("admin", "all", {"key": ""}, "key=''"),
+        ("admin", "model", {}, "every key"),
+        ("admin", "provider", {}, "every key"),
+        ("user", "user", {"key": "user-1"}, "key='user-1'"),
+        ("user", "user_model", {"prefix": "user-1\x1f"}, "prefix='user-1\\x1f'"),
+    ):
+        yield _call(
+            f"per_day_sql(day plans, {dim!r}, DAY_COUNTERS, {call})",
+            f"/api/dashboard/daily-stats ({who}), the last 7 days",
+            d.per_day_sql(day_plans, dim, d.DAY_COUNTERS, **where),
+        )
+
+
 def _call(call: str, request: str, statement: Statement) -> tuple[str, str]:
     """An entry for a read-side statement: the builder call, the request it stands for, its arguments."""
     args = "".join(f"\n--   ${i} = {_value(v)}" for i, v in enumerate(statement.args, start=1))
@@ -344,6 +537,8 @@ MODULES = {
     "read.entities": _entities,
     "read.cutoff": _cutoff,
     "read.timeseries": _timeseries,
+    "read.stats_family": _stats_family,
+    "read.dashboard": _dashboard,
 }
 
 
@@ -365,6 +560,27 @@ READ_HEAD = {
         f"to {END.isoformat()}; each entry names the builder call, the request, then its arguments in order.",
     ],
     "read.cache": ["Built per request: each entry names the builder call, the request, then its arguments."],
+    "read.stats_family": [
+        "The statements of /api/admin/stats/* (http/views/admin_stats.py), built per request: each entry names",
+        "the builder call, the request it stands for, then its arguments in order. Representative data: records",
+        f"from {FIRST.isoformat()} to {NEWEST.isoformat()} (zone UTC). The ranges: the series over the local",
+        "days 2026-03-01 to 2026-03-14 (and the hours of 2026-03-14); the sums over",
+        f"{START.isoformat()} to {END.isoformat()} (runs and recounted edges, as read.stats.sql's",
+        "RUNS_AND_EDGES; a filter combination no dimension holds: the range recounted from the records alone),",
+        "a comparison's previous period over January and February 2026 (runs only). The filters: none, one",
+        "dimension (user_id, model, provider_name), user_id+model (the user_model dimension), and the",
+        "combinations recounted from the records. What plans them (extent_sql, RECORDS_EXTENT_SQL, the",
+        "cut-off's oldest_rollups_sql) stands in read.stats.sql and read.cutoff.sql.",
+    ],
+    "read.dashboard": [
+        "The statements of /api/dashboard/stats and /api/dashboard/daily-stats, built per request: each entry",
+        "names the builder call, the request it stands for, then its arguments in order. The request: at",
+        f"{DASH_NOW.isoformat()}, this month (2026-03) and today, the last minute and 5 minutes; the",
+        "daily stats of 2026-03-08 to 2026-03-14 (zone UTC), over records from",
+        f"{FIRST.isoformat()} to {NEWEST.isoformat()}. Each range is planned as read.stats.sql's (extent_sql);",
+        "the user's entity (USER_BY_ID_SQL) and the providers' names (ENTITY_MAPS_SQL) stand in",
+        "read.entities.sql.",
+    ],
     "read.timeseries": [
         "Built per request: an hourly series over 10:07:12 to 15:52 of 2026-03-14 UTC (both end buckets cut:",
         "their quarters read, the cut minutes recounted), each grouping of each scope, the groups ranked over a",
@@ -374,12 +590,27 @@ READ_HEAD = {
 }
 
 
+# A file that shows several modules' statements: the modules, for its first line.
+TITLES = {
+    "read.stats_family": (
+        "read.{stats_scope, stats_series, leaderboards, stats_totals, provider_performance} (/api/admin/stats/*)"
+    ),
+}
+
+
 def render(module: str, entries: Entries) -> str:
-    head = [
-        f"-- usagestream.materializer.{module}: the SQL it sends, exactly as sent (one statement or predicate",
-        "-- per entry, under its name in the module). Written by scripts/generate_sql.py: do not edit.",
-        *(f"-- {line}" for line in READ_HEAD.get(module, [])),
-    ]
+    if module in TITLES:
+        first = [
+            f"-- usagestream.materializer.{TITLES[module]}: the SQL they send,",
+            "-- exactly as sent (one statement per entry, under its name in its module). Written by",
+            "-- scripts/generate_sql.py: do not edit.",
+        ]
+    else:
+        first = [
+            f"-- usagestream.materializer.{module}: the SQL it sends, exactly as sent (one statement or predicate",
+            "-- per entry, under its name in the module). Written by scripts/generate_sql.py: do not edit.",
+        ]
+    head = [*first, *(f"-- {line}" for line in READ_HEAD.get(module, []))]
     body = [f"\n-- {name}\n{text}\n" for name, text in entries]
     return "\n".join(head) + "\n" + "".join(body)
 

@@ -42,6 +42,7 @@ STATS_COUNTERS = (
     "rt_sum",
     "rt_n",
 )
+MINUTE_COUNTERS = ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok")  # the "RPM / TPM" card
 DAY_COUNTERS = ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok", "cost", "rt_sum", "rt_n")
 RATE_WINDOW = timedelta(seconds=60)  # Aether's "RPM / TPM" card: the last minute
 ONLINE_WINDOW = timedelta(minutes=5)  # Aether's "online users": users with a request in the last 5 minutes
@@ -51,6 +52,7 @@ USERS_SQL = (
     " AND NOT COALESCE((e.data ->> 'is_deleted')::boolean, false)"
 )
 KEYS_SQL = "SELECT count(*) FROM entities e WHERE e.entity = 'api_key' AND NOT e.deleted AND e.data IS NOT NULL"
+USER_KEYS_SQL = KEYS_SQL + " AND e.data ->> 'user_id' = $1"  # a user's own live keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +120,10 @@ async def stats(pool: asyncpg.Pool, scope: Scope, period: Span, today: Span, now
         period_sums = await scope_sums(conn, p_period, scope, STATS_COUNTERS)
         today_sums = await scope_sums(conn, p_today, scope, STATS_COUNTERS)
         if scope.user_id is not None:
-            keys = await conn.fetchval(KEYS_SQL + " AND e.data ->> 'user_id' = $1", scope.user_id)
+            keys = await conn.fetchval(USER_KEYS_SQL, scope.user_id)
             user = await ent.user_by_id(conn, scope.user_id)
             return StatsSums(period_sums, today_sums, keys, user=user)
-        minute = await scope_sums(conn, p_minute, scope, ("n_all", "in_tok", "out_tok", "cc_tok", "cr_tok"))
+        minute = await scope_sums(conn, p_minute, scope, MINUTE_COUNTERS)
         online = await usage_sums(conn, p_online, "user", ("n_all",))
         n_users, n_active = await fetch_one(conn, USERS_SQL)
         keys = await conn.fetchval(KEYS_SQL)

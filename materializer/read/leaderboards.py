@@ -22,6 +22,13 @@ from usagestream.materializer.read.sql import Args
 
 COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost")
 GROUPS = ("user", "api_key", "model")
+OWNED_KEYS_SQL = "SELECT id FROM entities WHERE entity = 'api_key' AND NOT deleted AND data ->> 'user_id' = $1"
+USERS_SQL = "SELECT id, deleted, data FROM entities WHERE entity = 'user' AND id = ANY($1::text[])"
+API_KEYS_SQL = (
+    "SELECT k.id, k.data, o.deleted AS owner_deleted, o.data AS owner FROM entities k"
+    " LEFT JOIN entities o ON o.entity = 'user' AND o.id = k.data ->> 'user_id'"
+    " WHERE k.entity = 'api_key' AND NOT k.deleted AND k.data IS NOT NULL AND k.id = ANY($1::text[])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +72,7 @@ def _entry(key: str, name: str, r: dict[str, Any]) -> Entry:
 
 
 async def _owned_keys(conn: Conn, user_id: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT id FROM entities WHERE entity = 'api_key' AND NOT deleted AND data ->> 'user_id' = $1", user_id
-    )
+    rows = await conn.fetch(OWNED_KEYS_SQL, user_id)
     return [r["id"] for r in rows]
 
 
@@ -91,9 +96,7 @@ def _user_name(user_id: str, data: dict[str, Any]) -> str:
 
 async def _users(conn: Conn, rows: dict[str, dict[str, Any]], ask: Ask) -> list[Entry]:
     """Aether's rule: a user without an entity ranks under its id (not with `exclude_admin`)."""
-    found = await conn.fetch(
-        "SELECT id, deleted, data FROM entities WHERE entity = 'user' AND id = ANY($1::text[])", list(rows)
-    )
+    found = await conn.fetch(USERS_SQL, list(rows))
     known = {r["id"]: (None if r["deleted"] else as_json(r["data"])) for r in found}
     out = []
     for key, r in rows.items():
@@ -112,12 +115,7 @@ async def _users(conn: Conn, rows: dict[str, dict[str, Any]], ask: Ask) -> list[
 async def _api_keys(conn: Conn, rows: dict[str, dict[str, Any]], ask: Ask) -> list[Entry]:
     """Live keys only (a deleted key or owner drops out); the key's name, else its id. The contract's api_key
     entity has no `is_active`: a key is active unless its data says otherwise."""
-    found = await conn.fetch(
-        "SELECT k.id, k.data, o.deleted AS owner_deleted, o.data AS owner FROM entities k"
-        " LEFT JOIN entities o ON o.entity = 'user' AND o.id = k.data ->> 'user_id'"
-        " WHERE k.entity = 'api_key' AND NOT k.deleted AND k.data IS NOT NULL AND k.id = ANY($1::text[])",
-        list(rows),
-    )
+    found = await conn.fetch(API_KEYS_SQL, list(rows))
     out = []
     for f in found:
         data, owner = as_json(f["data"]), None if f["owner_deleted"] else as_json(f["owner"])

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.materializer.read.sql import Args
+from usagestream.materializer.read.sql import Args, Statement
 
 Row = dict[str, Any]
 RESERVED = "('unknown', 'unknow', 'pending')"  # provider ids and names that stand for no provider (Aether's list)
@@ -78,9 +78,10 @@ def _sums(slow: str) -> str:
     )
 
 
-def statement(ask: Ask, args: Args) -> str:
+def statement(ask: Ask) -> Statement:
     """Rows (kind, pid, b, sums...): kind 3 the summary, 1 a provider, 0 a provider's bucket (1-based `b`); the
     providers and buckets of the top `limit` providers only (most requests, then id)."""
+    args = Args()
     los, his = args.add(list(ask.bounds[:-1])), args.add(list(ask.bounds[1:]))
     # Bucket by bucket, one index range scan each (LATERAL ... OFFSET 0), only the columns the sums read (a
     # record's bodies and headers are large): cheaper than placing every row of the range with width_bucket.
@@ -96,7 +97,7 @@ def statement(ask: Ask, args: Args) -> str:
         + " OFFSET 0) x"
     )
     top = f'SELECT pid FROM r GROUP BY pid ORDER BY count(*) DESC, pid COLLATE "C" LIMIT {args.add(ask.limit)}'
-    return (
+    return args.statement(
         f"WITH r AS MATERIALIZED ({rows}), t AS ({top})"
         f" SELECT GROUPING(u.pid, u.b) AS kind, u.pid, u.b, {_sums(args.add(ask.slow_ms))} FROM r u"
         " GROUP BY GROUPING SETS ((), (u.pid), (u.pid, u.b))"
@@ -105,7 +106,6 @@ def statement(ask: Ask, args: Args) -> str:
 
 
 async def read(pool: asyncpg.Pool, ask: Ask) -> list[Row]:
-    args = Args()
-    sql = statement(ask, args)
+    sql, args = statement(ask)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        return [dict(r) for r in await conn.fetch(sql, *args.values)]
+        return [dict(r) for r in await conn.fetch(sql, *args)]

@@ -16,11 +16,13 @@ from typing import Any
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.read.sql import Args, cast_sum, usage_union
+from usagestream.materializer.read.sql import Args, Statement, cast_sum, usage_union
 from usagestream.materializer.read.stats import plan_for, records_plan
+from usagestream.ranges import Plan
 
 Row = dict[str, Any]
 SEP = "\x1f"  # user_model keys: user_id U+001F model (neither part may hold it: the parser refuses controls)
+PROVIDER_IDS_SQL = "SELECT id FROM entities WHERE entity = 'provider' AND NOT deleted AND data ->> 'name' = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +51,7 @@ async def resolve(conn: Conn, user_id: str | None, model: str | None, provider_n
     """The filters, with `provider_name` as the ids of the live providers so named (current name)."""
     providers = None
     if provider_name is not None:
-        rows = await conn.fetch(
-            "SELECT id FROM entities WHERE entity = 'provider' AND NOT deleted AND data ->> 'name' = $1", provider_name
-        )
+        rows = await conn.fetch(PROVIDER_IDS_SQL, provider_name)
         providers = tuple(sorted(r["id"] for r in rows))
     return Filters(user_id, model, providers)
 
@@ -138,6 +138,14 @@ def _by_model(f: Filters, args: Args) -> Scope:
     return Scope("model", "TRUE", "TRUE")
 
 
+def sums_sql(plan: Plan, scope: Scope, counters: Sequence[str], args: Args) -> Statement:
+    """The statement of `sums` over a plan that is not empty; `args` holds the scope's parameters (the scope was
+    built with it), the plan's are added after them."""
+    union = usage_union(plan, scope.dim, counters, args, scope.key_where, scope.record_where)
+    cols = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
+    return args.statement(f'SELECT key COLLATE "C" AS key, {cols} FROM ({union}) s GROUP BY 1')
+
+
 async def sums(
     conn: Conn,
     scope: Scope,
@@ -154,11 +162,9 @@ async def sums(
         plan = await plan_for(conn, "usage_records", start, end, tz_name)
     if plan.empty:
         return {}
-    union = usage_union(plan, scope.dim, counters, args, scope.key_where, scope.record_where)
-    cols = ", ".join(f"{cast_sum(c)} AS {c}" for c in counters)
-    rows = await conn.fetch(f'SELECT key COLLATE "C" AS key, {cols} FROM ({union}) s GROUP BY 1', *args.values)
+    sql, values = sums_sql(plan, scope, counters, args)
     out: dict[str, Row] = {}
-    for r in rows:
+    for r in await conn.fetch(sql, *values):
         if r["key"].count(SEP) < 2:  # two: a row of a user id that held U+001F, stored before the parser refused it
             out[scope.shown(r["key"])] = dict(r)
     return out

@@ -17,11 +17,11 @@ import asyncpg
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.read import stats_scope as scope
-from usagestream.materializer.read.sql import Args
+from usagestream.materializer.read.sql import Args, Statement
 from usagestream.materializer.read.timeseries import COUNTERS, SeriesQuery, _extent, _Source, _statement
-from usagestream.timeseries import Bucket, check_points, plan_sliced
+from usagestream.timeseries import Bucket, SeriesPlan, check_points, plan_sliced
 
-__all__ = ["COUNTERS", "ZERO", "Ask", "Counts", "read"]
+__all__ = ["COUNTERS", "ZERO", "Ask", "Counts", "read", "series_sql"]
 
 Counts = tuple[int | Decimal, ...]  # one bucket's counters, in COUNTERS order
 ZERO: Counts = (0,) * len(COUNTERS)  # shared by every empty bucket
@@ -46,16 +46,24 @@ async def read(pool: asyncpg.Pool, ask: Ask, tz_name: str) -> list[tuple[Bucket,
         f = await scope.resolve(conn, ask.user_id, ask.model, ask.provider_name)
         q = SeriesQuery(ask.start, ask.end, ask.granularity, ask.tz, None, 1, ask.now)
         start, end, extent = await _extent(conn, q, tz_name)
-        args = Args()
-        where = scope.total_scope(f, args)
-        p = await plan_sliced(start, end, ask.granularity, ask.tz, ask.now, extent, where.records_only)
+        records_only = scope.total_scope(f, Args()).records_only
+        p = await plan_sliced(start, end, ask.granularity, ask.tz, ask.now, extent, records_only)
         check_points(len(p.buckets), 1)
-        head, _grouped, totals = _statement(p, None, _source(where), None, q, args)
-        rows = await conn.fetch(f"{head} {totals}", *args.values)  # (i, COUNTERS...) of the buckets with data
+        sql, args = series_sql(p, f, q)
+        rows = await conn.fetch(sql, *args)  # (i, COUNTERS...) of the buckets with data
         points = [ZERO] * len(p.buckets)
         for r in rows:
             points[r["i"]] = tuple(r[c] for c in COUNTERS)
         return list(zip(p.buckets, points, strict=True))
+
+
+def series_sql(p: SeriesPlan, f: scope.Filters, q: SeriesQuery) -> Statement:
+    """The statement of `read`: per bucket of `p` with data, its index `i` and the scope's `COUNTERS` (the
+    engine's totals statement, `read.timeseries._statement`, over `stats_scope.total_scope`'s row source)."""
+    args = Args()
+    where = scope.total_scope(f, args)
+    head, _grouped, totals = _statement(p, None, _source(where), None, q, args)
+    return args.statement(f"{head} {totals}")
 
 
 def _source(where: scope.Scope) -> _Source:

@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from usagestream.materializer.read import stats_scope as scope
-from usagestream.materializer.read.sql import Args
+from usagestream.materializer.read.sql import Args, Statement
 
 Row = scope.Row
 COMPARISON_COUNTERS = ("n_all", "tot_tok", "cost", "actual_cost", "rt_sum", "rt_n", "n_error")
@@ -44,22 +44,30 @@ async def totals(
         return out
 
 
+_QUANTILES = ", ".join(str(p) for p in PERCENTILES)
+# One index range scan per day (LATERAL ... OFFSET 0): as a plain join PostgreSQL scans every partition's completed
+# records once per day.
+PERCENTILES_SQL = (
+    "SELECT d.i, x.* FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
+    " CROSS JOIN LATERAL (SELECT count(u.response_time_ms) AS n_rt, count(u.first_byte_time_ms) AS n_fb,"
+    f" percentile_cont(ARRAY[{_QUANTILES}]) WITHIN GROUP (ORDER BY u.response_time_ms) AS rt,"
+    f" percentile_cont(ARRAY[{_QUANTILES}]) WITHIN GROUP (ORDER BY u.first_byte_time_ms) AS fb"
+    " FROM usage_records u WHERE u.created_at >= d.lo AND u.created_at < d.hi AND u.status = 'completed'"
+    " OFFSET 0) x"
+)
+
+
+def percentiles_sql(days: Sequence[tuple[datetime, datetime]]) -> Statement:
+    """The statement of `percentiles`: the days' starts and ends as two arrays."""
+    return Statement(PERCENTILES_SQL, ([d[0] for d in days], [d[1] for d in days]))
+
+
 async def percentiles(pool: asyncpg.Pool, days: Sequence[tuple[datetime, datetime]]) -> list[Row]:
     """Per day `[lo, hi)` (UTC instants of local midnights): the sample counts and percentiles (floats) of
     `response_time_ms` and `first_byte_time_ms` over the completed records, in the order of `days`."""
-    q = ", ".join(str(p) for p in PERCENTILES)
-    # One index range scan per day (LATERAL ... OFFSET 0): as a plain join PostgreSQL scans every partition's
-    # completed records once per day.
-    sql = (
-        "SELECT d.i, x.* FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
-        " CROSS JOIN LATERAL (SELECT count(u.response_time_ms) AS n_rt, count(u.first_byte_time_ms) AS n_fb,"
-        f" percentile_cont(ARRAY[{q}]) WITHIN GROUP (ORDER BY u.response_time_ms) AS rt,"
-        f" percentile_cont(ARRAY[{q}]) WITHIN GROUP (ORDER BY u.first_byte_time_ms) AS fb"
-        " FROM usage_records u WHERE u.created_at >= d.lo AND u.created_at < d.hi AND u.status = 'completed'"
-        " OFFSET 0) x"
-    )
+    sql, args = percentiles_sql(days)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await conn.fetch(sql, [d[0] for d in days], [d[1] for d in days])
+        rows = await conn.fetch(sql, *args)
     found = {r["i"]: dict(r) for r in rows}
     empty: Row = {"n_rt": 0, "n_fb": 0, "rt": None, "fb": None}
     return [found.get(i + 1, empty) for i in range(len(days))]

@@ -15,12 +15,21 @@ from typing import Any
 import pytest
 
 from usagestream.materializer import pg_tables
-from usagestream.materializer.read import export, stats
+from usagestream.materializer.read import (
+    dashboard,
+    export,
+    leaderboards,
+    provider_performance,
+    stats,
+    stats_series,
+    stats_totals,
+)
 from usagestream.materializer.read import timeseries as ts
 from usagestream.materializer.read.records import RecordQuery
 from usagestream.materializer.read.store import ReadStore
 from usagestream.materializer.write import pg_views
 from usagestream.settings import Settings
+from usagestream.timeseries import boundaries
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "generate_sql.py"
@@ -77,13 +86,15 @@ def test_the_golden_shows_the_statements_the_writer_sends() -> None:
 
 def test_a_read_builder_changed_without_regenerating_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     """The read side's golden files are rendered by calling the builders the readers call: change one (here
-    the bigint cast of the range sums) and the committed read.stats.sql is stale, with the diff."""
+    the bigint cast of the range sums) and the committed read.stats.sql (and read.dashboard.sql, whose range
+    sums are read.stats') is stale, with the diff."""
     gen = _generator()
     assert gen.stale(gen.expected()) == []
     monkeypatch.setattr(stats, "cast_sum", lambda counter: f"sum({counter})")
     problems = gen.stale(gen.expected())
     assert [p.splitlines()[-1] for p in problems] == [
-        "materializer/sql/read.stats.sql is not current: run scripts/generate_sql.py"
+        "materializer/sql/read.stats.sql is not current: run scripts/generate_sql.py",
+        "materializer/sql/read.dashboard.sql is not current: run scripts/generate_sql.py",
     ]
     assert '\n-SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all' in problems[0]
     assert '\n+SELECT key COLLATE "C" AS key, sum(n_all) AS n_all' in problems[0]
@@ -125,6 +136,8 @@ class _Recorder:
             return (self.first, self.last)
         if sql.startswith("SELECT ARRAY("):  # records.search_sql: the values the generator's searches match
             return (["gpt-4o", "gpt-4o-mini"], ["key-1"], [], [])[: sql.count("ARRAY(")]
+        if sql == dashboard.USERS_SQL:  # counts: always a row
+            return (0, 0)
         return None
 
     async def cursor(self, sql: str, *args: Any) -> _Recorder:
@@ -136,12 +149,14 @@ class _Recorder:
         return 1 if sql.startswith("SELECT count(") else None  # a count finds a row, so the page is read too
 
 
+def _statements(path: Path) -> set[str]:
+    """The statement lines of one golden file (the lines that are not comments)."""
+    return {line for line in path.read_text(encoding="utf-8").splitlines() if line and line[:2] != "--"}
+
+
 def _golden_statements() -> set[str]:
-    """Every statement line of the golden files (the lines that are not comments)."""
-    out: set[str] = set()
-    for path in GOLDEN.glob("*.sql"):
-        out.update(line for line in path.read_text(encoding="utf-8").splitlines() if line and line[:2] != "--")
-    return out
+    """Every statement line of the golden files."""
+    return set().union(*(_statements(path) for path in GOLDEN.glob("*.sql")))
 
 
 async def test_the_read_store_sends_exactly_the_golden_statements() -> None:
@@ -196,3 +211,88 @@ async def test_the_time_series_sends_the_golden_statements() -> None:
         # the extent, (group_by=provider: the candidates' extent,) the series
         assert len(sent) == (3 if q.group_by == "provider" else 2) and sent[-1].startswith("WITH p AS"), (q, sent)
         assert [sql[:120] for sql in sent if sql not in golden] == [], q
+
+
+# The generator's filter combinations of the stats family (its FAMILY_FILTERS) as a request gives them: user_id,
+# model, provider_name (a name the readers resolve to the live providers' ids).
+_ASKED = {
+    "none": (None, None, None),
+    "user_id": ("user-1", None, None),
+    "model": (None, "gpt-4o", None),
+    "provider_name": (None, None, "OpenAI"),
+    "user_id+model": ("user-1", "gpt-4o", None),
+    "model+provider_name": (None, "gpt-4o", "OpenAI"),
+}
+
+
+async def _drive_stats_family(gen: ModuleType, conn: _Recorder) -> None:
+    """Each reader of /api/admin/stats/* (http/views/admin_stats.py) for each of the generator's requests."""
+    utc = gen.UTC_ZONE
+    for granularity, (lo, hi), name in gen.SERIES_ASKS:  # time-series and cost/forecast
+        await stats_series.read(conn, stats_series.Ask(lo, hi, granularity, utc, gen.NEWEST, *_ASKED[name]), "UTC")  # type: ignore[arg-type]
+    for group, names in gen.BOARD_FILTERS.items():
+        for name in names:
+            ask = leaderboards.Ask(group, *_ASKED[name], False, False)
+            await leaderboards.read(conn, ask, (gen.START, gen.END), "UTC")  # type: ignore[arg-type]
+    comparison = [(gen.START, gen.END), gen.PREVIOUS]
+    await stats_totals.totals(conn, comparison, stats_totals.COMPARISON_COUNTERS, "UTC")  # type: ignore[arg-type]
+    for name in gen.SAVINGS_FILTERS:
+        _, model, provider = _ASKED[name]
+        span = [(gen.START, gen.END)]
+        await stats_totals.totals(conn, span, stats_totals.SAVINGS_COUNTERS, "UTC", model, provider)  # type: ignore[arg-type]
+    await stats_totals.percentiles(conn, gen._day_spans(gen.DAYS))  # type: ignore[arg-type]
+    for filters in gen.PERFORMANCE_ASKS.values():
+        ask = provider_performance.Ask(boundaries(*gen.DAYS, "day", utc), 8, 10_000, **filters)
+        await provider_performance.read(conn, ask)  # type: ignore[arg-type]
+
+
+async def test_the_stats_family_sends_exactly_the_golden_statements() -> None:
+    """The /api/admin/stats/* readers, for the generator's representative requests (every endpoint that reads,
+    each filter class), send only statements that stand in materializer/sql/ as sent, and every statement of
+    read.stats_family.sql is one of them (the file shows what the readers send, nothing else)."""
+    gen = _generator()
+    assert set(_ASKED) == set(gen.FAMILY_FILTERS)
+    conn = _Recorder(gen.FIRST, gen.NEWEST)
+    await _drive_stats_family(gen, conn)
+    sent = [sql for sql, _ in conn.sent]
+    assert len(sent) >= 60
+    assert [sql[:120] for sql in sent if sql not in _golden_statements()] == []
+    assert sorted(_statements(GOLDEN / "read.stats_family.sql") - set(sent)) == []
+
+
+async def test_the_dashboard_sends_exactly_the_golden_statements() -> None:
+    """/api/dashboard/stats and /daily-stats, admin and user, at the generator's representative request: only
+    golden statements sent, and every statement of read.dashboard.sql among them."""
+    gen = _generator()
+    conn = _Recorder(gen.FIRST, gen.NEWEST)
+    spans = gen.DASH_SPANS
+    for scope in (dashboard.Scope(None), dashboard.Scope("user-1")):
+        await dashboard.stats(conn, scope, spans["period"], spans["today"], gen.DASH_NOW, "UTC")  # type: ignore[arg-type]
+        await dashboard.daily(conn, scope, gen.DASH_DAYS, "UTC")  # type: ignore[arg-type]
+    sent = [sql for sql, _ in conn.sent]
+    assert len(sent) >= 19
+    assert [sql[:120] for sql in sent if sql not in _golden_statements()] == []
+    assert sorted(_statements(GOLDEN / "read.dashboard.sql") - set(sent)) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "value", "golden"),
+    [
+        # provider performance's reserved provider names, as if one had been added in the code
+        (provider_performance, "RESERVED", "('unknown', 'unknow', 'pending', 'none')", "read.stats_family.sql"),
+        # the leaderboards' counters (a builder input)
+        (leaderboards, "COUNTERS", ("n_all", "tot_tok", "cost"), "read.stats_family.sql"),
+        # the dashboard's per-day statement without its partition-pruning bounds
+        (dashboard, "_edge_span", lambda day_plans, args: "TRUE", "read.dashboard.sql"),
+    ],
+)
+def test_a_family_or_dashboard_builder_changed_without_regenerating_is_reported(
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, value: Any, golden: str
+) -> None:
+    gen = _generator()
+    assert gen.stale(gen.expected()) == []
+    monkeypatch.setattr(module, name, value)
+    problems = gen.stale(gen.expected())
+    assert [p.splitlines()[-1] for p in problems] == [
+        f"materializer/sql/{golden} is not current: run scripts/generate_sql.py"
+    ]
