@@ -44,6 +44,7 @@ from usagestream.materializer.read import (
     stats_totals,
     timeseries,
 )
+from usagestream.materializer.read import stats_filters as sf
 from usagestream.materializer.read.sql import Args, Statement
 from usagestream.materializer.write import pg_views
 from usagestream.range_bounds import TICK, Span
@@ -240,6 +241,14 @@ def _stats() -> Entries:
     for name in ("RUNS_AND_EDGES", "RUNS_ONLY"):
         statement = st.usage_sums_sql(PLANS[name], "all", st.STATS_COUNTERS)
         yield _call(f"usage_sums_sql({name}, 'all', STATS_COUNTERS)", "/stats", statement)
+    # /stats narrowed as today's Aether narrows it (read.stats_filters)
+    yield "stats_filters.PROVIDER_IDS_SQL  -- /stats?provider=: the ids of that current name", sf.PROVIDER_IDS_SQL
+    for plan_name, given, request in (
+        ("RUNS_AND_EDGES", {"model": ["gpt-4o"]}, "/stats?model=gpt-4o (one filter: its dimension)"),
+        ("RUNS_AND_EDGES", {"provider_id": ["prov-1", "prov-2"]}, "/stats?provider=OpenAI (the ids of that name)"),
+        ("EDGES_ONLY", {"user_id": ["user-1"], "model": ["gpt-4o"]}, "/stats?user_id=&model= (recounted)"),
+    ):
+        yield _call(f"stats_filters.sums_sql({plan_name}, {given})", request, sf.sums_sql(PLANS[plan_name], given))
     for group, counters, order, users in (
         ("model", st.FR_COUNTERS, "n_fr", False),
         ("api_format", (*st.FR_COUNTERS, "fr_rt_sum", "fr_rt_n"), "n_fr", False),

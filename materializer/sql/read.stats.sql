@@ -41,6 +41,43 @@ SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(tot_tok)::bigint
 --   $4 = [1]
 SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(tot_tok)::bigint AS tot_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n, sum(n_error)::bigint AS n_error, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cc_cost) AS cc_cost, sum(cr_cost) AS cr_cost FROM (SELECT a.key, a.n_all * p.w AS n_all, a.tot_tok * p.w AS tot_tok, a.cost * p.w AS cost, a.actual_cost * p.w AS actual_cost, a.rt_sum * p.w AS rt_sum, a.rt_n * p.w AS rt_n, a.n_error * p.w AS n_error, a.cc_tok * p.w AS cc_tok, a.cr_tok * p.w AS cr_tok, a.cc_cost * p.w AS cc_cost, a.cr_cost * p.w AS cr_cost FROM unnest($1::int2[], $2::timestamptz[], $3::timestamptz[], $4::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'all' AND TRUE OFFSET 0) a) s GROUP BY 1
 
+-- stats_filters.PROVIDER_IDS_SQL  -- /stats?provider=: the ids of that current name
+SELECT e.id FROM entities e WHERE e.entity = 'provider' AND NOT e.deleted AND e.data IS NOT NULL AND e.data ->> 'name' = $1
+
+-- stats_filters.sums_sql(RUNS_AND_EDGES, {'model': ['gpt-4o']})
+--   for: /stats?model=gpt-4o (one filter: its dimension)
+--   $1 = ['gpt-4o']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(tot_tok)::bigint AS tot_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n, sum(n_error)::bigint AS n_error, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cc_cost) AS cc_cost, sum(cr_cost) AS cr_cost FROM (SELECT a.key, a.n_all * p.w AS n_all, a.tot_tok * p.w AS tot_tok, a.cost * p.w AS cost, a.actual_cost * p.w AS actual_cost, a.rt_sum * p.w AS rt_sum, a.rt_n * p.w AS rt_n, a.n_error * p.w AS n_error, a.cc_tok * p.w AS cc_tok, a.cr_tok * p.w AS cr_tok, a.cc_cost * p.w AS cc_cost, a.cr_cost * p.w AS cr_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'model' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT model AS key, count(*) AS n_all, COALESCE(sum(total_tokens), 0) AS tot_tok, COALESCE(sum(total_cost_usd), 0) AS cost, COALESCE(sum(actual_total_cost_usd), 0) AS actual_cost, COALESCE(sum(response_time_ms), 0) AS rt_sum, count(response_time_ms) AS rt_n, count(*) FILTER (WHERE (status_code >= 400 OR error_message IS NOT NULL)) AS n_error, COALESCE(sum(cache_creation_input_tokens), 0) AS cc_tok, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(cache_creation_cost_usd), 0) AS cc_cost, COALESCE(sum(cache_read_cost_usd), 0) AS cr_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND model IS NOT NULL AND model = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
+
+-- stats_filters.sums_sql(RUNS_AND_EDGES, {'provider_id': ['prov-1', 'prov-2']})
+--   for: /stats?provider=OpenAI (the ids of that name)
+--   $1 = ['prov-1', 'prov-2']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(tot_tok)::bigint AS tot_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n, sum(n_error)::bigint AS n_error, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cc_cost) AS cc_cost, sum(cr_cost) AS cr_cost FROM (SELECT a.key, a.n_all * p.w AS n_all, a.tot_tok * p.w AS tot_tok, a.cost * p.w AS cost, a.actual_cost * p.w AS actual_cost, a.rt_sum * p.w AS rt_sum, a.rt_n * p.w AS rt_n, a.n_error * p.w AS n_error, a.cc_tok * p.w AS cc_tok, a.cr_tok * p.w AS cr_tok, a.cc_cost * p.w AS cc_cost, a.cr_cost * p.w AS cr_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'provider' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT provider_id AS key, count(*) AS n_all, COALESCE(sum(total_tokens), 0) AS tot_tok, COALESCE(sum(total_cost_usd), 0) AS cost, COALESCE(sum(actual_total_cost_usd), 0) AS actual_cost, COALESCE(sum(response_time_ms), 0) AS rt_sum, count(response_time_ms) AS rt_n, count(*) FILTER (WHERE (status_code >= 400 OR error_message IS NOT NULL)) AS n_error, COALESCE(sum(cache_creation_input_tokens), 0) AS cc_tok, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(cache_creation_cost_usd), 0) AS cc_cost, COALESCE(sum(cache_read_cost_usd), 0) AS cr_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND provider_id IS NOT NULL AND provider_id = ANY($1::text[]) AND TRUE GROUP BY 1) s GROUP BY 1
+
+-- stats_filters.sums_sql(EDGES_ONLY, {'user_id': ['user-1'], 'model': ['gpt-4o']})
+--   for: /stats?user_id=&model= (recounted)
+--   $1 = ['user-1']
+--   $2 = ['gpt-4o']
+--   $3 = 2026-01-03T10:07:12+00:00
+--   $4 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all, sum(tot_tok)::bigint AS tot_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n, sum(n_error)::bigint AS n_error, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cc_cost) AS cc_cost, sum(cr_cost) AS cr_cost FROM (SELECT '' AS key, count(*) AS n_all, COALESCE(sum(total_tokens), 0) AS tot_tok, COALESCE(sum(total_cost_usd), 0) AS cost, COALESCE(sum(actual_total_cost_usd), 0) AS actual_cost, COALESCE(sum(response_time_ms), 0) AS rt_sum, count(response_time_ms) AS rt_n, count(*) FILTER (WHERE (status_code >= 400 OR error_message IS NOT NULL)) AS n_error, COALESCE(sum(cache_creation_input_tokens), 0) AS cc_tok, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(cache_creation_cost_usd), 0) AS cc_cost, COALESCE(sum(cache_read_cost_usd), 0) AS cr_cost FROM usage_records WHERE ((created_at >= $3 AND created_at < $4)) AND '' IS NOT NULL AND TRUE AND user_id = ANY($1::text[]) AND model = ANY($2::text[]) GROUP BY 1) s GROUP BY 1
+
 -- top_keys_sql(RUNS_AND_EDGES, 'model', ('n_fr', 'fr_tot_tok', 'fr_cost', 'fr_actual'), 'n_fr', 20, join_users=False)
 --   for: /aggregation/stats ?group_by=model
 --   $1 = [0, 0, 1, 1, 2, 2, 3]

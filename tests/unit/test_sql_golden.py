@@ -168,6 +168,9 @@ async def test_the_read_store_sends_exactly_the_golden_statements() -> None:
     store = ReadStore(conn, Settings())  # type: ignore[arg-type]
     start, end = gen.START, gen.END
     await store.stats_sums(start, end)
+    await store.stats_sums(start, end, model="gpt-4o")
+    await store.stats_sums(start, end, user_id="user-1", model="gpt-4o")
+    await store.stats_sums(start, end, provider="OpenAI")
     for group_by in ("model", "api_format", "user", "provider"):
         await store.aggregation_rows(group_by, start, end, 20)
     filters = {"user_id": "user-1", "username": "ali", "model": "gpt-4o", "provider": "OpenAI", "status": "failed"}
