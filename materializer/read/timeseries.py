@@ -24,6 +24,7 @@ from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.series_points import OTHER
 from usagestream.materializer.read.sql import Args, Statement, cast_sum
+from usagestream.materializer.read.stats import extent_sql
 from usagestream.slices import map_sliced
 from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
 
@@ -163,11 +164,7 @@ def statement(
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
     """The range with open bounds resolved (start: the oldest stored instant; end: now, or the newest record if
     later) and the extent of the data, read as /stats reads it (read.stats.plan_for)."""
-    stored, cut, first, last = await fetch_one(
-        conn,
-        "SELECT (SELECT value FROM meta WHERE key = 'timezone'), (SELECT value FROM meta WHERE key ="
-        " 'records_cutoff'), (SELECT min(created_at) FROM usage_records), (SELECT max(created_at) FROM usage_records)",
-    )
+    stored, cut, first, last = await fetch_one(conn, extent_sql("usage_records"))
     start, end = q.start, q.end
     if cut is not None:  # before it only the roll-ups remain (docs/read-model.md "Retention")
         start, end, first, last = await widen_before_cutoff(
