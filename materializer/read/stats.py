@@ -184,7 +184,9 @@ STATS_COUNTERS = (
 
 
 # --- /aggregation/stats -----------------------------------------------------------------------------------
-FR_COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost", "fr_actual")
+FR_COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost", "fr_actual", "fr_out", "fr_cc", "fr_cr", "fr_eff", "fr_ctx")
+# A provider's tokens count its finished requests (docs/reference-api.md §3.2).
+PROVIDER_COUNTERS = ("fin_tot_tok", "fin_cost", "fin_actual", "fin_out", "fin_cc", "fin_cr", "fin_eff", "fin_ctx")
 
 
 async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> list[ProviderRow]:
@@ -193,7 +195,7 @@ async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> 
     ids = [a["provider_id"] for a in top]
     sums: dict[str, Row] = {}
     if ids:
-        sums = await usage_sums(conn, usage, "provider", ("fin_tot_tok", "fin_cost", "fin_actual"), keys=ids)
+        sums = await usage_sums(conn, usage, "provider", PROVIDER_COUNTERS, keys=ids)
     names = (await entity_maps(conn, {"provider": ids}))["provider"]
     return [(a, sums.get(a["provider_id"]), names.get(a["provider_id"], {}).get("name")) for a in top]
 
@@ -242,7 +244,19 @@ async def heatmap_rows(conn: Conn, user_id: str | None, grain: int, lo: datetime
 
 # --- /api/users/me/usage summary --------------------------------------------------------------------------
 # Groups whose provider is unknown/pending are dropped by the reference, so only "reached" rows count.
-USER_COUNTERS = ("n_reached", "r_in", "r_out", "r_tot", "r_cost", "n_s200", "s200_rt_sum")
+USER_COUNTERS = (
+    "n_reached",
+    "r_in",
+    "r_out",
+    "r_tot",
+    "r_cost",
+    "n_s200",
+    "s200_rt_sum",
+    "r_cc",
+    "r_cr",
+    "r_eff",
+    "r_ctx",
+)
 
 
 def models_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
@@ -253,3 +267,27 @@ def models_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
     """
     start = len(user_id) + 1
     return {key[start:]: r for key, r in rows.items() if "\x1f" not in key[start:]}
+
+
+# Today's Aether's `summary_by_api_format`: its finished requests that reached a provider, per API format (today's
+# Aether's subset). No dimension of the aggregates holds a user's formats, so the user's records of the range are
+# recounted (a cost that grows with the range; docs/reference-api.md §9.3).
+USER_WHERE = "user_id = $1"
+FORMAT_COUNTERS = (
+    "n_fr",
+    "fr_tot_tok",
+    "fr_cost",
+    "fr_rt_sum",
+    "fr_rt_n",
+    "fr_out",
+    "fr_cc",
+    "fr_cr",
+    "fr_eff",
+    "fr_ctx",
+)
+
+
+async def user_formats(conn: Conn, start: datetime | None, end: datetime | None, user_id: str) -> dict[str, Row]:
+    """api_format -> FORMAT_COUNTERS over the user's records in `[start, end]` (records without a format: none)."""
+    plan = await records_plan(conn, start, end)
+    return await usage_sums(conn, plan, "api_format", FORMAT_COUNTERS, extra_where=USER_WHERE, extra_args=[user_id])
