@@ -257,11 +257,9 @@ def _stats() -> Entries:
         st.usage_sums_sql(plan_, "user_model", st.USER_COUNTERS, key_prefix="user-1\x1f"),
     )
     yield _call(
-        "usage_sums_sql(EDGES_ONLY, 'api_format', FORMAT_COUNTERS, extra_where=USER_WHERE, extra_args=['user-1'])",
-        "/api/users/me/usage: the user's summary per API format (no dimension holds user x format: recounted)",
-        st.usage_sums_sql(
-            PLANS["EDGES_ONLY"], "api_format", st.FORMAT_COUNTERS, extra_where=st.USER_WHERE, extra_args=["user-1"]
-        ),
+        "usage_sums_sql(RUNS_AND_EDGES, 'user_api_format', FORMAT_COUNTERS, key_prefix='user-1\\x1f')",
+        "/api/users/me/usage: the user's summary per API format",
+        st.usage_sums_sql(plan_, "user_api_format", st.FORMAT_COUNTERS, key_prefix="user-1\x1f"),
     )
     for dim, key, who in (("api_key", "key-1", "one API key"), ("user", "user-1", "one user"), ("all", "", "all")):
         yield _call(

@@ -269,10 +269,8 @@ def models_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
     return {key[start:]: r for key, r in rows.items() if "\x1f" not in key[start:]}
 
 
-# Today's Aether's `summary_by_api_format`: its finished requests that reached a provider, per API format (today's
-# Aether's subset). No dimension of the aggregates holds a user's formats, so the user's records of the range are
-# recounted (a cost that grows with the range; docs/reference-api.md §9.3).
-USER_WHERE = "user_id = $1"
+# Today's Aether's `summary_by_api_format`: the user's finished requests that reached a provider, per API format
+# (today's Aether's subset), from dim `user_api_format` (key `<user_id> U+001F <api_format>`, migration 0009).
 FORMAT_COUNTERS = (
     "n_fr",
     "fr_tot_tok",
@@ -287,7 +285,7 @@ FORMAT_COUNTERS = (
 )
 
 
-async def user_formats(conn: Conn, start: datetime | None, end: datetime | None, user_id: str) -> dict[str, Row]:
-    """api_format -> FORMAT_COUNTERS over the user's records in `[start, end]` (records without a format: none)."""
-    plan = await records_plan(conn, start, end)
-    return await usage_sums(conn, plan, "api_format", FORMAT_COUNTERS, extra_where=USER_WHERE, extra_args=[user_id])
+def formats_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
+    """api_format -> row, from the `user_api_format` rows under the prefix `<user_id> U+001F` (as `models_of`:
+    neither part of a key holds U+001F, so a key with a second one is another user's)."""
+    return models_of(rows, user_id)

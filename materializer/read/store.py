@@ -235,7 +235,10 @@ class ReadStore:
             totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
             by_model = await st.usage_sums(conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f")
             by_model = st.models_of(by_model, user_id)  # never another user's, also in rows of older data
-            by_format = await st.user_formats(conn, start, end, user_id)
+            by_format = await st.usage_sums(
+                conn, plan, "user_api_format", st.FORMAT_COUNTERS, key_prefix=user_id + "\x1f"
+            )
+            by_format = st.formats_of(by_format, user_id)
             user = await ent.user_by_id(conn, user_id)
             total, rows = await rec.page(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)

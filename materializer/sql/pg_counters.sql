@@ -222,3 +222,6 @@ api_key_id
 
 -- DIM_KEY_SQL['user_model']
 user_id || chr(31) || model
+
+-- DIM_KEY_SQL['user_api_format']
+user_id || chr(31) || api_format

@@ -281,15 +281,19 @@ async def _aggregate_at_0005(dsn: str) -> None:
     await _aggregate_without(dsn, (*SUBSET_COUNTERS, *CONTEXT_COUNTERS))
 
 
+# The dimension 0009 adds.
+NEW_DIMENSIONS = ("user_api_format",)
+
+
 async def _aggregate_without(dsn: str, missing: tuple[str, ...]) -> None:
     """The 15-minute and day rows a worker at an older revision would have written (0003 recounted the hour and
-    month ones): today's recount, without the `missing` counters that revision did not have."""
+    month ones): today's recount, without the `missing` counters and the dimensions that revision did not have."""
     old = [c for c in USAGE_COUNTERS if c not in missing]
     cols = ", ".join(("dim", "key", "grain", "bucket", *old))
     conn = await asyncpg.connect(dsn)
     try:
         for grain in (GRAIN_15M, GRAIN_DAY):
-            for dim in DIMENSIONS:
+            for dim in (d for d in DIMENSIONS if d not in NEW_DIMENSIONS):
                 await conn.execute(
                     f"INSERT INTO usage_agg ({cols}) SELECT {cols} FROM ({expected_usage_sql(dim, grain, ZONE)}) e"
                 )
@@ -335,6 +339,32 @@ def test_input_context_counters_are_filled_as_verify_counts(empty_db: Settings) 
     count, sums = asyncio.run(_verify_and_sums(empty_db.asyncpg_dsn, CONTEXT_COUNTERS))
     assert count == 0
     assert all(s > 0 for s in sums), sums
+
+
+async def _verify_and_rows(dsn: str, dim: str) -> tuple[int, int, int]:
+    """(verify's differences, the dimension's stored rows, of them in the hour and month grains)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        count, _ = await differences(conn, ZONE)
+        rows = await conn.fetchval("SELECT count(*) FROM usage_agg WHERE dim = $1", dim)
+        coarse = await conn.fetchval("SELECT count(*) FROM usage_agg WHERE dim = $1 AND grain IN (2, 3)", dim)
+        return count, rows, coarse
+    finally:
+        await conn.close()
+
+
+def test_user_api_format_rows_are_inserted_as_verify_counts(empty_db: Settings) -> None:
+    """`db upgrade` from 0008 inserts the rows of the dimension 0009 adds (`user_api_format`) for every grain, as
+    `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of a
+    user's format would be missing)."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0008")
+    asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, ()))
+    migrate.upgrade(empty_db)
+    count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, "user_api_format"))
+    assert count == 0
+    assert rows > coarse > 0
 
 
 async def _homes(dsn: str) -> dict[str, tuple[int, int, int]]:

@@ -241,6 +241,8 @@ def test_dimension_keys(f: UsageFacts) -> None:
         expected.add(("provider", f.provider_id))
     if f.api_format is not None:
         expected.add(("api_format", f.api_format))
+    if f.user_id is not None and f.api_format is not None:
+        expected.add(("user_api_format", f"{f.user_id}\x1f{f.api_format}"))
     if f.api_key_id is not None:
         expected.add(("api_key", f.api_key_id))
     keys = list(dimension_keys(f))
