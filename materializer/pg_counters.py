@@ -18,6 +18,29 @@ COMPLETED = "status = 'completed'"
 S200 = "status_code = 200 AND response_time_ms IS NOT NULL"
 EXECUTED = "provider_id IS NOT NULL AND status IN ('success', 'failed')"
 
+# usagestream.tokens in SQL. The family: the part of the endpoint's format (else the format) before ':', trimmed
+# of the whitespace Python's str.strip() removes (control characters never reach a record) and lower-cased in
+# ASCII (translate, not lower(): the database's locale must not matter; no other character lower-cases in Python
+# to a letter of these names).
+_WS = "' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197)"
+_WS += " || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239)"
+_WS += " || chr(8287) || chr(12288)"
+_FORMAT = "COALESCE(NULLIF(endpoint_api_format, ''), api_format)"
+_ASCII = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'"
+_FAMILY = f"translate(btrim(split_part({_FORMAT}, ':', 1), {_WS}), {_ASCII})"
+CACHE_READ_IN_INPUT = f"COALESCE({_FAMILY} IN ('openai', 'gemini', 'google'), false)"
+EFFECTIVE_INPUT = (
+    "CASE WHEN input_tokens <= 0 THEN 0"
+    f" WHEN cache_read_input_tokens <= 0 OR NOT {CACHE_READ_IN_INPUT} THEN input_tokens"
+    " ELSE greatest(input_tokens - cache_read_input_tokens, 0) END"
+)
+TOTAL_INPUT_CONTEXT = (
+    # for OpenAI and Gemini, effective input + cache read = max(input, cache read, 0)
+    f"CASE WHEN {CACHE_READ_IN_INPUT} THEN greatest(input_tokens, cache_read_input_tokens, 0)"
+    " ELSE greatest(input_tokens, 0) + greatest(cache_creation_input_tokens, 0)"
+    " + greatest(cache_read_input_tokens, 0) END"
+)
+
 
 def _n(cond: str) -> str:
     return f"count(*) FILTER (WHERE {cond})"
@@ -76,6 +99,14 @@ USAGE_COUNTER_SQL: dict[str, str] = {
     "fin_out": _sum("output_tokens", FINISHED),
     "fin_cc": _sum("cache_creation_input_tokens", FINISHED),
     "fin_cr": _sum("cache_read_input_tokens", FINISHED),
+    "fr_eff": _sum(EFFECTIVE_INPUT, FR),
+    "fr_ctx": _sum(TOTAL_INPUT_CONTEXT, FR),
+    "fin_eff": _sum(EFFECTIVE_INPUT, FINISHED),
+    "fin_ctx": _sum(TOTAL_INPUT_CONTEXT, FINISHED),
+    "r_cc": _sum("cache_creation_input_tokens", REACHED),
+    "r_cr": _sum("cache_read_input_tokens", REACHED),
+    "r_eff": _sum(EFFECTIVE_INPUT, REACHED),
+    "r_ctx": _sum(TOTAL_INPUT_CONTEXT, REACHED),
 }
 assert tuple(USAGE_COUNTER_SQL) == USAGE_COUNTERS
 
@@ -97,4 +128,5 @@ DIM_KEY_SQL: dict[str, str] = {
     "api_format": "api_format",
     "api_key": "api_key_id",
     "user_model": "user_id || chr(31) || model",
+    "user_api_format": "user_id || chr(31) || api_format",
 }

@@ -263,11 +263,10 @@ def _stats() -> Entries:
         "/aggregation/stats ?group_by=provider: the top providers by attempts (over candidate_records' plan)",
         st.attempt_top_sql(plan_, 20),
     )
-    fin = ("fin_tot_tok", "fin_cost", "fin_actual")
     yield _call(
-        f"usage_sums_sql(RUNS_AND_EDGES, 'provider', {fin}, keys=['prov-1', 'prov-2'])",
+        "usage_sums_sql(RUNS_AND_EDGES, 'provider', PROVIDER_COUNTERS, keys=['prov-1', 'prov-2'])",
         "/aggregation/stats ?group_by=provider: those providers' usage",
-        st.usage_sums_sql(plan_, "provider", fin, keys=["prov-1", "prov-2"]),
+        st.usage_sums_sql(plan_, "provider", st.PROVIDER_COUNTERS, keys=["prov-1", "prov-2"]),
     )
     yield _call(
         "usage_sums_sql(RUNS_AND_EDGES, 'user', USER_COUNTERS, keys=['user-1'])",
@@ -278,6 +277,11 @@ def _stats() -> Entries:
         "usage_sums_sql(RUNS_AND_EDGES, 'user_model', USER_COUNTERS, key_prefix='user-1\\x1f')",
         "/api/users/me/usage: the user's summary per model",
         st.usage_sums_sql(plan_, "user_model", st.USER_COUNTERS, key_prefix="user-1\x1f"),
+    )
+    yield _call(
+        "usage_sums_sql(RUNS_AND_EDGES, 'user_api_format', FORMAT_COUNTERS, key_prefix='user-1\\x1f')",
+        "/api/users/me/usage: the user's summary per API format",
+        st.usage_sums_sql(plan_, "user_api_format", st.FORMAT_COUNTERS, key_prefix="user-1\x1f"),
     )
     for dim, key, who in (("api_key", "key-1", "one API key"), ("user", "user-1", "one user"), ("all", "", "all")):
         yield _call(

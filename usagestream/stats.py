@@ -13,6 +13,10 @@ Counter names (one column each in `usage_agg`; the SQL recount in the materializ
 - fr_in / fr_out / fr_cc / fr_cr / fr_err and fin_in / fin_out / fin_cc / fin_cr (migration 0006): the token
   fields and errors of /aggregation/stats' subsets (finished and reached for model and api_format; finished for
   provider), so a grouped time series counts exactly what /aggregation/stats counts for the same group.
+- *_eff / *_ctx (migration 0008): the effective input tokens and the total input context of each record
+  (usagestream.tokens, by the record's endpoint format, else its format), summed over the fr_, fin_ and r_ subsets;
+  r_cc / r_cr: cache tokens of the rows that reached a provider (the user summary's subset). Per-record values
+  depend on the format, so no sum of the other counters gives them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from usagestream.contract import CandidateSnapshot, UsageSnapshot
 from usagestream.fields import ACTIVE_STATUSES, EXECUTED_STATUSES
+from usagestream.tokens import effective_input_tokens, total_input_context
 
 ZERO = Decimal(0)
 # Sums of money must never round: the default context keeps only 28 significant digits.
@@ -41,7 +46,7 @@ GRAINS = (GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH)
 HOUR = timedelta(hours=1)
 
 # Dimensions of usage_agg. "all" has the key "".
-DIMENSIONS = ("all", "model", "user", "provider", "api_format", "api_key", "user_model")
+DIMENSIONS = ("all", "model", "user", "provider", "api_format", "api_key", "user_model", "user_api_format")
 
 USAGE_COUNTERS: tuple[str, ...] = (
     "n_all",
@@ -91,6 +96,14 @@ USAGE_COUNTERS: tuple[str, ...] = (
     "fin_out",
     "fin_cc",
     "fin_cr",
+    "fr_eff",
+    "fr_ctx",
+    "fin_eff",
+    "fin_ctx",
+    "r_cc",
+    "r_cr",
+    "r_eff",
+    "r_ctx",
 )
 MONEY_COUNTERS = frozenset(
     {
@@ -126,6 +139,7 @@ class UsageFacts:
     provider_name: str
     provider_id: str | None
     api_format: str | None
+    endpoint_api_format: str | None
     status: str
     status_code: int | None
     has_error_message: bool
@@ -150,6 +164,7 @@ class UsageFacts:
             provider_name=u.provider_name,
             provider_id=u.provider_id,
             api_format=u.api_format,
+            endpoint_api_format=u.endpoint_api_format,
             status=u.status,
             status_code=u.status_code,
             has_error_message=u.error_message is not None,
@@ -177,6 +192,24 @@ class UsageFacts:
     def reached_provider(self) -> bool:
         return self.provider_name not in ("unknown", "pending")
 
+    @property
+    def effective_input_tokens(self) -> int:
+        """The input not served from the cache (usagestream.tokens), by the endpoint's format first."""
+        return effective_input_tokens(
+            self.api_format, self.endpoint_api_format, self.input_tokens, self.cache_read_input_tokens
+        )
+
+    @property
+    def total_input_context(self) -> int:
+        """The input context a cache hit rate divides by (usagestream.tokens), by the endpoint's format first."""
+        return total_input_context(
+            self.api_format,
+            self.endpoint_api_format,
+            self.input_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_read_input_tokens,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CandidateFacts:
@@ -203,6 +236,7 @@ def usage_contribution(f: UsageFacts) -> Counters:
     rt_v = rt or 0
     s200 = f.status_code == 200 and has_rt
     tok, cost, actual = f.total_tokens, f.total_cost_usd, f.actual_total_cost_usd
+    eff, ctx = f.effective_input_tokens, f.total_input_context
     return (
         1,
         int(finished),
@@ -251,6 +285,14 @@ def usage_contribution(f: UsageFacts) -> Counters:
         f.output_tokens if finished else 0,
         f.cache_creation_input_tokens if finished else 0,
         f.cache_read_input_tokens if finished else 0,
+        eff if fr else 0,
+        ctx if fr else 0,
+        eff if finished else 0,
+        ctx if finished else 0,
+        f.cache_creation_input_tokens if reached else 0,
+        f.cache_read_input_tokens if reached else 0,
+        eff if reached else 0,
+        ctx if reached else 0,
     )
 
 
@@ -307,6 +349,8 @@ def dimension_keys(f: UsageFacts) -> Iterator[tuple[str, str]]:
         yield "provider", f.provider_id
     if f.api_format is not None:
         yield "api_format", f.api_format
+        if f.user_id is not None:  # migration 0009: the user summary's formats
+            yield "user_api_format", f"{f.user_id}\x1f{f.api_format}"
     if f.api_key_id is not None:
         yield "api_key", f.api_key_id
 
@@ -320,7 +364,7 @@ _TICK = timedelta(microseconds=1)
 class Deltas:
     """Per-batch, in-memory sums of contribution changes, ready to be added to the stored rows.
 
-    A request belongs to many aggregate rows (up to 7 dimensions x every grain). Changes are first summed per
+    A request belongs to many aggregate rows (up to 8 dimensions x every grain). Changes are first summed per
     distinct fact key (its buckets, model, user, provider, api_format, api_key) - one vector addition per change,
     and a single one for the retraction and the addition when old and new share their key (the usual case: a
     request finishing in its own bucket) - and spread to the rows once per batch, in `usage`. Addition is exact

@@ -27,3 +27,21 @@ def effective_input_tokens(
     if cache_read_tokens <= 0 or api_family(fmt) not in CACHE_READ_IN_INPUT:
         return input_tokens
     return max(input_tokens - cache_read_tokens, 0)
+
+
+def total_input_context(
+    api_format: str | None,
+    endpoint_api_format: str | None,
+    input_tokens: int,
+    cache_creation_tokens: int,
+    cache_read_tokens: int,
+) -> int:
+    """The input context a cache hit rate divides by (Aether's `normalize_total_input_context_for_cache_hit_rate`,
+    docs/reference-api.md §9.3): the effective input plus the cache reads for OpenAI and Gemini formats (so
+    max(input, cache read)); input plus cache creation plus cache read otherwise. Negative counts count as 0."""
+    cache_read = max(cache_read_tokens, 0)
+    if api_family(endpoint_api_format or api_format) in CACHE_READ_IN_INPUT:
+        fresh = effective_input_tokens(api_format, endpoint_api_format, input_tokens, cache_read)
+    else:
+        fresh = max(input_tokens, 0) + max(cache_creation_tokens, 0)
+    return fresh + cache_read

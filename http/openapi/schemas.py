@@ -34,7 +34,16 @@ STATS = obj(
         ),
     }
 )
-AGG_MODEL = obj({"model": S, "request_count": I, "total_tokens": I, "total_cost": N, "actual_cost": N})
+# Today's Aether's token breakdown of an aggregation item or a user summary row (docs/reference-api.md §9.3).
+AGG_TOKENS = {
+    "output_tokens": I,
+    "cache_creation_tokens": I,
+    "cache_read_tokens": I,
+    "effective_input_tokens": I,
+    "total_input_context": I,
+    "cache_hit_rate": N,
+}
+AGG_MODEL = obj({"model": S, "request_count": I, "total_tokens": I, "total_cost": N, "actual_cost": N, **AGG_TOKENS})
 AGG_USER = obj({"user_id": S, "email": NS, "username": NS, "request_count": I, "total_tokens": I, "total_cost": N})
 AGG_PROVIDER = obj(
     {
@@ -47,6 +56,7 @@ AGG_PROVIDER = obj(
         "avg_response_time_ms": N,
         "success_rate": N,
         "error_count": I,
+        **AGG_TOKENS,
     }
 )
 AGG_FORMAT = obj(
@@ -57,6 +67,7 @@ AGG_FORMAT = obj(
         "total_cost": N,
         "actual_cost": N,
         "avg_response_time_ms": N,
+        **AGG_TOKENS,
     }
 )
 AGGREGATION = arr(
@@ -280,8 +291,19 @@ MODEL_SUMMARY = obj(
         "total_tokens": I,
         "total_cost_usd": N,
         "actual_total_cost_usd": N,
+        **AGG_TOKENS,
     },
     optional=("actual_total_cost_usd",),
+)
+FORMAT_SUMMARY = obj(
+    {
+        "api_format": S,
+        "request_count": I,
+        "total_tokens": I,
+        "total_cost_usd": N,
+        "avg_response_time_ms": N,
+        **AGG_TOKENS,
+    }
 )
 USER_USAGE = obj(
     {
@@ -294,6 +316,7 @@ USER_USAGE = obj(
         "quota_usd": NN,
         "used_usd": NN,
         "summary_by_model": arr(MODEL_SUMMARY),
+        "summary_by_api_format": arr(FORMAT_SUMMARY),
         "pagination": obj({"total": I, "limit": I, "offset": I, "has_more": B}),
         "records": arr(ref("UserRecord")),
         "total_actual_cost": N,

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from usagestream.materializer.read.stats import HIT_COUNTERS, STATS_COUNTERS, USER_COUNTERS, window
+from usagestream.materializer.read.stats import (
+    HIT_COUNTERS,
+    PROVIDER_COUNTERS,
+    STATS_COUNTERS,
+    USER_COUNTERS,
+    window,
+)
 
 Row = dict[str, Any]
 
@@ -28,6 +34,31 @@ def mean(total: int, n: int) -> float:
 
 def money(value: Decimal | None) -> Decimal:
     return Decimal(0) if value is None else value
+
+
+def round_to(value: float, places: int) -> float:
+    """Aether's `round_to`: value x 10^places rounded half away from zero (Rust's f64::round, on the exact binary
+    value: Decimal(float) is exact), divided back, in floating point as Aether computes it."""
+    factor = 10.0**places
+    return float(Decimal(value * factor).quantize(Decimal(1), ROUND_HALF_UP)) / factor
+
+
+def cache_hit_rate(cache_read: int, context: int) -> float:
+    """Aether's token cache hit rate (docs/reference-api.md §9.3): cache read / total input context x 100 in
+    floating point, `round_to` 2 places; 0.0 over no context."""
+    return round_to(float(cache_read) / float(context) * 100.0, 2) if context else 0.0
+
+
+def token_fields(r: Row, p: str) -> Row:
+    """Today's Aether's token breakdown of an item, from the counters of one subset (prefix `p`: fr, fin, r)."""
+    return {
+        "output_tokens": r[f"{p}_out"],
+        "cache_creation_tokens": r[f"{p}_cc"],
+        "cache_read_tokens": r[f"{p}_cr"],
+        "effective_input_tokens": r[f"{p}_eff"],
+        "total_input_context": r[f"{p}_ctx"],
+        "cache_hit_rate": cache_hit_rate(r[f"{p}_cr"], r[f"{p}_ctx"]),
+    }
 
 
 # --- /stats -----------------------------------------------------------------------------------------------
@@ -58,6 +89,7 @@ def model_item(r: Row) -> Row:
         "total_tokens": r["fr_tot_tok"],
         "total_cost": r["fr_cost"],
         "actual_cost": r["fr_actual"],
+        **token_fields(r, "fr"),
     }
 
 
@@ -69,6 +101,7 @@ def api_format_item(r: Row) -> Row:
         "total_cost": r["fr_cost"],
         "actual_cost": r["fr_actual"],
         "avg_response_time_ms": mean(r["fr_rt_sum"], r["fr_rt_n"]),
+        **token_fields(r, "fr"),
     }
 
 
@@ -94,6 +127,7 @@ def provider_item(a: Row, usage: Row | None, name: str | None) -> Row:
         "avg_response_time_ms": mean(a["lat_sum"], a["lat_n"]),
         "success_rate": round(a["successes"] / a["attempts"] * 100, 2),
         "error_count": a["failures"],
+        **token_fields(usage or dict.fromkeys(PROVIDER_COUNTERS, 0), "fin"),
     }
 
 
@@ -155,11 +189,30 @@ def _model_summary(model: str, r: Row) -> Row:
         "output_tokens": r["r_out"],
         "total_tokens": r["r_tot"],
         "total_cost_usd": money(r["r_cost"]),
+        "cache_read_tokens": r["r_cr"],
+        "cache_creation_tokens": r["r_cc"],
+        "effective_input_tokens": r["r_eff"],
+        "total_input_context": r["r_ctx"],
+        "cache_hit_rate": cache_hit_rate(r["r_cr"], r["r_ctx"]),
     }
 
 
-def user_summary(totals: Row | None, by_model: dict[str, Row], user: Row | None) -> Row:
-    """The summary of /api/users/me/usage; `by_model`: model -> row (materializer/read/stats.py `models_of`)."""
+def _format_summary(api_format: str, r: Row) -> Row:
+    return {
+        "api_format": api_format,
+        "request_count": r["n_fr"],
+        "total_tokens": r["fr_tot_tok"],
+        "total_cost_usd": money(r["fr_cost"]),
+        "avg_response_time_ms": round_to(mean(r["fr_rt_sum"], r["fr_rt_n"]), 2),
+        **token_fields(r, "fr"),
+    }
+
+
+def user_summary(totals: Row | None, by_model: dict[str, Row], user: Row | None, by_format: dict[str, Row]) -> Row:
+    """The summary of /api/users/me/usage; `by_model`: model -> row (materializer/read/stats.py `models_of`);
+    `by_format`: api_format -> row (`user_formats`), today's Aether's `summary_by_api_format`."""
+    formats = [_format_summary(k, r) for k, r in by_format.items() if r["n_fr"] > 0]
+    formats.sort(key=lambda f: (-f["request_count"], f["api_format"]))
     t = totals or dict.fromkeys(USER_COUNTERS, 0)
     models = [_model_summary(k, r) for k, r in by_model.items() if r["n_reached"] > 0]
     models.sort(key=lambda m: (-m["requests"], m["model"]))
@@ -173,6 +226,7 @@ def user_summary(totals: Row | None, by_model: dict[str, Row], user: Row | None)
         "quota_usd": user["quota_usd"] if user else None,
         "used_usd": money(user["used_usd"] if user else None),
         "summary_by_model": models,
+        "summary_by_api_format": formats,
     }
 
 

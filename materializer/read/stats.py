@@ -184,7 +184,9 @@ STATS_COUNTERS = (
 
 
 # --- /aggregation/stats -----------------------------------------------------------------------------------
-FR_COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost", "fr_actual")
+FR_COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost", "fr_actual", "fr_out", "fr_cc", "fr_cr", "fr_eff", "fr_ctx")
+# A provider's tokens count its finished requests (docs/reference-api.md §3.2).
+PROVIDER_COUNTERS = ("fin_tot_tok", "fin_cost", "fin_actual", "fin_out", "fin_cc", "fin_cr", "fin_eff", "fin_ctx")
 
 
 async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> list[ProviderRow]:
@@ -193,7 +195,7 @@ async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> 
     ids = [a["provider_id"] for a in top]
     sums: dict[str, Row] = {}
     if ids:
-        sums = await usage_sums(conn, usage, "provider", ("fin_tot_tok", "fin_cost", "fin_actual"), keys=ids)
+        sums = await usage_sums(conn, usage, "provider", PROVIDER_COUNTERS, keys=ids)
     names = (await entity_maps(conn, {"provider": ids}))["provider"]
     return [(a, sums.get(a["provider_id"]), names.get(a["provider_id"], {}).get("name")) for a in top]
 
@@ -242,7 +244,19 @@ async def heatmap_rows(conn: Conn, user_id: str | None, grain: int, lo: datetime
 
 # --- /api/users/me/usage summary --------------------------------------------------------------------------
 # Groups whose provider is unknown/pending are dropped by the reference, so only "reached" rows count.
-USER_COUNTERS = ("n_reached", "r_in", "r_out", "r_tot", "r_cost", "n_s200", "s200_rt_sum")
+USER_COUNTERS = (
+    "n_reached",
+    "r_in",
+    "r_out",
+    "r_tot",
+    "r_cost",
+    "n_s200",
+    "s200_rt_sum",
+    "r_cc",
+    "r_cr",
+    "r_eff",
+    "r_ctx",
+)
 
 
 def models_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
@@ -253,3 +267,25 @@ def models_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
     """
     start = len(user_id) + 1
     return {key[start:]: r for key, r in rows.items() if "\x1f" not in key[start:]}
+
+
+# Today's Aether's `summary_by_api_format`: the user's finished requests that reached a provider, per API format
+# (today's Aether's subset), from dim `user_api_format` (key `<user_id> U+001F <api_format>`, migration 0009).
+FORMAT_COUNTERS = (
+    "n_fr",
+    "fr_tot_tok",
+    "fr_cost",
+    "fr_rt_sum",
+    "fr_rt_n",
+    "fr_out",
+    "fr_cc",
+    "fr_cr",
+    "fr_eff",
+    "fr_ctx",
+)
+
+
+def formats_of(rows: dict[str, Row], user_id: str) -> dict[str, Row]:
+    """api_format -> row, from the `user_api_format` rows under the prefix `<user_id> U+001F` (as `models_of`:
+    neither part of a key holds U+001F, so a key with a second one is another user's)."""
+    return models_of(rows, user_id)

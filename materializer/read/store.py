@@ -43,6 +43,7 @@ class UserTotals(NamedTuple):
     totals: Row | None
     by_model: dict[str, Row]
     user: Body | None
+    by_format: dict[str, Row]
 
 
 def _named(zone: tzinfo, name: str) -> bool:
@@ -234,11 +235,15 @@ class ReadStore:
             totals = await st.usage_sums(conn, plan, "user", st.USER_COUNTERS, keys=[user_id])
             by_model = await st.usage_sums(conn, plan, "user_model", st.USER_COUNTERS, key_prefix=user_id + "\x1f")
             by_model = st.models_of(by_model, user_id)  # never another user's, also in rows of older data
+            by_format = await st.usage_sums(
+                conn, plan, "user_api_format", st.FORMAT_COUNTERS, key_prefix=user_id + "\x1f"
+            )
+            by_format = st.formats_of(by_format, user_id)
             user = await ent.user_by_id(conn, user_id)
             total, rows = await rec.page(conn, f, limit, offset)
             ents = await rec.page_entities(conn, rows)
             flags = await rec.attempt_flags(conn, [r["id"] for r in rows])  # has_fallback of today's Aether
-        return UserTotals(totals.get(user_id), by_model, user), rec.RecordPage(rows, ents, total, flags)
+        return UserTotals(totals.get(user_id), by_model, user, by_format), rec.RecordPage(rows, ents, total, flags)
 
     # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round
     # trips on every authenticated request).

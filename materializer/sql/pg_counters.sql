@@ -163,6 +163,30 @@ COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE status NOT IN ('pending'
 -- USAGE_COUNTER_SQL['fin_cr']
 COALESCE(sum(cache_read_input_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
 
+-- USAGE_COUNTER_SQL['fr_eff']
+COALESCE(sum(CASE WHEN input_tokens <= 0 THEN 0 WHEN cache_read_input_tokens <= 0 OR NOT COALESCE(translate(btrim(split_part(COALESCE(NULLIF(endpoint_api_format, ''), api_format), ':', 1), ' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') IN ('openai', 'gemini', 'google'), false) THEN input_tokens ELSE greatest(input_tokens - cache_read_input_tokens, 0) END) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['fr_ctx']
+COALESCE(sum(CASE WHEN COALESCE(translate(btrim(split_part(COALESCE(NULLIF(endpoint_api_format, ''), api_format), ':', 1), ' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') IN ('openai', 'gemini', 'google'), false) THEN greatest(input_tokens, cache_read_input_tokens, 0) ELSE greatest(input_tokens, 0) + greatest(cache_creation_input_tokens, 0) + greatest(cache_read_input_tokens, 0) END) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['fin_eff']
+COALESCE(sum(CASE WHEN input_tokens <= 0 THEN 0 WHEN cache_read_input_tokens <= 0 OR NOT COALESCE(translate(btrim(split_part(COALESCE(NULLIF(endpoint_api_format, ''), api_format), ':', 1), ' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') IN ('openai', 'gemini', 'google'), false) THEN input_tokens ELSE greatest(input_tokens - cache_read_input_tokens, 0) END) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
+
+-- USAGE_COUNTER_SQL['fin_ctx']
+COALESCE(sum(CASE WHEN COALESCE(translate(btrim(split_part(COALESCE(NULLIF(endpoint_api_format, ''), api_format), ':', 1), ' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') IN ('openai', 'gemini', 'google'), false) THEN greatest(input_tokens, cache_read_input_tokens, 0) ELSE greatest(input_tokens, 0) + greatest(cache_creation_input_tokens, 0) + greatest(cache_read_input_tokens, 0) END) FILTER (WHERE status NOT IN ('pending', 'streaming')), 0)
+
+-- USAGE_COUNTER_SQL['r_cc']
+COALESCE(sum(cache_creation_input_tokens) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['r_cr']
+COALESCE(sum(cache_read_input_tokens) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['r_eff']
+COALESCE(sum(CASE WHEN input_tokens <= 0 THEN 0 WHEN cache_read_input_tokens <= 0 OR NOT COALESCE(translate(btrim(split_part(COALESCE(NULLIF(endpoint_api_format, ''), api_format), ':', 1), ' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') IN ('openai', 'gemini', 'google'), false) THEN input_tokens ELSE greatest(input_tokens - cache_read_input_tokens, 0) END) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0)
+
+-- USAGE_COUNTER_SQL['r_ctx']
+COALESCE(sum(CASE WHEN COALESCE(translate(btrim(split_part(COALESCE(NULLIF(endpoint_api_format, ''), api_format), ':', 1), ' ' || chr(160) || chr(5760) || chr(8192) || chr(8193) || chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) || chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') IN ('openai', 'gemini', 'google'), false) THEN greatest(input_tokens, cache_read_input_tokens, 0) ELSE greatest(input_tokens, 0) + greatest(cache_creation_input_tokens, 0) + greatest(cache_read_input_tokens, 0) END) FILTER (WHERE provider_name NOT IN ('unknown', 'pending')), 0)
+
 -- ATTEMPT_COUNTER_SQL['attempts']
 count(*)
 
@@ -198,3 +222,6 @@ api_key_id
 
 -- DIM_KEY_SQL['user_model']
 user_id || chr(31) || model
+
+-- DIM_KEY_SQL['user_api_format']
+user_id || chr(31) || api_format

@@ -60,6 +60,7 @@ def facts_from_state(s: State) -> UsageFacts:
         provider_name=s["provider_name"],
         provider_id=s["provider_id"],
         api_format=s["api_format"],
+        endpoint_api_format=s["endpoint_api_format"],
         status=s["status"],
         status_code=s["status_code"],
         has_error_message=s["error_message"] is not None,

@@ -667,6 +667,32 @@ def _top(items: Iterable[dict[str, Any]], key: str, count: str, limit: int) -> l
     return sorted(items, key=lambda i: (-i[count], i[key]))[:limit]
 
 
+def aether_round2(x: float) -> float:
+    """Aether's round_to(x, 2) for x >= 0: half away from zero."""
+    return math.floor(x * 100 + 0.5) / 100
+
+
+def token_breakdown(rows: list[Rec]) -> dict[str, Any]:
+    """Today's Aether's token fields of a group (docs/reference-api.md §9.3), record by record: OpenAI and Gemini
+    formats (the record's endpoint format first) count the cache reads inside the input."""
+    eff = ctx = 0
+    for r in rows:
+        fmt = r["endpoint_api_format"] or r["api_format"] or ""
+        inside = fmt.split(":")[0].strip().lower() in ("openai", "gemini", "google")
+        inp, cc, cr = r["input_tokens"], r["cache_creation_input_tokens"], r["cache_read_input_tokens"]
+        eff += max(inp - cr, 0) if inside else inp
+        ctx += max(inp, cr) if inside else inp + cc + cr
+    cr_sum = sum(r["cache_read_input_tokens"] for r in rows)
+    return {
+        "output_tokens": sum(r["output_tokens"] for r in rows),
+        "cache_creation_tokens": sum(r["cache_creation_input_tokens"] for r in rows),
+        "cache_read_tokens": cr_sum,
+        "effective_input_tokens": eff,
+        "total_input_context": ctx,
+        "cache_hit_rate": aether_round2(cr_sum / ctx * 100) if ctx else 0.0,
+    }
+
+
 def agg_model_or_format(
     w: World, group_by: str, start: datetime | None, end: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
@@ -689,6 +715,7 @@ def agg_model_or_format(
         if group_by == "api_format":
             rts = [r["response_time_ms"] for r in rows if r["response_time_ms"] is not None]
             item["avg_response_time_ms"] = sum(rts) / len(rts) if rts else 0.0
+        item.update(token_breakdown(rows))
         out.append(item)
     return _top(out, group_by, "request_count", limit)
 
@@ -738,6 +765,7 @@ def agg_provider(w: World, start: datetime | None, end: datetime | None, limit: 
                 "avg_response_time_ms": sum(lat) / len(lat) if lat else 0.0,
                 "success_rate": round(ok / len(cs) * 100, 2),
                 "error_count": len(cs) - ok,
+                **token_breakdown(served),
             }
         )
     return _top(out, "provider_id", "request_count", limit)
@@ -1184,9 +1212,28 @@ def user_usage(w: World, uid: str, start: datetime | None, end: datetime | None)
             "output_tokens": sum(r["output_tokens"] for r in rs),
             "total_tokens": sum(r["total_tokens"] for r in rs),
             "total_cost_usd": sum((d(r["total_cost_usd"]) for r in rs), Decimal(0)),
+            **token_breakdown(rs),
         }
         for m, rs in models.items()
     ]
+    # today's Aether's per-format summary: finished requests that reached a provider, with a format
+    formats: dict[str, list[Rec]] = defaultdict(list)
+    for r in kept:
+        if finished(r) and r["api_format"] is not None:
+            formats[r["api_format"]].append(r)
+    by_format = []
+    for f, rs in formats.items():
+        rts = [r["response_time_ms"] for r in rs if r["response_time_ms"] is not None]
+        by_format.append(
+            {
+                "api_format": f,
+                "request_count": len(rs),
+                "total_tokens": sum(r["total_tokens"] for r in rs),
+                "total_cost_usd": sum((d(r["total_cost_usd"]) for r in rs), Decimal(0)),
+                "avg_response_time_ms": aether_round2(sum(rts) / len(rts)) if rts else 0.0,
+                **token_breakdown(rs),
+            }
+        )
     rts = [r["response_time_ms"] for r in rows if r["status_code"] == 200 and r["response_time_ms"] is not None]
     user = w.ent("user", uid) or {}
     return {
@@ -1199,6 +1246,7 @@ def user_usage(w: World, uid: str, start: datetime | None, end: datetime | None)
         "quota_usd": user.get("quota_usd"),
         "used_usd": user.get("used_usd"),
         "summary_by_model": sorted(by_model, key=lambda m: (-m["requests"], m["model"])),
+        "summary_by_api_format": sorted(by_format, key=lambda f: (-f["request_count"], f["api_format"])),
     }
 
 

@@ -136,6 +136,7 @@ class FakeReads:
             "quota_usd": None,
             "used_usd": 0,
             "summary_by_model": [],
+            "summary_by_api_format": [],
             "pagination": {"total": 0, "limit": limit, "offset": offset, "has_more": False},
             "records": [],
         }

@@ -186,10 +186,11 @@ async def _schema_tables(dsn: str) -> list[str]:
 
 
 # Records of every status class, with and without a provider, cache reads, HTTP 200s and errors, spread over
-# three months so that local months and UTC hours differ.
+# three months so that local months and UTC hours differ; API formats of every family (spaced and upper-cased
+# as well), some with an endpoint format, cache reads above and below the input.
 SEED_USAGE = """
 INSERT INTO usage_records (id, seq, kafka_partition, request_id, user_id, api_key_id, provider_name, provider_id,
-    model, api_format, is_stream, status, status_code, error_message, input_tokens, output_tokens,
+    model, api_format, endpoint_api_format, is_stream, status, status_code, error_message, input_tokens, output_tokens,
     cache_creation_input_tokens, cache_read_input_tokens, total_tokens, input_cost_usd, output_cost_usd,
     cache_creation_cost_usd, cache_read_cost_usd, request_cost_usd, total_cost_usd, actual_input_cost_usd,
     actual_output_cost_usd, actual_cache_creation_cost_usd, actual_cache_read_cost_usd, actual_request_cost_usd,
@@ -197,7 +198,9 @@ INSERT INTO usage_records (id, seq, kafka_partition, request_id, user_id, api_ke
 SELECT 'u' || i, 1, 0, 'r' || i,
     CASE WHEN i % 7 = 0 THEN NULL ELSE 'user' || (i % 3) END, 'key' || (i % 4),
     (ARRAY['pending', 'unknown', 'p1', 'p2'])[1 + i % 4], CASE WHEN i % 4 >= 2 THEN 'pid' || (i % 4) END,
-    'model' || (i % 5), CASE WHEN i % 6 <> 0 THEN 'claude:chat' END, i % 2 = 0,
+    'model' || (i % 5),
+    (ARRAY[NULL, 'claude:chat', 'openai:chat', ' Gemini:x', 'OPENAI:responses', 'anthropic:x'])[1 + i % 6],
+    CASE WHEN i % 11 = 0 THEN 'openai:chat' WHEN i % 13 = 0 THEN '' WHEN i % 17 = 0 THEN 'claude:chat' END, i % 2 = 0,
     (ARRAY['pending', 'streaming', 'completed', 'failed', 'cancelled', 'completed'])[1 + i % 6],
     (ARRAY[NULL, 200, 500, 499, 200]::int[])[1 + i % 5], CASE WHEN i % 9 = 0 THEN 'boom' END,
     i, 2 * i, i % 3, i % 4 * 10, 3 * i, 0.001 * i, 0.002 * i, 0.0001, 0.00001 * i, 0, 0.003 * i + 0.0001,
@@ -270,15 +273,27 @@ def test_hour_and_month_grains_are_recounted_as_verify_counts(empty_db: Settings
 SUBSET_COUNTERS = ("fr_in", "fr_out", "fr_cc", "fr_cr", "fr_err", "fin_in", "fin_out", "fin_cc", "fin_cr")
 
 
+# The counters 0008 adds.
+CONTEXT_COUNTERS = ("fr_eff", "fr_ctx", "fin_eff", "fin_ctx", "r_cc", "r_cr", "r_eff", "r_ctx")
+
+
 async def _aggregate_at_0005(dsn: str) -> None:
-    """The 15-minute and day rows a worker at 0005 would have written (0003 recounted the hour and month ones):
-    today's recount, without the counters 0005 did not have."""
-    old = [c for c in USAGE_COUNTERS if c not in SUBSET_COUNTERS]
+    await _aggregate_without(dsn, (*SUBSET_COUNTERS, *CONTEXT_COUNTERS))
+
+
+# The dimension 0009 adds.
+NEW_DIMENSIONS = ("user_api_format",)
+
+
+async def _aggregate_without(dsn: str, missing: tuple[str, ...]) -> None:
+    """The 15-minute and day rows a worker at an older revision would have written (0003 recounted the hour and
+    month ones): today's recount, without the `missing` counters and the dimensions that revision did not have."""
+    old = [c for c in USAGE_COUNTERS if c not in missing]
     cols = ", ".join(("dim", "key", "grain", "bucket", *old))
     conn = await asyncpg.connect(dsn)
     try:
         for grain in (GRAIN_15M, GRAIN_DAY):
-            for dim in DIMENSIONS:
+            for dim in (d for d in DIMENSIONS if d not in NEW_DIMENSIONS):
                 await conn.execute(
                     f"INSERT INTO usage_agg ({cols}) SELECT {cols} FROM ({expected_usage_sql(dim, grain, ZONE)}) e"
                 )
@@ -287,11 +302,11 @@ async def _aggregate_at_0005(dsn: str) -> None:
         await conn.close()
 
 
-async def _verify_and_sums(dsn: str) -> tuple[int, list[int]]:
+async def _verify_and_sums(dsn: str, counters: tuple[str, ...] = SUBSET_COUNTERS) -> tuple[int, list[int]]:
     conn = await asyncpg.connect(dsn)
     try:
         count, _ = await differences(conn, ZONE)
-        row = await conn.fetchrow(f"SELECT {', '.join(f'sum({c})::bigint' for c in SUBSET_COUNTERS)} FROM usage_agg")
+        row = await conn.fetchrow(f"SELECT {', '.join(f'sum({c})::bigint' for c in counters)} FROM usage_agg")
         assert row is not None
         return count, list(row.values())
     finally:
@@ -310,6 +325,46 @@ def test_subset_counters_are_filled_as_verify_counts(empty_db: Settings) -> None
     count, sums = asyncio.run(_verify_and_sums(empty_db.asyncpg_dsn))
     assert count == 0
     assert all(s > 0 for s in sums), sums
+
+
+def test_input_context_counters_are_filled_as_verify_counts(empty_db: Settings) -> None:
+    """`db upgrade` from 0007 fills the counters 0008 adds (effective input, total input context, the reached
+    rows' cache tokens) in every stored row, as `usagestream verify` recounts them: after the upgrade, verify
+    finds no difference at all (without the fill every row with finished or reached requests would differ)."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0007")
+    asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, CONTEXT_COUNTERS))
+    migrate.upgrade(empty_db)
+    count, sums = asyncio.run(_verify_and_sums(empty_db.asyncpg_dsn, CONTEXT_COUNTERS))
+    assert count == 0
+    assert all(s > 0 for s in sums), sums
+
+
+async def _verify_and_rows(dsn: str, dim: str) -> tuple[int, int, int]:
+    """(verify's differences, the dimension's stored rows, of them in the hour and month grains)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        count, _ = await differences(conn, ZONE)
+        rows = await conn.fetchval("SELECT count(*) FROM usage_agg WHERE dim = $1", dim)
+        coarse = await conn.fetchval("SELECT count(*) FROM usage_agg WHERE dim = $1 AND grain IN (2, 3)", dim)
+        return count, rows, coarse
+    finally:
+        await conn.close()
+
+
+def test_user_api_format_rows_are_inserted_as_verify_counts(empty_db: Settings) -> None:
+    """`db upgrade` from 0008 inserts the rows of the dimension 0009 adds (`user_api_format`) for every grain, as
+    `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of a
+    user's format would be missing)."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0008")
+    asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, ()))
+    migrate.upgrade(empty_db)
+    count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, "user_api_format"))
+    assert count == 0
+    assert rows > coarse > 0
 
 
 async def _homes(dsn: str) -> dict[str, tuple[int, int, int]]:

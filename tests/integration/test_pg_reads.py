@@ -7,6 +7,7 @@ The expected values are computed here, in plain Python over the seeded rows, wit
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -102,6 +103,32 @@ def expected_stats(rows: list[Row]) -> Row:
     }
 
 
+def round2(x: float) -> float:
+    """Aether's round_to(x, 2) for x >= 0: half away from zero."""
+    return math.floor(x * 100 + 0.5) / 100
+
+
+def token_fields(g: list[Row]) -> Row:
+    """Today's Aether's token breakdown of a group (docs/reference-api.md §9.3), recounted record by record:
+    OpenAI and Gemini formats (the endpoint's first) count cache reads inside the input."""
+    eff = ctx = 0
+    for u in g:
+        fmt = u["endpoint_api_format"] or u["api_format"] or ""
+        inside = fmt.split(":")[0].strip().lower() in ("openai", "gemini", "google")
+        inp, cc, cr = u["input_tokens"], u["cache_creation_input_tokens"], u["cache_read_input_tokens"]
+        eff += max(inp - cr, 0) if inside else inp
+        ctx += max(inp, cr) if inside else inp + cc + cr
+    cr_sum = sum(u["cache_read_input_tokens"] for u in g)
+    return {
+        "output_tokens": sum(u["output_tokens"] for u in g),
+        "cache_creation_tokens": sum(u["cache_creation_input_tokens"] for u in g),
+        "cache_read_tokens": cr_sum,
+        "effective_input_tokens": eff,
+        "total_input_context": ctx,
+        "cache_hit_rate": round2(cr_sum / ctx * 100) if ctx else 0.0,
+    }
+
+
 def grouped(rows: list[Row], key: Callable[[Row], Any]) -> dict[Any, list[Row]]:
     out: dict[Any, list[Row]] = defaultdict(list)
     for r in rows:
@@ -122,6 +149,7 @@ def expected_model(rows: list[Row], limit: int) -> list[Row]:
             "total_tokens": sum(u["total_tokens"] for u in g),
             "total_cost": money(g, "total_cost_usd"),
             "actual_cost": money(g, "actual_total_cost_usd"),
+            **token_fields(g),
         }
         for m, g in top(grouped(kept, lambda u: u["model"]), limit)
     ]
@@ -137,6 +165,7 @@ def expected_api_format(rows: list[Row], limit: int) -> list[Row]:
             "total_cost": money(g, "total_cost_usd"),
             "actual_cost": money(g, "actual_total_cost_usd"),
             "avg_response_time_ms": avg([u["response_time_ms"] for u in g if u["response_time_ms"] is not None]),
+            **token_fields(g),
         }
         for f, g in top(grouped(kept, lambda u: u["api_format"]), limit)
     ]
@@ -182,6 +211,7 @@ def expected_provider(w: World, start: datetime | None, end: datetime | None, li
                 "avg_response_time_ms": avg([c["latency_ms"] for c in g if c["latency_ms"] is not None]),
                 "success_rate": round(ok / len(g) * 100, 2),
                 "error_count": sum(c["status"] == "failed" for c in g),
+                **token_fields(u),
             }
         )
     return out
@@ -290,8 +320,24 @@ def expected_summary(w: World, user_id: str, start: datetime | None, end: dateti
             "output_tokens": sum(u["output_tokens"] for u in g),
             "total_tokens": sum(u["total_tokens"] for u in g),
             "total_cost_usd": money(g, "total_cost_usd"),
+            **{k: v for k, v in token_fields(g).items() if k != "output_tokens"},
         }
         for m, g in top(grouped(kept, lambda u: u["model"]), 1000)
+    ]
+    # today's Aether's summary_by_api_format: finished requests that reached a provider, with a format
+    fr = [u for u in mine if finished(u) and reached(u) and u["api_format"] is not None]
+    formats = [
+        {
+            "api_format": f,
+            "request_count": len(g),
+            "total_tokens": sum(u["total_tokens"] for u in g),
+            "total_cost_usd": money(g, "total_cost_usd"),
+            "avg_response_time_ms": round2(
+                avg([u["response_time_ms"] for u in g if u["response_time_ms"] is not None])
+            ),
+            **token_fields(g),
+        }
+        for f, g in top(grouped(fr, lambda u: u["api_format"]), 1000)
     ]
     rt = [u["response_time_ms"] for u in mine if u["status_code"] == 200 and u["response_time_ms"] is not None]
     return {
@@ -304,6 +350,7 @@ def expected_summary(w: World, user_id: str, start: datetime | None, end: dateti
         "quota_usd": Decimal("10.5"),
         "used_usd": Decimal("1.25"),
         "summary_by_model": models,
+        "summary_by_api_format": formats,
     }
 
 

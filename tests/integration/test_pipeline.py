@@ -46,6 +46,8 @@ def expected_by_dimension(latest: dict[str, dict[str, Any]]) -> dict[tuple[str, 
             keys.append(("provider", u["provider_id"]))
         if u["api_format"] is not None:
             keys.append(("api_format", u["api_format"]))
+            if u["user_id"] is not None:
+                keys.append(("user_api_format", f"{u['user_id']}\x1f{u['api_format']}"))
         if u["api_key_id"] is not None:
             keys.append(("api_key", u["api_key_id"]))
         for k in keys:

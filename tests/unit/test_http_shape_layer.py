@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from usagestream.http.jsonio import dumps
 from usagestream.http.shape import cache, stats
 from usagestream.http.shape.reads import ShapedReads
@@ -54,14 +56,30 @@ def test_provider_without_usage_or_name() -> None:
     attempts = {"provider_id": "p", "attempts": 3, "lat_sum": 0, "lat_n": 0, "successes": 1, "failures": 2}
     assert dumps(stats.provider_item(attempts, None, None)) == (
         '{"provider_id":"p","provider":"Unknown","request_count":3,"total_tokens":0,"total_cost":0,'
-        '"actual_cost":0,"avg_response_time_ms":0.0,"success_rate":33.33,"error_count":2}'
+        '"actual_cost":0,"avg_response_time_ms":0.0,"success_rate":33.33,"error_count":2,"output_tokens":0,'
+        '"cache_creation_tokens":0,"cache_read_tokens":0,"effective_input_tokens":0,"total_input_context":0,'
+        '"cache_hit_rate":0.0}'
     )
-    assert (
-        stats.provider_item(attempts, {"fin_tot_tok": 5, "fin_cost": Decimal("0.10"), "fin_actual": None}, "")[
-            "provider"
-        ]
-        == ""
-    )
+    usage = {"fin_tot_tok": 5, "fin_cost": Decimal("0.10"), "fin_actual": None, "fin_out": 1, "fin_cc": 2}
+    usage |= {"fin_cr": 1, "fin_eff": 3, "fin_ctx": 32}
+    item = stats.provider_item(attempts, usage, "")
+    assert item["provider"] == ""
+    assert (item["cache_read_tokens"], item["total_input_context"], item["cache_hit_rate"]) == (1, 32, 3.13)
+
+
+@pytest.mark.parametrize(
+    ("cache_read", "context", "rate"),
+    [
+        (0, 0, 0.0),  # over nothing
+        (1, 32, 3.13),  # 3.125: half away from zero, as Aether's round_to (Python's round gives 3.12)
+        (5, 32, 15.63),
+        (1, 3, 33.33),
+        (2, 3, 66.67),
+        (7, 7, 100.0),
+    ],
+)
+def test_cache_hit_rate_rounds_as_aether(cache_read: int, context: int, rate: float) -> None:
+    assert stats.cache_hit_rate(cache_read, context) == rate
 
 
 def test_recommendation_thresholds() -> None:

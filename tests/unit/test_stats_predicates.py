@@ -35,7 +35,8 @@ any_usage = st.builds(
     model=st.sampled_from(["claude-sonnet", "gpt-4o"]),
     provider_name=st.sampled_from(["pending", "unknown", "openai", "Pending", ""]),
     provider_id=st.sampled_from([None, "p1"]),
-    api_format=st.sampled_from([None, "claude:chat"]),
+    api_format=st.sampled_from([None, "claude:chat", "openai:chat", " Gemini :x", "google", "acme:y"]),
+    endpoint_api_format=st.sampled_from([None, "", "claude:chat", "OPENAI:responses"]),
     status=st.sampled_from(["pending", "streaming", "completed", "failed", "cancelled"]),
     status_code=st.sampled_from([None, 0, 200, 201, 204, 302, 399, 400, 404, 429, 499, 500, 504]),
     has_error_message=st.booleans(),
@@ -64,6 +65,12 @@ def expected_counters(f: UsageFacts) -> dict[str, int | Decimal]:
     rt = 0 if f.response_time_ms is None else f.response_time_ms
     s200 = f.status_code == 200 and has_rt  # "avg_response_time over rows with status_code = 200"
     tok, cost, actual = f.total_tokens, f.total_cost_usd, f.actual_total_cost_usd
+    # docs/reference-api.md §9.3: OpenAI and Gemini formats (the endpoint's first) count cache reads in the input
+    fmt = f.endpoint_api_format or f.api_format or ""
+    inside = fmt.split(":")[0].strip().lower() in ("openai", "gemini", "google")
+    inp, cc, cr = f.input_tokens, f.cache_creation_input_tokens, f.cache_read_input_tokens
+    eff = max(inp - cr, 0) if inside else inp
+    ctx = max(inp, cr) if inside else inp + cc + cr
 
     def when(cond: bool, value: int | Decimal) -> int | Decimal:
         return value if cond else (Decimal(0) if isinstance(value, Decimal) else 0)
@@ -117,6 +124,15 @@ def expected_counters(f: UsageFacts) -> dict[str, int | Decimal]:
         "fin_out": when(finished, f.output_tokens),
         "fin_cc": when(finished, f.cache_creation_input_tokens),
         "fin_cr": when(finished, f.cache_read_input_tokens),
+        # today's Aether's effective input and total input context, over the items' subsets
+        "fr_eff": when(fr, eff),
+        "fr_ctx": when(fr, ctx),
+        "fin_eff": when(finished, eff),
+        "fin_ctx": when(finished, ctx),
+        "r_cc": when(reached, cc),
+        "r_cr": when(reached, cr),
+        "r_eff": when(reached, eff),
+        "r_ctx": when(reached, ctx),
     }
 
 
@@ -144,6 +160,7 @@ def _facts(**changes: object) -> UsageFacts:
         provider_name="openai",
         provider_id="p1",
         api_format="claude:chat",
+        endpoint_api_format=None,
         status="completed",
         status_code=200,
         has_error_message=False,
@@ -224,6 +241,8 @@ def test_dimension_keys(f: UsageFacts) -> None:
         expected.add(("provider", f.provider_id))
     if f.api_format is not None:
         expected.add(("api_format", f.api_format))
+    if f.user_id is not None and f.api_format is not None:
+        expected.add(("user_api_format", f"{f.user_id}\x1f{f.api_format}"))
     if f.api_key_id is not None:
         expected.add(("api_key", f.api_key_id))
     keys = list(dimension_keys(f))
