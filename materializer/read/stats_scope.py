@@ -120,8 +120,12 @@ def _by_user(f: Filters, args: Args) -> Scope:
     if f.user_id is not None and f.model is not None:
         return keyed("user_model", [f.user_id + SEP + f.model], args, _user_part)
     if f.model is not None:
-        tail, model = args.add(SEP + f.model), args.add(f.model)
-        return Scope("user_model", f"right(key, char_length({tail})) = {tail}", f"model = {model}", shown=_user_part)
+        # One parameter for both filters: a plan without edges (or without runs) leaves one of them out, and a
+        # parameter no part of the statement mentions has no type (PostgreSQL refuses the statement).
+        tail = args.add(SEP + f.model)
+        return Scope(
+            "user_model", f"right(key, char_length({tail})) = {tail}", f"model = substr({tail}, 2)", shown=_user_part
+        )
     if f.user_id is not None:
         return keyed("user", [f.user_id], args)
     return Scope("user", "TRUE", "TRUE")
@@ -131,8 +135,8 @@ def _by_model(f: Filters, args: Args) -> Scope:
     if f.user_id is not None and f.model is not None:
         return keyed("user_model", [f.user_id + SEP + f.model], args, _model_part)
     if f.user_id is not None:
-        prefix, me = args.add(f.user_id + SEP), args.add(f.user_id)
-        return Scope("user_model", f"starts_with(key, {prefix})", f"user_id = {me}", shown=_model_part)
+        prefix = args.add(f.user_id + SEP)  # one parameter for both filters, as in _by_user
+        return Scope("user_model", f"starts_with(key, {prefix})", f"user_id = left({prefix}, -1)", shown=_model_part)
     if f.model is not None:
         return keyed("model", [f.model], args)
     return Scope("model", "TRUE", "TRUE")

@@ -144,16 +144,15 @@ SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigin
 -- stats_scope.sums_sql(plan, group_scope('user', model), leaderboards.COUNTERS)
 --   for: /leaderboard/users filtered by model
 --   $1 = '\x1fgpt-4o'
---   $2 = 'gpt-4o'
---   $3 = [0, 0, 1, 1, 2, 2, 3]
---   $4 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
---   $5 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
---   $6 = [-1, -1, -1, -1, -1, -1, 1]
---   $7 = 2026-01-03T10:07:12+00:00
---   $8 = 2026-01-03T10:15:00+00:00
---   $9 = 2026-03-14T16:45:00+00:00
---   $10 = 2026-03-14T16:52:00.000001+00:00
-SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigint AS fr_tot_tok, sum(fr_cost) AS fr_cost FROM (SELECT a.key, a.n_fr * p.w AS n_fr, a.fr_tot_tok * p.w AS fr_tot_tok, a.fr_cost * p.w AS fr_cost FROM unnest($3::int2[], $4::timestamptz[], $5::timestamptz[], $6::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user_model' AND right(key, char_length($1)) = $1 OFFSET 0) a UNION ALL SELECT user_id || chr(31) || model AS key, count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')) AS n_fr, COALESCE(sum(total_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_tot_tok, COALESCE(sum(total_cost_usd) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_cost FROM usage_records WHERE ((created_at >= $7 AND created_at < $8) OR (created_at >= $9 AND created_at < $10)) AND user_id || chr(31) || model IS NOT NULL AND model = $2 GROUP BY 1) s GROUP BY 1
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigint AS fr_tot_tok, sum(fr_cost) AS fr_cost FROM (SELECT a.key, a.n_fr * p.w AS n_fr, a.fr_tot_tok * p.w AS fr_tot_tok, a.fr_cost * p.w AS fr_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user_model' AND right(key, char_length($1)) = $1 OFFSET 0) a UNION ALL SELECT user_id || chr(31) || model AS key, count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')) AS n_fr, COALESCE(sum(total_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_tot_tok, COALESCE(sum(total_cost_usd) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND user_id || chr(31) || model IS NOT NULL AND model = substr($1, 2) GROUP BY 1) s GROUP BY 1
 
 -- stats_scope.sums_sql(plan, group_scope('user', user_id+model), leaderboards.COUNTERS)
 --   for: /leaderboard/users filtered by user_id+model
@@ -190,16 +189,15 @@ SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigin
 -- stats_scope.sums_sql(plan, group_scope('model', user_id), leaderboards.COUNTERS)
 --   for: /leaderboard/models filtered by user_id
 --   $1 = 'user-1\x1f'
---   $2 = 'user-1'
---   $3 = [0, 0, 1, 1, 2, 2, 3]
---   $4 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
---   $5 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
---   $6 = [-1, -1, -1, -1, -1, -1, 1]
---   $7 = 2026-01-03T10:07:12+00:00
---   $8 = 2026-01-03T10:15:00+00:00
---   $9 = 2026-03-14T16:45:00+00:00
---   $10 = 2026-03-14T16:52:00.000001+00:00
-SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigint AS fr_tot_tok, sum(fr_cost) AS fr_cost FROM (SELECT a.key, a.n_fr * p.w AS n_fr, a.fr_tot_tok * p.w AS fr_tot_tok, a.fr_cost * p.w AS fr_cost FROM unnest($3::int2[], $4::timestamptz[], $5::timestamptz[], $6::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user_model' AND starts_with(key, $1) OFFSET 0) a UNION ALL SELECT user_id || chr(31) || model AS key, count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')) AS n_fr, COALESCE(sum(total_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_tot_tok, COALESCE(sum(total_cost_usd) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_cost FROM usage_records WHERE ((created_at >= $7 AND created_at < $8) OR (created_at >= $9 AND created_at < $10)) AND user_id || chr(31) || model IS NOT NULL AND user_id = $2 GROUP BY 1) s GROUP BY 1
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigint AS fr_tot_tok, sum(fr_cost) AS fr_cost FROM (SELECT a.key, a.n_fr * p.w AS n_fr, a.fr_tot_tok * p.w AS fr_tot_tok, a.fr_cost * p.w AS fr_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'user_model' AND starts_with(key, $1) OFFSET 0) a UNION ALL SELECT user_id || chr(31) || model AS key, count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')) AS n_fr, COALESCE(sum(total_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_tot_tok, COALESCE(sum(total_cost_usd) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND user_id || chr(31) || model IS NOT NULL AND user_id = left($1, -1) GROUP BY 1) s GROUP BY 1
 
 -- stats_scope.sums_sql(plan, group_scope('model', model), leaderboards.COUNTERS)
 --   for: /leaderboard/models filtered by model
