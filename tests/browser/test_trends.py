@@ -22,6 +22,7 @@ from browser_env import BROWSER_TZ
 from e2e_env import Deployment
 from e2e_world import MODELS
 from eventgen import usage_record
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_dashboard import Dash, api_get, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -91,19 +92,25 @@ def hover_busiest(dash: Dash, answer: dict[str, Any]) -> tuple[int, list[str]]:
     per_second = box["width"] / ((last - times[0]) or 1)
     x = box["x"] + per_second * (times[idx] - times[0])
     # A bucket can be about a pixel wide (30 days of hours): step the pointer until the cursor snaps to it.
-    for _ in range(8):
-        dash.page.mouse.move(x, box["y"] + box["height"] / 2)
-        dash.page.wait_for_function("() => !!document.querySelector('#trends-chart').dataset.hover")
-        shown = dash.page.get_attribute("#trends-chart", "data-hover")
+    # A live refresh of the last bucket redraws the chart and clears the cursor under a still pointer: move again.
+    for attempt in range(12):
+        dash.page.mouse.move(x + (attempt % 2) * 0.5, box["y"] + box["height"] / 2)
+        try:
+            dash.page.wait_for_function("() => !!document.querySelector('#trends-chart').dataset.hover", timeout=3000)
+        except PlaywrightTimeout:
+            continue
+        # the hovered bucket and the legend's values read together (a redraw between two reads would mix them)
+        shown, values = dash.page.evaluate(
+            """() => [document.querySelector('#trends-chart').dataset.hover,
+                      [...document.querySelectorAll('#trends-chart .u-legend .u-series')].slice(1)
+                        .map(r => r.querySelector('.u-value').innerText)]"""
+        )
         if shown == buckets[idx]:
-            break
-        at = buckets.index(shown) if shown in buckets else idx
-        x += per_second * (times[idx] - times[at]) or per_second * 60
-    dash.page.wait_for_function("b => document.querySelector('#trends-chart').dataset.hover === b", arg=buckets[idx])
-    values = dash.page.eval_on_selector_all(
-        "#trends-chart .u-legend .u-series", "rs => rs.slice(1).map(r => r.querySelector('.u-value').innerText)"
-    )
-    return idx, values
+            return idx, values
+        if shown:
+            at = buckets.index(shown) if shown in buckets else idx
+            x += per_second * (times[idx] - times[at]) or per_second * 60
+    raise AssertionError(f"the cursor never rested on the busiest bucket {buckets[idx]}")
 
 
 def timeseries_urls(dash: Dash) -> list[dict[str, str]]:
