@@ -8,7 +8,7 @@ import { loadCache } from "./cache.js";
 import { onFeedChange, startLive, stopLive } from "./live.js";
 import { loadAdminOverview, loadUserOverview } from "./overview.js";
 import { describe, localDate, periodRange } from "./period.js";
-import { fillChoices, loadRecords, resetPage, step } from "./records.js";
+import { fillChoices, loadChoices, loadRecords, resetPage, step } from "./records.js";
 import { feedChanged, loadCompact, loadTrends, setTrendsRole, wireTrends } from "./trends.js";
 
 const $ = (id) => document.getElementById(id);
@@ -67,7 +67,8 @@ async function load() {
         if (admin) fillChoices(models, providers);
         await loadCompact(range, admin);
       } else {
-        await loadRecords(range, admin);
+        // the filter choices follow the log's own period, not the one the overview had at sign-in
+        await Promise.all([loadRecords(range, admin), admin ? loadChoices(range) : null]);
       }
     } else if (state.view === "trends") {
       await loadTrends(admin);
@@ -105,11 +106,6 @@ async function signIn(value) {
   setTrendsRole(state.role === "admin");
   state.heatmapLoaded = false;
   startLive(state.role === "admin");
-  if (state.role === "admin") {
-    // the model and provider dropdowns of the log come from the period's aggregations
-    const range = currentRange();
-    if (range && (location.hash || "#overview") !== "#overview") loadAdminOverview(range, false).then((r) => fillChoices(r.models, r.providers)).catch(() => {});
-  }
   await show((location.hash || "#overview").slice(1));
 }
 

@@ -85,6 +85,16 @@ export function step(direction) {
   offset = Math.max(0, offset + direction * limit);
 }
 
+// The model and provider dropdowns of the log, for its own period (the overview fills them for its period too).
+export async function loadChoices(range) {
+  const p = { ...apiParams(range), limit: 100 };
+  const [models, providers] = await Promise.all([
+    get(ADMIN + "/aggregation/stats", { ...p, group_by: "model" }),
+    get(ADMIN + "/aggregation/stats", { ...p, group_by: "provider" }),
+  ]);
+  fillChoices(models, providers);
+}
+
 // The model and provider dropdowns hold the exact values the filters match (from the period's aggregations).
 export function fillChoices(models, providers) {
   const fill = (id, values, label) => {
