@@ -12,26 +12,15 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from usagestream import local_days
 from usagestream.timeseries import local_midnight
 
-PRESETS = (
-    "today",
-    "yesterday",
-    "last7days",
-    "last30days",
-    "last90days",
-    "this_week",
-    "last_week",
-    "this_month",
-    "last_month",
-    "this_year",
-)
+PRESETS = local_days.PRESETS  # one list of Aether's presets, one reading of them (usagestream/local_days.py)
 MAX_SPAN_DAYS = 365  # end_date - start_date, as Aether bounds it
 # Dates whose comparison range (a year or a span earlier) and local midnights (UTC-12..+14) stay representable.
 DATE_BOUNDS = (date(3, 1, 1), date(9998, 12, 30))
@@ -127,29 +116,15 @@ def parse_date(field: str, raw: str) -> date:
 
 
 def today_in(now: datetime, tz: ZoneInfo) -> date:
-    return now.astimezone(tz).date()
+    return local_days.today_in(now, tz)
 
 
 def preset_days(preset: str, today: date) -> tuple[date, date]:
-    """The dates of a preset, as Aether's `resolve_preset_dates` names them (weeks start on Monday)."""
-    monday = today - timedelta(days=today.weekday())
-    month_start = today.replace(day=1)
-    last_month_end = month_start - timedelta(days=1)
-    table: dict[str, Callable[[], tuple[date, date]]] = {
-        "today": lambda: (today, today),
-        "yesterday": lambda: (today - timedelta(days=1), today - timedelta(days=1)),
-        "last7days": lambda: (today - timedelta(days=6), today),
-        "last30days": lambda: (today - timedelta(days=29), today),
-        "last90days": lambda: (today - timedelta(days=89), today),
-        "this_week": lambda: (monday, today),
-        "last_week": lambda: (monday - timedelta(days=7), monday - timedelta(days=1)),
-        "this_month": lambda: (month_start, today),
-        "last_month": lambda: (last_month_end.replace(day=1), last_month_end),
-        "this_year": lambda: (today.replace(month=1, day=1), today),
-    }
-    if preset not in table:
-        raise DayRangeError("Invalid preset")
-    return table[preset]()
+    """The dates of a preset, as Aether's `resolve_preset_dates` names them (local_days.preset_dates)."""
+    try:
+        return local_days.preset_dates(preset, today)
+    except local_days.RangeError as exc:
+        raise DayRangeError(str(exc)) from exc
 
 
 def resolve(
