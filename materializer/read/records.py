@@ -19,7 +19,7 @@ import asyncpg
 from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
 from usagestream.materializer.pg_pool import Conn, fetch_one
-from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
+from usagestream.materializer.read.entities import Entities, as_json, entity_maps, entity_subquery
 from usagestream.materializer.read.sql import Args, Statement, contains_pattern, search_patterns
 
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
@@ -269,7 +269,7 @@ def page_sql(f: Filters, limit: int, offset: int) -> Statement:
     """A page of the records the filters select, newest first (created_at desc, then id desc): merged from the
     narrowest keyword's values (`merged_page_sql`) when it has at most MAX_BRANCHES, else read in that order."""
     narrow = min(f.matches, key=Matches.size, default=None)
-    if narrow is not None and narrow.size() <= MAX_BRANCHES:
+    if narrow is not None and 0 < narrow.size() <= MAX_BRANCHES:  # no value: the filters hold FALSE, no branch
         return merged_page_sql(f, narrow, limit, offset)
     args = Args(f.args.values)
     lim, off = args.add(limit), args.add(offset)
@@ -346,13 +346,19 @@ async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
     )
 
 
-ATTEMPT_FLAGS_SQL = (
-    "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
-    " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
-    " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
-    " FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed')"
-    " GROUP BY usage_id"
-)
+def attempt_flags_sql(ids: str) -> str:
+    """has_fallback / has_retry / has_rectified per request among `ids` (an SQL text[]) with executed attempts."""
+    return (
+        "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
+        " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
+        " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
+        f" FROM candidate_records WHERE usage_id = ANY({ids}) AND status IN ('success', 'failed')"
+        " GROUP BY usage_id"
+    )
+
+
+ATTEMPT_FLAGS_SQL = attempt_flags_sql("$1::text[]")
+FLAGS = ("has_fallback", "has_retry", "has_rectified")
 
 
 async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str, bool]]:
@@ -360,7 +366,86 @@ async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str,
     if not usage_ids:
         return {}
     rows = await conn.fetch(ATTEMPT_FLAGS_SQL, usage_ids)
-    return {r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows}
+    return {r["usage_id"]: {k: bool(r[k]) for k in FLAGS} for r in rows}
+
+
+# The entities a page row names: (entity kind, the record column holding its id); `page_entities` reads them.
+NAMED = (
+    ("user", "user_id"),
+    ("api_key", "api_key_id"),
+    ("provider", "provider_id"),
+    ("provider_endpoint", "provider_endpoint_id"),
+    ("provider_api_key", "provider_api_key_id"),
+)
+
+
+def full_page_sql(page: Statement, total: Statement | None = None) -> Statement:
+    """`page` (from `page_sql`) with what shaping it needs, in one statement: each row's attempt flags
+    (`ATTEMPT_FLAGS_SQL`'s, NULL when it has no executed attempt) and the data of the live entities it names
+    (`<kind>_data`, NULL when absent), newest first. With `total` (a count built over `page`'s parameters: its
+    arguments start with them), a first column `page_total`, and an empty page still answers one row (its record
+    columns NULL). Three round trips (page, names, flags), and the count's, become one."""
+    joins = "".join(
+        f" LEFT JOIN entities e{i} ON e{i}.entity = '{kind}' AND e{i}.id = page.{column}"
+        f" AND NOT e{i}.deleted AND e{i}.data IS NOT NULL"
+        for i, (kind, column) in enumerate(NAMED)
+    )
+    named = ", ".join(f"e{i}.data AS {kind}_data" for i, (kind, _) in enumerate(NAMED))
+    flags = ", ".join(f"fl.{k}" for k in FLAGS)
+    source, first, args = "page", "", page.args
+    if total is not None:
+        source, first, args = (
+            f"(SELECT ({total.text}) AS page_total) t LEFT JOIN page ON TRUE",
+            "t.page_total, ",
+            total.args,
+        )
+    return Statement(
+        f"WITH page AS ({page.text}), fl AS ({attempt_flags_sql('ARRAY(SELECT id FROM page)')})"
+        f" SELECT {first}page.*, {flags}, {named} FROM {source} LEFT JOIN fl ON fl.usage_id = page.id{joins}"
+        " ORDER BY page.created_at DESC, page.id DESC",
+        args,
+    )
+
+
+def aggregate_total_sql(sums: Statement) -> Statement:
+    """The records `sums` (a `usage_sums_sql` of `n_all`) counts, as one number."""
+    return Statement(f"SELECT COALESCE(sum(n_all), 0)::bigint FROM ({sums.text}) c", sums.args)
+
+
+def exact_total_sql(f: Filters, args: Sequence[Any]) -> Statement:
+    """`count_sql(f)` over `args`, which start with the filters' own (a page's: its limit and offset follow)."""
+    return Statement(f"SELECT count(*) FROM usage_records WHERE {f.sql()}", tuple(args))
+
+
+@dataclass(frozen=True)
+class FullPage:
+    """What `full_page` read: the total (None when not asked), the rows, the entities they name, their flags."""
+
+    total: int | None
+    rows: list[asyncpg.Record]
+    entities: Entities
+    flags: dict[str, dict[str, bool]]
+
+
+async def full_page(conn: Conn, page: Statement, total: Statement | None = None) -> FullPage:
+    """Run `full_page_sql(page, total)` and split its rows."""
+    sql, args = full_page_sql(page, total)
+    got = await conn.fetch(sql, *args)
+    found = None if total is None else int(got[0]["page_total"]) if got else 0  # with a total, a first row is there
+    return split_page([r for r in got if r["id"] is not None], found)  # an empty page's one row holds no record
+
+
+def split_page(rows: list[asyncpg.Record], total: int | None) -> FullPage:
+    ents: Entities = {kind: {} for kind, _ in NAMED}
+    flags: dict[str, dict[str, bool]] = {}
+    for r in rows:
+        for kind, column in NAMED:
+            data = r[f"{kind}_data"]
+            if data is not None and r[column] not in ents[kind]:
+                ents[kind][r[column]] = as_json(data)
+        if r["has_fallback"] is not None:
+            flags[r["id"]] = {k: bool(r[k]) for k in FLAGS}
+    return FullPage(total, rows, ents, flags)
 
 
 DETAIL_BY_ID_SQL = "SELECT * FROM usage_records WHERE id = $1"
