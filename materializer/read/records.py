@@ -346,18 +346,13 @@ async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
     )
 
 
-def attempt_flags_sql(ids: str) -> str:
-    """has_fallback / has_retry / has_rectified per request among `ids` (an SQL text[]) with executed attempts."""
-    return (
-        "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
-        " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
-        " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
-        f" FROM candidate_records WHERE usage_id = ANY({ids}) AND status IN ('success', 'failed')"
-        " GROUP BY usage_id"
-    )
-
-
-ATTEMPT_FLAGS_SQL = attempt_flags_sql("$1::text[]")
+ATTEMPT_FLAGS_SQL = (
+    "SELECT usage_id, count(DISTINCT candidate_index) > 1 AS has_fallback,"
+    " (count(*) > count(DISTINCT candidate_index) OR max(retry_index) > 0) AS has_retry,"
+    " COALESCE(bool_or(extra_data -> 'rectified' = 'true'::jsonb), false) AS has_rectified"
+    " FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed')"
+    " GROUP BY usage_id"
+)
 FLAGS = ("has_fallback", "has_retry", "has_rectified")
 
 
@@ -380,31 +375,29 @@ NAMED = (
 
 
 def full_page_sql(page: Statement, total: Statement | None = None) -> Statement:
-    """`page` (from `page_sql`) with what shaping it needs, in one statement: each row's attempt flags
-    (`ATTEMPT_FLAGS_SQL`'s, NULL when it has no executed attempt) and the data of the live entities it names
-    (`<kind>_data`, NULL when absent), newest first. With `total` (a count built over `page`'s parameters: its
-    arguments start with them), a first column `page_total`, and an empty page still answers one row (its record
-    columns NULL). Three round trips (page, names, flags), and the count's, become one."""
-    joins = "".join(
-        f" LEFT JOIN entities e{i} ON e{i}.entity = '{kind}' AND e{i}.id = page.{column}"
-        f" AND NOT e{i}.deleted AND e{i}.data IS NOT NULL"
-        for i, (kind, column) in enumerate(NAMED)
+    """`page` (from `page_sql`) with the data of the live entities each row names (`<kind>_data`, NULL when
+    absent), newest first. With `total` (a count built over `page`'s parameters: its arguments start with
+    them), a first column `page_total`, and an empty page still answers one row (its record columns NULL).
+
+    The page, its names and its count were three round trips. The attempt flags stay a statement of their own
+    (`attempt_flags`): this one is planned for each range (custom plans), and planning the flags' read of every
+    candidate partition with it costs more than its round trip; alone it keeps one prepared plan."""
+    # Subqueries, not joins: five more joins cost the planner more than they save (one probe of a small table).
+    named = ", ".join(
+        f"(SELECT e.data FROM entities e WHERE e.entity = '{kind}' AND e.id = page.{column}"
+        f" AND NOT e.deleted AND e.data IS NOT NULL) AS {kind}_data"
+        for kind, column in NAMED
     )
-    named = ", ".join(f"e{i}.data AS {kind}_data" for i, (kind, _) in enumerate(NAMED))
-    flags = ", ".join(f"fl.{k}" for k in FLAGS)
-    source, first, args = "page", "", page.args
-    if total is not None:
-        source, first, args = (
-            f"(SELECT ({total.text}) AS page_total) t LEFT JOIN page ON TRUE",
-            "t.page_total, ",
-            total.args,
-        )
+    if total is None:
+        return Statement(f"WITH page AS ({page.text}) SELECT page.*, {named} FROM page{ORDER}", page.args)
     return Statement(
-        f"WITH page AS ({page.text}), fl AS ({attempt_flags_sql('ARRAY(SELECT id FROM page)')})"
-        f" SELECT {first}page.*, {flags}, {named} FROM {source} LEFT JOIN fl ON fl.usage_id = page.id{joins}"
-        " ORDER BY page.created_at DESC, page.id DESC",
-        args,
+        f"WITH page AS ({page.text}) SELECT t.page_total, page.*, {named}"
+        f" FROM (SELECT ({total.text}) AS page_total) t LEFT JOIN page ON TRUE{ORDER}",
+        total.args,
     )
+
+
+ORDER = " ORDER BY page.created_at DESC, page.id DESC"
 
 
 def aggregate_total_sql(sums: Statement) -> Statement:
@@ -428,24 +421,18 @@ class FullPage:
 
 
 async def full_page(conn: Conn, page: Statement, total: Statement | None = None) -> FullPage:
-    """Run `full_page_sql(page, total)` and split its rows."""
+    """Run `full_page_sql(page, total)`, then read the flags of its rows (`attempt_flags`)."""
     sql, args = full_page_sql(page, total)
     got = await conn.fetch(sql, *args)
     found = None if total is None else int(got[0]["page_total"]) if got else 0  # with a total, a first row is there
-    return split_page([r for r in got if r["id"] is not None], found)  # an empty page's one row holds no record
-
-
-def split_page(rows: list[asyncpg.Record], total: int | None) -> FullPage:
+    rows = [r for r in got if r["id"] is not None]  # an empty page's one row holds no record
     ents: Entities = {kind: {} for kind, _ in NAMED}
-    flags: dict[str, dict[str, bool]] = {}
     for r in rows:
         for kind, column in NAMED:
             data = r[f"{kind}_data"]
             if data is not None and r[column] not in ents[kind]:
                 ents[kind][r[column]] = as_json(data)
-        if r["has_fallback"] is not None:
-            flags[r["id"]] = {k: bool(r[k]) for k in FLAGS}
-    return FullPage(total, rows, ents, flags)
+    return FullPage(found, rows, ents, await attempt_flags(conn, [r["id"] for r in rows]))
 
 
 DETAIL_BY_ID_SQL = "SELECT * FROM usage_records WHERE id = $1"
