@@ -298,6 +298,11 @@ def _stats() -> Entries:
         st.attempt_top_sql(plan_, 20),
     )
     yield _call(
+        "provider_rows_sql(RUNS_AND_EDGES, RUNS_AND_EDGES, 20)",
+        "/aggregation/stats ?group_by=provider: the top providers, their usage sums and names in one statement",
+        st.provider_rows_sql(plan_, plan_, 20),
+    )
+    yield _call(
         "usage_sums_sql(RUNS_AND_EDGES, 'provider', PROVIDER_COUNTERS, keys=['prov-1', 'prov-2'])",
         "/aggregation/stats ?group_by=provider: those providers' usage",
         st.usage_sums_sql(plan_, "provider", st.PROVIDER_COUNTERS, keys=["prov-1", "prov-2"]),

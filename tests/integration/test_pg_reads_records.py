@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from test_pg_reads_seed import NOW, TIERS, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
+from test_pg_reads_seed import NOW, TIERS, CountingPool, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
 
 from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.read.records import ESTIMATE, ONLY, RecordQuery
@@ -729,42 +727,11 @@ def test_search_patterns() -> None:
 
 
 # --- round trips ---------------------------------------------------------------------------------------------
-class _Counting:
-    """A pool of the store's pool whose connections count the statements they send (BEGIN and COMMIT aside)."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool, self.sent = pool, 0
-
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Any]:
-        async with self.pool.acquire() as conn:
-            yield _CountingConn(conn, self)
-
-
-class _CountingConn:
-    def __init__(self, conn: Any, owner: _Counting) -> None:
-        self.conn, self.owner = conn, owner
-
-    def transaction(self, **kw: Any) -> Any:
-        return self.conn.transaction(**kw)
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.conn, name)
-        if name not in ("fetch", "fetchrow", "fetchval", "execute"):
-            return method
-
-        async def counted(*args: Any) -> Any:
-            self.owner.sent += 1
-            return await method(*args)
-
-        return counted
-
-
 @pytest.mark.parametrize("f", [{}, {"model": "gpt-4o"}, {"user_id": "u0", "status": "completed"}])
 async def test_a_records_page_is_read_in_three_statements(ctx: Ctx, f: dict[str, Any]) -> None:
     """A page with its total, entity names and attempt flags: the range's plan context, the page with its names
     and total, the flags (round trips are much of a first page's time at 10 M: docs/benchmarks.md)."""
-    counting = _Counting(ctx.store.pool)
+    counting = CountingPool(ctx.store.pool)
     store = ShapedReads(counting, ctx.store.settings)  # type: ignore[arg-type]
     got = await store.records(RecordQuery(**f), 7, 3)
     assert got == expected_page(ctx.world, select(ctx.world, None, None, **f), 7, 3)
