@@ -267,7 +267,7 @@ def count_sql(f: Filters) -> Statement:
 
 def page_sql(f: Filters, limit: int, offset: int) -> Statement:
     """A page of the records the filters select, newest first (created_at desc, then id desc): merged from the
-    narrowest keyword's values (`merged_page_sql`) when it has at most MAX_BRANCHES, else read in that order."""
+    narrowest keyword's values (`merged_page_sql`) when it has 1 to MAX_BRANCHES, else read in that order."""
     narrow = min(f.matches, key=Matches.size, default=None)
     if narrow is not None and 0 < narrow.size() <= MAX_BRANCHES:  # no value: the filters hold FALSE, no branch
         return merged_page_sql(f, narrow, limit, offset)
@@ -305,31 +305,6 @@ def export_sql(f: Filters) -> Statement:
     return f.args.statement(
         f"SELECT {PAGE_COLUMNS} FROM usage_records WHERE {f.sql()} ORDER BY created_at DESC, id DESC"
     )
-
-
-async def page(
-    conn: Conn, f: Filters, limit: int, offset: int, total: int | None = None
-) -> tuple[int, list[asyncpg.Record]]:
-    """(total matching rows, the page newest first: created_at desc, then id desc).
-
-    `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
-    if total is None:
-        total = await count(conn, f)
-    if total == 0:
-        return 0, []
-    return total, await page_rows(conn, f, limit, offset)
-
-
-async def count(conn: Conn, f: Filters) -> int:
-    """The number of matching records."""
-    sql, args = count_sql(f)
-    return int(await conn.fetchval(sql, *args))
-
-
-async def page_rows(conn: Conn, f: Filters, limit: int, offset: int) -> list[asyncpg.Record]:
-    """The page, newest first (created_at desc, then id desc), without counting the matches."""
-    sql, args = page_sql(f, limit, offset)
-    return list(await conn.fetch(sql, *args))
 
 
 async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
@@ -374,6 +349,11 @@ NAMED = (
 )
 
 
+def no_entities() -> Entities:
+    """The entities of no row: each kind a page names, empty."""
+    return {kind: {} for kind, _ in NAMED}
+
+
 def full_page_sql(page: Statement, total: Statement | None = None) -> Statement:
     """`page` (from `page_sql`) with the data of the live entities each row names (`<kind>_data`, NULL when
     absent), newest first. With `total` (a count built over `page`'s parameters: its arguments start with
@@ -407,7 +387,7 @@ def aggregate_total_sql(sums: Statement) -> Statement:
 
 def exact_total_sql(f: Filters, args: Sequence[Any]) -> Statement:
     """`count_sql(f)` over `args`, which start with the filters' own (a page's: its limit and offset follow)."""
-    return Statement(f"SELECT count(*) FROM usage_records WHERE {f.sql()}", tuple(args))
+    return Statement(count_sql(f).text, tuple(args))
 
 
 @dataclass(frozen=True)
@@ -426,7 +406,7 @@ async def full_page(conn: Conn, page: Statement, total: Statement | None = None)
     got = await conn.fetch(sql, *args)
     found = None if total is None else int(got[0]["page_total"]) if got else 0  # with a total, a first row is there
     rows = [r for r in got if r["id"] is not None]  # an empty page's one row holds no record
-    ents: Entities = {kind: {} for kind, _ in NAMED}
+    ents = no_entities()
     for r in rows:
         for kind, column in NAMED:
             data = r[f"{kind}_data"]

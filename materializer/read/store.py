@@ -135,10 +135,10 @@ class ReadStore:
             if total == rec.ONLY:
                 count = await self._total(conn, q, f)
                 n = count if isinstance(count, int) else int(await conn.fetchval(count.text, *count.args))
-                return rec.RecordPage([], {kind: {} for kind, _ in rec.NAMED}, n)
+                return rec.RecordPage([], rec.no_entities(), n)
             count = await self._total(conn, q, f, page.args)
             if isinstance(count, int):  # known to be 0 without reading
-                return rec.RecordPage([], {kind: {} for kind, _ in rec.NAMED}, count)
+                return rec.RecordPage([], rec.no_entities(), count)
             got = await rec.full_page(conn, page, count)
         return rec.RecordPage(got.rows, got.entities, got.total or 0, got.flags)
 
