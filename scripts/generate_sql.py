@@ -165,6 +165,7 @@ def _records() -> Entries:
     yield _call(
         "export_sql(ADMIN_FILTERED)", "a records export (its cursor)", r.export_sql(_filters()["ADMIN_FILTERED"][1])
     )
+    yield from _full_pages()
     yield "ATTEMPT_FLAGS_SQL", r.ATTEMPT_FLAGS_SQL
     yield "DETAIL_BY_ID_SQL", r.DETAIL_BY_ID_SQL
     yield "DETAIL_BY_REQUEST_SQL", r.DETAIL_BY_REQUEST_SQL
@@ -172,6 +173,39 @@ def _records() -> Entries:
     yield _call("active_sql(ACTIVE_COLUMNS, ids, None)", "/active (admin)", r.active_sql(columns, ["u-1", "u-2"], None))
     yield _call(
         "active_sql(ACTIVE_COLUMNS, ids, 'user-1')", "/active (a user)", r.active_sql(columns, ["u-1"], "user-1")
+    )
+
+
+def _full_pages() -> Entries:
+    """Pages as ReadStore.record_page and .user_page read them: rows, flags, names and total in one statement."""
+    r, fs = records, _filters()
+    model = r.Filters()
+    model.range(START, END)
+    model.admin(None, None, "gpt-4o", None, None)
+    for name, f, dim, key in (
+        ("ADMIN_RANGE", fs["ADMIN_RANGE"][1], "all", ""),
+        ("ADMIN_MODEL", model, "model", "gpt-4o"),
+    ):
+        page = r.page_sql(f, 20, 40)
+        sums = stats.usage_sums_sql(PLANS["RUNS_AND_EDGES"], dim, ("n_all",), keys=[key], extra_args=page.args)
+        yield _call(
+            f"full_page_sql(page_sql({name}, 20, 40), aggregate_total_sql(usage_sums_sql(RUNS_AND_EDGES, {dim!r})))",
+            f"/records {'with a range only' if dim == 'all' else '?model='}: the page with its flags and names, the"
+            " total from the aggregates (ReadStore._count, a records_only plan)",
+            r.full_page_sql(page, r.aggregate_total_sql(sums)),
+        )
+    for name in COUNTED_OVER_RECORDS:
+        what, f = fs[name]
+        page = r.page_sql(f, 20, 40)
+        yield _call(
+            f"full_page_sql(page_sql({name}, 20, 40), exact_total_sql({name}, page.args))",
+            f"{what}: the page with its flags and names, the total counted over the records",
+            r.full_page_sql(page, r.exact_total_sql(f, page.args)),
+        )
+    yield _call(
+        "full_page_sql(page_sql(ADMIN_RANGE, 20, 40))",
+        "/records ?include_total=false: the page with its flags and names, no total",
+        r.full_page_sql(r.page_sql(fs["ADMIN_RANGE"][1], 20, 40)),
     )
 
 
@@ -262,6 +296,11 @@ def _stats() -> Entries:
         "attempt_top_sql(RUNS_AND_EDGES, 20)",
         "/aggregation/stats ?group_by=provider: the top providers by attempts (over candidate_records' plan)",
         st.attempt_top_sql(plan_, 20),
+    )
+    yield _call(
+        "provider_rows_sql(RUNS_AND_EDGES, RUNS_AND_EDGES, 20)",
+        "/aggregation/stats ?group_by=provider: the top providers, their usage sums and names in one statement",
+        st.provider_rows_sql(plan_, plan_, 20),
     )
     yield _call(
         "usage_sums_sql(RUNS_AND_EDGES, 'provider', PROVIDER_COUNTERS, keys=['prov-1', 'prov-2'])",

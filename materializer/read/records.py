@@ -19,7 +19,7 @@ import asyncpg
 from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
 from usagestream.materializer.pg_pool import Conn, fetch_one
-from usagestream.materializer.read.entities import Entities, entity_maps, entity_subquery
+from usagestream.materializer.read.entities import Entities, as_json, entity_maps, entity_subquery
 from usagestream.materializer.read.sql import Args, Statement, contains_pattern, search_patterns
 
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
@@ -267,9 +267,9 @@ def count_sql(f: Filters) -> Statement:
 
 def page_sql(f: Filters, limit: int, offset: int) -> Statement:
     """A page of the records the filters select, newest first (created_at desc, then id desc): merged from the
-    narrowest keyword's values (`merged_page_sql`) when it has at most MAX_BRANCHES, else read in that order."""
+    narrowest keyword's values (`merged_page_sql`) when it has 1 to MAX_BRANCHES, else read in that order."""
     narrow = min(f.matches, key=Matches.size, default=None)
-    if narrow is not None and narrow.size() <= MAX_BRANCHES:
+    if narrow is not None and 0 < narrow.size() <= MAX_BRANCHES:  # no value: the filters hold FALSE, no branch
         return merged_page_sql(f, narrow, limit, offset)
     args = Args(f.args.values)
     lim, off = args.add(limit), args.add(offset)
@@ -307,31 +307,6 @@ def export_sql(f: Filters) -> Statement:
     )
 
 
-async def page(
-    conn: Conn, f: Filters, limit: int, offset: int, total: int | None = None
-) -> tuple[int, list[asyncpg.Record]]:
-    """(total matching rows, the page newest first: created_at desc, then id desc).
-
-    `total`, when the caller already knows it (from the aggregates), saves the count over the records."""
-    if total is None:
-        total = await count(conn, f)
-    if total == 0:
-        return 0, []
-    return total, await page_rows(conn, f, limit, offset)
-
-
-async def count(conn: Conn, f: Filters) -> int:
-    """The number of matching records."""
-    sql, args = count_sql(f)
-    return int(await conn.fetchval(sql, *args))
-
-
-async def page_rows(conn: Conn, f: Filters, limit: int, offset: int) -> list[asyncpg.Record]:
-    """The page, newest first (created_at desc, then id desc), without counting the matches."""
-    sql, args = page_sql(f, limit, offset)
-    return list(await conn.fetch(sql, *args))
-
-
 async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
     """The entities a page of records names: users, keys, providers, endpoints, upstream keys."""
     return await entity_maps(
@@ -353,6 +328,7 @@ ATTEMPT_FLAGS_SQL = (
     " FROM candidate_records WHERE usage_id = ANY($1::text[]) AND status IN ('success', 'failed')"
     " GROUP BY usage_id"
 )
+FLAGS = ("has_fallback", "has_retry", "has_rectified")
 
 
 async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str, bool]]:
@@ -360,7 +336,83 @@ async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str,
     if not usage_ids:
         return {}
     rows = await conn.fetch(ATTEMPT_FLAGS_SQL, usage_ids)
-    return {r["usage_id"]: {k: bool(r[k]) for k in ("has_fallback", "has_retry", "has_rectified")} for r in rows}
+    return {r["usage_id"]: {k: bool(r[k]) for k in FLAGS} for r in rows}
+
+
+# The entities a page row names: (entity kind, the record column holding its id); `page_entities` reads them.
+NAMED = (
+    ("user", "user_id"),
+    ("api_key", "api_key_id"),
+    ("provider", "provider_id"),
+    ("provider_endpoint", "provider_endpoint_id"),
+    ("provider_api_key", "provider_api_key_id"),
+)
+
+
+def no_entities() -> Entities:
+    """The entities of no row: each kind a page names, empty."""
+    return {kind: {} for kind, _ in NAMED}
+
+
+def full_page_sql(page: Statement, total: Statement | None = None) -> Statement:
+    """`page` (from `page_sql`) with the data of the live entities each row names (`<kind>_data`, NULL when
+    absent), newest first. With `total` (a count built over `page`'s parameters: its arguments start with
+    them), a first column `page_total`, and an empty page still answers one row (its record columns NULL).
+
+    The page, its names and its count were three round trips. The attempt flags stay a statement of their own
+    (`attempt_flags`): this one is planned for each range (custom plans), and planning the flags' read of every
+    candidate partition with it costs more than its round trip; alone it keeps one prepared plan."""
+    # Subqueries, not joins: five more joins cost the planner more than they save (one probe of a small table).
+    named = ", ".join(
+        f"(SELECT e.data FROM entities e WHERE e.entity = '{kind}' AND e.id = page.{column}"
+        f" AND NOT e.deleted AND e.data IS NOT NULL) AS {kind}_data"
+        for kind, column in NAMED
+    )
+    if total is None:
+        return Statement(f"WITH page AS ({page.text}) SELECT page.*, {named} FROM page{ORDER}", page.args)
+    return Statement(
+        f"WITH page AS ({page.text}) SELECT t.page_total, page.*, {named}"
+        f" FROM (SELECT ({total.text}) AS page_total) t LEFT JOIN page ON TRUE{ORDER}",
+        total.args,
+    )
+
+
+ORDER = " ORDER BY page.created_at DESC, page.id DESC"
+
+
+def aggregate_total_sql(sums: Statement) -> Statement:
+    """The records `sums` (a `usage_sums_sql` of `n_all`) counts, as one number."""
+    return Statement(f"SELECT COALESCE(sum(n_all), 0)::bigint FROM ({sums.text}) c", sums.args)
+
+
+def exact_total_sql(f: Filters, args: Sequence[Any]) -> Statement:
+    """`count_sql(f)` over `args`, which start with the filters' own (a page's: its limit and offset follow)."""
+    return Statement(count_sql(f).text, tuple(args))
+
+
+@dataclass(frozen=True)
+class FullPage:
+    """What `full_page` read: the total (None when not asked), the rows, the entities they name, their flags."""
+
+    total: int | None
+    rows: list[asyncpg.Record]
+    entities: Entities
+    flags: dict[str, dict[str, bool]]
+
+
+async def full_page(conn: Conn, page: Statement, total: Statement | None = None) -> FullPage:
+    """Run `full_page_sql(page, total)`, then read the flags of its rows (`attempt_flags`)."""
+    sql, args = full_page_sql(page, total)
+    got = await conn.fetch(sql, *args)
+    found = None if total is None else int(got[0]["page_total"]) if got else 0  # with a total, a first row is there
+    rows = [r for r in got if r["id"] is not None]  # an empty page's one row holds no record
+    ents = no_entities()
+    for r in rows:
+        for kind, column in NAMED:
+            data = r[f"{kind}_data"]
+            if data is not None and r[column] not in ents[kind]:
+                ents[kind][r[column]] = as_json(data)
+    return FullPage(found, rows, ents, await attempt_flags(conn, [r["id"] for r in rows]))
 
 
 DETAIL_BY_ID_SQL = "SELECT * FROM usage_records WHERE id = $1"

@@ -13,11 +13,11 @@ from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import msgspec
 
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
-from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Args, Statement, attempt_union, cast_sum, usage_union
 from usagestream.range_bounds import TICK, Span
 from usagestream.ranges import EMPTY, Plan, clamp, decompose
@@ -69,9 +69,10 @@ async def plan_for(
 class KeyFilter(TypedDict, total=False):
     """Which keys `usage_sums` sums: the given keys (or keys starting with a prefix); `extra_where`
     (placeholders $1.. for `extra_args`) further filters the recounted records: use it only with a plan that
-    has no buckets (see `records_plan`)."""
+    has no buckets (see `records_plan`). `keys_from`: the keys as an SQL text[] of the statement around it."""
 
     keys: Sequence[str] | None
+    keys_from: str | None
     key_prefix: str | None
     extra_where: str
     extra_args: Sequence[Any]
@@ -83,6 +84,7 @@ def usage_sums_sql(
     counters: Sequence[str],
     *,
     keys: Sequence[str] | None = None,
+    keys_from: str | None = None,
     key_prefix: str | None = None,
     extra_where: str = "TRUE",
     extra_args: Sequence[Any] = (),
@@ -92,9 +94,9 @@ def usage_sums_sql(
     args = Args(extra_args)
     key_where = record_where = "TRUE"
     key_sql = DIM_KEY_SQL[dim]
-    if keys is not None:
-        ph = args.add(list(keys))
-        key_where, record_where = f"key = ANY({ph}::text[])", f"{key_sql} = ANY({ph}::text[])"
+    if keys is not None or keys_from is not None:
+        ph = args.add(list(keys)) + "::text[]" if keys is not None else keys_from
+        key_where, record_where = f"key = ANY({ph})", f"{key_sql} = ANY({ph})"
     elif key_prefix is not None:
         ph = args.add(key_prefix)
         key_where, record_where = f"starts_with(key, {ph})", f"starts_with({key_sql}, {ph})"
@@ -151,7 +153,7 @@ async def top_keys(
 
 
 def attempt_top_sql(plan: Plan, limit: int) -> Statement:
-    """The statement of `attempt_top`."""
+    """Providers by executed attempts (desc, then provider_id) over the plan: the top of `provider_rows_sql`."""
     args = Args()
     union = attempt_union(plan, args)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in ATTEMPT_COUNTERS)
@@ -159,12 +161,6 @@ def attempt_top_sql(plan: Plan, limit: int) -> Statement:
         f'SELECT * FROM (SELECT provider_id COLLATE "C" AS provider_id, {sums} FROM ({union}) s GROUP BY 1) t'
         f' WHERE attempts > 0 ORDER BY attempts DESC, provider_id COLLATE "C" LIMIT {args.add(limit)}'
     )
-
-
-async def attempt_top(conn: Conn, plan: Plan, limit: int) -> list[Row]:
-    """Providers by executed attempts (desc, then provider_id) over the plan."""
-    sql, args = attempt_top_sql(plan, limit)
-    return [dict(r) for r in await conn.fetch(sql, *args)]
 
 
 # --- /stats -----------------------------------------------------------------------------------------------
@@ -189,15 +185,32 @@ FR_COUNTERS = ("n_fr", "fr_tot_tok", "fr_cost", "fr_actual", "fr_out", "fr_cc", 
 PROVIDER_COUNTERS = ("fin_tot_tok", "fin_cost", "fin_actual", "fin_out", "fin_cc", "fin_cr", "fin_eff", "fin_ctx")
 
 
+def provider_rows_sql(attempts: Plan, usage: Plan, limit: int) -> Statement:
+    """The statement of `provider_rows`: `attempt_top_sql`'s providers, each with its usage sums (`usage_key`
+    NULL when none) and the `name` of its live entity as JSON text, in one statement (three round trips before)."""
+    top = attempt_top_sql(attempts, limit)
+    keys = "ARRAY(SELECT provider_id FROM top)"
+    sums = usage_sums_sql(usage, "provider", PROVIDER_COUNTERS, keys_from=keys, extra_args=top.args)
+    counters = ", ".join(f"s.{c}" for c in PROVIDER_COUNTERS)
+    return Statement(
+        f"WITH top AS ({top.text}) SELECT top.*, s.key AS usage_key, {counters},"
+        " (SELECT (e.data -> 'name')::text FROM entities e WHERE e.entity = 'provider' AND e.id = top.provider_id"
+        f" AND NOT e.deleted AND e.data IS NOT NULL) AS provider_name FROM top LEFT JOIN ({sums.text}) s"
+        ' ON s.key = top.provider_id ORDER BY top.attempts DESC, top.provider_id COLLATE "C"',
+        sums.args,
+    )
+
+
 async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> list[ProviderRow]:
     """The top providers by attempts: each one's attempt sums, its usage sums (None if none) and its name."""
-    top = await attempt_top(conn, attempts, limit)
-    ids = [a["provider_id"] for a in top]
-    sums: dict[str, Row] = {}
-    if ids:
-        sums = await usage_sums(conn, usage, "provider", PROVIDER_COUNTERS, keys=ids)
-    names = (await entity_maps(conn, {"provider": ids}))["provider"]
-    return [(a, sums.get(a["provider_id"]), names.get(a["provider_id"], {}).get("name")) for a in top]
+    sql, args = provider_rows_sql(attempts, usage, limit)
+    out: list[ProviderRow] = []
+    for r in await conn.fetch(sql, *args):
+        a = {c: r[c] for c in ("provider_id", *ATTEMPT_COUNTERS)}
+        sums = None if r["usage_key"] is None else {c: r[c] for c in PROVIDER_COUNTERS}
+        name = r["provider_name"]
+        out.append((a, sums, None if name is None else msgspec.json.decode(name)))  # JSON text, as stored
+    return out
 
 
 # --- hit analysis -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ How each endpoint is answered: docs/read-model.md.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
@@ -26,6 +26,7 @@ from usagestream.materializer.read import cache, heatmap, stats_filters
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read import stats as st
+from usagestream.materializer.read.sql import Statement
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
 from usagestream.stats import GRAIN_DAY
@@ -126,21 +127,37 @@ class ReadStore:
         counts nothing: offset + the rows read, + 1 when the page is full (Aether's include_total=false)."""
         async with self._read() as conn:
             f = await rec.where(conn, q)
+            page = rec.page_sql(f, limit, offset)
             if total == rec.ESTIMATE:
-                rows = await rec.page_rows(conn, f, limit, offset)
-                n = offset + len(rows) + (1 if len(rows) == limit else 0)
-            else:
-                known = await self._count(conn, q, f.matches) if q.by_aggregates() else None
-                n = known if known is not None else await rec.count(conn, f)
-                rows = [] if total == rec.ONLY or n == 0 else await rec.page_rows(conn, f, limit, offset)
-            ents = await rec.page_entities(conn, rows)
-            flags = await rec.attempt_flags(conn, [r["id"] for r in rows])
-        return rec.RecordPage(rows, ents, n, flags, estimated=total == rec.ESTIMATE)
+                got = await rec.full_page(conn, page)
+                n = offset + len(got.rows) + (1 if len(got.rows) == limit else 0)
+                return rec.RecordPage(got.rows, got.entities, n, got.flags, estimated=True)
+            if total == rec.ONLY:
+                count = await self._total(conn, q, f)
+                n = count if isinstance(count, int) else int(await conn.fetchval(count.text, *count.args))
+                return rec.RecordPage([], rec.no_entities(), n)
+            count = await self._total(conn, q, f, page.args)
+            if isinstance(count, int):  # known to be 0 without reading
+                return rec.RecordPage([], rec.no_entities(), count)
+            got = await rec.full_page(conn, page, count)
+        return rec.RecordPage(got.rows, got.entities, got.total or 0, got.flags)
 
-    async def _count(self, conn: Conn, q: rec.RecordQuery, matches: list[rec.Matches]) -> int | None:
+    async def _total(
+        self, conn: Conn, q: rec.RecordQuery, f: rec.Filters, page: Sequence[Any] | None = None
+    ) -> int | Statement:
+        """How many records `f` selects: from the aggregates when they can tell (`_count`), else counted over the
+        records; 0 when known without reading, else a statement to run alone (`page` None) or inside the page's
+        (its arguments then start with `page`, the page's, which it may leave unreferenced)."""
+        counted = await self._count(conn, q, f.matches, page or ()) if q.by_aggregates() else None
+        return rec.exact_total_sql(f, f.args.values if page is None else page) if counted is None else counted
+
+    async def _count(
+        self, conn: Conn, q: rec.RecordQuery, matches: list[rec.Matches], args: Sequence[Any]
+    ) -> int | Statement | None:
         """The number of records in the range (of one user, one model, one API format, or matching one search
         keyword that matches values of a single column) from the aggregates' `n_all`: the same exact total as a
-        count over the records, at the cost of a few dozen bucket rows per key. None when they cannot tell."""
+        count over the records, at the cost of a few dozen bucket rows per key. A statement (its arguments
+        start with `args`), 0 when known without one, None when the aggregates cannot tell."""
         dim, keys = "all", [""]
         narrowed = [
             (d, v) for d, v in (("user", q.user_id), ("model", q.model), ("api_format", q.api_format)) if v is not None
@@ -159,8 +176,9 @@ class ReadStore:
         elif narrowed:
             dim, keys = narrowed[0][0], [narrowed[0][1]]
         plan = await self._plan(conn, "usage_records", q.start, q.end, records_only=True)  # records that exist
-        rows = await st.usage_sums(conn, plan, dim, ("n_all",), keys=keys)
-        return sum(int(r["n_all"]) for r in rows.values())
+        if plan.empty:
+            return 0
+        return rec.aggregate_total_sql(st.usage_sums_sql(plan, dim, ("n_all",), keys=keys, extra_args=args))
 
     async def detail_row(self, usage_id: str) -> tuple[asyncpg.Record, ent.Entities] | None:
         """/{usage_id} (3.6): by id, then by request_id (the newest if several), with the entities it names;
@@ -240,10 +258,10 @@ class ReadStore:
             )
             by_format = st.formats_of(by_format, user_id)
             user = await ent.user_by_id(conn, user_id)
-            total, rows = await rec.page(conn, f, limit, offset)
-            ents = await rec.page_entities(conn, rows)
-            flags = await rec.attempt_flags(conn, [r["id"] for r in rows])  # has_fallback of today's Aether
-        return UserTotals(totals.get(user_id), by_model, user, by_format), rec.RecordPage(rows, ents, total, flags)
+            page = rec.page_sql(f, limit, offset)
+            got = await rec.full_page(conn, page, rec.exact_total_sql(f, page.args))  # flags: today's has_fallback
+        summary = UserTotals(totals.get(user_id), by_model, user, by_format)
+        return summary, rec.RecordPage(got.rows, got.entities, got.total or 0, got.flags)
 
     # One statement each: consistent on its own, so no transaction (BEGIN and COMMIT would be two more round
     # trips on every authenticated request).

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from test_pg_reads_seed import NOW, Ctx, World, ctx_fixture, seed_database  # noqa: F401 (fixtures)
+from test_pg_reads_seed import NOW, CountingPool, Ctx, World, ctx_fixture, seed_database  # noqa: F401 (fixtures)
 
 from usagestream.http.params import EARLIEST, LATEST
 from usagestream.http.shape.reads import ShapedReads
@@ -233,6 +233,16 @@ async def test_aggregations(ctx: Ctx, bounds: tuple[datetime | None, datetime | 
     assert await ctx.store.aggregation("api_format", start, end, limit) == expected_api_format(rows, limit)
     assert await ctx.store.aggregation("user", start, end, limit) == expected_user(ctx.world, rows, limit)
     assert await ctx.store.aggregation("provider", start, end, limit) == expected_provider(ctx.world, start, end, limit)
+
+
+async def test_the_provider_aggregation_reads_in_three_statements(ctx: Ctx) -> None:
+    """The two plans' contexts (usage and candidate records), then the top providers with their usage sums and
+    names in one statement."""
+    counting = CountingPool(ctx.store.pool)
+    store = ShapedReads(counting, ctx.store.settings)  # type: ignore[arg-type]
+    got = await store.aggregation("provider", None, None, 100)
+    assert got and got == expected_provider(ctx.world, None, None, 100)
+    assert counting.sent == 3
 
 
 async def test_aggregation_rejects_unknown_group() -> None:

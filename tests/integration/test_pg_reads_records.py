@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from test_pg_reads_seed import NOW, TIERS, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
+from test_pg_reads_seed import NOW, TIERS, CountingPool, Ctx, World, ctx_fixture, seeded_fixture  # noqa: F401 (fixtures)
 
+from usagestream.http.shape.reads import ShapedReads
 from usagestream.materializer.read.records import ESTIMATE, ONLY, RecordQuery
 from usagestream.materializer.read.sql import search_patterns
 
@@ -723,3 +724,15 @@ def test_search_patterns() -> None:
     assert search_patterns("\\" * 70) == ["%" + "\\" * 100 + "%"]
     assert search_patterns("a" + "%" * 60) == ["%a" + "\\%" * 49 + "%"]  # never ends inside an escape pair
     assert search_patterns("") == [] and search_patterns(None) == []
+
+
+# --- round trips ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f", [{}, {"model": "gpt-4o"}, {"user_id": "u0", "status": "completed"}])
+async def test_a_records_page_is_read_in_three_statements(ctx: Ctx, f: dict[str, Any]) -> None:
+    """A page with its total, entity names and attempt flags: the range's plan context, the page with its names
+    and total, the flags (round trips are much of a first page's time at 10 M: docs/benchmarks.md)."""
+    counting = CountingPool(ctx.store.pool)
+    store = ShapedReads(counting, ctx.store.settings)  # type: ignore[arg-type]
+    got = await store.records(RecordQuery(**f), 7, 3)
+    assert got == expected_page(ctx.world, select(ctx.world, None, None, **f), 7, 3)
+    assert got["records"] and counting.sent == (3 if "status" not in f else 2)  # counted over the records: no plan

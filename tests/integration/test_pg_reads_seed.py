@@ -7,6 +7,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -406,3 +407,35 @@ async def ctx_fixture(seeded: tuple[World, str], settings: Settings) -> AsyncIte
     yield Ctx(world, ShapedReads(pool, s), ZoneInfo(zone), conn)
     await conn.close()
     await pool.close()
+
+
+class CountingPool:
+    """A pool over a pool whose connections count the statements they send (BEGIN and COMMIT aside): the round
+    trips of an answer, which are much of its time at 10 M (docs/benchmarks.md)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.sent = pool, 0
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self.pool.acquire() as conn:
+            yield _CountingConn(conn, self)
+
+
+class _CountingConn:
+    def __init__(self, conn: Any, owner: CountingPool) -> None:
+        self.conn, self.owner = conn, owner
+
+    def transaction(self, **kw: Any) -> Any:
+        return self.conn.transaction(**kw)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.conn, name)
+        if name not in ("fetch", "fetchrow", "fetchval", "execute"):
+            return method
+
+        async def counted(*args: Any) -> Any:
+            self.owner.sent += 1
+            return await method(*args)
+
+        return counted

@@ -86,18 +86,19 @@ def test_the_golden_shows_the_statements_the_writer_sends() -> None:
 
 def test_a_read_builder_changed_without_regenerating_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     """The read side's golden files are rendered by calling the builders the readers call: change one (here
-    the bigint cast of the range sums) and the committed read.stats.sql (and read.dashboard.sql, whose range
-    sums are read.stats') is stale, with the diff."""
+    the bigint cast of the range sums) and the committed read.stats.sql (and read.records.sql and
+    read.dashboard.sql, whose totals and range sums are read.stats') is stale, with the diff."""
     gen = _generator()
     assert gen.stale(gen.expected()) == []
     monkeypatch.setattr(stats, "cast_sum", lambda counter: f"sum({counter})")
     problems = gen.stale(gen.expected())
     assert [p.splitlines()[-1] for p in problems] == [
+        "materializer/sql/read.records.sql is not current: run scripts/generate_sql.py",
         "materializer/sql/read.stats.sql is not current: run scripts/generate_sql.py",
         "materializer/sql/read.dashboard.sql is not current: run scripts/generate_sql.py",
     ]
-    assert '\n-SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all' in problems[0]
-    assert '\n+SELECT key COLLATE "C" AS key, sum(n_all) AS n_all' in problems[0]
+    assert '\n-SELECT key COLLATE "C" AS key, sum(n_all)::bigint AS n_all' in problems[1]
+    assert '\n+SELECT key COLLATE "C" AS key, sum(n_all) AS n_all' in problems[1]
 
 
 # --- the readers send the golden text ---------------------------------------------------------------------------
