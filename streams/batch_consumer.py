@@ -43,10 +43,10 @@ REBALANCE_TIMEOUT_MS = 30_000
 # How long one poll waits while a batch is in the stores (or fetches are gathered): short, so that the next
 # batch starts as soon as the previous one committed.
 GATHER_POLL_MS = 5
-# Most records one poll takes while a batch is in the stores. Unpacking and preparing a fetch holds the event loop;
-# the batch in flight sends its next statement only when it gets the loop back, so a whole batch's fetch
-# prepared in one go left PostgreSQL idle that long and the worker's thread idle afterwards. Small fetches, with
-# the loop handed back after each, let the two alternate (docs/design.md "Gathering").
+# Messages prepared at a time while a batch is in the stores. Preparing holds the event loop; the batch in flight
+# sends its next statement only when it gets the loop back, so a whole batch's fetch prepared in one go left
+# PostgreSQL idle that long and the worker's thread idle afterwards. Small pieces, with the loop handed back
+# after each, let the two alternate (docs/design.md "Gathering").
 PREPARE_CHUNK = 200
 
 
@@ -147,10 +147,9 @@ class BatchConsumer(Generic[P]):
                 # arrived meanwhile (up to batch_size), so batches grow with the load and their fixed cost per
                 # transaction is shared by more events; an idle worker applies each fetch at once.
                 busy = pending is not None and not pending.done()
-                room = max(1, self.settings.batch_size - gathered)
                 records = await consumer.getmany(
                     timeout_ms=GATHER_POLL_MS if busy or parts else 1000,
-                    max_records=min(room, PREPARE_CHUNK) if busy else room,
+                    max_records=max(1, self.settings.batch_size - gathered),
                 )
                 if self.metrics is not None:
                     await self._report_lag(records)
@@ -162,11 +161,14 @@ class BatchConsumer(Generic[P]):
                     generation = self.generation
                     # aiokafka's records as they are (they have Record's fields): no copy per message.
                     fetched = [r for rs in records.values() for r in rs]
-                    parts.append(self.prepare(fetched))
+                    chunked = busy and self.merge is not None
+                    step = PREPARE_CHUNK if chunked else len(fetched)
+                    for start in range(0, len(fetched), step):
+                        parts.append(self.prepare(fetched[start : start + step]))
+                        if chunked:
+                            await asyncio.sleep(0)  # the batch in flight takes its turn (see PREPARE_CHUNK)
                     gathered += len(fetched)
                     offsets.update((tp, rs[-1].offset + 1) for tp, rs in records.items() if rs)
-                    if busy:
-                        await asyncio.sleep(0)  # the batch in flight takes its turn (see PREPARE_CHUNK)
                 full = gathered >= self.settings.batch_size or self.merge is None
                 if pending is not None and (pending.done() or not parts or full):
                     await pending  # re-raises what `apply` raised
