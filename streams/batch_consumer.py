@@ -43,6 +43,11 @@ REBALANCE_TIMEOUT_MS = 30_000
 # How long one poll waits while a batch is in the stores (or fetches are gathered): short, so that the next
 # batch starts as soon as the previous one committed.
 GATHER_POLL_MS = 5
+# Messages prepared at a time while a batch is in the stores. Preparing holds the event loop; the batch in flight
+# sends its next statement only when it gets the loop back, so a whole batch's fetch prepared in one go left
+# PostgreSQL idle that long and the worker's thread idle afterwards. Small pieces, with the loop handed back
+# after each, let the two alternate (docs/design.md "Gathering").
+PREPARE_CHUNK = 200
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
@@ -156,7 +161,12 @@ class BatchConsumer(Generic[P]):
                     generation = self.generation
                     # aiokafka's records as they are (they have Record's fields): no copy per message.
                     fetched = [r for rs in records.values() for r in rs]
-                    parts.append(self.prepare(fetched))
+                    chunked = busy and self.merge is not None
+                    step = PREPARE_CHUNK if chunked else len(fetched)
+                    for start in range(0, len(fetched), step):
+                        parts.append(self.prepare(fetched[start : start + step]))
+                        if chunked:
+                            await asyncio.sleep(0)  # the batch in flight takes its turn (see PREPARE_CHUNK)
                     gathered += len(fetched)
                     offsets.update((tp, rs[-1].offset + 1) for tp, rs in records.items() if rs)
                 full = gathered >= self.settings.batch_size or self.merge is None

@@ -98,9 +98,11 @@ _NUMERIC_AT = tuple(i for i, name in enumerate(t.USAGE_FIELDS) if name in t.USAG
 
 
 def _candidate_row(partition: int, ev: CandidateEvent) -> tuple[Any, ...]:
-    c = ev.candidate
     head = (ev.candidate_id, ev.seq, partition, ev.usage_id, ev.request_id)
-    return (*head, *(getattr(c, name) for name in t.CANDIDATE_FIELDS))
+    return (*head, *_CANDIDATE_FIELDS_OF(vars(ev.candidate)))  # one C call, as in _usage_row
+
+
+_CANDIDATE_FIELDS_OF = operator.itemgetter(*t.CANDIDATE_FIELDS)
 
 
 def latest_by(items: Iterable[tuple[int, Any]], ident: str) -> dict[str, tuple[int, Any]]:

@@ -128,6 +128,23 @@ def test_envelope_ids_refuse_control_characters() -> None:
     refused(parse_candidate, b"u1", raw, "candidate_id")
 
 
+@pytest.mark.parametrize("control", CONTROLS)
+def test_candidate_ids_refuse_control_characters_written_raw_or_escaped(control: str) -> None:
+    # The parser skips the per-id scan for a message with no backslash, raw DEL or raw U+0080..U+009F byte:
+    # each way a control character can be written must still reach it.
+    raw = candidate(key_id=f"k{control}")
+    assert (b"\\" in raw) == (control < " ")  # below U+0020 escaped, DEL and C1 written as they are
+    refused(parse_candidate, b"u1", raw, "candidate.key_id")
+    refused(parse_candidate, b"u1", raw.replace(b'"c1"', encode(f"c{control}")), "candidate_id")
+
+
+def test_a_control_byte_written_raw_inside_a_string_is_not_json() -> None:
+    for byte in range(0x20):
+        raw = candidate(key_id="k").replace(b'"key_id":"k"', b'"key_id":"k' + bytes([byte]) + b'"')
+        with pytest.raises(InvalidEvent, match="not valid JSON"):
+            parse_candidate(b"u1", raw)
+
+
 @pytest.mark.parametrize(
     ("kind", "ident", "data", "path"),
     [

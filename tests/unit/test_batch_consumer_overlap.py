@@ -1,0 +1,146 @@
+"""streams.batch_consumer's overlap of preparing and applying: while a batch is in the stores, the next one is
+prepared in small fetches with the event loop handed to the batch in flight between them (so its next statement
+is not held up by a whole batch's parsing), and yet batches are applied one at a time in fetch order, every
+message once, and an offset is committed only after the batch holding it was applied."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from usagestream.settings import Settings
+from usagestream.streams.batch_consumer import PREPARE_CHUNK, BatchConsumer
+from usagestream.streams.kafka_io import Consumed
+
+SETTINGS = replace(Settings.from_env({}), batch_size=PREPARE_CHUNK * 5)
+PARTITIONS = 3
+STATEMENTS = 6  # round trips of one simulated apply (PostgreSQL's statements of a batch)
+
+
+class BufferedKafka:
+    """aiokafka's consumer as the batch consumer drives it, with every record already fetched (a drain): getmany
+    hands out up to `max_records` at once, partition by partition, as aiokafka's fetcher does."""
+
+    def __init__(self, records: Sequence[Consumed]) -> None:
+        self.queues: dict[TopicPartition, list[Consumed]] = {}
+        for r in records:
+            self.queues.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    def __call__(self, **options: Any) -> BufferedKafka:
+        return self
+
+    async def start(self) -> None:
+        pass
+
+    def subscribe(self, topics: Sequence[str], listener: Any) -> None:
+        pass
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Consumed]]:
+        out: dict[TopicPartition, list[Consumed]] = {}
+        for tp, queue in self.queues.items():
+            if max_records and queue:
+                out[tp], self.queues[tp] = queue[:max_records], queue[max_records:]
+                max_records -= len(out[tp])
+        if not out:
+            await asyncio.sleep(0.001)
+        return out
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.queues)
+
+    async def stop(self) -> None:
+        pass
+
+
+class Stores:
+    """prepare and apply of a pipeline, logging what happens in which order; apply takes STATEMENTS round trips."""
+
+    def __init__(self, kafka: BufferedKafka) -> None:
+        self.kafka = kafka
+        self.log: list[tuple[str, int]] = []  # ("prepare", messages), ("start" / "statement" / "applied", n)
+        self.batches: list[list[Consumed]] = []
+        self.commits_before_apply: list[int] = []  # commits already made when each batch started
+
+    def prepare(self, fetched: list[Consumed]) -> list[Consumed]:
+        self.log.append(("prepare", len(fetched)))
+        return fetched
+
+    def merge(self, parts: list[list[Consumed]]) -> list[Consumed]:
+        return [m for part in parts for m in part]
+
+    async def apply(self, batch: list[Consumed]) -> None:
+        self.commits_before_apply.append(len(self.kafka.commits))
+        self.log.append(("start", len(self.batches)))
+        for n in range(STATEMENTS):
+            await asyncio.sleep(0)  # a statement's round trip: the loop is free meanwhile
+            self.log.append(("statement", n))
+        self.batches.append(batch)
+        self.log.append(("applied", len(self.batches)))
+
+
+def _records(n: int) -> list[Consumed]:
+    offsets = [0] * PARTITIONS
+    out = []
+    for i in range(n):
+        p = i % PARTITIONS
+        out.append(Consumed(SETTINGS.topic_usage, p, offsets[p], f"req-{i}".encode(), f"m{i}".encode()))
+        offsets[p] += 1
+    return out
+
+
+async def _drain(records: list[Consumed]) -> tuple[BufferedKafka, Stores]:
+    kafka = BufferedKafka(records)
+    stores = Stores(kafka)
+    consumer = BatchConsumer(
+        SETTINGS, [SETTINGS.topic_usage], stores.prepare, stores.apply, merge=stores.merge, make_consumer=kafka
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(10):
+            while sum(len(b) for b in stores.batches) < len(records) or len(kafka.commits) < len(stores.batches):
+                await asyncio.sleep(0.001)
+    finally:
+        await consumer.stop()
+    return kafka, stores
+
+
+async def test_the_next_batch_is_prepared_in_small_fetches_between_the_statements_of_the_batch_in_flight() -> None:
+    kafka, stores = await _drain(_records(SETTINGS.batch_size * 8))
+    in_flight = False
+    prepares_in_a_row = checked = 0
+    for what, n in stores.log:
+        if what != "prepare":
+            in_flight = what != "applied"
+            prepares_in_a_row = 0
+        elif in_flight:
+            assert n <= PREPARE_CHUNK  # a small fetch, not the whole next batch
+            prepares_in_a_row += 1
+            assert prepares_in_a_row <= 2  # the batch in flight got the loop back between fetches
+            checked += 1
+    assert checked >= 8
+    assert any(len(b) > PREPARE_CHUNK for b in stores.batches[1:])  # the small fetches are still gathered
+
+
+async def test_under_overlap_every_message_is_applied_once_in_fetch_order_and_committed_after_its_batch() -> None:
+    records = _records(SETTINGS.batch_size * 8 + 7)
+    kafka, stores = await _drain(records)
+    applied = [m for batch in stores.batches for m in batch]
+    assert sorted((m.partition, m.offset) for m in applied) == sorted((m.partition, m.offset) for m in records)
+    for p in range(PARTITIONS):
+        offsets = [m.offset for m in applied if m.partition == p]
+        assert offsets == sorted(offsets) == list(range(len(offsets)))  # batch after batch, in fetch order
+    # The k-th commit comes after the k-th batch was applied, and covers exactly the batches applied so far.
+    assert stores.commits_before_apply == list(range(len(stores.batches)))
+    for k, commit in enumerate(kafka.commits):
+        done: dict[TopicPartition, int] = {}
+        for m in (m for batch in stores.batches[: k + 1] for m in batch):
+            done[TopicPartition(m.topic, m.partition)] = m.offset + 1
+        assert commit == {tp: done[tp] for tp in commit}
