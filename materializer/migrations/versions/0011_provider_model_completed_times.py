@@ -1,4 +1,5 @@
-"""A `provider_model` dimension in usage_agg (key `provider_id U+001F model`), recounted from the stored records.
+"""A `provider_model` dimension in usage_agg (key `provider_id U+001F model`), recounted from the stored records;
+and a covering index of the completed records' response and first-byte times by `created_at`.
 
 `/api/admin/stats/leaderboard/models?provider_name=...` and the stats family's totals and time series filtered by a
 provider and a model (docs/reference-api.md §10.3) had no dimension holding a provider's models, so they were
@@ -10,6 +11,11 @@ recounts them, in the zone the day and month grains were built in (`meta.timezon
 Buckets that start before the records cut-off (`meta.records_cutoff`, set by retention) have no records left to
 recount: the dimension has no rows there (docs/design.md "Retention"). The insert takes the retention lock
 exclusive, which every writer's batch takes shared, so no batch adds to a row between the recount and the insert.
+
+`/api/admin/stats/performance/percentiles` takes exact percentiles of each local day's completed requests: no sum
+of counters gives them, so it reads every such record. The partial index `usage_records_completed_times
+(created_at) INCLUDE (response_time_ms, first_byte_time_ms) WHERE status = 'completed'` lets each day be one
+index-only range scan of a narrow index instead of a visit to each wide record (bodies and headers) in the heap.
 
 The SQL is frozen here on purpose: it names the columns and rules that exist at this revision.
 
@@ -147,6 +153,12 @@ def _insert(grain: int, tz: str) -> str:
     )
 
 
+TIMES_INDEX = (
+    "CREATE INDEX IF NOT EXISTS usage_records_completed_times ON usage_records (created_at)"
+    " INCLUDE (response_time_ms, first_byte_time_ms) WHERE status = 'completed'"
+)
+
+
 def upgrade() -> None:
     op.execute(f"SELECT pg_advisory_xact_lock({RETENTION_LOCK[0]}, {RETENTION_LOCK[1]})")
     tz = op.get_bind().exec_driver_sql("SELECT value FROM meta WHERE key = 'timezone'").scalar() or "UTC"
@@ -157,7 +169,9 @@ def upgrade() -> None:
     # Fresh statistics: planned with none for the new rows, the per-model read of one provider scanned the whole
     # dimension through usage_agg_by_key (its key filter is no prefix of that index) instead of the bucket ranges.
     op.execute("ANALYZE usage_agg")
+    op.execute(TIMES_INDEX)
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS usage_records_completed_times")
     op.execute(f"DELETE FROM usage_agg WHERE dim = '{DIM}'")
