@@ -281,7 +281,7 @@ async def _aggregate_at_0005(dsn: str) -> None:
     await _aggregate_without(dsn, (*SUBSET_COUNTERS, *CONTEXT_COUNTERS))
 
 
-# The dimensions 0009 and 0011 add.
+# The dimensions 0009 and 0010 add.
 NEW_DIMENSIONS = ("user_api_format", "provider_model")
 
 
@@ -368,7 +368,7 @@ def test_user_api_format_rows_are_inserted_as_verify_counts(empty_db: Settings) 
 
 
 def test_provider_model_rows_are_inserted_as_verify_counts(empty_db: Settings) -> None:
-    """`db upgrade` from 0009 inserts the rows of the dimension 0011 adds (`provider_model`) for every grain, as
+    """`db upgrade` from 0009 inserts the rows of the dimension 0010 adds (`provider_model`) for every grain, as
     `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of a
     provider's model would be missing)."""
     migrate.upgrade(empty_db, "0002")

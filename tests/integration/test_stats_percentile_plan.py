@@ -1,5 +1,5 @@
 """The daily percentiles of `/api/admin/stats/performance/percentiles` read each day as one index-only range scan
-of `usage_records_completed_times` (migration 0011): the completed records' response and first-byte times by
+of `usage_records_completed_times` (migration 0010): the completed records' response and first-byte times by
 `created_at`, without visiting the wide records in the heap (docs/read-model.md "The stats family")."""
 
 from __future__ import annotations

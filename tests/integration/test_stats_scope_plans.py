@@ -61,7 +61,7 @@ async def test_every_scope_runs_with_every_plan_shape(
 )
 def test_a_providers_models_are_read_from_the_provider_model_dimension(f: scope.Filters) -> None:
     """A provider filter on the models' board, and a provider with a model as one total, are answered from the
-    provider_model dimension (migration 0011), not recounted from the range's records."""
+    provider_model dimension (migration 0010), not recounted from the range's records."""
     board, total = scope.group_scope("model", f, Args()), scope.total_scope(f, Args())
     assert (board.dim, board.records_only) == ("provider_model", False)
     if f.model is not None:

@@ -19,7 +19,7 @@ index-only range scan of a narrow index instead of a visit to each wide record (
 
 The SQL is frozen here on purpose: it names the columns and rules that exist at this revision.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -27,8 +27,8 @@ import re
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0009"  # 0010 (cache affinity) lands beside this one: the lead rebases the chain
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
