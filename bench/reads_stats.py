@@ -179,7 +179,7 @@ def cases(now: datetime, model: str, provider: str) -> list[tuple[str, str, str,
         ),
         ("leaderboard/models 30 days", "stats-board", "/leaderboard/models", board, _board(first, today, "model", "")),
         (
-            f"leaderboard/models 30 days, provider_name={provider} (records)",
+            f"leaderboard/models 30 days, provider_name={provider}",
             "stats-board",
             "/leaderboard/models",
             {**board, "provider_name": provider},

@@ -129,4 +129,5 @@ DIM_KEY_SQL: dict[str, str] = {
     "api_key": "api_key_id",
     "user_model": "user_id || chr(31) || model",
     "user_api_format": "user_id || chr(31) || api_format",
+    "provider_model": "provider_id || chr(31) || model",
 }

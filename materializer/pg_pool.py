@@ -71,6 +71,10 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 # The worker's session setting (see `custom_plans` below); benchmarks that time the worker's statements use it too.
 CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+# A reader's statements are short; PostgreSQL's JIT compiles any statement whose estimate passes jit_above_cost,
+# which the records' partitioned appends do at a few million rows whatever they read, and compiling takes far
+# longer than running them.
+READER = {"default_transaction_read_only": "on", "jit": "off"}
 
 
 async def create_pool(
@@ -100,7 +104,7 @@ async def create_pool(
 
     `read_only`: the pool of a reader (the API, exports), on `USAGESTREAM_POSTGRES_READ_DSN` (a streaming replica)
     when it is set. Its sessions are read-only, so a reader that tried to write would fail on the primary as it
-    would on a standby, not only in production."""
+    would on a standby, not only in production; and without JIT compilation (`READER`)."""
     dsn = settings.asyncpg_read_dsn if read_only else settings.asyncpg_dsn
     extra: dict[str, Any] = {"ssl": False} if loopback_without_sslmode(dsn) else {}
     if stateless:
@@ -109,7 +113,7 @@ async def create_pool(
     if custom_plans:
         server_settings.update(CUSTOM_PLANS)
     if read_only:
-        server_settings["default_transaction_read_only"] = "on"
+        server_settings.update(READER)
     if server_settings:
         extra["server_settings"] = server_settings
     pool = await asyncpg.create_pool(

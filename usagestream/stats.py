@@ -46,7 +46,17 @@ GRAINS = (GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH)
 HOUR = timedelta(hours=1)
 
 # Dimensions of usage_agg. "all" has the key "".
-DIMENSIONS = ("all", "model", "user", "provider", "api_format", "api_key", "user_model", "user_api_format")
+DIMENSIONS = (
+    "all",
+    "model",
+    "user",
+    "provider",
+    "api_format",
+    "api_key",
+    "user_model",
+    "user_api_format",
+    "provider_model",
+)
 
 USAGE_COUNTERS: tuple[str, ...] = (
     "n_all",
@@ -347,6 +357,7 @@ def dimension_keys(f: UsageFacts) -> Iterator[tuple[str, str]]:
         yield "user_model", f"{f.user_id}\x1f{f.model}"
     if f.provider_id is not None:
         yield "provider", f.provider_id
+        yield "provider_model", f"{f.provider_id}\x1f{f.model}"  # migration 0011: a provider's models
     if f.api_format is not None:
         yield "api_format", f.api_format
         if f.user_id is not None:  # migration 0009: the user summary's formats
@@ -364,7 +375,7 @@ _TICK = timedelta(microseconds=1)
 class Deltas:
     """Per-batch, in-memory sums of contribution changes, ready to be added to the stored rows.
 
-    A request belongs to many aggregate rows (up to 8 dimensions x every grain). Changes are first summed per
+    A request belongs to many aggregate rows (up to 9 dimensions x every grain). Changes are first summed per
     distinct fact key (its buckets, model, user, provider, api_format, api_key) - one vector addition per change,
     and a single one for the retraction and the addition when old and new share their key (the usual case: a
     request finishing in its own bucket) - and spread to the rows once per batch, in `usage`. Addition is exact

@@ -1,10 +1,11 @@
 """Which aggregate rows answer a filtered question of the `/api/admin/stats/*` family, and the sums over them.
 
 A filter of `user_id`, `model` or `provider_name` (resolved to the live providers of that name) is answered from the
-one `usage_agg` dimension that holds it (user, model, provider, or user_model for a user and a model), summed over
-the range's plan (`read.stats.plan_for`: months, days, hours, quarters and exact edges). A combination no
-dimension holds (a provider with anything else; a model with API keys) is recounted from the records of the range,
-through the index of its most selective column; docs/read-model.md "The stats family" lists which is which.
+one `usage_agg` dimension that holds it (user, model, provider, user_model for a user and a model, provider_model
+for a provider and a model, or per model of a provider), summed over the range's plan (`read.stats.plan_for`:
+months, days, hours, quarters and exact edges). A combination no dimension holds (a provider with a user or API
+keys; a model with API keys) is recounted from the records of the range, through the index of its most selective
+column; docs/read-model.md "The stats family" lists which is which.
 """
 
 from __future__ import annotations
@@ -77,11 +78,17 @@ def records(dim: str, f: Filters, args: Args) -> Scope:
     return Scope(dim, "FALSE", record_filter(f, args), records_only=True)
 
 
+def _one(key: str) -> str:
+    return ""
+
+
 def total_scope(f: Filters, args: Args) -> Scope:
-    """Every request passing the filters, as one key."""
+    """Every request passing the filters, as one key ("": the keys of several providers of one name add up)."""
     if f.providers is not None:
         if f.user_id is None and f.model is None:
-            return keyed("provider", f.providers, args)
+            return keyed("provider", f.providers, args, _one)
+        if f.user_id is None and f.model is not None:
+            return keyed("provider_model", [p + SEP + f.model for p in f.providers], args, _one)
         return records("all", f, args)
     if f.user_id is not None and f.model is not None:
         return keyed("user_model", [f.user_id + SEP + f.model], args)
@@ -104,6 +111,8 @@ def group_scope(group: str, f: Filters, args: Args, owned_keys: Sequence[str] | 
     """Per key of `group` (user, model or api_key) over the requests passing the filters; `owned_keys`: the
     API keys of `f.user_id` (for group api_key)."""
     if f.providers is not None:
+        if group == "model" and f.user_id is None:
+            return _provider_models(f.providers, f.model, args)
         return records(group, f, args)
     if group == "user":
         return _by_user(f, args)
@@ -129,6 +138,19 @@ def _by_user(f: Filters, args: Args) -> Scope:
     if f.user_id is not None:
         return keyed("user", [f.user_id], args)
     return Scope("user", "TRUE", "TRUE")
+
+
+def _provider_models(providers: Sequence[str], model: str | None, args: Args) -> Scope:
+    """Per model over the requests of `providers` (and of `model`, if given), from the provider_model dimension."""
+    if model is not None:
+        return keyed("provider_model", [p + SEP + model for p in providers], args, _model_part)
+    ph = args.add(list(providers))  # one parameter for both filters, as in _by_user
+    return Scope(
+        "provider_model",
+        f"split_part(key, chr(31), 1) = ANY({ph}::text[])",
+        f"provider_id = ANY({ph}::text[])",
+        shown=_model_part,
+    )
 
 
 def _by_model(f: Filters, args: Args) -> Scope:
@@ -169,6 +191,8 @@ async def sums(
     sql, values = sums_sql(plan, scope, counters, args)
     out: dict[str, Row] = {}
     for r in await conn.fetch(sql, *values):
-        if r["key"].count(SEP) < 2:  # two: a row of a user id that held U+001F, stored before the parser refused it
-            out[scope.shown(r["key"])] = dict(r)
+        if r["key"].count(SEP) < 2:  # two: a row of an id that held U+001F, stored before the parser refused it
+            shown = scope.shown(r["key"])
+            found = out.get(shown)  # several providers of one name: their rows of one shown key add up
+            out[shown] = dict(r) if found is None else {c: found[c] + r[c] for c in counters}
     return out

@@ -225,3 +225,6 @@ user_id || chr(31) || model
 
 -- DIM_KEY_SQL['user_api_format']
 user_id || chr(31) || api_format
+
+-- DIM_KEY_SQL['provider_model']
+provider_id || chr(31) || model

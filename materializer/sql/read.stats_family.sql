@@ -87,20 +87,17 @@ WITH p AS (SELECT * FROM unnest($2::int4[], $3::int2[], $4::timestamptz[]) AS x(
 
 -- stats_series.series_sql(plan(day), model+provider_name, q)
 --   for: /time-series ?granularity=day filtered by model+provider_name
---   $1 = 'gpt-4o'
---   $2 = ['prov-1', 'prov-2']
---   $3 = 2026-03-01T00:00:00+00:00
---   $4 = 2026-03-15T00:00:00+00:00
+--   $1 = ['prov-1\x1fgpt-4o', 'prov-2\x1fgpt-4o']
+--   $2 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+--   $3 = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+--   $4 = [2026-03-01T00:00:00+00:00, 2026-03-02T00:00:00+00:00, 2026-03-03T00:00:00+00:00, 2026-03-04T00:00:00+00:00, 2026-03-05T00:00:00+00:00, 2026-03-06T00:00:00+00:00, 2026-03-07T00:00:00+00:00, 2026-03-08T00:00:00+00:00, 2026-03-09T00:00:00+00:00, 2026-03-10T00:00:00+00:00, 2026-03-11T00:00:00+00:00, 2026-03-12T00:00:00+00:00, 2026-03-13T00:00:00+00:00, 2026-03-14T00:00:00+00:00]
 --   $5 = []
 --   $6 = []
 --   $7 = []
---   $8 = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
---   $9 = [2026-03-01T00:00:00+00:00, 2026-03-02T00:00:00+00:00, 2026-03-03T00:00:00+00:00, 2026-03-04T00:00:00+00:00, 2026-03-05T00:00:00+00:00, 2026-03-06T00:00:00+00:00, 2026-03-07T00:00:00+00:00, 2026-03-08T00:00:00+00:00, 2026-03-09T00:00:00+00:00, 2026-03-10T00:00:00+00:00, 2026-03-11T00:00:00+00:00, 2026-03-12T00:00:00+00:00, 2026-03-13T00:00:00+00:00, 2026-03-14T00:00:00+00:00]
---   $10 = [2026-03-02T00:00:00+00:00, 2026-03-03T00:00:00+00:00, 2026-03-04T00:00:00+00:00, 2026-03-05T00:00:00+00:00, 2026-03-06T00:00:00+00:00, 2026-03-07T00:00:00+00:00, 2026-03-08T00:00:00+00:00, 2026-03-09T00:00:00+00:00, 2026-03-10T00:00:00+00:00, 2026-03-11T00:00:00+00:00, 2026-03-12T00:00:00+00:00, 2026-03-13T00:00:00+00:00, 2026-03-14T00:00:00+00:00, 2026-03-15T00:00:00+00:00]
---   $11 = []
---   $12 = []
---   $13 = []
-WITH p AS (SELECT * FROM unnest($5::int4[], $6::int2[], $7::timestamptz[]) AS x(i, grain, bucket)), e AS (SELECT * FROM unnest($8::int4[], $9::timestamptz[], $10::timestamptz[]) AS x(i, lo, hi)), w AS (SELECT * FROM unnest($11::int2[], $12::timestamptz[], $13::timestamptz[]) AS x(grain, lo, hi)) SELECT i, sum(n_all)::bigint AS n_all, sum(n_error)::bigint AS n_error, sum(in_tok)::bigint AS in_tok, sum(out_tok)::bigint AS out_tok, sum(tot_tok)::bigint AS tot_tok, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n FROM (SELECT r.i, a.key, a.n_all AS n_all, a.n_error AS n_error, a.in_tok AS in_tok, a.out_tok AS out_tok, a.tot_tok AS tot_tok, a.cc_tok AS cc_tok, a.cr_tok AS cr_tok, a.cost AS cost, a.actual_cost AS actual_cost, a.rt_sum AS rt_sum, a.rt_n AS rt_n FROM w CROSS JOIN (SELECT ''::text AS key) k CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = 'all' AND a.key = k.key AND a.grain = w.grain AND a.bucket >= w.lo AND a.bucket <= w.hi OFFSET 0) a JOIN p r ON r.grain = a.grain AND r.bucket = a.bucket UNION ALL SELECT c.i, '' AS key, count(*) AS n_all, count(*) FILTER (WHERE (status_code >= 400 OR error_message IS NOT NULL)) AS n_error, COALESCE(sum(input_tokens), 0) AS in_tok, COALESCE(sum(output_tokens), 0) AS out_tok, COALESCE(sum(total_tokens), 0) AS tot_tok, COALESCE(sum(cache_creation_input_tokens), 0) AS cc_tok, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(total_cost_usd), 0) AS cost, COALESCE(sum(actual_total_cost_usd), 0) AS actual_cost, COALESCE(sum(response_time_ms), 0) AS rt_sum, count(response_time_ms) AS rt_n FROM e c JOIN usage_records u ON u.created_at >= c.lo AND u.created_at < c.hi WHERE '' IS NOT NULL AND TRUE AND model = $1 AND provider_id = ANY($2::text[]) AND '' IN (SELECT key FROM (SELECT ''::text AS key) k) AND u.created_at >= $3 AND u.created_at < $4 GROUP BY 1, 2) s GROUP BY 1
+--   $8 = [1]
+--   $9 = [2026-03-01T00:00:00+00:00]
+--   $10 = [2026-03-14T00:00:00+00:00]
+WITH p AS (SELECT * FROM unnest($2::int4[], $3::int2[], $4::timestamptz[]) AS x(i, grain, bucket)), e AS (SELECT * FROM unnest($5::int4[], $6::timestamptz[], $7::timestamptz[]) AS x(i, lo, hi)), w AS (SELECT * FROM unnest($8::int2[], $9::timestamptz[], $10::timestamptz[]) AS x(grain, lo, hi)) SELECT i, sum(n_all)::bigint AS n_all, sum(n_error)::bigint AS n_error, sum(in_tok)::bigint AS in_tok, sum(out_tok)::bigint AS out_tok, sum(tot_tok)::bigint AS tot_tok, sum(cc_tok)::bigint AS cc_tok, sum(cr_tok)::bigint AS cr_tok, sum(cost) AS cost, sum(actual_cost) AS actual_cost, sum(rt_sum)::bigint AS rt_sum, sum(rt_n)::bigint AS rt_n FROM (SELECT r.i, a.key, a.n_all AS n_all, a.n_error AS n_error, a.in_tok AS in_tok, a.out_tok AS out_tok, a.tot_tok AS tot_tok, a.cc_tok AS cc_tok, a.cr_tok AS cr_tok, a.cost AS cost, a.actual_cost AS actual_cost, a.rt_sum AS rt_sum, a.rt_n AS rt_n FROM w CROSS JOIN (SELECT unnest($1::text[]) AS key) k CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = 'provider_model' AND a.key = k.key AND a.grain = w.grain AND a.bucket >= w.lo AND a.bucket <= w.hi OFFSET 0) a JOIN p r ON r.grain = a.grain AND r.bucket = a.bucket UNION ALL SELECT c.i, provider_id || chr(31) || model AS key, count(*) AS n_all, count(*) FILTER (WHERE (status_code >= 400 OR error_message IS NOT NULL)) AS n_error, COALESCE(sum(input_tokens), 0) AS in_tok, COALESCE(sum(output_tokens), 0) AS out_tok, COALESCE(sum(total_tokens), 0) AS tot_tok, COALESCE(sum(cache_creation_input_tokens), 0) AS cc_tok, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(total_cost_usd), 0) AS cost, COALESCE(sum(actual_total_cost_usd), 0) AS actual_cost, COALESCE(sum(response_time_ms), 0) AS rt_sum, count(response_time_ms) AS rt_n FROM e c JOIN usage_records u ON u.created_at >= c.lo AND u.created_at < c.hi WHERE provider_id || chr(31) || model IS NOT NULL AND TRUE AND provider_id || chr(31) || model IN (SELECT key FROM (SELECT unnest($1::text[]) AS key) k) AND FALSE GROUP BY 1, 2) s GROUP BY 1
 
 -- stats_series.series_sql(plan(hour), none, q)
 --   for: /time-series ?granularity=hour filtered by none
@@ -228,9 +225,15 @@ SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigin
 -- stats_scope.sums_sql(plan, group_scope('model', provider_name), leaderboards.COUNTERS)
 --   for: /leaderboard/models filtered by provider_name
 --   $1 = ['prov-1', 'prov-2']
---   $2 = 2026-01-03T10:07:12+00:00
---   $3 = 2026-03-14T16:52:00.000001+00:00
-SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigint AS fr_tot_tok, sum(fr_cost) AS fr_cost FROM (SELECT model AS key, count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')) AS n_fr, COALESCE(sum(total_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_tot_tok, COALESCE(sum(total_cost_usd) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_cost FROM usage_records WHERE ((created_at >= $2 AND created_at < $3)) AND model IS NOT NULL AND TRUE AND provider_id = ANY($1::text[]) GROUP BY 1) s GROUP BY 1
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(n_fr)::bigint AS n_fr, sum(fr_tot_tok)::bigint AS fr_tot_tok, sum(fr_cost) AS fr_cost FROM (SELECT a.key, a.n_fr * p.w AS n_fr, a.fr_tot_tok * p.w AS fr_tot_tok, a.fr_cost * p.w AS fr_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'provider_model' AND split_part(key, chr(31), 1) = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT provider_id || chr(31) || model AS key, count(*) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')) AS n_fr, COALESCE(sum(total_tokens) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_tot_tok, COALESCE(sum(total_cost_usd) FILTER (WHERE status NOT IN ('pending', 'streaming') AND provider_name NOT IN ('unknown', 'pending')), 0) AS fr_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND provider_id || chr(31) || model IS NOT NULL AND provider_id = ANY($1::text[]) GROUP BY 1) s GROUP BY 1
 
 -- stats_scope.sums_sql(plan, group_scope('api_key', none), leaderboards.COUNTERS)
 --   for: /leaderboard/api-keys filtered by none
@@ -343,11 +346,16 @@ SELECT key COLLATE "C" AS key, sum(cr_tok)::bigint AS cr_tok, sum(cr_cost) AS cr
 
 -- stats_scope.sums_sql(plan, total_scope(model+provider_name), SAVINGS_COUNTERS)
 --   for: /cost/savings filtered by model+provider_name
---   $1 = 'gpt-4o'
---   $2 = ['prov-1', 'prov-2']
---   $3 = 2026-01-03T10:07:12+00:00
---   $4 = 2026-03-14T16:52:00.000001+00:00
-SELECT key COLLATE "C" AS key, sum(cr_tok)::bigint AS cr_tok, sum(cr_cost) AS cr_cost, sum(cc_cost) AS cc_cost FROM (SELECT '' AS key, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(cache_read_cost_usd), 0) AS cr_cost, COALESCE(sum(cache_creation_cost_usd), 0) AS cc_cost FROM usage_records WHERE ((created_at >= $3 AND created_at < $4)) AND '' IS NOT NULL AND TRUE AND model = $1 AND provider_id = ANY($2::text[]) GROUP BY 1) s GROUP BY 1
+--   $1 = ['prov-1\x1fgpt-4o', 'prov-2\x1fgpt-4o']
+--   $2 = [0, 0, 1, 1, 2, 2, 3]
+--   $3 = [2026-01-03T10:00:00+00:00, 2026-03-14T16:45:00+00:00, 2026-01-01T00:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-01T00:00:00+00:00]
+--   $4 = [2026-01-03T10:15:00+00:00, 2026-03-14T17:00:00+00:00, 2026-01-03T00:00:00+00:00, 2026-04-01T00:00:00+00:00, 2026-01-03T10:00:00+00:00, 2026-03-15T00:00:00+00:00, 2026-04-01T00:00:00+00:00]
+--   $5 = [-1, -1, -1, -1, -1, -1, 1]
+--   $6 = 2026-01-03T10:07:12+00:00
+--   $7 = 2026-01-03T10:15:00+00:00
+--   $8 = 2026-03-14T16:45:00+00:00
+--   $9 = 2026-03-14T16:52:00.000001+00:00
+SELECT key COLLATE "C" AS key, sum(cr_tok)::bigint AS cr_tok, sum(cr_cost) AS cr_cost, sum(cc_cost) AS cc_cost FROM (SELECT a.key, a.cr_tok * p.w AS cr_tok, a.cr_cost * p.w AS cr_cost, a.cc_cost * p.w AS cc_cost FROM unnest($2::int2[], $3::timestamptz[], $4::timestamptz[], $5::int4[]) AS p(grain, lo, hi, w) CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.grain = p.grain AND a.bucket >= p.lo AND a.bucket < p.hi AND a.dim = 'provider_model' AND key = ANY($1::text[]) OFFSET 0) a UNION ALL SELECT provider_id || chr(31) || model AS key, COALESCE(sum(cache_read_input_tokens), 0) AS cr_tok, COALESCE(sum(cache_read_cost_usd), 0) AS cr_cost, COALESCE(sum(cache_creation_cost_usd), 0) AS cc_cost FROM usage_records WHERE ((created_at >= $6 AND created_at < $7) OR (created_at >= $8 AND created_at < $9)) AND provider_id || chr(31) || model IS NOT NULL AND provider_id || chr(31) || model = ANY($1::text[]) GROUP BY 1) s GROUP BY 1
 
 -- stats_totals.percentiles_sql(days)
 --   for: /performance/percentiles

@@ -33,7 +33,8 @@ TEN = {"start_date": (TODAY - timedelta(days=9)).isoformat(), "end_date": TODAY.
 
 @pytest.fixture(name="world", scope="module")
 def world_fixture(database_dsn: str) -> World:
-    """The seeded world with u3 inactive and u5 an admin (the leaderboards' entity rules)."""
+    """The seeded world with u3 inactive, u5 an admin (the leaderboards' entity rules) and p3 a second provider
+    named OpenAI-Main, as p0 is (a name filter then stands for two providers, whose sums add up)."""
 
     async def seed() -> World:
         w = await seed_database(database_dsn, ZoneInfo(ZONE))
@@ -45,6 +46,11 @@ def world_fixture(database_dsn: str) -> World:
                     uid,
                     json.dumps(change),
                 )
+            await conn.execute(
+                "INSERT INTO entities (entity, id, seq, data) VALUES ('provider', 'p3', 1, $1::jsonb)",
+                json.dumps({"name": "OpenAI-Main", "billing_type": "pay"}),
+            )
+            w.providers["p3"] = "OpenAI-Main"
         finally:
             await conn.close()
         return w
@@ -78,6 +84,7 @@ FILTERS = [
     {"provider_name": "OpenAI-Main"},
     {"user_id": "u1", "model": "claude-3"},
     {"provider_name": "Anthropic_X", "model": "gpt-4o"},
+    {"provider_name": "OpenAI-Main", "model": "gpt-4o"},  # two providers of that name
     {"provider_name": "old-OpenAI-Main"},  # a former name: no live provider has it
 ]
 ZONES = [
@@ -205,6 +212,9 @@ def _expected_board(w: World, board: str, metric: str, q: dict[str, Any]) -> lis
         {"user_id": "u0"},
         {"model": "gpt-4o"},
         {"provider_name": "Anthropic_X"},
+        {"provider_name": "OpenAI-Main"},
+        {"provider_name": "OpenAI-Main", "model": "gpt-4o"},
+        {"provider_name": "OpenAI-Main", "user_id": "u1"},
         {"user_id": "u0", "model": "claude-3"},
         {"model": "claude-3", "exclude_admin": "yes", "include_inactive": "on"},
     ],

@@ -281,8 +281,8 @@ async def _aggregate_at_0005(dsn: str) -> None:
     await _aggregate_without(dsn, (*SUBSET_COUNTERS, *CONTEXT_COUNTERS))
 
 
-# The dimension 0009 adds.
-NEW_DIMENSIONS = ("user_api_format",)
+# The dimensions 0009 and 0010 add.
+NEW_DIMENSIONS = ("user_api_format", "provider_model")
 
 
 async def _aggregate_without(dsn: str, missing: tuple[str, ...]) -> None:
@@ -363,6 +363,20 @@ def test_user_api_format_rows_are_inserted_as_verify_counts(empty_db: Settings) 
     asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, ()))
     migrate.upgrade(empty_db)
     count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, "user_api_format"))
+    assert count == 0
+    assert rows > coarse > 0
+
+
+def test_provider_model_rows_are_inserted_as_verify_counts(empty_db: Settings) -> None:
+    """`db upgrade` from 0009 inserts the rows of the dimension 0010 adds (`provider_model`) for every grain, as
+    `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of a
+    provider's model would be missing)."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0009")
+    asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, ()))
+    migrate.upgrade(empty_db)
+    count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, "provider_model"))
     assert count == 0
     assert rows > coarse > 0
 

@@ -43,7 +43,7 @@ def expected_by_dimension(latest: dict[str, dict[str, Any]]) -> dict[tuple[str, 
         if u["user_id"] is not None:
             keys += [("user", u["user_id"]), ("user_model", f"{u['user_id']}\x1f{u['model']}")]
         if u["provider_id"] is not None:
-            keys.append(("provider", u["provider_id"]))
+            keys += [("provider", u["provider_id"]), ("provider_model", f"{u['provider_id']}\x1f{u['model']}")]
         if u["api_format"] is not None:
             keys.append(("api_format", u["api_format"]))
             if u["user_id"] is not None:

@@ -30,6 +30,9 @@ FILTERS = [
     scope.Filters(model="gpt-4o"),
     scope.Filters(user_id="user-1", model="gpt-4o"),
     scope.Filters(providers=("prov-1",)),
+    scope.Filters(providers=("prov-1", "prov-2")),
+    scope.Filters(model="gpt-4o", providers=("prov-1", "prov-2")),
+    scope.Filters(user_id="user-1", providers=("prov-1",)),
     scope.Filters(model="gpt-4o", providers=()),
 ]
 
@@ -51,3 +54,16 @@ async def test_every_scope_runs_with_every_plan_shape(
         # a scope recounted from the records is always read with a records-only plan (stats_scope.sums)
         sql, values = scope.sums_sql(PLANS["edges only"] if s.records_only else plan, s, ("n_all", "cost"), args)
         assert await pg.fetch(sql, *values) == [], (f, group, sql)
+
+
+@pytest.mark.parametrize(
+    "f", [scope.Filters(providers=("p-1",)), scope.Filters(model="gpt-4o", providers=("p-1", "p-2"))]
+)
+def test_a_providers_models_are_read_from_the_provider_model_dimension(f: scope.Filters) -> None:
+    """A provider filter on the models' board, and a provider with a model as one total, are answered from the
+    provider_model dimension (migration 0010), not recounted from the range's records."""
+    board, total = scope.group_scope("model", f, Args()), scope.total_scope(f, Args())
+    assert (board.dim, board.records_only) == ("provider_model", False)
+    if f.model is not None:
+        assert (total.dim, total.records_only) == ("provider_model", False)
+    assert board.shown("p-1\x1fgpt-4o") == "gpt-4o"

@@ -238,7 +238,7 @@ def test_dimension_keys(f: UsageFacts) -> None:
     if f.user_id is not None:
         expected |= {("user", f.user_id), ("user_model", f"{f.user_id}\x1f{f.model}")}
     if f.provider_id is not None:
-        expected.add(("provider", f.provider_id))
+        expected |= {("provider", f.provider_id), ("provider_model", f"{f.provider_id}\x1f{f.model}")}
     if f.api_format is not None:
         expected.add(("api_format", f.api_format))
     if f.user_id is not None and f.api_format is not None:
