@@ -60,8 +60,17 @@ def _with_cents(select: str) -> str:
     return f"SELECT *, {_cents('z')} AS cents FROM ({select}) z"
 
 
-def statement(head: str, grouped: str | None, totals: str, stamps: list[str], partial: list[bool], args: Args) -> str:
-    """The whole statement: `head` (a WITH list), then the points of every series as (key, points) rows."""
+def statement(
+    head: str,
+    grouped: str | None,
+    totals: str,
+    stamps: list[str],
+    partial: list[bool],
+    args: Args,
+    order: str | None = None,
+) -> str:
+    """The whole statement: `head` (a WITH list), then the points of every series as (key, points) rows.
+    `order`: a row source of `head` giving each group's place `(key, ord)` (else ranked here from `grouped`)."""
     buckets = (
         f"b AS (SELECT x.i - 1 AS i, x.stamp, CASE WHEN x.partial THEN 'true' ELSE 'false' END AS partial"
         f" FROM unnest({args.add(stamps)}::text[],"
@@ -77,9 +86,12 @@ def statement(head: str, grouped: str | None, totals: str, stamps: list[str], pa
     rest = ", ".join(f"s.{c} - COALESCE(x.{c}, 0) AS {c}" for c in SUMMED)
     nonzero = " OR ".join(f"c.{col} <> 0" for col in SUMMED)
     other = f"SELECT s.i, {rest} FROM s0 s LEFT JOIN (SELECT i, {listed} FROM g GROUP BY i) x ON x.i = s.i"
+    ranked = f"r AS (SELECT key, ord FROM {order})"
+    if order is None:
+        ranked = 'r AS (SELECT key, row_number() OVER (ORDER BY sum(n_all) DESC, key COLLATE "C") AS ord FROM g'
+        ranked += " GROUP BY key)"
     return (
-        f"{head}, g AS ({_with_cents(grouped)}), s0 AS ({totals}), {buckets}, o AS ({_with_cents(other)}),"
-        f' r AS (SELECT key, row_number() OVER (ORDER BY sum(n_all) DESC, key COLLATE "C") AS ord FROM g GROUP BY key)'
+        f"{head}, g AS ({_with_cents(grouped)}), s0 AS ({totals}), {buckets}, o AS ({_with_cents(other)}), {ranked}"
         f" SELECT key, points FROM (SELECT r.key, r.ord, string_agg({point}, ',' ORDER BY b.i) AS points"
         f" FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key, r.ord"
         f" UNION ALL SELECT '{OTHER}', NULL, string_agg({point}, ',' ORDER BY b.i) FROM b LEFT JOIN o c ON c.i = b.i"

@@ -107,6 +107,7 @@ class _Source:
     record_where: str
     key: str | None = None  # a row source of the one key it reads (totals), e.g. "(SELECT ''::text AS key)"
     measure: tuple[str, ...] = ALL  # the usage_agg counter of each slot
+    one_key: bool = False  # `key` yields one key: a bucket of one stored row is that row, with nothing to sum
 
 
 async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
@@ -151,14 +152,17 @@ def statement(
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
     parts: tuple[str, str | None, str]
+    order = None  # group_by=provider: the answer's order from its sums (it ranks by the candidates' plan)
     if group is not None and q.group_by == "provider":
         assert attempts is not None, "group_by=provider needs the candidates' plans"
         parts = _provider_statement(p, attempts[0], attempts[1], total, group, q, args)
     else:
         parts = _statement(p, ranking, total, group, q, args)
+        order = "t"
     if stamps is None:
         stamps = [b.start.astimezone(q.tz).isoformat() for b in p.buckets]
-    return args.statement(series_points.statement(*parts, list(stamps), [b.partial for b in p.buckets], args))
+    partial = [b.partial for b in p.buckets]
+    return args.statement(series_points.statement(*parts, list(stamps), partial, args, order))
 
 
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:
@@ -202,9 +206,10 @@ def _total_source(q: SeriesQuery, args: Args) -> _Source:
     """The scope's totals, counted as the grouping counts (its measure), for `__other__`."""
     measure = MEASURE.get(q.group_by or "", ALL)
     if q.user_id is None:
-        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)", measure)
+        return _Source("all", "TRUE", DIM_KEY_SQL["all"], "TRUE", "(SELECT ''::text AS key)", measure, True)
     me = args.add(q.user_id)
-    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", f"(SELECT {me}::text AS key)", measure)
+    key = f"(SELECT {me}::text AS key)"
+    return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", key, measure, True)
 
 
 def _group_source(q: SeriesQuery, args: Args) -> _Source:
@@ -235,24 +240,34 @@ def _rank_plan(start: datetime, end: datetime, q: SeriesQuery, extent: Extent | 
 
 def _sources(p: SeriesPlan, rows_name: str, slices_name: str, args: Args) -> str:
     """The plan as two row sources: `rows_name(i, grain, bucket)` and `slices_name(i, lo, hi)`."""
-    rows = f"unnest({args.add([r[0] for r in p.rows])}::int4[], {args.add([r[1] for r in p.rows])}::int2[],"
-    rows += f" {args.add([r[2] for r in p.rows])}::timestamptz[])"
     cuts = f"unnest({args.add([c[0] for c in p.slices])}::int4[], {args.add([c[1] for c in p.slices])}"
     cuts += f"::timestamptz[], {args.add([c[2] for c in p.slices])}::timestamptz[])"
-    return (
-        f"{rows_name} AS (SELECT * FROM {rows} AS x(i, grain, bucket)),"
-        f" {slices_name} AS (SELECT * FROM {cuts} AS x(i, lo, hi))"
-    )
+    return f"{_plan_rows(p, rows_name, args)}, {slices_name} AS (SELECT * FROM {cuts} AS x(i, lo, hi))"
 
 
-def _runs(p: SeriesPlan, args: Args) -> str:
-    """The plan's stored rows as runs `w(grain, lo, hi)` (usagestream.timeseries.runs)."""
+def _runs(p: SeriesPlan, args: Args, name: str = "w") -> str:
+    """The plan's stored rows as runs `name(grain, lo, hi)` (usagestream.timeseries.runs)."""
     found = runs(p.rows)
     grains, los = args.add([r[0] for r in found]), args.add([r[1] for r in found])
     his = args.add([r[2] for r in found])
     return (
-        f"w AS (SELECT * FROM unnest({grains}::int2[], {los}::timestamptz[], {his}::timestamptz[]) AS x(grain, lo, hi))"
+        f"{name} AS (SELECT * FROM unnest({grains}::int2[], {los}::timestamptz[], {his}::timestamptz[])"
+        " AS x(grain, lo, hi))"
     )
+
+
+def _split(p: SeriesPlan) -> tuple[SeriesPlan, SeriesPlan]:
+    """The plan's buckets counted by exactly one stored row (most of them: an hour row for an hourly bucket, a
+    day row for a daily one), whose sums are that row's counters as stored, and the others (several rows, or a
+    slice of the records: the cut ends, DST days), which are summed. Same buckets; rows and slices divided."""
+    rows_of: dict[int, int] = {}
+    for i, _, _ in p.rows:
+        rows_of[i] = rows_of.get(i, 0) + 1
+    for i, _, _ in p.slices:
+        rows_of[i] = 2
+    one = tuple(r for r in p.rows if rows_of[r[0]] == 1)
+    many = tuple(r for r in p.rows if rows_of[r[0]] != 1)
+    return SeriesPlan(p.buckets, one, ()), SeriesPlan(p.buckets, many, p.slices)
 
 
 def _span(p: SeriesPlan, args: Args) -> str:
@@ -265,13 +280,12 @@ def _span(p: SeriesPlan, args: Args) -> str:
     return f"u.created_at >= {args.add(lo)} AND u.created_at < {args.add(hi)}"
 
 
-def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: str = "e") -> str:
+def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: str = "e", runs_name: str = "w") -> str:
     """(i, key, counters) from the stored rows and the record slices of a plan (`span`: `_span` of that plan).
 
     `keyed` None: every key of the dimension at each stored row (to rank them). Else only the keys of the row
-    source `keyed` (its column `key`), one index range scan per key and run of rows (`w`), each row then matched
-    to its bucket by `p`; LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read
-    every row of a key (it underestimates them) into a hash."""
+    source `keyed` (its column `key`), one index range scan per key and run of rows (`runs_name`, see
+    `_keyed_rows`), each row then matched to its bucket by `rows`."""
     cols = _slots(src.measure, "a.", None)
     exprs = _slots(src.measure, "", USAGE_COUNTER_SQL)
     stored = (
@@ -281,9 +295,8 @@ def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: 
     record_where = src.record_where
     if keyed is not None:
         stored = (
-            f"SELECT r.i, a.key, {cols} FROM w CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT * FROM usage_agg a"
-            f" WHERE a.dim = '{src.dim}' AND a.key = k.key AND a.grain = w.grain AND a.bucket >= w.lo"
-            f" AND a.bucket <= w.hi OFFSET 0) a JOIN {rows} r ON r.grain = a.grain AND r.bucket = a.bucket"
+            f"SELECT r.i, a.key, {cols} FROM {_keyed_rows(src, keyed, runs_name)} JOIN {rows} r"
+            " ON r.grain = a.grain AND r.bucket = a.bucket"
         )
         record_where += f" AND {src.record_key} IN (SELECT key FROM {keyed} k)"
     return (
@@ -291,6 +304,29 @@ def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: 
         f" ON u.created_at >= c.lo AND u.created_at < c.hi"
         f" WHERE {src.record_key} IS NOT NULL AND {record_where} AND {span} GROUP BY 1, 2"
     )
+
+
+def _keyed_rows(src: _Source, keyed: str, runs_name: str) -> str:
+    """The stored rows `a` of the keys of `keyed` over the runs `runs_name`: one index range scan per key and run;
+    LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read every row of a key
+    (it underestimates them) into a hash."""
+    w = runs_name
+    return (
+        f"{w} CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = '{src.dim}'"
+        f" AND a.key = k.key AND a.grain = {w}.grain AND a.bucket >= {w}.lo AND a.bucket <= {w}.hi OFFSET 0) a"
+    )
+
+
+def _summed(src: _Source, keyed: str, span: str) -> str:
+    """(i, key, COUNTERS) per bucket and key of the keys of `keyed` (the bucket plan split by `_split`: `p1`/`w1`
+    the buckets of one stored row, `p`/`w`/`e` the others): a bucket of one stored row per key is that row as
+    stored (most buckets: no sort, no numeric sums), the others summed."""
+    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
+    single = (
+        f"SELECT r.i, a.key, {_slots(src.measure, 'a.', None)} FROM {_keyed_rows(src, keyed, 'w1')} JOIN p1 r"
+        " ON r.grain = a.grain AND r.bucket = a.bucket"
+    )
+    return f"{single} UNION ALL SELECT i, key, {sums} FROM ({_union(src, keyed, span)}) s GROUP BY 1, 2"
 
 
 def _slots(measure: tuple[str, ...], prefix: str, recount: dict[str, str] | None) -> str:
@@ -342,11 +378,19 @@ def _provider_statement(
 def _statement(
     p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
 ) -> tuple[str, str | None, str]:
-    """(head, grouped or None, totals) as `series_points.statement` takes them."""
-    sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
-    span_p = _span(p, args)
-    totals = f"SELECT i, {sums} FROM ({_union(total, total.key, span_p)}) s GROUP BY 1"
-    head = f"WITH {_sources(p, 'p', 'e', args)}, {_runs(p, args)}"
+    """(head, grouped or None, totals) as `series_points.statement` takes them; grouped, the head also ranks the
+    top groups into `t(key, ord)`."""
+    one, many = _split(p)
+    span_p = _span(many, args)
+    head = f"WITH {_sources(many, 'p', 'e', args)}, {_runs(many, args)}, {_plan_rows(one, 'p1', args)}"
+    head += f", {_runs(one, args, 'w1')}"
+    if total.one_key and total.key is not None:
+        totals = f"SELECT i, {', '.join(COUNTERS)} FROM ({_summed(total, total.key, span_p)}) s"
+    else:  # several keys (stats_series' scopes): every bucket summed over them
+        sums = ", ".join(f"{cast_sum(c)} AS {c}" for c in COUNTERS)
+        single = _union(total, total.key, "FALSE", "p1", "e", "w1")  # FALSE: the slices are the others' part
+        stored = f"{single} UNION ALL {_union(total, total.key, span_p)}"
+        totals = f"SELECT i, {sums} FROM ({stored}) s GROUP BY 1"
     if group is None or ranking is None:
         return head, None, totals
     live = ""
@@ -355,16 +399,21 @@ def _statement(
             " WHERE EXISTS (SELECT 1 FROM entities u WHERE u.entity = 'user' AND u.id = g.key AND NOT u.deleted"
             " AND u.data IS NOT NULL)"
         )
+    # The order of the answer's groups too (requests over the range, then key bytewise): the bucket plan is
+    # another exact cover of the same range, so its sums per group are these.
     top = (
-        f"SELECT key FROM ({_union(group, None, _span(ranking, args), 'rp', 're')}) g{live} GROUP BY key"
-        " HAVING sum(n_all) > 0"
-        f' ORDER BY sum(n_all) DESC, key COLLATE "C" LIMIT {args.add(q.limit)}'
+        f'SELECT key, row_number() OVER (ORDER BY sum(n_all) DESC, key COLLATE "C") AS ord FROM'
+        f" ({_union(group, None, _span(ranking, args), 'rp', 're')}) g{live} GROUP BY key HAVING sum(n_all) > 0"
+        f" ORDER BY ord LIMIT {args.add(q.limit)}"
     )
-    return (
-        f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})",
-        f"SELECT i, key, {sums} FROM ({_union(group, 't', span_p)}) s GROUP BY 1, 2",
-        totals,
-    )
+    return f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})", _summed(group, "t", span_p), totals
+
+
+def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:
+    """The plan's stored rows as the row source `name(i, grain, bucket)`."""
+    rows = f"unnest({args.add([r[0] for r in p.rows])}::int4[], {args.add([r[1] for r in p.rows])}::int2[],"
+    rows += f" {args.add([r[2] for r in p.rows])}::timestamptz[])"
+    return f"{name} AS (SELECT * FROM {rows} AS x(i, grain, bucket))"
 
 
 async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[asyncpg.Record]) -> list[Series]:
