@@ -7,7 +7,8 @@ by GROUP BY), plus the record homes the writer keeps (migration 0007): M whole m
 traffic begins (the load generator's 2026-01-01), so the drain writes into the newest month as a live system
 does. Then bench/ingest.py's drain runs alternately on a fresh database and on a copy of the history (CREATE
 DATABASE ... TEMPLATE), --runs times each, every drain followed by `verify` (the recount of every aggregate,
-history included) and dropped.
+history included) and dropped. With --consume the history database itself becomes the drain's (renamed, no
+copy: half the disk, one run).
 
     PYTHONSAFEPATH=1 .venv/bin/python bench/long_history.py --requests 1000000 --months 24 --events 150000 --runs 2
         [--keep] [--history usagestream_bench_history_<tag>]  # keep the history database / reuse a kept one
@@ -78,7 +79,7 @@ async def load_history(settings: Settings, args: argparse.Namespace, tag: str) -
             )
             for r in indexes:
                 await conn.execute(f'DROP INDEX "{r["indexname"]}"')
-            await L.copy_templates(conn, tpl.finished, lambda x: x.usage)
+            await L.copy_templates(conn, tpl.finished, lambda x: x.usage)  # type: ignore[arg-type]  # a proxy
         n_tpl, parts = len(tpl.finished), settings.partitions
         ranges = L.chunks(args.requests, CHUNK)
         usage = [L.usage_insert(tag, lo, hi, n_tpl, start, step_us, parts) for lo, hi in ranges]
@@ -124,8 +125,9 @@ async def history(base: Settings, args: argparse.Namespace) -> tuple[str, dict[s
     return name, facts
 
 
-def from_history(base: Settings, name: str) -> I.Prepare:
-    """Replace the drain's fresh database with a copy of the history (same schema: both are migrated to head)."""
+def from_history(base: Settings, name: str, consume: bool) -> I.Prepare:
+    """Replace the drain's fresh database with a copy of the history (same schema: both are migrated to head), or
+    with the history itself, renamed (`consume`: no second copy on disk; the drain drops it afterwards)."""
 
     async def prepare(settings: Settings) -> None:
         target = settings.asyncpg_dsn.rsplit("/", 1)[1]
@@ -133,8 +135,11 @@ def from_history(base: Settings, name: str) -> I.Prepare:
         try:
             t0 = time.monotonic()
             await conn.execute(f'DROP DATABASE "{target}"')
-            await conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{name}"')
-            log(f"  {target}: a copy of {name} in {time.monotonic() - t0:.0f}s")
+            if consume:
+                await conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{target}"')
+            else:
+                await conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{name}"')
+            log(f"  {target}: {'renamed from' if consume else 'a copy of'} {name} in {time.monotonic() - t0:.0f}s")
         finally:
             await conn.close()
 
@@ -151,7 +156,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--history", default="", help="a kept history database to reuse (not loaded again)")
     parser.add_argument("--keep", action="store_true", help="keep the history database")
+    parser.add_argument(
+        "--consume", action="store_true", help="drain on the history itself, no copy (half the disk; one run)"
+    )
     args = parser.parse_args()
+    if args.consume and (args.runs != 1 or args.keep):
+        raise SystemExit("--consume drains on the history itself: one run, and it is not kept")
     base = Settings.from_env()
     if base.timezone != "UTC":
         raise SystemExit("the set-based loader rolls days and months up from UTC buckets: USAGESTREAM_TIMEZONE=UTC")
@@ -163,10 +173,10 @@ def main() -> None:
                 log(f"run {k + 1}: fresh database")
                 results["fresh"].append(asyncio.run(I.run_once(base, args.events, 1, Path(tmp))))
                 log(f"run {k + 1}: on the history ({name})")
-                prepare = from_history(base, name)
+                prepare = from_history(base, name, args.consume)
                 results["history"].append(asyncio.run(I.run_once(base, args.events, 1, Path(tmp), prepare)))
     finally:
-        if not args.keep and not args.history:
+        if not args.keep and not args.history and not args.consume:
             asyncio.run(I._drop(base, name))
     out: dict[str, Any] = {"history_database": name, "history_facts": facts}
     for side, runs in results.items():
