@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -40,7 +41,7 @@ from usagestream.materializer import pg_tables as t
 from usagestream.materializer.ops import migrate
 from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import CUSTOM_PLANS
-from usagestream.publisher.loadgen.traffic import generate
+from usagestream.publisher.loadgen.traffic import DEFAULT_START, generate
 from usagestream.settings import Settings
 from usagestream.streams.kafka_topics import ensure_topics
 
@@ -148,6 +149,11 @@ async def _fresh(base: Settings, log_dir: Path) -> tuple[Settings, str]:
     return settings, tag
 
 
+Prepare = Callable[[Settings], Awaitable[None]]
+# The drain's traffic starts at the load generator's DEFAULT_START: a history before it (bench/long_history.py)
+# is pruned from the poll instead of summed ten times a second beside the worker.
+_SEQ_SUM = "SELECT coalesce(sum(seq), 0)::bigint FROM usage_records WHERE created_at >= $1"
+
 # Our advisory lock namespaces (materializer/pg_tables.py): which lock a waiting batch wants.
 _ADVISORY = {t.PARTITION_LOCK_NAMESPACE: " (partition lock)", t.RETENTION_LOCK[0]: " (retention lock)"}
 
@@ -181,15 +187,23 @@ class _Waits:
         return f"lock waits {self.share() * 100:.1f} % of {self.busy} busy-backend samples ({kinds})"
 
 
-async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> dict[str, float]:
+async def run_once(
+    base: Settings, events: int, workers: int, log_dir: Path, prepare: Prepare | None = None
+) -> dict[str, float]:
+    """One drain; `prepare` runs on the migrated database before the traffic (bench/long_history.py: a history)."""
     settings, tag = await _fresh(base, log_dir)
+    if prepare is not None:
+        await prepare(settings)
     requests = int(events / 8.6)
     messages = generate(requests, seed=7, dup_ratio=0.01, reorder_ratio=0.01)
     await _preload(settings, messages)
     expected = _expected_seq(messages)
+    conn = await _poller(settings)
+    stored = await conn.fetchval(
+        _SEQ_SUM, DEFAULT_START
+    )  # a prepared history's (0 on a fresh database): not this drain's
     launched = time.monotonic()
     procs = _start_workers(settings, workers, log_dir, tag)
-    conn = await _poller(settings)
     first = done = 0.0
     cpu = rss = cpu_first = pg_cpu = 0.0
     wal_first = None
@@ -199,7 +213,7 @@ async def run_once(base: Settings, events: int, workers: int, log_dir: Path) -> 
         while True:
             if first:
                 await waits.sample(conn)
-            total = await conn.fetchval("SELECT coalesce(sum(seq), 0)::bigint FROM usage_records")
+            total = await conn.fetchval(_SEQ_SUM, DEFAULT_START) - stored
             now = time.monotonic()
             if total and not first:
                 first = now
