@@ -353,30 +353,21 @@ async def _verify_and_rows(dsn: str, dim: str) -> tuple[int, int, int]:
         await conn.close()
 
 
-def test_user_api_format_rows_are_inserted_as_verify_counts(empty_db: Settings) -> None:
-    """`db upgrade` from 0008 inserts the rows of the dimension 0009 adds (`user_api_format`) for every grain, as
-    `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of a
-    user's format would be missing)."""
+@pytest.mark.parametrize(
+    ("before", "dim"),
+    [("0008", "user_api_format"), ("0009", "provider_model")],
+    ids=["0009-user_api_format", "0010-provider_model"],
+)
+def test_a_new_dimension_s_rows_are_inserted_as_verify_counts(empty_db: Settings, before: str, dim: str) -> None:
+    """`db upgrade` from `before` inserts the rows of the dimension the next revision adds for every grain, as
+    `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of the
+    new dimension would be missing)."""
     migrate.upgrade(empty_db, "0002")
     asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
-    migrate.upgrade(empty_db, "0008")
+    migrate.upgrade(empty_db, before)
     asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, ()))
     migrate.upgrade(empty_db)
-    count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, "user_api_format"))
-    assert count == 0
-    assert rows > coarse > 0
-
-
-def test_provider_model_rows_are_inserted_as_verify_counts(empty_db: Settings) -> None:
-    """`db upgrade` from 0009 inserts the rows of the dimension 0010 adds (`provider_model`) for every grain, as
-    `usagestream verify` recounts them: afterwards verify finds no difference (without them every bucket of a
-    provider's model would be missing)."""
-    migrate.upgrade(empty_db, "0002")
-    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
-    migrate.upgrade(empty_db, "0009")
-    asyncio.run(_aggregate_without(empty_db.asyncpg_dsn, ()))
-    migrate.upgrade(empty_db)
-    count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, "provider_model"))
+    count, rows, coarse = asyncio.run(_verify_and_rows(empty_db.asyncpg_dsn, dim))
     assert count == 0
     assert rows > coarse > 0
 
