@@ -199,9 +199,7 @@ async def run_once(
     await _preload(settings, messages)
     expected = _expected_seq(messages)
     conn = await _poller(settings)
-    stored = await conn.fetchval(
-        _SEQ_SUM, DEFAULT_START
-    )  # a prepared history's (0 on a fresh database): not this drain's
+    stored = await conn.fetchval(_SEQ_SUM, DEFAULT_START)  # a prepared history's (0 on a fresh one): not ours
     launched = time.monotonic()
     procs = _start_workers(settings, workers, log_dir, tag)
     first = done = 0.0

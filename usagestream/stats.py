@@ -357,7 +357,7 @@ def dimension_keys(f: UsageFacts) -> Iterator[tuple[str, str]]:
         yield "user_model", f"{f.user_id}\x1f{f.model}"
     if f.provider_id is not None:
         yield "provider", f.provider_id
-        yield "provider_model", f"{f.provider_id}\x1f{f.model}"  # migration 0011: a provider's models
+        yield "provider_model", f"{f.provider_id}\x1f{f.model}"  # migration 0010: a provider's models
     if f.api_format is not None:
         yield "api_format", f.api_format
         if f.user_id is not None:  # migration 0009: the user summary's formats

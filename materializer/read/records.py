@@ -307,18 +307,20 @@ def export_sql(f: Filters) -> Statement:
     )
 
 
+# The entities a page row names: (entity kind, the record column holding its id); `page_entities` and
+# `full_page_sql` read them.
+NAMED = (
+    ("user", "user_id"),
+    ("api_key", "api_key_id"),
+    ("provider", "provider_id"),
+    ("provider_endpoint", "provider_endpoint_id"),
+    ("provider_api_key", "provider_api_key_id"),
+)
+
+
 async def page_entities(conn: Conn, rows: Sequence[Any]) -> Entities:
     """The entities a page of records names: users, keys, providers, endpoints, upstream keys."""
-    return await entity_maps(
-        conn,
-        {
-            "user": [r["user_id"] for r in rows],
-            "api_key": [r["api_key_id"] for r in rows],
-            "provider": [r["provider_id"] for r in rows],
-            "provider_endpoint": [r["provider_endpoint_id"] for r in rows],
-            "provider_api_key": [r["provider_api_key_id"] for r in rows],
-        },
-    )
+    return await entity_maps(conn, {kind: [r[column] for r in rows] for kind, column in NAMED})
 
 
 ATTEMPT_FLAGS_SQL = (
@@ -337,16 +339,6 @@ async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str,
         return {}
     rows = await conn.fetch(ATTEMPT_FLAGS_SQL, usage_ids)
     return {r["usage_id"]: {k: bool(r[k]) for k in FLAGS} for r in rows}
-
-
-# The entities a page row names: (entity kind, the record column holding its id); `page_entities` reads them.
-NAMED = (
-    ("user", "user_id"),
-    ("api_key", "api_key_id"),
-    ("provider", "provider_id"),
-    ("provider_endpoint", "provider_endpoint_id"),
-    ("provider_api_key", "provider_api_key_id"),
-)
 
 
 def no_entities() -> Entities:
