@@ -225,6 +225,7 @@ def test_the_last_bucket_follows_the_feed_without_polling(tab: Dash, deployment:
                 provider_id="p-oai",
                 response_time_ms=700,
                 output_tokens=77,
+                total_tokens=77,  # as a gateway reports it (eventgen's default is 0)
             )
         ],
     )
