@@ -74,6 +74,7 @@ def _pg_views() -> Entries:
         yield f"record_homes_sql({table!r})", v.record_homes_sql(table)
         yield f"upsert_sql({table!r}, ..._RECORD_COLUMNS, fence=True)", v.upsert_sql(table, columns, True)
     yield "SPREAD_USAGE_SQL", v.SPREAD_USAGE_SQL
+    yield "SPREAD_USAGE_ONE_QUARTER_SQL  -- facts sharing their buckets", v.SPREAD_USAGE_ONE_QUARTER_SQL
     yield "SPREAD_ATTEMPTS_SQL", v.SPREAD_ATTEMPTS_SQL
     yield "OVERDUE_SQL", v.OVERDUE_SQL
     yield "TIME_OUT_SQL", v.TIME_OUT_SQL

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Overflow, localcontext
+from operator import add, sub
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -497,10 +498,10 @@ def _accumulate(target: dict[K, list[int | Decimal]], key: K, vec: Sequence[int 
     acc = target.get(key)
     if acc is None:
         target[key] = list(vec) if sign == 1 else [-x for x in vec]
-    elif sign == 1:
-        target[key] = [a + x for a, x in zip(acc, vec, strict=True)]
-    else:
-        target[key] = [a - x for a, x in zip(acc, vec, strict=True)]
+    elif len(acc) != len(vec):
+        raise ValueError(f"counter vectors of different lengths: {len(acc)} and {len(vec)}")
+    else:  # map over operator's C functions: no Python frame per counter (the fold runs on the apply's path)
+        target[key] = list(map(add if sign == 1 else sub, acc, vec))
 
 
 def recount(facts: list[UsageFacts], tz: ZoneInfo) -> dict[AggKey, Counters]:

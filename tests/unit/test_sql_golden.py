@@ -73,6 +73,7 @@ def test_the_golden_shows_the_statements_the_writer_sends() -> None:
     text = (GOLDEN / "write.pg_views.sql").read_text(encoding="utf-8")
     sent = [
         pg_views.SPREAD_USAGE_SQL,
+        pg_views.SPREAD_USAGE_ONE_QUARTER_SQL,
         pg_views.SPREAD_ATTEMPTS_SQL,
         pg_views.OVERDUE_SQL,
         pg_views.TIME_OUT_SQL,
