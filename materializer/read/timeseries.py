@@ -150,7 +150,7 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
             whole = statement(p, ranking, q, attempts, stamps)
-            rows: Sequence[Sequence[Any]] = await conn.fetch(whole.text, *whole.args)
+            rows = [tuple(r) for r in await conn.fetch(whole.text, *whole.args)]  # (key, points, counts)
         else:
             halves = [statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi]) for lo, hi in _halves(p, cut)]
             rows = await series_halves.both(conn, other, halves)
@@ -445,7 +445,7 @@ def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:
     return f"{name} AS (SELECT * FROM {rows} AS x(i, grain, bucket))"
 
 
-async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[Sequence[Any]]) -> list[Series]:
+async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[tuple[Any, ...]]) -> list[Series]:
     """The rows of `series_points.statement` (key, points, counts) named: the groups' labels, `other` (if it
     counts anything), or `all`."""
     if q.group_by is None:
