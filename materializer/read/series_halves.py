@@ -4,8 +4,8 @@ One statement runs on one core of PostgreSQL, and a long series is mostly work p
 points written). The halves run side by side: the first on the answer's own connection, the second on another
 connection of the pool that imports the first one's snapshot (`pg_export_snapshot`, `SET TRANSACTION SNAPSHOT`),
 so both read exactly the same data. The second connection is taken only when the pool has one free at that
-moment (else the series is read whole, on one): waiting for it while holding the first could deadlock requests
-that each hold one. docs/read-model.md "Time series".
+moment, opening it if the pool has not yet (else the series is read whole, on one): waiting for a connection
+while holding the first could deadlock requests that each hold one. docs/read-model.md "Time series".
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read.sql import Statement
 
 MIN_BUCKETS = 96  # a shorter series is read whole: the second connection's setup would cost about what it saves
-ACQUIRE_S = 0.05  # the most a request waits for a connection the pool said was free (another took it meanwhile)
+# The most a request waits for a connection the pool said was free: opening one (the pool grows to it once) takes
+# milliseconds; the wait is bounded only for a race with another request taking the last one meanwhile.
+ACQUIRE_S = 1.0
 _SNAPSHOT = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")  # what pg_export_snapshot returns, e.g. 00000003-0000001B-1
 
 
