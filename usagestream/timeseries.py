@@ -71,6 +71,13 @@ class SeriesPlan:
     slices: tuple[tuple[int, datetime, datetime], ...]
 
 
+def part(p: SeriesPlan, lo: int, hi: int) -> SeriesPlan:
+    """The buckets `[lo, hi)` of `p` as a plan of their own, indexed from 0: what counts them is unchanged (a
+    series read in parts, materializer/read/series_halves.py)."""
+    rows = tuple((i - lo, grain, t) for i, grain, t in p.rows if lo <= i < hi)
+    return SeriesPlan(p.buckets[lo:hi], rows, tuple((i - lo, a, z) for i, a, z in p.slices if lo <= i < hi))
+
+
 @dataclass(frozen=True, slots=True)
 class Extent:
     """Where data can be: `[first, last]` (oldest stored instant, newest record), and the zone of the stored

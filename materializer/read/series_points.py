@@ -5,9 +5,12 @@ JSON encoding) it cost tens of milliseconds of the event loop per answer; Postgr
 the statement that sums the rows, and the API only joins a few strings (docs/read-model.md "Time series").
 
 The input is the statement's CTE list (`head`), the sums per bucket index and group (`grouped`: i, key, COUNTERS)
-and of the scope (`totals`: i, COUNTERS). The output rows are (key, points text) in the answer's order: the groups
-by requests over the range (then key bytewise), then `__other__` (totals minus the groups, present if it counts
-anything), or one row of key NULL when ungrouped. A point's text is what http/shape/timeseries.py documents.
+and of the scope (`totals`: i, COUNTERS). The output rows are (key, points text, counts) in the answer's order: the
+groups by requests over the range (then key bytewise), then `__other__` (totals minus the groups; `counts` false
+when it counts nothing in these buckets, and the answer then leaves it out), or one row of key NULL when
+ungrouped. A point's text is what http/shape/timeseries.py documents. The statement may cover only some of a
+series' buckets (read.series_halves: the two halves of a long series, read side by side): its text is then
+that part of each series' points, and `__other__` is shown if any part counts something.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def statement(
     if grouped is None:
         return (
             f"{head}, s0 AS ({_with_cents(totals)}), {buckets} SELECT NULL::text AS key,"
-            f" string_agg({point}, ',' ORDER BY b.i) AS points FROM b LEFT JOIN s0 c ON c.i = b.i"
+            f" string_agg({point}, ',' ORDER BY b.i) AS points, TRUE AS counts FROM b LEFT JOIN s0 c ON c.i = b.i"
         )
     listed = ", ".join(f"sum({c})::{'numeric' if c in ('cost', 'actual_cost') else 'bigint'} AS {c}" for c in SUMMED)
     rest = ", ".join(f"s.{c} - COALESCE(x.{c}, 0) AS {c}" for c in SUMMED)
@@ -92,8 +95,8 @@ def statement(
         ranked += " GROUP BY key)"
     return (
         f"{head}, g AS ({_with_cents(grouped)}), s0 AS ({totals}), {buckets}, o AS ({_with_cents(other)}), {ranked}"
-        f" SELECT key, points FROM (SELECT r.key, r.ord, string_agg({point}, ',' ORDER BY b.i) AS points"
-        f" FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key, r.ord"
-        f" UNION ALL SELECT '{OTHER}', NULL, string_agg({point}, ',' ORDER BY b.i) FROM b LEFT JOIN o c ON c.i = b.i"
-        f" HAVING bool_or({nonzero})) s ORDER BY ord NULLS LAST"
+        f" SELECT key, points, counts FROM (SELECT r.key, r.ord, string_agg({point}, ',' ORDER BY b.i) AS points,"
+        f" TRUE AS counts FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key, r.ord"
+        f" UNION ALL SELECT '{OTHER}', NULL, string_agg({point}, ',' ORDER BY b.i), COALESCE(bool_or({nonzero}),"
+        f" FALSE) FROM b LEFT JOIN o c ON c.i = b.i) s ORDER BY ord NULLS LAST"
     )

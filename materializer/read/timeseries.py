@@ -19,14 +19,24 @@ import asyncpg
 
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
-from usagestream.materializer.read import series_points
+from usagestream.materializer.read import series_halves, series_points
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.series_points import OTHER
 from usagestream.materializer.read.sql import Args, Statement, cast_sum
 from usagestream.materializer.read.stats import extent_sql
 from usagestream.slices import map_sliced
-from usagestream.timeseries import Bucket, Extent, PlanError, SeriesPlan, check_points, plan, plan_sliced, runs
+from usagestream.timeseries import (
+    Bucket,
+    Extent,
+    PlanError,
+    SeriesPlan,
+    check_points,
+    part,
+    plan,
+    plan_sliced,
+    runs,
+)
 
 # The counters of /stats (read.stats.STATS_COUNTERS) a point shows, plus input and output tokens.
 COUNTERS = (
@@ -63,6 +73,9 @@ PROVIDER_ATTEMPTS = ("attempts", "failures", "", "", "", "", "", "", "", "lat_su
 MEASURE = {"model": FR, "api_format": FR, "provider": PROVIDER_USAGE}  # else ALL
 ADMIN_GROUPS = ("model", "provider", "api_format", "user", "api_key")
 USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no other users, no providers
+# Up to this many record slices in a plan (a range's two cut ends; not a records-only plan's one per bucket), the
+# statement names each slice's bounds (`_span`).
+EXACT_SPANS = 4
 ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
 
 
@@ -113,12 +126,13 @@ class _Source:
 async def read(pool: asyncpg.Pool, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
     """`timeseries` in its own read-only REPEATABLE READ transaction (as every ReadStore method)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        return await timeseries(conn, q, tz_name)
+        return await timeseries(conn, q, tz_name, pool)
 
 
-async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
+async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Pool | None = None) -> SeriesAnswer:
     """The answer over one snapshot (call inside a read-only REPEATABLE READ transaction). Raises
-    `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid)."""
+    `usagestream.timeseries.PlanError` for a range it refuses (too many points, buckets off the grid). With
+    `pool`, a long series may read half its buckets on a second connection of it (read.series_halves)."""
     start, end, extent = await _extent(conn, q, tz_name)
     records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
     # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
@@ -132,9 +146,19 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str) -> SeriesAnswer:
         attempts = (a_plan, _rank_plan(start, end, q, a_extent, False))
     ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
     stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
-    sql, args = statement(p, ranking, q, attempts, stamps)
-    rows = await conn.fetch(sql, *args)
+    cut = series_halves.split_at(len(p.buckets)) if attempts is None else None  # provider: ranked per statement
+    async with series_halves.second(conn, pool if cut is not None else None) as other:
+        if other is None or cut is None:
+            whole = statement(p, ranking, q, attempts, stamps)
+            rows = [tuple(r) for r in await conn.fetch(whole.text, *whole.args)]  # (key, points, counts)
+        else:
+            halves = [statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi]) for lo, hi in _halves(p, cut)]
+            rows = await series_halves.both(conn, other, halves)
     return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+
+
+def _halves(p: SeriesPlan, cut: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    return (0, cut), (cut, len(p.buckets))
 
 
 def statement(
@@ -276,6 +300,11 @@ def _span(p: SeriesPlan, args: Args) -> str:
     cannot do by the slices' row source; FALSE without a slice (nothing of the records to plan)."""
     if not p.slices:
         return "FALSE"
+    if len(p.slices) <= EXACT_SPANS:
+        # Each slice's own bounds: a range's cut ends are a few minutes at each end; one span from the first to
+        # the last would cover the whole range, which PostgreSQL then estimates as most of the records and reads.
+        one = "(u.created_at >= {} AND u.created_at < {})"
+        return "(" + " OR ".join(one.format(args.add(c[1]), args.add(c[2])) for c in p.slices) + ")"
     lo, hi = min(c[1] for c in p.slices), max(c[2] for c in p.slices)
     return f"u.created_at >= {args.add(lo)} AND u.created_at < {args.add(hi)}"
 
@@ -416,13 +445,16 @@ def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:
     return f"{name} AS (SELECT * FROM {rows} AS x(i, grain, bucket))"
 
 
-async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[asyncpg.Record]) -> list[Series]:
-    """The rows of `series_points.statement` (key, points) named: the groups' labels, `other`, or `all`."""
+async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[tuple[Any, ...]]) -> list[Series]:
+    """The rows of `series_points.statement` (key, points, counts) named: the groups' labels, `other` (if it
+    counts anything), or `all`."""
     if q.group_by is None:
         return [Series(None, "all", rows[0][1] or "")]
     labels = await _labels(conn, q, [r[0] for r in rows if r[0] != OTHER])
     out = []
-    for key, points in rows:
+    for key, points, counts in rows:
+        if not counts:
+            continue
         if key == OTHER:
             out.append(Series(OTHER, "other", points))
         else:
