@@ -5,7 +5,8 @@ per-group results leave the database. Each group's rows of the period come from 
 partial index (migration 0004: completed records by (user_id | api_key_id, created_at, id) with the columns
 read included): index-only, already in window order, so neither the heap nor a sort is touched and the cost is
 the rows of the period (at 10 M requests over 400 days, ~175,000 per 168 h), not the history. The users of the
-period are enumerated by a recursive skip scan of the same index (one descent per user and month partition).
+period come from the aggregates (`ALL_USERS`: a few hundred month rows), so the statements name the records only
+in the per-user scans, whose bound `created_at > $1` prunes the month partitions when the statement is planned.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.sql import Statement
 from usagestream.slices import map_sliced
+from usagestream.stats import GRAIN_MONTH
 
 BANDS = ("within_5min", "within_15min", "within_30min", "within_60min", "over_60min")
 _BAND_SQL = ("m <= 5", "m > 5 AND m <= 15", "m > 15 AND m <= 30", "m > 30 AND m <= 60", "m > 60")
@@ -27,15 +29,17 @@ COMPLETED = "status = 'completed' AND created_at > $1"
 # (slow, a third of the query); date_part is float8 and, for a gap under a day (no days part in the interval),
 # the same correctly rounded value (interval->time / 1e6), so the numeric path is kept only for longer gaps.
 GAP_MINUTES = "CASE WHEN d < interval '1 day' THEN date_part('epoch', d) ELSE EXTRACT(EPOCH FROM d)::float8 END / 60"
-# Every user with a completed record since $1: a superset, the users of the month partitions the period
-# touches (the bound holds for every row of those partitions, so each step is one index descent per partition).
-ALL_USERS = """\
-WITH RECURSIVE grp(g) AS (\
-(SELECT user_id FROM usage_records WHERE status = 'completed' AND created_at >= date_trunc('month', $1, 'UTC') \
-AND user_id IS NOT NULL ORDER BY user_id LIMIT 1) \
-UNION ALL SELECT (SELECT user_id FROM usage_records \
-WHERE status = 'completed' AND created_at >= date_trunc('month', $1, 'UTC') \
-AND user_id > grp.g ORDER BY user_id LIMIT 1) FROM grp WHERE grp.g IS NOT NULL)"""
+# Every user with a completed record since $1, as a superset: the users whose month row of dimension `user` counts a
+# completed request in a month that may hold part of the period. Such a row exists for every completed record:
+# the writer folds a record into its aggregates in the transaction that writes it, and a rebuild recounts both in
+# one, so one snapshot sees both or neither (tests/integration/test_pg_reads_cache.py). A month bucket starts at
+# most 31 days and an hour (a DST change) before an instant it holds, whatever zone the months were cut in, so
+# every month holding an instant after $1 starts after $1 - 32 days. The records' month partitions are left
+# out of this part: reading the users from the records planned a scan of every partition per call.
+ALL_USERS = (
+    f"WITH grp(g) AS (SELECT key FROM usage_agg WHERE dim = 'user' AND grain = {GRAIN_MONTH}"
+    " AND bucket > $1::timestamptz - interval '32 days' AND n_completed > 0 GROUP BY key)"
+)
 
 
 def gaps(column: str, where: str, extra: str = "", desc: bool = False) -> str:

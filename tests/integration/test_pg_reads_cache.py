@@ -1,22 +1,28 @@
 """Cache-affinity SQL (materializer/read/cache.py) on the cases its fast path depends on.
 
 The gap in minutes is computed with date_part under a day and EXTRACT above: it must equal the reference's
-EXTRACT(EPOCH FROM gap)::float8 / 60 bit for bit. Users are enumerated by a skip scan bounded by the month
-partitions the period touches, and each user's rows are read per partition: a period across a month boundary,
-rows before it, ties on created_at and other statuses must give what a plain scan of the records gives.
+EXTRACT(EPOCH FROM gap)::float8 / 60 bit for bit. The users come from the month rows of the aggregates (recounted
+here from the records, as `usagestream rebuild` does; tests/integration/test_pg_reads_records.py covers the same
+answers with the aggregates the writer keeps), and each user's rows are read per partition: a period across a
+month boundary, rows before it, ties on created_at, other statuses and months cut in another zone must give what a
+plain scan of the records gives.
 """
 
 from __future__ import annotations
 
+import io
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from usagestream.http.shape import cache as shape
+from usagestream.materializer.ops import verify
 from usagestream.materializer.read import cache
 from usagestream.materializer.read.sql import iso
+from usagestream.settings import Settings
 
 NOW = datetime(2020, 2, 2, 12, 0, tzinfo=UTC)  # months no other test writes to: their partitions are ours
 HOURS = 168
@@ -70,12 +76,21 @@ USERS = {  # user -> [(created_at, id, status)]
 }
 
 
-async def _load(pg: asyncpg.Connection) -> None:
+Users = dict[str, list[tuple[datetime, str, str]]]
+
+
+async def _load(pg: asyncpg.Connection, settings: Settings, users: Users = USERS) -> None:
+    """The records of `users`, then every aggregate recounted from them (months cut in settings.timezone)."""
+    await _insert(pg, users)
+    await verify.rebuild(settings, out=io.StringIO())
+
+
+async def _insert(pg: asyncpg.Connection, users: Users) -> None:
     await pg.execute(
         "SELECT usagestream_month_partition('usage_records', m)"
         " FROM generate_series(timestamptz '2019-12-01', '2020-02-01', interval '1 month') m"
     )
-    rows = [(i, u, at, st) for u, rs in USERS.items() for at, i, st in rs]
+    rows = [(i, u, at, st) for u, rs in users.items() for at, i, st in rs]
     await pg.executemany(
         "INSERT INTO usage_records (id, seq, kafka_partition, request_id, provider_name, model, is_stream, status,"
         " input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, total_tokens,"
@@ -86,6 +101,8 @@ async def _load(pg: asyncpg.Connection) -> None:
         " 0, 0, 0, 0, $3, $2, 'k-' || $2)",
         rows,
     )
+    if users is not USERS:
+        return
     parts = await pg.fetch(
         "SELECT DISTINCT tableoid::regclass::text AS p FROM usage_records WHERE id IN ('a1', 'b4', 'd1')"
     )
@@ -122,8 +139,8 @@ async def interval_timeline(
     return await shape.timeline_body(rows, users, hours, multi)
 
 
-async def test_ttl_across_a_month_boundary(pg: asyncpg.Connection) -> None:
-    await _load(pg)
+async def test_ttl_across_a_month_boundary(pg: asyncpg.Connection, settings: Settings) -> None:
+    await _load(pg, settings)
     got = await ttl_analysis(pg, None, None, HOURS, NOW)
     want = {u: [m for _, _, m in _gaps(u)] for u in USERS if len(_gaps(u)) >= 2}
     assert [g["group_id"] for g in got["users"]] == ["uc", "ua", "ub"]  # count desc, then id
@@ -158,8 +175,8 @@ def _points(limit: int, user: str | None, multi: bool) -> list[dict[str, Any]]:
     ]
 
 
-async def test_interval_timeline_across_a_month_boundary(pg: asyncpg.Connection) -> None:
-    await _load(pg)
+async def test_interval_timeline_across_a_month_boundary(pg: asyncpg.Connection, settings: Settings) -> None:
+    await _load(pg, settings)
     for limit, user, info in [
         (100, None, True),
         (3, None, True),
@@ -171,3 +188,19 @@ async def test_interval_timeline_across_a_month_boundary(pg: asyncpg.Connection)
     ]:
         got = await interval_timeline(pg, HOURS, limit, user, info, NOW)
         assert got["points"] == _points(limit, user, info and user is None), (limit, user, info)
+
+
+async def test_users_of_months_cut_twelve_hours_behind_utc(pg: asyncpg.Connection, settings: Settings) -> None:
+    """The users are read from month rows: cut at UTC-12, the month holding the last hour of 2020-02-01 11:00 UTC
+    (local 2020-01-31 23:00) starts 2020-01-01 12:00 UTC, 30 days 23 hours before the period; its user is listed
+    (a bound at the period's UTC month, 2020-02-01 00:00, would miss it)."""
+    at = datetime(2020, 2, 1, 11, 0, tzinfo=UTC)
+    users: Users = {"ue": [(at + timedelta(minutes=m), f"e{m}", "completed") for m in (10, 20, 50)]}
+    await _load(pg, replace(settings, timezone="Etc/GMT+12"), users)
+    bucket = await pg.fetchval("SELECT bucket FROM usage_agg WHERE dim = 'user' AND key = 'ue' AND grain = 3")
+    assert bucket == datetime(2020, 1, 1, 12, 0, tzinfo=UTC)
+    now = at + timedelta(hours=1)
+    got = await ttl_analysis(pg, None, None, 1, now)
+    assert [(g["group_id"], g["request_count"]) for g in got["users"]] == [("ue", 2)]
+    timeline = await interval_timeline(pg, 1, 100, None, True, now)
+    assert [(p["user_id"], p["y"]) for p in timeline["points"]] == [("ue", 10.0), ("ue", 30.0)]
