@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -204,3 +205,58 @@ async def test_users_of_months_cut_twelve_hours_behind_utc(pg: asyncpg.Connectio
     assert [(g["group_id"], g["request_count"]) for g in got["users"]] == [("ue", 2)]
     timeline = await interval_timeline(pg, 1, 100, None, True, now)
     assert [(p["user_id"], p["y"]) for p in timeline["points"]] == [("ue", 10.0), ("ue", 30.0)]
+
+
+# The reference's TTL analysis (docs/reference-api.md §1.1 `usage`, over our records): a window function over the
+# period's completed rows and one GROUP BY with the reference's aggregates.
+REF_TTL = """WITH iv AS (SELECT user_id AS g, EXTRACT(EPOCH FROM created_at - lag(created_at)
+    OVER (PARTITION BY user_id ORDER BY created_at))::float8 / 60 AS m FROM usage_records
+    WHERE status = 'completed' AND created_at > $1 AND user_id IS NOT NULL)
+    SELECT g, count(*) AS n, count(*) FILTER (WHERE m <= 5) AS within_5min,
+    count(*) FILTER (WHERE m > 5 AND m <= 15) AS within_15min,
+    count(*) FILTER (WHERE m > 15 AND m <= 30) AS within_30min,
+    count(*) FILTER (WHERE m > 30 AND m <= 60) AS within_60min, count(*) FILTER (WHERE m > 60) AS over_60min,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY m) AS p50, percentile_cont(0.75) WITHIN GROUP (ORDER BY m) AS p75,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY m) AS p90, avg(m) AS avg_m, min(m) AS min_m, max(m) AS max_m
+    FROM iv WHERE m IS NOT NULL GROUP BY g HAVING count(*) >= 2"""
+REF_COLUMNS = ("g", "n", *cache.BANDS, "p50", "p75", "p90", "avg_m", "min_m", "max_m")
+STEPS_US = [0, 1, 999_999, 7_200_000_000, 7_200_000_001, 86_400_000_000, 90_061_000_001]  # ties, 2 h, over a day
+
+
+def _random_users(n_users: int, seed: int) -> Users:
+    """Users with 1 to 120 completed requests each (and some failed ones) from 2020-01-25 on, across the month
+    boundary: random gaps of microseconds to days, the edge steps of STEPS_US among them."""
+    rnd = random.Random(seed)
+    users: Users = {}
+    for u in range(n_users):
+        at, rows = datetime(2020, 1, 25, tzinfo=UTC) + timedelta(seconds=rnd.randrange(86_400)), []
+        for i in range(rnd.randrange(1, 121)):
+            step = rnd.choice(STEPS_US) if rnd.random() < 0.2 else int(rnd.expovariate(1 / 900) * 1e6)
+            at += timedelta(microseconds=step)
+            rows.append((at, f"r{u}-{i}", "failed" if rnd.random() < 0.1 else "completed"))
+        users[f"u{u:03d}"] = rows
+    return users
+
+
+async def test_ttl_statement_is_the_reference_bit_for_bit(pg: asyncpg.Connection, settings: Settings) -> None:
+    """Every value of every group (counts, bands, the three percentiles, avg, min, max) equals the reference's
+    GROUP BY exactly, as float8, for periods of 1 hour to 30 days."""
+    await _load(pg, settings, _random_users(60, 7))
+    for hours in (1, 24, 168, 720):
+        since = NOW - timedelta(hours=hours)
+        ref = {r["g"]: dict(r) for r in await pg.fetch(REF_TTL, since)}
+        got = {r["g"]: {k: r[k] for k in REF_COLUMNS} for r in await cache.ttl_groups(pg, None, None, since)}
+        assert len(got) > 5 or hours == 1
+        assert got == ref, hours
+
+
+async def test_timeline_counts_two_hours_as_the_reference(pg: asyncpg.Connection, settings: Settings) -> None:
+    """A gap of exactly 120 minutes is a point, one of 120 minutes and a microsecond is not: every user's count
+    of points (its quota when all fit) keeps exactly its points."""
+    t0 = NOW - timedelta(hours=20)
+    steps = [0, 7_200_000_000, 7_200_000_001, 60_000_000, 7_199_999_999]
+    ats = [t0 + timedelta(microseconds=sum(steps[: i + 1])) for i in range(len(steps))]
+    users: Users = {"uf": [(at, f"f{i}", "completed") for i, at in enumerate(ats)]}
+    await _load(pg, settings, users)
+    got = await interval_timeline(pg, HOURS, 100, None, True, NOW)
+    assert [p["x"] for p in got["points"]] == [iso(ats[i]) for i in (1, 3, 4)]
