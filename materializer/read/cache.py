@@ -5,9 +5,10 @@ results leave the database. Each group's rows of the period come from one range 
 (migration 0004: completed records by (user_id | api_key_id, created_at, id) with the columns read included):
 index-only, so the heap is not touched and the cost is the rows of the period (at 10 M requests over 400 days,
 ~175,000 per 168 h), not the history. The TTL analysis and the timeline's counts pair each time with the one
-before it in a sorted array (`gap_rows`); the timeline's points use a window function read newest first (`gaps`). The users of the
-period come from the aggregates (`ALL_USERS`: a few hundred month rows), so the statements name the records only
-in the per-user scans, whose bound `created_at > $1` prunes the month partitions when the statement is planned.
+before it in a sorted array (`gap_rows`); the timeline's points use a window function read newest first (`gaps`).
+The users of the period come from the aggregates (`ALL_USERS`: a few hundred month rows), so the statements name
+the records only in the per-user scans, whose bound `created_at > $1` prunes the month partitions when the
+statement is planned.
 """
 
 from __future__ import annotations
