@@ -66,9 +66,9 @@ def gap_rows(where: str) -> str:
 
 
 def deltas(where: str) -> str:
-    """`d`, each gap of `gap_rows` as an interval."""
+    """`d`, each gap of `gap_rows` as an interval, and `prev`, the time of the row before it."""
     times = f"SELECT array_agg(created_at ORDER BY created_at) AS t FROM usage_records WHERE {where}"
-    return f"SELECT b - p AS d FROM ({times}) x, unnest(t[2:], t[:cardinality(t) - 1]) u(b, p)"
+    return f"SELECT b - p AS d, p AS prev FROM ({times}) x, unnest(t[2:], t[:cardinality(t) - 1]) u(b, p)"
 
 
 def percentile(q: str) -> str:
@@ -131,9 +131,12 @@ async def ttl_rows(
 
 
 # --- interval timeline ------------------------------------------------------------------------------------
-def _points(limit: str | None) -> str:
-    """A user's (grp.g) points since $1 (gap <= 120 min), newest first; at most `limit` of them if given."""
-    rows = gaps("user_id", f"{COMPLETED} AND user_id = grp.g", "created_at, id, model", desc=True)
+def _points(limit: str | None, lo: str = "") -> str:
+    """A user's (grp.g) points since $1 (gap <= 120 min), newest first; at most `limit` of them if given; with
+    `lo`, only the rows from that time on are read (it must be at or before the previous row of the oldest point
+    wanted, so that every point wanted keeps its gap)."""
+    where = f"{COMPLETED} AND user_id = grp.g" + (f" AND created_at >= {lo}" if lo else "")
+    rows = gaps("user_id", where, "created_at, id, model", desc=True)
     newest = f" ORDER BY created_at DESC, id DESC LIMIT {limit}" if limit else ""  # the order the rows come in
     return f"SELECT * FROM ({rows}) b WHERE m <= 120{newest}"
 
@@ -148,19 +151,21 @@ def simple_timeline(user_filter: bool) -> str:
 
 
 # Each user keeps all points when the total fits `limit` ($2), else its newest
-# ceil(user_count * limit / total) (at least 1); shown oldest first. Two passes: every user's point count
-# (gaps only, no rows leave the scan), then each user's newest `quota` points, read newest first and cut by
-# LIMIT, so only the points kept are carried, sorted and returned.
-# m <= 120 exactly when d <= 2 hours: m is a monotone rounding of d's microseconds, 2 hours is 120.0 minutes
-# exactly, and 2 hours and a microsecond already rounds above 120; so the count needs no gap in minutes.
-_COUNT = "SELECT count(*) AS n FROM ({}) b WHERE d <= interval '2 hours'"
+# ceil(user_count * limit / total) (at least 1); shown oldest first. Two passes: every user's points from its
+# sorted times (`deltas`: no rows leave the scan), kept as the sorted times of the rows before them (`pp`), then
+# each user's newest `quota` points, read newest first from the time before the oldest of them, pp[n - q + 1]
+# (the rows before a user's points are in time order as the points are), so neither the user's older rows nor a
+# sort of them is read. m <= 120 exactly when d <= 2 hours: m is a monotone rounding of d's microseconds,
+# 2 hours is 120.0 minutes exactly, and 2 hours and a microsecond already rounds above 120.
+_NEAR = "SELECT array_agg(prev ORDER BY prev) FILTER (WHERE d <= interval '2 hours') AS pp FROM ({}) b"
 MULTI_TIMELINE = (
-    f"{ALL_USERS}, cnt AS (SELECT grp.g, c.n FROM grp CROSS JOIN LATERAL"
-    f" ({_COUNT.format(deltas(f'{COMPLETED} AND user_id = grp.g'))}) c WHERE grp.g IS NOT NULL AND c.n > 0),"
-    " quota AS (SELECT g, (CASE WHEN total <= $2 THEN n ELSE GREATEST(ceil(n::numeric * $2 / total), 1) END)::bigint"
-    " AS q FROM (SELECT g, n, sum(n) OVER () AS total FROM cnt) t)"
-    f" SELECT grp.g AS user_id, p.created_at, p.model, p.m FROM quota grp CROSS JOIN LATERAL ({_points('grp.q')}) p"
-    " ORDER BY p.created_at, p.id"
+    f"{ALL_USERS}, cnt AS (SELECT grp.g, c.pp, cardinality(c.pp) AS n FROM grp CROSS JOIN LATERAL"
+    f" ({_NEAR.format(deltas(f'{COMPLETED} AND user_id = grp.g'))}) c WHERE grp.g IS NOT NULL AND c.pp IS NOT NULL),"
+    " quota AS (SELECT g, q, pp[(n - q + 1)::int] AS lo FROM (SELECT g, n, pp, (CASE WHEN total <= $2 THEN n"
+    " ELSE GREATEST(ceil(n::numeric * $2 / total), 1) END)::bigint AS q"
+    " FROM (SELECT g, n, pp, sum(n) OVER () AS total FROM cnt) t) u)"
+    f" SELECT grp.g AS user_id, p.created_at, p.model, p.m FROM quota grp"
+    f" CROSS JOIN LATERAL ({_points('grp.q', 'grp.lo')}) p ORDER BY p.created_at, p.id"
 )
 
 

@@ -46,7 +46,8 @@ async def test_gap_minutes_is_the_reference_gap(pg: asyncpg.Connection) -> None:
     assert n == 200010 and differ == 0
 
 
-USERS = {  # user -> [(created_at, id, status)]
+Users = dict[str, list[tuple[datetime, str, str]]]
+USERS: Users = {  # user -> [(created_at, id, status)]
     "ua": [  # only in January, in the period, gaps over a day; a failed request does not count
         (T + timedelta(days=26, hours=10), "a1", "completed"),
         (T + timedelta(days=27, hours=10, microseconds=1), "a2", "completed"),
@@ -75,9 +76,6 @@ USERS = {  # user -> [(created_at, id, status)]
         (T + timedelta(days=21), "d3", "completed"),
     ],
 }
-
-
-Users = dict[str, list[tuple[datetime, str, str]]]
 
 
 async def _load(pg: asyncpg.Connection, settings: Settings, users: Users = USERS) -> None:
@@ -110,9 +108,9 @@ async def _insert(pg: asyncpg.Connection, users: Users) -> None:
     assert {r["p"] for r in parts} == {"usage_records_p202001", "usage_records_p202002"}
 
 
-def _gaps(user: str) -> list[tuple[datetime, str, float]]:
-    since = NOW - timedelta(hours=HOURS)
-    rs = sorted((at, i) for at, i, st in USERS[user] if st == "completed" and at > since)
+def _gaps(user: str, users: Users = USERS, hours: int = HOURS) -> list[tuple[datetime, str, float]]:
+    since = NOW - timedelta(hours=hours)
+    rs = sorted((at, i) for at, i, st in users[user] if st == "completed" and at > since)
     return [(b[0], b[1], (b[0] - a[0]).total_seconds() / 60) for a, b in zip(rs, rs[1:], strict=False)]
 
 
@@ -158,8 +156,10 @@ async def test_ttl_across_a_month_boundary(pg: asyncpg.Connection, settings: Set
     assert (await ttl_analysis(pg, "ua", "k-ub", HOURS, NOW))["users"] == []
 
 
-def _points(limit: int, user: str | None, multi: bool) -> list[dict[str, Any]]:
-    per = {u: [p for p in _gaps(u) if p[2] <= 120] for u in USERS if user is None or u == user}
+def _points(
+    limit: int, user: str | None, multi: bool, users: Users = USERS, hours: int = HOURS
+) -> list[dict[str, Any]]:
+    per = {u: [p for p in _gaps(u, users, hours) if p[2] <= 120] for u in users if user is None or u == user}
     total = sum(len(v) for v in per.values())
     kept: list[tuple[datetime, str, float, str]] = []
     for u, pts in per.items():
@@ -260,3 +260,14 @@ async def test_timeline_counts_two_hours_as_the_reference(pg: asyncpg.Connection
     await _load(pg, settings, users)
     got = await interval_timeline(pg, HOURS, 100, None, True, NOW)
     assert [p["x"] for p in got["points"]] == [iso(ats[i]) for i in (1, 3, 4)]
+
+
+async def test_multi_user_timeline_quotas_on_random_users(pg: asyncpg.Connection, settings: Settings) -> None:
+    """Each user's newest quota of points, read from the time before the oldest of them: the same points as the
+    plain recount for limits from 1 to all, with ties, 2-hour edges and long gaps among them."""
+    users = _random_users(60, 11)
+    await _load(pg, settings, users)
+    for hours in (24, 168, 720):
+        for limit in (1, 7, 60, 333, 2000, 50000):
+            got = await interval_timeline(pg, hours, limit, None, True, NOW)
+            assert got["points"] == _points(limit, None, True, users, hours), (hours, limit)
