@@ -32,6 +32,20 @@ def times_of(lo: str, hi: str) -> str:
     )
 
 
+def backfill_sql(tz: str) -> str:
+    """Every local day of `tz` (an IANA name of ours, inlined) that has completed records, kept with revision 0:
+    set-based, for a bulk load into a database whose hours have no counter yet (bench/reads_load.py)."""
+    return (
+        "INSERT INTO completed_times_days (lo, hi, revsum, n_rt, n_fb, rt, fb)"
+        f" SELECT d::timestamp AT TIME ZONE '{tz}', (d + 1)::timestamp AT TIME ZONE '{tz}', 0, n_rt, n_fb, rt, fb"
+        f" FROM (SELECT (u.created_at AT TIME ZONE '{tz}')::date AS d, count(u.response_time_ms) AS n_rt,"
+        f" count(u.first_byte_time_ms) AS n_fb,"
+        f" percentile_cont(ARRAY[{_Q}]) WITHIN GROUP (ORDER BY u.response_time_ms) AS rt,"
+        f" percentile_cont(ARRAY[{_Q}]) WITHIN GROUP (ORDER BY u.first_byte_time_ms) AS fb"
+        " FROM usage_records u WHERE u.status = 'completed' GROUP BY 1) x"
+    )
+
+
 # The writer: raise the counter of each UTC hour of $1 (the created_at of every record the transaction changed,
 # and the old one of a moved record), in hour order so that two writers lock the rows in one order.
 BUMP_SQL = (

@@ -96,6 +96,7 @@ def _day_times() -> Entries:
     d = pg_day_times
     for name in ("BUMP_SQL", "STALE_SQL", "FILL_SQL", "FORGET_DAYS_SQL", "FORGET_REVS_SQL", "MISMATCH_SQL"):
         yield name, getattr(d, name)
+    yield "backfill_sql('UTC')  -- bench/reads_load.py (migration 0011 freezes its own copy)", d.backfill_sql("UTC")
 
 
 def _retention() -> Entries:
