@@ -208,3 +208,22 @@ async def test_the_write_path_raises_each_changed_hour_once(pg: asyncpg.Connecti
     await pg.execute(BUMP_SQL, [at])
     rows = await pg.fetch("SELECT hour, rev FROM completed_times_revs ORDER BY hour")
     assert [(r["hour"], r["rev"]) for r in rows] == [(at.replace(minute=0), 2), (at.replace(hour=11, minute=0), 1)]
+
+
+async def test_one_filler_round_at_a_time(settings: Settings, pg: asyncpg.Connection) -> None:
+    """A worker whose round finds another worker's running skips its turn and writes nothing."""
+    s = _settings(settings)
+    await pg.execute(EMPTY)
+    pool = await create_pool(s, custom_plans=True)
+    try:
+        await _seed(PgViews(pool, s), 50)
+        await pg.execute("SELECT pg_advisory_lock($1, $2)", *day_times_fill.FILL_LOCK)
+        try:
+            assert await day_times_fill.fill_round(pool, s, NOW) == day_times_fill.Round(skipped=True)
+            assert await pg.fetchval("SELECT count(*) FROM completed_times_days") == 0
+        finally:
+            await pg.execute("SELECT pg_advisory_unlock($1, $2)", *day_times_fill.FILL_LOCK)
+        done = await day_times_fill.fill_round(pool, s, NOW)
+        assert (done.skipped, done.filled, done.left) == (False, 3, 1)  # the batch size, and more left
+    finally:
+        await pool.close()
