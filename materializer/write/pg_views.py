@@ -258,8 +258,9 @@ class PgViews:
                 TIMEOUT_MESSAGE,
                 timeout,
             )
-            await self.write_deltas(conn, deltas)
+            # Before the aggregates, as in a batch (`_usage`): every writer locks counter rows, then aggregate rows.
             await bump_hours(conn, [r["created_at"] for r in rows])
+            await self.write_deltas(conn, deltas)
             out.usage_applied = len(rows)
         log.info("timed out %d active requests", len(rows))
         return out
@@ -365,7 +366,9 @@ async def _select_for_update(conn: Conn, table: str, columns: Sequence[str], ids
 
 async def bump_hours(conn: Conn, created: list[datetime]) -> None:
     """Raise the revision of the UTC hours of `created` (records this transaction changed), so that no kept day
-    of the completed requests' times that meets them is read as current any more (materializer/pg_day_times.py)."""
+    of the completed requests' times that meets them is read as current any more (materializer/pg_day_times.py).
+    Every writer calls it before adding to the aggregates, so two transactions lock these rows and the aggregate
+    rows in the same order and cannot deadlock."""
     if created:
         await conn.execute(BUMP_SQL, created)
 

@@ -24,7 +24,7 @@ from usagestream.materializer.pg_day_times import BUMP_SQL, KEPT_SQL
 from usagestream.materializer.pg_pool import create_pool
 from usagestream.materializer.read import stats_totals
 from usagestream.materializer.write import day_times_fill
-from usagestream.materializer.write.pg_views import PgViews, write_preamble
+from usagestream.materializer.write.pg_views import SPREAD_USAGE_SQL, PgViews, write_preamble
 from usagestream.ports import Applied
 from usagestream.settings import Settings
 from usagestream.stats import Deltas
@@ -227,3 +227,35 @@ async def test_one_filler_round_at_a_time(settings: Settings, pg: asyncpg.Connec
         assert (done.skipped, done.filled, done.left) == (False, 3, 1)  # the batch size, and more left
     finally:
         await pool.close()
+
+
+class _Recording(asyncpg.Connection):  # type: ignore[misc]
+    """Records the text of every statement executed, in order."""
+
+    sent: list[str] = []
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        _Recording.sent.append(query)
+        return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+
+
+async def test_every_writer_raises_the_hours_before_adding_to_the_aggregates(
+    settings: Settings, pg: asyncpg.Connection
+) -> None:
+    """Counter rows, then aggregate rows, in every write transaction (a batch and a time-out alike): two workers
+    locking them in opposite orders could deadlock, and a batch that fails stops its worker."""
+    s = _settings(settings)
+    await pg.execute(EMPTY)
+    pool = await asyncpg.create_pool(s.asyncpg_dsn, min_size=1, max_size=1, connection_class=_Recording)
+    try:
+        views = PgViews(pool, s)
+        _Recording.sent.clear()
+        await views.apply([(0, _event(str(uuid.uuid4()), 1, START, "streaming", None, None))], [])
+        applied = list(_Recording.sent)
+        _Recording.sent.clear()
+        assert (await views.time_out([0])).usage_applied == 1
+        timed_out = list(_Recording.sent)
+    finally:
+        await pool.close()
+    for sent in (applied, timed_out):
+        assert sent.index(BUMP_SQL) < sent.index(SPREAD_USAGE_SQL), sent
