@@ -22,6 +22,7 @@ import asyncpg
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
+from usagestream.materializer.pg_day_times import backfill_sql
 from usagestream.stats import (
     ATTEMPT_COUNTERS,
     GRAIN_15M,
@@ -197,7 +198,8 @@ async def build_aggregates(pool: asyncpg.Pool, dims: Sequence[str]) -> None:
     async with pool.acquire() as conn:
         indexes, constraints = await drop_indexes(conn, AGG_TABLES)
     order = sorted(dims, key=lambda d: 0 if d in ("user_model", "user", "api_key") else 1)
-    await parallel(pool, [usage_agg_statement(d) for d in order] + [attempt_agg_statement()])
+    # The kept daily percentiles (migration 0011) of the benchmark's zone, UTC, as the migration fills them.
+    await parallel(pool, [usage_agg_statement(d) for d in order] + [attempt_agg_statement(), backfill_sql("UTC")])
     await parallel(pool, indexes)
     await parallel(pool, constraints, workers=1)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from usagestream.materializer import pg_counters, pg_tables
+from usagestream.materializer import pg_counters, pg_day_times, pg_tables
 from usagestream.materializer.ops import retention, verify
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.read import (
@@ -91,6 +91,13 @@ def _pg_counters() -> Entries:
     for table in ("USAGE_COUNTER_SQL", "ATTEMPT_COUNTER_SQL", "DIM_KEY_SQL"):
         for key, expr in getattr(pg_counters, table).items():
             yield f"{table}[{key!r}]", expr
+
+
+def _day_times() -> Entries:
+    d = pg_day_times
+    for name in ("BUMP_SQL", "STALE_SQL", "FILL_SQL", "FORGET_DAYS_SQL", "FORGET_REVS_SQL", "MISMATCH_SQL"):
+        yield name, getattr(d, name)
+    yield "backfill_sql('UTC')  -- bench/reads_load.py (migration 0011 freezes its own copy)", d.backfill_sql("UTC")
 
 
 def _retention() -> Entries:
@@ -490,7 +497,13 @@ def _stats_family() -> Entries:
             (START, END),
         )
     days = _day_spans(DAYS)
-    yield _call("stats_totals.percentiles_sql(days)", "/performance/percentiles", tot.percentiles_sql(days))
+    kept = Statement(pg_day_times.KEPT_SQL, ([d[0] for d in days], [d[1] for d in days]))
+    yield _call("pg_day_times.KEPT_SQL (the kept days still current)", "/performance/percentiles", kept)
+    yield _call(
+        "stats_totals.percentiles_sql(days)  -- the days not kept, here all",
+        "/performance/percentiles",
+        tot.percentiles_sql(days),
+    )
     for what, filters in PERFORMANCE_ASKS.items():
         ask = provider_performance.Ask(boundaries(*DAYS, "day", UTC_ZONE), 8, 10_000, **filters)
         yield _call(
@@ -582,6 +595,7 @@ def _value(v: Any) -> str:
 MODULES = {
     "write.pg_views": _pg_views,
     "pg_counters": _pg_counters,
+    "pg_day_times": _day_times,
     "ops.retention": _retention,
     "ops.verify": _verify,
     "read.cache": _cache,

@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from usagestream.materializer.ops import retention
 from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.write import day_times_fill
 from usagestream.materializer.write.pg_views import PgViews
 from usagestream.materializer.write.redis_live import RedisLive
 from usagestream.settings import Settings
@@ -210,6 +212,21 @@ class Worker:
                 log.warning("retention pass failed; next try in %.0fs", delay, exc_info=True)
             await asyncio.sleep(delay)
 
+    async def _day_times_loop(self) -> None:
+        """Keeps the daily percentiles' closed days current (materializer/write/day_times_fill.py): a round every
+        USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S, the next after a second while a round left stale days."""
+        interval = self.settings.day_times_fill_interval_s
+        while True:
+            delay = interval
+            try:
+                await self.ready()
+                assert self.pool is not None  # connected by ready()
+                done = await day_times_fill.fill_round(self.pool, self.settings, datetime.now(UTC))
+                delay = 1.0 if done.left else interval
+            except Exception:  # an outage, a lock: the worker keeps consuming, the next round retries
+                log.warning("kept daily percentiles: round failed; next in %.0fs", delay, exc_info=True)
+            await asyncio.sleep(delay)
+
 
 class WorkerService(mode.Service):
     """Runs with the faust app: the metrics server, the batch consumer and the retention loop start after the app
@@ -220,6 +237,7 @@ class WorkerService(mode.Service):
         self.worker = worker
         self.metrics_server: web.AppRunner | None = None
         self.retention_task: asyncio.Task[None] | None = None
+        self.day_times_task: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         w = self.worker
@@ -228,6 +246,8 @@ class WorkerService(mode.Service):
         w.requests.task.add_done_callback(_exit_if_failed)
         if w.settings.retention_interval_s > 0:
             self.retention_task = asyncio.create_task(w._retention_loop(), name="usagestream-retention")
+        if w.settings.day_times_fill_interval_s > 0:
+            self.day_times_task = asyncio.create_task(w._day_times_loop(), name="usagestream-day-times")
         # Objects alive now (faust, modules) live as long as the process: keep the collector off them.
         gc.collect()
         gc.freeze()
@@ -236,9 +256,10 @@ class WorkerService(mode.Service):
         gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
     async def on_stop(self) -> None:
-        if self.retention_task is not None:
-            self.retention_task.cancel()
-            await asyncio.gather(self.retention_task, return_exceptions=True)
+        for task in (self.retention_task, self.day_times_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.worker.requests.stop()
         await self.worker.close()
         await stop_metrics_server(self.metrics_server)

@@ -80,6 +80,13 @@ class Settings:
     # How often each worker runs a retention pass (also creating the coming months' partitions); 0 = never (run
     # `usagestream retention` from cron instead). Passes never overlap: a worker skips one another is running.
     retention_interval_s: float = 3600.0
+    # The kept daily percentiles of `/api/admin/stats/performance/percentiles` (materializer/write/day_times_fill.py):
+    # each worker tries a filler round this often (0 = never; one round at a time across workers), recomputing at
+    # most `day_times_fill_batch` missing or out-of-date closed days of the last `day_times_fill_days` days (in
+    # USAGESTREAM_TIMEZONE); while days are left, the next round follows after a second.
+    day_times_fill_interval_s: float = 60.0
+    day_times_fill_days: int = 400
+    day_times_fill_batch: int = 8
 
     def __post_init__(self) -> None:
         try:
@@ -119,6 +126,12 @@ class Settings:
                 raise ConfigError(f"USAGESTREAM_{name.upper()} must be between 0 (keep forever) and 100000")
         if not math.isfinite(self.retention_interval_s) or self.retention_interval_s < 0:
             raise ConfigError("USAGESTREAM_RETENTION_INTERVAL_S must be a finite number >= 0 (0: the worker runs none)")
+        if not math.isfinite(self.day_times_fill_interval_s) or self.day_times_fill_interval_s < 0:
+            raise ConfigError("USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S must be a finite number >= 0 (0: never)")
+        if not 0 <= self.day_times_fill_days <= 100_000:
+            raise ConfigError("USAGESTREAM_DAY_TIMES_FILL_DAYS must be between 0 and 100000")
+        if not 1 <= self.day_times_fill_batch <= 10_000:
+            raise ConfigError("USAGESTREAM_DAY_TIMES_FILL_BATCH must be between 1 and 10000")
         if 0 < self.retention_records_days * 86400 <= self.active_timeout_s:
             # A request's record must outlive its active phase, or its final snapshot would be refused.
             raise ConfigError("USAGESTREAM_RETENTION_RECORDS_DAYS must exceed USAGESTREAM_ACTIVE_TIMEOUT_S")

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from usagestream.errors import ConfigError
+from usagestream.materializer import pg_day_times
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import (
     ATTEMPT_COUNTER_SQL,
@@ -126,6 +127,10 @@ async def differences(conn: Conn, tz: str, per_step: int = 5) -> tuple[int, list
         rows = await conn.fetch(homes_difference_sql(table))
         total += len(rows)
         shown += [f"{t.HOMES[table]}: {r['side']}: {r['id']} {r['created_at']}" for r in rows[:per_step]]
+    # Kept daily percentiles that claim to be current (their revision is) must equal a recount of their day.
+    rows = await conn.fetch(pg_day_times.MISMATCH_SQL)
+    total += len(rows)
+    shown += [f"completed_times_days: differs from its records: {r['lo']} {r['hi']}" for r in rows[:per_step]]
     return total, shown
 
 

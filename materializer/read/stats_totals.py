@@ -2,8 +2,9 @@
 percentiles (`performance/percentiles`).
 
 Totals are sums of the aggregates over a range's plan (`stats_scope`). Percentiles cannot be: no sum of stored
-counters gives a quantile, so they are computed exactly by PostgreSQL's `percentile_cont` over the completed
-records of each local day of the range (the same machinery as the TTL analysis), a read of those records.
+counters gives a quantile, so each local day is exact PostgreSQL `percentile_cont` over its completed records:
+kept by the worker for closed days (`completed_times_days`, used only while its revision is current, see
+materializer/pg_day_times.py), else computed from the records (the same machinery as the TTL analysis).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from datetime import datetime
 
 import asyncpg
 
+from usagestream.materializer import pg_day_times
 from usagestream.materializer.read import stats_scope as scope
 from usagestream.materializer.read.sql import Args, Statement
 
 Row = scope.Row
 COMPARISON_COUNTERS = ("n_all", "tot_tok", "cost", "actual_cost", "rt_sum", "rt_n", "n_error")
 SAVINGS_COUNTERS = ("cr_tok", "cr_cost", "cc_cost")
-PERCENTILES = (0.5, 0.9, 0.99)
+PERCENTILES = pg_day_times.QUANTILES  # the kept days hold these
 MIN_SAMPLES = 10  # fewer samples in a day: no percentile (Aether's MIN_PERCENTILE_SAMPLES)
 
 
@@ -64,10 +66,17 @@ def percentiles_sql(days: Sequence[tuple[datetime, datetime]]) -> Statement:
 
 async def percentiles(pool: asyncpg.Pool, days: Sequence[tuple[datetime, datetime]]) -> list[Row]:
     """Per day `[lo, hi)` (UTC instants of local midnights): the sample counts and percentiles (floats) of
-    `response_time_ms` and `first_byte_time_ms` over the completed records, in the order of `days`."""
-    sql, args = percentiles_sql(days)
+    `response_time_ms` and `first_byte_time_ms` over the completed records, in the order of `days`. One snapshot:
+    the kept days still current in it, the others from the records."""
+    found: dict[int, Row] = {}
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await conn.fetch(sql, *args)
-    found = {r["i"]: dict(r) for r in rows}
+        los, his = [d[0] for d in days], [d[1] for d in days]
+        for r in await conn.fetch(pg_day_times.KEPT_SQL, los, his):
+            found[r["i"]] = dict(r)
+        rest = [i for i in range(len(days)) if i + 1 not in found]
+        if rest:
+            sql, args = percentiles_sql([days[i] for i in rest])
+            for r in await conn.fetch(sql, *args):
+                found[rest[r["i"] - 1] + 1] = dict(r)
     empty: Row = {"n_rt": 0, "n_fb": 0, "rt": None, "fb": None}
     return [found.get(i + 1, empty) for i in range(len(days))]

@@ -20,6 +20,7 @@ from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_cutoffs import read_cutoffs
+from usagestream.materializer.pg_day_times import BUMP_SQL
 from usagestream.materializer.pg_pool import Conn
 from usagestream.ports import Applied, State
 from usagestream.settings import Settings
@@ -166,13 +167,14 @@ class PgViews:
         if not latest:
             return
         stored = await _select_for_update(conn, "usage_records", t.USAGE_STATE_COLUMNS, list(latest))
-        rows, moved, homes = [], [], []
+        rows, moved, homes, changed = [], [], [], []
         for usage_id, (partition, ev) in latest.items():
             old = stored.get(usage_id)
             if old is not None and old["seq"] >= ev.seq:
                 out.usage_stale += 1
                 out.usage_states[usage_id] = old
                 continue
+            changed.append((partition, ev))
             new_state = _state_of(partition, ev)
             deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
             rows.append(_usage_row(partition, ev, bodies_cutoff))
@@ -186,6 +188,7 @@ class PgViews:
         await _delete_moved(conn, "usage_records", moved)
         await _upsert(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, fence=True)
         await _record_homes(conn, "usage_records", homes)
+        await bump_hours(conn, [*(ev.usage.created_at for _p, ev in changed), *(m[1] for m in moved)])
 
     async def _candidates(
         self,
@@ -256,6 +259,8 @@ class PgViews:
                 TIMEOUT_MESSAGE,
                 timeout,
             )
+            # Before the aggregates, as in a batch (`_usage`): every writer locks counter rows, then aggregate rows.
+            await bump_hours(conn, [r["created_at"] for r in rows])
             await self.write_deltas(conn, deltas)
             out.usage_applied = len(rows)
         log.info("timed out %d active requests", len(rows))
@@ -358,6 +363,15 @@ async def _select_for_update(conn: Conn, table: str, columns: Sequence[str], ids
     # bench/lookups.py, docs/benchmarks.md "By-id look-ups on a long history").
     rows = await conn.fetch(select_for_update_sql(table, columns), ids)
     return {r["id"]: r for r in rows}
+
+
+async def bump_hours(conn: Conn, created: list[datetime]) -> None:
+    """Raise the revision of the UTC hours of `created` (records this transaction changed), so that no kept day
+    of the completed requests' times that meets them is read as current any more (materializer/pg_day_times.py).
+    Every writer calls it before adding to the aggregates, so two transactions lock these rows and the aggregate
+    rows in the same order and cannot deadlock."""
+    if created:
+        await conn.execute(BUMP_SQL, created)
 
 
 async def _record_homes(conn: Conn, table: str, homes: list[tuple[str, datetime]]) -> None:

@@ -18,13 +18,16 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 from pg_admin import run_admin_sql
 
+from usagestream.day_ranges import DayRange
 from usagestream.materializer.ops import migrate
 from usagestream.materializer.ops.verify import (
     differences,
@@ -32,6 +35,7 @@ from usagestream.materializer.ops.verify import (
     expected_usage_sql,
     homes_difference_sql,
 )
+from usagestream.materializer.pg_day_times import KEPT_SQL, MISMATCH_SQL
 from usagestream.settings import Settings
 from usagestream.stats import DIMENSIONS, GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, USAGE_COUNTERS
 
@@ -413,3 +417,35 @@ def test_db_upgrade_command_twice_is_harmless(empty_db: Settings) -> None:
         assert done.returncode == 0, done.stderr
     tables, versions = asyncio.run(_schema(empty_db.asyncpg_dsn))
     assert TABLES <= tables and len(versions) == 1
+
+
+async def _kept_days(dsn: str) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]], int, int]:
+    """(the kept days, the configured zone's days that have completed records, how many kept days have a current
+    revision, how many of those verify finds different from their records)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        kept = [(r["lo"], r["hi"]) for r in await conn.fetch("SELECT lo, hi FROM completed_times_days ORDER BY lo")]
+        dates = await conn.fetch(
+            "SELECT DISTINCT (created_at AT TIME ZONE $1)::date AS d FROM usage_records WHERE status = 'completed'"
+            " ORDER BY 1",
+            ZONE,
+        )
+        zone = ZoneInfo(ZONE)
+        days = [DayRange(r["d"], r["d"], zone).day_spans()[0] for r in dates]
+        current = await conn.fetch(KEPT_SQL, [k[0] for k in kept], [k[1] for k in kept])
+        return kept, days, len(current), len(await conn.fetch(MISMATCH_SQL))
+    finally:
+        await conn.close()
+
+
+def test_the_daily_percentiles_are_kept_for_every_day_as_the_reader_asks(empty_db: Settings) -> None:
+    """`db upgrade` from 0010 keeps the exact daily percentiles of every local day of `meta.timezone` that has
+    records, with the bounds the reader asks for and a revision that is current, and verify's recount of them
+    agrees (without the backfill every day would be read from the records until the worker's filler came by)."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0010")
+    migrate.upgrade(empty_db)
+    kept, days, current, count = asyncio.run(_kept_days(empty_db.asyncpg_dsn))
+    assert kept == days and len(kept) > 1
+    assert current == len(kept) and count == 0

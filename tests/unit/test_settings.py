@@ -105,6 +105,10 @@ def test_settings_are_frozen() -> None:
         ("USAGESTREAM_RETENTION_INTERVAL_S", "-1", ("USAGESTREAM_RETENTION_INTERVAL_S", ">= 0")),
         ("USAGESTREAM_RETENTION_INTERVAL_S", "inf", ("USAGESTREAM_RETENTION_INTERVAL_S",)),
         ("USAGESTREAM_RETENTION_INTERVAL_S", "hourly", ("USAGESTREAM_RETENTION_INTERVAL_S", "float")),
+        ("USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S", "-1", ("USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S", ">= 0")),
+        ("USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S", "nan", ("USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S",)),
+        ("USAGESTREAM_DAY_TIMES_FILL_DAYS", "-1", ("USAGESTREAM_DAY_TIMES_FILL_DAYS",)),
+        ("USAGESTREAM_DAY_TIMES_FILL_BATCH", "0", ("USAGESTREAM_DAY_TIMES_FILL_BATCH",)),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(variable: str, raw: str, words: tuple[str, ...]) -> None:
