@@ -6,8 +6,9 @@ Every answer comes back as rows, sums and the entities they name (`RecordPage`, 
 - Parameters are already validated; `None` bounds mean unbounded; ranges are inclusive on `created_at`.
 - Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal` (or None where nothing was
   summed), exactly as summed; percentages, averages and rounding are the shaper's.
-- Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction), so a batch the worker
-  commits meanwhile is either wholly in the answer or not at all.
+- Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction, or one guarded statement,
+  or two that read the same snapshot: `_planned`, `_page_at_once`), so a batch the worker commits meanwhile is
+  either wholly in the answer or not at all.
 How each endpoint is answered: docs/read-model.md.
 """
 
@@ -91,7 +92,7 @@ class ReadStore:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
-        self.extents: dict[str, Extent] = {}  # the last extent read of each record table (`_planned`)
+        self.extents: dict[str, Extent] = {}  # the last extent read of each record table, bounded (`_planned`)
 
     async def _planned(
         self, conn: Conn, tables: Sequence[str], build: Callable[[list[Extent]], Statement], order: str = ""
@@ -101,13 +102,12 @@ class ReadStore:
         hold. A guard that fails reads the extents again; None (read it in a transaction instead) when a table has
         no record or the guard keeps failing (the worker moving the data's ends each time)."""
         for _ in range(GUARD_ATTEMPTS):
-            known = [self.extents.get(t) or await read_extent(conn, t) for t in tables]
+            known = [self.extents.get(t) or (await read_extent(conn, t)).bounded() for t in tables]
             self.extents.update((e.table, e) for e in known)
             if any(e.first is None for e in known):
                 self.extents.clear()  # records may come: read the extents again next time
                 return None
-            bounded = [e.bounded() for e in known]
-            sql, args = guarded(build(bounded), bounded, order)
+            sql, args = guarded(build(known), known, order)
             rows = await conn.fetch(sql, *args)
             if rows and rows[0]["plan_ok"]:  # a guarded statement always answers a row
                 return rows
