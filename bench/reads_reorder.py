@@ -69,7 +69,8 @@ async def run(args: argparse.Namespace) -> None:
                 n = await rewrite(conn, dim)
                 log(f"  {dim}: {n:,} rows in {time.monotonic() - t0:.0f}s")
             await conn.execute("CLUSTER attempt_agg USING attempt_agg_pkey")  # small: a second copy is cheap
-        await conn.execute("VACUUM ANALYZE usage_agg; VACUUM ANALYZE attempt_agg")
+        for table in ("usage_agg", "attempt_agg"):
+            await conn.execute(f"VACUUM ANALYZE {table}")  # one at a time: VACUUM runs outside a transaction
         took = time.monotonic() - started
         after = await conn.fetch(TOTALS_SQL)
         if [tuple(r) for r in after] != [tuple(r) for r in before]:

@@ -86,17 +86,18 @@ async def read_extent(conn: Conn, table: str) -> Extent:
 
 
 def guard_sql(e: Extent, args: Args) -> str:
-    """A condition true in a snapshot where a plan built from `e` is exact (module docstring). `e` has records
-    (`first` and `last` set): an empty table is read in a transaction instead."""
+    """A condition true in a snapshot where a plan built from `e` is exact (module docstring); for a table that
+    had no record, that it still has none."""
     t = e.table
-    if e.first is None or e.last is None:
-        raise ValueError("an extent without records has no guard")
     parts = [
         f"(SELECT value FROM meta WHERE key = 'timezone') IS NOT DISTINCT FROM {args.add(e.zone)}::text",
         f"(SELECT value FROM meta WHERE key = 'records_cutoff') IS NOT DISTINCT FROM {args.add(e.cut)}::text",
-        f"NOT EXISTS (SELECT 1 FROM {t} WHERE created_at < {args.add(e.first)})",
-        f"NOT EXISTS (SELECT 1 FROM {t} WHERE created_at > {args.add(e.last)})",
     ]
+    if e.first is None or e.last is None:
+        parts.append(f"NOT EXISTS (SELECT 1 FROM {t})")
+    else:
+        parts.append(f"NOT EXISTS (SELECT 1 FROM {t} WHERE created_at < {args.add(e.first)})")
+        parts.append(f"NOT EXISTS (SELECT 1 FROM {t} WHERE created_at > {args.add(e.last)})")
     if e.cut is not None:
         rollups = oldest_rollups_sql(t).replace("$1", args.add(datetime.fromisoformat(e.cut)))
         for column, value in (("min", e.rollup_first), ("max", e.rollup_last)):

@@ -99,14 +99,11 @@ class ReadStore:
     ) -> list[asyncpg.Record] | None:
         """The rows of `build(extents)` (a statement planned from the extents of `tables`) in one statement, with
         the plans' guard (read/extent.py), so the extents come from earlier reads: one round trip when they still
-        hold. A guard that fails reads the extents again; None (read it in a transaction instead) when a table has
-        no record or the guard keeps failing (the worker moving the data's ends each time)."""
+        hold. A guard that fails reads the extents again; None (read it in a transaction instead) when the guard
+        keeps failing (the worker moving the data's ends each time)."""
         for _ in range(GUARD_ATTEMPTS):
             known = [self.extents.get(t) or (await read_extent(conn, t)).bounded() for t in tables]
             self.extents.update((e.table, e) for e in known)
-            if any(e.first is None for e in known):
-                self.extents.clear()  # records may come: read the extents again next time
-                return None
             sql, args = guarded(build(known), known, order)
             rows = await conn.fetch(sql, *args)
             if rows and rows[0]["plan_ok"]:  # a guarded statement always answers a row

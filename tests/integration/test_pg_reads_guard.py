@@ -76,6 +76,22 @@ async def test_answers_follow_the_data_past_the_extent_they_were_planned_from(
         assert await answers(store) == expected(world)
 
 
+async def test_answers_follow_the_first_records_of_a_table_that_had_none(database_dsn: str, settings: Settings) -> None:
+    """No attempt stored yet: the candidates' extent is empty and its guard is that none exists. Once the attempts
+    are there, the guard fails, the extent is read again and the providers are the recount's."""
+    world = await seed_database(database_dsn, ZONE)
+    async with reads(settings) as store:
+        conn = await asyncpg.connect(database_dsn)
+        try:
+            await conn.execute("TRUNCATE candidate_records, candidate_record_homes, attempt_agg")
+        finally:
+            await conn.close()
+        assert await store.aggregation("provider", None, None, 100) == []
+        assert store.extents["candidate_records"].first is None
+        world = await seed_database(database_dsn, ZONE)
+        assert await answers(store) == expected(world)
+
+
 async def test_a_range_question_is_one_statement_once_the_extents_are_known(
     database_dsn: str, settings: Settings
 ) -> None:
