@@ -10,6 +10,7 @@ writing it meanwhile: a dimension's rows are missing between their DELETE and th
 inside a transaction).
 
 Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/reads_reorder.py --database usagestream_bench_reads_<tag> [--cluster]
+       [--dims all user model provider api_format]  (only the dimensions /stats and /aggregation/stats read)
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ async def run(args: argparse.Namespace) -> None:
             await conn.execute("CLUSTER usage_agg USING usage_agg_pkey")
             await conn.execute("CLUSTER attempt_agg USING attempt_agg_pkey")
         else:
-            for dim in sorted({r["dim"] for r in before}):
+            for dim in sorted({r["dim"] for r in before} & set(args.dims or DIMENSIONS)):
                 t0 = time.monotonic()
                 n = await rewrite(conn, dim)
                 log(f"  {dim}: {n:,} rows in {time.monotonic() - t0:.0f}s")
@@ -85,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", required=True, help="a database kept by bench/reads.py --keep")
     parser.add_argument("--cluster", action="store_true", help="CLUSTER instead (needs room for a second copy)")
+    parser.add_argument("--dims", nargs="*", choices=DIMENSIONS, help="only these dimensions (default: all)")
     asyncio.run(run(parser.parse_args()))
 
 
