@@ -20,7 +20,7 @@ from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.entities import Entities, as_json, entity_maps, entity_subquery
-from usagestream.materializer.read.sql import Args, Statement, contains_pattern, search_patterns
+from usagestream.materializer.read.sql import SNAPSHOT_SQL, Args, Statement, contains_pattern, search_patterns
 
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
 PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)
@@ -347,23 +347,22 @@ async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str,
 
 
 # `ATTEMPT_FLAGS_SQL` with the snapshot it read (`same_snapshot`) in a first column (one row even without flags).
-FLAGS_AT_SQL = (
-    f"SELECT s.snap, f.* FROM (SELECT pg_current_snapshot()::text AS snap) s LEFT JOIN ({ATTEMPT_FLAGS_SQL}) f ON TRUE"
-)
+FLAGS_AT_SQL = f"SELECT s.snap, f.* FROM (SELECT {SNAPSHOT_SQL} AS snap) s LEFT JOIN ({ATTEMPT_FLAGS_SQL}) f ON TRUE"
 
 
-async def attempt_flags_at(conn: Conn, usage_ids: list[str]) -> tuple[dict[str, dict[str, bool]], str]:
-    """`attempt_flags`, and the snapshot (`pg_current_snapshot()` as text) the statement read them in."""
+async def attempt_flags_at(conn: Conn, usage_ids: list[str]) -> tuple[dict[str, dict[str, bool]], str | None]:
+    """`attempt_flags`, and the snapshot the statement read them in (`sql.SNAPSHOT_SQL`: None on a standby)."""
     rows = await conn.fetch(FLAGS_AT_SQL, usage_ids)
     flags = {r["usage_id"]: {k: bool(r[k]) for k in FLAGS} for r in rows if r["usage_id"] is not None}
     return flags, rows[0]["snap"]
 
 
-def same_snapshot(a: str, b: str) -> bool:
+def same_snapshot(a: str | None, b: str | None) -> bool:
     """Whether two statements read the same snapshot, so that together they read what one transaction would:
     equal `pg_current_snapshot()` values (xmin, xmax and the transactions in progress) make every row version
-    equally visible, as no transaction ended between them (read-only statements start none)."""
-    return a == b
+    equally visible, as no transaction ended between them (read-only statements start none). Never on a standby
+    (None: `sql.SNAPSHOT_SQL`)."""
+    return a is not None and a == b
 
 
 def no_entities() -> Entities:

@@ -93,6 +93,7 @@ class ReadStore:
         self.pool = pool
         self.settings = settings
         self.extents: dict[str, Extent] = {}  # the last extent read of each record table, bounded (`_planned`)
+        self.standby = False  # seen reading a standby, where two statements' snapshots cannot be compared
 
     async def _planned(
         self, conn: Conn, tables: Sequence[str], build: Callable[[list[Extent]], Statement], order: str = ""
@@ -213,7 +214,7 @@ class ReadStore:
         """/records (3.4): the page newest first (created_at desc, id desc), and its total by `total`:
         EXACT counts every matching row; ONLY counts them and reads no row (Aether's total_only); ESTIMATE
         counts nothing: offset + the rows read, + 1 when the page is full (Aether's include_total=false)."""
-        if total == rec.EXACT and not q.search:
+        if total == rec.EXACT and not q.search and not self.standby:
             found = await self._page_at_once(q, limit, offset)
             if found is not None:
                 return found
@@ -261,6 +262,9 @@ class ReadStore:
             total, rows, ents = rec.page_of(got, True)
             if not rows:
                 return rec.RecordPage([], ents, total or 0)
+            if got[0]["snap"] is None:  # a standby: its flags cannot be shown to share the page's snapshot
+                self.standby = True
+                return None
             flags, snap = await rec.attempt_flags_at(conn, [r["id"] for r in rows])
         return rec.RecordPage(rows, ents, total or 0, flags) if rec.same_snapshot(snap, got[0]["snap"]) else None
 
