@@ -22,6 +22,7 @@ import argparse
 import difflib
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from usagestream.materializer.read import (
     cutoff,
     dashboard,
     entities,
+    extent,
     leaderboards,
     provider_performance,
     records,
@@ -42,6 +44,7 @@ from usagestream.materializer.read import (
     stats_scope,
     stats_series,
     stats_totals,
+    store,
     timeseries,
 )
 from usagestream.materializer.read import stats_filters as sf
@@ -364,6 +367,76 @@ def _stats() -> Entries:
     yield _call("heatmap_sql('user-1', 1, lo, hi)", "a user's heatmap", st.heatmap_sql("user-1", 1, lo, hi))
 
 
+# The extents the guarded statements of read.extent.sql are planned from (both tables alike): no cut-off, and a
+# cut-off on 2025-12-01 with the first and last 15-minute roll-up before it.
+EXTENT = extent.Extent("usage_records", None, None, datetime(2025, 12, 1, 0, 3, tzinfo=UTC), NEWEST, None, None)
+CUT_EXTENT = replace(
+    EXTENT,
+    cut="2025-12-01T00:00:00+00:00",
+    rollup_first=datetime(2024, 12, 1, tzinfo=UTC),
+    rollup_last=datetime(2025, 11, 30, 23, 45, tzinfo=UTC),
+)
+
+
+def _extent() -> Entries:
+    """One statement per range question: the plan from an extent read earlier, checked in the statement."""
+    x, st, r = extent, stats, records
+    for table in x.TABLES:
+        yield f"extent_sql({table!r})  -- what the guarded plans are planned from", x.extent_sql(table)
+    for name, e in (("EXTENT", EXTENT), ("CUT_EXTENT", CUT_EXTENT)):
+        args = Args()
+        yield _call(
+            f"guard_sql({name}.bounded(), args)", "the guard alone", args.statement(x.guard_sql(e.bounded(), args))
+        )
+    plan_, bounded = PLANS["RUNS_AND_EDGES"], [EXTENT.bounded()]
+    yield _call(
+        "guarded(usage_sums_sql(RUNS_AND_EDGES, 'all', STATS_COUNTERS), [EXTENT])",
+        "/stats",
+        x.guarded(st.usage_sums_sql(plan_, "all", st.STATS_COUNTERS), bounded),
+    )
+    for group, (counters, order, users) in store.TOP.items():
+        yield _call(
+            f"guarded(top_keys_sql(RUNS_AND_EDGES, {group!r}, ...), [EXTENT], top_order({order!r}))",
+            f"/aggregation/stats ?group_by={group}",
+            x.guarded(st.top_keys_sql(plan_, group, counters, order, 20, users), bounded, st.top_order(order)),
+        )
+    candidates = replace(EXTENT, table="candidate_records").bounded()
+    yield _call(
+        "guarded(provider_rows_sql(RUNS_AND_EDGES, RUNS_AND_EDGES, 20), [candidates' EXTENT, EXTENT], PROVIDER_ORDER)",
+        "/aggregation/stats ?group_by=provider",
+        x.guarded(st.provider_rows_sql(plan_, plan_, 20), [candidates, *bounded], st.PROVIDER_ORDER),
+    )
+    fs = _filters()
+    model = r.Filters()
+    model.range(START, END)
+    model.admin(None, None, "gpt-4o", None, None)
+    for name, f, dim, key in (
+        ("ADMIN_RANGE", fs["ADMIN_RANGE"][1], "all", ""),
+        ("ADMIN_MODEL", model, "model", "gpt-4o"),
+    ):
+        page = r.page_sql(f, 20, 40)
+        sums = st.usage_sums_sql(plan_, dim, ("n_all",), keys=[key], extra_args=page.args)
+        yield _call(
+            f"guarded(full_page_sql(page_sql({name}, 20, 40), aggregate_total_sql({dim!r})), [EXTENT], PAGE_ORDER)",
+            f"/records {'with a range only' if dim == 'all' else '?model='}: the first statement of a page",
+            x.guarded(r.full_page_sql(page, r.aggregate_total_sql(sums)), bounded, r.PAGE_ORDER),
+        )
+    page = r.page_sql(fs["ADMIN_RANGE"][1], 20, 40)
+    yield _call(
+        "guarded(full_page_sql(page_sql(ADMIN_RANGE, 20, 40), 'SELECT 0::bigint'), [EXTENT], PAGE_ORDER)",
+        "/records with a range outside the data (an empty plan: a total of 0)",
+        x.guarded(r.full_page_sql(page, Statement("SELECT 0::bigint", page.args)), bounded, r.PAGE_ORDER),
+    )
+    what, f = fs["ADMIN_FILTERED"]
+    page = r.page_sql(f, 20, 40)
+    yield _call(
+        "guarded(full_page_sql(page_sql(ADMIN_FILTERED, 20, 40), exact_total_sql(...)), [], PAGE_ORDER)",
+        f"{what}: counted over the records, no plan (no guard: for the snapshot)",
+        x.guarded(r.full_page_sql(page, r.exact_total_sql(f, page.args)), [], r.PAGE_ORDER),
+    )
+    yield "records.FLAGS_AT_SQL  -- the page's flags, with the snapshot they were read in", r.FLAGS_AT_SQL
+
+
 def _cutoff() -> Entries:
     for table in ("usage_records", "candidate_records"):
         yield f"oldest_rollups_sql({table!r})  -- $1 the records cut-off", cutoff.oldest_rollups_sql(table)
@@ -601,6 +674,7 @@ MODULES = {
     "read.cache": _cache,
     "read.records": _records,
     "read.stats": _stats,
+    "read.extent": _extent,
     "read.entities": _entities,
     "read.cutoff": _cutoff,
     "read.timeseries": _timeseries,
@@ -627,6 +701,12 @@ READ_HEAD = {
         f"to {END.isoformat()}; each entry names the builder call, the request, then its arguments in order.",
     ],
     "read.cache": ["Built per request: each entry names the builder call, the request, then its arguments."],
+    "read.extent": [
+        "A range question in one statement (ReadStore._planned): the plan built from an extent read earlier, the",
+        "statement run only where its guard holds. Built per request as read.stats.sql's RUNS_AND_EDGES, from",
+        f"EXTENT (records from 2025-12-01T00:03:00+00:00 to {NEWEST.isoformat()}, no cut-off; `bounded()`",
+        "moves the newest to the end of its 15-minute bucket); the guard also with CUT_EXTENT (a cut-off).",
+    ],
     "read.stats_family": [
         "The statements of /api/admin/stats/* (http/views/admin_stats.py), built per request: each entry names",
         "the builder call, the request it stands for, then its arguments in order. Representative data: records",

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from math import ceil
 from zoneinfo import ZoneInfo
 
@@ -91,10 +92,17 @@ def decompose(start: datetime, end: datetime, tz: ZoneInfo | None, newest: datet
     if a >= b:
         return Plan((Span(lo, hi),), ())
     edges = tuple(s for s in (Span(lo, a), Span(b, hi)) if s.lo < s.hi)
+    return Plan(edges, core_runs(a, b, tz, None if newest is None else newest.astimezone(UTC)))
+
+
+@lru_cache(maxsize=1024)
+def core_runs(a: datetime, b: datetime, tz: ZoneInfo | None, last: datetime | None) -> tuple[Piece, ...]:
+    """The runs of `decompose`'s aligned core `[a, b)` (`last`: its `newest` in UTC). Remembered: the same core
+    comes back for every question over the same quarters (a dashboard's range ending now keeps its core for up
+    to 15 minutes), and building it is most of a plan's cost."""
     levels = (Months(tz), Days(tz), HOURS, QUARTERS) if tz is not None else (HOURS, QUARTERS)
-    last = None if newest is None else newest.astimezone(UTC)
     _, parts = _Cover(levels, last).cover(0, a, b)
-    return Plan(edges, normalize(p for p in parts if last is None or p[1] <= last))
+    return normalize(p for p in parts if last is None or p[1] <= last)
 
 
 def normalize(parts: Iterable[Piece]) -> tuple[Piece, ...]:

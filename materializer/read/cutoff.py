@@ -29,7 +29,20 @@ async def widen_before_cutoff(
     The cut-off is a month start, on the 15-minute grid, so no recounted edge ever falls before it.
     """
     lo, hi = await fetch_one(conn, oldest_rollups_sql(table), cut)
-    if lo is not None:
+    return widen(start, end, first, last, cut, (lo, hi))
+
+
+def widen(
+    start: datetime | None,
+    end: datetime | None,
+    first: datetime | None,
+    last: datetime | None,
+    cut: datetime,
+    rollups: tuple[datetime | None, datetime | None],
+) -> tuple[datetime | None, datetime | None, datetime | None, datetime | None]:
+    """`widen_before_cutoff` once the first and last roll-up before the cut-off (`oldest_rollups_sql`) are read."""
+    lo, hi = rollups
+    if lo is not None and hi is not None:
         first = lo if first is None else min(first, lo)
         last = last if last is not None else hi + timedelta(minutes=15) - timedelta(microseconds=1)
     quarter = timedelta(minutes=15)

@@ -20,7 +20,7 @@ from usagestream import fields
 from usagestream.materializer.pg_counters import ERROR
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.entities import Entities, as_json, entity_maps, entity_subquery
-from usagestream.materializer.read.sql import Args, Statement, contains_pattern, search_patterns
+from usagestream.materializer.read.sql import SNAPSHOT_SQL, Args, Statement, contains_pattern, search_patterns
 
 # Columns of a /records page (no bodies or headers): the fields usagestream/fields.py marks `page`.
 PAGE_COLUMNS = ", ".join(fields.PAGE_COLUMNS)
@@ -203,12 +203,17 @@ class Filters:
 
 async def where(conn: Conn, q: RecordQuery) -> Filters:
     """The WHERE clause of `q`, with its search resolved (`resolve_search`) in this snapshot."""
+    return filters(q, await resolve_search(conn, q.search, admin=q.owner is None))
+
+
+def filters(q: RecordQuery, matches: list[Matches]) -> Filters:
+    """The WHERE clause of `q` once its search is resolved to `matches` (none without a search)."""
     f = Filters()
     admin = q.owner is None
     if not admin:
         f.add("user_id = {}", q.owner)
     f.range(q.start, q.end)
-    f.matched(await resolve_search(conn, q.search, admin=admin))
+    f.matched(matches)
     if admin:
         f.admin(q.user_id, q.username, q.model, q.provider, q.status, q.api_format, q.hide_unknown)
     return f
@@ -341,6 +346,25 @@ async def attempt_flags(conn: Conn, usage_ids: list[str]) -> dict[str, dict[str,
     return {r["usage_id"]: {k: bool(r[k]) for k in FLAGS} for r in rows}
 
 
+# `ATTEMPT_FLAGS_SQL` with the snapshot it read (`same_snapshot`) in a first column (one row even without flags).
+FLAGS_AT_SQL = f"SELECT s.snap, f.* FROM (SELECT {SNAPSHOT_SQL} AS snap) s LEFT JOIN ({ATTEMPT_FLAGS_SQL}) f ON TRUE"
+
+
+async def attempt_flags_at(conn: Conn, usage_ids: list[str]) -> tuple[dict[str, dict[str, bool]], str | None]:
+    """`attempt_flags`, and the snapshot the statement read them in (`sql.SNAPSHOT_SQL`: None on a standby)."""
+    rows = await conn.fetch(FLAGS_AT_SQL, usage_ids)
+    flags = {r["usage_id"]: {k: bool(r[k]) for k in FLAGS} for r in rows if r["usage_id"] is not None}
+    return flags, rows[0]["snap"]
+
+
+def same_snapshot(a: str | None, b: str | None) -> bool:
+    """Whether two statements read the same snapshot, so that together they read what one transaction would:
+    equal `pg_current_snapshot()` values (xmin, xmax and the transactions in progress) make every row version
+    equally visible, as no transaction ended between them (read-only statements start none). Never on a standby
+    (None: `sql.SNAPSHOT_SQL`)."""
+    return a is not None and a == b
+
+
 def no_entities() -> Entities:
     """The entities of no row: each kind a page names, empty."""
     return {kind: {} for kind, _ in NAMED}
@@ -396,7 +420,16 @@ async def full_page(conn: Conn, page: Statement, total: Statement | None = None)
     """Run `full_page_sql(page, total)`, then read the flags of its rows (`attempt_flags`)."""
     sql, args = full_page_sql(page, total)
     got = await conn.fetch(sql, *args)
-    found = None if total is None else int(got[0]["page_total"]) if got else 0  # with a total, a first row is there
+    found, rows, ents = page_of(got, total is not None)
+    return FullPage(found, rows, ents, await attempt_flags(conn, [r["id"] for r in rows]))
+
+
+PAGE_ORDER = " ORDER BY s.created_at DESC, s.id DESC"  # `full_page_sql`'s, once wrapped (`sql.guarded_sql`)
+
+
+def page_of(got: Sequence[asyncpg.Record], counted: bool) -> tuple[int | None, list[asyncpg.Record], Entities]:
+    """The total (None unless `counted`), the records and the entities they name, from `full_page_sql`'s rows."""
+    found = int(got[0]["page_total"]) if counted and got else 0 if counted else None  # counted: a first row is there
     rows = [r for r in got if r["id"] is not None]  # an empty page's one row holds no record
     ents = no_entities()
     for r in rows:
@@ -404,7 +437,7 @@ async def full_page(conn: Conn, page: Statement, total: Statement | None = None)
             data = r[f"{kind}_data"]
             if data is not None and r[column] not in ents[kind]:
                 ents[kind][r[column]] = as_json(data)
-    return FullPage(found, rows, ents, await attempt_flags(conn, [r["id"] for r in rows]))
+    return found, rows, ents
 
 
 DETAIL_BY_ID_SQL = "SELECT * FROM usage_records WHERE id = $1"

@@ -125,6 +125,27 @@ def attempt_union(plan: Plan, args: Args) -> str:
     return " UNION ALL ".join(parts)
 
 
+def guarded_sql(stmt: Statement, guard: str, order: str = "") -> Statement:
+    """`stmt` run only where `guard` (a condition over parameters that follow `stmt`'s own, `read.extent.guard_sql`)
+    holds in the statement's snapshot. Its rows come back with two more leading columns: `plan_ok` (the guard's
+    value, the same in every row) and `found` (NULL in the one row answered when the guard fails or `stmt` has no
+    row). `order` orders the rows (over `s`, the statement's columns): the wrapping does not keep the statement's
+    own order. The snapshot comes back as `snap` (`SNAPSHOT_SQL`, `read.records.same_snapshot`)."""
+    # The guard is a CTE read twice, so it is computed once; `WHERE (SELECT ok FROM g)` is a one-time filter, so
+    # PostgreSQL does not run the statement at all when the guard fails.
+    return Statement(
+        f"WITH g AS (SELECT {guard} AS ok, {SNAPSHOT_SQL} AS snap) SELECT g.ok AS plan_ok, g.snap, s.*"
+        f" FROM g LEFT JOIN (SELECT true AS found, x.* FROM ({stmt.text}) x WHERE (SELECT ok FROM g)) s ON TRUE{order}",
+        stmt.args,
+    )
+
+
+GUARD_COLUMNS = ("plan_ok", "snap", "found")
+# The statement's snapshot as text, NULL on a standby: there `pg_current_snapshot()` leaves out the transactions
+# in progress (PostgreSQL keeps them elsewhere during recovery), so two equal texts would not mean one snapshot.
+SNAPSHOT_SQL = "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_snapshot()::text END"
+
+
 def escape_like(text: str) -> str:
     """Escape LIKE wildcards (docs/reference-api.md §4.6): backslash, then % and _."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -18,6 +18,7 @@ import msgspec
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.cutoff import widen_before_cutoff
+from usagestream.materializer.read.extent import day_zone_of
 from usagestream.materializer.read.sql import Args, Statement, attempt_union, cast_sum, usage_union
 from usagestream.range_bounds import TICK, Span
 from usagestream.ranges import EMPTY, Plan, clamp, decompose
@@ -36,7 +37,7 @@ async def day_zone(conn: Conn, tz_name: str) -> ZoneInfo | None:
 
 
 def _zone(stored: str | None, tz_name: str) -> ZoneInfo | None:
-    return ZoneInfo(tz_name) if stored in (None, tz_name) else None
+    return day_zone_of(stored, tz_name)
 
 
 def extent_sql(table: str) -> str:
@@ -138,6 +139,11 @@ def top_keys_sql(
     )
 
 
+def top_order(order: str) -> str:
+    """`top_keys_sql`'s order, once wrapped (`sql.guarded_sql`)."""
+    return f' ORDER BY s.{order} DESC, s.key COLLATE "C"'
+
+
 async def top_keys(
     conn: Conn,
     plan: Plan,
@@ -204,8 +210,16 @@ def provider_rows_sql(attempts: Plan, usage: Plan, limit: int) -> Statement:
 async def provider_rows(conn: Conn, attempts: Plan, usage: Plan, limit: int) -> list[ProviderRow]:
     """The top providers by attempts: each one's attempt sums, its usage sums (None if none) and its name."""
     sql, args = provider_rows_sql(attempts, usage, limit)
+    return provider_rows_of(await conn.fetch(sql, *args))
+
+
+PROVIDER_ORDER = ' ORDER BY s.attempts DESC, s.provider_id COLLATE "C"'  # `provider_rows_sql`'s, once wrapped
+
+
+def provider_rows_of(rows: Sequence[asyncpg.Record]) -> list[ProviderRow]:
+    """`provider_rows` from the rows of `provider_rows_sql`."""
     out: list[ProviderRow] = []
-    for r in await conn.fetch(sql, *args):
+    for r in rows:
         a = {c: r[c] for c in ("provider_id", *ATTEMPT_COUNTERS)}
         sums = None if r["usage_key"] is None else {c: r[c] for c in PROVIDER_COUNTERS}
         name = r["provider_name"]

@@ -6,14 +6,15 @@ Every answer comes back as rows, sums and the entities they name (`RecordPage`, 
 - Parameters are already validated; `None` bounds mean unbounded; ranges are inclusive on `created_at`.
 - Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal` (or None where nothing was
   summed), exactly as summed; percentages, averages and rounding are the shaper's.
-- Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction), so a batch the worker
-  commits meanwhile is either wholly in the answer or not at all.
+- Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction, or one guarded statement,
+  or two that read the same snapshot: `_planned`, `_page_at_once`), so a batch the worker commits meanwhile is
+  either wholly in the answer or not at all.
 How each endpoint is answered: docs/read-model.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
@@ -26,12 +27,21 @@ from usagestream.materializer.read import cache, heatmap, stats_filters
 from usagestream.materializer.read import entities as ent
 from usagestream.materializer.read import records as rec
 from usagestream.materializer.read import stats as st
-from usagestream.materializer.read.sql import Statement
+from usagestream.materializer.read.extent import Extent, guarded, read_extent
+from usagestream.materializer.read.sql import GUARD_COLUMNS, Statement
 from usagestream.ranges import Plan
 from usagestream.settings import Settings
 from usagestream.stats import GRAIN_DAY
 
 GROUP_BY = ("model", "user", "provider", "api_format")
+# Each group_by but provider: the counters summed per key, the one ordering the keys, whether only users are kept.
+TOP: dict[str, tuple[tuple[str, ...], str, bool]] = {
+    "user": (("n_all", "tot_tok", "cost"), "n_all", True),
+    "model": (st.FR_COUNTERS, "n_fr", False),
+    "api_format": (st.FR_COUNTERS + ("fr_rt_sum", "fr_rt_n"), "n_fr", False),
+}
+# How many times a guarded statement is tried (`ReadStore._planned`) before the question is read in a transaction.
+GUARD_ATTEMPTS = 3
 # The usage_agg dimension keyed by each searched record column.
 COLUMN_DIM = {"model": "model", "user_id": "user", "api_key_id": "api_key", "provider_id": "provider"}
 Body = dict[str, Any]
@@ -47,6 +57,31 @@ class UserTotals(NamedTuple):
     by_format: dict[str, Row]
 
 
+def _count_target(q: rec.RecordQuery, matches: list[rec.Matches]) -> tuple[str, list[str]] | int | None:
+    """The dimension and keys whose `n_all` counts the records of `q` (`ReadStore._count`); 0 when none can
+    match, None when the aggregates cannot tell."""
+    narrowed = [
+        (d, v) for d, v in (("user", q.user_id), ("model", q.model), ("api_format", q.api_format)) if v is not None
+    ]
+    if matches:
+        if narrowed or len(matches) > 1:
+            return None
+        columns = matches[0].columns()
+        if not columns:
+            return 0
+        if len(columns) > 1:
+            return None  # rows matching two columns would be counted twice
+        return COLUMN_DIM[columns[0]], matches[0].values[columns[0]]
+    if len(narrowed) > 1:
+        return None  # no dimension holds two (user_model keys join them with chr(31), which an id may hold)
+    return (narrowed[0][0], [narrowed[0][1]]) if narrowed else ("all", [""])
+
+
+def _row(r: asyncpg.Record) -> Row:
+    """A row of a guarded statement (`sql.guarded_sql`) without the guard's columns."""
+    return {k: v for k, v in r.items() if k not in GUARD_COLUMNS}
+
+
 def _named(zone: tzinfo, name: str) -> bool:
     return isinstance(zone, ZoneInfo) and zone.key == name
 
@@ -57,6 +92,25 @@ class ReadStore:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
+        self.extents: dict[str, Extent] = {}  # the last extent read of each record table, bounded (`_planned`)
+        self.standby = False  # seen reading a standby, where two statements' snapshots cannot be compared
+
+    async def _planned(
+        self, conn: Conn, tables: Sequence[str], build: Callable[[list[Extent]], Statement], order: str = ""
+    ) -> list[asyncpg.Record] | None:
+        """The rows of `build(extents)` (a statement planned from the extents of `tables`) in one statement, with
+        the plans' guard (read/extent.py), so the extents come from earlier reads: one round trip when they still
+        hold. A guard that fails reads the extents again; None (read it in a transaction instead) when the guard
+        keeps failing (the worker moving the data's ends each time)."""
+        for _ in range(GUARD_ATTEMPTS):
+            known = [self.extents.get(t) or (await read_extent(conn, t)).bounded() for t in tables]
+            self.extents.update((e.table, e) for e in known)
+            sql, args = guarded(build(known), known, order)
+            rows = await conn.fetch(sql, *args)
+            if rows and rows[0]["plan_ok"]:  # a guarded statement always answers a row
+                return rows
+            self.extents.clear()
+        return None
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Conn]:
@@ -84,6 +138,17 @@ class ReadStore:
     ) -> Row | None:
         """/stats (3.1): `st.STATS_COUNTERS` over every request in range, whatever its status (None: none); only
         that user's, model's, or current provider name's when given (`stats_filters`)."""
+        if user_id is None and model is None and provider is None:
+            async with self.pool.acquire() as conn:
+                got = await self._planned(
+                    conn,
+                    ["usage_records"],
+                    lambda e: st.usage_sums_sql(
+                        e[0].plan(start, end, self.settings.timezone), "all", st.STATS_COUNTERS
+                    ),
+                )
+            if got is not None:
+                return next((_row(r) for r in got if r["found"]), None)
         async with self._read() as conn:
             given = {c: [v] for c, v in (("user_id", user_id), ("model", model)) if v is not None}
             if provider is not None:
@@ -100,15 +165,39 @@ class ReadStore:
         """/aggregation/stats (3.2): the top keys' sums, ties by key; for "provider", `st.provider_rows`."""
         if group_by not in GROUP_BY:
             raise ValueError(f"invalid group_by {group_by!r}")
+        async with self.pool.acquire() as conn:
+            got = await self._aggregation_at_once(conn, group_by, start, end, limit)
+        if got is not None:
+            return got
         async with self._read() as conn:
             plan = await self._plan(conn, "usage_records", start, end)
             if group_by == "provider":
                 attempts = await self._plan(conn, "candidate_records", start, end)
                 return await st.provider_rows(conn, attempts, plan, limit)
-            if group_by == "user":
-                return await st.top_keys(conn, plan, "user", ("n_all", "tot_tok", "cost"), "n_all", limit, True)
-            counters = st.FR_COUNTERS + (("fr_rt_sum", "fr_rt_n") if group_by == "api_format" else ())
-            return await st.top_keys(conn, plan, group_by, counters, "n_fr", limit)
+            counters, order, users = TOP[group_by]
+            return await st.top_keys(conn, plan, group_by, counters, order, limit, users)
+
+    async def _aggregation_at_once(
+        self, conn: Conn, group_by: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[Row] | list[st.ProviderRow] | None:
+        """`aggregation_rows` in one guarded statement (`_planned`); None: read it in a transaction."""
+        tz = self.settings.timezone
+        if group_by == "provider":
+            got = await self._planned(
+                conn,
+                ["candidate_records", "usage_records"],
+                lambda e: st.provider_rows_sql(e[0].plan(start, end, tz), e[1].plan(start, end, tz), limit),
+                st.PROVIDER_ORDER,
+            )
+            return None if got is None else st.provider_rows_of([r for r in got if r["found"]])
+        counters, order, users = TOP[group_by]
+        got = await self._planned(
+            conn,
+            ["usage_records"],
+            lambda e: st.top_keys_sql(e[0].plan(start, end, tz), group_by, counters, order, limit, users),
+            st.top_order(order),
+        )
+        return None if got is None else [_row(r) for r in got if r["found"]]
 
     async def heatmap_rows(self, user_id: str | None, now: datetime, zone: tzinfo | None = None) -> list[Row]:
         """Bucket rows whose sums by the local date of `bucket` are the 365 days of `zone` (default
@@ -125,6 +214,10 @@ class ReadStore:
         """/records (3.4): the page newest first (created_at desc, id desc), and its total by `total`:
         EXACT counts every matching row; ONLY counts them and reads no row (Aether's total_only); ESTIMATE
         counts nothing: offset + the rows read, + 1 when the page is full (Aether's include_total=false)."""
+        if total == rec.EXACT and not q.search and not self.standby:
+            found = await self._page_at_once(q, limit, offset)
+            if found is not None:
+                return found
         async with self._read() as conn:
             f = await rec.where(conn, q)
             page = rec.page_sql(f, limit, offset)
@@ -142,6 +235,39 @@ class ReadStore:
             got = await rec.full_page(conn, page, count)
         return rec.RecordPage(got.rows, got.entities, got.total or 0, got.flags)
 
+    async def _page_at_once(self, q: rec.RecordQuery, limit: int, offset: int) -> rec.RecordPage | None:
+        """`record_page` with an exact total and no search, without a transaction: the page, its names and its
+        total in one statement (guarded when the total comes from the aggregates, `_planned`), then the flags,
+        which must read the same snapshot (`rec.same_snapshot`). None: read it in a transaction."""
+        f = rec.filters(q, [])
+        page = rec.page_sql(f, limit, offset)
+        target = _count_target(q, []) if q.by_aggregates() else None
+        async with self.pool.acquire() as conn:
+            if isinstance(target, tuple):
+                dim, keys = target
+
+                def build(e: list[Extent]) -> Statement:
+                    plan = e[0].plan(q.start, q.end, self.settings.timezone, records_only=True)
+                    if plan.empty:
+                        return rec.full_page_sql(page, Statement("SELECT 0::bigint", page.args))
+                    sums = st.usage_sums_sql(plan, dim, ("n_all",), keys=keys, extra_args=page.args)
+                    return rec.full_page_sql(page, rec.aggregate_total_sql(sums))
+
+                got = await self._planned(conn, ["usage_records"], build, rec.PAGE_ORDER)
+            else:
+                sql, args = guarded(rec.full_page_sql(page, rec.exact_total_sql(f, page.args)), [], rec.PAGE_ORDER)
+                got = await conn.fetch(sql, *args)  # no plan: no guard (TRUE), for the snapshot
+            if got is None:
+                return None
+            total, rows, ents = rec.page_of(got, True)
+            if not rows:
+                return rec.RecordPage([], ents, total or 0)
+            if got[0]["snap"] is None:  # a standby: its flags cannot be shown to share the page's snapshot
+                self.standby = True
+                return None
+            flags, snap = await rec.attempt_flags_at(conn, [r["id"] for r in rows])
+        return rec.RecordPage(rows, ents, total or 0, flags) if rec.same_snapshot(snap, got[0]["snap"]) else None
+
     async def _total(
         self, conn: Conn, q: rec.RecordQuery, f: rec.Filters, page: Sequence[Any] | None = None
     ) -> int | Statement:
@@ -158,23 +284,10 @@ class ReadStore:
         keyword that matches values of a single column) from the aggregates' `n_all`: the same exact total as a
         count over the records, at the cost of a few dozen bucket rows per key. A statement (its arguments
         start with `args`), 0 when known without one, None when the aggregates cannot tell."""
-        dim, keys = "all", [""]
-        narrowed = [
-            (d, v) for d, v in (("user", q.user_id), ("model", q.model), ("api_format", q.api_format)) if v is not None
-        ]
-        if matches:
-            if narrowed or len(matches) > 1:
-                return None
-            columns = matches[0].columns()
-            if not columns:
-                return 0
-            if len(columns) > 1:
-                return None  # rows matching two columns would be counted twice
-            dim, keys = COLUMN_DIM[columns[0]], matches[0].values[columns[0]]
-        elif len(narrowed) > 1:
-            return None  # no dimension holds two (user_model keys join them with chr(31), which an id may hold)
-        elif narrowed:
-            dim, keys = narrowed[0][0], [narrowed[0][1]]
+        target = _count_target(q, matches)
+        if not isinstance(target, tuple):
+            return target
+        dim, keys = target
         plan = await self._plan(conn, "usage_records", q.start, q.end, records_only=True)  # records that exist
         if plan.empty:
             return 0

@@ -415,6 +415,13 @@ class CountingPool:
 
     def __init__(self, pool: Any) -> None:
         self.pool, self.sent = pool, 0
+        self.snaps: list[str] = []  # the snapshot each statement returning one (a `snap` column) read
+
+    def one_snapshot(self) -> bool:
+        """Whether the last two statements that returned their snapshot (a page's and its flags') read the same
+        one: when they did not (another session's transaction ended between them), the page is read again in a
+        transaction."""
+        return len(set(self.snaps[-2:])) <= 1
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
@@ -436,6 +443,9 @@ class _CountingConn:
 
         async def counted(*args: Any) -> Any:
             self.owner.sent += 1
-            return await method(*args)
+            got = await method(*args)
+            if name == "fetch" and got and "snap" in got[0].keys():
+                self.owner.snaps.append(got[0]["snap"])
+            return got
 
         return counted

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from usagestream import ranges
 from usagestream.range_bounds import local_midnight
 from usagestream.ranges import MAX_PIECES, TICK, Plan, Span, clamp, decompose
 from usagestream.stats import GRAIN_15M, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH, buckets
@@ -283,3 +284,29 @@ def test_runs_over_irregular_days_count_each_instant_once(zone: str) -> None:
             for probe in (t, t - TICK):
                 assert count(plan, probe, tz) == (1 if start <= probe <= end else 0), (probe, plan)
         day += timedelta(days=1)
+
+
+def test_the_runs_of_a_core_are_built_once_for_every_range_over_the_same_quarters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two ranges cut inside the same quarters share their aligned core: its runs are built for the first and
+    remembered for the second (a dashboard's range ending now keeps its core for up to 15 minutes); the cut
+    ends differ, and each plan is the one built from scratch."""
+    built: list[object] = []
+
+    class Counted(ranges._Cover):
+        def __init__(self, *args: object) -> None:
+            built.append(args)
+            super().__init__(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ranges, "_Cover", Counted)
+    ranges.core_runs.cache_clear()
+    tz, newest = ZoneInfo("Europe/Berlin"), datetime(2026, 3, 20, tzinfo=UTC)
+    start, end = datetime(2026, 1, 3, 10, 7, 12, tzinfo=UTC), datetime(2026, 3, 14, 16, 52, tzinfo=UTC)
+    first = decompose(start, end, tz, newest)
+    second = decompose(start + timedelta(minutes=1), end - timedelta(minutes=1), tz, newest)
+    assert len(built) == 1
+    assert first.pieces == second.pieces and first.edges != second.edges
+    ranges.core_runs.cache_clear()
+    assert decompose(start + timedelta(minutes=1), end - timedelta(minutes=1), tz, newest) == second
+    assert len(built) == 2
