@@ -156,7 +156,7 @@ async def test_duplicates_and_reordering_fold_to_an_exact_recount(
         await produce(worker_settings, random.Random(3).sample(traffic.messages, len(traffic.messages)))
         await wait_for(pg, "SELECT count(*) FROM usage_records", len(traffic.latest_usage))
         await assert_exact(pg, traffic, worker_settings)
-        assert await verify(worker_settings, out=io.StringIO()) == 0
+        assert await verify(worker_settings, out=(out := io.StringIO())) == 0, out.getvalue()
     finally:
         stop_worker(proc)
     assert proc.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
@@ -192,5 +192,5 @@ async def test_verify_finds_a_wrong_number_and_rebuild_repairs_it(
     assert await verify(worker_settings, out=report) == 1
     assert "usage model grain 1" in report.getvalue() and "attempts grain 0" in report.getvalue()
     await rebuild(worker_settings, out=io.StringIO())
-    assert await verify(worker_settings, out=io.StringIO()) == 0
+    assert await verify(worker_settings, out=(out := io.StringIO())) == 0, out.getvalue()
     await assert_exact(pg, traffic, worker_settings)

@@ -49,7 +49,7 @@ async def test_sigkill_at_random_points_still_exact(
         await producer
         await wait_caught_up(pg, traffic)
         await assert_exact(pg, traffic, worker_settings)
-        assert await verify(worker_settings, out=io.StringIO()) == 0
+        assert await verify(worker_settings, out=(out := io.StringIO())) == 0, out.getvalue()
     finally:
         stop_worker(proc)
 
@@ -180,7 +180,7 @@ async def test_active_timeout_marks_failed_504_and_newer_event_wins(
         )
         await asyncio.sleep(1.5)
         assert await pg.fetchval("SELECT status FROM usage_records WHERE id = $1", stuck["id"]) == "failed"
-        assert await verify(s, out=io.StringIO()) == 0
+        assert await verify(s, out=(out := io.StringIO())) == 0, out.getvalue()
     finally:
         stop_worker(proc)
 

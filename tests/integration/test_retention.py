@@ -117,7 +117,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         assert f"usage_records_p{start:%Y%m}" in keep.created and not keep.dropped
         assert await pg.fetchval("SELECT count(*) FROM usage_records_default") == 0
         before = await _aggregates(pg)
-        assert await verify(s, out=io.StringIO()) == 0
+        assert await verify(s, out=(out := io.StringIO())) == 0, out.getvalue()
         old_range = (start.replace(minute=0, second=0), cut.records - timedelta(days=2, minutes=7))
         # Once its records are gone, a range ending before the cut-off ends with the 15-minute bucket holding its
         # end (read.cutoff.widen_before_cutoff): the answer it must keep is the one of that widened range. (The
@@ -159,7 +159,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         )
         # ... and every aggregate is unchanged; verify recounts what is left and agrees
         assert await _aggregates(pg) == before
-        assert await verify(s, out=io.StringIO()) == 0
+        assert await verify(s, out=(out := io.StringIO())) == 0, out.getvalue()
         assert [await reads.stats(*r) for r in (old_range, whole)] == stats_before
         assert await reads.aggregation("model", *whole, limit=20) == agg_before
         page = await reads.records(RecordQuery(start=whole[0], end=whole[1]), 5, 0)
@@ -191,7 +191,7 @@ async def test_retention_keeps_every_aggregate_and_refuses_dropped_requests(
         after_usage, after_attempts = await _aggregates(pg)
         assert after_attempts == before[1]
         # exactly the two new requests were added: remove their rows' contribution by recounting them
-        assert await verify(s, out=io.StringIO()) == 0
+        assert await verify(s, out=(out := io.StringIO())) == 0, out.getvalue()
         assert _without(after_usage, {mid["created_at"], marker["created_at"]}) == _without(
             before[0], {mid["created_at"], marker["created_at"]}
         )

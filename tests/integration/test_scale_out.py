@@ -91,7 +91,7 @@ async def test_two_workers_one_killed_and_replaced_stay_exact(
         await producer
         await wait_caught_up(pg, traffic)
         await assert_exact(pg, traffic, six)
-        assert await verify(six, out=io.StringIO()) == 0
+        assert await verify(six, out=(out := io.StringIO())) == 0, out.getvalue()
         assert b.poll() is None and c.poll() is None, "a worker died (deadlock or crash)"
         await pg.execute("SELECT pg_stat_clear_snapshot()")
         assert await pg.fetchval(deadlocks) == deadlocks_before, "PostgreSQL detected a deadlock between workers"
