@@ -187,16 +187,18 @@ def _records() -> Entries:
     )
 
 
+def _page_cases() -> list[tuple[str, records.Filters, str, str]]:
+    """The pages whose statements are recorded: the whole range, and one model (a total from its dimension)."""
+    model = records.Filters()
+    model.range(START, END)
+    model.admin(None, None, "gpt-4o", None, None)
+    return [("ADMIN_RANGE", _filters()["ADMIN_RANGE"][1], "all", ""), ("ADMIN_MODEL", model, "model", "gpt-4o")]
+
+
 def _full_pages() -> Entries:
     """Pages as ReadStore.record_page and .user_page read them: rows, flags, names and total in one statement."""
     r, fs = records, _filters()
-    model = r.Filters()
-    model.range(START, END)
-    model.admin(None, None, "gpt-4o", None, None)
-    for name, f, dim, key in (
-        ("ADMIN_RANGE", fs["ADMIN_RANGE"][1], "all", ""),
-        ("ADMIN_MODEL", model, "model", "gpt-4o"),
-    ):
+    for name, f, dim, key in _page_cases():
         page = r.page_sql(f, 20, 40)
         sums = stats.usage_sums_sql(PLANS["RUNS_AND_EDGES"], dim, ("n_all",), keys=[key], extra_args=page.args)
         yield _call(
@@ -407,13 +409,7 @@ def _extent() -> Entries:
         x.guarded(st.provider_rows_sql(plan_, plan_, 20), [candidates, *bounded], st.PROVIDER_ORDER),
     )
     fs = _filters()
-    model = r.Filters()
-    model.range(START, END)
-    model.admin(None, None, "gpt-4o", None, None)
-    for name, f, dim, key in (
-        ("ADMIN_RANGE", fs["ADMIN_RANGE"][1], "all", ""),
-        ("ADMIN_MODEL", model, "model", "gpt-4o"),
-    ):
+    for name, f, dim, key in _page_cases():
         page = r.page_sql(f, 20, 40)
         sums = st.usage_sums_sql(plan_, dim, ("n_all",), keys=[key], extra_args=page.args)
         yield _call(

@@ -72,19 +72,7 @@ async def test_sql_spread_equals_the_pure_spread(settings: Settings, pg: asyncpg
             rng.choice([None, rng.randrange(1, 9000)]),
         )
         deltas.apply_candidate(None, c)
-    pool = await create_pool(settings)
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(write_preamble([0], retention=True))
-            await PgViews(pool, settings).write_deltas(conn, deltas)
-    finally:
-        await pool.close()
-    stored = {
-        (r["dim"], r["key"], r["grain"], r["bucket"]): tuple(r[c] for c in USAGE_COUNTERS)
-        for r in await pg.fetch("SELECT * FROM usage_agg")
-    }
-    nonzero = {k: v for k, v in stored.items() if any(v)}
-    assert nonzero == dict(deltas.usage_rows())
+    assert await _spread_and_read(settings, pg, deltas) == dict(deltas.usage_rows())
     attempts = {
         (r["provider_id"], r["grain"], r["bucket"]): tuple(r[c] for c in ATTEMPT_COUNTERS)
         for r in await pg.fetch("SELECT * FROM attempt_agg")
