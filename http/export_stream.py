@@ -24,7 +24,7 @@ from usagestream.materializer.read.records import RecordQuery
 from usagestream.materializer.read.timeseries import SeriesQuery
 from usagestream.slices import map_sliced
 
-SLICE = 1000  # rows of a small answer encoded per slice of the event loop
+SLICE = 250  # rows of a small answer encoded per slice of the event loop (CSV: about 4 ms here)
 RECORD_SLICE = 100  # records shaped per slice of the event loop (as http/shape/reads.py)
 
 

@@ -5,6 +5,7 @@ puts this folder on sys.path)."""
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import socket
 import subprocess
@@ -14,9 +15,24 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
+    """A TCP port free on loopback right now, below the kernel's ephemeral range: a port the kernel picks (bind to
+    0) is one it also gives to outgoing connections, so another client could take it before a slow server (a JVM
+    starting Kafka) binds it; a clean-clone CI run lost a test's Kafka port that way."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(10_000, low if low > 11_000 else 30_000)
+        if port_is_free(port):
+            return port
+    with socket.socket() as s:  # a crowded range: whatever the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -34,7 +50,7 @@ def free_port_pair() -> int:
     """A port p such that p and p + 1 are both free (Kafka's broker and controller listeners)."""
     for _ in range(50):
         port = free_port()
-        if port < 65535 and port_is_free(port + 1):
+        if port + 1 < _ephemeral_low() and port_is_free(port + 1):
             return port
     raise RuntimeError("no free port pair")
 
