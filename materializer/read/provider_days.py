@@ -1,0 +1,187 @@
+"""Provider performance from the kept per-(day, provider) rows (materializer/pg_provider_days.py) where their
+revision is current, and from the records for the other buckets, in one snapshot: the same rows as the
+records-only statement of materializer/read/provider_performance.py (docs/reference-api.md §10.8).
+
+Per bucket and provider the sums add up; the slow count is a bisection of each day's sorted response times; the
+range-wide p90 / p99 are exact ranks of the union of the days' sorted runs, read as fences first and then as the
+few slices the ranks need (usagestream/sorted_runs.py). A shown name is the largest one; when the parts of a group
+disagree PostgreSQL compares them (its collation), in one more statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from usagestream.materializer.pg_provider_days import KEPT_SQL, RECORDS_SQL, SLICES_SQL
+from usagestream.sorted_runs import Run, Slice, Window, at_least, cont, cont_ranks, unpack, values_at, window
+
+Row = dict[str, Any]
+FRACTIONS = (0.9, 0.99)  # the answer's p90 / p99 (the records-only statement's ARRAY[0.9, 0.99])
+COUNTS = ("n", "ok_n", "rt_n", "fb_n", "tps_n")
+NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are NULL, as in SQL
+RT_OK, FB_OK, RT_ALL = 0, 1, 2
+MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
+
+
+@dataclass(slots=True)
+class Part:
+    """One provider_id's figures in one bucket: kept (`at` names its row) or from the records (`local` runs)."""
+
+    b: int
+    raw: str
+    row: Row
+    runs: tuple[Run, Run, Run]
+    at: Any = None  # the kept row's day start
+    local: tuple[Sequence[int], ...] = ()
+    slow: int = 0
+
+    @property
+    def pid(self) -> str:
+        return self.raw.strip(" ")  # PostgreSQL's btrim(text): spaces only
+
+
+def _kept_part(r: Row, lo: Any) -> Part:
+    step = r["step"]
+    runs = tuple(Run(n, step, unpack(r[f"{k}_fence"])) for k, n in (("rt_ok", r["rt_n"]), ("fb_ok", r["fb_n"])))
+    rt_all = Run(r["rt_all_n"], step, unpack(r["rt_all_fence"]))
+    return Part(r["i"], r["provider_id"], r, (runs[0], runs[1], rt_all), at=lo)
+
+
+def _local_part(r: Row) -> Part:
+    local = tuple(unpack(r[k]) for k in ("rt_ok", "fb_ok", "rt_all"))
+    runs = (Run(len(local[0]), 1, local[0]), Run(len(local[1]), 1, local[1]), Run(len(local[2]), 1, local[2]))
+    return Part(r["i"], r["provider_id"], r, runs, local=local)
+
+
+@dataclass(slots=True)
+class Reads:
+    """The slices still to read, each once: (part index, run, first, end)."""
+
+    wanted: dict[tuple[int, int, int, int], Sequence[int]] = field(default_factory=dict)
+
+    def want(self, part: int, run: int, first: int, end: int) -> tuple[int, int, int, int]:
+        key = (part, run, first, end)
+        self.wanted.setdefault(key, ())
+        return key
+
+
+async def read(conn: asyncpg.Connection, los: Sequence[Any], his: Sequence[Any], ask: Any) -> list[Row] | None:
+    """The rows of the answer, or None when no bucket is kept (the caller then runs the records-only statement)."""
+    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, list(los), list(his), ask.provider_id)]
+    if not kept:
+        return None
+    parts = [_kept_part(r, los[r["i"] - 1]) for r in kept if r["provider_id"] is not None]
+    rest = sorted(set(range(1, len(los) + 1)) - {r["i"] for r in kept})
+    if rest:
+        found = await conn.fetch(RECORDS_SQL, [los[i - 1] for i in rest], [his[i - 1] for i in rest], ask.provider_id)
+        parts += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
+    return await _answer(conn, parts, ask.limit, ask.slow_ms)
+
+
+async def _answer(conn: asyncpg.Connection, parts: list[Part], limit: int, slow_ms: int) -> list[Row]:
+    by_pid: dict[str, list[int]] = {}
+    for i, p in enumerate(parts):
+        by_pid.setdefault(p.pid, []).append(i)
+    n_of = {pid: sum(parts[i].row["n"] for i in idx) for pid, idx in by_pid.items()}
+    top = sorted(by_pid, key=lambda pid: (-n_of[pid], pid.encode()))[:limit]
+    reads = Reads()
+    groups: list[tuple[Row, list[int]]] = [({"kind": 3, "pid": None, "b": None}, list(range(len(parts))))]
+    groups += [({"kind": 1, "pid": pid, "b": None}, by_pid[pid]) for pid in top]
+    windows = [(g, run, _windows(parts, idx, run, reads)) for g, idx in groups for run in (RT_OK, FB_OK)]
+    pending = [(i, *_slow(p, i, slow_ms, reads)) for i, p in enumerate(parts)]
+    await _read_slices(conn, parts, reads)
+    for i, count, key in pending:
+        parts[i].slow = count + (sum(1 for v in reads.wanted[key] if v >= slow_ms) if key else 0)
+    for g, run, ws in windows:
+        g["p_rt" if run == RT_OK else "p_fb"] = _quantiles(ws, reads)
+    buckets: dict[tuple[str, int], list[int]] = {}
+    for pid in top:
+        for i in by_pid[pid]:
+            buckets.setdefault((pid, parts[i].b), []).append(i)
+    groups += [({"kind": 0, "pid": pid, "b": b, "p_rt": None, "p_fb": None}, idx) for (pid, b), idx in buckets.items()]
+    rows = [{**g, **_sums(parts[i] for i in idx)} for g, idx in groups]
+    await _names(conn, rows, [[parts[i] for i in idx] for _g, idx in groups])
+    return rows
+
+
+def _windows(parts: list[Part], idx: list[int], run: int, reads: Reads) -> list[tuple[int, Window, list[Any]]]:
+    """Per fraction: (the union's size, its window, the slice keys of the window's slices in order)."""
+    runs = [parts[i].runs[run] for i in idx]
+    total = sum(r.n for r in runs)
+    if not total:
+        return []
+    out = []
+    for f in FRACTIONS:
+        w = window(runs, cont_ranks(f, total))
+        keys = [reads.want(idx[s[0]], run, s[1], s[2]) for s in w.slices]
+        out.append((total, w, keys))
+    return out
+
+
+def _slow(p: Part, i: int, slow_ms: int, reads: Reads) -> tuple[int, tuple[int, int, int, int] | None]:
+    count, open_slice = at_least(p.runs[RT_ALL], slow_ms)
+    return count, (reads.want(i, RT_ALL, open_slice[1], open_slice[2]) if open_slice else None)
+
+
+def _quantiles(ws: list[tuple[int, Window, list[Any]]], reads: Reads) -> list[float] | None:
+    if not ws:
+        return None
+    out = []
+    for f, (total, w, keys) in zip(FRACTIONS, ws, strict=True):
+        read: dict[Slice, Sequence[int]] = {s: reads.wanted[k] for s, k in zip(w.slices, keys, strict=True)}
+        out.append(cont(f, total, values_at(w, read)))
+    return out
+
+
+async def _read_slices(conn: asyncpg.Connection, parts: list[Part], reads: Reads) -> None:
+    remote = []
+    for key in reads.wanted:
+        i, run, first, end = key
+        p = parts[i]
+        if p.local:
+            reads.wanted[key] = p.local[run][first:end]
+        else:
+            remote.append(key)
+    if not remote:
+        return
+    args = (
+        [parts[k[0]].at for k in remote],
+        [parts[k[0]].raw for k in remote],
+        [k[1] for k in remote],
+        [k[2] for k in remote],
+        [k[3] - k[2] for k in remote],
+    )
+    for r in await conn.fetch(SLICES_SQL, *args):
+        reads.wanted[remote[r["i"] - 1]] = unpack(r["v"])
+
+
+def _sums(parts: Iterable[Part]) -> Row:
+    out: Row = dict.fromkeys(COUNTS, 0) | dict.fromkeys(NULLABLE) | {"out_tok": Decimal(0), "slow": 0}
+    for p in parts:
+        for c in COUNTS:
+            out[c] += p.row[c]
+        for c in NULLABLE:
+            if p.row[c] is not None:
+                out[c] = p.row[c] if out[c] is None else out[c] + p.row[c]
+        out["out_tok"] += p.row["out_tok"]
+        out["slow"] += p.slow
+    return out
+
+
+async def _names(conn: asyncpg.Connection, rows: list[Row], members: list[list[Part]]) -> None:
+    """Each row's `provider`: the largest shown name of its parts, compared by PostgreSQL when they differ."""
+    ask: tuple[list[int], list[str]] = ([], [])
+    for g, (row, ps) in enumerate(zip(rows, members, strict=True)):
+        names = {p.row["shown"] for p in ps}
+        row["provider"] = next(iter(names)) if len(names) == 1 else None
+        if len(names) > 1 and row["kind"] != 3:  # the summary's name is not shown
+            ask[0].extend([g] * len(names))
+            ask[1].extend(names)
+    if ask[0]:
+        for r in await conn.fetch(MAX_NAME_SQL, *ask):
+            rows[r["g"]]["provider"] = r["x"]
