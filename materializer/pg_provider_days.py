@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from usagestream.materializer.pg_day_times import revsum
 
+ALL = ""  # the provider_id of a day's row over all its providers (no provider's id is empty: FINISHED)
 STEP = 32  # fence step: a larger one reads smaller fences and larger slices (stored per row, so it may change)
 RUNS = ("rt_ok", "fb_ok", "rt_all")
 
@@ -66,14 +67,15 @@ def rows_sql(where: str, key: str = "") -> str:
     columns of COLUMNS (key first, as `k`)."""
     tps = "x.ok AND x.rt IS NOT NULL AND x.tps_ms IS NOT NULL AND x.output_tokens > 0"
     keyed = f"{key} AS k, " if key else ""
-    group = "x.k, x.provider_id" if key else "x.provider_id"
+    group = "GROUPING SETS ((x.k, x.provider_id), (x.k))" if key else "GROUPING SETS ((x.provider_id), ())"
     inner = (
         f"SELECT {keyed}u.provider_id, COALESCE(NULLIF(btrim(u.provider_name), ''), btrim(u.provider_id)) AS shown,"
         f" ({SUCCESS}) AS ok, ({TPS_MS}) AS tps_ms, u.output_tokens, u.response_time_ms AS rt,"
         f" u.first_byte_time_ms AS fb FROM usage_records u WHERE {where} AND {FINISHED}"
     )
     sums = (
-        f"SELECT {'x.k, ' if key else ''}x.provider_id, max(x.shown) AS shown, count(*) AS n,"
+        f"SELECT {'x.k, ' if key else ''}COALESCE(x.provider_id, {ALL!r}) AS provider_id, max(x.shown) AS shown,"
+        " count(*) AS n,"
         " count(*) FILTER (WHERE x.ok) AS ok_n, COALESCE(sum(x.output_tokens), 0) AS out_tok,"
         " sum(x.rt) FILTER (WHERE x.ok) AS rt_sum, count(x.rt) FILTER (WHERE x.ok) AS rt_n,"
         " sum(x.fb) FILTER (WHERE x.ok) AS fb_sum, count(x.fb) FILTER (WHERE x.ok) AS fb_n,"
@@ -82,6 +84,7 @@ def rows_sql(where: str, key: str = "") -> str:
         f" {_packed('x.rt', 'x.ok AND x.rt IS NOT NULL')} AS rt_ok,"
         f" {_packed('x.fb', 'x.ok AND x.fb IS NOT NULL')} AS fb_ok,"
         f" {_packed('x.rt', 'x.rt IS NOT NULL')} AS rt_all FROM ({inner}) x GROUP BY {group}"
+        " HAVING count(*) > 0"
     )
     fences = ", ".join(f"{_fence(r)} AS {r}_fence" for r in RUNS)
     return f"SELECT y.*, {fences} FROM ({sums}) y"

@@ -17,14 +17,27 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.materializer.pg_provider_days import KEPT_SQL, RECORDS_SQL, SLICES_SQL
-from usagestream.sorted_runs import Run, Slice, Window, at_least, cont, cont_ranks, unpack, values_at, window
+from usagestream.materializer.pg_provider_days import ALL, KEPT_SQL, RECORDS_SQL, SLICES_SQL
+from usagestream.sorted_runs import (
+    Run,
+    Slice,
+    Window,
+    at_least,
+    cont,
+    cont_ranks,
+    split,
+    unpack,
+    values_at,
+    windows,
+)
 
 Row = dict[str, Any]
 FRACTIONS = (0.9, 0.99)  # the answer's p90 / p99 (the records-only statement's ARRAY[0.9, 0.99])
 COUNTS = ("n", "ok_n", "rt_n", "fb_n", "tps_n")
 NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are NULL, as in SQL
 RT_OK, FB_OK, RT_ALL = 0, 1, 2
+# The planner sees the lower LOWER_SHARE of each run through every COARSE-th value only (sorted_runs.split).
+COARSE, LOWER_SHARE = 512, 0.75
 MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
 
 
@@ -75,26 +88,33 @@ async def read(conn: asyncpg.Connection, los: Sequence[Any], his: Sequence[Any],
     kept = [dict(r) for r in await conn.fetch(KEPT_SQL, list(los), list(his), ask.provider_id)]
     if not kept:
         return None
-    parts = [_kept_part(r, los[r["i"] - 1]) for r in kept if r["provider_id"] is not None]
+    every = [_kept_part(r, los[r["i"] - 1]) for r in kept if r["provider_id"] is not None]
     rest = sorted(set(range(1, len(los) + 1)) - {r["i"] for r in kept})
     if rest:
         found = await conn.fetch(RECORDS_SQL, [los[i - 1] for i in rest], [his[i - 1] for i in rest], ask.provider_id)
-        parts += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
-    return await _answer(conn, parts, ask.limit, ask.slow_ms)
+        every += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
+    # A day's row over all its providers (ALL) gives the summary's quantiles from one run per day, when no
+    # provider filter narrows the summary to one provider's rows.
+    parts = [p for p in every if p.raw != ALL]
+    alls = [p for p in every if p.raw == ALL] if ask.provider_id is None else parts
+    return await _answer(conn, parts, alls, ask.limit, ask.slow_ms)
 
 
-async def _answer(conn: asyncpg.Connection, parts: list[Part], limit: int, slow_ms: int) -> list[Row]:
+async def _answer(conn: asyncpg.Connection, parts: list[Part], alls: list[Part], limit: int, slow_ms: int) -> list[Row]:
     by_pid: dict[str, list[int]] = {}
     for i, p in enumerate(parts):
         by_pid.setdefault(p.pid, []).append(i)
     n_of = {pid: sum(parts[i].row["n"] for i in idx) for pid, idx in by_pid.items()}
     top = sorted(by_pid, key=lambda pid: (-n_of[pid], pid.encode()))[:limit]
     reads = Reads()
-    groups: list[tuple[Row, list[int]]] = [({"kind": 3, "pid": None, "b": None}, list(range(len(parts))))]
+    summary: Row = {"kind": 3, "pid": None, "b": None}
+    groups: list[tuple[Row, list[int]]] = [(summary, list(range(len(parts))))]
     groups += [({"kind": 1, "pid": pid, "b": None}, by_pid[pid]) for pid in top]
-    windows = [(g, run, _windows(parts, idx, run, reads)) for g, idx in groups for run in (RT_OK, FB_OK)]
+    every = parts + ([] if alls is parts else alls)  # reads name a part by its index here
+    ranked = [(summary, list(range(len(parts), len(every))) if alls is not parts else groups[0][1])] + groups[1:]
+    windows = [(g, run, _windows(every, idx, run, reads)) for g, idx in ranked for run in (RT_OK, FB_OK)]
     pending = [(i, *_slow(p, i, slow_ms, reads)) for i, p in enumerate(parts)]
-    await _read_slices(conn, parts, reads)
+    await _read_slices(conn, every, reads)
     for i, count, key in pending:
         parts[i].slow = count + (sum(1 for v in reads.wanted[key] if v >= slow_ms) if key else 0)
     for g, run, ws in windows:
@@ -111,14 +131,13 @@ async def _answer(conn: asyncpg.Connection, parts: list[Part], limit: int, slow_
 
 def _windows(parts: list[Part], idx: list[int], run: int, reads: Reads) -> list[tuple[int, Window, list[Any]]]:
     """Per fraction: (the union's size, its window, the slice keys of the window's slices in order)."""
-    runs = [parts[i].runs[run] for i in idx]
-    total = sum(r.n for r in runs)
+    subs = [(i, sub, base) for i in idx for sub, base in split(parts[i].runs[run], COARSE, LOWER_SHARE)]
+    total = sum(sub.n for _i, sub, _b in subs)
     if not total:
         return []
     out = []
-    for f in FRACTIONS:
-        w = window(runs, cont_ranks(f, total))
-        keys = [reads.want(idx[s[0]], run, s[1], s[2]) for s in w.slices]
+    for w in windows([sub for _i, sub, _b in subs], [cont_ranks(f, total) for f in FRACTIONS]):
+        keys = [reads.want(subs[s[0]][0], run, s[1] + subs[s[0]][2], s[2] + subs[s[0]][2]) for s in w.slices]
         out.append((total, w, keys))
     return out
 

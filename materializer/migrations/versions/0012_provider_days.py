@@ -72,7 +72,7 @@ def _backfill(tz: str) -> str:
         f" AND lower(btrim(u.provider_name)) NOT IN {RESERVED}"
     )
     sums = (
-        "SELECT x.k, x.provider_id, max(x.shown) AS shown, count(*) AS n,"
+        "SELECT x.k, COALESCE(x.provider_id, '') AS provider_id, max(x.shown) AS shown, count(*) AS n,"
         " count(*) FILTER (WHERE x.ok) AS ok_n, COALESCE(sum(x.output_tokens), 0) AS out_tok,"
         " sum(x.rt) FILTER (WHERE x.ok) AS rt_sum, count(x.rt) FILTER (WHERE x.ok) AS rt_n,"
         " sum(x.fb) FILTER (WHERE x.ok) AS fb_sum, count(x.fb) FILTER (WHERE x.ok) AS fb_n,"
@@ -80,7 +80,8 @@ def _backfill(tz: str) -> str:
         f" count(*) FILTER (WHERE {tps}) AS tps_n, count(x.rt) AS rt_all_n, {STEP} AS step,"
         f" {_packed('x.rt', 'x.ok AND x.rt IS NOT NULL')} AS rt_ok,"
         f" {_packed('x.fb', 'x.ok AND x.fb IS NOT NULL')} AS fb_ok,"
-        f" {_packed('x.rt', 'x.rt IS NOT NULL')} AS rt_all FROM ({inner}) x GROUP BY x.k, x.provider_id"
+        f" {_packed('x.rt', 'x.rt IS NOT NULL')} AS rt_all FROM ({inner}) x"
+        " GROUP BY GROUPING SETS ((x.k, x.provider_id), (x.k)) HAVING count(*) > 0"
     )
     fences = ", ".join(f"{_fence(r)} AS {r}_fence" for r in RUNS)
     return (
