@@ -130,11 +130,16 @@ SLICES_SQL = (
 )
 
 # The reader: the buckets $1 / $2 that are not kept (or not current), from the records, with the filter $3 on
-# provider_id (NULL: none), as the rows of a kept day (their runs whole).
+# provider_id (NULL: none), as the rows of a kept day (their runs whole). $4 / $5, the first bucket's start and the
+# last one's end, let the planner leave out the month partitions outside them (the buckets' own bounds are known
+# only at run time).
 RECORDS_SQL = (
     "SELECT d.i, x.* FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
     " CROSS JOIN LATERAL ("
-    + rows_sql("u.created_at >= d.lo AND u.created_at < d.hi AND ($3::text IS NULL OR u.provider_id = $3)")
+    + rows_sql(
+        "u.created_at >= d.lo AND u.created_at < d.hi AND u.created_at >= $4 AND u.created_at < $5"
+        " AND ($3::text IS NULL OR u.provider_id = $3)"
+    )
     + " OFFSET 0) x"
 )
 

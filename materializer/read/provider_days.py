@@ -91,7 +91,8 @@ async def read(conn: asyncpg.Connection, los: Sequence[Any], his: Sequence[Any],
     every = [_kept_part(r, los[r["i"] - 1]) for r in kept if r["provider_id"] is not None]
     rest = sorted(set(range(1, len(los) + 1)) - {r["i"] for r in kept})
     if rest:
-        found = await conn.fetch(RECORDS_SQL, [los[i - 1] for i in rest], [his[i - 1] for i in rest], ask.provider_id)
+        lo, hi = [los[i - 1] for i in rest], [his[i - 1] for i in rest]
+        found = await conn.fetch(RECORDS_SQL, lo, hi, ask.provider_id, min(lo), max(hi))
         every += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
     # A day's row over all its providers (ALL) gives the summary's quantiles from one run per day, when no
     # provider filter narrows the summary to one provider's rows.
