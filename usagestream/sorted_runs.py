@@ -31,11 +31,11 @@ class Run:
         """How many values the fence leaves open above its last value (0 when the ceiling is unknown)."""
         return 0 if self.ceiling is None else self.n - (len(self.fence) - 1) * self.step - 1
 
-    def below(self, v: float) -> tuple[int, int]:
+    def below(self, v: int) -> tuple[int, int]:
         """Bounds (inclusive) of the number of the run's values < v."""
         if self.ceiling is not None and v > self.ceiling:
             return self.n, self.n
-        j = bisect_left(self.fence, v)  # type: ignore[arg-type]
+        j = bisect_left(self.fence, v)
         lo = 0 if j == 0 else (j - 1) * self.step + 1
         hi = self.n if j == len(self.fence) else j * self.step
         return lo, hi
@@ -87,8 +87,9 @@ def windows(runs: Sequence[Run], wanted: Sequence[tuple[int, ...]]) -> list[Wind
     for ranks in wanted:
         # v_lo: the largest candidate with at most `first` values below it for sure (then rank `first` is >=
         # v_lo); v_hi: the smallest with more than `last` below it for sure (then rank `last` is < v_hi).
-        lo_i = _last_true(len(cands), lambda i, k=ranks[0]: bounds.most(cands[i]) <= k)
-        hi_i = _first_true(len(cands), lambda i, k=ranks[-1]: bounds.least(cands[i]) > k)
+        first, last = ranks[0], ranks[-1]
+        lo_i = _last_true(len(cands), lambda i: bounds.most(cands[i]) <= first)  # noqa: B023 (called right here)
+        hi_i = _first_true(len(cands), lambda i: bounds.least(cands[i]) > last)  # noqa: B023
         starts = [r.below(cands[lo_i])[0] if lo_i >= 0 else 0 for r in runs]
         ends = [r.below(cands[hi_i])[1] if hi_i < len(cands) else r.n for r in runs]
         slices = tuple((i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True)) if e > s)

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
+from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.pg_provider_days import ALL, KEPT_SQL, RECORDS_SQL, SLICES_SQL
 from usagestream.sorted_runs import (
     Run,
@@ -83,7 +82,7 @@ class Reads:
         return key
 
 
-async def read(conn: asyncpg.Connection, los: Sequence[Any], his: Sequence[Any], ask: Any) -> list[Row] | None:
+async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> list[Row] | None:
     """The rows of the answer, or None when no bucket is kept (the caller then runs the records-only statement)."""
     kept = [dict(r) for r in await conn.fetch(KEPT_SQL, list(los), list(his), ask.provider_id)]
     if not kept:
@@ -101,7 +100,7 @@ async def read(conn: asyncpg.Connection, los: Sequence[Any], his: Sequence[Any],
     return await _answer(conn, parts, alls, ask.limit, ask.slow_ms)
 
 
-async def _answer(conn: asyncpg.Connection, parts: list[Part], alls: list[Part], limit: int, slow_ms: int) -> list[Row]:
+async def _answer(conn: Conn, parts: list[Part], alls: list[Part], limit: int, slow_ms: int) -> list[Row]:
     by_pid: dict[str, list[int]] = {}
     for i, p in enumerate(parts):
         by_pid.setdefault(p.pid, []).append(i)
@@ -158,7 +157,7 @@ def _quantiles(ws: list[tuple[int, Window, list[Any]]], reads: Reads) -> list[fl
     return out
 
 
-async def _read_slices(conn: asyncpg.Connection, parts: list[Part], reads: Reads) -> None:
+async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
     remote = []
     for key in reads.wanted:
         i, run, first, end = key
@@ -193,7 +192,7 @@ def _sums(parts: Iterable[Part]) -> Row:
     return out
 
 
-async def _names(conn: asyncpg.Connection, rows: list[Row], members: list[list[Part]]) -> None:
+async def _names(conn: Conn, rows: list[Row], members: list[list[Part]]) -> None:
     """Each row's `provider`: the largest shown name of its parts, compared by PostgreSQL when they differ."""
     ask: tuple[list[int], list[str]] = ([], [])
     for g, (row, ps) in enumerate(zip(rows, members, strict=True)):
