@@ -90,27 +90,31 @@ def rows_sql(where: str, key: str = "") -> str:
     return f"SELECT y.*, {fences} FROM ({sums}) y"
 
 
-def _day(tz: str, col: str = "u.created_at") -> str:
-    return f"({col} AT TIME ZONE '{tz}')::date"
+# The spans kept: local days, and local ISO weeks (Monday to Monday) whose runs serve a range's quantiles with a
+# run per week instead of seven (the days' rows still give each day's sums and slow count).
+SPANS = (("day", 1), ("week", 7))
 
 
 def backfill_sql(tz: str) -> list[str]:
-    """Every local day of `tz` (an IANA name of ours, inlined) that has records, with its current revision,
-    set-based: for a bulk load that no batch writes to meanwhile (bench/reads_load.py)."""
-    day = _day(tz)
-    lo, hi = f"k::timestamp AT TIME ZONE '{tz}'", f"(k + 1)::timestamp AT TIME ZONE '{tz}'"
-    return [
-        f"INSERT INTO provider_days (lo, hi, revsum) SELECT y.lo, y.hi, {revsum('y.lo', 'y.hi')} FROM"
-        f" (SELECT d::timestamp AT TIME ZONE '{tz}' AS lo, (d + 1)::timestamp AT TIME ZONE '{tz}' AS hi"
-        f" FROM (SELECT DISTINCT {day} AS d FROM usage_records u) x) y",
-        f"INSERT INTO provider_day_rows (lo, hi, {COLUMNS}) SELECT {lo}, {hi}, {COLUMNS}"
-        f" FROM ({rows_sql('TRUE', day)}) z",
-    ]
+    """Every local day and week of `tz` (an IANA name of ours, inlined) that has records, with its current
+    revision, set-based: for a bulk load that no batch writes to meanwhile (bench/reads_load.py)."""
+    out = []
+    for unit, days in SPANS:
+        key = f"date_trunc('{unit}', u.created_at AT TIME ZONE '{tz}')::date"
+        lo, hi = f"k::timestamp AT TIME ZONE '{tz}'", f"(k + {days})::timestamp AT TIME ZONE '{tz}'"
+        out += [
+            f"INSERT INTO provider_days (lo, hi, revsum) SELECT y.lo, y.hi, {revsum('y.lo', 'y.hi')} FROM"
+            f" (SELECT {lo} AS lo, {hi} AS hi FROM (SELECT DISTINCT {key} AS k FROM usage_records u) x) y",
+            f"INSERT INTO provider_day_rows (lo, hi, {COLUMNS}) SELECT {lo}, {hi}, {COLUMNS}"
+            f" FROM ({rows_sql('TRUE', key)}) z",
+        ]
+    return out
 
 
-# The reader: of days $1 / $2, the kept ones whose revision is still current, by 1-based position, each with its
-# rows (one row with a NULL provider_id for a kept day without requests) of provider_id $3 (NULL: every one); the
-# runs themselves stay in the table (SLICES_SQL), their fences come along.
+# The reader: of spans $1 / $2 (days, and runs of seven days that may be kept weeks), the kept ones whose revision
+# is still current, by 1-based position, each with its rows (one row with a NULL provider_id for a kept span
+# without requests) of provider_id $3 (NULL: every one); the runs stay in the table (SLICES_SQL), their fences come
+# along.
 KEPT_SQL = (
     "SELECT d.i, r.provider_id, r.shown, r.n, r.ok_n, r.out_tok, r.rt_sum, r.rt_n, r.fb_sum, r.fb_n, r.tps_tok,"
     " r.tps_ms, r.tps_n, r.rt_all_n, r.step, r.rt_ok_fence, r.fb_ok_fence, r.rt_all_fence"
@@ -120,13 +124,14 @@ KEPT_SQL = (
     f" WHERE k.revsum = {revsum('d.lo', 'd.hi')}"
 )
 
-# The reader: slices of kept runs, (day start $1, provider $2, run $3: 0 rt_ok, 1 fb_ok, 2 rt_all, first value
-# $4 (0-based), count $5), by 1-based position.
+# The reader: slices of kept runs, (span $1 / $2, provider $3, run $4: 0 rt_ok, 1 fb_ok, 2 rt_all, first value
+# $5 (0-based), count $6), by 1-based position.
 SLICES_SQL = (
     "SELECT q.i, substring(CASE q.run WHEN 0 THEN r.rt_ok WHEN 1 THEN r.fb_ok ELSE r.rt_all END"
     " FROM q.off * 4 + 1 FOR q.len * 4) AS v"
-    " FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::int[]) WITH ORDINALITY"
-    " AS q(lo, pid, run, off, len, i) JOIN provider_day_rows r ON r.lo = q.lo AND r.provider_id = q.pid"
+    " FROM unnest($1::timestamptz[], $2::timestamptz[], $3::text[], $4::int[], $5::int[], $6::int[])"
+    " WITH ORDINALITY AS q(lo, hi, pid, run, off, len, i)"
+    " JOIN provider_day_rows r ON r.lo = q.lo AND r.hi = q.hi AND r.provider_id = q.pid"
 )
 
 # The reader: the buckets $1 / $2 that are not kept (or not current), from the records, with the filter $3 on

@@ -37,6 +37,7 @@ NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are N
 RT_OK, FB_OK, RT_ALL = 0, 1, 2
 # The planner sees the lower LOWER_SHARE of each run through every COARSE-th value only (sorted_runs.split).
 COARSE, LOWER_SHARE = 512, 0.75
+WEEK = 7  # a kept week is seven day buckets (materializer/write/provider_days_fill.py)
 MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
 
 
@@ -48,7 +49,7 @@ class Part:
     raw: str
     row: Row
     runs: tuple[Run, Run, Run]
-    at: Any = None  # the kept row's day start
+    at: tuple[Any, Any] = (None, None)  # the kept row's span
     local: tuple[Sequence[int], ...] = ()
     slow: int = 0
 
@@ -57,11 +58,11 @@ class Part:
         return self.raw.strip(" ")  # PostgreSQL's btrim(text): spaces only
 
 
-def _kept_part(r: Row, lo: Any) -> Part:
+def _kept_part(r: Row, lo: Any, hi: Any) -> Part:
     step = r["step"]
     runs = tuple(Run(n, step, unpack(r[f"{k}_fence"])) for k, n in (("rt_ok", r["rt_n"]), ("fb_ok", r["fb_n"])))
     rt_all = Run(r["rt_all_n"], step, unpack(r["rt_all_fence"]))
-    return Part(r["i"], r["provider_id"], r, (runs[0], runs[1], rt_all), at=lo)
+    return Part(r["i"], r["provider_id"], r, (runs[0], runs[1], rt_all), at=(lo, hi))
 
 
 def _local_part(r: Row) -> Part:
@@ -84,35 +85,72 @@ class Reads:
 
 async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> list[Row] | None:
     """The rows of the answer, or None when no bucket is kept (the caller then runs the records-only statement)."""
-    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, list(los), list(his), ask.provider_id)]
-    if not kept:
+    n = len(los)
+    weeks = [(a, a + WEEK) for a in range(n - WEEK + 1)]  # every run of seven buckets: a kept week if one matches
+    spans_lo, spans_hi = [*los, *(los[a] for a, _b in weeks)], [*his, *(his[b - 1] for _a, b in weeks)]
+    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id)]
+    if not any(r["i"] <= n for r in kept):
         return None
-    every = [_kept_part(r, los[r["i"] - 1]) for r in kept if r["provider_id"] is not None]
-    rest = sorted(set(range(1, len(los) + 1)) - {r["i"] for r in kept})
+    days = [
+        _kept_part(r, los[r["i"] - 1], his[r["i"] - 1]) for r in kept if r["i"] <= n and r["provider_id"] is not None
+    ]
+    rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
     if rest:
         lo, hi = [los[i - 1] for i in rest], [his[i - 1] for i in rest]
         found = await conn.fetch(RECORDS_SQL, lo, hi, ask.provider_id, min(lo), max(hi))
-        every += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
-    # A day's row over all its providers (ALL) gives the summary's quantiles from one run per day, when no
+        days += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
+    chosen, covered = _weeks(weeks, {r["i"] - n - 1 for r in kept if r["i"] > n})
+    runs = [p for p in days if p.b not in covered]
+    weekly = [r for r in kept if r["i"] - n - 1 in chosen and r["provider_id"] is not None]
+    runs += [_kept_part(r, spans_lo[r["i"] - 1], spans_hi[r["i"] - 1]) for r in weekly]
+    # A span's row over all its providers (ALL) gives the summary's quantiles from one run per span, when no
     # provider filter narrows the summary to one provider's rows.
-    parts = [p for p in every if p.raw != ALL]
-    alls = [p for p in every if p.raw == ALL] if ask.provider_id is None else parts
-    return await _answer(conn, parts, alls, ask.limit, ask.slow_ms)
+    parts = [p for p in days if p.raw != ALL]
+    ranked = [p for p in runs if p.raw != ALL]
+    alls = [p for p in runs if p.raw == ALL] if ask.provider_id is None else ranked
+    return await _answer(conn, parts, ranked, alls, ask.limit, ask.slow_ms)
 
 
-async def _answer(conn: Conn, parts: list[Part], alls: list[Part], limit: int, slow_ms: int) -> list[Row]:
+def _weeks(weeks: list[tuple[int, int]], current: set[int]) -> tuple[set[int], set[int]]:
+    """Kept weeks that do not overlap, from the left, and the 1-based buckets they cover."""
+    chosen, covered, free = set(), set(), 0
+    for w in sorted(current):
+        a, b = weeks[w]
+        if a >= free:
+            chosen.add(w)
+            covered.update(range(a + 1, b + 1))
+            free = b
+    return chosen, covered
+
+
+async def _answer(
+    conn: Conn, parts: list[Part], ranked: list[Part], alls: list[Part], limit: int, slow_ms: int
+) -> list[Row]:
+    """`parts`: the buckets' rows (sums, slow counts); `ranked` / `alls`: the runs of the providers' / the
+    summary's quantiles (weeks where kept, else the buckets')."""
     by_pid: dict[str, list[int]] = {}
     for i, p in enumerate(parts):
         by_pid.setdefault(p.pid, []).append(i)
     n_of = {pid: sum(parts[i].row["n"] for i in idx) for pid, idx in by_pid.items()}
     top = sorted(by_pid, key=lambda pid: (-n_of[pid], pid.encode()))[:limit]
+    every, index = list(parts), {id(p): i for i, p in enumerate(parts)}  # reads name a part by its index here
+
+    def ix(ps: Iterable[Part]) -> list[int]:
+        for p in ps:
+            if id(p) not in index:
+                index[id(p)] = len(every)
+                every.append(p)
+        return [index[id(p)] for p in ps]
+
     reads = Reads()
     summary: Row = {"kind": 3, "pid": None, "b": None}
     groups: list[tuple[Row, list[int]]] = [(summary, list(range(len(parts))))]
     groups += [({"kind": 1, "pid": pid, "b": None}, by_pid[pid]) for pid in top]
-    every = parts + ([] if alls is parts else alls)  # reads name a part by its index here
-    ranked = [(summary, list(range(len(parts), len(every))) if alls is not parts else groups[0][1])] + groups[1:]
-    windows = [(g, run, _windows(every, idx, run, reads)) for g, idx in ranked for run in (RT_OK, FB_OK)]
+    of_pid: dict[str, list[Part]] = {}
+    for p in ranked:
+        of_pid.setdefault(p.pid, []).append(p)
+    quantiles = [(summary, ix(alls))] + [(g, ix(of_pid.get(g["pid"], []))) for g, _idx in groups[1:]]
+    windows = [(g, run, _windows(every, idx, run, reads)) for g, idx in quantiles for run in (RT_OK, FB_OK)]
     pending = [(i, *_slow(p, i, slow_ms, reads)) for i, p in enumerate(parts)]
     await _read_slices(conn, every, reads)
     for i, count, key in pending:
@@ -169,7 +207,8 @@ async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
     if not remote:
         return
     args = (
-        [parts[k[0]].at for k in remote],
+        [parts[k[0]].at[0] for k in remote],
+        [parts[k[0]].at[1] for k in remote],
         [parts[k[0]].raw for k in remote],
         [k[1] for k in remote],
         [k[2] for k in remote],

@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -458,15 +458,19 @@ async def _provider_days(dsn: str) -> tuple[list[Any], list[Any], int, int, int]
     how many rows they hold, how many kept days verify finds different from their records)."""
     conn = await asyncpg.connect(dsn)
     try:
-        kept = [(r["lo"], r["hi"]) for r in await conn.fetch("SELECT lo, hi FROM provider_days ORDER BY lo")]
+        spans = [(r["lo"], r["hi"]) for r in await conn.fetch("SELECT lo, hi FROM provider_days ORDER BY lo, hi")]
+        kept = [k for k in spans if k[1] - k[0] < timedelta(days=2)]  # the days (the others are weeks)
+        weeks = [k for k in spans if k not in kept]
+        assert weeks and all(w[0].astimezone(ZoneInfo(ZONE)).weekday() == 0 for w in weeks)
         dates = await conn.fetch(
             "SELECT DISTINCT (created_at AT TIME ZONE $1)::date AS d FROM usage_records ORDER BY 1", ZONE
         )
         days = [DayRange(r["d"], r["d"], ZoneInfo(ZONE)).day_spans()[0] for r in dates]
-        los, his = [k[0] for k in kept], [k[1] for k in kept]
+        los, his = [k[0] for k in spans], [k[1] for k in spans]
         current = await conn.fetch(pg_provider_days.KEPT_SQL, los, his, None)
         rows = await conn.fetchval("SELECT count(*) FROM provider_day_rows")
-        return kept, days, len({r["i"] for r in current}), rows, len(await conn.fetch(pg_provider_days.MISMATCH_SQL))
+        mismatches = len(await conn.fetch(pg_provider_days.MISMATCH_SQL))
+        return kept, days, len({r["i"] for r in current}) - len(weeks), rows, mismatches
     finally:
         await conn.close()
 

@@ -10,9 +10,11 @@ over the whole range), so before this revision every request of the range was re
   requests, each packed as big-endian int4 in a bytea kept uncompressed (slices read only their own pages), with
   its fence (every `step`-th value).
 
-This revision fills both for every local day of `meta.timezone` (UTC if no worker ever ran) that has records, in
-one pass over the records, under the retention lock taken exclusive (every writer's batch takes it shared, so no
-batch writes between the rows and their revision), each day with the sum of its hours' counters as they stand.
+Kept spans are local days and local ISO weeks (Monday to Monday): a week's runs serve a range's quantiles with one
+run instead of seven. This revision fills both tables for every local day and week of `meta.timezone` (UTC if no
+worker ever ran) that has records, in one pass over the records per kind of span, under the retention lock taken
+exclusive (every writer's batch takes it shared, so no batch writes between the rows and their revision), each span
+with the sum of its hours' counters as they stand.
 
 The SQL is frozen here on purpose: it names the columns and rules that exist at this revision.
 
@@ -33,6 +35,7 @@ RETENTION_LOCK = (0x5552, 0)  # materializer/pg_tables.py at this revision
 STEP = 32
 RESERVED = "('unknown', 'unknow', 'pending')"
 RUNS = ("rt_ok", "fb_ok", "rt_all")
+SPANS = (("day", 1), ("week", 7))  # local days, and local ISO weeks (Monday to Monday)
 COLUMNS = (
     "provider_id, shown, n, ok_n, out_tok, rt_sum, rt_n, fb_sum, fb_n, tps_tok, tps_ms, tps_n, rt_all_n, step,"
     " rt_ok, fb_ok, rt_all, rt_ok_fence, fb_ok_fence, rt_all_fence"
@@ -59,8 +62,8 @@ def _fence(run: str) -> str:
     )
 
 
-def _backfill(tz: str) -> str:
-    day = f"(u.created_at AT TIME ZONE '{tz}')::date"
+def _backfill(tz: str, unit: str, days: int) -> str:
+    day = f"date_trunc('{unit}', u.created_at AT TIME ZONE '{tz}')::date"
     tps = "x.ok AND x.rt IS NOT NULL AND x.tps_ms IS NOT NULL AND x.output_tokens > 0"
     inner = (
         f"SELECT {day} AS k, u.provider_id,"
@@ -86,20 +89,21 @@ def _backfill(tz: str) -> str:
     fences = ", ".join(f"{_fence(r)} AS {r}_fence" for r in RUNS)
     return (
         f"INSERT INTO provider_day_rows (lo, hi, {COLUMNS})"
-        f" SELECT k::timestamp AT TIME ZONE '{tz}', (k + 1)::timestamp AT TIME ZONE '{tz}', {COLUMNS}"
+        f" SELECT k::timestamp AT TIME ZONE '{tz}', (k + {days})::timestamp AT TIME ZONE '{tz}', {COLUMNS}"
         f" FROM (SELECT y.*, {fences} FROM ({sums}) y) z"
     )
 
 
-def _days(tz: str) -> str:
+def _days(tz: str, unit: str, days: int) -> str:
     revsum = (
         "(SELECT COALESCE(sum(r.rev), 0) FROM completed_times_revs r"
         " WHERE r.hour >= date_trunc('hour', y.lo, 'UTC') AND r.hour < y.hi)"
     )
     return (
         f"INSERT INTO provider_days (lo, hi, revsum) SELECT y.lo, y.hi, {revsum} FROM"
-        f" (SELECT d::timestamp AT TIME ZONE '{tz}' AS lo, (d + 1)::timestamp AT TIME ZONE '{tz}' AS hi"
-        f" FROM (SELECT DISTINCT (created_at AT TIME ZONE '{tz}')::date AS d FROM usage_records) x) y"
+        f" (SELECT d::timestamp AT TIME ZONE '{tz}' AS lo, (d + {days})::timestamp AT TIME ZONE '{tz}' AS hi"
+        f" FROM (SELECT DISTINCT date_trunc('{unit}', created_at AT TIME ZONE '{tz}')::date AS d"
+        " FROM usage_records) x) y"
     )
 
 
@@ -123,8 +127,9 @@ def upgrade() -> None:
     if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", tz):  # an IANA name, written into the SQL below
         raise ValueError(f"unexpected time zone name {tz!r} in meta.timezone")
     op.execute("SET LOCAL work_mem = '256MB'")
-    op.execute(_days(tz))
-    op.execute(_backfill(tz))
+    for unit, days in SPANS:
+        op.execute(_days(tz, unit, days))
+        op.execute(_backfill(tz, unit, days))
     op.execute("ANALYZE provider_days")
     op.execute("ANALYZE provider_day_rows")
 
