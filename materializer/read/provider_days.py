@@ -113,7 +113,9 @@ async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> 
 
 def _weeks(weeks: list[tuple[int, int]], current: set[int]) -> tuple[set[int], set[int]]:
     """Kept weeks that do not overlap, from the left, and the 1-based buckets they cover."""
-    chosen, covered, free = set(), set(), 0
+    chosen: set[int] = set()
+    covered: set[int] = set()
+    free = 0
     for w in sorted(current):
         a, b = weeks[w]
         if a >= free:

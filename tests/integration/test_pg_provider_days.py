@@ -46,7 +46,8 @@ PROVIDERS = [("p1", "Alpha"), ("p1 ", "alpha"), ("p2", "Beta"), ("p3", "unknown"
 
 
 def _settings(settings: Settings) -> Settings:
-    return replace(settings, timezone=ZONE, day_times_fill_days=10, day_times_fill_batch=3)
+    # 14 days back from NOW: the closed days include the whole ISO week of 25 to 31 August, kept as a week too.
+    return replace(settings, timezone=ZONE, day_times_fill_days=14, day_times_fill_batch=3)
 
 
 def _event(rid: str, seq: int, created: datetime, op: tuple[Any, ...]) -> UsageEvent:
@@ -162,6 +163,7 @@ async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries
             assert got == want
         await _fill_all(pool, s)
         assert await _kept_current(conn, _days(s)) == len(_days(s))  # after full rounds every closed day is kept
+        assert await conn.fetchval("SELECT count(*) FROM provider_days WHERE hi - lo > interval '2 days'") == 1
         for q in queries:
             got, want = await _both(pool, conn, _ask(s, q))
             assert got == want
