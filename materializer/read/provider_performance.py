@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -98,8 +98,11 @@ def statement(ask: Ask) -> Statement:
 
 
 def keepable(ask: Ask) -> bool:
-    """Whether kept days may answer: no filter but `provider_id` (kept rows are per day and provider only)."""
-    return all(v is None for v in (ask.model, ask.api_format, ask.is_stream, ask.has_format_conversion))
+    """Whether kept days may answer: no filter but `provider_id` (kept rows are per day and provider only), and
+    day buckets (hours never match a kept day: the records-only statement answers them without a look-up)."""
+    days = max((hi - lo for lo, hi in zip(ask.bounds, ask.bounds[1:], strict=False)), default=timedelta(0))
+    filters = (ask.model, ask.api_format, ask.is_stream, ask.has_format_conversion)
+    return days >= timedelta(hours=23) and all(v is None for v in filters)
 
 
 async def read(pool: asyncpg.Pool, ask: Ask) -> list[Row]:
