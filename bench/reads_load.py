@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from usagestream.materializer import pg_provider_days
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_day_times import backfill_sql
@@ -201,8 +202,10 @@ async def build_aggregates(pool: asyncpg.Pool, dims: Sequence[str]) -> None:
     async with pool.acquire() as conn:
         indexes, constraints = await drop_indexes(conn, AGG_TABLES)
     order = sorted(dims, key=lambda d: 0 if d in ("user_model", "user", "api_key") else 1)
-    # The kept daily percentiles (migration 0011) of the benchmark's zone, UTC, as the migration fills them.
-    await parallel(pool, [usage_agg_statement(d) for d in order] + [attempt_agg_statement(), backfill_sql("UTC")])
+    # The kept daily percentiles (migration 0011) and provider days (0012) of the benchmark's zone, UTC, as the
+    # migrations fill them.
+    kept = [backfill_sql("UTC"), *pg_provider_days.backfill_sql("UTC")]
+    await parallel(pool, [usage_agg_statement(d) for d in order] + [attempt_agg_statement(), *kept])
     await parallel(pool, indexes)
     await parallel(pool, constraints, workers=1)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from usagestream.materializer import pg_counters, pg_day_times, pg_tables
+from usagestream.materializer import pg_counters, pg_day_times, pg_provider_days, pg_tables
 from usagestream.materializer.ops import retention, verify
 from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.read import (
@@ -38,6 +38,7 @@ from usagestream.materializer.read import (
     entities,
     extent,
     leaderboards,
+    provider_days,
     provider_performance,
     records,
     stats,
@@ -101,6 +102,15 @@ def _day_times() -> Entries:
     for name in ("BUMP_SQL", "STALE_SQL", "FILL_SQL", "FORGET_DAYS_SQL", "FORGET_REVS_SQL", "MISMATCH_SQL"):
         yield name, getattr(d, name)
     yield "backfill_sql('UTC')  -- bench/reads_load.py (migration 0011 freezes its own copy)", d.backfill_sql("UTC")
+
+
+def _provider_days() -> Entries:
+    d = pg_provider_days
+    for name in ("KEPT_SQL", "SLICES_SQL", "RECORDS_SQL", "STALE_SQL", "FILL_SQL", "FORGET_SQL", "MISMATCH_SQL"):
+        yield name, getattr(d, name)
+    yield "read.provider_days.MAX_NAME_SQL  -- only when a group's shown names differ", provider_days.MAX_NAME_SQL
+    for i, sql in enumerate(d.backfill_sql("UTC")):
+        yield f"backfill_sql('UTC')[{i}]  -- bench/reads_load.py (migration 0012 freezes its own copy)", sql
 
 
 def _retention() -> Entries:
@@ -575,6 +585,13 @@ def _stats_family() -> Entries:
     )
     for what, filters in PERFORMANCE_ASKS.items():
         ask = provider_performance.Ask(boundaries(*DAYS, "day", UTC_ZONE), 8, 10_000, **filters)
+        if provider_performance.keepable(ask):
+            los, his = list(ask.bounds[:-1]), list(ask.bounds[1:])
+            yield _call(
+                f"pg_provider_days.KEPT_SQL (the kept days still current), {what}",
+                f"/performance/providers ?granularity=day, {what}",
+                Statement(pg_provider_days.KEPT_SQL, (los, his, ask.provider_id)),
+            )
         yield _call(
             f"provider_performance.statement(Ask(day bounds, 8, 10000, {what}))",
             f"/performance/providers ?granularity=day, {what}",
@@ -665,6 +682,7 @@ MODULES = {
     "write.pg_views": _pg_views,
     "pg_counters": _pg_counters,
     "pg_day_times": _day_times,
+    "pg_provider_days": _provider_days,
     "ops.retention": _retention,
     "ops.verify": _verify,
     "read.cache": _cache,

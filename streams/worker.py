@@ -28,7 +28,7 @@ from aiohttp import web
 
 from usagestream.materializer.ops import retention
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.write import day_times_fill
+from usagestream.materializer.write import day_times_fill, provider_days_fill
 from usagestream.materializer.write.pg_views import PgViews
 from usagestream.materializer.write.redis_live import RedisLive
 from usagestream.settings import Settings
@@ -213,7 +213,8 @@ class Worker:
             await asyncio.sleep(delay)
 
     async def _day_times_loop(self) -> None:
-        """Keeps the daily percentiles' closed days current (materializer/write/day_times_fill.py): a round every
+        """Keeps the daily percentiles' and the provider performance's closed days current
+        (materializer/write/day_times_fill.py, provider_days_fill.py): a round of each every
         USAGESTREAM_DAY_TIMES_FILL_INTERVAL_S, the next after a second while a round left stale days."""
         interval = self.settings.day_times_fill_interval_s
         while True:
@@ -222,7 +223,8 @@ class Worker:
                 await self.ready()
                 assert self.pool is not None  # connected by ready()
                 done = await day_times_fill.fill_round(self.pool, self.settings, datetime.now(UTC))
-                delay = 1.0 if done.left else interval
+                more = await provider_days_fill.fill_round(self.pool, self.settings, datetime.now(UTC))
+                delay = 1.0 if done.left or more.left else interval
             except Exception:  # an outage, a lock: the worker keeps consuming, the next round retries
                 log.warning("kept daily percentiles: round failed; next in %.0fs", delay, exc_info=True)
             await asyncio.sleep(delay)

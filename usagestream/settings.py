@@ -80,7 +80,8 @@ class Settings:
     # How often each worker runs a retention pass (also creating the coming months' partitions); 0 = never (run
     # `usagestream retention` from cron instead). Passes never overlap: a worker skips one another is running.
     retention_interval_s: float = 3600.0
-    # The kept daily percentiles of `/api/admin/stats/performance/percentiles` (materializer/write/day_times_fill.py):
+    # The kept daily percentiles of `/api/admin/stats/performance/percentiles` (materializer/write/day_times_fill.py)
+    # and the kept provider days of `/performance/providers` (provider_days_fill.py, a round of its own after it):
     # each worker tries a filler round this often (0 = never; one round at a time across workers), recomputing at
     # most `day_times_fill_batch` missing or out-of-date closed days of the last `day_times_fill_days` days (in
     # USAGESTREAM_TIMEZONE); while days are left, the next round follows after a second.

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from usagestream.materializer import pg_day_times
+from usagestream.materializer import pg_day_times, pg_provider_days
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_cutoffs import Cutoffs, read_cutoffs
 from usagestream.materializer.pg_pool import Conn, create_pool
@@ -158,6 +158,7 @@ async def _pass(conn: Conn, settings: Settings, now: datetime, dry_run: bool) ->
             if records is not None:
                 await conn.execute(pg_day_times.FORGET_DAYS_SQL, records)
                 await conn.execute(pg_day_times.FORGET_REVS_SQL, records)
+                await conn.execute(pg_provider_days.FORGET_SQL, records)
         else:
             report.bodies_cleared = await _bodies_to_clear(conn, records, bodies)
     if not dry_run and bodies is not None:

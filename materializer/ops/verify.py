@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from usagestream.errors import ConfigError
-from usagestream.materializer import pg_day_times
+from usagestream.materializer import pg_day_times, pg_provider_days
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_counters import (
     ATTEMPT_COUNTER_SQL,
@@ -131,6 +131,9 @@ async def differences(conn: Conn, tz: str, per_step: int = 5) -> tuple[int, list
     rows = await conn.fetch(pg_day_times.MISMATCH_SQL)
     total += len(rows)
     shown += [f"completed_times_days: differs from its records: {r['lo']} {r['hi']}" for r in rows[:per_step]]
+    rows = await conn.fetch(pg_provider_days.MISMATCH_SQL)  # kept provider days, by the same rule
+    total += len(rows)
+    shown += [f"provider_days: differs from its records: {r['lo']} {r['hi']}" for r in rows[:per_step]]
     return total, shown
 
 

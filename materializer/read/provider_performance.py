@@ -1,38 +1,30 @@
 """Provider performance over a range (`/api/admin/stats/performance/providers`): request and success counts,
 output speed, first-byte and response times with their p90 / p99, slow requests, per provider and per bucket.
 
-Read from the range's finished records in one statement, as Aether's definitions need per-request values (a slow
-threshold the caller chooses, quantiles, generation time = response minus first byte for streams): no sum of stored
-counters gives them (docs/reference-api.md §10.8). Buckets are the zone's days or hours, given as boundaries,
-so any zone, fixed offsets included, is exact.
+Closed days of the configured zone are read from the rows the worker keeps per day and provider while their
+revision is current (materializer/read/provider_days.py), when the only filter is `provider_id`; every other
+bucket, and every request with a model, api_format, is_stream or has_format_conversion filter, is read from the
+range's finished records in one statement, as Aether's definitions need per-request values (a slow threshold the
+caller chooses, quantiles, generation time = response minus first byte for streams): no sum of stored counters
+gives them (docs/reference-api.md §10.8). Buckets are the zone's days or hours, given as boundaries, so any zone,
+fixed offsets included, is exact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from usagestream.materializer.pg_provider_days import SUCCESS, TPS_MS
+from usagestream.materializer.read import provider_days
 from usagestream.materializer.read.sql import Args, Statement
 
 Row = dict[str, Any]
 RESERVED = "('unknown', 'unknow', 'pending')"  # provider ids and names that stand for no provider (Aether's list)
-# Aether's success also names statuses (success, ok, billed, settled) the contract's records never carry.
-SUCCESS = "u.status = 'completed' AND (u.status_code IS NULL OR u.status_code < 400)"
-# A stream's speed is over its generation time (after the first byte); `upstream_is_stream` in the request's
-# metadata overrides the client-side `is_stream`, as in Aether.
-STREAMED = (
-    "CASE WHEN jsonb_typeof(u.request_metadata -> 'upstream_is_stream') = 'boolean'"
-    " THEN (u.request_metadata ->> 'upstream_is_stream')::boolean ELSE u.is_stream END"
-)
-TPS_MS = (
-    f"CASE WHEN u.response_time_ms IS NULL OR u.response_time_ms = 0 THEN NULL WHEN NOT ({STREAMED})"
-    " THEN u.response_time_ms WHEN u.first_byte_time_ms IS NULL OR u.first_byte_time_ms >= u.response_time_ms"
-    " THEN NULL ELSE u.response_time_ms - u.first_byte_time_ms END"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +97,19 @@ def statement(ask: Ask) -> Statement:
     )
 
 
+def keepable(ask: Ask) -> bool:
+    """Whether kept days may answer: no filter but `provider_id` (kept rows are per day and provider only), and
+    day buckets (hours never match a kept day: the records-only statement answers them without a look-up)."""
+    days = max((hi - lo for lo, hi in zip(ask.bounds, ask.bounds[1:], strict=False)), default=timedelta(0))
+    filters = (ask.model, ask.api_format, ask.is_stream, ask.has_format_conversion)
+    return days >= timedelta(hours=23) and all(v is None for v in filters)
+
+
 async def read(pool: asyncpg.Pool, ask: Ask) -> list[Row]:
-    sql, args = statement(ask)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        if keepable(ask):
+            kept = await provider_days.read(conn, ask.bounds[:-1], ask.bounds[1:], ask)
+            if kept is not None:
+                return kept
+        sql, args = statement(ask)
         return [dict(r) for r in await conn.fetch(sql, *args)]

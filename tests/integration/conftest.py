@@ -72,7 +72,8 @@ async def pg(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     await conn.execute(
         "TRUNCATE usage_records, candidate_records, usage_record_homes, candidate_record_homes, entities, usage_agg,"
-        " attempt_agg, dead_letter_counts, meta, completed_times_days, completed_times_revs"
+        " attempt_agg, dead_letter_counts, meta, completed_times_days, completed_times_revs, provider_days,"
+        " provider_day_rows"
     )
     yield conn
     await conn.close()

@@ -18,8 +18,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -28,6 +29,7 @@ from alembic.script import ScriptDirectory
 from pg_admin import run_admin_sql
 
 from usagestream.day_ranges import DayRange
+from usagestream.materializer import pg_provider_days
 from usagestream.materializer.ops import migrate
 from usagestream.materializer.ops.verify import (
     differences,
@@ -449,3 +451,37 @@ def test_the_daily_percentiles_are_kept_for_every_day_as_the_reader_asks(empty_d
     kept, days, current, count = asyncio.run(_kept_days(empty_db.asyncpg_dsn))
     assert kept == days and len(kept) > 1
     assert current == len(kept) and count == 0
+
+
+async def _provider_days(dsn: str) -> tuple[list[Any], list[Any], int, int, int]:
+    """(the kept provider days, the configured zone's days that have records, how many kept days are current,
+    how many rows they hold, how many kept days verify finds different from their records)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        spans = [(r["lo"], r["hi"]) for r in await conn.fetch("SELECT lo, hi FROM provider_days ORDER BY lo, hi")]
+        kept = [k for k in spans if k[1] - k[0] < timedelta(days=2)]  # the days (the others are weeks)
+        weeks = [k for k in spans if k not in kept]
+        assert weeks and all(w[0].astimezone(ZoneInfo(ZONE)).weekday() == 0 for w in weeks)
+        dates = await conn.fetch(
+            "SELECT DISTINCT (created_at AT TIME ZONE $1)::date AS d FROM usage_records ORDER BY 1", ZONE
+        )
+        days = [DayRange(r["d"], r["d"], ZoneInfo(ZONE)).day_spans()[0] for r in dates]
+        los, his = [k[0] for k in spans], [k[1] for k in spans]
+        current = await conn.fetch(pg_provider_days.KEPT_SQL, los, his, None)
+        rows = await conn.fetchval("SELECT count(*) FROM provider_day_rows")
+        mismatches = len(await conn.fetch(pg_provider_days.MISMATCH_SQL))
+        return kept, days, len({r["i"] for r in current}) - len(weeks), rows, mismatches
+    finally:
+        await conn.close()
+
+
+def test_the_provider_days_are_kept_for_every_day_as_the_reader_asks(empty_db: Settings) -> None:
+    """`db upgrade` from 0011 keeps every local day of `meta.timezone` that has records, with the bounds the reader
+    asks for and a current revision, and verify's recount of its rows agrees."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0011")
+    migrate.upgrade(empty_db)
+    kept, days, current, rows, count = asyncio.run(_provider_days(empty_db.asyncpg_dsn))
+    assert kept == days and len(kept) > 1
+    assert current == len(kept) and rows > len(kept) and count == 0

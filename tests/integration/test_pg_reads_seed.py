@@ -345,7 +345,7 @@ async def seed(
 
 TABLES = (
     "usage_records, candidate_records, usage_record_homes, candidate_record_homes, entities, usage_agg, attempt_agg,"
-    " dead_letter_counts, meta, completed_times_days, completed_times_revs"
+    " dead_letter_counts, meta, completed_times_days, completed_times_revs, provider_days, provider_day_rows"
 )
 
 

@@ -1,0 +1,247 @@
+"""Provider performance from the kept per-(day, provider) rows (materializer/pg_provider_days.py) where their
+revision is current, and from the records for the other buckets, in one snapshot: the same rows as the
+records-only statement of materializer/read/provider_performance.py (docs/reference-api.md §10.8).
+
+Per bucket and provider the sums add up; the slow count is a bisection of each day's sorted response times; the
+range-wide p90 / p99 are exact ranks of the union of the days' sorted runs, read as fences first and then as the
+few slices the ranks need (usagestream/sorted_runs.py). A shown name is the largest one; when the parts of a group
+disagree PostgreSQL compares them (its collation), in one more statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from usagestream.materializer.pg_pool import Conn
+from usagestream.materializer.pg_provider_days import ALL, KEPT_SQL, RECORDS_SQL, SLICES_SQL
+from usagestream.sorted_runs import (
+    Run,
+    Slice,
+    Window,
+    at_least,
+    cont,
+    cont_ranks,
+    split,
+    unpack,
+    values_at,
+    windows,
+)
+
+Row = dict[str, Any]
+FRACTIONS = (0.9, 0.99)  # the answer's p90 / p99 (the records-only statement's ARRAY[0.9, 0.99])
+COUNTS = ("n", "ok_n", "rt_n", "fb_n", "tps_n")
+NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are NULL, as in SQL
+RT_OK, FB_OK, RT_ALL = 0, 1, 2
+# The planner sees the lower LOWER_SHARE of each run through every COARSE-th value only (sorted_runs.split).
+COARSE, LOWER_SHARE = 512, 0.75
+WEEK = 7  # a kept week is seven day buckets (materializer/write/provider_days_fill.py)
+MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
+
+
+@dataclass(slots=True)
+class Part:
+    """One provider_id's figures in one bucket: kept (`at` names its row) or from the records (`local` runs)."""
+
+    b: int
+    raw: str
+    row: Row
+    runs: tuple[Run, Run, Run]
+    at: tuple[Any, Any] = (None, None)  # the kept row's span
+    local: tuple[Sequence[int], ...] = ()
+    slow: int = 0
+
+    @property
+    def pid(self) -> str:
+        return self.raw.strip(" ")  # PostgreSQL's btrim(text): spaces only
+
+
+def _kept_part(r: Row, lo: Any, hi: Any) -> Part:
+    step = r["step"]
+    runs = tuple(Run(n, step, unpack(r[f"{k}_fence"])) for k, n in (("rt_ok", r["rt_n"]), ("fb_ok", r["fb_n"])))
+    rt_all = Run(r["rt_all_n"], step, unpack(r["rt_all_fence"]))
+    return Part(r["i"], r["provider_id"], r, (runs[0], runs[1], rt_all), at=(lo, hi))
+
+
+def _local_part(r: Row) -> Part:
+    local = tuple(unpack(r[k]) for k in ("rt_ok", "fb_ok", "rt_all"))
+    runs = (Run(len(local[0]), 1, local[0]), Run(len(local[1]), 1, local[1]), Run(len(local[2]), 1, local[2]))
+    return Part(r["i"], r["provider_id"], r, runs, local=local)
+
+
+@dataclass(slots=True)
+class Reads:
+    """The slices still to read, each once: (part index, run, first, end)."""
+
+    wanted: dict[tuple[int, int, int, int], Sequence[int]] = field(default_factory=dict)
+
+    def want(self, part: int, run: int, first: int, end: int) -> tuple[int, int, int, int]:
+        key = (part, run, first, end)
+        self.wanted.setdefault(key, ())
+        return key
+
+
+async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> list[Row] | None:
+    """The rows of the answer, or None when no bucket is kept (the caller then runs the records-only statement)."""
+    n = len(los)
+    weeks = [(a, a + WEEK) for a in range(n - WEEK + 1)]  # every run of seven buckets: a kept week if one matches
+    spans_lo, spans_hi = [*los, *(los[a] for a, _b in weeks)], [*his, *(his[b - 1] for _a, b in weeks)]
+    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id)]
+    if not any(r["i"] <= n for r in kept):
+        return None
+    days = [
+        _kept_part(r, los[r["i"] - 1], his[r["i"] - 1]) for r in kept if r["i"] <= n and r["provider_id"] is not None
+    ]
+    rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
+    if rest:
+        lo, hi = [los[i - 1] for i in rest], [his[i - 1] for i in rest]
+        found = await conn.fetch(RECORDS_SQL, lo, hi, ask.provider_id, min(lo), max(hi))
+        days += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
+    chosen, covered = _weeks(weeks, {r["i"] - n - 1 for r in kept if r["i"] > n})
+    runs = [p for p in days if p.b not in covered]
+    weekly = [r for r in kept if r["i"] - n - 1 in chosen and r["provider_id"] is not None]
+    runs += [_kept_part(r, spans_lo[r["i"] - 1], spans_hi[r["i"] - 1]) for r in weekly]
+    # A span's row over all its providers (ALL) gives the summary's quantiles from one run per span, when no
+    # provider filter narrows the summary to one provider's rows.
+    parts = [p for p in days if p.raw != ALL]
+    ranked = [p for p in runs if p.raw != ALL]
+    alls = [p for p in runs if p.raw == ALL] if ask.provider_id is None else ranked
+    return await _answer(conn, parts, ranked, alls, ask.limit, ask.slow_ms)
+
+
+def _weeks(weeks: list[tuple[int, int]], current: set[int]) -> tuple[set[int], set[int]]:
+    """Kept weeks that do not overlap, from the left, and the 1-based buckets they cover."""
+    chosen: set[int] = set()
+    covered: set[int] = set()
+    free = 0
+    for w in sorted(current):
+        a, b = weeks[w]
+        if a >= free:
+            chosen.add(w)
+            covered.update(range(a + 1, b + 1))
+            free = b
+    return chosen, covered
+
+
+async def _answer(
+    conn: Conn, parts: list[Part], ranked: list[Part], alls: list[Part], limit: int, slow_ms: int
+) -> list[Row]:
+    """`parts`: the buckets' rows (sums, slow counts); `ranked` / `alls`: the runs of the providers' / the
+    summary's quantiles (weeks where kept, else the buckets')."""
+    by_pid: dict[str, list[int]] = {}
+    for i, p in enumerate(parts):
+        by_pid.setdefault(p.pid, []).append(i)
+    n_of = {pid: sum(parts[i].row["n"] for i in idx) for pid, idx in by_pid.items()}
+    top = sorted(by_pid, key=lambda pid: (-n_of[pid], pid.encode()))[:limit]
+    every, index = list(parts), {id(p): i for i, p in enumerate(parts)}  # reads name a part by its index here
+
+    def ix(ps: Iterable[Part]) -> list[int]:
+        for p in ps:
+            if id(p) not in index:
+                index[id(p)] = len(every)
+                every.append(p)
+        return [index[id(p)] for p in ps]
+
+    reads = Reads()
+    summary: Row = {"kind": 3, "pid": None, "b": None}
+    groups: list[tuple[Row, list[int]]] = [(summary, list(range(len(parts))))]
+    groups += [({"kind": 1, "pid": pid, "b": None}, by_pid[pid]) for pid in top]
+    of_pid: dict[str, list[Part]] = {}
+    for p in ranked:
+        of_pid.setdefault(p.pid, []).append(p)
+    quantiles = [(summary, ix(alls))] + [(g, ix(of_pid.get(g["pid"], []))) for g, _idx in groups[1:]]
+    windows = [(g, run, _windows(every, idx, run, reads)) for g, idx in quantiles for run in (RT_OK, FB_OK)]
+    pending = [(i, *_slow(p, i, slow_ms, reads)) for i, p in enumerate(parts)]
+    await _read_slices(conn, every, reads)
+    for i, count, key in pending:
+        parts[i].slow = count + (sum(1 for v in reads.wanted[key] if v >= slow_ms) if key else 0)
+    for g, run, ws in windows:
+        g["p_rt" if run == RT_OK else "p_fb"] = _quantiles(ws, reads)
+    buckets: dict[tuple[str, int], list[int]] = {}
+    for pid in top:
+        for i in by_pid[pid]:
+            buckets.setdefault((pid, parts[i].b), []).append(i)
+    groups += [({"kind": 0, "pid": pid, "b": b, "p_rt": None, "p_fb": None}, idx) for (pid, b), idx in buckets.items()]
+    rows = [{**g, **_sums(parts[i] for i in idx)} for g, idx in groups]
+    await _names(conn, rows, [[parts[i] for i in idx] for _g, idx in groups])
+    return rows
+
+
+def _windows(parts: list[Part], idx: list[int], run: int, reads: Reads) -> list[tuple[int, Window, list[Any]]]:
+    """Per fraction: (the union's size, its window, the slice keys of the window's slices in order)."""
+    subs = [(i, sub, base) for i in idx for sub, base in split(parts[i].runs[run], COARSE, LOWER_SHARE)]
+    total = sum(sub.n for _i, sub, _b in subs)
+    if not total:
+        return []
+    out = []
+    for w in windows([sub for _i, sub, _b in subs], [cont_ranks(f, total) for f in FRACTIONS]):
+        keys = [reads.want(subs[s[0]][0], run, s[1] + subs[s[0]][2], s[2] + subs[s[0]][2]) for s in w.slices]
+        out.append((total, w, keys))
+    return out
+
+
+def _slow(p: Part, i: int, slow_ms: int, reads: Reads) -> tuple[int, tuple[int, int, int, int] | None]:
+    count, open_slice = at_least(p.runs[RT_ALL], slow_ms)
+    return count, (reads.want(i, RT_ALL, open_slice[1], open_slice[2]) if open_slice else None)
+
+
+def _quantiles(ws: list[tuple[int, Window, list[Any]]], reads: Reads) -> list[float] | None:
+    if not ws:
+        return None
+    out = []
+    for f, (total, w, keys) in zip(FRACTIONS, ws, strict=True):
+        read: dict[Slice, Sequence[int]] = {s: reads.wanted[k] for s, k in zip(w.slices, keys, strict=True)}
+        out.append(cont(f, total, values_at(w, read)))
+    return out
+
+
+async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
+    remote = []
+    for key in reads.wanted:
+        i, run, first, end = key
+        p = parts[i]
+        if p.local:
+            reads.wanted[key] = p.local[run][first:end]
+        else:
+            remote.append(key)
+    if not remote:
+        return
+    args = (
+        [parts[k[0]].at[0] for k in remote],
+        [parts[k[0]].at[1] for k in remote],
+        [parts[k[0]].raw for k in remote],
+        [k[1] for k in remote],
+        [k[2] for k in remote],
+        [k[3] - k[2] for k in remote],
+    )
+    for r in await conn.fetch(SLICES_SQL, *args):
+        reads.wanted[remote[r["i"] - 1]] = unpack(r["v"])
+
+
+def _sums(parts: Iterable[Part]) -> Row:
+    out: Row = dict.fromkeys(COUNTS, 0) | dict.fromkeys(NULLABLE) | {"out_tok": Decimal(0), "slow": 0}
+    for p in parts:
+        for c in COUNTS:
+            out[c] += p.row[c]
+        for c in NULLABLE:
+            if p.row[c] is not None:
+                out[c] = p.row[c] if out[c] is None else out[c] + p.row[c]
+        out["out_tok"] += p.row["out_tok"]
+        out["slow"] += p.slow
+    return out
+
+
+async def _names(conn: Conn, rows: list[Row], members: list[list[Part]]) -> None:
+    """Each row's `provider`: the largest shown name of its parts, compared by PostgreSQL when they differ."""
+    ask: tuple[list[int], list[str]] = ([], [])
+    for g, (row, ps) in enumerate(zip(rows, members, strict=True)):
+        names = {p.row["shown"] for p in ps}
+        row["provider"] = next(iter(names)) if len(names) == 1 else None
+        if len(names) > 1 and row["kind"] != 3:  # the summary's name is not shown
+            ask[0].extend([g] * len(names))
+            ask[1].extend(names)
+    if ask[0]:
+        for r in await conn.fetch(MAX_NAME_SQL, *ask):
+            rows[r["g"]]["provider"] = r["x"]
