@@ -48,14 +48,14 @@ def _seconds(cents: str) -> str:
 
 
 def _point(c: str) -> str:
-    """One point's JSON text from the bucket `b` and the sums `c`: one concat() call, or (no row: an empty
-    bucket) the zeros' constant text around the bucket's stamp."""
-    parts = ["""'{"bucket":"'""", "b.stamp"]
-    for name, col in FIELDS:
-        parts += [f"""'","{name}":'""" if name == "requests" else f"""',"{name}":'""", f"{c}.{col}"]
-    parts += ["""',"avg_response_time":'""", _seconds(f"{c}.cents"), """',"partial":'""", "b.partial", "'}'"]
-    zeros = "".join(f',"{name}":0' for name, _ in FIELDS)
-    empty = f"""'{{"bucket":"' || b.stamp || '"{zeros},"avg_response_time":null,"partial":' || b.partial || '}}'"""
+    """One point's JSON text from the bucket `b` (its text before the first counter and after the last) and the
+    sums `c`: one concat() call, or (no row: an empty bucket) the zeros' constant text between the two."""
+    parts = ["b.head", f"{c}.n_all"]
+    for name, col in FIELDS[1:]:
+        parts += [f"""',"{name}":'""", f"{c}.{col}"]
+    parts += ["""',"avg_response_time":'""", _seconds(f"{c}.cents"), "b.tail"]
+    zeros = "".join(f',"{name}":0' for name, _ in FIELDS[1:])
+    empty = f"""b.head || '0{zeros},"avg_response_time":null' || b.tail"""
     return f"CASE WHEN {c}.i IS NULL THEN {empty} ELSE concat({', '.join(parts)}) END"
 
 
@@ -74,10 +74,11 @@ def statement(
 ) -> str:
     """The whole statement: `head` (a WITH list), then the points of every series as (key, points) rows.
     `order`: a row source of `head` giving each group's place `(key, ord)` (else ranked here from `grouped`)."""
+    heads = [f'{{"bucket":"{stamp}","requests":' for stamp in stamps]
     buckets = (
-        f"b AS (SELECT x.i - 1 AS i, x.stamp, CASE WHEN x.partial THEN 'true' ELSE 'false' END AS partial"
-        f" FROM unnest({args.add(stamps)}::text[],"
-        f" {args.add(partial)}::bool[]) WITH ORDINALITY AS x(stamp, partial, i))"
+        f"b AS (SELECT x.i - 1 AS i, x.head, CASE WHEN x.partial THEN ',\"partial\":true}}'"
+        f" ELSE ',\"partial\":false}}' END AS tail FROM unnest({args.add(heads)}::text[],"
+        f" {args.add(partial)}::bool[]) WITH ORDINALITY AS x(head, partial, i))"
     )
     point = _point("c")
     if grouped is None:

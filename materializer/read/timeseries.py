@@ -338,12 +338,18 @@ def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: 
 def _keyed_rows(src: _Source, keyed: str, runs_name: str) -> str:
     """The stored rows `a` of the keys of `keyed` over the runs `runs_name`: one index range scan per key and run;
     LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read every row of a key
-    (it underestimates them) into a hash."""
+    (it underestimates them) into a hash; it projects only the columns the source reads, not the whole wide row."""
     w = runs_name
     return (
-        f"{w} CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = '{src.dim}'"
-        f" AND a.key = k.key AND a.grain = {w}.grain AND a.bucket >= {w}.lo AND a.bucket <= {w}.hi OFFSET 0) a"
+        f"{w} CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT {_columns(src)} FROM usage_agg a"
+        f" WHERE a.dim = '{src.dim}' AND a.key = k.key AND a.grain = {w}.grain AND a.bucket >= {w}.lo"
+        f" AND a.bucket <= {w}.hi OFFSET 0) a"
     )
+
+
+def _columns(src: _Source) -> str:
+    """The columns of usage_agg a source reads: its key, grain, bucket and measure (not the whole wide row)."""
+    return ", ".join(["a.key", "a.grain", "a.bucket", *(f"a.{c}" for c in dict.fromkeys(src.measure) if c)])
 
 
 def _summed(src: _Source, keyed: str, span: str) -> str:
