@@ -95,11 +95,13 @@ class SeriesQuery:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """`points`: the JSON text of the points, comma-separated, without the brackets (read.series_points)."""
+    """`points`: the JSON text of the points as UTF-8, comma-separated, without the brackets (read.series_points),
+    in consecutive parts (one per statement that read some of its buckets, read.series_halves) to be joined with
+    commas: the API writes them into the response as they are."""
 
     key: str | None
     label: str
-    points: str
+    points: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
             whole = statement(p, ranking, q, attempts, stamps)
-            rows = [tuple(r) for r in await conn.fetch(whole.text, *whole.args)]  # (key, points, counts)
+            rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
         else:
             halves = [statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi]) for lo, hi in _halves(p, cut)]
             rows = await series_halves.both(conn, other, halves)
@@ -452,10 +454,10 @@ def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:
 
 
 async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[tuple[Any, ...]]) -> list[Series]:
-    """The rows of `series_points.statement` (key, points, counts) named: the groups' labels, `other` (if it
-    counts anything), or `all`."""
+    """The rows of `series_points.statement` (key, points as a tuple of parts, counts) named: the groups' labels,
+    `other` (if it counts anything), or `all`."""
     if q.group_by is None:
-        return [Series(None, "all", rows[0][1] or "")]
+        return [Series(None, "all", rows[0][1])]
     labels = await _labels(conn, q, [r[0] for r in rows if r[0] != OTHER])
     out = []
     for key, points, counts in rows:
