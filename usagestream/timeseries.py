@@ -277,8 +277,9 @@ def _plan_steps(
         if isinstance(exc, PlanError):
             raise
         raise PlanError("the range's buckets reach beyond the years 1 to 9999: choose a narrower range") from exc
+    after = end + TICK
     buckets = tuple(
-        Bucket(lo, hi, lo < start or hi > end + TICK or hi > now) for lo, hi in zip(bounds, bounds[1:], strict=False)
+        Bucket(lo, hi, lo < start or hi > after or hi > now) for lo, hi in zip(bounds, bounds[1:], strict=False)
     )
     rows: list[tuple[int, int, datetime]] = []
     slices: list[tuple[int, datetime, datetime]] = []
@@ -291,9 +292,19 @@ def _plan_steps(
             continue
         if records_only:
             slices.append((i, *span))
+        elif (grain := _whole_row(bucket, span, extent)) is not None:
+            rows.append((i, grain, bucket.start))
         else:
             _count(i, span, extent, rows, slices)
     return SeriesPlan(buckets, tuple(rows), tuple(slices))
+
+
+def _whole_row(b: Bucket, span: tuple[datetime, datetime], ext: Extent) -> int | None:
+    """The grain of the one stored row that is the whole bucket, when it is counted whole (most buckets): what
+    `_count` finds for it, without tiling (bucket bounds lie on the grid; `_counted` kept it inside the data)."""
+    if span[0] != b.start or span[1] != b.end:
+        return None
+    return _one_row(b.start, b.end, ext.stored_zone)
 
 
 async def _drive(steps: Steps[T], hand_back: bool) -> T:

@@ -64,9 +64,9 @@ async def second(conn: Conn, pool: asyncpg.Pool | None) -> AsyncIterator[Conn | 
 
 async def both(first: Conn, other: Conn, halves: Sequence[Statement]) -> list[tuple[Any, ...]]:
     """The two halves' statements (read.series_points rows: key, points, counts) run at once, joined into the
-    rows of the whole series: each series' points text is its first half's, a comma, its second's; a series
-    counts if it counts in either half. Both statements finish before an error is raised (a connection is
-    released only when idle)."""
+    rows of the whole series: each series' points are its first half's and its second's (two parts, see
+    read.timeseries.Series); a series counts if it counts in either half. Both statements finish before an
+    error is raised (a connection is released only when idle)."""
     one, two = halves
     found = await asyncio.gather(
         first.fetch(one.text, *one.args), other.fetch(two.text, *two.args), return_exceptions=True
@@ -77,4 +77,4 @@ async def both(first: Conn, other: Conn, halves: Sequence[Statement]) -> list[tu
     a, z = found
     assert not isinstance(a, BaseException) and not isinstance(z, BaseException)
     later = {r[0]: r for r in z}
-    return [(key, f"{points},{later[key][1]}", counts or later[key][2]) for key, points, counts in a]
+    return [(key, (points, later[key][1]), counts or later[key][2]) for key, points, counts in a]

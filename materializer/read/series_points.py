@@ -8,7 +8,8 @@ The input is the statement's CTE list (`head`), the sums per bucket index and gr
 and of the scope (`totals`: i, COUNTERS). The output rows are (key, points text, counts) in the answer's order: the
 groups by requests over the range (then key bytewise), then `__other__` (totals minus the groups; `counts` false
 when it counts nothing in these buckets, and the answer then leaves it out), or one row of key NULL when
-ungrouped. A point's text is what http/shape/timeseries.py documents. The statement may cover only some of a
+ungrouped; the points text comes as its UTF-8 bytes (bytea). A point's text is what http/shape/timeseries.py
+documents. The statement may cover only some of a
 series' buckets (read.series_halves: the two halves of a long series, read side by side): its text is then
 that part of each series' points, and `__other__` is shown if any part counts something.
 """
@@ -48,15 +49,21 @@ def _seconds(cents: str) -> str:
 
 
 def _point(c: str) -> str:
-    """One point's JSON text from the bucket `b` and the sums `c`: one concat() call, or (no row: an empty
-    bucket) the zeros' constant text around the bucket's stamp."""
-    parts = ["""'{"bucket":"'""", "b.stamp"]
-    for name, col in FIELDS:
-        parts += [f"""'","{name}":'""" if name == "requests" else f"""',"{name}":'""", f"{c}.{col}"]
-    parts += ["""',"avg_response_time":'""", _seconds(f"{c}.cents"), """',"partial":'""", "b.partial", "'}'"]
-    zeros = "".join(f',"{name}":0' for name, _ in FIELDS)
-    empty = f"""'{{"bucket":"' || b.stamp || '"{zeros},"avg_response_time":null,"partial":' || b.partial || '}}'"""
+    """One point's JSON text from the bucket `b` (its text before the first counter and after the last) and the
+    sums `c`: one concat() call, or (no row: an empty bucket) the zeros' constant text between the two."""
+    parts = ["b.head", f"{c}.n_all"]
+    for name, col in FIELDS[1:]:
+        parts += [f"""',"{name}":'""", f"{c}.{col}"]
+    parts += ["""',"avg_response_time":'""", _seconds(f"{c}.cents"), "b.tail"]
+    zeros = "".join(f',"{name}":0' for name, _ in FIELDS[1:])
+    empty = f"""b.head || '0{zeros},"avg_response_time":null' || b.tail"""
     return f"CASE WHEN {c}.i IS NULL THEN {empty} ELSE concat({', '.join(parts)}) END"
+
+
+def _bytes(text: str) -> str:
+    """`text` as its UTF-8 bytes (bytea): the API joins them into the response as they arrive, without decoding
+    megabytes of text into str and encoding them back."""
+    return f"convert_to({text}, 'UTF8')"
 
 
 def _with_cents(select: str) -> str:
@@ -74,16 +81,18 @@ def statement(
 ) -> str:
     """The whole statement: `head` (a WITH list), then the points of every series as (key, points) rows.
     `order`: a row source of `head` giving each group's place `(key, ord)` (else ranked here from `grouped`)."""
+    heads = [f'{{"bucket":"{stamp}","requests":' for stamp in stamps]
     buckets = (
-        f"b AS (SELECT x.i - 1 AS i, x.stamp, CASE WHEN x.partial THEN 'true' ELSE 'false' END AS partial"
-        f" FROM unnest({args.add(stamps)}::text[],"
-        f" {args.add(partial)}::bool[]) WITH ORDINALITY AS x(stamp, partial, i))"
+        f"b AS (SELECT x.i - 1 AS i, x.head, CASE WHEN x.partial THEN ',\"partial\":true}}'"
+        f" ELSE ',\"partial\":false}}' END AS tail FROM unnest({args.add(heads)}::text[],"
+        f" {args.add(partial)}::bool[]) WITH ORDINALITY AS x(head, partial, i))"
     )
     point = _point("c")
+    agg = f"string_agg({point}, ',' ORDER BY b.i)"
     if grouped is None:
         return (
             f"{head}, s0 AS ({_with_cents(totals)}), {buckets} SELECT NULL::text AS key,"
-            f" string_agg({point}, ',' ORDER BY b.i) AS points, TRUE AS counts FROM b LEFT JOIN s0 c ON c.i = b.i"
+            f" {_bytes(agg)} AS points, TRUE AS counts FROM b LEFT JOIN s0 c ON c.i = b.i"
         )
     listed = ", ".join(f"sum({c})::{'numeric' if c in ('cost', 'actual_cost') else 'bigint'} AS {c}" for c in SUMMED)
     rest = ", ".join(f"s.{c} - COALESCE(x.{c}, 0) AS {c}" for c in SUMMED)
@@ -95,8 +104,8 @@ def statement(
         ranked += " GROUP BY key)"
     return (
         f"{head}, g AS ({_with_cents(grouped)}), s0 AS ({totals}), {buckets}, o AS ({_with_cents(other)}), {ranked}"
-        f" SELECT key, points, counts FROM (SELECT r.key, r.ord, string_agg({point}, ',' ORDER BY b.i) AS points,"
+        f" SELECT key, {_bytes('points')} AS points, counts FROM (SELECT r.key, r.ord, {agg} AS points,"
         f" TRUE AS counts FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key, r.ord"
-        f" UNION ALL SELECT '{OTHER}', NULL, string_agg({point}, ',' ORDER BY b.i), COALESCE(bool_or({nonzero}),"
+        f" UNION ALL SELECT '{OTHER}', NULL, {agg}, COALESCE(bool_or({nonzero}),"
         f" FALSE) FROM b LEFT JOIN o c ON c.i = b.i) s ORDER BY ord NULLS LAST"
     )

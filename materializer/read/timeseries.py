@@ -95,11 +95,13 @@ class SeriesQuery:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """`points`: the JSON text of the points, comma-separated, without the brackets (read.series_points)."""
+    """`points`: the JSON text of the points as UTF-8, comma-separated, without the brackets (read.series_points),
+    in consecutive parts (one per statement that read some of its buckets, read.series_halves) to be joined with
+    commas: the API writes them into the response as they are."""
 
     key: str | None
     label: str
-    points: str
+    points: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
             whole = statement(p, ranking, q, attempts, stamps)
-            rows = [tuple(r) for r in await conn.fetch(whole.text, *whole.args)]  # (key, points, counts)
+            rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
         else:
             halves = [statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi]) for lo, hi in _halves(p, cut)]
             rows = await series_halves.both(conn, other, halves)
@@ -338,12 +340,18 @@ def _union(src: _Source, keyed: str | None, span: str, rows: str = "p", slices: 
 def _keyed_rows(src: _Source, keyed: str, runs_name: str) -> str:
     """The stored rows `a` of the keys of `keyed` over the runs `runs_name`: one index range scan per key and run;
     LATERAL with OFFSET 0 keeps PostgreSQL from flattening it into a join that would read every row of a key
-    (it underestimates them) into a hash."""
+    (it underestimates them) into a hash; it projects only the columns the source reads, not the whole wide row."""
     w = runs_name
     return (
-        f"{w} CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT * FROM usage_agg a WHERE a.dim = '{src.dim}'"
-        f" AND a.key = k.key AND a.grain = {w}.grain AND a.bucket >= {w}.lo AND a.bucket <= {w}.hi OFFSET 0) a"
+        f"{w} CROSS JOIN {keyed} k CROSS JOIN LATERAL (SELECT {_columns(src)} FROM usage_agg a"
+        f" WHERE a.dim = '{src.dim}' AND a.key = k.key AND a.grain = {w}.grain AND a.bucket >= {w}.lo"
+        f" AND a.bucket <= {w}.hi OFFSET 0) a"
     )
+
+
+def _columns(src: _Source) -> str:
+    """The columns of usage_agg a source reads: its key, grain, bucket and measure (not the whole wide row)."""
+    return ", ".join(["a.key", "a.grain", "a.bucket", *(f"a.{c}" for c in dict.fromkeys(src.measure) if c)])
 
 
 def _summed(src: _Source, keyed: str, span: str) -> str:
@@ -446,10 +454,10 @@ def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:
 
 
 async def _series(conn: Conn, q: SeriesQuery, rows: Sequence[tuple[Any, ...]]) -> list[Series]:
-    """The rows of `series_points.statement` (key, points, counts) named: the groups' labels, `other` (if it
-    counts anything), or `all`."""
+    """The rows of `series_points.statement` (key, points as a tuple of parts, counts) named: the groups' labels,
+    `other` (if it counts anything), or `all`."""
     if q.group_by is None:
-        return [Series(None, "all", rows[0][1] or "")]
+        return [Series(None, "all", rows[0][1])]
     labels = await _labels(conn, q, [r[0] for r in rows if r[0] != OTHER])
     out = []
     for key, points, counts in rows:

@@ -40,7 +40,7 @@ def _answer(n: int) -> SeriesAnswer:
     texts = [t.replace('"0.1"', "0.1") for t in texts]
     q_end = START + timedelta(minutes=15 * n)
     return SeriesAnswer(
-        start=START, end=q_end, buckets=(), series=[Series(key="u1", label="one", points=",".join(texts))]
+        start=START, end=q_end, buckets=(), series=[Series(key="u1", label="one", points=(",".join(texts).encode(),))]
     )
 
 

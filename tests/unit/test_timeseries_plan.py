@@ -19,6 +19,8 @@ from usagestream.timeseries import (
     Extent,
     PlanError,
     SeriesPlan,
+    _count,
+    _counted,
     boundaries,
     plan,
     plan_sliced,
@@ -170,6 +172,43 @@ def test_every_instant_is_counted_once_in_its_bucket(
     end = start + SPAN[granularity] * fraction
     stored_zone = tz if stored == "same" else None if stored == "none" else ZoneInfo(stored)
     check(start, end, granularity, tz, stored_zone, data, extra)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    anchor=st.sampled_from(ANCHORS),
+    granularity=st.sampled_from(GRANULARITIES),
+    shift=st.integers(0, 4 * 86400 * 10**6).map(lambda us: timedelta(microseconds=us)),
+    fraction=st.floats(0, 1),
+    stored=st.sampled_from(["same", "none", "UTC"]),
+    data=st.tuples(deltas, deltas),
+)
+def test_a_bucket_counted_whole_by_one_row_is_planned_as_tiling_plans_it(
+    zone: str,
+    anchor: datetime,
+    granularity: str,
+    shift: timedelta,
+    fraction: float,
+    stored: str,
+    data: tuple[timedelta, timedelta],
+) -> None:
+    """The planner's shortcut for a bucket that is one stored row (`_whole_row`) lists what tiling every bucket
+    (`_count`) lists: the same rows and slices, in the same order."""
+    tz = ZoneInfo(zone)
+    start = anchor - timedelta(days=2) + shift
+    end = start + SPAN[granularity] * fraction
+    stored_zone = tz if stored == "same" else None if stored == "none" else ZoneInfo(stored)
+    first, last = sorted((start + data[0], start + data[1]))
+    extent = Extent(first, last, stored_zone)
+    p = plan(start, end, granularity, tz, start + (end - start) / 2, extent)
+    rows: list[tuple[int, int, datetime]] = []
+    slices: list[tuple[int, datetime, datetime]] = []
+    for i, b in enumerate(p.buckets):
+        span = _counted(b, start, end, extent)
+        if span is not None:
+            _count(i, span, extent, rows, slices)
+    assert (p.rows, p.slices) == (tuple(rows), tuple(slices))
 
 
 def test_configured_zone_reads_one_row_per_day_and_month() -> None:
