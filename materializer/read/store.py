@@ -89,8 +89,12 @@ def _named(zone: tzinfo, name: str) -> bool:
 class ReadStore:
     """Read-only queries over the materialized views. One instance per API process."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, planned: asyncpg.Pool | None = None) -> None:
+        """`planned`: the pool the guarded range questions (`_planned`) run on, whose sessions plan each statement
+        once (pg_pool.create_pool `generic_plans`): planning them per call cost more than running them
+        (docs/read-model.md "Planned once per connection"). None: `pool`."""
         self.pool = pool
+        self.planned = planned or pool
         self.settings = settings
         self.extents: dict[str, Extent] = {}  # the last extent read of each record table, bounded (`_planned`)
         self.standby = False  # seen reading a standby, where two statements' snapshots cannot be compared
@@ -139,7 +143,7 @@ class ReadStore:
         """/stats (3.1): `st.STATS_COUNTERS` over every request in range, whatever its status (None: none); only
         that user's, model's, or current provider name's when given (`stats_filters`)."""
         if user_id is None and model is None and provider is None:
-            async with self.pool.acquire() as conn:
+            async with self.planned.acquire() as conn:
                 got = await self._planned(
                     conn,
                     ["usage_records"],
@@ -165,7 +169,7 @@ class ReadStore:
         """/aggregation/stats (3.2): the top keys' sums, ties by key; for "provider", `st.provider_rows`."""
         if group_by not in GROUP_BY:
             raise ValueError(f"invalid group_by {group_by!r}")
-        async with self.pool.acquire() as conn:
+        async with self.planned.acquire() as conn:
             got = await self._aggregation_at_once(conn, group_by, start, end, limit)
         if got is not None:
             return got
@@ -242,7 +246,8 @@ class ReadStore:
         f = rec.filters(q, [])
         page = rec.page_sql(f, limit, offset)
         target = _count_target(q, []) if q.by_aggregates() else None
-        async with self.pool.acquire() as conn:
+        # Only the guarded page plans once: a count over filtered records needs its filters' values to be planned.
+        async with (self.planned if isinstance(target, tuple) else self.pool).acquire() as conn:
             if isinstance(target, tuple):
                 dim, keys = target
 

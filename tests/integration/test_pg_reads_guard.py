@@ -52,9 +52,11 @@ def expected(w: World) -> dict[str, Any]:
 async def reads(settings: Settings) -> AsyncIterator[ShapedReads]:
     s = replace(settings, timezone=ZONE.key)
     pool = await create_pool(s)
+    planned = await create_pool(s, generic_plans=True)  # as the API runs its range questions (server.py)
     try:
-        yield ShapedReads(pool, s)
+        yield ShapedReads(pool, s, planned)
     finally:
+        await planned.close()
         await pool.close()
 
 
@@ -100,14 +102,31 @@ async def test_a_range_question_is_one_statement_once_the_extents_are_known(
     no BEGIN, no COMMIT, no plan context."""
     world = await seed_database(database_dsn, ZONE)
     async with reads(settings) as store:
-        counting = CountingPool(store.pool)
-        store.pool = counting  # type: ignore[assignment]
+        counting = CountingPool(store.planned)
+        store.planned = counting  # type: ignore[assignment]
         assert await answers(store) == expected(world)
         again = 0 if counting.one_snapshot() else 3  # the page read again: plan context, page, flags
         assert counting.sent == 2 + 5 + 2 + again  # two extents; /stats and four group_by; the page and its flags
         counting.sent, counting.snaps = 0, []
         assert await answers(store) == expected(world)
         assert counting.sent == 5 + 2 + (0 if counting.one_snapshot() else 3)
+
+
+async def test_range_questions_run_on_the_sessions_that_plan_once(database_dsn: str, settings: Settings) -> None:
+    """`/stats`, every `group_by` and the first page are read on the store's `planned` pool (sessions that plan
+    each statement once: pg_pool `generic_plans`), with the same answers; nothing of them on the other pool
+    unless a page is read again in a transaction (its flags read a later snapshot)."""
+    world = await seed_database(database_dsn, ZONE)
+    async with reads(settings) as store:
+        async with store.planned.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        main, planned = CountingPool(store.pool), CountingPool(store.planned)
+        store.pool, store.planned = main, planned  # type: ignore[assignment]
+        for _ in range(2):
+            main.sent, planned.sent, planned.snaps = 0, 0, []
+            assert await answers(store) == expected(world)
+            assert planned.sent >= 5 + 2
+            assert main.sent == 0 or not planned.one_snapshot()
 
 
 class _HookPool:
@@ -154,8 +173,8 @@ async def test_a_page_and_its_flags_read_one_snapshot(database_dsn: str, setting
         async with reads(settings) as store:
             before = (await store.records(RecordQuery(), 7, 0))["records"][i]
             assert before["id"] == page[i]["id"] and not before["has_rectified"]
-            hooked = _HookPool(store.pool, hook)
-            store.pool = hooked  # type: ignore[assignment]
+            hooked = _HookPool(store.planned, hook)
+            store.planned = hooked  # type: ignore[assignment]
             got = (await store.records(RecordQuery(), 7, 0))["records"][i]
             assert hooked.ran == 1
             assert (got["error_message"], got["has_rectified"]) == ("late", True)
