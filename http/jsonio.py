@@ -39,8 +39,8 @@ SMALL = 8
 async def encode_sliced(value: Any, size: int = SLICE) -> bytes:
     """The bytes `_encoder.encode(value)` gives, with lists longer than a slice encoded a slice at a time (msgspec
     writes no whitespace and keeps dict order, so the parts join to the same text). A value of at most
-    `SMALL * size` items and members is one call: taken apart, each member of each object was a call of its
-    own (a page of 20 records: ~1,000 calls, more than the rest of its shaping)."""
+    `SMALL * size` items and members (`_within`) is one call: taken apart, each member of each object was a call
+    of its own (a page of 20 records: ~1,000 calls, more than the rest of its shaping)."""
     if _within(value, SMALL * size):
         return _encoder.encode(value)
     if isinstance(value, dict):
@@ -68,17 +68,22 @@ def _nests(value: Any) -> bool:
 
 
 def _within(value: Any, budget: int) -> bool:
-    """Whether the lists and objects inside `value` (itself included) hold at most `budget` items and members in
-    all; stops counting once over it."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            budget -= len(v)
-            stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
-        elif isinstance(v, list):
-            budget -= len(v)
-            stack.extend(x for x in v if isinstance(x, (dict, list)))
-        if budget < 0:
-            return False
-    return True
+    """Whether `value` holds at most `budget` list items and object members in all (at any depth), estimated from
+    the first item of each list (an answer's lists hold items of one shape): walking every item cost more than
+    encoding them."""
+    return _items(value, budget) <= budget
+
+
+def _items(value: Any, budget: int) -> int:
+    """The estimate of `_within`, at most a little over `budget` (it stops counting there)."""
+    if isinstance(value, dict):
+        n = len(value)
+        for v in value.values():
+            if isinstance(v, (dict, list)):
+                n += _items(v, budget - n)
+                if n > budget:
+                    break
+        return n
+    if isinstance(value, list) and value:
+        return len(value) * (1 + _items(value[0], budget // len(value)))
+    return 0
