@@ -72,8 +72,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 # The worker's session setting (see `custom_plans` below); benchmarks that time the worker's statements use it too.
 CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
 # The API's pool for the guarded range questions (`ReadStore.planned`): each of their statements is planned once
-# per connection and its partitions pruned when it runs (docs/read-model.md "Planned once per connection").
-GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
+# per connection and its partitions pruned when it runs (docs/read-model.md "Planned once per connection"). Without
+# parallel workers: planned without its parameters' values, an edge slice (at most 15 minutes of records) is
+# estimated at the planner's default share of the table (0.5 %, 50,000 rows at 10 M), enough to plan workers whose
+# start took 30-55 ms, a hundred times the slice's read.
+GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan", "max_parallel_workers_per_gather": "0"}
 # A reader's statements are short; PostgreSQL's JIT compiles any statement whose estimate passes jit_above_cost,
 # which the records' partitioned appends do at a few million rows whatever they read, and compiling takes far
 # longer than running them.

@@ -81,6 +81,7 @@ async def test_generic_plans_pool_plans_each_statement_once(settings: Settings) 
     try:
         async with pool.acquire() as conn:
             assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert await conn.fetchval("SHOW max_parallel_workers_per_gather") == "0"
             assert await conn.fetchval("SHOW jit") == "off"
     finally:
         await pool.close()
