@@ -31,9 +31,18 @@ async def json_answer(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=await encode_sliced(value), status=status, content_type="application/json")
 
 
+# How many list items and object members (at any depth) an answer may hold to be encoded in one call: a slice's
+# worth of cheap shapes (a timeline point has a few members). A page of 100 records holds ~6,500.
+SMALL = 8
+
+
 async def encode_sliced(value: Any, size: int = SLICE) -> bytes:
     """The bytes `_encoder.encode(value)` gives, with lists longer than a slice encoded a slice at a time (msgspec
-    writes no whitespace and keeps dict order, so the parts join to the same text)."""
+    writes no whitespace and keeps dict order, so the parts join to the same text). A value of at most
+    `SMALL * size` items and members (`_within`) is one call: taken apart, each member of each object was a call
+    of its own (a page of 20 records: ~1,000 calls, more than the rest of its shaping)."""
+    if _within(value, SMALL * size):
+        return _encoder.encode(value)
     if isinstance(value, dict):
         items = [_encoder.encode(k) + b":" + await encode_sliced(v, size) for k, v in value.items()]
         return b"{" + b",".join(items) + b"}"
@@ -56,3 +65,25 @@ def _nests(value: Any) -> bool:
     return isinstance(value, list) or (
         isinstance(value, dict) and any(isinstance(v, (dict, list)) for v in value.values())
     )
+
+
+def _within(value: Any, budget: int) -> bool:
+    """Whether `value` holds at most `budget` list items and object members in all (at any depth), estimated from
+    the first item of each list (an answer's lists hold items of one shape): walking every item cost more than
+    encoding them."""
+    return _items(value, budget) <= budget
+
+
+def _items(value: Any, budget: int) -> int:
+    """The estimate of `_within`, at most a little over `budget` (it stops counting there)."""
+    if isinstance(value, dict):
+        n = len(value)
+        for v in value.values():
+            if isinstance(v, (dict, list)):
+                n += _items(v, budget - n)
+                if n > budget:
+                    break
+        return n
+    if isinstance(value, list) and value:
+        return len(value) * (1 + _items(value[0], budget // len(value)))
+    return 0

@@ -27,6 +27,7 @@ class ApiOptions:
     ws_close_timeout_s: float = 5.0  # how long closing a dropped or shut-down client may take before abort
     ready_timeout_s: float = 1.0  # per dependency, for /ready
     pg_pool_max: int = 10
+    pg_planned_max: int = 5  # connections of the range questions' pool (ReadStore.planned), beside pg_pool_max
     exports_max: int = 3  # record exports streaming at once (each holds a pooled connection); more: 429
     redis_pool_wait_s: float = 5.0  # a command waits this long for a free Redis connection (the pool is bounded)
 

@@ -48,7 +48,7 @@ def create_app(
     app[METRICS] = ApiMetrics()
     app[OPTIONS] = options or ApiOptions()
     app.on_response_prepare.append(on_prepare)  # hardening headers on every response (http/edge/hardening.py)
-    app.cleanup_ctx.append(_postgres(store_factory or _read_store))
+    app.cleanup_ctx.append(_postgres(store_factory))
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_feed)
     app.cleanup_ctx.append(watch_loop_lag)
@@ -57,24 +57,34 @@ def create_app(
     return app
 
 
-def _read_store(pool: asyncpg.Pool, settings: Settings) -> Reads:
+def _read_store(pool: asyncpg.Pool, planned: asyncpg.Pool, settings: Settings) -> Reads:
     from usagestream.http.shape.reads import ShapedReads
 
-    store: Reads = ShapedReads(pool, settings)
+    store: Reads = ShapedReads(pool, settings, planned)
     return store
 
 
-def _postgres(factory: StoreFactory) -> CleanupCtx:
+def _postgres(factory: StoreFactory | None) -> CleanupCtx:
     async def postgres(app: web.Application) -> AsyncIterator[None]:
         # min_size=0: the API starts (and /ready says so) while PostgreSQL is still down.
         pool = await create_pool(
             app[SETTINGS], min_size=0, max_size=app[OPTIONS].pg_pool_max, stateless=True, read_only=True
         )
+        # The range questions' own sessions, which plan each statement once (ReadStore.planned).
+        planned = await create_pool(
+            app[SETTINGS],
+            min_size=0,
+            max_size=app[OPTIONS].pg_planned_max,
+            stateless=True,
+            read_only=True,
+            generic_plans=True,
+        )
         app[POOL] = pool
-        app[STORE] = factory(pool, app[SETTINGS])
+        app[STORE] = factory(pool, app[SETTINGS]) if factory is not None else _read_store(pool, planned, app[SETTINGS])
         try:
             yield
         finally:
+            await planned.close()
             await pool.close()
 
     return postgres

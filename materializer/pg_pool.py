@@ -71,6 +71,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 # The worker's session setting (see `custom_plans` below); benchmarks that time the worker's statements use it too.
 CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+# The API's pool for the guarded range questions (`ReadStore.planned`): each of their statements is planned once
+# per connection and its partitions pruned when it runs (docs/read-model.md "Planned once per connection"). Without
+# parallel workers: planned without its parameters' values, an edge slice (at most 15 minutes of records) is
+# estimated at the planner's default share of the table (0.5 %, 50,000 rows at 10 M), enough to plan workers whose
+# start took 30-55 ms, a hundred times the slice's read.
+GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan", "max_parallel_workers_per_gather": "0"}
 # A reader's statements are short; PostgreSQL's JIT compiles any statement whose estimate passes jit_above_cost,
 # which the records' partitioned appends do at a few million rows whatever they read, and compiling takes far
 # longer than running them.
@@ -84,6 +90,7 @@ async def create_pool(
     *,
     stateless: bool = False,
     custom_plans: bool = False,
+    generic_plans: bool = False,
     read_only: bool = False,
 ) -> asyncpg.Pool:
     """A pool for the configured database; each connection gets the JSON codecs.
@@ -102,6 +109,10 @@ async def create_pool(
     reuse it as the partition grows to millions of rows, until an ANALYZE invalidates it. Replanning costs well
     under a millisecond per statement, a few statements per batch.
 
+    `generic_plans`: the opposite: every prepared statement keeps the one plan made at its first execution, with
+    its parameters unknown (partitions are then pruned when it runs). Only for statements whose best plan does
+    not depend on their parameters' values (the API's guarded range questions, `ReadStore.planned`).
+
     `read_only`: the pool of a reader (the API, exports), on `USAGESTREAM_POSTGRES_READ_DSN` (a streaming replica)
     when it is set. Its sessions are read-only, so a reader that tried to write would fail on the primary as it
     would on a standby, not only in production; and without JIT compilation (`READER`)."""
@@ -110,8 +121,12 @@ async def create_pool(
     if stateless:
         extra["reset"] = _keep_session
     server_settings: dict[str, str] = {}
+    if custom_plans and generic_plans:
+        raise ValueError("a pool plans either every execution or once, not both")
     if custom_plans:
         server_settings.update(CUSTOM_PLANS)
+    if generic_plans:
+        server_settings.update(GENERIC_PLANS)
     if read_only:
         server_settings.update(READER)
     if server_settings:

@@ -423,15 +423,16 @@ def _extent() -> Entries:
         page = r.page_sql(f, 20, 40)
         sums = st.usage_sums_sql(plan_, dim, ("n_all",), keys=[key], extra_args=page.args)
         yield _call(
-            f"guarded(full_page_sql(page_sql({name}, 20, 40), aggregate_total_sql({dim!r})), [EXTENT], PAGE_ORDER)",
-            f"/records {'with a range only' if dim == 'all' else '?model='}: the first statement of a page",
-            x.guarded(r.full_page_sql(page, r.aggregate_total_sql(sums)), bounded, r.PAGE_ORDER),
+            f"guarded(full_page_sql(page_sql({name}, 20, 40), aggregate_total_sql({dim!r}), flags=True), [EXTENT],"
+            " PAGE_ORDER)",
+            f"/records {'with a range only' if dim == 'all' else '?model='}: a page in one statement, with its flags",
+            x.guarded(r.full_page_sql(page, r.aggregate_total_sql(sums), flags=True), bounded, r.PAGE_ORDER),
         )
     page = r.page_sql(fs["ADMIN_RANGE"][1], 20, 40)
     yield _call(
-        "guarded(full_page_sql(page_sql(ADMIN_RANGE, 20, 40), 'SELECT 0::bigint'), [EXTENT], PAGE_ORDER)",
+        "guarded(full_page_sql(page_sql(ADMIN_RANGE, 20, 40), 'SELECT 0::bigint', flags=True), [EXTENT], PAGE_ORDER)",
         "/records with a range outside the data (an empty plan: a total of 0)",
-        x.guarded(r.full_page_sql(page, Statement("SELECT 0::bigint", page.args)), bounded, r.PAGE_ORDER),
+        x.guarded(r.full_page_sql(page, Statement("SELECT 0::bigint", page.args), flags=True), bounded, r.PAGE_ORDER),
     )
     what, f = fs["ADMIN_FILTERED"]
     page = r.page_sql(f, 20, 40)

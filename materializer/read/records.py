@@ -370,27 +370,42 @@ def no_entities() -> Entities:
     return {kind: {} for kind, _ in NAMED}
 
 
-def full_page_sql(page: Statement, total: Statement | None = None) -> Statement:
+def full_page_sql(page: Statement, total: Statement | None = None, flags: bool = False) -> Statement:
     """`page` (from `page_sql`) with the data of the live entities each row names (`<kind>_data`, NULL when
     absent), newest first. With `total` (a count built over `page`'s parameters: its arguments start with
     them), a first column `page_total`, and an empty page still answers one row (its record columns NULL).
+    With `flags`, each row's attempt flags too (`flag_<name>`, NULL without executed attempts: `flags_of`).
 
-    The page, its names and its count were three round trips. The attempt flags stay a statement of their own
-    (`attempt_flags`): this one is planned for each range (custom plans), and planning the flags' read of every
-    candidate partition with it costs more than its round trip; alone it keeps one prepared plan."""
+    The page, its names and its count were three round trips. The attempt flags join them only in a statement
+    planned once per connection (`ReadStore.planned`): planned per call, the flags' read of every candidate
+    partition cost more planning than their round trip (then `attempt_flags`, a statement of their own)."""
     # Subqueries, not joins: five more joins cost the planner more than they save (one probe of a small table).
     named = ", ".join(
         f"(SELECT e.data FROM entities e WHERE e.entity = '{kind}' AND e.id = page.{column}"
         f" AND NOT e.deleted AND e.data IS NOT NULL) AS {kind}_data"
         for kind, column in NAMED
     )
+    ctes, join = f"WITH page AS ({page.text})", ""
+    if flags:
+        named += ", " + ", ".join(f"fl.{k} AS flag_{k}" for k in FLAGS)
+        ctes += f", fl AS ({PAGE_FLAGS_SQL})"
+        join = " LEFT JOIN fl ON fl.usage_id = page.id"
     if total is None:
-        return Statement(f"WITH page AS ({page.text}) SELECT page.*, {named} FROM page{ORDER}", page.args)
+        return Statement(f"{ctes} SELECT page.*, {named} FROM page{join}{ORDER}", page.args)
     return Statement(
-        f"WITH page AS ({page.text}) SELECT t.page_total, page.*, {named}"
-        f" FROM (SELECT ({total.text}) AS page_total) t LEFT JOIN page ON TRUE{ORDER}",
+        f"{ctes} SELECT t.page_total, page.*, {named}"
+        f" FROM (SELECT ({total.text}) AS page_total) t LEFT JOIN page ON TRUE{join}{ORDER}",
         total.args,
     )
+
+
+# `ATTEMPT_FLAGS_SQL` of the rows of a statement's `page` (`full_page_sql` with flags).
+PAGE_FLAGS_SQL = ATTEMPT_FLAGS_SQL.replace("$1::text[]", "ARRAY(SELECT id FROM page)")
+
+
+def flags_of(rows: Sequence[asyncpg.Record]) -> dict[str, dict[str, bool]]:
+    """`attempt_flags` of a page read with its flags (`full_page_sql`): only rows with executed attempts."""
+    return {r["id"]: {k: bool(r[f"flag_{k}"]) for k in FLAGS} for r in rows if r["flag_has_fallback"] is not None}
 
 
 ORDER = " ORDER BY page.created_at DESC, page.id DESC"

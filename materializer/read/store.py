@@ -7,7 +7,7 @@ Every answer comes back as rows, sums and the entities they name (`RecordPage`, 
 - Money (costs, quota, rate multipliers, prices) is returned as `decimal.Decimal` (or None where nothing was
   summed), exactly as summed; percentages, averages and rounding are the shaper's.
 - Each method reads one consistent snapshot (a read-only REPEATABLE READ transaction, or one guarded statement,
-  or two that read the same snapshot: `_planned`, `_page_at_once`), so a batch the worker commits meanwhile is
+  or two that read the same snapshot: `_planned`, `_page_counted`), so a batch the worker commits meanwhile is
   either wholly in the answer or not at all.
 How each endpoint is answered: docs/read-model.md.
 """
@@ -89,8 +89,12 @@ def _named(zone: tzinfo, name: str) -> bool:
 class ReadStore:
     """Read-only queries over the materialized views. One instance per API process."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, planned: asyncpg.Pool | None = None) -> None:
+        """`planned`: the pool the guarded range questions (`_planned`) run on, whose sessions plan each statement
+        once (pg_pool.create_pool `generic_plans`): planning them per call cost more than running them
+        (docs/read-model.md "Planned once per connection"). None: `pool`."""
         self.pool = pool
+        self.planned = planned or pool
         self.settings = settings
         self.extents: dict[str, Extent] = {}  # the last extent read of each record table, bounded (`_planned`)
         self.standby = False  # seen reading a standby, where two statements' snapshots cannot be compared
@@ -139,7 +143,7 @@ class ReadStore:
         """/stats (3.1): `st.STATS_COUNTERS` over every request in range, whatever its status (None: none); only
         that user's, model's, or current provider name's when given (`stats_filters`)."""
         if user_id is None and model is None and provider is None:
-            async with self.pool.acquire() as conn:
+            async with self.planned.acquire() as conn:
                 got = await self._planned(
                     conn,
                     ["usage_records"],
@@ -165,7 +169,7 @@ class ReadStore:
         """/aggregation/stats (3.2): the top keys' sums, ties by key; for "provider", `st.provider_rows`."""
         if group_by not in GROUP_BY:
             raise ValueError(f"invalid group_by {group_by!r}")
-        async with self.pool.acquire() as conn:
+        async with self.planned.acquire() as conn:
             got = await self._aggregation_at_once(conn, group_by, start, end, limit)
         if got is not None:
             return got
@@ -214,7 +218,7 @@ class ReadStore:
         """/records (3.4): the page newest first (created_at desc, id desc), and its total by `total`:
         EXACT counts every matching row; ONLY counts them and reads no row (Aether's total_only); ESTIMATE
         counts nothing: offset + the rows read, + 1 when the page is full (Aether's include_total=false)."""
-        if total == rec.EXACT and not q.search and not self.standby:
+        if total == rec.EXACT and not q.search:
             found = await self._page_at_once(q, limit, offset)
             if found is not None:
                 return found
@@ -236,29 +240,38 @@ class ReadStore:
         return rec.RecordPage(got.rows, got.entities, got.total or 0, got.flags)
 
     async def _page_at_once(self, q: rec.RecordQuery, limit: int, offset: int) -> rec.RecordPage | None:
-        """`record_page` with an exact total and no search, without a transaction: the page, its names and its
-        total in one statement (guarded when the total comes from the aggregates, `_planned`), then the flags,
-        which must read the same snapshot (`rec.same_snapshot`). None: read it in a transaction."""
+        """`record_page` with an exact total and no search, without a transaction: the page, its names, its total
+        and its flags in one guarded statement when the aggregates give the total (`_planned`); else
+        `_page_counted`. None: read it in a transaction."""
         f = rec.filters(q, [])
         page = rec.page_sql(f, limit, offset)
         target = _count_target(q, []) if q.by_aggregates() else None
+        if not isinstance(target, tuple):
+            return None if self.standby else await self._page_counted(f, page)
+        dim, keys = target
+
+        def build(e: list[Extent]) -> Statement:
+            plan = e[0].plan(q.start, q.end, self.settings.timezone, records_only=True)
+            if plan.empty:
+                return rec.full_page_sql(page, Statement("SELECT 0::bigint", page.args), flags=True)
+            sums = st.usage_sums_sql(plan, dim, ("n_all",), keys=keys, extra_args=page.args)
+            return rec.full_page_sql(page, rec.aggregate_total_sql(sums), flags=True)
+
+        async with self.planned.acquire() as conn:
+            got = await self._planned(conn, ["usage_records"], build, rec.PAGE_ORDER)
+        if got is None:
+            return None
+        total, rows, ents = rec.page_of(got, True)
+        return rec.RecordPage(rows, ents, total or 0, rec.flags_of(rows))
+
+    async def _page_counted(self, f: rec.Filters, page: Statement) -> rec.RecordPage | None:
+        """A page whose total is counted over the records (filters the aggregates cannot count): the page, its
+        names and total in one statement, planned for its filters' values, then the flags, which must read the same
+        snapshot (`rec.same_snapshot`): the flags inside it cost more planning than their round trip. None: read
+        it in a transaction."""
+        sql, args = guarded(rec.full_page_sql(page, rec.exact_total_sql(f, page.args)), [], rec.PAGE_ORDER)
         async with self.pool.acquire() as conn:
-            if isinstance(target, tuple):
-                dim, keys = target
-
-                def build(e: list[Extent]) -> Statement:
-                    plan = e[0].plan(q.start, q.end, self.settings.timezone, records_only=True)
-                    if plan.empty:
-                        return rec.full_page_sql(page, Statement("SELECT 0::bigint", page.args))
-                    sums = st.usage_sums_sql(plan, dim, ("n_all",), keys=keys, extra_args=page.args)
-                    return rec.full_page_sql(page, rec.aggregate_total_sql(sums))
-
-                got = await self._planned(conn, ["usage_records"], build, rec.PAGE_ORDER)
-            else:
-                sql, args = guarded(rec.full_page_sql(page, rec.exact_total_sql(f, page.args)), [], rec.PAGE_ORDER)
-                got = await conn.fetch(sql, *args)  # no plan: no guard (TRUE), for the snapshot
-            if got is None:
-                return None
+            got = await conn.fetch(sql, *args)  # no plan: no guard (TRUE), for the snapshot
             total, rows, ents = rec.page_of(got, True)
             if not rows:
                 return rec.RecordPage([], ents, total or 0)

@@ -72,3 +72,21 @@ async def test_reader_pool_compiles_nothing(settings: Settings) -> None:
             assert await conn.fetchval("SHOW default_transaction_read_only") == "on"
     finally:
         await pool.close()
+
+
+async def test_generic_plans_pool_plans_each_statement_once(settings: Settings) -> None:
+    """The API's pool of range questions (ReadStore.planned): a prepared statement keeps the plan of its first
+    execution (its parameters unknown), so a range question is not planned again on every call."""
+    pool = await create_pool(settings, min_size=1, max_size=1, generic_plans=True, read_only=True)
+    try:
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert await conn.fetchval("SHOW max_parallel_workers_per_gather") == "0"
+            assert await conn.fetchval("SHOW jit") == "off"
+    finally:
+        await pool.close()
+
+
+async def test_a_pool_plans_either_every_execution_or_once(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        await create_pool(settings, custom_plans=True, generic_plans=True)

@@ -52,9 +52,11 @@ def expected(w: World) -> dict[str, Any]:
 async def reads(settings: Settings) -> AsyncIterator[ShapedReads]:
     s = replace(settings, timezone=ZONE.key)
     pool = await create_pool(s)
+    planned = await create_pool(s, generic_plans=True)  # as the API runs its range questions (server.py)
     try:
-        yield ShapedReads(pool, s)
+        yield ShapedReads(pool, s, planned)
     finally:
+        await planned.close()
         await pool.close()
 
 
@@ -95,19 +97,32 @@ async def test_answers_follow_the_first_records_of_a_table_that_had_none(databas
 async def test_a_range_question_is_one_statement_once_the_extents_are_known(
     database_dsn: str, settings: Settings
 ) -> None:
-    """The first answers read each table's extent once (one statement each); from then on `/stats` and every
-    `group_by` are one statement each, and a first page two (the page with its names and total, the flags):
-    no BEGIN, no COMMIT, no plan context."""
+    """The first answers read each table's extent once (one statement each); from then on `/stats`, every
+    `group_by` and a first page (with its names, total and flags) are one statement each: no BEGIN, no COMMIT,
+    no plan context, no second statement whose snapshot must be compared."""
     world = await seed_database(database_dsn, ZONE)
     async with reads(settings) as store:
-        counting = CountingPool(store.pool)
-        store.pool = counting  # type: ignore[assignment]
+        counting = CountingPool(store.planned)
+        store.planned = counting  # type: ignore[assignment]
         assert await answers(store) == expected(world)
-        again = 0 if counting.one_snapshot() else 3  # the page read again: plan context, page, flags
-        assert counting.sent == 2 + 5 + 2 + again  # two extents; /stats and four group_by; the page and its flags
-        counting.sent, counting.snaps = 0, []
+        assert counting.sent == 2 + 5 + 1  # two extents; /stats and four group_by; the page
+        counting.sent = 0
         assert await answers(store) == expected(world)
-        assert counting.sent == 5 + 2 + (0 if counting.one_snapshot() else 3)
+        assert counting.sent == 5 + 1
+
+
+async def test_range_questions_run_on_the_sessions_that_plan_once(database_dsn: str, settings: Settings) -> None:
+    """`/stats`, every `group_by` and the first page are read on the store's `planned` pool (sessions that plan
+    each statement once: pg_pool `generic_plans`), with the same answers; nothing of them on the other pool."""
+    world = await seed_database(database_dsn, ZONE)
+    async with reads(settings) as store:
+        async with store.planned.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        main, planned = CountingPool(store.pool), CountingPool(store.planned)
+        store.pool, store.planned = main, planned  # type: ignore[assignment]
+        for _ in range(2):
+            assert await answers(store) == expected(world)
+        assert (main.sent, planned.sent) == (0, 2 + 2 * (5 + 1))
 
 
 class _HookPool:
@@ -137,12 +152,21 @@ class _HookConn:
 
 
 async def test_a_page_and_its_flags_read_one_snapshot(database_dsn: str, settings: Settings) -> None:
-    """Between the page's statement and its flags', a transaction gives a record of the page an error message and
-    a rectified attempt. The answer shows both or neither: the flags' statement read another snapshot than the
-    page's, so the page is read again in one transaction."""
+    """A page whose total is counted over the records (a user and a model: no dimension holds both) reads its
+    flags in a statement of its own. Between the two, a transaction gives a record of the page an error message
+    and a rectified attempt. The answer shows both or neither: the flags' statement read another snapshot than
+    the page's, so the page is read again in one transaction. (A page whose total the aggregates give reads its
+    flags in its own statement: `test_a_range_question_is_one_statement_once_the_extents_are_known`.)"""
     world = await seed_database(database_dsn, ZONE)
-    page = select(world, None, None)[:7]
-    i = next(i for i, u in enumerate(page) if u["error_message"] is None and not flags(world, u["id"])["has_rectified"])
+    u, f, page = next(
+        (u, f, p)
+        for u in select(world, None, None)
+        if u["error_message"] is None and not flags(world, u["id"])["has_rectified"] and u["model"] and u["user_id"]
+        for f in [{"user_id": u["user_id"], "model": u["model"]}]
+        for p in [select(world, None, None, **f)[:7]]
+        if u in p
+    )
+    i = page.index(u)
     conn = await asyncpg.connect(database_dsn)
 
     async def hook() -> None:
@@ -152,11 +176,11 @@ async def test_a_page_and_its_flags_read_one_snapshot(database_dsn: str, setting
 
     try:
         async with reads(settings) as store:
-            before = (await store.records(RecordQuery(), 7, 0))["records"][i]
+            before = (await store.records(RecordQuery(**f), 7, 0))["records"][i]
             assert before["id"] == page[i]["id"] and not before["has_rectified"]
             hooked = _HookPool(store.pool, hook)
             store.pool = hooked  # type: ignore[assignment]
-            got = (await store.records(RecordQuery(), 7, 0))["records"][i]
+            got = (await store.records(RecordQuery(**f), 7, 0))["records"][i]
             assert hooked.ran == 1
             assert (got["error_message"], got["has_rectified"]) == ("late", True)
     finally:

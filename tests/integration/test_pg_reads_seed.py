@@ -403,9 +403,11 @@ async def ctx_fixture(seeded: tuple[World, str], settings: Settings) -> AsyncIte
     world, zone = seeded
     s = replace(settings, timezone=zone)
     pool = await create_pool(s)
+    planned = await create_pool(s, generic_plans=True)  # as the API runs its range questions (server.py)
     conn = await asyncpg.connect(s.asyncpg_dsn)
-    yield Ctx(world, ShapedReads(pool, s), ZoneInfo(zone), conn)
+    yield Ctx(world, ShapedReads(pool, s, planned), ZoneInfo(zone), conn)
     await conn.close()
+    await planned.close()
     await pool.close()
 
 

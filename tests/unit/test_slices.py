@@ -52,3 +52,25 @@ values = st.recursive(
 @given(value=values)
 async def test_sliced_encoding_is_byte_for_byte_the_same(value: Any) -> None:
     assert await encode_sliced(value, size=3) == _encoder.encode(value)  # small slices: many joins
+
+
+async def test_a_small_answer_is_one_encode_call(monkeypatch: Any) -> None:
+    """A page of records (objects holding objects) is encoded in one call, not member by member; a long list
+    still in slices."""
+    calls: list[int] = []
+    real = _encoder.encode
+
+    class Counting:
+        def encode(self, v: Any) -> bytes:
+            calls.append(1)
+            return real(v)
+
+    monkeypatch.setattr("usagestream.http.jsonio._encoder", Counting())
+    record = {"id": "r", "api_key": {"id": "k", "name": None}, "request_metadata": {"a": [1, 2]}, "cost": Decimal(1)}
+    page = {"records": [dict(record, id=str(i)) for i in range(20)], "total": 20, "limit": 20}
+    assert await encode_sliced(page) == real(page)
+    assert len(calls) == 1
+    calls.clear()
+    points = {"points": [{"x": i, "y": i} for i in range(5 * SLICE)], "total": 1}
+    assert await encode_sliced(points) == real(points)
+    assert len(calls) > 3

@@ -305,3 +305,18 @@ def test_a_family_or_dashboard_builder_changed_without_regenerating_is_reported(
     assert [p.splitlines()[-1] for p in problems] == [
         f"materializer/sql/{golden} is not current: run scripts/generate_sql.py"
     ]
+
+
+def test_a_plan_s_runs_read_only_the_columns_summed() -> None:
+    """The runs of a range plan return what their LATERAL subquery selects (OFFSET 0 keeps it a subquery):
+    the key and the counters summed, not the aggregate row's ~70 columns."""
+    start = datetime(2026, 1, 3, 5, 7, tzinfo=UTC)
+    plan = extent.Extent("usage_records", "UTC", None, start - timedelta(days=400), start, None, None).plan(
+        start - timedelta(days=365), start, "UTC"
+    )
+    assert plan.pieces
+    sql, _ = stats.usage_sums_sql(plan, "user", ("n_all", "cost"))
+    assert "SELECT * FROM usage_agg" not in sql
+    assert "(SELECT key, n_all, cost FROM usage_agg a" in sql
+    top, _ = stats.attempt_top_sql(plan, 5)
+    assert "SELECT * FROM attempt_agg" not in top
