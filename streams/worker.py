@@ -35,7 +35,7 @@ from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import BatchConsumer
 from usagestream.streams.dead_letters import DeadLetters
 from usagestream.streams.kafka_io import Consumed
-from usagestream.streams.pipeline import TRANSIENT, Pipeline, Prepared, RawMessage, merge, prepare
+from usagestream.streams.pipeline import TRANSIENT, Pipeline, Prepared, RawMessage, merge, prepare, ripen
 from usagestream.streams.worker_metrics import WorkerMetrics, start_metrics_server, stop_metrics_server
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Worker:
             self._apply,
             metrics=self.metrics,
             merge=self._merge,
+            ripen=ripen,
         )
         self.app = self._build_app()
         self.service = WorkerService(self)
