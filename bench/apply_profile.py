@@ -41,7 +41,7 @@ from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import PREPARE_CHUNK
 from usagestream.streams.kafka_io import Consumed
 from usagestream.streams.pipeline import Pipeline, merge, prepare, ripen
-from usagestream.streams.worker import GC_YOUNG_THRESHOLD
+from usagestream.streams.worker import gc_young_threshold
 
 PARTITIONS = 6
 
@@ -76,7 +76,7 @@ async def main() -> None:
     # young generation's threshold raised; otherwise collections over them are a large part of the CPU measured.
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+    gc.set_threshold(gc_young_threshold(settings.batch_size), 10, 10)
     r = aioredis.from_url(settings.redis_url)
 
     async def dead(msg: object, reason: str) -> None:
