@@ -88,8 +88,9 @@ class PipelineStats:
 class Prepared:
     """A batch parsed and collapsed, before any store is touched (CPU only: it overlaps the previous batch's I/O).
 
-    `kept` holds the newest snapshot per usage id and per candidate id and the aggregate deltas of those snapshots
-    as if each request were new (usagestream/batch_fold.py): the part of the apply that needs no stored row."""
+    `kept` holds the newest snapshot per usage id and per candidate id, and folds what they add to the aggregates
+    as if each request were new (usagestream/batch_fold.py: in pieces by `ripen` while the batch waits, the rest
+    when it is applied): the part of the apply that needs no stored row."""
 
     size: int  # messages in the batch
     bad: list[tuple[RawMessage, str]]  # messages that break the contract, with the reason
@@ -113,8 +114,8 @@ class Prepared:
 
 
 def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
-    """Validate and parse every message, then keep the highest seq per usage id and per candidate id and fold
-    what the kept snapshots add to the aggregates.
+    """Validate and parse every message, then keep the highest seq per usage id and per candidate id (their fold
+    is left for `ripen` and the apply: a later fetch of the same batch may supersede them).
 
     Every message is parsed, superseded ones too, so that a bad message is dead-lettered whatever batch it
     happens to share with a newer snapshot."""
@@ -181,7 +182,8 @@ def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
 
 
 def merge(settings: Settings, parts: Sequence[Prepared]) -> Prepared:
-    """One batch from batches prepared in fetch order, as `prepare` of all their messages would have made it.
+    """One batch from batches prepared in fetch order, as `prepare` of all their messages would have made it (but
+    for the split of the dropped snapshots into copies and older ones: see usagestream.batch_fold.Kept.absorb).
 
     The first part is extended in place and returned (the others are consumed): the batch consumer merges each
     fetch into the batch it gathers as the fetch arrives, so this costs what the later parts hold, not the
