@@ -75,7 +75,7 @@ async def fill_round(pool: asyncpg.Pool, settings: Settings, now: datetime) -> R
             hours = closed_hours(now, settings, since)
             days = closed_days(now, settings, since)
             days += closed_weeks(days, settings)
-            filled_hours, _none_left = await _fill(conn, hours, len(hours))
+            filled_hours = (await _fill(conn, hours, len(hours)))[0] if hours else 0
             done, left = await _fill(conn, days, settings.day_times_fill_batch)
             if hours:  # the hours of days before the current one, once their day is kept and current
                 await conn.execute(FORGET_HOURS_SQL, hours[0][0])
