@@ -16,6 +16,10 @@ reads the few slices an exact rank needs (usagestream/sorted_runs.py).
 `revsum` is the sum of the hour revision counters of materializer/pg_day_times.py (`completed_times_revs`, raised
 by every write transaction for every hour it changed) read in the same snapshot as the rows: a reader whose own
 snapshot gives the same sum sees the same records of that day (docs/reference-api.md §10.8).
+
+The same two tables keep closed UTC hours (`hi - lo` one hour) of the current local day, under the same rule: an
+hour meets one counter, so its `revsum` is that hour's counter. A reader composes a day that is not kept (or not
+current) from its current kept hours and the records of its other hours only.
 """
 
 from __future__ import annotations
@@ -171,6 +175,18 @@ FILL_SQL = (
 # Retention, under its exclusive lock: the kept days that begin before the records cut-off $1 (their records are
 # being dropped); the hour counters are forgotten with the daily percentiles' (pg_day_times.FORGET_REVS_SQL).
 FORGET_SQL = "WITH r AS (DELETE FROM provider_day_rows WHERE lo < $1) DELETE FROM provider_days WHERE lo < $1"
+
+# The filler: the kept hours (spans of one hour) that begin before $1 (the current local day's first hour) and lie
+# in a kept day whose revision is current: that day answers for them now.
+_HOUR = "interval '1 hour'"
+FORGET_HOURS_SQL = (
+    "WITH h AS (SELECT h.lo, h.hi FROM provider_days h WHERE h.hi - h.lo = " + _HOUR + " AND h.lo < $1"
+    " AND EXISTS (SELECT 1 FROM provider_days d WHERE d.lo <= h.lo AND d.hi >= h.hi AND d.hi - d.lo > "
+    + _HOUR
+    + f" AND d.revsum = {revsum('d.lo', 'd.hi')})),"
+    " r AS (DELETE FROM provider_day_rows r USING h WHERE r.lo = h.lo AND r.hi = h.hi)"
+    " DELETE FROM provider_days s USING h WHERE s.lo = h.lo AND s.hi = h.hi"
+)
 
 # `verify`: kept days that claim to be current but whose rows differ from a recount of their records.
 _CMP = COLUMNS

@@ -106,7 +106,16 @@ def _day_times() -> Entries:
 
 def _provider_days() -> Entries:
     d = pg_provider_days
-    for name in ("KEPT_SQL", "SLICES_SQL", "RECORDS_SQL", "STALE_SQL", "FILL_SQL", "FORGET_SQL", "MISMATCH_SQL"):
+    for name in (
+        "KEPT_SQL",
+        "SLICES_SQL",
+        "RECORDS_SQL",
+        "STALE_SQL",
+        "FILL_SQL",
+        "FORGET_SQL",
+        "FORGET_HOURS_SQL",
+        "MISMATCH_SQL",
+    ):
         yield name, getattr(d, name)
     yield "read.provider_days.MAX_NAME_SQL  -- only when a group's shown names differ", provider_days.MAX_NAME_SQL
     for i, sql in enumerate(d.backfill_sql("UTC")):
@@ -592,6 +601,12 @@ def _stats_family() -> Entries:
                 f"pg_provider_days.KEPT_SQL (the kept days still current), {what}",
                 f"/performance/providers ?granularity=day, {what}",
                 Statement(pg_provider_days.KEPT_SQL, (los, his, ask.provider_id)),
+            )
+            hours = [his[-1] - timedelta(hours=24 - k) for k in range(25)]  # the last day's hours: a day not kept
+            yield _call(
+                f"pg_provider_days.KEPT_SQL (the kept hours of a day not kept), {what}",
+                f"/performance/providers ?granularity=day, {what}",
+                Statement(pg_provider_days.KEPT_SQL, (hours[:-1], hours[1:], ask.provider_id)),
             )
         yield _call(
             f"provider_performance.statement(Ask(day bounds, 8, 10000, {what}))",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +38,7 @@ NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are N
 RT_OK, FB_OK, RT_ALL = 0, 1, 2
 # The planner sees the lower LOWER_SHARE of each run through every COARSE-th value only (sorted_runs.split).
 COARSE, LOWER_SHARE = 512, 0.75
+HOUR, DAY_HOURS = timedelta(hours=1), 25  # a local day is at most 25 hours (a day whose clock goes back)
 WEEK = 7  # a kept week is seven day buckets (materializer/write/provider_days_fill.py)
 MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
 
@@ -84,21 +86,24 @@ class Reads:
 
 
 async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> list[Row] | None:
-    """The rows of the answer, or None when no bucket is kept (the caller then runs the records-only statement)."""
+    """The rows of the answer, or None when no bucket nor hour is kept (the caller then runs the records-only
+    statement)."""
     n = len(los)
     weeks = [(a, a + WEEK) for a in range(n - WEEK + 1)]  # every run of seven buckets: a kept week if one matches
     spans_lo, spans_hi = [*los, *(los[a] for a, _b in weeks)], [*his, *(his[b - 1] for _a, b in weeks)]
     kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id)]
-    if not any(r["i"] <= n for r in kept):
+    rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
+    hours, open_spans = await _hours(conn, [(i, los[i - 1], his[i - 1]) for i in rest], ask)
+    if not any(r["i"] <= n for r in kept) and not hours:
         return None
     days = [
         _kept_part(r, los[r["i"] - 1], his[r["i"] - 1]) for r in kept if r["i"] <= n and r["provider_id"] is not None
     ]
-    rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
-    if rest:
-        lo, hi = [los[i - 1] for i in rest], [his[i - 1] for i in rest]
+    days += hours
+    if open_spans:
+        lo, hi = [s[1] for s in open_spans], [s[2] for s in open_spans]
         found = await conn.fetch(RECORDS_SQL, lo, hi, ask.provider_id, min(lo), max(hi))
-        days += [_local_part({**dict(r), "i": rest[r["i"] - 1]}) for r in found]
+        days += [_local_part({**dict(r), "i": open_spans[r["i"] - 1][0]}) for r in found]
     chosen, covered = _weeks(weeks, {r["i"] - n - 1 for r in kept if r["i"] > n})
     runs = [p for p in days if p.b not in covered]
     weekly = [r for r in kept if r["i"] - n - 1 in chosen and r["provider_id"] is not None]
@@ -109,6 +114,45 @@ async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> 
     ranked = [p for p in runs if p.raw != ALL]
     alls = [p for p in runs if p.raw == ALL] if ask.provider_id is None else ranked
     return await _answer(conn, parts, ranked, alls, ask.limit, ask.slow_ms)
+
+
+Span = tuple[int, datetime, datetime]  # (1-based bucket, lo, hi)
+
+
+def _hourly(lo: datetime, hi: datetime) -> bool:
+    """Whether a bucket is whole UTC hours (the filler keeps hours of such days only)."""
+    return lo.timestamp() % 3600 == 0 and hi.timestamp() % 3600 == 0 and hi - lo <= DAY_HOURS * HOUR
+
+
+async def _hours(conn: Conn, rest: list[Span], ask: Any) -> tuple[list[Part], list[Span]]:
+    """The buckets not kept whole: the parts of their current kept hours, and the spans left to the records (a
+    bucket that is not whole UTC hours whole; another's runs of hours that are not kept, each joined into one)."""
+    hours = [
+        (b, lo + k * HOUR, lo + (k + 1) * HOUR)
+        for b, lo, hi in rest
+        if _hourly(lo, hi)
+        for k in range((hi - lo) // HOUR)
+    ]
+    kept = (
+        [dict(r) for r in await conn.fetch(KEPT_SQL, [h[1] for h in hours], [h[2] for h in hours], ask.provider_id)]
+        if hours
+        else []
+    )
+    have = {r["i"] - 1 for r in kept}
+    parts = [
+        _kept_part({**r, "i": hours[r["i"] - 1][0]}, *hours[r["i"] - 1][1:])
+        for r in kept
+        if r["provider_id"] is not None
+    ]
+    spans = [s for s in rest if not _hourly(s[1], s[2])]
+    for k, (b, lo, hi) in enumerate(hours):
+        if k in have:
+            continue
+        if spans and spans[-1][0] == b and spans[-1][2] == lo:
+            spans[-1] = (b, spans[-1][1], hi)
+        else:
+            spans.append((b, lo, hi))
+    return parts, spans
 
 
 def _weeks(weeks: list[tuple[int, int]], current: set[int]) -> tuple[set[int], set[int]]:

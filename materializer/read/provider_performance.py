@@ -2,9 +2,10 @@
 output speed, first-byte and response times with their p90 / p99, slow requests, per provider and per bucket.
 
 Closed days of the configured zone are read from the rows the worker keeps per day and provider while their
-revision is current (materializer/read/provider_days.py), when the only filter is `provider_id`; every other
-bucket, and every request with a model, api_format, is_stream or has_format_conversion filter, is read from the
-range's finished records in one statement, as Aether's definitions need per-request values (a slow threshold the
+revision is current (materializer/read/provider_days.py), when the only filter is `provider_id`, and the current
+day from its kept closed UTC hours and the records of its other hours; every other bucket, and every request with
+a model, api_format, is_stream or has_format_conversion filter, is read from the range's finished records in one
+statement, as Aether's definitions need per-request values (a slow threshold the
 caller chooses, quantiles, generation time = response minus first byte for streams): no sum of stored counters
 gives them (docs/reference-api.md §10.8). Buckets are the zone's days or hours, given as boundaries, so any zone,
 fixed offsets included, is exact.

@@ -2,7 +2,9 @@
 of `/api/admin/stats/performance/providers`, kept days where their revision is current and records elsewhere,
 equals the records-only statement after any mix of new requests, late events into old hours, status and time
 changes, moves of created_at, redelivered snapshots, filler rounds and retention; a day the filler computed before
-a batch committed is never read after it; verify finds a kept row that differs from its records."""
+a batch committed is never read after it; verify finds a kept row that differs from its records. In a zone whose
+days begin on whole UTC hours the current day is composed from its kept closed hours and the records of the others,
+under the same rules (late events into closed hours, moves between hours, filler rounds, the race, retention)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,12 @@ pytestmark = pytest.mark.integration
 ZONE = "Asia/Kolkata"  # +05:30: its days start on half hours, so a day meets 25 UTC hour counters
 START = datetime(2025, 8, 28, tzinfo=UTC)  # the days straddle 1 September, where the test's retention cuts
 NOW = datetime(2025, 9, 5, tzinfo=UTC)
+# Berlin (+02:00 in summer): its days begin on whole UTC hours, so the filler keeps the closed hours of the current
+# day, 4 September, which began at 3 September 22:00 UTC; at HOURS_NOW 17 of its hours are closed.
+HOURS_ZONE = "Europe/Berlin"
+HOURS_NOW = datetime(2025, 9, 4, 15, tzinfo=UTC)
+TODAY = datetime(2025, 9, 3, 22, tzinfo=UTC)
+HOUR_SPANS = "SELECT count(*) FROM provider_days WHERE hi - lo = interval '1 hour'"
 EMPTY = (
     "TRUNCATE usage_records, candidate_records, usage_record_homes, candidate_record_homes, usage_agg, attempt_agg,"
     " meta, completed_times_days, completed_times_revs, provider_days, provider_day_rows"
@@ -45,9 +53,9 @@ EMPTY = (
 PROVIDERS = [("p1", "Alpha"), ("p1 ", "alpha"), ("p2", "Beta"), ("p3", "unknown"), (None, "pending")]
 
 
-def _settings(settings: Settings) -> Settings:
+def _settings(settings: Settings, zone: str = ZONE) -> Settings:
     # 14 days back from NOW: the closed days include the whole ISO week of 25 to 31 August, kept as a week too.
-    return replace(settings, timezone=ZONE, day_times_fill_days=14, day_times_fill_batch=3)
+    return replace(settings, timezone=zone, day_times_fill_days=14, day_times_fill_batch=3)
 
 
 def _event(rid: str, seq: int, created: datetime, op: tuple[Any, ...]) -> UsageEvent:
@@ -70,14 +78,20 @@ def _event(rid: str, seq: int, created: datetime, op: tuple[Any, ...]) -> UsageE
     return parse_usage(rid.encode(), usage_event(rec, seq))
 
 
+def _now(s: Settings) -> datetime:
+    return HOURS_NOW if s.timezone == HOURS_ZONE else NOW
+
+
 def _days(s: Settings) -> list[tuple[datetime, datetime]]:
-    return closed_days(NOW, s, None)
+    return closed_days(_now(s), s, None)
 
 
 def _ask(s: Settings, q: tuple[int, int, str | None]) -> perf.Ask:
-    """Every closed day and a last partial one (never kept), top `limit`, a slow threshold, a provider filter."""
+    """Every closed day and a last one (never kept whole: the current day, or in Kolkata a partial one), top
+    `limit`, a slow threshold, a provider filter."""
     days = _days(s)
-    bounds = [d[0] for d in days] + [days[-1][1], days[-1][1] + timedelta(hours=7)]
+    tail = timedelta(days=1) if s.timezone == HOURS_ZONE else timedelta(hours=7)
+    bounds = [d[0] for d in days] + [days[-1][1], days[-1][1] + tail]
     limit, slow, pid = q
     return perf.Ask(bounds, limit, slow, provider_id=pid)
 
@@ -103,9 +117,13 @@ async def _both(pool: asyncpg.Pool, conn: asyncpg.Connection, ask: perf.Ask) -> 
     return (_comparable(got), shape.body(got, label)), (_comparable(want), shape.body(want, label))
 
 
-async def _fill_all(pool: asyncpg.Pool, s: Settings) -> None:
-    while (await provider_days_fill.fill_round(pool, s, NOW)).left:
+async def _fill_all(pool: asyncpg.Pool, s: Settings, now: datetime | None = None) -> None:
+    while (await provider_days_fill.fill_round(pool, s, now or _now(s))).left:
         pass
+
+
+def _today_hours() -> list[tuple[datetime, datetime]]:
+    return [(TODAY + timedelta(hours=k), TODAY + timedelta(hours=k + 1)) for k in range(17)]
 
 
 async def _kept_current(conn: asyncpg.Connection, days: list[tuple[datetime, datetime]]) -> int:
@@ -139,8 +157,8 @@ QUERIES = hs.lists(
 )
 
 
-async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries: list[Any]) -> None:
-    s = _settings(settings)
+async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries: list[Any], zone: str) -> None:
+    s = _settings(settings, zone)
     pool = await create_pool(s, custom_plans=True)
     conn = await asyncpg.connect(s.asyncpg_dsn)
     try:
@@ -164,6 +182,10 @@ async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries
         await _fill_all(pool, s)
         assert await _kept_current(conn, _days(s)) == len(_days(s))  # after full rounds every closed day is kept
         assert await conn.fetchval("SELECT count(*) FROM provider_days WHERE hi - lo > interval '2 days'") == 1
+        if zone == HOURS_ZONE:  # and every closed hour of the current day
+            assert await _kept_current(conn, _today_hours()) == 17
+        else:
+            assert await conn.fetchval(HOUR_SPANS) == 0
         for q in queries:
             got, want = await _both(pool, conn, _ask(s, q))
             assert got == want
@@ -177,7 +199,17 @@ async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries
 def test_kept_and_recounted_days_equal_the_records_statement(
     settings: Settings, ops: list[Any], fill_every: int, queries: list[Any]
 ) -> None:
-    asyncio.run(_scenario(settings, ops, fill_every, queries))
+    asyncio.run(_scenario(settings, ops, fill_every, queries, ZONE))
+
+
+@given(ops=OPS, fill_every=hs.integers(1, 6), queries=QUERIES)
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_current_day_from_kept_hours_and_records_equals_the_records_statement(
+    settings: Settings, ops: list[Any], fill_every: int, queries: list[Any]
+) -> None:
+    """The ops' hours reach past HOURS_NOW: records land in closed and open hours of the current day, late ones into
+    hours already kept, and moves carry records between hours."""
+    asyncio.run(_scenario(settings, ops, fill_every, queries, HOURS_ZONE))
 
 
 def _many(i: int) -> tuple[Any, ...]:
@@ -307,5 +339,91 @@ async def test_one_filler_round_at_a_time(settings: Settings, pg: asyncpg.Connec
             await pg.execute("SELECT pg_advisory_unlock($1, $2)", *provider_days_fill.FILL_LOCK)
         done = await provider_days_fill.fill_round(pool, s, NOW)
         assert (done.skipped, done.filled) == (False, 3)
+    finally:
+        await pool.close()
+
+
+async def test_an_hour_filled_before_a_batch_commits_is_not_read_after_it(
+    settings: Settings, pg: asyncpg.Connection
+) -> None:
+    s = _settings(settings, HOURS_ZONE)
+    await pg.execute(EMPTY)
+    pool = await create_pool(s, custom_plans=True)
+    try:
+        views, hours = PgViews(pool, s), _today_hours()
+        await _seed(views, 300)  # every 37 minutes from START: the current day's hours have records
+        late = _event(
+            str(uuid.uuid4()), 1, TODAY + timedelta(hours=5, minutes=9), ("completed", 200, 99_999, 5, 2, None, 7)
+        )
+        batch = await asyncpg.connect(s.asyncpg_dsn)
+        try:
+            tx = batch.transaction()
+            await tx.start()
+            await batch.execute(write_preamble([0], retention=True))
+            await PgViews(pool, s)._usage(batch, [(0, late)], Deltas(s.tz), Applied())
+            await _fill_all(pool, s)
+            assert await _kept_current(pg, hours) == 17
+            before = await perf.read(pool, _ask(s, (8, 10_000, None)))
+            await tx.commit()
+        finally:
+            await batch.close()
+        # The late record's hour is no longer current, the other closed hours still are; the answer is the recount.
+        assert await _kept_current(pg, hours) == 16
+        got, want = await _both(pool, pg, _ask(s, (8, 10_000, None)))
+        assert got == want
+        assert _comparable(await perf.read(pool, _ask(s, (8, 10_000, None)))) != _comparable(before)
+    finally:
+        await pool.close()
+
+
+async def test_kept_hours_are_read_forgotten_once_their_day_is_kept_and_recounted_by_verify(
+    settings: Settings, pg: asyncpg.Connection
+) -> None:
+    s = _settings(settings, HOURS_ZONE)
+    await pg.execute(EMPTY)
+    pool = await create_pool(s, custom_plans=True)
+    try:
+        await _seed(PgViews(pool, s), 300)
+        await _fill_all(pool, s)
+        assert await pg.fetchval(HOUR_SPANS) == 17
+        assert await verify.differences(pg, HOURS_ZONE) == (0, [])
+        # A kept hour's row changed behind the filler's back: the answer reads it (so it differs from the
+        # records), and verify reports it.
+        await pg.execute(
+            "UPDATE provider_day_rows SET n = n + 1000 WHERE ctid = (SELECT min(ctid) FROM provider_day_rows"
+            " WHERE hi - lo = interval '1 hour' AND provider_id <> '')"
+        )
+        got, want = await _both(pool, pg, _ask(s, (8, 3000, None)))
+        assert got != want
+        count, shown = await verify.differences(pg, HOURS_ZONE)
+        assert count == 1 and any("provider_days" in line for line in shown)
+        # A day later the 4th is closed and kept whole: its hours are forgotten, the 5th's closed ones kept.
+        await _fill_all(pool, s, HOURS_NOW + timedelta(days=1))
+        assert await pg.fetchval(HOUR_SPANS + " AND lo < $1", TODAY + timedelta(days=1)) == 0
+        assert await pg.fetchval(HOUR_SPANS) == 17
+    finally:
+        await pool.close()
+
+
+async def test_retention_forgets_kept_hours_before_its_cut(settings: Settings, pg: asyncpg.Connection) -> None:
+    s = _settings(settings, HOURS_ZONE)
+    await pg.execute(EMPTY)
+    pool = await create_pool(s, custom_plans=True)
+    try:
+        await _seed(PgViews(pool, s), 300)
+        # The current day 1 September (Berlin) began on 31 August, 22:00 UTC: its first two hours lie before
+        # retention's cut at 1 September (UTC), the next ones after it.
+        now = datetime(2025, 9, 1, 6, tzinfo=UTC)
+        await _fill_all(pool, s, now)
+        assert await pg.fetchval(HOUR_SPANS) == 8
+        await retention.run(pool, replace(s, retention_records_days=31), now=datetime(2025, 10, 2, tzinfo=UTC))
+        assert await pg.fetchval("SELECT count(*) FROM provider_days WHERE lo < '2025-09-01Z'") == 0
+        assert await pg.fetchval("SELECT count(*) FROM provider_day_rows WHERE lo < '2025-09-01Z'") == 0
+        assert await pg.fetchval(HOUR_SPANS) == 6
+        today = datetime(2025, 8, 31, 22, tzinfo=UTC)
+        ask = perf.Ask([today, today + timedelta(days=1)], 8, 3000)
+        got, want = await _both(pool, pg, ask)
+        assert got == want
+        assert await verify.differences(pg, HOURS_ZONE) == (0, [])
     finally:
         await pool.close()
