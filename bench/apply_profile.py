@@ -1,6 +1,5 @@
 """Where the worker's CPU goes, without Kafka: loadgen messages -> prepare -> Pipeline.apply on the real
-PostgreSQL and Redis, in batches as the batch consumer would hand them over, timed per stage; the CPU of the
-client inside the apply is reported apart (it lies on the apply's path: the batches are applied one at a time).
+PostgreSQL and Redis, in batches as the batch consumer would hand them over, timed per stage.
 
 Usage: PYTHONSAFEPATH=1 .venv/bin/python bench/apply_profile.py --events 100000 [--batch 5000] [--cprofile out]
 [--statements]
@@ -14,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import os
 import sys
 import time
@@ -38,10 +36,8 @@ from usagestream.materializer.write.pg_views import PgViews
 from usagestream.materializer.write.redis_live import RedisLive
 from usagestream.publisher.loadgen.traffic import generate
 from usagestream.settings import Settings
-from usagestream.streams.batch_consumer import PREPARE_CHUNK
 from usagestream.streams.kafka_io import Consumed
-from usagestream.streams.pipeline import Pipeline, merge, prepare, ripen
-from usagestream.streams.worker import gc_young_threshold
+from usagestream.streams.pipeline import Pipeline, prepare
 
 PARTITIONS = 6
 
@@ -72,11 +68,6 @@ async def main() -> None:
         records.append(Consumed(topics[m.kind], p, offsets[p], m.key, m.value))
         offsets[p] += 1
     pool = await create_pool(settings, min_size=1, max_size=4)
-    # The collector as the worker sets it (streams/worker.py): the pre-generated messages kept out of it, the
-    # young generation's threshold raised; otherwise collections over them are a large part of the CPU measured.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(gc_young_threshold(settings.batch_size), 10, 10)
     r = aioredis.from_url(settings.redis_url)
 
     async def dead(msg: object, reason: str) -> None:
@@ -90,22 +81,12 @@ async def main() -> None:
     started = time.perf_counter()
     if prof:
         prof.enable()
-    cpu_apply = 0.0
     for i in range(0, len(records), args.batch):
-        batch_records = records[i : i + args.batch]
         t0 = time.perf_counter()
-        # As the batch consumer gathers a batch in a drain: fetches of PREPARE_CHUNK messages, each merged as it
-        # arrives, then the fold worked ahead (`ripen`) while the batch before is applied, so "prepare" here is the
-        # worker's CPU off the apply's path and "in the apply" what lies on it.
-        batch = prepare(settings, batch_records[:PREPARE_CHUNK])
-        for j in range(PREPARE_CHUNK, len(batch_records), PREPARE_CHUNK):
-            batch = merge(settings, [batch, prepare(settings, batch_records[j : j + PREPARE_CHUNK])])
-        while ripen(batch):
-            pass
-        t1, c1 = time.perf_counter(), time.process_time()
+        batch = prepare(settings, records[i : i + args.batch])
+        t1 = time.perf_counter()
         await pipe.apply(batch)
         t2 = time.perf_counter()
-        cpu_apply += time.process_time() - c1
         t_prep += t1 - t0
         t_apply += t2 - t1
     if prof:
@@ -117,8 +98,7 @@ async def main() -> None:
     print(
         f"{n} events in {total:.2f}s = {n / total:,.0f} events/s; prepare {t_prep / n * 1e6:.1f} us/event,"
         f" apply {t_apply / n * 1e6:.1f} us/event (wall, incl. PostgreSQL and Redis); this process"
-        f" {cpu / n * 1e6:.1f} us CPU/event, of which in the apply (its critical path) {cpu_apply / n * 1e6:.1f},"
-        f" load {os.getloadavg()[0]:.1f}"
+        f" {cpu / n * 1e6:.1f} us CPU/event, load {os.getloadavg()[0]:.1f}"
     )
     if per_statement is not None:
         _report(per_statement, n)

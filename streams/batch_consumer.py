@@ -73,8 +73,8 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
 
 class BatchConsumer(Generic[P]):
     """Reads `topics` in the worker's consumer group; each fetch goes through `prepare` (CPU only: parsing) as it
-    arrives and is merged (`merge`, which may extend its first part in place) into the batch gathered while the
-    previous batch was in the stores; then `apply` (the stores), then its offsets are committed.
+    arrives, the fetches gathered while the previous batch was in the stores are merged into one batch
+    (`merge`), then `apply` (the stores), then its offsets are committed.
 
     Batch n+1 is fetched and prepared while batch n waits on PostgreSQL and Redis; batches are applied and
     committed strictly one after the other, in fetch order.
@@ -90,7 +90,6 @@ class BatchConsumer(Generic[P]):
         metrics: WorkerMetrics | None = None,
         merge: Callable[[list[P]], P] | None = None,
         make_consumer: Callable[..., AIOKafkaConsumer] = AIOKafkaConsumer,
-        ripen: Callable[[P], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
@@ -101,9 +100,6 @@ class BatchConsumer(Generic[P]):
         self.drain_timeout_s = drain_timeout_s
         self.metrics = metrics
         self.make_consumer = make_consumer  # the client, from consumer_options (a fake Kafka in unit tests)
-        # A piece of the gathered batch's remaining CPU work (True while some remains), done while the batch in
-        # flight is in the stores and there is nothing to fetch; the apply does whatever is left.
-        self.ripen = ripen
         self._positions: dict[TopicPartition, int] = {}  # next offset to fetch, per partition (for the lag)
         self.consumer: AIOKafkaConsumer | None = None
         self.generation = 0  # bumped at every revocation: a batch fetched before it is not committed
@@ -165,45 +161,27 @@ class BatchConsumer(Generic[P]):
                     generation = self.generation
                     # aiokafka's records as they are (they have Record's fields): no copy per message.
                     fetched = [r for rs in records.values() for r in rs]
-                    parts = await self._gather(parts, fetched, chunked=busy and self.merge is not None)
+                    chunked = busy and self.merge is not None
+                    step = PREPARE_CHUNK if chunked else len(fetched)
+                    for start in range(0, len(fetched), step):
+                        parts.append(self.prepare(fetched[start : start + step]))
+                        if chunked:
+                            await asyncio.sleep(0)  # the batch in flight takes its turn (see PREPARE_CHUNK)
                     gathered += len(fetched)
                     offsets.update((tp, rs[-1].offset + 1) for tp, rs in records.items() if rs)
                 full = gathered >= self.settings.batch_size or self.merge is None
-                if parts and pending is not None and (full or not records):
-                    await self._work_ahead(parts[0], pending)
                 if pending is not None and (pending.done() or not parts or full):
                     await pending  # re-raises what `apply` raised
                     pending = None
                 if parts and pending is None:
                     batch_parts, batch_offsets = parts, offsets
                     parts, offsets, gathered = [], {}, 0
-                    # One part: each fetch was merged into it as it arrived (without `merge`, each is applied alone).
-                    batch = batch_parts[0]
+                    batch = batch_parts[0] if self.merge is None else self.merge(batch_parts)
                     pending = asyncio.create_task(self._apply_and_commit(batch, batch_offsets, generation))
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
-
-    async def _gather(self, parts: list[P], fetched: list[Record], chunked: bool) -> list[P]:
-        """Prepare a fetch (in pieces if `chunked`, handing the loop back after each) and merge it into the batch
-        being gathered as it arrives, so that the batch is whole when the one before it commits."""
-        step = PREPARE_CHUNK if chunked else len(fetched)
-        for start in range(0, len(fetched), step):
-            parts.append(self.prepare(fetched[start : start + step]))
-            if self.merge is not None and len(parts) > 1:
-                parts = [self.merge(parts)]
-            if chunked:
-                await asyncio.sleep(0)  # the batch in flight takes its turn (see PREPARE_CHUNK)
-        return parts
-
-    async def _work_ahead(self, gathered: P, pending: asyncio.Task[None]) -> None:
-        """Nothing to fetch for now: work ahead on the gathered batch (`ripen`), a piece at a time, until the batch
-        in flight is done (what is left is done when the gathered batch is applied)."""
-        if self.ripen is None:
-            return
-        while not pending.done() and self.ripen(gathered):
-            await asyncio.sleep(0)
 
     async def _apply_and_commit(self, prepared: P, offsets: dict[TopicPartition, int], generation: int) -> None:
         async with self._in_flight:

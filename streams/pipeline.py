@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from operator import attrgetter
@@ -23,7 +23,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 import redis.exceptions
 
-from usagestream.batch_fold import Kept
+from usagestream.batching import collapse
 from usagestream.contract import (
     CandidateEvent,
     EntityEvent,
@@ -36,7 +36,6 @@ from usagestream.errors import InvalidEvent
 from usagestream.metrics import store_of
 from usagestream.ports import Applied, LiveSet, Views
 from usagestream.settings import Settings
-from usagestream.stats import Deltas
 from usagestream.streams.kafka_io import Record
 from usagestream.streams.worker_metrics import WorkerMetrics
 
@@ -86,36 +85,22 @@ class PipelineStats:
 
 @dataclass
 class Prepared:
-    """A batch parsed and collapsed, before any store is touched (CPU only: it overlaps the previous batch's I/O).
-
-    `kept` holds the newest snapshot per usage id and per candidate id, and folds what they add to the aggregates
-    as if each request were new (usagestream/batch_fold.py: in pieces by `ripen` while the batch waits, the rest
-    when it is applied): the part of the apply that needs no stored row."""
+    """A batch parsed and collapsed, before any store is touched (CPU only: it overlaps the previous batch's I/O)."""
 
     size: int  # messages in the batch
     bad: list[tuple[RawMessage, str]]  # messages that break the contract, with the reason
     parsed: list[tuple[RawMessage, object]]  # every good message with its event (for one-by-one isolation)
-    kept: Kept
+    usage: list[tuple[int, UsageEvent]]  # newest snapshot per usage id, with its source partition
+    candidates: list[tuple[int, CandidateEvent]]  # newest snapshot per candidate id
     entities: list[EntityEvent]
     superseded: int  # usage and candidate snapshots dropped for a newer one (or a duplicate) in the batch
     consumed: dict[str, int] = field(default_factory=dict)  # messages per topic, good or bad
     # Per topic, the snapshots the collapse dropped: (same seq as the kept one, an older seq).
     dropped: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    @property
-    def usage(self) -> list[tuple[int, UsageEvent]]:
-        """The newest snapshot per usage id, with its source partition, in first-seen order of the ids."""
-        return list(self.kept.usage.items.values())
-
-    @property
-    def candidates(self) -> list[tuple[int, CandidateEvent]]:
-        """The newest snapshot per candidate id, with its source partition."""
-        return list(self.kept.candidates.items.values())
-
 
 def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
-    """Validate and parse every message, then keep the highest seq per usage id and per candidate id (their fold
-    is left for `ripen` and the apply: a later fetch of the same batch may supersede them).
+    """Validate and parse every message, then keep the highest seq per usage id and per candidate id.
 
     Every message is parsed, superseded ones too, so that a bad message is dead-lettered whatever batch it
     happens to share with a newer snapshot."""
@@ -157,23 +142,21 @@ def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
     }
     for msg, _reason in bad:
         consumed[msg.topic] = consumed.get(msg.topic, 0) + 1
-    kept = Kept(settings.tz)  # folded later, while the batch waits (`ripen`)
-    kept.add_usage(usage)
-    kept.add_candidates(candidates)
     dropped: dict[str, tuple[int, int]] = {}
-    dropped_usage = len(usage) - len(kept.usage.items)
+    kept_usage, dropped_usage = collapse(usage, _usage_id, _seq)
     if dropped_usage:
-        dropped[settings.topic_usage] = _split_dropped(usage, kept.usage.items.values(), "usage_id", dropped_usage)
-    dropped_candidates = len(candidates) - len(kept.candidates.items)
+        dropped[settings.topic_usage] = _split_dropped(usage, kept_usage, "usage_id", dropped_usage)
+    kept_candidates, dropped_candidates = collapse(candidates, _candidate_id, _seq)
     if dropped_candidates:
         dropped[settings.topic_candidates] = _split_dropped(
-            candidates, kept.candidates.items.values(), "candidate_id", dropped_candidates
+            candidates, kept_candidates, "candidate_id", dropped_candidates
         )
     return Prepared(
         len(messages),
         bad,
         parsed,
-        kept,
+        kept_usage,
+        candidates=kept_candidates,
         entities=entities,
         superseded=dropped_usage + dropped_candidates,
         consumed=consumed,
@@ -182,51 +165,50 @@ def prepare(settings: Settings, messages: Sequence[RawMessage]) -> Prepared:
 
 
 def merge(settings: Settings, parts: Sequence[Prepared]) -> Prepared:
-    """One batch from batches prepared in fetch order, as `prepare` of all their messages would have made it (but
-    for the split of the dropped snapshots into copies and older ones: see usagestream.batch_fold.Kept.absorb).
-
-    The first part is extended in place and returned (the others are consumed): the batch consumer merges each
-    fetch into the batch it gathers as the fetch arrives, so this costs what the later parts hold, not the
-    whole batch, and none of it is left for the moment the batch before commits."""
-    first = parts[0]
-    for part in parts[1:]:
-        first.size += part.size
-        first.bad.extend(part.bad)
-        first.parsed.extend(part.parsed)
-        first.entities.extend(part.entities)
-        first.superseded += part.superseded
+    """One batch from batches prepared in fetch order (the batch consumer parses each fetch as it arrives and
+    applies what gathered meanwhile at once): as `prepare` of all their messages would have made it."""
+    if len(parts) == 1:
+        return parts[0]
+    usage = [item for part in parts for item in part.usage]
+    candidates = [item for part in parts for item in part.candidates]
+    consumed: dict[str, int] = {}
+    dropped: dict[str, tuple[int, int]] = {}
+    for part in parts:
         for topic, n in part.consumed.items():
-            first.consumed[topic] = first.consumed.get(topic, 0) + n
-        usage, candidates = first.kept.absorb(part.kept)
-        first.superseded += usage.same + usage.older + candidates.same + candidates.older
-        for topic, (same, older) in (
-            *part.dropped.items(),
-            (settings.topic_usage, (usage.same, usage.older)),
-            (settings.topic_candidates, (candidates.same, candidates.older)),
-        ):
-            if same or older:
-                was = first.dropped.get(topic, (0, 0))
-                first.dropped[topic] = (was[0] + same, was[1] + older)
-    return first
-
-
-# Ids folded per piece while a gathered batch waits for the batch in flight (`ripen`): ~1 ms of the event loop,
-# as PREPARE_CHUNK's messages, so that the batch in flight's statements are not held up.
-RIPEN_CHUNK = 200
-
-
-def ripen(batch: Prepared) -> bool:
-    """Fold a piece of the batch's aggregate deltas ahead of its apply; True while some remain."""
-    return batch.kept.fold_some(RIPEN_CHUNK)
+            consumed[topic] = consumed.get(topic, 0) + n
+        for topic, (same, older) in part.dropped.items():
+            was = dropped.get(topic, (0, 0))
+            dropped[topic] = (was[0] + same, was[1] + older)
+    kept_usage, dropped_usage = collapse(usage, _usage_id, _seq)
+    kept_candidates, dropped_candidates = collapse(candidates, _candidate_id, _seq)
+    for topic, items, kept, ident, n in (
+        (settings.topic_usage, usage, kept_usage, "usage_id", dropped_usage),
+        (settings.topic_candidates, candidates, kept_candidates, "candidate_id", dropped_candidates),
+    ):
+        if n:
+            same, older = _split_dropped(items, kept, ident, n)
+            was = dropped.get(topic, (0, 0))
+            dropped[topic] = (was[0] + same, was[1] + older)
+    return Prepared(
+        sum(part.size for part in parts),
+        [bad for part in parts for bad in part.bad],
+        [item for part in parts for item in part.parsed],
+        kept_usage,
+        candidates=kept_candidates,
+        entities=[ev for part in parts for ev in part.entities],
+        superseded=sum(part.superseded for part in parts) + dropped_usage + dropped_candidates,
+        consumed=consumed,
+        dropped=dropped,
+    )
 
 
 def _split_dropped(
-    items: Sequence[tuple[int, Any]], kept: Iterable[tuple[int, Any]], ident: str, dropped: int
+    items: Sequence[tuple[int, Any]], kept: Sequence[tuple[int, Any]], ident: str, dropped: int
 ) -> tuple[int, int]:
     """(duplicates, older snapshots) among the `dropped` items: a duplicate has the seq of its id's kept item."""
     get = attrgetter(ident)
     kept_seq = {get(ev): ev.seq for _, ev in kept}
-    same = sum(1 for _, ev in items if ev.seq == kept_seq[get(ev)]) - len(kept_seq)
+    same = sum(1 for _, ev in items if ev.seq == kept_seq[get(ev)]) - len(kept)
     return same, dropped - same
 
 
@@ -283,14 +265,7 @@ class Pipeline:
         async with self.lock:
             started = time.perf_counter_ns()
             try:
-                await self._apply(
-                    batch.usage,
-                    batch.candidates,
-                    batch.entities,
-                    batch.parsed,
-                    batch.dropped,
-                    batch.kept.folded_deltas(),
-                )
+                await self._apply(batch.usage, batch.candidates, batch.entities, batch.parsed, batch.dropped)
             except asyncpg.exceptions.DataError as exc:
                 log.warning("batch refused by PostgreSQL (%s); applying it one event at a time", type(exc).__name__)
                 await self._apply_one_by_one(batch.parsed)
@@ -329,12 +304,10 @@ class Pipeline:
         entities: Sequence[EntityEvent],
         parsed: Sequence[tuple[RawMessage, object]],
         dropped: dict[str, tuple[int, int]] | None = None,
-        folded: Deltas | None = None,
     ) -> None:
         """Apply, sync Redis, count; then dead-letter the messages of requests beyond retention (`parsed` holds
-        every message the events came from; `dropped` what the batch's collapse dropped, per topic; `folded` what
-        the events add to the aggregates as if new, usagestream/batch_fold.py)."""
-        applied = await self._retry(lambda: self.pg.apply(usage, candidates, entities, folded))
+        every message the events came from; `dropped` what the batch's collapse dropped, per topic)."""
+        applied = await self._retry(lambda: self.pg.apply(usage, candidates, entities))
         await self._retry(lambda: self.live.sync(applied.usage_states.values()))
         skipped = {topic: list(pair) for topic, pair in (dropped or {}).items()}
         late = _late_messages(applied.beyond_retention, parsed, skipped) if applied.beyond_retention else []
@@ -477,3 +450,15 @@ def _late_messages(
 
 def _ident(ev: UsageEvent | CandidateEvent) -> tuple[str, str]:
     return ("usage", ev.usage_id) if isinstance(ev, UsageEvent) else ("candidate", ev.candidate_id)
+
+
+def _usage_id(item: tuple[int, UsageEvent]) -> str:
+    return item[1].usage_id
+
+
+def _candidate_id(item: tuple[int, CandidateEvent]) -> str:
+    return item[1].candidate_id
+
+
+def _seq(item: tuple[int, UsageEvent | CandidateEvent]) -> int:
+    return item[1].seq

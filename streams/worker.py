@@ -35,24 +35,13 @@ from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import BatchConsumer
 from usagestream.streams.dead_letters import DeadLetters
 from usagestream.streams.kafka_io import Consumed
-from usagestream.streams.pipeline import TRANSIENT, Pipeline, Prepared, RawMessage, merge, prepare, ripen
+from usagestream.streams.pipeline import TRANSIENT, Pipeline, Prepared, RawMessage, merge, prepare
 from usagestream.streams.worker_metrics import WorkerMetrics, start_metrics_server, stop_metrics_server
 
 log = logging.getLogger(__name__)
 
-RETENTION_RETRY_S = 300.0  # a failed retention pass is tried again this soon (or at the interval, if shorter)
-GC_YOUNG_THRESHOLD = 50_000
-# Objects the collector tracks, per event of USAGESTREAM_BATCH_SIZE, below which it does not run: a prepared batch
-# holds ~5 per event (events, snapshots, the kept items), and the worker holds two batches (the one gathered and
-# the one in the stores, with its rows and states) besides aiokafka's records.
-GC_YOUNG_PER_EVENT = 20
-
-
-def gc_young_threshold(batch_size: int) -> int:
-    """The collector's threshold for young objects: above what the batches in memory hold, so that it runs over
-    cyclic garbage, not over every live batch (objects without cycles are freed by their reference counts)."""
-    return max(GC_YOUNG_THRESHOLD, GC_YOUNG_PER_EVENT * batch_size)
-
+RETENTION_RETRY_S = 300.0
+GC_YOUNG_THRESHOLD = 50_000  # a failed retention pass is tried again this soon (or at the interval, if shorter)
 
 # faust reads these bare variables and lets them override what the code passes, so the worker drops them.
 _FAUST_ENV = (
@@ -83,7 +72,6 @@ class Worker:
             self._apply,
             metrics=self.metrics,
             merge=self._merge,
-            ripen=ripen,
         )
         self.app = self._build_app()
         self.service = WorkerService(self)
@@ -266,9 +254,8 @@ class WorkerService(mode.Service):
         gc.collect()
         gc.freeze()
         # A batch allocates several objects per event that all live until it is applied: with the default
-        # threshold (700) the collector ran dozens of times per batch over them, with 50,000 about once per
-        # batch, promoting the batch to older generations (docs/design.md, "Ingest").
-        gc.set_threshold(gc_young_threshold(w.settings.batch_size), 10, 10)
+        # threshold (700) the collector ran dozens of times per batch over them (docs/design.md, "Ingest").
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
     async def on_stop(self) -> None:
         for task in (self.retention_task, self.day_times_task):

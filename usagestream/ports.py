@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
-from usagestream.stats import Deltas
 
 
 class State(Protocol):
@@ -53,15 +52,10 @@ class Views(Protocol):
         usage: Sequence[tuple[int, UsageEvent]],
         candidates: Sequence[tuple[int, CandidateEvent]],
         entities: Sequence[EntityEvent] = (),
-        folded: Deltas | None = None,
     ) -> Applied:
         """Apply one batch of (source partition, event) atomically: per id, only a seq above the stored one
         changes anything (an equal or older one counts as stale); events of requests created before the records
-        cut-off are returned in `beyond_retention`, not applied.
-
-        `folded`, if given, is what the newest event per id of `usage` and `candidates` adds to the aggregates
-        as if its request were new (usagestream.batch_fold, computed while the batch was gathered); the store
-        retracts from a copy of it what the stored rows say, so the call may be retried with the same value."""
+        cut-off are returned in `beyond_retention`, not applied."""
         ...
 
     async def time_out(self, partitions: Sequence[int]) -> Applied:

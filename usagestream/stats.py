@@ -403,24 +403,6 @@ class Deltas:
             if new is not None:
                 _accumulate(self._by_facts, self._fact_key(new), usage_contribution(new), 1)
 
-    def copy(self) -> Deltas:
-        """An independent copy: a store's apply retracts from a copy of the batch's fold (usagestream.batch_fold),
-        so that a retried apply starts again from the fold. Shallow, since `_accumulate` replaces a key's vector
-        and never changes one in place."""
-        out = Deltas(self.tz)
-        out._by_facts = dict(self._by_facts)
-        out._attempt_facts = dict(self._attempt_facts)
-        out._grains = dict(self._grains)
-        return out
-
-    def absorb(self, other: Deltas) -> None:
-        """Add another batch part's deltas to these (one vector addition per fact key of `other`)."""
-        with localcontext(EXACT):
-            for key, vec in other._by_facts.items():
-                _accumulate(self._by_facts, key, vec, 1)
-        for akey, avec in other._attempt_facts.items():
-            _accumulate(self._attempt_facts, akey, avec, 1)
-
     def apply_candidate(self, old: CandidateFacts | None, new: CandidateFacts | None) -> None:
         for facts, sign in ((old, -1), (new, 1)):  # integers only: no decimal context needed
             if facts is None:

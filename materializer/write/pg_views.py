@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.batch_fold import fold
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent
 from usagestream.errors import ConfigError
 from usagestream.materializer import pg_tables as t
@@ -107,17 +106,6 @@ def _candidate_row(partition: int, ev: CandidateEvent) -> tuple[Any, ...]:
 _CANDIDATE_FIELDS_OF = operator.itemgetter(*t.CANDIDATE_FIELDS)
 
 
-def _as_new(
-    settings: Settings,
-    usage: Sequence[tuple[int, UsageEvent]],
-    candidates: Sequence[tuple[int, CandidateEvent]],
-    folded: Deltas | None,
-) -> Deltas:
-    """What the newest event per id adds to the aggregates as if new: a copy of the batch's fold (the apply
-    retracts from it; a retry starts again from the fold), else folded now."""
-    return folded.copy() if folded is not None else fold(settings.tz, usage, candidates).deltas
-
-
 def latest_by(items: Iterable[tuple[int, Any]], ident: str) -> dict[str, tuple[int, Any]]:
     """Keep, per id, the (partition, event) with the highest seq (first one wins on a tie)."""
     best: dict[str, tuple[int, Any]] = {}
@@ -141,10 +129,8 @@ class PgViews:
         usage: Sequence[tuple[int, UsageEvent]],
         candidates: Sequence[tuple[int, CandidateEvent]],
         entities: Sequence[EntityEvent] = (),
-        folded: Deltas | None = None,
     ) -> Applied:
-        """Apply one batch in one transaction; returns what changed (after the commit). `folded`: the port's
-        (usagestream/ports.py), else folded here."""
+        """Apply one batch in one transaction; returns what changed (after the commit)."""
         out = Applied()
         partitions = sorted({p for p, _ in usage} | {p for p, _ in candidates})
         async with self.pool.acquire() as conn, conn.transaction():
@@ -161,8 +147,7 @@ class PgViews:
                     len(out.beyond_retention),
                     cut.records.isoformat() if cut.records else None,
                 )
-            # The batch's fold covers every event given; with some beyond retention, fold again what is applied.
-            deltas = _as_new(self.settings, usage, candidates, None if out.beyond_retention else folded)
+            deltas = Deltas(self.settings.tz)
             await self._usage(conn, usage, deltas, out, cut.bodies)
             await self._candidates(conn, candidates, deltas, out)
             await self.write_deltas(conn, deltas)
@@ -178,8 +163,6 @@ class PgViews:
         out: Applied,
         bodies_cutoff: datetime | None = None,
     ) -> None:
-        """The usage records' writes; `deltas` holds every latest event's contribution as if new (batch_fold):
-        what a stored row says otherwise is retracted here."""
         latest = latest_by(events, "usage_id")
         if not latest:
             return
@@ -190,12 +173,10 @@ class PgViews:
             if old is not None and old["seq"] >= ev.seq:
                 out.usage_stale += 1
                 out.usage_states[usage_id] = old
-                deltas.apply_usage(UsageFacts.of(ev.usage), None)
                 continue
             changed.append((partition, ev))
             new_state = _state_of(partition, ev)
-            if old is not None:
-                deltas.apply_usage(facts_from_state(old), None)
+            deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
             rows.append(_usage_row(partition, ev, bodies_cutoff))
             out.usage_states[usage_id] = new_state
             if old is None or old["created_at"] != ev.usage.created_at:
@@ -224,16 +205,15 @@ class PgViews:
         for cid, (partition, ev) in latest.items():
             old = stored.get(cid)
             if old is not None and old["seq"] >= ev.seq:
-                deltas.apply_candidate(CandidateFacts.of(ev.candidate), None)
                 continue
             if old is None or old["created_at"] != ev.candidate.created_at:
                 homes.append((cid, ev.candidate.created_at))
                 if old is not None:
                     moved.append((cid, old["created_at"]))
-            if old is not None:
-                deltas.apply_candidate(
-                    CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]), None
-                )
+            old_facts = (
+                CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
+            )
+            deltas.apply_candidate(old_facts, CandidateFacts.of(ev.candidate))
             rows.append(_candidate_row(partition, ev))
         out.candidates_applied += len(rows)
         out.candidates_stale += len(events) - len(rows)

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from usagestream.batch_fold import fold
 from usagestream.contract import CandidateEvent, EntityEvent, UsageEvent, parse_candidate, parse_entity, parse_usage
 from usagestream.live import live_item, remove_message
 from usagestream.ports import LiveSet, Views
@@ -214,41 +213,6 @@ class ViewsContract:
         assert [ev for _, ev in applied.beyond_retention] == [late, cand]
         assert (applied.usage_applied, applied.usage_stale, applied.candidates_applied) == (1, 0, 0)
         assert await views.stored_seqs() == {"r-2": 1}
-        assert await views.aggregates() == expected_aggregates(views.settings, [kept])
-        assert await views.attempts() == {}
-
-    async def test_a_batch_applied_with_its_fold_counts_as_without_it_and_may_be_retried(
-        self, views: ViewsHarness
-    ) -> None:
-        first = [(0, usage_event("r-1", 1)), (0, usage_event("r-2", 2, "completed"))]
-        first_c = [(0, candidate_event("c-1", 1)), (0, candidate_event("c-2", 3, "success"))]
-        await views.store.apply(first, first_c)
-        # An update, a stale snapshot and a new request; a candidate update, a stale one and a new one.
-        usage = [(0, usage_event("r-1", 3, "completed")), (0, usage_event("r-2", 1)), (1, usage_event("r-3", 1))]
-        cands = [
-            (0, candidate_event("c-1", 2, "failed")),
-            (0, candidate_event("c-2", 1)),
-            (0, candidate_event("c-3", 1, "success")),
-        ]
-        folded = fold(views.settings.tz, usage, cands).folded_deltas()
-        before = folded.usage_fact_rows(), folded.attempt_fact_rows()
-        applied = await views.store.apply(usage, cands, (), folded)
-        assert (applied.usage_applied, applied.usage_stale, applied.candidates_applied) == (2, 1, 2)
-        again = await views.store.apply(usage, cands, (), folded)  # a retry after a lost answer: all fenced
-        assert (again.usage_applied, again.candidates_applied) == (0, 0)
-        assert (folded.usage_fact_rows(), folded.attempt_fact_rows()) == before  # the fold itself is left as it was
-        latest = [ev for _, ev in (usage[0], first[1], usage[2])]
-        assert await views.aggregates() == expected_aggregates(views.settings, latest)
-        done = [cands[0][1], first_c[1][1], cands[2][1]]
-        assert await views.attempts() == expected_attempts(views.settings, done)
-
-    async def test_with_events_beyond_retention_the_fold_of_the_batch_is_not_used(self, views: ViewsHarness) -> None:
-        await views.set_records_cutoff(T0 + timedelta(days=1))
-        late, kept = usage_event("r-1", 1, "completed"), usage_event("r-2", 1, created=T0 + timedelta(days=2))
-        cand = candidate_event("c-1", 1, "success")
-        folded = fold(views.settings.tz, [(0, late), (0, kept)], [(0, cand)]).folded_deltas()
-        applied = await views.store.apply([(0, late), (0, kept)], [(0, cand)], (), folded)
-        assert [ev for _, ev in applied.beyond_retention] == [late, cand]
         assert await views.aggregates() == expected_aggregates(views.settings, [kept])
         assert await views.attempts() == {}
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.batch_fold import fold
 from usagestream.contract import ACTIVE_STATUSES, CandidateEvent, EntityEvent, UsageEvent
 from usagestream.contract import UsageSnapshot as Snapshot
 from usagestream.live import live_item, remove_message
@@ -91,7 +90,6 @@ class MemoryViews:
         usage: Sequence[tuple[int, UsageEvent]],
         candidates: Sequence[tuple[int, CandidateEvent]],
         entities: Sequence[EntityEvent] = (),
-        folded: Deltas | None = None,
     ) -> Applied:
         self.faults.before("apply")
         refused = sorted(self.refused & {ev.usage_id for _, ev in usage})
@@ -101,11 +99,7 @@ class MemoryViews:
         usage, late_usage = self._split(usage, lambda ev: ev.usage.created_at)
         candidates, late_candidates = self._split(candidates, lambda ev: ev.candidate.created_at)
         out.beyond_retention = [*late_usage, *late_candidates]
-        # As PgViews: every newest event's contribution as if new (the batch's fold, copied), then retractions.
-        if folded is not None and not out.beyond_retention:
-            deltas = folded.copy()
-        else:
-            deltas = fold(self.settings.tz, usage, candidates).deltas
+        deltas = Deltas(self.settings.tz)
         self._usage(usage, deltas, out)
         self._candidates(candidates, deltas, out)
         self._add(deltas)
@@ -128,10 +122,8 @@ class MemoryViews:
             if old is not None and old[0] >= ev.seq:
                 out.usage_stale += 1
                 out.usage_states[usage_id] = state_of(*old)
-                deltas.apply_usage(UsageFacts.of(ev.usage), None)
                 continue
-            if old is not None:
-                deltas.apply_usage(UsageFacts.of(old[2]), None)
+            deltas.apply_usage(UsageFacts.of(old[2]) if old else None, UsageFacts.of(ev.usage))
             self.records[usage_id] = (ev.seq, partition, ev.usage)
             out.usage_states[usage_id] = state_of(ev.seq, partition, ev.usage)
             out.usage_applied += 1
@@ -141,12 +133,10 @@ class MemoryViews:
         applied = 0
         for cid, (_partition, ev) in _latest(events, lambda ev: ev.candidate_id).items():
             old = self.candidates.get(cid)
-            new = CandidateFacts.of(ev.candidate)
             if old is not None and old[0] >= ev.seq:
-                deltas.apply_candidate(new, None)
                 continue
-            if old is not None:
-                deltas.apply_candidate(old[1], None)
+            new = CandidateFacts.of(ev.candidate)
+            deltas.apply_candidate(old[1] if old else None, new)
             self.candidates[cid] = (ev.seq, new)
             applied += 1
         out.candidates_applied += applied

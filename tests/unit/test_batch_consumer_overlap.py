@@ -19,7 +19,6 @@ from usagestream.streams.kafka_io import Consumed
 SETTINGS = replace(Settings.from_env({}), batch_size=PREPARE_CHUNK * 5)
 PARTITIONS = 3
 STATEMENTS = 6  # round trips of one simulated apply (PostgreSQL's statements of a batch)
-RIPEN_PIECES = 3  # pieces of work ahead on a gathered batch, as Pipeline's ripen (its fold)
 
 
 class BufferedKafka:
@@ -69,27 +68,15 @@ class Stores:
         self.log: list[tuple[str, int]] = []  # ("prepare", messages), ("start" / "statement" / "applied", n)
         self.batches: list[list[Consumed]] = []
         self.commits_before_apply: list[int] = []  # commits already made when each batch started
-        self.merged: list[int] = []  # how many parts each merge was given
-        self.in_flight: list[Consumed] | None = None
-        self.ripened: dict[int, int] = {}  # id of a gathered batch -> pieces of work done on it
 
     def prepare(self, fetched: list[Consumed]) -> list[Consumed]:
         self.log.append(("prepare", len(fetched)))
         return fetched
 
     def merge(self, parts: list[list[Consumed]]) -> list[Consumed]:
-        self.merged.append(len(parts))
         return [m for part in parts for m in part]
 
-    def ripen(self, batch: list[Consumed]) -> bool:
-        """A piece of work ahead on a gathered batch (RIPEN_PIECES of them per batch)."""
-        assert batch is not self.in_flight
-        done = self.ripened[id(batch)] = self.ripened.get(id(batch), 0) + 1
-        self.log.append(("ripen", done))
-        return done < RIPEN_PIECES
-
     async def apply(self, batch: list[Consumed]) -> None:
-        self.in_flight = batch
         self.commits_before_apply.append(len(self.kafka.commits))
         self.log.append(("start", len(self.batches)))
         for n in range(STATEMENTS):
@@ -97,7 +84,6 @@ class Stores:
             self.log.append(("statement", n))
         self.batches.append(batch)
         self.log.append(("applied", len(self.batches)))
-        self.in_flight = None
 
 
 def _records(n: int) -> list[Consumed]:
@@ -110,17 +96,11 @@ def _records(n: int) -> list[Consumed]:
     return out
 
 
-async def _drain(records: list[Consumed], ripen: bool = False) -> tuple[BufferedKafka, Stores]:
+async def _drain(records: list[Consumed]) -> tuple[BufferedKafka, Stores]:
     kafka = BufferedKafka(records)
     stores = Stores(kafka)
     consumer = BatchConsumer(
-        SETTINGS,
-        [SETTINGS.topic_usage],
-        stores.prepare,
-        stores.apply,
-        merge=stores.merge,
-        make_consumer=kafka,
-        ripen=stores.ripen if ripen else None,
+        SETTINGS, [SETTINGS.topic_usage], stores.prepare, stores.apply, merge=stores.merge, make_consumer=kafka
     )
     await consumer.start()
     try:
@@ -164,26 +144,3 @@ async def test_under_overlap_every_message_is_applied_once_in_fetch_order_and_co
         for m in (m for batch in stores.batches[: k + 1] for m in batch):
             done[TopicPartition(m.topic, m.partition)] = m.offset + 1
         assert commit == {tp: done[tp] for tp in commit}
-
-
-async def test_each_fetch_is_merged_as_it_arrives_and_a_full_batch_is_worked_on_while_the_one_before_is_applied() -> (
-    None
-):
-    records = _records(SETTINGS.batch_size * 8)
-    kafka, stores = await _drain(records, ripen=True)
-    assert set(stores.merged) == {2}  # the gathered batch and the new fetch: no merge of a whole batch at once
-    in_flight = False
-    pieces = last = 0
-    for what, _n in stores.log:
-        if what == "ripen":
-            assert in_flight  # only while a batch is in the stores (the gathered one waits for it)
-            assert last != "ripen"  # the batch in flight got the loop back between pieces
-            pieces += 1
-        elif what != "prepare":
-            in_flight = what != "applied"
-        last = what
-    assert pieces >= 4
-    assert max(stores.ripened.values()) <= RIPEN_PIECES  # no more pieces once the work is done
-    applied = [m for batch in stores.batches for m in batch]
-    assert sorted((m.partition, m.offset) for m in applied) == sorted((m.partition, m.offset) for m in records)
-    assert stores.commits_before_apply == list(range(len(stores.batches)))
