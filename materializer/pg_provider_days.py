@@ -145,12 +145,12 @@ KEPT_SQL = (
 
 # The reader: slices of kept runs, (row $1, by the `ctid` KEPT_SQL gave in the same snapshot, which keeps that
 # version where it is: a TID scan instead of an index probe per slice; run $2: 0 rt_ok, 1 fb_ok, 2 rt_all; first
-# value $3 (0-based), count $4), by 1-based position.
+# value $3 (0-based), count $4), by 1-based position. LATERAL ... OFFSET 0: joined, the planner hashes every row
+# of the table instead.
 SLICES_SQL = (
-    "SELECT q.i, substring(CASE q.run WHEN 0 THEN r.rt_ok WHEN 1 THEN r.fb_ok ELSE r.rt_all END"
-    " FROM q.off * 4 + 1 FOR q.len * 4) AS v"
-    " FROM unnest($1::tid[], $2::int[], $3::int[], $4::int[]) WITH ORDINALITY AS q(t, run, off, len, i)"
-    " JOIN provider_day_rows r ON r.ctid = q.t"
+    "SELECT q.i, x.v FROM unnest($1::tid[], $2::int[], $3::int[], $4::int[]) WITH ORDINALITY AS q(t, run, off, len, i)"
+    " CROSS JOIN LATERAL (SELECT substring(CASE q.run WHEN 0 THEN r.rt_ok WHEN 1 THEN r.fb_ok ELSE r.rt_all END"
+    " FROM q.off * 4 + 1 FOR q.len * 4) AS v FROM provider_day_rows r WHERE r.ctid = q.t OFFSET 0) x"
 )
 
 # The reader: the buckets $1 / $2 that are not kept (or not current), from the records, with the filter $3 on

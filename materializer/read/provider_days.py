@@ -249,15 +249,14 @@ async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
 
 
 def _sums(parts: Iterable[Part]) -> Row:
-    out: Row = dict.fromkeys(COUNTS, 0) | dict.fromkeys(NULLABLE) | {"out_tok": Decimal(0), "slow": 0}
-    for p in parts:
-        for c in COUNTS:
-            out[c] += p.row[c]
-        for c in NULLABLE:
-            if p.row[c] is not None:
-                out[c] = p.row[c] if out[c] is None else out[c] + p.row[c]
-        out["out_tok"] += p.row["out_tok"]
-        out["slow"] += p.slow
+    members = list(parts)
+    rows = [p.row for p in members]
+    out: Row = {c: sum(r[c] for r in rows) for c in COUNTS}
+    for c in NULLABLE:  # summed in order from the first value, as SQL's sum (None over no value)
+        values = [r[c] for r in rows if r[c] is not None]
+        out[c] = sum(values[1:], values[0]) if values else None
+    out["out_tok"] = sum((r["out_tok"] for r in rows), Decimal(0))
+    out["slow"] = sum(p.slow for p in members)
     return out
 
 
