@@ -115,27 +115,42 @@ def backfill_sql(tz: str) -> list[str]:
     return out
 
 
-# The reader: of spans $1 / $2 (days, and runs of seven days that may be kept weeks), the kept ones whose revision
-# is still current, by 1-based position, each with its rows (one row with a NULL provider_id for a kept span
-# without requests) of provider_id $3 (NULL: every one); the runs stay in the table (SLICES_SQL), their fences come
-# along.
+# The reader: of spans $1 / $2 (days, and after the first $4 runs of seven days that may be kept weeks), the kept
+# ones whose revision is still current, by 1-based position, each with its rows (one row with a NULL provider_id
+# for a kept span without requests) of provider_id $3 (NULL: every one). The runs stay in the table (SLICES_SQL);
+# of their fences only those the reader plans come along: `rt_all`'s of a day's providers (the slow count), and
+# `rt_ok` / `fb_ok`'s (the quantiles) of the weeks used and the days outside them. A current week is used when no
+# other current week of the request overlaps it (materializer/read/provider_days.py decides alike).
+_SPANS = (
+    "SELECT d.i, d.lo, d.hi FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
+    f" JOIN provider_days k ON k.lo = d.lo AND k.hi = d.hi WHERE k.revsum = {revsum('d.lo', 'd.hi')}"
+)
+_USED_WEEKS = (
+    "SELECT a.i, a.lo, a.hi FROM s a WHERE a.i > $4"
+    " AND NOT EXISTS (SELECT 1 FROM s b WHERE b.i > $4 AND b.i <> a.i AND b.lo < a.hi AND a.lo < b.hi)"
+)
+_PLANNED = (
+    "CASE WHEN s.i > $4 THEN EXISTS (SELECT 1 FROM w WHERE w.i = s.i)"
+    " ELSE NOT EXISTS (SELECT 1 FROM w WHERE w.lo <= s.lo AND w.hi >= s.hi) END"
+)
 KEPT_SQL = (
-    "SELECT d.i, r.provider_id, r.shown, r.n, r.ok_n, r.out_tok, r.rt_sum, r.rt_n, r.fb_sum, r.fb_n, r.tps_tok,"
-    " r.tps_ms, r.tps_n, r.rt_all_n, r.step, r.rt_ok_fence, r.fb_ok_fence, r.rt_all_fence"
-    " FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
-    " JOIN provider_days k ON k.lo = d.lo AND k.hi = d.hi"
-    " LEFT JOIN provider_day_rows r ON r.lo = k.lo AND r.hi = k.hi AND ($3::text IS NULL OR r.provider_id = $3)"
-    f" WHERE k.revsum = {revsum('d.lo', 'd.hi')}"
+    f"WITH s AS MATERIALIZED ({_SPANS}), w AS MATERIALIZED ({_USED_WEEKS})"
+    " SELECT s.i, r.ctid AS at, r.provider_id, r.shown, r.n, r.ok_n, r.out_tok, r.rt_sum, r.rt_n, r.fb_sum, r.fb_n,"
+    " r.tps_tok, r.tps_ms, r.tps_n, r.rt_all_n, r.step, CASE WHEN q.planned THEN r.rt_ok_fence END AS rt_ok_fence,"
+    " CASE WHEN q.planned THEN r.fb_ok_fence END AS fb_ok_fence,"
+    f" CASE WHEN s.i <= $4 AND r.provider_id <> {ALL!r} THEN r.rt_all_fence END AS rt_all_fence"
+    f" FROM s CROSS JOIN LATERAL (SELECT {_PLANNED} AS planned) q"
+    " LEFT JOIN provider_day_rows r ON r.lo = s.lo AND r.hi = s.hi AND ($3::text IS NULL OR r.provider_id = $3)"
 )
 
-# The reader: slices of kept runs, (span $1 / $2, provider $3, run $4: 0 rt_ok, 1 fb_ok, 2 rt_all, first value
-# $5 (0-based), count $6), by 1-based position.
+# The reader: slices of kept runs, (row $1, by the `ctid` KEPT_SQL gave in the same snapshot, which keeps that
+# version where it is: a TID scan instead of an index probe per slice; run $2: 0 rt_ok, 1 fb_ok, 2 rt_all; first
+# value $3 (0-based), count $4), by 1-based position. LATERAL ... OFFSET 0: joined, the planner hashes every row
+# of the table instead.
 SLICES_SQL = (
-    "SELECT q.i, substring(CASE q.run WHEN 0 THEN r.rt_ok WHEN 1 THEN r.fb_ok ELSE r.rt_all END"
-    " FROM q.off * 4 + 1 FOR q.len * 4) AS v"
-    " FROM unnest($1::timestamptz[], $2::timestamptz[], $3::text[], $4::int[], $5::int[], $6::int[])"
-    " WITH ORDINALITY AS q(lo, hi, pid, run, off, len, i)"
-    " JOIN provider_day_rows r ON r.lo = q.lo AND r.hi = q.hi AND r.provider_id = q.pid"
+    "SELECT q.i, x.v FROM unnest($1::tid[], $2::int[], $3::int[], $4::int[]) WITH ORDINALITY AS q(t, run, off, len, i)"
+    " CROSS JOIN LATERAL (SELECT substring(CASE q.run WHEN 0 THEN r.rt_ok WHEN 1 THEN r.fb_ok ELSE r.rt_all END"
+    " FROM q.off * 4 + 1 FOR q.len * 4) AS v FROM provider_day_rows r WHERE r.ctid = q.t OFFSET 0) x"
 )
 
 # The reader: the buckets $1 / $2 that are not kept (or not current), from the records, with the filter $3 on

@@ -68,14 +68,17 @@ class _Bounds:
             self.groups.append((step, values, firsts, [v for v, _x in lasts], over, [v for v, _x in tops], gaps))
 
     def most(self, v: int) -> int:
-        return sum(g[0] * bisect_left(g[1], v) - g[4][bisect_left(g[3], v)] for g in self.groups)
+        total = 0
+        for step, values, _firsts, lasts, over, _tops, _gaps in self.groups:  # a loop: called a few hundred times
+            total += step * bisect_left(values, v) - over[bisect_left(lasts, v)]
+        return total
 
     def least(self, v: int) -> int:
         """Runs whose ceiling is below v have all their values below it: their open gap counts too."""
-        return sum(
-            g[0] * bisect_left(g[1], v) - (g[0] - 1) * bisect_left(g[2], v) + g[6][bisect_left(g[5], v)]
-            for g in self.groups
-        )
+        total = 0
+        for step, values, firsts, _lasts, _over, tops, gaps in self.groups:
+            total += step * bisect_left(values, v) - (step - 1) * bisect_left(firsts, v) + gaps[bisect_left(tops, v)]
+        return total
 
 
 def windows(runs: Sequence[Run], wanted: Sequence[tuple[int, ...]]) -> list[Window]:
@@ -121,17 +124,37 @@ def _first_true(n: int, pred: Callable[[int], bool]) -> int:
     return lo
 
 
-def split(run: Run, coarse: int, share: float) -> list[tuple[Run, int]]:
-    """The run as (sub-run, rank of its first value): its lower `share` with a fence of every `coarse`-th value,
-    the rest with the whole fence. The union is the same; the planner handles far fewer fence values, and the
-    wanted high ranks (p90, p99) mostly fall in the finely fenced part."""
-    k = coarse // run.step
-    cut_j = int(len(run.fence) * share) // k * k if coarse % run.step == 0 else 0
-    if not 0 < cut_j < len(run.fence):
-        return [(run, 0)]
-    cut = cut_j * run.step
-    upper = Run(run.n - cut, run.step, run.fence[cut_j:], run.ceiling)
-    return [(Run(cut, coarse, run.fence[0:cut_j:k], upper.fence[0]), 0), (upper, cut)]
+def narrowed(runs: Sequence[Run], wanted: Sequence[tuple[int, ...]], coarse: int) -> list[Window]:
+    """`windows`, in two passes: first through every value of rank a multiple of `coarse` (or so) of each run, then,
+    per tuple of ranks, through the whole fences of the band of each run that the first pass leaves. The same
+    values are found; the planner handles the few fence values near the wanted ranks instead of all of them."""
+    out = []
+    for ranks, w in zip(wanted, windows([_coarse(r, coarse) for r in runs], wanted), strict=True):
+        bands = [(i, _aligned(runs[i], s), e) for i, s, e in w.slices]
+        base = w.before - sum(s - a for (_i, s, _e), (_j, a, _f) in zip(w.slices, bands, strict=True))
+        subs = [_band(runs[i], a, e) for i, a, e in bands]
+        (fine,) = windows(subs, [tuple(k - base for k in ranks)])
+        slices = tuple((bands[j][0], bands[j][1] + s, bands[j][1] + e) for j, s, e in fine.slices)
+        out.append(Window(tuple(ranks), slices, base + fine.before))
+    return out
+
+
+def _coarse(run: Run, coarse: int) -> Run:
+    """The run seen through every k-th fence value (a fence of step k * step: the same values, coarser bounds)."""
+    k = max(1, coarse // run.step)
+    return run if k == 1 else Run(run.n, run.step * k, run.fence[::k], run.ceiling)
+
+
+def _aligned(run: Run, first: int) -> int:
+    """The fence rank at or below `first`: where a band that holds rank `first` may begin with a fence value."""
+    return first // run.step * run.step
+
+
+def _band(run: Run, first: int, end: int) -> Run:
+    """Ranks [first, end) of the run as a run of its own (`first` a fence rank; `end` one too, or the run's end):
+    its fence is the run's fence over those ranks, its ceiling the value of rank `end`."""
+    j, k = first // run.step, -(-end // run.step)
+    return Run(end - first, run.step, run.fence[j:k], run.fence[k] if k < len(run.fence) else run.ceiling)
 
 
 def values_at(w: Window, read: dict[Slice, Sequence[int]]) -> list[int]:

@@ -10,6 +10,7 @@ disagree PostgreSQL compares them (its collation), in one more statement.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,10 +26,9 @@ from usagestream.sorted_runs import (
     at_least,
     cont,
     cont_ranks,
-    split,
+    narrowed,
     unpack,
     values_at,
-    windows,
 )
 
 Row = dict[str, Any]
@@ -36,8 +36,9 @@ FRACTIONS = (0.9, 0.99)  # the answer's p90 / p99 (the records-only statement's 
 COUNTS = ("n", "ok_n", "rt_n", "fb_n", "tps_n")
 NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are NULL, as in SQL
 RT_OK, FB_OK, RT_ALL = 0, 1, 2
-# The planner sees the lower LOWER_SHARE of each run through every COARSE-th value only (sorted_runs.split).
-COARSE, LOWER_SHARE = 512, 0.75
+RUN_FIELDS = (("rt_n", "rt_ok_fence"), ("fb_n", "fb_ok_fence"), ("rt_all_n", "rt_all_fence"))  # (size, fence)
+# The planner's first pass sees each run through about every COARSE-th value (sorted_runs.narrowed).
+COARSE = 512
 HOUR, DAY_HOURS = timedelta(hours=1), 25  # a local day is at most 25 hours (a day whose clock goes back)
 WEEK = 7  # a kept week is seven day buckets (materializer/write/provider_days_fill.py)
 MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
@@ -45,13 +46,13 @@ MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS 
 
 @dataclass(slots=True)
 class Part:
-    """One provider_id's figures in one bucket: kept (`at` names its row) or from the records (`local` runs)."""
+    """One provider_id's figures in one bucket: kept (`at` names its row; its fences are unpacked when a run is
+    planned, and the reader is sent only those it plans) or from the records (`local` runs)."""
 
     b: int
     raw: str
     row: Row
-    runs: tuple[Run, Run, Run]
-    at: tuple[Any, Any] = (None, None)  # the kept row's span
+    at: Any = None  # the kept row's ctid in the reader's snapshot (SLICES_SQL)
     local: tuple[Sequence[int], ...] = ()
     slow: int = 0
 
@@ -59,18 +60,20 @@ class Part:
     def pid(self) -> str:
         return self.raw.strip(" ")  # PostgreSQL's btrim(text): spaces only
 
+    def run(self, k: int) -> Run:
+        """Run `k` (RT_OK, FB_OK, RT_ALL) as the planner sees it."""
+        if self.local:
+            return Run(len(self.local[k]), 1, self.local[k])
+        n, fence = RUN_FIELDS[k]
+        return Run(self.row[n], self.row["step"], unpack(self.row[fence]))
 
-def _kept_part(r: Row, lo: Any, hi: Any) -> Part:
-    step = r["step"]
-    runs = tuple(Run(n, step, unpack(r[f"{k}_fence"])) for k, n in (("rt_ok", r["rt_n"]), ("fb_ok", r["fb_n"])))
-    rt_all = Run(r["rt_all_n"], step, unpack(r["rt_all_fence"]))
-    return Part(r["i"], r["provider_id"], r, (runs[0], runs[1], rt_all), at=(lo, hi))
+
+def _kept_part(r: Row) -> Part:
+    return Part(r["i"], r["provider_id"], r, at=r["at"])
 
 
 def _local_part(r: Row) -> Part:
-    local = tuple(unpack(r[k]) for k in ("rt_ok", "fb_ok", "rt_all"))
-    runs = (Run(len(local[0]), 1, local[0]), Run(len(local[1]), 1, local[1]), Run(len(local[2]), 1, local[2]))
-    return Part(r["i"], r["provider_id"], r, runs, local=local)
+    return Part(r["i"], r["provider_id"], r, local=tuple(unpack(r[k]) for k in ("rt_ok", "fb_ok", "rt_all")))
 
 
 @dataclass(slots=True)
@@ -91,14 +94,12 @@ async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> 
     n = len(los)
     weeks = [(a, a + WEEK) for a in range(n - WEEK + 1)]  # every run of seven buckets: a kept week if one matches
     spans_lo, spans_hi = [*los, *(los[a] for a, _b in weeks)], [*his, *(his[b - 1] for _a, b in weeks)]
-    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id)]
+    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id, n)]
     rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
     hours, open_spans = await _hours(conn, [(i, los[i - 1], his[i - 1]) for i in rest], ask)
     if not any(r["i"] <= n for r in kept) and not hours:
         return None
-    days = [
-        _kept_part(r, los[r["i"] - 1], his[r["i"] - 1]) for r in kept if r["i"] <= n and r["provider_id"] is not None
-    ]
+    days = [_kept_part(r) for r in kept if r["i"] <= n and r["provider_id"] is not None]
     days += hours
     if open_spans:
         lo, hi = [s[1] for s in open_spans], [s[2] for s in open_spans]
@@ -107,7 +108,7 @@ async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> 
     chosen, covered = _weeks(weeks, {r["i"] - n - 1 for r in kept if r["i"] > n})
     runs = [p for p in days if p.b not in covered]
     weekly = [r for r in kept if r["i"] - n - 1 in chosen and r["provider_id"] is not None]
-    runs += [_kept_part(r, spans_lo[r["i"] - 1], spans_hi[r["i"] - 1]) for r in weekly]
+    runs += [_kept_part(r) for r in weekly]
     # A span's row over all its providers (ALL) gives the summary's quantiles from one run per span, when no
     # provider filter narrows the summary to one provider's rows.
     parts = [p for p in days if p.raw != ALL]
@@ -133,17 +134,10 @@ async def _hours(conn: Conn, rest: list[Span], ask: Any) -> tuple[list[Part], li
         if _hourly(lo, hi)
         for k in range((hi - lo) // HOUR)
     ]
-    kept = (
-        [dict(r) for r in await conn.fetch(KEPT_SQL, [h[1] for h in hours], [h[2] for h in hours], ask.provider_id)]
-        if hours
-        else []
-    )
+    starts, ends = [h[1] for h in hours], [h[2] for h in hours]
+    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, starts, ends, ask.provider_id, len(hours))] if hours else []
     have = {r["i"] - 1 for r in kept}
-    parts = [
-        _kept_part({**r, "i": hours[r["i"] - 1][0]}, *hours[r["i"] - 1][1:])
-        for r in kept
-        if r["provider_id"] is not None
-    ]
+    parts = [_kept_part({**r, "i": hours[r["i"] - 1][0]}) for r in kept if r["provider_id"] is not None]
     spans = [s for s in rest if not _hourly(s[1], s[2])]
     for k, (b, lo, hi) in enumerate(hours):
         if k in have:
@@ -156,17 +150,10 @@ async def _hours(conn: Conn, rest: list[Span], ask: Any) -> tuple[list[Part], li
 
 
 def _weeks(weeks: list[tuple[int, int]], current: set[int]) -> tuple[set[int], set[int]]:
-    """Kept weeks that do not overlap, from the left, and the 1-based buckets they cover."""
-    chosen: set[int] = set()
-    covered: set[int] = set()
-    free = 0
-    for w in sorted(current):
-        a, b = weeks[w]
-        if a >= free:
-            chosen.add(w)
-            covered.update(range(a + 1, b + 1))
-            free = b
-    return chosen, covered
+    """The kept weeks used (those that overlap no other: KEPT_SQL sends their fences and those of the buckets outside
+    them), and the 1-based buckets they cover."""
+    chosen = {w for w in current if not any(v != w and abs(weeks[v][0] - weeks[w][0]) < WEEK for v in current)}
+    return chosen, {b for w in chosen for b in range(weeks[w][0] + 1, weeks[w][1] + 1)}
 
 
 async def _answer(
@@ -200,7 +187,7 @@ async def _answer(
     pending = [(i, *_slow(p, i, slow_ms, reads)) for i, p in enumerate(parts)]
     await _read_slices(conn, every, reads)
     for i, count, key in pending:
-        parts[i].slow = count + (sum(1 for v in reads.wanted[key] if v >= slow_ms) if key else 0)
+        parts[i].slow = count + (len(reads.wanted[key]) - bisect_left(reads.wanted[key], slow_ms) if key else 0)
     for g, run, ws in windows:
         g["p_rt" if run == RT_OK else "p_fb"] = _quantiles(ws, reads)
     buckets: dict[tuple[str, int], list[int]] = {}
@@ -215,19 +202,18 @@ async def _answer(
 
 def _windows(parts: list[Part], idx: list[int], run: int, reads: Reads) -> list[tuple[int, Window, list[Any]]]:
     """Per fraction: (the union's size, its window, the slice keys of the window's slices in order)."""
-    subs = [(i, sub, base) for i in idx for sub, base in split(parts[i].runs[run], COARSE, LOWER_SHARE)]
-    total = sum(sub.n for _i, sub, _b in subs)
+    runs = [parts[i].run(run) for i in idx]
+    total = sum(r.n for r in runs)
     if not total:
         return []
     out = []
-    for w in windows([sub for _i, sub, _b in subs], [cont_ranks(f, total) for f in FRACTIONS]):
-        keys = [reads.want(subs[s[0]][0], run, s[1] + subs[s[0]][2], s[2] + subs[s[0]][2]) for s in w.slices]
-        out.append((total, w, keys))
+    for w in narrowed(runs, [cont_ranks(f, total) for f in FRACTIONS], COARSE):
+        out.append((total, w, [reads.want(idx[s[0]], run, s[1], s[2]) for s in w.slices]))
     return out
 
 
 def _slow(p: Part, i: int, slow_ms: int, reads: Reads) -> tuple[int, tuple[int, int, int, int] | None]:
-    count, open_slice = at_least(p.runs[RT_ALL], slow_ms)
+    count, open_slice = at_least(p.run(RT_ALL), slow_ms)
     return count, (reads.want(i, RT_ALL, open_slice[1], open_slice[2]) if open_slice else None)
 
 
@@ -253,9 +239,7 @@ async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
     if not remote:
         return
     args = (
-        [parts[k[0]].at[0] for k in remote],
-        [parts[k[0]].at[1] for k in remote],
-        [parts[k[0]].raw for k in remote],
+        [parts[k[0]].at for k in remote],
         [k[1] for k in remote],
         [k[2] for k in remote],
         [k[3] - k[2] for k in remote],
@@ -265,15 +249,14 @@ async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
 
 
 def _sums(parts: Iterable[Part]) -> Row:
-    out: Row = dict.fromkeys(COUNTS, 0) | dict.fromkeys(NULLABLE) | {"out_tok": Decimal(0), "slow": 0}
-    for p in parts:
-        for c in COUNTS:
-            out[c] += p.row[c]
-        for c in NULLABLE:
-            if p.row[c] is not None:
-                out[c] = p.row[c] if out[c] is None else out[c] + p.row[c]
-        out["out_tok"] += p.row["out_tok"]
-        out["slow"] += p.slow
+    members = list(parts)
+    rows = [p.row for p in members]
+    out: Row = {c: sum(r[c] for r in rows) for c in COUNTS}
+    for c in NULLABLE:  # summed in order from the first value, as SQL's sum (None over no value)
+        values = [r[c] for r in rows if r[c] is not None]
+        out[c] = sum(values[1:], values[0]) if values else None
+    out["out_tok"] = sum((r["out_tok"] for r in rows), Decimal(0))
+    out["slow"] = sum(p.slow for p in members)
     return out
 
 

@@ -9,7 +9,7 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as hs
 
-from usagestream.sorted_runs import Run, at_least, cont, cont_ranks, split, unpack, values_at, windows
+from usagestream.sorted_runs import Run, at_least, cont, cont_ranks, narrowed, unpack, values_at, windows
 
 RUNS = hs.lists(hs.lists(hs.integers(0, 60), max_size=90).map(sorted), min_size=1, max_size=8)
 
@@ -32,19 +32,20 @@ def test_the_ranks_read_through_fences_are_the_ranks_of_the_sorted_union(
     assert sum(s[2] - s[1] for s in w.slices) <= len(union)
 
 
-@given(runs=RUNS, step=hs.integers(1, 4), k=hs.integers(1, 4), share=hs.sampled_from([0.5, 0.75, 1.0]))
-def test_runs_split_into_a_coarse_lower_and_a_fine_upper_part_give_the_same_ranks(
-    runs: list[list[int]], step: int, k: int, share: float
+@given(runs=RUNS, step=hs.integers(1, 4), k=hs.integers(1, 6), ceiling=hs.booleans())
+def test_the_two_pass_planner_finds_the_ranks_of_the_sorted_union(
+    runs: list[list[int]], step: int, k: int, ceiling: bool
 ) -> None:
+    """Its first pass sees every (k step)-th value, its second the fences of the band left: the same values."""
     union = sorted(v for r in runs for v in r)
     if not union:
         return
-    subs = [(i, sub, base) for i, r in enumerate(runs) for sub, base in split(_run(r, step), step * k, share)]
-    assert sorted(v for i, sub, base in subs for v in runs[i][base : base + sub.n]) == union
-    wanted = [cont_ranks(f, len(union)) for f in (0.5, 0.9, 0.99)]
-    for ranks, w in zip(wanted, windows([sub for _i, sub, _b in subs], wanted), strict=True):
-        read = {s: runs[subs[s[0]][0]][s[1] + subs[s[0]][2] : s[2] + subs[s[0]][2]] for s in w.slices}
+    fenced = [Run(len(r), step, r[::step], max(r, default=0) if ceiling else None) for r in runs]
+    wanted = [cont_ranks(f, len(union)) for f in (0.0, 0.5, 0.9, 0.99, 1.0)]
+    for ranks, w in zip(wanted, narrowed(fenced, wanted, step * k), strict=True):
+        read = {s: runs[s[0]][s[1] : s[2]] for s in w.slices}
         assert values_at(w, read) == [union[r] for r in ranks]
+        assert all(0 <= s[1] < s[2] <= len(runs[s[0]]) for s in w.slices)
 
 
 @given(values=hs.lists(hs.integers(0, 60), max_size=90).map(sorted), step=hs.integers(1, 9), t=hs.integers(-1, 61))
