@@ -20,12 +20,11 @@ from typing import Any
 
 import asyncpg
 
-from usagestream.materializer.pg_provider_days import SUCCESS, TPS_MS
+from usagestream.materializer.pg_provider_days import FINISHED, SUCCESS, TPS_MS
 from usagestream.materializer.read import provider_days
 from usagestream.materializer.read.sql import Args, Statement
 
 Row = dict[str, Any]
-RESERVED = "('unknown', 'unknow', 'pending')"  # provider ids and names that stand for no provider (Aether's list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +82,7 @@ def statement(ask: Ask) -> Statement:
         " CROSS JOIN LATERAL (SELECT btrim(u.provider_id) AS pid,"
         f" COALESCE(NULLIF(btrim(u.provider_name), ''), btrim(u.provider_id)) AS shown, ({SUCCESS}) AS ok,"
         f" ({TPS_MS}) AS tps_ms, u.output_tokens, u.response_time_ms, u.first_byte_time_ms"
-        " FROM usage_records u WHERE u.created_at >= d.lo AND u.created_at < d.hi"
-        " AND u.status NOT IN ('pending', 'streaming') AND u.provider_id IS NOT NULL AND btrim(u.provider_id) <> ''"
-        f" AND lower(btrim(u.provider_id)) NOT IN {RESERVED} AND lower(btrim(u.provider_name)) NOT IN {RESERVED}"
+        f" FROM usage_records u WHERE u.created_at >= d.lo AND u.created_at < d.hi AND {FINISHED}"
         + _filters(ask, args)
         + " OFFSET 0) x"
     )

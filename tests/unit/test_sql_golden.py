@@ -287,8 +287,13 @@ async def test_the_dashboard_sends_exactly_the_golden_statements() -> None:
 @pytest.mark.parametrize(
     ("module", "name", "value", "golden"),
     [
-        # provider performance's reserved provider names, as if one had been added in the code
-        (provider_performance, "RESERVED", "('unknown', 'unknow', 'pending', 'none')", "read.stats_family.sql"),
+        # provider performance's finished-records predicate, as if a reserved provider name had been added in the code
+        (
+            provider_performance,
+            "FINISHED",
+            provider_performance.FINISHED.replace("'pending')", "'pending', 'none')"),
+            "read.stats_family.sql",
+        ),
         # the leaderboards' counters (a builder input)
         (leaderboards, "COUNTERS", ("n_all", "tot_tok", "cost"), "read.stats_family.sql"),
         # the dashboard's per-day statement without its partition-pruning bounds
