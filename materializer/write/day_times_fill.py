@@ -10,6 +10,8 @@ so retention never drops records between the snapshot and the write of the row.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +21,7 @@ from usagestream.day_ranges import DayRange
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_cutoffs import read_cutoffs
 from usagestream.materializer.pg_day_times import FILL_SQL, STALE_SQL
+from usagestream.materializer.pg_pool import Conn
 from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,21 +44,39 @@ def closed_days(now: datetime, settings: Settings, since: datetime | None) -> li
     return [s for s in spans if s[1] <= now and (since is None or s[0] >= since)]
 
 
-async def fill_round(pool: asyncpg.Pool, settings: Settings, now: datetime) -> Round:
+@asynccontextmanager
+async def one_round(pool: asyncpg.Pool, lock: tuple[int, int]) -> AsyncIterator[Conn | None]:
+    """A connection holding the session advisory lock `lock` for the round, or None when another worker's round
+    holds it (skipped, not waited for)."""
     async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *FILL_LOCK):
-            return Round(skipped=True)
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *lock):
+            yield None
+            return
         try:
-            days = closed_days(now, settings, (await read_cutoffs(conn)).records)
-            batch = settings.day_times_fill_batch
-            stale = await conn.fetch(STALE_SQL, [d[0] for d in days], [d[1] for d in days], batch + 1)
-            for row in stale[:batch]:
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *t.RETENTION_LOCK)
-                    await conn.execute(FILL_SQL, row["lo"], row["hi"])
+            yield conn
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1, $2)", *FILL_LOCK)
-    done = min(len(stale), batch)
+            await conn.execute("SELECT pg_advisory_unlock($1, $2)", *lock)
+
+
+async def fill_stale(
+    conn: Conn, stale_sql: str, fill_sql: str, spans: list[tuple[datetime, datetime]], most: int
+) -> tuple[int, int]:
+    """Fill at most `most` of `spans` that `stale_sql` finds missing or out of date, each by `fill_sql` in a
+    transaction of its own under the retention lock taken shared: (filled, still stale)."""
+    stale = await conn.fetch(stale_sql, [d[0] for d in spans], [d[1] for d in spans], most + 1)
+    for row in stale[:most]:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *t.RETENTION_LOCK)
+            await conn.execute(fill_sql, row["lo"], row["hi"])
+    return min(len(stale), most), max(len(stale) - most, 0)
+
+
+async def fill_round(pool: asyncpg.Pool, settings: Settings, now: datetime) -> Round:
+    async with one_round(pool, FILL_LOCK) as conn:
+        if conn is None:
+            return Round(skipped=True)
+        days = closed_days(now, settings, (await read_cutoffs(conn)).records)
+        done, left = await fill_stale(conn, STALE_SQL, FILL_SQL, days, settings.day_times_fill_batch)
     if done:
-        log.info("kept daily percentiles: %d days filled, more left: %s", done, len(stale) > batch)
-    return Round(skipped=False, filled=done, left=len(stale) - done)
+        log.info("kept daily percentiles: %d days filled, more left: %s", done, left > 0)
+    return Round(skipped=False, filled=done, left=left)

@@ -21,9 +21,8 @@ import asyncpg
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_cutoffs import read_cutoffs
-from usagestream.materializer.pg_pool import Conn
 from usagestream.materializer.pg_provider_days import FILL_SQL, FORGET_HOURS_SQL, STALE_SQL
-from usagestream.materializer.write.day_times_fill import Round, closed_days
+from usagestream.materializer.write.day_times_fill import Round, closed_days, fill_stale, one_round
 from usagestream.settings import Settings
 from usagestream.timeseries import local_midnight
 
@@ -56,31 +55,18 @@ def closed_hours(now: datetime, settings: Settings, since: datetime | None) -> l
     return out
 
 
-async def _fill(conn: Conn, spans: list[tuple[datetime, datetime]], most: int) -> tuple[int, int]:
-    """Fill at most `most` of `spans` that are missing or out of date (newest first): (filled, left)."""
-    stale = await conn.fetch(STALE_SQL, [d[0] for d in spans], [d[1] for d in spans], most + 1)
-    for row in stale[:most]:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *t.RETENTION_LOCK)
-            await conn.execute(FILL_SQL, row["lo"], row["hi"])
-    return min(len(stale), most), max(len(stale) - most, 0)
-
-
 async def fill_round(pool: asyncpg.Pool, settings: Settings, now: datetime) -> Round:
-    async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *FILL_LOCK):
+    async with one_round(pool, FILL_LOCK) as conn:
+        if conn is None:
             return Round(skipped=True)
-        try:
-            since = (await read_cutoffs(conn)).records
-            hours = closed_hours(now, settings, since)
-            days = closed_days(now, settings, since)
-            days += closed_weeks(days, settings)
-            filled_hours = (await _fill(conn, hours, len(hours)))[0] if hours else 0
-            done, left = await _fill(conn, days, settings.day_times_fill_batch)
-            if hours:  # the hours of days before the current one, once their day is kept and current
-                await conn.execute(FORGET_HOURS_SQL, hours[0][0])
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1, $2)", *FILL_LOCK)
+        since = (await read_cutoffs(conn)).records
+        hours = closed_hours(now, settings, since)
+        days = closed_days(now, settings, since)
+        days += closed_weeks(days, settings)
+        filled_hours = (await fill_stale(conn, STALE_SQL, FILL_SQL, hours, len(hours)))[0] if hours else 0
+        done, left = await fill_stale(conn, STALE_SQL, FILL_SQL, days, settings.day_times_fill_batch)
+        if hours:  # the hours of days before the current one, once their day is kept and current
+            await conn.execute(FORGET_HOURS_SQL, hours[0][0])
     if done or filled_hours:
         log.info("kept provider performance: %d days, %d hours filled, more left: %s", done, filled_hours, left > 0)
     return Round(skipped=False, filled=done + filled_hours, left=left)
