@@ -215,7 +215,7 @@ def cases(now: datetime, model: str, provider: str) -> list[tuple[str, str, str,
             _percentiles(first, today),
         ),
         (
-            "performance/providers 30 days (records)",
+            "performance/providers 30 days (kept days and hours; the rest from the records)",
             "stats-providers",
             "/performance/providers",
             rng,
