@@ -1,9 +1,10 @@
 """The real `usagestream api` over records dated at both ends of the years the contract accepts (0002-01-02 and
 9998-12-30), which stretch every open range over ten thousand years (issue 13, item 1).
 
-- Every range endpoint, without dates and over 0001-01-01..9999-12-31, answers within REQUEST_BOUND
-  (EXPORT_BOUND for the exports, which stream every record; generous for a loaded 2-core machine; these answers
-  take tens of milliseconds here, and took 30 s or more when the plan had a piece per month and day of the extent).
+- Every range endpoint, without dates and over 0001-01-01..9999-12-31, answers within REQUEST_BOUND in one of the
+  passes below (EXPORT_BOUND for the exports, which stream every record; generous for a loaded 2-core machine; these
+  answers take tens of milliseconds here, and took 30 s or more when the plan had a piece per month and day of the
+  extent).
 - Meanwhile a separate process (so that the test's own client work cannot delay it) sends `/health` every
   HEALTH_EVERY seconds over one kept-alive connection. No request may hold the API's event loop: in one pass
   over all the requests every sample answers within 50 ms (the issue's bound). The probe waits for each answer,
@@ -225,20 +226,27 @@ def _bound(path: str) -> float:
 
 
 async def test_far_records_freeze_nothing(api: Api, tmp_path: Path) -> None:
-    """Up to PASSES passes: each must answer every request within REQUEST_BOUND (an export within EXPORT_BOUND);
-    at least one pass must have the median /health under HEALTH_BOUND and none over HEALTH_MAX; and every request
-    must, in at least one pass, have every /health sample taken while it ran under HEALTH_BOUND. A request that
-    holds the event loop stalls /health in every pass, while it runs; the OS scheduler of a machine shared with
-    other jobs delays the odd sample of one pass (a clean-clone CI run saw one of 368 ms while PostgreSQL summed
-    the largest time series), not the same request's in each."""
+    """Up to PASSES passes: every request must, in at least one pass, answer within REQUEST_BOUND (an export within
+    EXPORT_BOUND: a request that freezes on the extent is slow in every pass, while a loaded machine delays the odd
+    answer of one pass, as a clean-clone CI run saw for the 800-year month series); at least one pass must have the
+    median /health under HEALTH_BOUND and none over HEALTH_MAX; and every request must, in at least one pass, have
+    every /health sample taken while it ran under HEALTH_BOUND. A request that holds the event loop stalls /health
+    in every pass, while it runs; the OS scheduler of a machine shared with other jobs delays the odd sample of one
+    pass (a clean-clone CI run saw one of 368 ms while PostgreSQL summed the largest time series), not the same
+    request's in each."""
     clean: set[int] = set()  # the requests that had a pass with every /health sample under HEALTH_BOUND
     slowest: dict[int, str] = {}
+    answered: set[int] = set()  # the requests that had a pass answering within their bound
+    late: dict[int, str] = {}
     steady = False  # a pass had its median /health under HEALTH_BOUND and every sample under HEALTH_MAX
     unsteady: list[str] = []  # why the other passes did not
     for _ in range(PASSES):
         run = await _pass(api, tmp_path / "stop-probe")
-        slow = [(round(t, 3), p, q) for t, p, q, _ in run.took if t >= _bound(p)]
-        assert not slow, slow
+        for i, (t, p, q, _) in enumerate(run.took):
+            if t < _bound(p):
+                answered.add(i)
+            else:
+                late[i] = f"{t:.3f} s: {p}?{q}"
         health = [t for t, _ in run.health]
         top = sorted(run.health, reverse=True)[:3]
         assert len(health) >= 20, health
@@ -251,8 +259,9 @@ async def test_far_records_freeze_nothing(api: Api, tmp_path: Path) -> None:
                 clean.add(i)
             else:
                 slowest[i] = f"{worst * 1000:.1f} ms during {run.took[i][1]}?{run.took[i][2]}"
-        if steady and len(clean) == len(run.took):
+        if steady and len(clean) == len(answered) == len(run.took):
             break
+    assert not [i for i in late if i not in answered], [v for i, v in late.items() if i not in answered]
     assert steady, unsteady
     assert not [i for i in slowest if i not in clean], [v for i, v in slowest.items() if i not in clean]
 
