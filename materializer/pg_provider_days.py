@@ -123,10 +123,10 @@ def backfill_sql(tz: str) -> list[str]:
 # The reader: of spans $1 / $2 (days, and after the first $4 runs of seven days that may be kept weeks), the kept
 # ones whose revision is still current, by 1-based position, each with its rows (one row with a NULL provider_id
 # for a kept span without requests) of provider_id $3 (NULL: every one). The runs stay in the table (SLICES_SQL);
-# of their fences only those the reader plans come along: `rt_all`'s of a day's providers (a slow count at another
-# threshold than KEPT_SLOW_MS), and
-# `rt_ok` / `fb_ok`'s (the quantiles) of the weeks used and the days outside them. A current week is used when no
-# other current week of the request overlaps it (materializer/read/provider_days.py decides alike).
+# of their fences only those the reader plans come along: `rt_all`'s of a day's providers when the slow threshold
+# $5 is not KEPT_SLOW_MS (else `slow_n` is the slow count), and `rt_ok` / `fb_ok`'s (the quantiles) of the weeks
+# used and the days outside them. A current week is used when no other current week of the request overlaps it
+# (materializer/read/provider_days.py decides alike).
 _SPANS = (
     "SELECT d.i, d.lo, d.hi FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
     f" JOIN provider_days k ON k.lo = d.lo AND k.hi = d.hi WHERE k.revsum = {revsum('d.lo', 'd.hi')}"
@@ -145,7 +145,8 @@ KEPT_SQL = (
     " r.tps_tok, r.tps_ms, r.tps_n, r.rt_all_n, r.step, r.slow_n,"
     " CASE WHEN q.planned THEN r.rt_ok_fence END AS rt_ok_fence,"
     " CASE WHEN q.planned THEN r.fb_ok_fence END AS fb_ok_fence,"
-    f" CASE WHEN s.i <= $4 AND r.provider_id <> {ALL!r} THEN r.rt_all_fence END AS rt_all_fence"
+    f" CASE WHEN s.i <= $4 AND r.provider_id <> {ALL!r} AND $5::int <> {KEPT_SLOW_MS} THEN r.rt_all_fence END"
+    " AS rt_all_fence"
     f" FROM s CROSS JOIN LATERAL (SELECT {_PLANNED} AS planned) q"
     " LEFT JOIN provider_day_rows r ON r.lo = s.lo AND r.hi = s.hi AND ($3::text IS NULL OR r.provider_id = $3)"
 )

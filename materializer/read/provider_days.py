@@ -32,6 +32,7 @@ from usagestream.sorted_runs import (
 )
 
 Row = dict[str, Any]
+Fields = Any  # a part's figures, read by name only: a Row, or a kept row's asyncpg Record as fetched (no copy)
 FRACTIONS = (0.9, 0.99)  # the answer's p90 / p99 (the records-only statement's ARRAY[0.9, 0.99])
 COUNTS = ("n", "ok_n", "rt_n", "fb_n", "tps_n")
 NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are NULL, as in SQL
@@ -51,7 +52,7 @@ class Part:
 
     b: int
     raw: str
-    row: Row
+    row: Fields
     at: Any = None  # the kept row's ctid in the reader's snapshot (SLICES_SQL)
     local: tuple[Sequence[int], ...] = ()
     slow: int = 0
@@ -68,7 +69,7 @@ class Part:
         return Run(self.row[n], self.row["step"], unpack(self.row[fence]))
 
 
-def _kept_part(r: Row) -> Part:
+def _kept_part(r: Fields) -> Part:
     return Part(r["i"], r["provider_id"], r, at=r["at"])
 
 
@@ -94,7 +95,7 @@ async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> 
     n = len(los)
     weeks = [(a, a + WEEK) for a in range(n - WEEK + 1)]  # every run of seven buckets: a kept week if one matches
     spans_lo, spans_hi = [*los, *(los[a] for a, _b in weeks)], [*his, *(his[b - 1] for _a, b in weeks)]
-    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id, n)]
+    kept = await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id, n, ask.slow_ms)
     rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
     hours, open_spans = await _hours(conn, [(i, los[i - 1], his[i - 1]) for i in rest], ask)
     if not any(r["i"] <= n for r in kept) and not hours:
@@ -135,7 +136,8 @@ async def _hours(conn: Conn, rest: list[Span], ask: Any) -> tuple[list[Part], li
         for k in range((hi - lo) // HOUR)
     ]
     starts, ends = [h[1] for h in hours], [h[2] for h in hours]
-    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, starts, ends, ask.provider_id, len(hours))] if hours else []
+    fetched = await conn.fetch(KEPT_SQL, starts, ends, ask.provider_id, len(hours), ask.slow_ms) if hours else []
+    kept = [dict(r) for r in fetched]
     have = {r["i"] - 1 for r in kept}
     parts = [_kept_part({**r, "i": hours[r["i"] - 1][0]}) for r in kept if r["provider_id"] is not None]
     spans = [s for s in rest if not _hourly(s[1], s[2])]

@@ -467,7 +467,7 @@ async def _provider_days(dsn: str) -> tuple[list[Any], list[Any], int, int, int]
         )
         days = [DayRange(r["d"], r["d"], ZoneInfo(ZONE)).day_spans()[0] for r in dates]
         los, his = [k[0] for k in spans], [k[1] for k in spans]
-        current = await conn.fetch(pg_provider_days.KEPT_SQL, los, his, None, len(los))
+        current = await conn.fetch(pg_provider_days.KEPT_SQL, los, his, None, len(los), 0)
         rows = await conn.fetchval("SELECT count(*) FROM provider_day_rows")
         mismatches = len(await conn.fetch(pg_provider_days.MISMATCH_SQL))
         return kept, days, len({r["i"] for r in current}) - len(weeks), rows, mismatches

@@ -130,7 +130,9 @@ def _today_hours() -> list[tuple[datetime, datetime]]:
 
 async def _kept_current(conn: asyncpg.Connection, days: list[tuple[datetime, datetime]]) -> int:
     los, his = [d[0] for d in days], [d[1] for d in days]
-    rows = await conn.fetch("SELECT DISTINCT i FROM (" + perf.provider_days.KEPT_SQL + ") x", los, his, None, len(los))
+    rows = await conn.fetch(
+        "SELECT DISTINCT i FROM (" + perf.provider_days.KEPT_SQL + ") x", los, his, None, len(los), 0
+    )
     return len(rows)
 
 
