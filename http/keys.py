@@ -39,3 +39,5 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 FEED: web.AppKey[LiveFeed] = web.AppKey("feed")
 GUARD: web.AppKey[FeedGuard] = web.AppKey("feed_guard")
 POOL = web.AppKey("pg_pool", asyncpg.Pool)
+# The pool whose sessions plan each statement once (pg_pool.create_pool `generic_plans`; ReadStore.planned).
+PLANNED = web.AppKey("pg_planned", asyncpg.Pool)

@@ -21,7 +21,7 @@ from usagestream.http.edge.middleware import errors, measure
 from usagestream.http.edge.serving import serve
 from usagestream.http.feed.fanout import LiveFeed
 from usagestream.http.feed.guard import FeedGuard
-from usagestream.http.keys import FEED, GUARD, OPTIONS, POOL, REDIS, SETTINGS, STORE, ApiOptions
+from usagestream.http.keys import FEED, GUARD, OPTIONS, PLANNED, POOL, REDIS, SETTINGS, STORE, ApiOptions
 from usagestream.http.metrics import METRICS, ApiMetrics
 from usagestream.http.redis_live import LiveSet
 from usagestream.http.routes import setup_routes
@@ -80,6 +80,7 @@ def _postgres(factory: StoreFactory | None) -> CleanupCtx:
             generic_plans=True,
         )
         app[POOL] = pool
+        app[PLANNED] = planned
         app[STORE] = factory(pool, app[SETTINGS]) if factory is not None else _read_store(pool, planned, app[SETTINGS])
         try:
             yield

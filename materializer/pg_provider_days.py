@@ -10,7 +10,8 @@ network order) in a bytea stored uncompressed (EXTERNAL) so that a slice of it r
 - `fb_ok`: the first-byte times of the successful requests (the p90 / p99 of first byte),
 - `rt_all`: the response times of all finished requests (the slow count: `rt >= threshold` by bisection),
 each with its fence (every `step`-th value, ranks 0, step, 2 step, ...), which the reader reads whole before it
-reads the few slices an exact rank needs (usagestream/sorted_runs.py).
+reads the few slices an exact rank needs (usagestream/sorted_runs.py), and `slow_n`, the slow count at the
+default threshold (KEPT_SLOW_MS), which spares a request with that threshold a slice of `rt_all` per row.
 
 `provider_days (lo, hi, revsum)` marks a day as kept (with no row in `provider_day_rows` when it had no request);
 `revsum` is the sum of the hour revision counters of materializer/pg_day_times.py (`completed_times_revs`, raised
@@ -48,9 +49,12 @@ FINISHED = (
     "u.status NOT IN ('pending', 'streaming') AND u.provider_id IS NOT NULL AND btrim(u.provider_id) <> ''"
     f" AND lower(btrim(u.provider_id)) NOT IN {RESERVED} AND lower(btrim(u.provider_name)) NOT IN {RESERVED}"
 )
+# The answer's default slow threshold (Aether's, http/views/admin_stats.py): its slow count is kept per row
+# (`slow_n`, migration 0013), so that a request with it reads no slice of `rt_all`.
+KEPT_SLOW_MS = 10_000
 COLUMNS = (
     "provider_id, shown, n, ok_n, out_tok, rt_sum, rt_n, fb_sum, fb_n, tps_tok, tps_ms, tps_n, rt_all_n, step,"
-    " rt_ok, fb_ok, rt_all, rt_ok_fence, fb_ok_fence, rt_all_fence"
+    " rt_ok, fb_ok, rt_all, rt_ok_fence, fb_ok_fence, rt_all_fence, slow_n"
 )
 
 
@@ -85,6 +89,7 @@ def rows_sql(where: str, key: str = "") -> str:
         " sum(x.fb) FILTER (WHERE x.ok) AS fb_sum, count(x.fb) FILTER (WHERE x.ok) AS fb_n,"
         f" sum(x.output_tokens) FILTER (WHERE {tps}) AS tps_tok, sum(x.tps_ms) FILTER (WHERE {tps}) AS tps_ms,"
         f" count(*) FILTER (WHERE {tps}) AS tps_n, count(x.rt) AS rt_all_n, {STEP} AS step,"
+        f" count(*) FILTER (WHERE x.rt >= {KEPT_SLOW_MS}) AS slow_n,"
         f" {_packed('x.rt', 'x.ok AND x.rt IS NOT NULL')} AS rt_ok,"
         f" {_packed('x.fb', 'x.ok AND x.fb IS NOT NULL')} AS fb_ok,"
         f" {_packed('x.rt', 'x.rt IS NOT NULL')} AS rt_all FROM ({inner}) x GROUP BY {group}"
@@ -118,9 +123,10 @@ def backfill_sql(tz: str) -> list[str]:
 # The reader: of spans $1 / $2 (days, and after the first $4 runs of seven days that may be kept weeks), the kept
 # ones whose revision is still current, by 1-based position, each with its rows (one row with a NULL provider_id
 # for a kept span without requests) of provider_id $3 (NULL: every one). The runs stay in the table (SLICES_SQL);
-# of their fences only those the reader plans come along: `rt_all`'s of a day's providers (the slow count), and
-# `rt_ok` / `fb_ok`'s (the quantiles) of the weeks used and the days outside them. A current week is used when no
-# other current week of the request overlaps it (materializer/read/provider_days.py decides alike).
+# of their fences only those the reader plans come along: `rt_all`'s of a day's providers when the slow threshold
+# $5 is not KEPT_SLOW_MS (else `slow_n` is the slow count), and `rt_ok` / `fb_ok`'s (the quantiles) of the weeks
+# used and the days outside them. A current week is used when no other current week of the request overlaps it
+# (materializer/read/provider_days.py decides alike).
 _SPANS = (
     "SELECT d.i, d.lo, d.hi FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS d(lo, hi, i)"
     f" JOIN provider_days k ON k.lo = d.lo AND k.hi = d.hi WHERE k.revsum = {revsum('d.lo', 'd.hi')}"
@@ -136,19 +142,22 @@ _PLANNED = (
 KEPT_SQL = (
     f"WITH s AS MATERIALIZED ({_SPANS}), w AS MATERIALIZED ({_USED_WEEKS})"
     " SELECT s.i, r.ctid AS at, r.provider_id, r.shown, r.n, r.ok_n, r.out_tok, r.rt_sum, r.rt_n, r.fb_sum, r.fb_n,"
-    " r.tps_tok, r.tps_ms, r.tps_n, r.rt_all_n, r.step, CASE WHEN q.planned THEN r.rt_ok_fence END AS rt_ok_fence,"
+    " r.tps_tok, r.tps_ms, r.tps_n, r.rt_all_n, r.step, r.slow_n,"
+    " CASE WHEN q.planned THEN r.rt_ok_fence END AS rt_ok_fence,"
     " CASE WHEN q.planned THEN r.fb_ok_fence END AS fb_ok_fence,"
-    f" CASE WHEN s.i <= $4 AND r.provider_id <> {ALL!r} THEN r.rt_all_fence END AS rt_all_fence"
+    f" CASE WHEN s.i <= $4 AND r.provider_id <> {ALL!r} AND $5::int <> {KEPT_SLOW_MS} THEN r.rt_all_fence END"
+    " AS rt_all_fence"
     f" FROM s CROSS JOIN LATERAL (SELECT {_PLANNED} AS planned) q"
     " LEFT JOIN provider_day_rows r ON r.lo = s.lo AND r.hi = s.hi AND ($3::text IS NULL OR r.provider_id = $3)"
 )
 
 # The reader: slices of kept runs, (row $1, by the `ctid` KEPT_SQL gave in the same snapshot, which keeps that
 # version where it is: a TID scan instead of an index probe per slice; run $2: 0 rt_ok, 1 fb_ok, 2 rt_all; first
-# value $3 (0-based), count $4), by 1-based position. LATERAL ... OFFSET 0: joined, the planner hashes every row
-# of the table instead.
+# value $3 (0-based), count $4), by 1-based position; the four arrays come in their text form. LATERAL ... OFFSET
+# 0: joined, the planner hashes every row of the table instead.
 SLICES_SQL = (
-    "SELECT q.i, x.v FROM unnest($1::tid[], $2::int[], $3::int[], $4::int[]) WITH ORDINALITY AS q(t, run, off, len, i)"
+    "SELECT q.i, x.v FROM unnest($1::text::tid[], $2::text::int[], $3::text::int[], $4::text::int[])"
+    " WITH ORDINALITY AS q(t, run, off, len, i)"
     " CROSS JOIN LATERAL (SELECT substring(CASE q.run WHEN 0 THEN r.rt_ok WHEN 1 THEN r.fb_ok ELSE r.rt_all END"
     " FROM q.off * 4 + 1 FOR q.len * 4) AS v FROM provider_day_rows r WHERE r.ctid = q.t OFFSET 0) x"
 )

@@ -600,13 +600,15 @@ def _stats_family() -> Entries:
             yield _call(
                 f"pg_provider_days.KEPT_SQL (the kept days still current), {what}",
                 f"/performance/providers ?granularity=day, {what}",
-                Statement(pg_provider_days.KEPT_SQL, (los, his, ask.provider_id, len(los))),
+                Statement(pg_provider_days.KEPT_SQL, (los, his, ask.provider_id, len(los), ask.slow_ms)),
             )
             hours = [his[-1] - timedelta(hours=24 - k) for k in range(25)]  # the last day's hours: a day not kept
             yield _call(
                 f"pg_provider_days.KEPT_SQL (the kept hours of a day not kept), {what}",
                 f"/performance/providers ?granularity=day, {what}",
-                Statement(pg_provider_days.KEPT_SQL, (hours[:-1], hours[1:], ask.provider_id, len(hours) - 1)),
+                Statement(
+                    pg_provider_days.KEPT_SQL, (hours[:-1], hours[1:], ask.provider_id, len(hours) - 1, ask.slow_ms)
+                ),
             )
         yield _call(
             f"provider_performance.statement(Ask(day bounds, 8, 10000, {what}))",

@@ -12,7 +12,7 @@ from usagestream.day_ranges import DayRange, DayRangeError, check_series, compar
 from usagestream.http.auth import Principal
 from usagestream.http.errors import http_error
 from usagestream.http.jsonio import json_answer, json_response
-from usagestream.http.keys import POOL, SETTINGS
+from usagestream.http.keys import PLANNED, POOL, SETTINGS
 from usagestream.http.params import Query
 from usagestream.http.shape import admin_stats as shape
 from usagestream.http.shape import provider_performance as perf_shape
@@ -198,6 +198,6 @@ async def provider_performance_view(request: web.Request, _who: Principal) -> we
         _optional_flag(q, "is_stream"),
         _optional_flag(q, "has_format_conversion"),
     )
-    rows = await provider_performance.read(request.app[POOL], ask)
+    rows = await provider_performance.read(request.app[POOL], ask, request.app[PLANNED])
     names = [shape.label(Bucket(b, b, False), granularity, r) for b in bounds]
     return json_response(perf_shape.body(rows, lambda b: names[b - 1]))

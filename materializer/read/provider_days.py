@@ -2,10 +2,10 @@
 revision is current, and from the records for the other buckets, in one snapshot: the same rows as the
 records-only statement of materializer/read/provider_performance.py (docs/reference-api.md §10.8).
 
-Per bucket and provider the sums add up; the slow count is a bisection of each day's sorted response times; the
-range-wide p90 / p99 are exact ranks of the union of the days' sorted runs, read as fences first and then as the
-few slices the ranks need (usagestream/sorted_runs.py). A shown name is the largest one; when the parts of a group
-disagree PostgreSQL compares them (its collation), in one more statement.
+Per bucket and provider the sums add up; the slow count is kept per row at the default threshold, else a bisection
+of each day's sorted response times; the range-wide p90 / p99 are exact ranks of the union of the days' sorted runs,
+read as fences first and then as the few slices the ranks need (usagestream/sorted_runs.py). A shown name is the
+largest one; when the parts of a group disagree PostgreSQL compares them (its collation), in one more statement.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.pg_provider_days import ALL, KEPT_SQL, RECORDS_SQL, SLICES_SQL
+from usagestream.materializer.pg_provider_days import ALL, KEPT_SLOW_MS, KEPT_SQL, RECORDS_SQL, SLICES_SQL
 from usagestream.sorted_runs import (
     Run,
     Slice,
@@ -32,6 +32,7 @@ from usagestream.sorted_runs import (
 )
 
 Row = dict[str, Any]
+Fields = Any  # a part's figures, read by name only: a Row, or a kept row's asyncpg Record as fetched (no copy)
 FRACTIONS = (0.9, 0.99)  # the answer's p90 / p99 (the records-only statement's ARRAY[0.9, 0.99])
 COUNTS = ("n", "ok_n", "rt_n", "fb_n", "tps_n")
 NULLABLE = ("rt_sum", "fb_sum", "tps_tok", "tps_ms")  # sums over no value are NULL, as in SQL
@@ -51,7 +52,7 @@ class Part:
 
     b: int
     raw: str
-    row: Row
+    row: Fields
     at: Any = None  # the kept row's ctid in the reader's snapshot (SLICES_SQL)
     local: tuple[Sequence[int], ...] = ()
     slow: int = 0
@@ -68,7 +69,7 @@ class Part:
         return Run(self.row[n], self.row["step"], unpack(self.row[fence]))
 
 
-def _kept_part(r: Row) -> Part:
+def _kept_part(r: Fields) -> Part:
     return Part(r["i"], r["provider_id"], r, at=r["at"])
 
 
@@ -94,7 +95,7 @@ async def read(conn: Conn, los: Sequence[Any], his: Sequence[Any], ask: Any) -> 
     n = len(los)
     weeks = [(a, a + WEEK) for a in range(n - WEEK + 1)]  # every run of seven buckets: a kept week if one matches
     spans_lo, spans_hi = [*los, *(los[a] for a, _b in weeks)], [*his, *(his[b - 1] for _a, b in weeks)]
-    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id, n)]
+    kept = await conn.fetch(KEPT_SQL, spans_lo, spans_hi, ask.provider_id, n, ask.slow_ms)
     rest = sorted(set(range(1, n + 1)) - {r["i"] for r in kept})
     hours, open_spans = await _hours(conn, [(i, los[i - 1], his[i - 1]) for i in rest], ask)
     if not any(r["i"] <= n for r in kept) and not hours:
@@ -135,7 +136,8 @@ async def _hours(conn: Conn, rest: list[Span], ask: Any) -> tuple[list[Part], li
         for k in range((hi - lo) // HOUR)
     ]
     starts, ends = [h[1] for h in hours], [h[2] for h in hours]
-    kept = [dict(r) for r in await conn.fetch(KEPT_SQL, starts, ends, ask.provider_id, len(hours))] if hours else []
+    fetched = await conn.fetch(KEPT_SQL, starts, ends, ask.provider_id, len(hours), ask.slow_ms) if hours else []
+    kept = [dict(r) for r in fetched]
     have = {r["i"] - 1 for r in kept}
     parts = [_kept_part({**r, "i": hours[r["i"] - 1][0]}) for r in kept if r["provider_id"] is not None]
     spans = [s for s in rest if not _hourly(s[1], s[2])]
@@ -213,6 +215,8 @@ def _windows(parts: list[Part], idx: list[int], run: int, reads: Reads) -> list[
 
 
 def _slow(p: Part, i: int, slow_ms: int, reads: Reads) -> tuple[int, tuple[int, int, int, int] | None]:
+    if slow_ms == KEPT_SLOW_MS:  # kept (and counted by the records statement) per row
+        return p.row["slow_n"], None
     count, open_slice = at_least(p.run(RT_ALL), slow_ms)
     return count, (reads.want(i, RT_ALL, open_slice[1], open_slice[2]) if open_slice else None)
 
@@ -239,17 +243,25 @@ async def _read_slices(conn: Conn, parts: list[Part], reads: Reads) -> None:
     if not remote:
         return
     args = (
-        [parts[k[0]].at for k in remote],
-        [k[1] for k in remote],
-        [k[2] for k in remote],
-        [k[3] - k[2] for k in remote],
+        _literal(f'"({b},{o})"' for b, o in (parts[k[0]].at for k in remote)),
+        _literal(str(k[1]) for k in remote),
+        _literal(str(k[2]) for k in remote),
+        _literal(str(k[3] - k[2]) for k in remote),
     )
     for r in await conn.fetch(SLICES_SQL, *args):
         reads.wanted[remote[r["i"] - 1]] = unpack(r["v"])
 
 
+def _literal(items: Iterable[str]) -> str:
+    """An array's text form: hundreds of slices sent as four texts cost less to encode than as four arrays, which
+    the driver checks element by element."""
+    return "{" + ",".join(items) + "}"
+
+
 def _sums(parts: Iterable[Part]) -> Row:
     members = list(parts)
+    if len(members) == 1:  # most groups: a provider's bucket is one kept row
+        return _one(members[0])
     rows = [p.row for p in members]
     out: Row = {c: sum(r[c] for r in rows) for c in COUNTS}
     for c in NULLABLE:  # summed in order from the first value, as SQL's sum (None over no value)
@@ -257,6 +269,17 @@ def _sums(parts: Iterable[Part]) -> Row:
         out[c] = sum(values[1:], values[0]) if values else None
     out["out_tok"] = sum((r["out_tok"] for r in rows), Decimal(0))
     out["slow"] = sum(p.slow for p in members)
+    return out
+
+
+def _one(p: Part) -> Row:
+    """`_sums` of one part: its own figures (`out_tok` added to 0 as the sum does, in the decimal context)."""
+    r = p.row
+    out: Row = {c: r[c] for c in COUNTS}
+    for c in NULLABLE:
+        out[c] = r[c]
+    out["out_tok"] = Decimal(0) + r["out_tok"]
+    out["slow"] = p.slow
     return out
 
 

@@ -103,11 +103,16 @@ def keepable(ask: Ask) -> bool:
     return days >= timedelta(hours=23) and all(v is None for v in filters)
 
 
-async def read(pool: asyncpg.Pool, ask: Ask) -> list[Row]:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        if keepable(ask):
+async def read(pool: asyncpg.Pool, ask: Ask, planned: asyncpg.Pool | None = None) -> list[Row]:
+    """`planned`: the pool whose sessions plan each statement once (pg_pool.create_pool `generic_plans`), for the
+    kept days' statements, whose plans do not depend on their parameters' values (index look-ups by span and by
+    row): planned per call, they cost about as much to plan as to run. The records-only statement runs on `pool`
+    (planned with its range, parallel workers allowed), in its own snapshot: it reads nothing kept."""
+    if keepable(ask):
+        async with (planned or pool).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             kept = await provider_days.read(conn, ask.bounds[:-1], ask.bounds[1:], ask)
-            if kept is not None:
-                return kept
-        sql, args = statement(ask)
+        if kept is not None:
+            return kept
+    sql, args = statement(ask)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         return [dict(r) for r in await conn.fetch(sql, *args)]

@@ -467,7 +467,7 @@ async def _provider_days(dsn: str) -> tuple[list[Any], list[Any], int, int, int]
         )
         days = [DayRange(r["d"], r["d"], ZoneInfo(ZONE)).day_spans()[0] for r in dates]
         los, his = [k[0] for k in spans], [k[1] for k in spans]
-        current = await conn.fetch(pg_provider_days.KEPT_SQL, los, his, None, len(los))
+        current = await conn.fetch(pg_provider_days.KEPT_SQL, los, his, None, len(los), 0)
         rows = await conn.fetchval("SELECT count(*) FROM provider_day_rows")
         mismatches = len(await conn.fetch(pg_provider_days.MISMATCH_SQL))
         return kept, days, len({r["i"] for r in current}) - len(weeks), rows, mismatches
@@ -485,3 +485,41 @@ def test_the_provider_days_are_kept_for_every_day_as_the_reader_asks(empty_db: S
     kept, days, current, rows, count = asyncio.run(_provider_days(empty_db.asyncpg_dsn))
     assert kept == days and len(kept) > 1
     assert current == len(kept) and rows > len(kept) and count == 0
+
+
+async def _slow_days(dsn: str) -> tuple[int, int, int]:
+    """(rows with a slow count, rows whose `slow_n` differs from a count of their span's records, kept spans
+    verify finds different from their records)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        counted = (
+            "SELECT count(*) FROM usage_records u WHERE u.created_at >= r.lo AND u.created_at < r.hi"
+            f" AND {pg_provider_days.FINISHED} AND u.response_time_ms >= {pg_provider_days.KEPT_SLOW_MS}"
+            " AND (r.provider_id = '' OR u.provider_id = r.provider_id)"
+        )
+        slow = await conn.fetchval("SELECT count(*) FROM provider_day_rows WHERE slow_n > 0")
+        wrong = await conn.fetchval(f"SELECT count(*) FROM provider_day_rows r WHERE r.slow_n <> ({counted})")
+        return slow, wrong, len(await conn.fetch(pg_provider_days.MISMATCH_SQL))
+    finally:
+        await conn.close()
+
+
+def test_the_kept_provider_rows_get_their_default_slow_count(empty_db: Settings) -> None:
+    """`db upgrade` from 0012 gives every kept row (days and weeks, per provider and over all) the count of its
+    span's finished requests at or above the default slow threshold, as the filler would: verify agrees."""
+    migrate.upgrade(empty_db, "0002")
+    asyncio.run(_seed_and_set_zone(empty_db.asyncpg_dsn))
+    asyncio.run(_slow_seed(empty_db.asyncpg_dsn))
+    migrate.upgrade(empty_db, "0012")
+    migrate.upgrade(empty_db)
+    slow, wrong, mismatches = asyncio.run(_slow_days(empty_db.asyncpg_dsn))
+    assert slow > 0 and wrong == 0 and mismatches == 0
+
+
+async def _slow_seed(dsn: str) -> None:
+    """A third of the seeded requests take 10 s or more (the seed's own times are 100 to 1,600 ms)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE usage_records SET response_time_ms = response_time_ms * 9")
+    finally:
+        await conn.close()

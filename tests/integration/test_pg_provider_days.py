@@ -109,10 +109,12 @@ def _comparable(rows: list[dict[str, Any]]) -> list[Any]:
     return sorted(out, key=repr)
 
 
-async def _both(pool: asyncpg.Pool, conn: asyncpg.Connection, ask: perf.Ask) -> tuple[Any, Any]:
+async def _both(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, ask: perf.Ask, planned: asyncpg.Pool | None = None
+) -> tuple[Any, Any]:
     sql, args = perf.statement(ask)
     want = [dict(r) for r in await conn.fetch(sql, *args)]
-    got = await perf.read(pool, ask)
+    got = await perf.read(pool, ask, planned)
     label = str
     return (_comparable(got), shape.body(got, label)), (_comparable(want), shape.body(want, label))
 
@@ -128,7 +130,9 @@ def _today_hours() -> list[tuple[datetime, datetime]]:
 
 async def _kept_current(conn: asyncpg.Connection, days: list[tuple[datetime, datetime]]) -> int:
     los, his = [d[0] for d in days], [d[1] for d in days]
-    rows = await conn.fetch("SELECT DISTINCT i FROM (" + perf.provider_days.KEPT_SQL + ") x", los, his, None, len(los))
+    rows = await conn.fetch(
+        "SELECT DISTINCT i FROM (" + perf.provider_days.KEPT_SQL + ") x", los, his, None, len(los), 0
+    )
     return len(rows)
 
 
@@ -224,10 +228,12 @@ async def _seed(views: PgViews, n: int) -> None:
 async def test_large_days_read_through_fences_and_slices_equal_the_records_statement(
     settings: Settings, pg: asyncpg.Connection
 ) -> None:
-    """Runs far longer than a fence step, so the ranks and slow counts come from slices of the kept runs."""
+    """Runs far longer than a fence step, so the ranks and slow counts come from slices of the kept runs; the
+    kept days' statements on a pool that plans each statement once (the API's), as on one that plans per call."""
     s = _settings(settings)
     await pg.execute(EMPTY)
     pool = await create_pool(s, custom_plans=True)
+    planned = await create_pool(s, stateless=True, read_only=True, generic_plans=True)
     try:
         views = PgViews(pool, s)
         for k in range(6):
@@ -238,9 +244,52 @@ async def test_large_days_read_through_fences_and_slices_equal_the_records_state
             await views.apply(events, [])
         await _fill_all(pool, s)
         for q in ((8, 10_000, None), (1, 2500, None), (2, 1, "p1"), (3, 4999, "p2")):
-            got, want = await _both(pool, pg, _ask(s, q))
-            assert got == want
+            for kept_on in (None, planned):
+                got, want = await _both(pool, pg, _ask(s, q), kept_on)
+                assert got == want
         assert await pg.fetchval("SELECT max(rt_all_n) FROM provider_day_rows") > 20 * 32
+    finally:
+        await planned.close()
+        await pool.close()
+
+
+class _Slices:
+    """A connection that notes the runs of the slices it is asked to read (SLICES_SQL's second parameter)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn, self.runs = conn, ""
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        if sql == perf.provider_days.SLICES_SQL:
+            self.runs += str(args[1])  # its text form (or a list of ints)
+        return await self.conn.fetch(sql, *args)
+
+
+async def test_the_default_slow_threshold_reads_no_slice_of_the_response_times(
+    settings: Settings, pg: asyncpg.Connection
+) -> None:
+    """The kept rows bring their slow count at the default threshold (10,000 ms): a request with it reads no slice
+    of a run of all response times (`rt_all`, run 2), another threshold does; both answer as the records do."""
+    s = _settings(settings)
+    await pg.execute(EMPTY)
+    pool = await create_pool(s, custom_plans=True)
+    try:
+        events = [
+            (0, _event(str(uuid.uuid4()), 1, START + timedelta(seconds=61 * i), _many(i) + ())) for i in range(3000)
+        ]
+        await PgViews(pool, s).apply(events, [])
+        await pg.execute("UPDATE usage_records SET response_time_ms = response_time_ms * 3")  # 300 to 15,297 ms
+        await pg.execute("TRUNCATE provider_days, provider_day_rows")
+        await _fill_all(pool, s)
+        for slow, reads_rt_all in ((10_000, False), (2500, True)):
+            ask = _ask(s, (8, slow, None))
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                spy = _Slices(conn)
+                got = await perf.provider_days.read(spy, ask.bounds[:-1], ask.bounds[1:], ask)  # type: ignore[arg-type]
+            assert ("2" in spy.runs) is reads_rt_all
+            sql, args = perf.statement(ask)
+            assert got is not None and _comparable(got) == _comparable([dict(r) for r in await pg.fetch(sql, *args)])
+        assert await pg.fetchval("SELECT sum(slow_n) FROM provider_day_rows WHERE provider_id = ''") > 0
     finally:
         await pool.close()
 
