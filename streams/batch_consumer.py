@@ -170,7 +170,11 @@ class BatchConsumer(Generic[P]):
                     gathered += len(fetched)
                     offsets.update((tp, rs[-1].offset + 1) for tp, rs in records.items() if rs)
                 full = gathered >= self.settings.batch_size or self.merge is None
-                if pending is not None and (pending.done() or not parts or full):
+                # Nothing gathered yet is no reason to wait for the batch in flight: aiokafka fetches a partition
+                # again only once its fetched records were taken, so a consumer that stopped polling for a whole
+                # apply left what arrived meanwhile at the broker, one more batch behind (docs/design.md
+                # "Gathering").
+                if pending is not None and (pending.done() or full):
                     await pending  # re-raises what `apply` raised
                     pending = None
                 if parts and pending is None:
