@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -140,6 +141,7 @@ class BatchConsumer(Generic[P]):
         parts: list[P] = []  # fetches prepared while the batch before them was being applied
         offsets: dict[TopicPartition, int] = {}
         gathered = 0
+        oldest: float | None = None  # the Kafka timestamp (s) of the gathered messages' oldest
         generation = self.generation
         try:
             while not self._stopping:
@@ -157,10 +159,11 @@ class BatchConsumer(Generic[P]):
                     if parts and generation != self.generation:
                         # Fetched before a revocation: the partitions' owner reads those again. Keep only what
                         # was fetched after it (its positions start from the committed offsets).
-                        parts, offsets, gathered = [], {}, 0
+                        parts, offsets, gathered, oldest = [], {}, 0, None
                     generation = self.generation
                     # aiokafka's records as they are (they have Record's fields): no copy per message.
                     fetched = [r for rs in records.values() for r in rs]
+                    oldest = self._fetched_age(fetched, oldest)
                     chunked = busy and self.merge is not None
                     step = PREPARE_CHUNK if chunked else len(fetched)
                     for start in range(0, len(fetched), step):
@@ -178,22 +181,41 @@ class BatchConsumer(Generic[P]):
                     await pending  # re-raises what `apply` raised
                     pending = None
                 if parts and pending is None:
-                    batch_parts, batch_offsets = parts, offsets
-                    parts, offsets, gathered = [], {}, 0
+                    batch_parts, batch_offsets, batch_oldest = parts, offsets, oldest
+                    parts, offsets, gathered, oldest = [], {}, 0, None
                     batch = batch_parts[0] if self.merge is None else self.merge(batch_parts)
-                    pending = asyncio.create_task(self._apply_and_commit(batch, batch_offsets, generation))
+                    pending = asyncio.create_task(
+                        self._apply_and_commit(batch, batch_offsets, generation, batch_oldest)
+                    )
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
 
-    async def _apply_and_commit(self, prepared: P, offsets: dict[TopicPartition, int], generation: int) -> None:
+    def _fetched_age(self, fetched: Sequence[Record], oldest: float | None) -> float | None:
+        """Report the age of a fetch's oldest message; returns the oldest timestamp (s) of the batch so far."""
+        stamp = min(r.timestamp for r in fetched)
+        if stamp < 0 or self.metrics is None:
+            return oldest  # messages without a timestamp (or no metrics): nothing to report
+        at = stamp / 1000
+        self.metrics.event_age("fetched", time.time() - at)
+        return at if oldest is None else min(oldest, at)
+
+    def _age(self, stage: str, oldest: float | None) -> None:
+        if oldest is not None and self.metrics is not None:
+            self.metrics.event_age(stage, time.time() - oldest)
+
+    async def _apply_and_commit(
+        self, prepared: P, offsets: dict[TopicPartition, int], generation: int, oldest: float | None = None
+    ) -> None:
         async with self._in_flight:
             if generation != self.generation or self._stopping:
                 return  # fetched before a revocation (or a stop): the partitions' owner reads it again
+            self._age("began", oldest)
             await self.apply(prepared)
             if generation == self.generation:
                 await self._commit(offsets)
+                self._age("committed", oldest)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self.consumer is not None
