@@ -302,9 +302,10 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
             until = asyncio.Event()
             before = await worker_batches(settings.worker_metrics_port)
             ages_before = await worker_ages(settings.worker_metrics_port)
+            live = I._Live(settings, args.rate)
+            await live.ready(traffic, args.seconds)
             shared = {"kafka": _pids_named("kafka.Kafka"), "redis": _pids_named("redis-server")}
             cpu_before = await cpu_now(conn, worker[0].pid, api.pid, shared)
-            live = I._Live(settings, args.rate)
             publish = asyncio.create_task(live.publish(traffic, args.seconds))
             watchers = [
                 asyncio.create_task(

@@ -270,17 +270,27 @@ class _Live:
         self.rate = rate
         self.sent = 0
         self.samples: list[tuple[float, str, int]] = []  # (monotonic send time, usage id, seq)
+        s = settings
+        self.topics = {"usage": s.topic_usage, "candidates": s.topic_candidates, "entities": s.topic_entities}
+        self.producer: AIOKafkaProducer | None = None
+        self.partitions: list[int] = []
+
+    async def ready(self, messages: list, seconds: float) -> None:  # type: ignore[type-arg]
+        """Start the producer and choose the partitions of what `publish` may send, before anything is timed."""
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=5)
+        await self.producer.start()
+        wanted = messages[: int(self.rate * seconds * 1.05) + 1000]
+        self.partitions = await _partitions(self.producer, wanted, self.topics)
 
     async def publish(self, messages: list, seconds: float) -> None:  # type: ignore[type-arg]
-        s = self.settings
-        topics = {"usage": s.topic_usage, "candidates": s.topic_candidates, "entities": s.topic_entities}
-        producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5)
-        await producer.start()
-        partitions = await _partitions(producer, messages[: int(self.rate * seconds * 1.05) + 1000], topics)
+        if self.producer is None:
+            await self.ready(messages, seconds)
+        producer, topics = self.producer, self.topics
+        assert producer is not None
         start = time.monotonic()
         next_sample = start
         try:
-            for m, partition in zip(messages, partitions, strict=False):
+            for m, partition in zip(messages, self.partitions, strict=False):
                 now = time.monotonic()
                 if now - start > seconds:
                     break
@@ -374,6 +384,7 @@ async def live_run(
         if workers > 1:
             await asyncio.sleep(15)  # the others' joins rebalance the group: let that settle before timing
         live = _Live(settings, rate)
+        await live.ready(messages, seconds)
         pub = asyncio.create_task(live.publish(messages, seconds))
         on_replica = asyncio.create_task(_lags(replica, live, pub)) if replica is not None else None
         lags = await _lags(conn, live, pub)
@@ -382,6 +393,7 @@ async def live_run(
         rss = max(_rss_mib(p.pid) for p in procs)
         # Restart: keep publishing, SIGKILL a worker, start a new one, time until it commits a new batch.
         restart_live = _Live(settings, rate)
+        await restart_live.ready(messages[live.sent :], 40)
         pub = asyncio.create_task(restart_live.publish(messages[live.sent :], 40))
         await asyncio.sleep(5)
         procs[0].send_signal(signal.SIGKILL)
