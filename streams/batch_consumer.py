@@ -145,12 +145,14 @@ class BatchConsumer(Generic[P]):
         generation = self.generation
         try:
             while not self._stopping:
-                # While a batch is in the stores, poll briefly and keep gathering: the next batch is whatever
-                # arrived meanwhile (up to batch_size), so batches grow with the load and their fixed cost per
-                # transaction is shared by more events; an idle worker applies each fetch at once.
+                # While a batch is in the stores, keep gathering: the next batch is whatever arrived meanwhile (up
+                # to batch_size), so batches grow with the load and their fixed cost per transaction is shared by
+                # more events; an idle worker applies each fetch at once. Once something is gathered, polls are
+                # brief, so that the next batch starts soon after the one in flight is done; until then a poll
+                # may wait long (it returns as soon as records come, and without them there is nothing to start).
                 busy = pending is not None and not pending.done()
                 records = await consumer.getmany(
-                    timeout_ms=GATHER_POLL_MS if busy or parts else 1000,
+                    timeout_ms=GATHER_POLL_MS if parts else 1000,
                     max_records=max(1, self.settings.batch_size - gathered),
                 )
                 if self.metrics is not None:
