@@ -305,7 +305,8 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
             live = I._Live(settings, args.rate)
             await live.ready(traffic, args.seconds)
             shared = {"kafka": _pids_named("kafka.Kafka"), "redis": _pids_named("redis-server")}
-            cpu_before = await cpu_now(conn, worker[0].pid, api.pid, shared)
+            cpu_conn = await I._poller(settings)  # its own: `conn` is busy with poll_pg meanwhile
+            cpu_before = await cpu_now(cpu_conn, worker[0].pid, api.pid, shared)
             publish = asyncio.create_task(live.publish(traffic, args.seconds))
             watchers = [
                 asyncio.create_task(
@@ -324,7 +325,11 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
             await sender
             after = await worker_batches(settings.worker_metrics_port)
             ages = age_figures(ages_before, await worker_ages(settings.worker_metrics_port))
-            cpu = cpu_per_event(cpu_before, await cpu_now(conn, worker[0].pid, api.pid, shared), live.sent)
+            try:
+                cpu_after = await cpu_now(cpu_conn, worker[0].pid, api.pid, shared)
+            finally:
+                await cpu_conn.close()
+            cpu = cpu_per_event(cpu_before, cpu_after, live.sent)
             deadline = time.monotonic() + 30
             while len(probes.on_stats) < len(probes.sent) or len(probes.on_feed) < len(probes.sent):
                 if time.monotonic() > deadline:
