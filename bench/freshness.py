@@ -13,7 +13,12 @@ records visible to a 10 ms poll, and ingest.py's own sample of the loadgen usage
 Where the time goes: each probe's record carries `updated_at` = its batch's transaction start (now()), so a
 probe's lag splits into send -> its batch began (Kafka, the fetch, waiting for the batch before to finish,
 parsing) and batch began -> visible (the apply's transaction); the worker's /metrics give the batches' count,
-mean size and mean apply time over the timed window.
+mean size and mean apply time over the timed window, and its event-age histograms the age of each fetch's and
+each batch's oldest message when fetched, when the batch began and once it committed (by the Kafka timestamp, so
+the time in Kafka is told apart from the wait behind the batch before). Beside them: how late this benchmark's own
+event loop wakes (the probes are timed on it, next to the traffic's producer: a late loop would be counted as lag),
+and the CPU per published event of the worker, the API, this benchmark, the run database's PostgreSQL backends and the
+shared Kafka and Redis (whose figures include whatever else uses them), i.e. where the two cores went.
 
     PYTHONSAFEPATH=1 .venv/bin/python bench/freshness.py --rate 10000 --seconds 30 --runs 3
         [--batch-size N] [--batch-within S]  # the worker's batch-timing settings for this run
@@ -87,6 +92,7 @@ class Probes:
     on_feed: dict[str, float] = field(default_factory=dict)
     on_pg: dict[str, float] = field(default_factory=dict)
     stats_rtt: list[float] = field(default_factory=list)
+    loop_lags: list[float] = field(default_factory=list)  # this process's own loop delays (see loop_lag)
 
     async def send(self, seconds: float) -> None:
         template = probe_template()
@@ -150,6 +156,50 @@ async def poll_pg(conn: asyncpg.Connection, probes: Probes, until: asyncio.Event
         await asyncio.sleep(POLL_S)
 
 
+async def loop_lag(lags: list[float], until: asyncio.Event) -> None:
+    """How late this process's own event loop wakes from a 10 ms sleep: the probes' send and arrival times are
+    taken on this loop, beside the traffic's producer, so a busy loop would add its own delay to every lag."""
+    while not until.is_set():
+        t0 = time.monotonic()
+        await asyncio.sleep(POLL_S)
+        lags.append(time.monotonic() - t0 - POLL_S)
+
+
+def _pids_named(marker: str) -> list[int]:
+    """Processes whose command line contains `marker` (Kafka's broker, Redis): shared services of the machine."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
+async def cpu_now(conn: asyncpg.Connection, worker: int, api: int, shared: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of the worker, the API, this benchmark, the run database's PostgreSQL backends (the
+    worker's, the API's and the pollers') and the shared services (other users of the machine included)."""
+    out = {"worker": I._cpu_seconds(worker), "api": I._cpu_seconds(api), "bench": time.process_time()}
+    out["postgres"] = sum((await I._backend_cpu(conn)).values())
+    for name, pids in shared.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                total += I._cpu_seconds(pid)
+            except OSError:
+                pass
+        out[name] = total
+    return out
+
+
+def cpu_per_event(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+    """Microseconds of CPU per published event, per process. PostgreSQL's backends are read at both ends, so one
+    that ended meanwhile is left out (the worker's pool keeps its connections)."""
+    return {f"cpu_{k}_us": (after[k] - before[k]) / max(events, 1) * 1e6 for k in before}
+
+
 async def split(conn: asyncpg.Connection, probes: Probes) -> dict[str, float]:
     """Per probe: send -> its batch's transaction start (updated_at = now()), and that start -> visible."""
     rows = await conn.fetch(
@@ -178,6 +228,38 @@ async def worker_batches(port: int) -> dict[str, float]:
     async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
         text = await r.text()
     return {f"{m.group(1)}_{m.group(2)}": float(m.group(3)) for m in _METRIC.finditer(text)}
+
+
+_AGE = re.compile(
+    r'^usagestream_worker_event_age_seconds_(bucket|sum|count)\{stage="(\w+)"(?:,le="([^"]+)")?\} (\S+)$', re.M
+)
+
+
+async def worker_ages(port: int) -> dict[tuple[str, str, str], float]:
+    """The worker's event-age histograms: (stage, bucket | sum | count, le) -> value."""
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        text = await r.text()
+    return {(m.group(2), m.group(1), m.group(3) or ""): float(m.group(4)) for m in _AGE.finditer(text)}
+
+
+def age_figures(
+    before: dict[tuple[str, str, str], float], after: dict[tuple[str, str, str], float]
+) -> dict[str, float]:
+    """Per stage over the window: the mean age of each fetch's / batch's oldest message, and the bucket bound
+    that 99 % of them fall under (the histogram's resolution)."""
+    out = {}
+    for stage in ("fetched", "began", "committed"):
+        n = after.get((stage, "count", ""), 0) - before.get((stage, "count", ""), 0)
+        total = after.get((stage, "sum", ""), 0) - before.get((stage, "sum", ""), 0)
+        out[f"age_{stage}_mean_ms"] = total / n * 1000 if n else 0.0
+        bounds = sorted(
+            (float(le), after[k] - before.get(k, 0))
+            for k in after
+            if k[0] == stage and k[1] == "bucket"
+            for le in [k[2]]
+        )
+        out[f"age_{stage}_p99_le_ms"] = next((le * 1000 for le, c in bounds if n and c >= 0.99 * n), float("nan"))
+    return out
 
 
 def batch_figures(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
@@ -219,7 +301,12 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
             ws = await session.ws_connect(f"ws://127.0.0.1:{port}/api/admin/usage/active/ws", autoping=True)
             until = asyncio.Event()
             before = await worker_batches(settings.worker_metrics_port)
+            ages_before = await worker_ages(settings.worker_metrics_port)
             live = I._Live(settings, args.rate)
+            await live.ready(traffic, args.seconds)
+            shared = {"kafka": _pids_named("kafka.Kafka"), "redis": _pids_named("redis-server")}
+            cpu_conn = await I._poller(settings)  # its own: `conn` is busy with poll_pg meanwhile
+            cpu_before = await cpu_now(cpu_conn, worker[0].pid, api.pid, shared)
             publish = asyncio.create_task(live.publish(traffic, args.seconds))
             watchers = [
                 asyncio.create_task(
@@ -227,6 +314,7 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
                 ),
                 asyncio.create_task(read_feed(ws, probes)),
                 asyncio.create_task(poll_pg(conn, probes, until)),
+                asyncio.create_task(loop_lag(probes.loop_lags, until)),
             ]
             sender = asyncio.create_task(probes.send(args.seconds))
             pg_conn = await I._poller(settings)
@@ -236,6 +324,12 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
                 await pg_conn.close()
             await sender
             after = await worker_batches(settings.worker_metrics_port)
+            ages = age_figures(ages_before, await worker_ages(settings.worker_metrics_port))
+            try:
+                cpu_after = await cpu_now(cpu_conn, worker[0].pid, api.pid, shared)
+            finally:
+                await cpu_conn.close()
+            cpu = cpu_per_event(cpu_before, cpu_after, live.sent)
             deadline = time.monotonic() + 30
             while len(probes.on_stats) < len(probes.sent) or len(probes.on_feed) < len(probes.sent):
                 if time.monotonic() > deadline:
@@ -254,7 +348,13 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
     clean = await verify(settings, out=io.StringIO()) == 0
     await I._drop(base, f"usagestream_bench_{tag}")
     return report(
-        args, live.sent / args.seconds, probes, traffic_lags, parts, batch_figures(before, after, args.seconds), clean
+        args,
+        live.sent / args.seconds,
+        probes,
+        traffic_lags,
+        {**parts, **cpu, **ages},
+        batch_figures(before, after, args.seconds),
+        clean,
     )
 
 
@@ -304,17 +404,25 @@ def report(
         figures[f"{name}_p99_ms"] = I._pct(lags, 0.99) * 1000
     figures["stats_rtt_p50_ms"] = I._pct(probes.stats_rtt, 0.5) * 1000
     figures["stats_rtt_p99_ms"] = I._pct(probes.stats_rtt, 0.99) * 1000
+    figures["bench_loop_lag_p50_ms"] = I._pct(probes.loop_lags, 0.5) * 1000
+    figures["bench_loop_lag_p99_ms"] = I._pct(probes.loop_lags, 0.99) * 1000
     figures.update(parts)
     figures.update(batches)
     figures["clean"] = float(clean)
     figures["load"] = os.getloadavg()[0]
+    cpu = ", ".join(f"{k[4:-3]} {v:.1f}" for k, v in figures.items() if k.startswith("cpu_"))
+    ages = ", ".join(
+        f"{stage} {figures[f'age_{stage}_mean_ms']:.0f} / {figures[f'age_{stage}_p99_le_ms']:.0f}"
+        for stage in ("fetched", "began", "committed")
+    )
     print(
         f"  {rate:,.0f} events/s for {args.seconds:.0f}s: /stats p50 {figures['stats_p50_ms']:.0f} p99"
         f" {figures['stats_p99_ms']:.0f} ms, feed p50 {figures['feed_p50_ms']:.0f} p99 {figures['feed_p99_ms']:.0f}"
         f" ms, PostgreSQL (traffic) p50 {figures['pg_traffic_p50_ms']:.0f} p99 {figures['pg_traffic_p99_ms']:.0f} ms;"
         f" batches {batches['batches_per_s']:.1f}/s of {batches['mean_batch']:.0f},"
-        f" apply {batches['mean_apply_ms']:.0f} ms; verify {'clean' if clean else 'DIFFERENCES'},"
-        f" load {figures['load']:.1f}",
+        f" apply {batches['mean_apply_ms']:.0f} ms; oldest message's age (mean / p99 bucket, ms): {ages};"
+        f" this loop's lag p99 {figures['bench_loop_lag_p99_ms']:.1f} ms; CPU us/event: {cpu};"
+        f" verify {'clean' if clean else 'DIFFERENCES'}, load {figures['load']:.1f}",
         file=sys.stderr,
     )
     return figures

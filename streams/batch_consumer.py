@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -140,15 +141,18 @@ class BatchConsumer(Generic[P]):
         parts: list[P] = []  # fetches prepared while the batch before them was being applied
         offsets: dict[TopicPartition, int] = {}
         gathered = 0
+        oldest: float | None = None  # the Kafka timestamp (s) of the gathered messages' oldest
         generation = self.generation
         try:
             while not self._stopping:
-                # While a batch is in the stores, poll briefly and keep gathering: the next batch is whatever
-                # arrived meanwhile (up to batch_size), so batches grow with the load and their fixed cost per
-                # transaction is shared by more events; an idle worker applies each fetch at once.
+                # While a batch is in the stores, keep gathering: the next batch is whatever arrived meanwhile (up
+                # to batch_size), so batches grow with the load and their fixed cost per transaction is shared by
+                # more events; an idle worker applies each fetch at once. Once something is gathered, polls are
+                # brief, so that the next batch starts soon after the one in flight is done; until then a poll
+                # may wait long (it returns as soon as records come, and without them there is nothing to start).
                 busy = pending is not None and not pending.done()
                 records = await consumer.getmany(
-                    timeout_ms=GATHER_POLL_MS if busy or parts else 1000,
+                    timeout_ms=GATHER_POLL_MS if parts else 1000,
                     max_records=max(1, self.settings.batch_size - gathered),
                 )
                 if self.metrics is not None:
@@ -157,10 +161,11 @@ class BatchConsumer(Generic[P]):
                     if parts and generation != self.generation:
                         # Fetched before a revocation: the partitions' owner reads those again. Keep only what
                         # was fetched after it (its positions start from the committed offsets).
-                        parts, offsets, gathered = [], {}, 0
+                        parts, offsets, gathered, oldest = [], {}, 0, None
                     generation = self.generation
                     # aiokafka's records as they are (they have Record's fields): no copy per message.
                     fetched = [r for rs in records.values() for r in rs]
+                    oldest = self._fetched_age(fetched, oldest)
                     chunked = busy and self.merge is not None
                     step = PREPARE_CHUNK if chunked else len(fetched)
                     for start in range(0, len(fetched), step):
@@ -170,26 +175,49 @@ class BatchConsumer(Generic[P]):
                     gathered += len(fetched)
                     offsets.update((tp, rs[-1].offset + 1) for tp, rs in records.items() if rs)
                 full = gathered >= self.settings.batch_size or self.merge is None
-                if pending is not None and (pending.done() or not parts or full):
+                # Nothing gathered yet is no reason to wait for the batch in flight: aiokafka fetches a partition
+                # again only once its fetched records were taken, so a consumer that stopped polling for a whole
+                # apply left what arrived meanwhile at the broker, one more batch behind (docs/design.md
+                # "Gathering").
+                if pending is not None and (pending.done() or full):
                     await pending  # re-raises what `apply` raised
                     pending = None
                 if parts and pending is None:
-                    batch_parts, batch_offsets = parts, offsets
-                    parts, offsets, gathered = [], {}, 0
+                    batch_parts, batch_offsets, batch_oldest = parts, offsets, oldest
+                    parts, offsets, gathered, oldest = [], {}, 0, None
                     batch = batch_parts[0] if self.merge is None else self.merge(batch_parts)
-                    pending = asyncio.create_task(self._apply_and_commit(batch, batch_offsets, generation))
+                    pending = asyncio.create_task(
+                        self._apply_and_commit(batch, batch_offsets, generation, batch_oldest)
+                    )
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
 
-    async def _apply_and_commit(self, prepared: P, offsets: dict[TopicPartition, int], generation: int) -> None:
+    def _fetched_age(self, fetched: Sequence[Record], oldest: float | None) -> float | None:
+        """Report the age of a fetch's oldest message; returns the oldest timestamp (s) of the batch so far."""
+        stamp = min(r.timestamp for r in fetched)
+        if stamp < 0 or self.metrics is None:
+            return oldest  # messages without a timestamp (or no metrics): nothing to report
+        at = stamp / 1000
+        self.metrics.event_age("fetched", time.time() - at)
+        return at if oldest is None else min(oldest, at)
+
+    def _age(self, stage: str, oldest: float | None) -> None:
+        if oldest is not None and self.metrics is not None:
+            self.metrics.event_age(stage, time.time() - oldest)
+
+    async def _apply_and_commit(
+        self, prepared: P, offsets: dict[TopicPartition, int], generation: int, oldest: float | None = None
+    ) -> None:
         async with self._in_flight:
             if generation != self.generation or self._stopping:
                 return  # fetched before a revocation (or a stop): the partitions' owner reads it again
+            self._age("began", oldest)
             await self.apply(prepared)
             if generation == self.generation:
                 await self._commit(offsets)
+                self._age("committed", oldest)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self.consumer is not None

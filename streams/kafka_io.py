@@ -31,6 +31,8 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class Consumed:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: int = -1  # Kafka's timestamp in ms (the producer's create time), -1 when unknown
 
 
 class KafkaWriter:
@@ -148,7 +151,7 @@ async def _drain(consumer: AIOKafkaConsumer, at_least: int, deadline: float) -> 
     while time.monotonic() < deadline:
         batches = await consumer.getmany(timeout_ms=200)
         for records in batches.values():
-            out.extend(Consumed(r.topic, r.partition, r.offset, r.key, r.value) for r in records)
+            out.extend(Consumed(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in records)
         if not ends and consumer.assignment():
             ends = await consumer.end_offsets(list(consumer.assignment()))
         if ends and len(out) >= at_least and await _caught_up(consumer, ends):

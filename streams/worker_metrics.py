@@ -17,6 +17,9 @@ Where each hook is called (one WorkerMetrics per worker process, passed to the P
   per topic, consumed = applied + skipped + dead-lettered.
 - `batch(size, seconds)`: once per batch that reached the stores: its message count and the time from the start
   of the PostgreSQL apply to the end of the Redis sync (retries included).
+- `event_age(stage, seconds)`: by the batch consumer, the age (now - Kafka timestamp) of the oldest message of
+  each fetch as it is fetched (`fetched`), and of each batch when its apply begins (`began`) and once its offsets
+  are committed (`committed`, after both stores have it): how stale what a dashboard reads is, and where it waited.
 - `lag(topic, partition, messages)`: after each poll, per assigned partition: highwater - position (aiokafka
   `consumer.highwater(tp) - consumer.position(tp)`, skipped while highwater is None);
   `forget_partitions(topic_partitions)`: on revoke, so a partition owned by another worker leaves no stale gauge.
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 SKIP_REASONS = ("duplicate", "stale", "superseded")
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
+AGE_STAGES = ("fetched", "began", "committed")
+AGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300)
 # Dead-letter reasons are free text with values in them; labels get one of these fixed kinds (first match wins,
 # else `schema`: a field breaks the contract). Patterns follow the reasons usagestream.contract raises.
 _KINDS = (
@@ -84,6 +89,13 @@ class WorkerMetrics:
         self.apply_seconds = reg.histogram(
             p + "apply_duration_seconds", "Time to apply one batch: PostgreSQL commit and Redis sync, retries included."
         )
+        self.event_age_seconds = reg.histogram(
+            p + "event_age_seconds",
+            "Age (since its Kafka timestamp) of the oldest message of each fetch when fetched, and of each batch when"
+            " its apply began and when its offsets were committed.",
+            ("stage",),
+            buckets=AGE_BUCKETS,
+        )
         self.lag_messages = reg.gauge(
             p + "consumer_lag", "Messages behind the partition's end (highwater - position).", ("topic", "partition")
         )
@@ -117,6 +129,11 @@ class WorkerMetrics:
     def batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.apply_seconds.observe(seconds)
+
+    def event_age(self, stage: str, seconds: float) -> None:
+        if stage not in AGE_STAGES:
+            raise ValueError(f"age stage must be one of {AGE_STAGES}, got {stage!r}")
+        self.event_age_seconds.labels(stage=stage).observe(max(seconds, 0.0))  # another host's clock may be ahead
 
     def lag(self, topic: str, partition: int, messages: int) -> None:
         self.lag_messages.labels(topic=topic, partition=partition).set(max(messages, 0))

@@ -6,6 +6,8 @@ message once, and an offset is committed only after the batch holding it was app
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -15,6 +17,7 @@ from aiokafka import TopicPartition
 from usagestream.settings import Settings
 from usagestream.streams.batch_consumer import PREPARE_CHUNK, BatchConsumer
 from usagestream.streams.kafka_io import Consumed
+from usagestream.streams.worker_metrics import WorkerMetrics
 
 SETTINGS = replace(Settings.from_env({}), batch_size=PREPARE_CHUNK * 5)
 PARTITIONS = 3
@@ -144,3 +147,140 @@ async def test_under_overlap_every_message_is_applied_once_in_fetch_order_and_co
         for m in (m for batch in stores.batches[: k + 1] for m in batch):
             done[TopicPartition(m.topic, m.partition)] = m.offset + 1
         assert commit == {tp: done[tp] for tp in commit}
+
+
+class ArrivingKafka(BufferedKafka):
+    """Records arrive while the consumer runs (`arrive`); a poll with nothing fetched returns empty after one turn
+    of the loop, as aiokafka's getmany returns empty at its timeout. `taken` records every message handed out."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.taken: list[Consumed] = []
+        self.empty_polls = 0
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None  # the lag gauge is not what these tests look at
+
+    def arrive(self, records: Sequence[Consumed]) -> None:
+        for r in records:
+            self.queues.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Consumed]]:
+        out: dict[TopicPartition, list[Consumed]] = {}
+        for tp, queue in self.queues.items():
+            if max_records and queue:
+                out[tp], self.queues[tp] = queue[:max_records], queue[max_records:]
+                max_records -= len(out[tp])
+        if not out:
+            self.empty_polls += 1
+            await asyncio.sleep(0)
+        self.taken += [m for ms in out.values() for m in ms]
+        return out
+
+
+def _ids(records: Sequence[Consumed]) -> list[tuple[int, int]]:
+    return sorted((r.partition, r.offset) for r in records)
+
+
+async def _turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_what_arrives_during_an_apply_after_an_empty_poll_is_fetched_before_that_apply_ends() -> None:
+    """aiokafka fetches a partition again only after its fetched records were taken: a consumer that waits out
+    the batch in flight because its first poll found nothing leaves whatever arrives during that apply at the
+    broker, and those messages miss the next batch."""
+    kafka = ArrivingKafka()
+    release = asyncio.Event()
+    batches: list[list[Consumed]] = []
+
+    async def apply(batch: list[Consumed]) -> None:
+        if not batches:
+            await release.wait()  # the first batch is a long apply
+        batches.append(batch)
+
+    stores = Stores(kafka)
+    consumer = BatchConsumer(
+        SETTINGS, [SETTINGS.topic_usage], stores.prepare, apply, merge=stores.merge, make_consumer=kafka
+    )
+    first, during = _records(10), _records(20)[10:]
+    kafka.arrive(first)
+    await consumer.start()
+    try:
+        await _turns(50)
+        assert _ids(kafka.taken) == _ids(first) and not batches  # the first batch is in flight
+        polls = kafka.empty_polls
+        await _turns(50)
+        assert kafka.empty_polls > polls  # it found nothing to gather, and keeps polling
+        kafka.arrive(during)
+        await _turns(50)
+        assert _ids(kafka.taken) == _ids(first + during)  # fetched while the first batch is still in the stores
+        release.set()
+        async with asyncio.timeout(10):
+            while len(batches) < 2 or len(kafka.commits) < 2:
+                await asyncio.sleep(0.001)
+    finally:
+        await consumer.stop()
+    assert [_ids(b) for b in batches] == [_ids(first), _ids(during)]  # the second gathered whole during the first
+    assert kafka.commits[0] == {TopicPartition(SETTINGS.topic_usage, p): 4 if p == 0 else 3 for p in range(3)}
+
+
+async def test_each_batch_reports_its_oldest_messages_age_when_fetched_when_its_apply_began_and_once_committed() -> (
+    None
+):
+    """usagestream_worker_event_age_seconds: how stale what the stores show is (the Kafka timestamp is the
+    producer's create time); a message without one (-1) is not reported."""
+    now_ms = int(time.time() * 1000)
+    aged = [replace(r, timestamp=now_ms - 60_000 + r.offset) for r in _records(6)]  # a minute old
+    kafka = ArrivingKafka()
+    kafka.arrive([*aged, *(replace(r, timestamp=now_ms) for r in _records(9)[6:])])
+    stores = Stores(kafka)
+    metrics = WorkerMetrics()
+    consumer = BatchConsumer(
+        SETTINGS,
+        [SETTINGS.topic_usage],
+        stores.prepare,
+        stores.apply,
+        metrics=metrics,
+        merge=stores.merge,
+        make_consumer=kafka,
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(10):
+            while not kafka.commits:
+                await asyncio.sleep(0.001)
+    finally:
+        await consumer.stop()
+    text = metrics.registry.expose()
+    for stage in ("fetched", "began", "committed"):
+        count = re.search(rf'^usagestream_worker_event_age_seconds_count{{stage="{stage}"}} (\S+)$', text, re.M)
+        total = re.search(rf'^usagestream_worker_event_age_seconds_sum{{stage="{stage}"}} (\S+)$', text, re.M)
+        assert count is not None and total is not None, stage
+        assert float(count.group(1)) == 1  # one fetch, one batch
+        assert 59 < float(total.group(1)) < 600  # the oldest message's age, not the newest's (0)
+
+
+async def test_messages_without_a_timestamp_report_no_age() -> None:
+    kafka = ArrivingKafka()
+    kafka.arrive(_records(6))
+    stores = Stores(kafka)
+    metrics = WorkerMetrics()
+    consumer = BatchConsumer(
+        SETTINGS,
+        [SETTINGS.topic_usage],
+        stores.prepare,
+        stores.apply,
+        metrics=metrics,
+        merge=stores.merge,
+        make_consumer=kafka,
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(10):
+            while not kafka.commits:
+                await asyncio.sleep(0.001)
+    finally:
+        await consumer.stop()
+    assert "usagestream_worker_event_age_seconds_count" not in metrics.registry.expose()
