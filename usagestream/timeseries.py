@@ -20,7 +20,7 @@ today); a range whose buckets would start off the grid (historical offsets such 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -76,6 +76,15 @@ def part(p: SeriesPlan, lo: int, hi: int) -> SeriesPlan:
     series read in parts, materializer/read/series_halves.py)."""
     rows = tuple((i - lo, grain, t) for i, grain, t in p.rows if lo <= i < hi)
     return SeriesPlan(p.buckets[lo:hi], rows, tuple((i - lo, a, z) for i, a, z in p.slices if lo <= i < hi))
+
+
+def subset(p: SeriesPlan, keep: Sequence[int]) -> SeriesPlan:
+    """The buckets `keep` (ascending indices) of `p` as a plan of their own, indexed from 0 in that order: what
+    counts them is unchanged (kept chunks of a series, materializer/read/series_cache.py)."""
+    new = {old: i for i, old in enumerate(keep)}
+    rows = tuple((new[i], grain, t) for i, grain, t in p.rows if i in new)
+    slices = tuple((new[i], a, z) for i, a, z in p.slices if i in new)
+    return SeriesPlan(tuple(p.buckets[i] for i in keep), rows, slices)
 
 
 @dataclass(frozen=True, slots=True)
