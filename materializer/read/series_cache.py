@@ -22,6 +22,7 @@ from typing import Any
 
 from usagestream.materializer.pg_day_times import revsum
 from usagestream.materializer.pg_pool import Conn, fetch_one
+from usagestream.slices import map_sliced
 from usagestream.timeseries import Bucket, SeriesPlan, subset
 
 # The points kept per process: about 30 answers of 30 days hourly by model (1.9 MB each); the least recently used
@@ -113,11 +114,17 @@ def segments(buckets: Sequence[Bucket], granularity: str) -> list[Segment]:
 
 
 async def read(
-    conn: Conn, shape: tuple[Any, ...], p: SeriesPlan, stamps: Sequence[str], fetch: Fetch, cache: Cache | None = None
+    conn: Conn,
+    shape: tuple[Any, ...],
+    p: SeriesPlan,
+    stamp: Callable[[Bucket], str],
+    fetch: Fetch,
+    cache: Cache | None = None,
 ) -> list[Row]:
     """The rows of the whole series (key, points parts, counts): kept chunks whose revision is current, the rest
     read by `fetch` (in the transaction of `conn`, which reads the revisions too) and kept for the next read.
-    `shape`: what else the points depend on (granularity first, zone, scope, grouping, limit)."""
+    `shape`: what else the points depend on (granularity first, zone, scope, grouping, limit); `stamp`: a bucket's
+    start as the answer writes it (only the buckets read are written)."""
     cache = CACHE if cache is None else cache
     segs = segments(p.buckets, shape[0])
     kept = [k for k, s in enumerate(segs) if s.kept]
@@ -131,11 +138,11 @@ async def read(
     hits = {k: h for k in kept if (h := cache.get(names[k], rev[k])) is not None}
     if len(hits) == len(segs):  # a statement always runs: its keys are this read's ranking
         del hits[max(hits)]
-    fresh = await _fetch(p, stamps, segs, [k for k in range(len(segs)) if k not in hits], fetch)
+    fresh = await _fetch(p, stamp, segs, [k for k in range(len(segs)) if k not in hits], fetch)
     keys = next(iter(fresh.values())).keys
     stale = [k for k, h in hits.items() if h.keys != keys]
     if stale:
-        fresh.update(await _fetch(p, stamps, segs, stale, fetch))
+        fresh.update(await _fetch(p, stamp, segs, stale, fetch))
         hits = {k: h for k, h in hits.items() if k not in fresh}
     for k, found in fresh.items():
         if segs[k].kept:
@@ -144,12 +151,13 @@ async def read(
 
 
 async def _fetch(
-    p: SeriesPlan, stamps: Sequence[str], segs: list[Segment], which: list[int], fetch: Fetch
+    p: SeriesPlan, stamp: Callable[[Bucket], str], segs: list[Segment], which: list[int], fetch: Fetch
 ) -> dict[int, Kept]:
     """The segments `which` read by one `fetch`, each as a Kept (revision 0: the caller's to set)."""
     index = [i for k in sorted(which) for i in range(segs[k].lo, segs[k].hi)]
     numbers = [k for k in sorted(which) for _ in range(segs[k].lo, segs[k].hi)]
-    rows = await fetch(subset(p, index), [stamps[i] for i in index], numbers)
+    part = subset(p, index)
+    rows = await fetch(part, await map_sliced(stamp, part.buckets), numbers)
     found: dict[int, dict[Any, tuple[tuple[bytes, ...], bool]]] = {}
     for key, seg, parts, counts in rows:
         series = found.setdefault(seg, {})

@@ -10,7 +10,7 @@ how it is read: docs/read-model.md "Time series".
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -148,12 +148,13 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
         a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
         attempts = (a_plan, _rank_plan(start, end, q, a_extent, False))
     ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
-    stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
+    stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
     if pool is not None and attempts is None:  # provider: its attempts carry no hour revision of their own
         shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
         fetch = functools.partial(_segments, conn, pool, ranking, q)
-        rows = await series_cache.read(conn, shape, p, stamps, fetch)
+        rows = await series_cache.read(conn, shape, p, stamp, fetch)
         return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+    stamps = await map_sliced(stamp, p.buckets)
     whole = statement(p, ranking, q, attempts, stamps)
     rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
     return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
