@@ -23,7 +23,7 @@ from typing import Any
 from usagestream.materializer.pg_day_times import revsum
 from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.slices import map_sliced
-from usagestream.timeseries import Bucket, SeriesPlan, subset
+from usagestream.timeseries import Bucket, SeriesPlan, subset_sliced
 
 # The points kept per process: about 30 answers of 30 days hourly by model (1.9 MB each); the least recently used
 # chunks go first.
@@ -99,17 +99,17 @@ class Cache:
 CACHE = Cache()  # one per process: the guard keeps databases and their states apart
 
 
-def segments(buckets: Sequence[Bucket], granularity: str) -> list[Segment]:
-    """The buckets cut into segments: runs of closed whole buckets of one chunk, and runs of the others."""
+async def segments(buckets: Sequence[Bucket], granularity: str) -> list[Segment]:
+    """The buckets cut into segments: runs of closed whole buckets of one chunk, and runs of the others (the
+    chunks found in slices of the event loop: a series has up to MAX_BUCKETS buckets)."""
+    span = CHUNK_S[granularity]
+    tags = await map_sliced(lambda b: None if b.partial else int(b.start.timestamp()) // span, buckets)
     out: list[Segment] = []
-    tag: int | None = None
-    for i, b in enumerate(buckets):
-        mine = None if b.partial else int(b.start.timestamp()) // CHUNK_S[granularity]
-        if out and mine == tag:
-            out[-1] = Segment(out[-1].lo, i + 1, mine is not None)
-        else:
-            out.append(Segment(i, i + 1, mine is not None))
-        tag = mine
+    lo = 0
+    for i in range(1, len(tags) + 1):
+        if i == len(tags) or tags[i] != tags[lo]:
+            out.append(Segment(lo, i, tags[lo] is not None))
+            lo = i
     return out
 
 
@@ -126,7 +126,7 @@ async def read(
     `shape`: what else the points depend on (granularity first, zone, scope, grouping, limit); `stamp`: a bucket's
     start as the answer writes it (only the buckets read are written)."""
     cache = CACHE if cache is None else cache
-    segs = segments(p.buckets, shape[0])
+    segs = await segments(p.buckets, shape[0])
     kept = [k for k, s in enumerate(segs) if s.kept]
     lo = [p.buckets[segs[k].lo].start for k in kept]
     hi = [p.buckets[segs[k].hi - 1].end for k in kept]
@@ -154,9 +154,9 @@ async def _fetch(
     p: SeriesPlan, stamp: Callable[[Bucket], str], segs: list[Segment], which: list[int], fetch: Fetch
 ) -> dict[int, Kept]:
     """The segments `which` read by one `fetch`, each as a Kept (revision 0: the caller's to set)."""
-    index = [i for k in sorted(which) for i in range(segs[k].lo, segs[k].hi)]
+    runs = [(segs[k].lo, segs[k].hi) for k in sorted(which)]
     numbers = [k for k in sorted(which) for _ in range(segs[k].lo, segs[k].hi)]
-    part = subset(p, index)
+    part = p if len(numbers) == len(p.buckets) else await subset_sliced(p, runs)
     rows = await fetch(part, await map_sliced(stamp, part.buckets), numbers)
     found: dict[int, dict[Any, tuple[tuple[bytes, ...], bool]]] = {}
     for key, seg, parts, counts in rows:
