@@ -77,10 +77,6 @@ USER_GROUPS = ("model", "api_format", "api_key")  # a user's own requests: no ot
 # Up to this many record slices in a plan (a range's two cut ends; not a records-only plan's one per bucket), the
 # statement names each slice's bounds (`_span`).
 EXACT_SPANS = 4
-# A read of at most this many buckets (beside kept chunks: the cut first bucket, the open day) is planned once per
-# connection (a generic plan): planning the statement was most of its cost. Not more: a generic plan assumes small
-# `unnest` sources and loops where a hash pays (docs/benchmarks.md "Time series").
-GENERIC_MAX = 48
 ENTITY_OF = {"user": ("user", "username"), "provider": ("provider", "name"), "api_key": ("api_key", "name")}
 
 
@@ -155,7 +151,7 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
     if pool is not None and attempts is None:  # provider: its attempts carry no hour revision of their own
         shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
-        fetch = functools.partial(_segments, conn, pool, ranking, q, [False])
+        fetch = functools.partial(_segments, conn, pool, ranking, q)
         rows = await series_cache.read(conn, shape, p, stamp, fetch)
         return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
     stamps = await map_sliced(stamp, p.buckets)
@@ -169,32 +165,21 @@ async def _segments(
     pool: asyncpg.Pool,
     ranking: SeriesPlan | None,
     q: SeriesQuery,
-    generic: list[bool],
     p: SeriesPlan,
     stamps: list[str],
     segs: list[int],
 ) -> list[tuple[Any, int, tuple[bytes, ...], bool]]:
     """The points of `p`'s buckets per segment `segs` (read.series_cache.Fetch): a long plan as two halves read
-    at once (read.series_halves), else in one statement (a short one with a generic plan). `generic`: whether
-    the transaction plans generically now (one flag, changed here)."""
+    at once (read.series_halves), else in one statement."""
     cut = series_halves.split_at(len(p.buckets))
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
             whole = statement(p, ranking, q, None, stamps, segs)
-            await _plan_mode(conn, generic, len(p.buckets) <= GENERIC_MAX)
             return [(r[0], r[1], (r[2],), r[3]) for r in await conn.fetch(whole.text, *whole.args)]
         halves = [
             statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi], segs[lo:hi]) for lo, hi in _halves(p, cut)
         ]
-        await _plan_mode(conn, generic, False)
         return await series_halves.both_segments(conn, other, halves)
-
-
-async def _plan_mode(conn: Conn, generic: list[bool], want: bool) -> None:
-    """Plan the transaction's next statements generically (`want`) or as the session does, if not so already."""
-    if generic[0] != want:
-        await conn.execute(f"SET LOCAL plan_cache_mode = {'force_generic_plan' if want else 'DEFAULT'}")
-        generic[0] = want
 
 
 def _halves(p: SeriesPlan, cut: int) -> tuple[tuple[int, int], tuple[int, int]]:
