@@ -41,6 +41,7 @@ from usagestream.materializer.read import (
     provider_days,
     provider_performance,
     records,
+    series_cache,
     stats,
     stats_scope,
     stats_series,
@@ -478,6 +479,18 @@ def _timeseries() -> Entries:
             "statement(plan(hour), plan(month) if grouped, q[, the candidates' plans: the same two])",
             f"{scope} time series, group_by={q.group_by}{' (records only)' if records_only else ''}",
             timeseries.statement(p, ranking, q, attempts),
+        )
+    yield (
+        "series_cache.GUARD_SQL  -- the kept chunks' guard and revisions ($1, $2: the chunks' bounds)",
+        (series_cache.GUARD_SQL),
+    )
+    for q in _series_queries()[:2]:  # kept chunks: the buckets read, per segment (here each bucket its own)
+        p = plan(q.start, q.end, "hour", UTC_ZONE, NEWEST, extent)
+        ranking = plan(q.start, q.end, "month", UTC_ZONE, NEWEST, extent) if q.group_by else None
+        yield _call(
+            "statement(plan(hour), plan(month) if grouped, q, None, stamps, segs)",
+            f"admin time series per segment, group_by={q.group_by}",
+            timeseries.statement(p, ranking, q, None, None, list(range(len(p.buckets)))),
         )
 
 

@@ -20,7 +20,8 @@ today); a range whose buckets would start off the grid (historical offsets such 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -76,6 +77,35 @@ def part(p: SeriesPlan, lo: int, hi: int) -> SeriesPlan:
     series read in parts, materializer/read/series_halves.py)."""
     rows = tuple((i - lo, grain, t) for i, grain, t in p.rows if lo <= i < hi)
     return SeriesPlan(p.buckets[lo:hi], rows, tuple((i - lo, a, z) for i, a, z in p.slices if lo <= i < hi))
+
+
+def subset(p: SeriesPlan, runs: Sequence[tuple[int, int]]) -> SeriesPlan:
+    """The buckets of the ascending, disjoint index ranges `runs` of `p` as a plan of their own, indexed from 0 in
+    that order: what counts them is unchanged (kept chunks of a series, materializer/read/series_cache.py)."""
+    return _run(_subset_steps(p, runs))
+
+
+async def subset_sliced(p: SeriesPlan, runs: Sequence[tuple[int, int]]) -> SeriesPlan:
+    """`subset`, handing the event loop back every STEP rows (as `plan_sliced`)."""
+    return await _drive(_subset_steps(p, runs), hand_back=True)
+
+
+def _subset_steps(p: SeriesPlan, runs: Sequence[tuple[int, int]]) -> Steps[SeriesPlan]:
+    """A plan's rows and slices are in bucket order: each run's are found by bisection."""
+    buckets: list[Bucket] = []
+    rows: list[tuple[int, int, datetime]] = []
+    slices: list[tuple[int, datetime, datetime]] = []
+    row_i, slice_i = [r[0] for r in p.rows], [c[0] for c in p.slices]
+    for lo, hi in runs:
+        shift = len(buckets) - lo
+        buckets.extend(p.buckets[lo:hi])
+        a, z = bisect_left(row_i, lo), bisect_left(row_i, hi)
+        for at in range(a, z, STEP):
+            rows.extend((i + shift, grain, t) for i, grain, t in p.rows[at : min(at + STEP, z)])
+            yield
+        a, z = bisect_left(slice_i, lo), bisect_left(slice_i, hi)
+        slices.extend((i + shift, x, y) for i, x, y in p.slices[a:z])
+    return SeriesPlan(tuple(buckets), tuple(rows), tuple(slices))
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,11 +62,17 @@ async def second(conn: Conn, pool: asyncpg.Pool | None) -> AsyncIterator[Conn | 
         await pool.release(other)
 
 
-async def both(first: Conn, other: Conn, halves: Sequence[Statement]) -> list[tuple[Any, ...]]:
-    """The two halves' statements (read.series_points rows: key, points, counts) run at once, joined into the
-    rows of the whole series: each series' points are its first half's and its second's (two parts, see
-    read.timeseries.Series); a series counts if it counts in either half. Both statements finish before an
-    error is raised (a connection is released only when idle)."""
+async def both_segments(
+    first: Conn, other: Conn, halves: Sequence[Statement]
+) -> list[tuple[Any, int, tuple[bytes, ...], bool]]:
+    """The two halves' statements (read.series_points rows per segment: key, segment, points, counts) run at once:
+    the first half's rows, then the second's (a segment cut by the halves comes twice, its parts in that order)."""
+    a, z = await _gathered(first, other, halves)
+    return [(r[0], r[1], (r[2],), r[3]) for r in (*a, *z)]
+
+
+async def _gathered(first: Conn, other: Conn, halves: Sequence[Statement]) -> tuple[list[Any], list[Any]]:
+    """Both statements' rows; both finish before an error is raised (a connection is released only when idle)."""
     one, two = halves
     found = await asyncio.gather(
         first.fetch(one.text, *one.args), other.fetch(two.text, *two.args), return_exceptions=True
@@ -76,5 +82,4 @@ async def both(first: Conn, other: Conn, halves: Sequence[Statement]) -> list[tu
             raise result
     a, z = found
     assert not isinstance(a, BaseException) and not isinstance(z, BaseException)
-    later = {r[0]: r for r in z}
-    return [(key, (points, later[key][1]), counts or later[key][2]) for key, points, counts in a]
+    return a, z

@@ -78,21 +78,34 @@ def statement(
     partial: list[bool],
     args: Args,
     order: str | None = None,
+    segs: list[int] | None = None,
 ) -> str:
     """The whole statement: `head` (a WITH list), then the points of every series as (key, points) rows.
-    `order`: a row source of `head` giving each group's place `(key, ord)` (else ranked here from `grouped`)."""
+    `order`: a row source of `head` giving each group's place `(key, ord)` (else ranked here from `grouped`).
+    `segs`: a segment number per bucket (read.series_cache): then the rows are (key, seg, points, counts), one per
+    series and segment, each segment's points apart, in the series' order and then the segments'."""
     heads = [f'{{"bucket":"{stamp}","requests":' for stamp in stamps]
+    seg_in, seg_col, seg_out, by_seg = "", "", "", ""
+    if segs is not None:
+        seg_in, seg_col, seg_out = f", {args.add(segs)}::int4[]", ", x.seg", ", seg"
+        by_seg = ", b.seg"
     buckets = (
-        f"b AS (SELECT x.i - 1 AS i, x.head, CASE WHEN x.partial THEN ',\"partial\":true}}'"
+        f"b AS (SELECT x.i - 1 AS i, x.head{seg_col}, CASE WHEN x.partial THEN ',\"partial\":true}}'"
         f" ELSE ',\"partial\":false}}' END AS tail FROM unnest({args.add(heads)}::text[],"
-        f" {args.add(partial)}::bool[]) WITH ORDINALITY AS x(head, partial, i))"
+        f" {args.add(partial)}::bool[]{seg_in}) WITH ORDINALITY AS x(head, partial{seg_out}, i))"
     )
     point = _point("c")
     agg = f"string_agg({point}, ',' ORDER BY b.i)"
     if grouped is None:
+        if segs is None:
+            return (
+                f"{head}, s0 AS ({_with_cents(totals)}), {buckets} SELECT NULL::text AS key,"
+                f" {_bytes(agg)} AS points, TRUE AS counts FROM b LEFT JOIN s0 c ON c.i = b.i"
+            )
         return (
-            f"{head}, s0 AS ({_with_cents(totals)}), {buckets} SELECT NULL::text AS key,"
-            f" {_bytes(agg)} AS points, TRUE AS counts FROM b LEFT JOIN s0 c ON c.i = b.i"
+            f"{head}, s0 AS ({_with_cents(totals)}), {buckets} SELECT NULL::text AS key, b.seg,"
+            f" {_bytes(agg)} AS points, TRUE AS counts FROM b LEFT JOIN s0 c ON c.i = b.i GROUP BY b.seg"
+            " ORDER BY b.seg"
         )
     listed = ", ".join(f"sum({c})::{'numeric' if c in ('cost', 'actual_cost') else 'bigint'} AS {c}" for c in SUMMED)
     rest = ", ".join(f"s.{c} - COALESCE(x.{c}, 0) AS {c}" for c in SUMMED)
@@ -102,10 +115,11 @@ def statement(
     if order is None:
         ranked = 'r AS (SELECT key, row_number() OVER (ORDER BY sum(n_all) DESC, key COLLATE "C") AS ord FROM g'
         ranked += " GROUP BY key)"
+    seg_sel, seg_order, other_by = ("", "", "") if segs is None else (" seg,", ", seg", " GROUP BY b.seg")
     return (
         f"{head}, g AS ({_with_cents(grouped)}), s0 AS ({totals}), {buckets}, o AS ({_with_cents(other)}), {ranked}"
-        f" SELECT key, {_bytes('points')} AS points, counts FROM (SELECT r.key, r.ord, {agg} AS points,"
-        f" TRUE AS counts FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key, r.ord"
-        f" UNION ALL SELECT '{OTHER}', NULL, {agg}, COALESCE(bool_or({nonzero}),"
-        f" FALSE) FROM b LEFT JOIN o c ON c.i = b.i) s ORDER BY ord NULLS LAST"
+        f" SELECT key,{seg_sel} {_bytes('points')} AS points, counts FROM (SELECT r.key, r.ord{by_seg}, {agg} AS"
+        f" points, TRUE AS counts FROM r CROSS JOIN b LEFT JOIN g c ON c.i = b.i AND c.key = r.key GROUP BY r.key,"
+        f" r.ord{by_seg} UNION ALL SELECT '{OTHER}', NULL{by_seg}, {agg}, COALESCE(bool_or({nonzero}),"
+        f" FALSE) FROM b LEFT JOIN o c ON c.i = b.i{other_by}) s ORDER BY ord NULLS LAST{seg_order}"
     )

@@ -9,7 +9,8 @@ how it is read: docs/read-model.md "Time series".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ import asyncpg
 
 from usagestream.materializer.pg_counters import ATTEMPT_COUNTER_SQL, DIM_KEY_SQL, EXECUTED, USAGE_COUNTER_SQL
 from usagestream.materializer.pg_pool import Conn, fetch_one
-from usagestream.materializer.read import series_halves, series_points
+from usagestream.materializer.read import series_cache, series_halves, series_points
 from usagestream.materializer.read.cutoff import widen_before_cutoff
 from usagestream.materializer.read.entities import entity_maps
 from usagestream.materializer.read.series_points import OTHER
@@ -147,16 +148,38 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
         a_plan = await plan_sliced(start, end, q.granularity, q.tz, q.now, a_extent)
         attempts = (a_plan, _rank_plan(start, end, q, a_extent, False))
     ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
-    stamps = await map_sliced(lambda b: b.start.astimezone(q.tz).isoformat(), p.buckets)
-    cut = series_halves.split_at(len(p.buckets)) if attempts is None else None  # provider: ranked per statement
+    stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
+    if pool is not None and attempts is None:  # provider: its attempts carry no hour revision of their own
+        shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
+        fetch = functools.partial(_segments, conn, pool, ranking, q)
+        rows = await series_cache.read(conn, shape, p, stamp, fetch)
+        return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+    stamps = await map_sliced(stamp, p.buckets)
+    whole = statement(p, ranking, q, attempts, stamps)
+    rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
+    return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+
+
+async def _segments(
+    conn: Conn,
+    pool: asyncpg.Pool,
+    ranking: SeriesPlan | None,
+    q: SeriesQuery,
+    p: SeriesPlan,
+    stamps: list[str],
+    segs: list[int],
+) -> list[tuple[Any, int, tuple[bytes, ...], bool]]:
+    """The points of `p`'s buckets per segment `segs` (read.series_cache.Fetch): a long plan as two halves read
+    at once (read.series_halves), else in one statement."""
+    cut = series_halves.split_at(len(p.buckets))
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
-            whole = statement(p, ranking, q, attempts, stamps)
-            rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
-        else:
-            halves = [statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi]) for lo, hi in _halves(p, cut)]
-            rows = await series_halves.both(conn, other, halves)
-    return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+            whole = statement(p, ranking, q, None, stamps, segs)
+            return [(r[0], r[1], (r[2],), r[3]) for r in await conn.fetch(whole.text, *whole.args)]
+        halves = [
+            statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi], segs[lo:hi]) for lo, hi in _halves(p, cut)
+        ]
+        return await series_halves.both_segments(conn, other, halves)
 
 
 def _halves(p: SeriesPlan, cut: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -169,11 +192,13 @@ def statement(
     q: SeriesQuery,
     attempts: tuple[SeriesPlan, SeriesPlan] | None = None,
     stamps: Sequence[str] | None = None,
+    segs: list[int] | None = None,
 ) -> Statement:
     """The one statement of a series (rendered in materializer/sql/read.timeseries.sql): per bucket of `p`, the
     points' JSON text of the scope's totals and, grouped, of the top groups ranked over `ranking` (another cover
     of the range, see `_rank_plan`); group_by=provider also needs the candidates' plan and its ranking plan
-    (`attempts`). `stamps`: each bucket's start as written in the answer (computed here if not given)."""
+    (`attempts`). `stamps`: each bucket's start as written in the answer (computed here if not given). `segs`: the
+    points per segment of buckets (series_points.statement)."""
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
@@ -188,7 +213,7 @@ def statement(
     if stamps is None:
         stamps = [b.start.astimezone(q.tz).isoformat() for b in p.buckets]
     partial = [b.partial for b in p.buckets]
-    return args.statement(series_points.statement(*parts, list(stamps), partial, args, order))
+    return args.statement(series_points.statement(*parts, list(stamps), partial, args, order, segs))
 
 
 async def _extent(conn: Conn, q: SeriesQuery, tz_name: str) -> tuple[datetime, datetime, Extent | None]:

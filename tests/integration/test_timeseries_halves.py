@@ -16,7 +16,7 @@ from test_pg_reads_timeseries import check, random_query
 
 from usagestream.http.shape.timeseries import series_body, series_json
 from usagestream.materializer.pg_pool import create_pool
-from usagestream.materializer.read import series_halves
+from usagestream.materializer.read import series_cache, series_halves
 from usagestream.materializer.read.timeseries import SeriesQuery, read, timeseries
 
 pytestmark = pytest.mark.integration
@@ -24,15 +24,16 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(name="halves")
 def halves_fixture(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the series read in halves."""
+    """Counts the series read in halves (with no chunk kept from an earlier test)."""
     calls: list[int] = []
-    original = series_halves.both
+    original = series_halves.both_segments
+    monkeypatch.setattr(series_cache, "CACHE", series_cache.Cache())
 
     async def counted(*args: Any) -> list[tuple[Any, ...]]:
         calls.append(1)
         return await original(*args)
 
-    monkeypatch.setattr(series_halves, "both", counted)
+    monkeypatch.setattr(series_halves, "both_segments", counted)
     return calls
 
 
