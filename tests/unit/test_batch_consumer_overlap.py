@@ -226,15 +226,8 @@ async def test_what_arrives_during_an_apply_after_an_empty_poll_is_fetched_befor
     assert kafka.commits[0] == {TopicPartition(SETTINGS.topic_usage, p): 4 if p == 0 else 3 for p in range(3)}
 
 
-async def test_each_batch_reports_its_oldest_messages_age_when_fetched_when_its_apply_began_and_once_committed() -> (
-    None
-):
-    """usagestream_worker_event_age_seconds: how stale what the stores show is (the Kafka timestamp is the
-    producer's create time); a message without one (-1) is not reported."""
-    now_ms = int(time.time() * 1000)
-    aged = [replace(r, timestamp=now_ms - 60_000 + r.offset) for r in _records(6)]  # a minute old
-    kafka = ArrivingKafka()
-    kafka.arrive([*aged, *(replace(r, timestamp=now_ms) for r in _records(9)[6:])])
+async def _metrics_of_first_commit(kafka: ArrivingKafka) -> WorkerMetrics:
+    """Runs a consumer with metrics over what has arrived until its first offsets commit."""
     stores = Stores(kafka)
     metrics = WorkerMetrics()
     consumer = BatchConsumer(
@@ -253,6 +246,19 @@ async def test_each_batch_reports_its_oldest_messages_age_when_fetched_when_its_
                 await asyncio.sleep(0.001)
     finally:
         await consumer.stop()
+    return metrics
+
+
+async def test_each_batch_reports_its_oldest_messages_age_when_fetched_when_its_apply_began_and_once_committed() -> (
+    None
+):
+    """usagestream_worker_event_age_seconds: how stale what the stores show is (the Kafka timestamp is the
+    producer's create time); a message without one (-1) is not reported."""
+    now_ms = int(time.time() * 1000)
+    aged = [replace(r, timestamp=now_ms - 60_000 + r.offset) for r in _records(6)]  # a minute old
+    kafka = ArrivingKafka()
+    kafka.arrive([*aged, *(replace(r, timestamp=now_ms) for r in _records(9)[6:])])
+    metrics = await _metrics_of_first_commit(kafka)
     text = metrics.registry.expose()
     for stage in ("fetched", "began", "committed"):
         count = re.search(rf'^usagestream_worker_event_age_seconds_count{{stage="{stage}"}} (\S+)$', text, re.M)
@@ -265,22 +271,5 @@ async def test_each_batch_reports_its_oldest_messages_age_when_fetched_when_its_
 async def test_messages_without_a_timestamp_report_no_age() -> None:
     kafka = ArrivingKafka()
     kafka.arrive(_records(6))
-    stores = Stores(kafka)
-    metrics = WorkerMetrics()
-    consumer = BatchConsumer(
-        SETTINGS,
-        [SETTINGS.topic_usage],
-        stores.prepare,
-        stores.apply,
-        metrics=metrics,
-        merge=stores.merge,
-        make_consumer=kafka,
-    )
-    await consumer.start()
-    try:
-        async with asyncio.timeout(10):
-            while not kafka.commits:
-                await asyncio.sleep(0.001)
-    finally:
-        await consumer.stop()
+    metrics = await _metrics_of_first_commit(kafka)
     assert "usagestream_worker_event_age_seconds_count" not in metrics.registry.expose()
