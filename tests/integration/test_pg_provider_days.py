@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
+from writer_ops import Writes
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.http.shape import provider_performance as shape
@@ -168,17 +170,9 @@ async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries
     try:
         await conn.execute(EMPTY)
         views = PgViews(pool, s)
-        seqs: dict[int, tuple[int, UsageEvent]] = {}
-        ids = [str(uuid.uuid4()) for _ in range(8)]
+        writes = Writes(views, START)
         for n, (who, hour, fields, again) in enumerate(ops):
-            if again and who in seqs:  # a redelivered or older snapshot: fenced, changes nothing
-                await views.apply([(0, seqs[who][1])], [])
-            else:
-                seq = seqs.get(who, (0, None))[0] + 1
-                created = START + timedelta(hours=hour, minutes=(7 * n) % 60)  # a new created_at moves the record
-                ev = _event(ids[who], seq, created, fields)
-                await views.apply([(0, ev)], [])
-                seqs[who] = (seq, ev)
+            await writes.write(n, who, hour, again, partial(_event, op=fields))
             if n % fill_every == 0:
                 await _fill_all(pool, s)
             got, want = await _both(pool, conn, _ask(s, queries[n % len(queries)]))

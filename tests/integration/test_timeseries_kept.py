@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
+from writer_ops import Writes
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.http.shape.timeseries import series_json
@@ -86,17 +88,9 @@ async def _scenario(settings: Settings, ops: list[Any]) -> None:
     try:
         await conn.execute(EMPTY)
         views = PgViews(pool, s)
-        seqs: dict[int, tuple[int, UsageEvent]] = {}
-        ids = [str(uuid.uuid4()) for _ in range(8)]
+        writes = Writes(views, START)
         for n, (who, hour, model, tokens, status, again) in enumerate(ops):
-            if again and who in seqs:  # a redelivered snapshot: fenced, changes nothing
-                await views.apply([(0, seqs[who][1])], [])
-            else:
-                seq = seqs.get(who, (0, None))[0] + 1
-                created = START + timedelta(hours=hour, minutes=(7 * n) % 60)  # a new created_at moves the record
-                ev = _event(ids[who], seq, created, model, tokens, status)
-                await views.apply([(0, ev)], [])
-                seqs[who] = (seq, ev)
+            await writes.write(n, who, hour, again, partial(_event, model=model, tokens=tokens, status=status))
             await _same(pool, conn)
     finally:
         await conn.close()
