@@ -52,7 +52,14 @@ QUERIES = [
 
 def _event(rid: str, seq: int, created: datetime, model: str, tokens: int, status: str) -> UsageEvent:
     rec = usage_record(
-        rid, created, model=model, input_tokens=tokens, output_tokens=tokens // 2, status=status, provider_id="p1"
+        rid,
+        created,
+        model=model,
+        input_tokens=tokens,
+        output_tokens=tokens // 2,
+        status=status,
+        provider_id="p1",
+        provider_name="P1",
     )
     return parse_usage(rid.encode(), usage_event(rec, seq))
 
