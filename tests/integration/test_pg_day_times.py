@@ -18,7 +18,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
-from writer_ops import Writes
+from writer_ops import Writes, open_batch
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.materializer.ops import retention, verify
@@ -30,11 +30,8 @@ from usagestream.materializer.write.pg_views import (
     SPREAD_USAGE_ONE_QUARTER_SQL,
     SPREAD_USAGE_SQL,
     PgViews,
-    write_preamble,
 )
-from usagestream.ports import Applied
 from usagestream.settings import Settings
-from usagestream.stats import Deltas
 
 pytestmark = pytest.mark.integration
 
@@ -142,18 +139,10 @@ async def test_a_day_filled_before_a_batch_commits_is_not_read_after_it(
         late = _event(rid, 1, START + timedelta(days=2, hours=3), "completed", 99_999, 88_888)
         # A batch holding its transaction open (its record and its hour's counter written, not committed) while
         # the filler computes every day: the filler's snapshot does not see the batch.
-        batch = await asyncpg.connect(s.asyncpg_dsn)
-        try:
-            tx = batch.transaction()
-            await tx.start()
-            await batch.execute(write_preamble([0], retention=True))
-            await PgViews(pool, s)._usage(batch, [(0, late)], Deltas(s.tz), Applied())
+        async with open_batch(pool, s, late):
             await _fill_all(pool, s)
             assert await _kept_current(pg, days) == len(days)
             before = await _answer(pool, days)
-            await tx.commit()
-        finally:
-            await batch.close()
         # The day of the late record is no longer current; every other day still is; the answer is the recount.
         assert await _kept_current(pg, days) == len(days) - 1
         assert await _answer(pool, days) == await _recount(pg, days)

@@ -21,7 +21,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
-from writer_ops import Writes
+from writer_ops import Writes, open_batch
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.http.shape import provider_performance as shape
@@ -30,10 +30,8 @@ from usagestream.materializer.pg_pool import create_pool
 from usagestream.materializer.read import provider_performance as perf
 from usagestream.materializer.write import provider_days_fill
 from usagestream.materializer.write.day_times_fill import closed_days
-from usagestream.materializer.write.pg_views import PgViews, write_preamble
-from usagestream.ports import Applied
+from usagestream.materializer.write.pg_views import PgViews
 from usagestream.settings import Settings
-from usagestream.stats import Deltas
 
 pytestmark = pytest.mark.integration
 
@@ -302,18 +300,10 @@ async def test_a_day_filled_before_a_batch_commits_is_not_read_after_it(
         )
         # A batch holding its transaction open (its record and its hour's counter written, not committed) while
         # the filler computes every day: the filler's snapshot does not see the batch.
-        batch = await asyncpg.connect(s.asyncpg_dsn)
-        try:
-            tx = batch.transaction()
-            await tx.start()
-            await batch.execute(write_preamble([0], retention=True))
-            await PgViews(pool, s)._usage(batch, [(0, late)], Deltas(s.tz), Applied())
+        async with open_batch(pool, s, late):
             await _fill_all(pool, s)
             assert await _kept_current(pg, days) == len(days)
             before = await perf.read(pool, _ask(s, (8, 10_000, None)))
-            await tx.commit()
-        finally:
-            await batch.close()
         # The day of the late record is no longer current; every other day still is; the answer is the recount.
         assert await _kept_current(pg, days) == len(days) - 1
         got, want = await _both(pool, pg, _ask(s, (8, 10_000, None)))
@@ -398,18 +388,10 @@ async def test_an_hour_filled_before_a_batch_commits_is_not_read_after_it(
         late = _event(
             str(uuid.uuid4()), 1, TODAY + timedelta(hours=5, minutes=9), ("completed", 200, 99_999, 5, 2, None, 7)
         )
-        batch = await asyncpg.connect(s.asyncpg_dsn)
-        try:
-            tx = batch.transaction()
-            await tx.start()
-            await batch.execute(write_preamble([0], retention=True))
-            await PgViews(pool, s)._usage(batch, [(0, late)], Deltas(s.tz), Applied())
+        async with open_batch(pool, s, late):
             await _fill_all(pool, s)
             assert await _kept_current(pg, hours) == 17
             before = await perf.read(pool, _ask(s, (8, 10_000, None)))
-            await tx.commit()
-        finally:
-            await batch.close()
         # The late record's hour is no longer current, the other closed hours still are; the answer is the recount.
         assert await _kept_current(pg, hours) == 16
         got, want = await _both(pool, pg, _ask(s, (8, 10_000, None)))

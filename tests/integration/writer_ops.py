@@ -9,11 +9,17 @@ request's last snapshot again (the writer's seq fence makes it change nothing).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from usagestream.contract import UsageEvent
-from usagestream.materializer.write.pg_views import PgViews
+from usagestream.materializer.write.pg_views import PgViews, write_preamble
+from usagestream.ports import Applied
+from usagestream.settings import Settings
+from usagestream.stats import Deltas
 
 # Builds a request's snapshot from its id, seq and created_at (each test adds its own fields).
 MakeEvent = Callable[[str, int, datetime], UsageEvent]
@@ -37,3 +43,19 @@ class Writes:
         ev = make(self.ids[who], seq, self.start + timedelta(hours=hour, minutes=(7 * n) % 60))
         await self.views.apply([(0, ev)], [])
         self.last[who] = (seq, ev)
+
+
+@asynccontextmanager
+async def open_batch(pool: asyncpg.Pool, settings: Settings, ev: UsageEvent) -> AsyncIterator[None]:
+    """A writer's batch holding its transaction open: `ev`'s record and its hour's counter are written but not
+    committed while the body runs (a filler's or reader's snapshot must not see them); committed after it."""
+    batch = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        tx = batch.transaction()
+        await tx.start()
+        await batch.execute(write_preamble([0], retention=True))
+        await PgViews(pool, settings)._usage(batch, [(0, ev)], Deltas(settings.tz), Applied())
+        yield
+        await tx.commit()
+    finally:
+        await batch.close()

@@ -24,6 +24,16 @@ PARTITIONS = 3
 STATEMENTS = 6  # round trips of one simulated apply (PostgreSQL's statements of a batch)
 
 
+def _take(queues: dict[TopicPartition, list[Consumed]], max_records: int) -> dict[TopicPartition, list[Consumed]]:
+    """What a `getmany` returns: up to `max_records` from the queues' heads, partition by partition."""
+    out: dict[TopicPartition, list[Consumed]] = {}
+    for tp, queue in queues.items():
+        if max_records and queue:
+            out[tp], queues[tp] = queue[:max_records], queue[max_records:]
+            max_records -= len(out[tp])
+    return out
+
+
 class BufferedKafka:
     """aiokafka's consumer as the batch consumer drives it, with every record already fetched (a drain): getmany
     hands out up to `max_records` at once, partition by partition, as aiokafka's fetcher does."""
@@ -44,11 +54,7 @@ class BufferedKafka:
         pass
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Consumed]]:
-        out: dict[TopicPartition, list[Consumed]] = {}
-        for tp, queue in self.queues.items():
-            if max_records and queue:
-                out[tp], self.queues[tp] = queue[:max_records], queue[max_records:]
-                max_records -= len(out[tp])
+        out = _take(self.queues, max_records)
         if not out:
             await asyncio.sleep(0.001)
         return out
@@ -166,11 +172,7 @@ class ArrivingKafka(BufferedKafka):
             self.queues.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Consumed]]:
-        out: dict[TopicPartition, list[Consumed]] = {}
-        for tp, queue in self.queues.items():
-            if max_records and queue:
-                out[tp], self.queues[tp] = queue[:max_records], queue[max_records:]
-                max_records -= len(out[tp])
+        out = _take(self.queues, max_records)
         if not out:
             self.empty_polls += 1
             await asyncio.sleep(0)
