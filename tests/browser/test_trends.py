@@ -81,16 +81,23 @@ def chart_equals_api(dash: Dash, path: str, token: str, metric: str, **expect: s
 
 
 def hover_busiest(dash: Dash, answer: dict[str, Any]) -> tuple[int, list[str]]:
-    """Point at the bucket with the most requests; (its index, the legend's values there)."""
-    buckets = [p["bucket"] for p in answer["series"][0]["points"]]
-    per_bucket = [sum(s["points"][i]["requests"] for s in answer["series"]) for i in range(len(buckets))]
-    idx = per_bucket.index(max(per_bucket))
+    """Point at the closed bucket with the most requests; (its index, the legend's values there).
+
+    Not the partial one: the feed changes its values under the pointer, and it sits at the plot's right edge
+    (30 days of hours: its start can be under a pixel from the edge, where the pointer leaves the plot)."""
+    points = answer["series"][0]["points"]
+    buckets = [p["bucket"] for p in points]
+    closed = [i for i, p in enumerate(points) if not p["partial"]]
+    per_bucket = {i: sum(s["points"][i]["requests"] for s in answer["series"]) for i in closed}
+    idx = max(closed, key=lambda i: (per_bucket[i], -i))
     times = [datetime.fromisoformat(b).timestamp() for b in buckets]
     box = dash.page.locator("#trends-chart .u-over").bounding_box()
     assert box is not None
     last = max(times[-1], datetime.fromisoformat(answer["end_date"]).timestamp())  # the x axis ends at the range's end
     per_second = box["width"] / ((last - times[0]) or 1)
-    x = box["x"] + per_second * (times[idx] - times[0])
+    # a quarter of the bucket in from its start: uPlot's cursor snaps to the nearest bucket start
+    width = (times[idx + 1] if idx + 1 < len(times) else last) - times[idx]
+    x = box["x"] + per_second * (times[idx] - times[0] + width / 4)
     # A bucket can be about a pixel wide (30 days of hours): step the pointer until the cursor snaps to it.
     # A live refresh of the last bucket redraws the chart and clears the cursor under a still pointer: move again.
     for attempt in range(12):
