@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from usagestream.materializer.pg_day_times import revsum
 
+WEEK = 7  # a kept ISO week is seven kept day buckets (the filler keeps one only when all seven are)
 ALL = ""  # the provider_id of a day's row over all its providers (no provider's id is empty: FINISHED)
 STEP = 32  # fence step: a larger one reads smaller fences and larger slices (stored per row, so it may change)
 RUNS = ("rt_ok", "fb_ok", "rt_all")

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from usagestream.materializer.pg_pool import Conn
-from usagestream.materializer.pg_provider_days import ALL, KEPT_SLOW_MS, KEPT_SQL, RECORDS_SQL, SLICES_SQL
+from usagestream.materializer.pg_provider_days import ALL, KEPT_SLOW_MS, KEPT_SQL, RECORDS_SQL, SLICES_SQL, WEEK
 from usagestream.sorted_runs import (
     Run,
     Slice,
@@ -41,7 +41,6 @@ RUN_FIELDS = (("rt_n", "rt_ok_fence"), ("fb_n", "fb_ok_fence"), ("rt_all_n", "rt
 # The planner's first pass sees each run through about every COARSE-th value (sorted_runs.narrowed).
 COARSE = 512
 HOUR, DAY_HOURS = timedelta(hours=1), 25  # a local day is at most 25 hours (a day whose clock goes back)
-WEEK = 7  # a kept week is seven day buckets (materializer/write/provider_days_fill.py)
 MAX_NAME_SQL = "SELECT t.g, max(t.x) AS x FROM unnest($1::int[], $2::text[]) AS t(g, x) GROUP BY t.g"
 
 

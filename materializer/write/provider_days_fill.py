@@ -21,14 +21,13 @@ import asyncpg
 
 from usagestream.materializer import pg_tables as t
 from usagestream.materializer.pg_cutoffs import read_cutoffs
-from usagestream.materializer.pg_provider_days import FILL_SQL, FORGET_HOURS_SQL, STALE_SQL
+from usagestream.materializer.pg_provider_days import FILL_SQL, FORGET_HOURS_SQL, STALE_SQL, WEEK
 from usagestream.materializer.write.day_times_fill import Round, closed_days, fill_stale, one_round
 from usagestream.settings import Settings
 from usagestream.timeseries import local_midnight
 
 log = logging.getLogger(__name__)
 
-WEEK = 7
 HOUR = timedelta(hours=1)
 FILL_LOCK = (t.RETENTION_LOCK[0], 3)  # retention's pass lock is key 1, the daily percentiles' filler key 2
 
