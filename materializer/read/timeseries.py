@@ -152,12 +152,26 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     if pool is not None and attempts is None:  # provider: its attempts carry no hour revision of their own
         shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
         fetch = functools.partial(_segments, conn, pool, ranking, q)
-        rows = await series_cache.read(conn, shape, p, stamp, fetch)
+        rows = await series_cache.read(conn, shape, p, stamp, fetch, _kept_rank(conn, q))
         return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
     stamps = await map_sliced(stamp, p.buckets)
     whole = statement(p, ranking, q, attempts, stamps)
     rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
     return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+
+
+def _kept_rank(conn: Conn, q: SeriesQuery) -> series_cache.Rank | None:
+    """The groups' ranking kept beside the chunks (read.series_cache), counted by `count_statement`; not for
+    group_by=user, whose ranking also reads which users exist (entities, which no hour's revision follows)."""
+    if q.group_by is None or q.group_by == "user":
+        return None
+    return series_cache.Rank(functools.partial(_counts, conn, q), q.limit)
+
+
+async def _counts(conn: Conn, q: SeriesQuery, p: SeriesPlan, segs: list[int]) -> list[tuple[int, str, int]]:
+    """The requests of every group per segment of `p`'s buckets (read.series_cache.Count)."""
+    counting = count_statement(p, q, segs)
+    return [(r[0], r[1], r[2]) for r in await conn.fetch(counting.text, *counting.args)]
 
 
 async def _segments(
@@ -168,16 +182,18 @@ async def _segments(
     p: SeriesPlan,
     stamps: list[str],
     segs: list[int],
+    ranked: tuple[str, ...] | None,
 ) -> list[tuple[Any, int, tuple[bytes, ...], bool]]:
     """The points of `p`'s buckets per segment `segs` (read.series_cache.Fetch): a long plan as two halves read
-    at once (read.series_halves), else in one statement."""
+    at once (read.series_halves), else in one statement; `ranked`: the groups in order, if known."""
     cut = series_halves.split_at(len(p.buckets))
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
-            whole = statement(p, ranking, q, None, stamps, segs)
+            whole = statement(p, ranking, q, None, stamps, segs, ranked)
             return [(r[0], r[1], (r[2],), r[3]) for r in await conn.fetch(whole.text, *whole.args)]
         halves = [
-            statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi], segs[lo:hi]) for lo, hi in _halves(p, cut)
+            statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi], segs[lo:hi], ranked)
+            for lo, hi in _halves(p, cut)
         ]
         return await series_halves.both_segments(conn, other, halves)
 
@@ -193,12 +209,14 @@ def statement(
     attempts: tuple[SeriesPlan, SeriesPlan] | None = None,
     stamps: Sequence[str] | None = None,
     segs: list[int] | None = None,
+    ranked: Sequence[str] | None = None,
 ) -> Statement:
     """The one statement of a series (rendered in materializer/sql/read.timeseries.sql): per bucket of `p`, the
     points' JSON text of the scope's totals and, grouped, of the top groups ranked over `ranking` (another cover
     of the range, see `_rank_plan`); group_by=provider also needs the candidates' plan and its ranking plan
     (`attempts`). `stamps`: each bucket's start as written in the answer (computed here if not given). `segs`: the
-    points per segment of buckets (series_points.statement)."""
+    points per segment of buckets (series_points.statement). `ranked`: the top groups in order, as the ranking
+    would find them (read.series_cache keeps its counts): listed instead of ranked."""
     args = Args()
     total = _total_source(q, args)
     group = _group_source(q, args) if q.group_by else None
@@ -208,7 +226,7 @@ def statement(
         assert attempts is not None, "group_by=provider needs the candidates' plans"
         parts = _provider_statement(p, attempts[0], attempts[1], total, group, q, args)
     else:
-        parts = _statement(p, ranking, total, group, q, args)
+        parts = _statement(p, ranking, total, group, q, args, ranked)
         order = "t"
     if stamps is None:
         stamps = [b.start.astimezone(q.tz).isoformat() for b in p.buckets]
@@ -438,10 +456,16 @@ def _provider_statement(
 
 
 def _statement(
-    p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
+    p: SeriesPlan,
+    ranking: SeriesPlan | None,
+    total: _Source,
+    group: _Source | None,
+    q: SeriesQuery,
+    args: Args,
+    ranked: Sequence[str] | None = None,
 ) -> tuple[str, str | None, str]:
     """(head, grouped or None, totals) as `series_points.statement` takes them; grouped, the head also ranks the
-    top groups into `t(key, ord)`."""
+    top groups into `t(key, ord)` (or, given them `ranked`, lists them: no ranking to plan or run)."""
     one, many = _split(p)
     span_p = _span(many, args)
     head = f"WITH {_sources(many, 'p', 'e', args)}, {_runs(many, args)}, {_plan_rows(one, 'p1', args)}"
@@ -455,6 +479,9 @@ def _statement(
         totals = f"SELECT i, {sums} FROM ({stored}) s GROUP BY 1"
     if group is None or ranking is None:
         return head, None, totals
+    if ranked is not None:
+        listed = f"t AS (SELECT * FROM unnest({args.add(list(ranked))}::text[]) WITH ORDINALITY AS x(key, ord))"
+        return f"{head}, {listed}", _summed(group, "t", span_p), totals
     live = ""
     if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
         live = (
@@ -469,6 +496,20 @@ def _statement(
         f" ORDER BY ord LIMIT {args.add(q.limit)}"
     )
     return f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})", _summed(group, "t", span_p), totals
+
+
+def count_statement(p: SeriesPlan, q: SeriesQuery, segs: list[int]) -> Statement:
+    """Per segment `segs[i]` of the buckets `i` of `p` and group, the requests that rank the groups (requests as
+    the grouping counts them: slot 0 of its measure), over the same rows and record slices as the points: the sums
+    of a range's parts add up to the statement's ranking (usagestream/series_rank.py)."""
+    args = Args()
+    group = _group_source(q, args)
+    sg = f"sg AS (SELECT x.i - 1 AS i, x.seg FROM unnest({args.add(segs)}::int4[]) WITH ORDINALITY AS x(seg, i))"
+    return args.statement(
+        f"WITH {_sources(p, 'rp', 're', args)}, {sg} SELECT sg.seg, g.key, sum(g.n_all)::bigint AS n"
+        f" FROM ({_union(group, None, _span(p, args), 'rp', 're')}) g JOIN sg ON sg.i = g.i GROUP BY 1, 2"
+        " HAVING sum(g.n_all) <> 0"
+    )
 
 
 def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:
