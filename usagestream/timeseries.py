@@ -299,6 +299,33 @@ def _plan_steps(
     extent: Extent | None,
     records_only: bool,
 ) -> Steps[SeriesPlan]:
+    buckets = yield from _bucket_steps(start, end, granularity, tz, now)
+    return (yield from _count_steps(buckets, [(0, len(buckets))], start, end, extent, records_only))
+
+
+async def buckets_sliced(
+    start: datetime, end: datetime, granularity: str, tz: ZoneInfo, now: datetime
+) -> tuple[Bucket, ...]:
+    """The buckets of `plan` alone (what counts each is planned by `plan_of`), handing the event loop back."""
+    return await _drive(_bucket_steps(start, end, granularity, tz, now), hand_back=True)
+
+
+async def plan_of(
+    buckets: Sequence[Bucket],
+    runs: Sequence[tuple[int, int]],
+    start: datetime,
+    end: datetime,
+    extent: Extent | None,
+    records_only: bool = False,
+) -> SeriesPlan:
+    """`subset(plan(...), runs)` for the buckets `buckets_sliced` found over the same arguments: only the buckets
+    of `runs` are counted (a series' kept chunks need no plan, materializer/read/series_cache.py)."""
+    return await _drive(_count_steps(buckets, runs, start, end, extent, records_only), hand_back=True)
+
+
+def _bucket_steps(
+    start: datetime, end: datetime, granularity: str, tz: ZoneInfo, now: datetime
+) -> Steps[tuple[Bucket, ...]]:
     if end < start:
         raise PlanError("start_date must not be after end_date")
     try:
@@ -308,12 +335,24 @@ def _plan_steps(
             raise
         raise PlanError("the range's buckets reach beyond the years 1 to 9999: choose a narrower range") from exc
     after = end + TICK
-    buckets = tuple(
+    return tuple(
         Bucket(lo, hi, lo < start or hi > after or hi > now) for lo, hi in zip(bounds, bounds[1:], strict=False)
     )
+
+
+def _count_steps(
+    buckets: Sequence[Bucket],
+    runs: Sequence[tuple[int, int]],
+    start: datetime,
+    end: datetime,
+    extent: Extent | None,
+    records_only: bool,
+) -> Steps[SeriesPlan]:
+    """What counts the buckets of the ascending, disjoint index ranges `runs`, indexed from 0 in that order."""
     rows: list[tuple[int, int, datetime]] = []
     slices: list[tuple[int, datetime, datetime]] = []
-    for i, bucket in enumerate(buckets if extent is not None else ()):
+    chosen = tuple(b for lo, hi in runs for b in buckets[lo:hi])
+    for i, bucket in enumerate(chosen if extent is not None else ()):
         assert extent is not None
         if i and not i % (STEP // 10):
             yield  # a bucket's count is costlier than a boundary (a stored month checks its days)
@@ -326,7 +365,7 @@ def _plan_steps(
             rows.append((i, grain, bucket.start))
         else:
             _count(i, span, extent, rows, slices)
-    return SeriesPlan(buckets, tuple(rows), tuple(slices))
+    return SeriesPlan(chosen, tuple(rows), tuple(slices))
 
 
 def _whole_row(b: Bucket, span: tuple[datetime, datetime], ext: Extent) -> int | None:

@@ -28,7 +28,7 @@ from usagestream.materializer.pg_pool import Conn, fetch_one
 from usagestream.materializer.read.series_points import OTHER
 from usagestream.series_rank import top
 from usagestream.slices import map_sliced
-from usagestream.timeseries import Bucket, SeriesPlan, subset_sliced
+from usagestream.timeseries import Bucket, SeriesPlan
 
 # The points kept per process by default (Settings.series_cache_mb): about 30 answers of 30 days hourly by model
 # (1.9 MB each); the least recently used chunks go first.
@@ -56,6 +56,9 @@ Fetch = Callable[
 # Counts the requests of every group in the buckets of a plan (re-indexed from 0) per segment number: rows
 # (segment, key, requests); a pair absent counts none.
 Count = Callable[[SeriesPlan, list[int]], Awaitable[list[tuple[int, str, int]]]]
+# Plans what counts the buckets of ascending, disjoint index ranges of a series, indexed from 0 in that order
+# (usagestream.timeseries.plan_of): only the buckets no kept chunk holds are planned.
+Planner = Callable[[list[tuple[int, int]]], Awaitable[SeriesPlan]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,8 @@ async def segments(buckets: Sequence[Bucket], granularity: str) -> list[Segment]
 async def read(
     conn: Conn,
     shape: tuple[Any, ...],
-    p: SeriesPlan,
+    buckets: Sequence[Bucket],
+    planner: Planner,
     stamp: Callable[[Bucket], str],
     fetch: Fetch,
     rank: Rank | None = None,
@@ -154,14 +158,15 @@ async def read(
 ) -> list[Row]:
     """The rows of the whole series (key, points parts, counts): kept chunks whose revision is current, the rest
     read by `fetch` (in the transaction of `conn`, which reads the revisions too) and kept for the next read.
-    `shape`: what else the points depend on (granularity first, zone, scope, grouping, limit); `stamp`: a bucket's
+    `shape`: what else the points depend on (granularity first, zone, scope, grouping, limit); `buckets`: the
+    series' buckets, `planner` what counts some of them; `stamp`: a bucket's
     start as the answer writes it (only the buckets read are written); `rank`: the groups' ranking kept too (None:
     each read's statement ranks them)."""
     cache = CACHE if cache is None else cache
-    segs = await segments(p.buckets, shape[0])
+    segs = await segments(buckets, shape[0])
     kept = [k for k, s in enumerate(segs) if s.kept]
-    lo = [p.buckets[segs[k].lo].start for k in kept]
-    hi = [p.buckets[segs[k].hi - 1].end for k in kept]
+    lo = [buckets[segs[k].lo].start for k in kept]
+    hi = [buckets[segs[k].hi - 1].end for k in kept]
     db, cut, agg, revs, sums = await fetch_one(conn, GUARD_SQL, lo, hi)
     names = {
         k: (db, cut, agg, revs, shape, a, z, segs[k].hi - segs[k].lo) for k, a, z in zip(kept, lo, hi, strict=True)
@@ -169,16 +174,16 @@ async def read(
     rev = dict(zip(kept, sums, strict=True))
     found = {k: h for k in kept if (h := cache.get(names[k], rev[k])) is not None}
     if rank is None:
-        fresh, keys, hits = await _ranked_by_statement(p, stamp, segs, found, fetch)
+        fresh, keys, hits = await _ranked_by_statement(planner, stamp, segs, found, fetch)
         counts: dict[int, dict[str, int]] = {}
     else:
         counts = {k: h.counts for k, h in found.items() if h.counts is not None}
-        counts.update(await _counted(p, segs, [k for k in range(len(segs)) if k not in counts], rank.count))
+        counts.update(await _counted(planner, segs, [k for k in range(len(segs)) if k not in counts], rank.count))
         ranked = top(counts.values(), rank.limit)
         keys = (*ranked, OTHER)
         hits = {k: h for k, h in found.items() if h.keys == keys}
         missing = [k for k in range(len(segs)) if k not in hits]
-        fresh = await _fetch(p, stamp, segs, missing, fetch, ranked) if missing else {}
+        fresh = await _fetch(planner, stamp, segs, missing, fetch, ranked) if missing else {}
         if any(f.keys != keys for f in fresh.values()):
             raise RuntimeError("a time series statement listed other groups than it was given")
     for k, got in fresh.items():
@@ -188,42 +193,41 @@ async def read(
 
 
 async def _ranked_by_statement(
-    p: SeriesPlan, stamp: Callable[[Bucket], str], segs: list[Segment], found: dict[int, Kept], fetch: Fetch
+    planner: Planner, stamp: Callable[[Bucket], str], segs: list[Segment], found: dict[int, Kept], fetch: Fetch
 ) -> tuple[dict[int, Kept], tuple[str | None, ...], dict[int, Kept]]:
     """(fresh chunks, the series keys, kept chunks used) when each statement ranks the groups: at least one
     statement runs, and kept chunks of other keys than it returned are read again."""
     hits = dict(found)
     if len(hits) == len(segs):  # a statement always runs: its keys are this read's ranking
         del hits[max(hits)]
-    fresh = await _fetch(p, stamp, segs, [k for k in range(len(segs)) if k not in hits], fetch, None)
+    fresh = await _fetch(planner, stamp, segs, [k for k in range(len(segs)) if k not in hits], fetch, None)
     keys = next(iter(fresh.values())).keys
     stale = [k for k, h in hits.items() if h.keys != keys]
     if stale:
-        fresh.update(await _fetch(p, stamp, segs, stale, fetch, None))
+        fresh.update(await _fetch(planner, stamp, segs, stale, fetch, None))
         hits = {k: h for k, h in hits.items() if k not in fresh}
     return fresh, keys, hits
 
 
-async def _counted(p: SeriesPlan, segs: list[Segment], which: list[int], count: Count) -> dict[int, dict[str, int]]:
+async def _counted(planner: Planner, segs: list[Segment], which: list[int], count: Count) -> dict[int, dict[str, int]]:
     """The requests of every group in each of the segments `which` (an empty dict: none), by one `count`."""
     if not which:
         return {}
-    part, numbers = await _part(p, segs, which)
+    part, numbers = await _part(planner, segs, which)
     out: dict[int, dict[str, int]] = {k: {} for k in which}
     for seg, key, n in await count(part, numbers):
         out[seg][key] = n
     return out
 
 
-async def _part(p: SeriesPlan, segs: list[Segment], which: list[int]) -> tuple[SeriesPlan, list[int]]:
+async def _part(planner: Planner, segs: list[Segment], which: list[int]) -> tuple[SeriesPlan, list[int]]:
     """The buckets of the segments `which` as a plan of their own, and each bucket's segment number."""
     runs = [(segs[k].lo, segs[k].hi) for k in sorted(which)]
-    numbers = [k for k in sorted(which) for _ in range(segs[k].lo, segs[k].hi)]
-    return (p if len(numbers) == len(p.buckets) else await subset_sliced(p, runs)), numbers
+    return await planner(runs), [k for k in sorted(which) for _ in range(segs[k].lo, segs[k].hi)]
 
 
 async def _fetch(
-    p: SeriesPlan,
+    planner: Planner,
     stamp: Callable[[Bucket], str],
     segs: list[Segment],
     which: list[int],
@@ -231,7 +235,7 @@ async def _fetch(
     ranked: tuple[str, ...] | None,
 ) -> dict[int, Kept]:
     """The segments `which` read by one `fetch`, each as a Kept (revision 0: the caller's to set)."""
-    part, numbers = await _part(p, segs, which)
+    part, numbers = await _part(planner, segs, which)
     rows = await fetch(part, await map_sliced(stamp, part.buckets), numbers, ranked)
     found: dict[int, dict[Any, tuple[tuple[bytes, ...], bool]]] = {}
     for key, seg, parts, counts in rows:

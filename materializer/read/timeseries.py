@@ -32,9 +32,11 @@ from usagestream.timeseries import (
     Extent,
     PlanError,
     SeriesPlan,
+    buckets_sliced,
     check_points,
     part,
     plan,
+    plan_of,
     plan_sliced,
     runs,
 )
@@ -138,6 +140,8 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     `pool`, a long series may read half its buckets on a second connection of it (read.series_halves)."""
     start, end, extent = await _extent(conn, q, tz_name)
     records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
+    if pool is not None and q.group_by != "provider":  # provider: its attempts carry no hour revision of their own
+        return await _kept(conn, pool, q, (start, end), extent, records_only)
     # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
     p = await plan_sliced(start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
@@ -149,15 +153,35 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
         attempts = (a_plan, _rank_plan(start, end, q, a_extent, False))
     ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
     stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
-    if pool is not None and attempts is None:  # provider: its attempts carry no hour revision of their own
-        shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
-        fetch = functools.partial(_segments, conn, pool, ranking, q)
-        rows = await series_cache.read(conn, shape, p, stamp, fetch, _kept_rank(conn, q))
-        return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
     stamps = await map_sliced(stamp, p.buckets)
     whole = statement(p, ranking, q, attempts, stamps)
     rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
     return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+
+
+async def _kept(
+    conn: Conn,
+    pool: asyncpg.Pool,
+    q: SeriesQuery,
+    bounds: tuple[datetime, datetime],
+    extent: Extent | None,
+    records_only: bool,
+) -> SeriesAnswer:
+    """The answer through the kept chunks (read.series_cache): only the buckets they do not hold are planned
+    (`plan_of`) and read; a long part in two halves on two connections of `pool` (read.series_halves)."""
+    start, end = bounds
+    buckets = await buckets_sliced(start, end, q.granularity, q.tz, q.now)
+    check_points(len(buckets), q.limit + 1 if q.group_by else 1)
+    ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
+    stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
+
+    async def planner(runs: list[tuple[int, int]]) -> SeriesPlan:
+        return await plan_of(buckets, runs, start, end, extent, records_only)
+
+    shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
+    fetch = functools.partial(_segments, conn, pool, ranking, q)
+    rows = await series_cache.read(conn, shape, buckets, planner, stamp, fetch, _kept_rank(conn, q))
+    return SeriesAnswer(start, end, buckets, await _series(conn, q, rows))
 
 
 def _kept_rank(conn: Conn, q: SeriesQuery) -> series_cache.Rank | None:
@@ -219,7 +243,7 @@ def statement(
     would find them (read.series_cache keeps its counts): listed instead of ranked."""
     args = Args()
     total = _total_source(q, args)
-    group = _group_source(q, args) if q.group_by else None
+    group = _group_source(q, args, ranked is None) if q.group_by else None
     parts: tuple[str, str | None, str]
     order = None  # group_by=provider: the answer's order from its sums (it ranks by the candidates' plan)
     if group is not None and q.group_by == "provider":
@@ -281,7 +305,9 @@ def _total_source(q: SeriesQuery, args: Args) -> _Source:
     return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", key, measure, True)
 
 
-def _group_source(q: SeriesQuery, args: Args) -> _Source:
+def _group_source(q: SeriesQuery, args: Args, ranks: bool = True) -> _Source:
+    """The groups' rows; `ranks` False: a statement given its groups (no `key_where`, which only ranking reads:
+    a parameter the text does not use would have no type)."""
     dim = q.group_by
     assert dim is not None
     measure = MEASURE.get(dim, ALL)
@@ -289,10 +315,8 @@ def _group_source(q: SeriesQuery, args: Args) -> _Source:
         return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE", measure=measure)
     me = args.add(q.user_id)
     if dim == "model":  # the user_model dimension: key = user_id || chr(31) || model
-        prefix = args.add(q.user_id + "\x1f")
-        return _Source(
-            "user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}", None, measure
-        )
+        mine = f"starts_with(a.key, {args.add(q.user_id + chr(31))})" if ranks else "FALSE"
+        return _Source("user_model", mine, DIM_KEY_SQL["user_model"], f"user_id = {me}", None, measure)
     # No dimension holds user x format or user x key: the plan recounts the records (records_only).
     return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}", None, measure)
 

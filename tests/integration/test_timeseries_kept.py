@@ -155,7 +155,9 @@ async def test_a_chunk_is_kept_and_then_served(settings: Settings, pg: asyncpg.C
         await _seed(views, 300)
         q = QUERIES[1]
 
-        async def counted(conn: Any, shape: Any, p: Any, stamps: Any, fetch: Any, rank: Any, _cache: Any = None) -> Any:
+        async def counted(
+            conn: Any, shape: Any, buckets: Any, planner: Any, stamp: Any, fetch: Any, rank: Any, _: Any = None
+        ) -> Any:
             async def fetch_counted(plan: Any, st: Any, segs: Any, ranked: Any) -> Any:
                 fetched.append(len(plan.buckets))
                 return await fetch(plan, st, segs, ranked)
@@ -165,7 +167,7 @@ async def test_a_chunk_is_kept_and_then_served(settings: Settings, pg: asyncpg.C
                 return await rank.count(plan, segs)
 
             ranks = series_cache.Rank(count_counted, rank.limit)
-            return await original(conn, shape, p, stamps, fetch_counted, ranks, cache)
+            return await original(conn, shape, buckets, planner, stamp, fetch_counted, ranks, cache)
 
         original = series_cache.read
         with pytest.MonkeyPatch.context() as m:
