@@ -165,6 +165,52 @@ def _boundary_steps(start: datetime, end: datetime, granularity: str, tz: ZoneIn
     raise AssertionError("unreachable: the boundary sources never end")
 
 
+# Bucket boundaries are instants the zone's wall clock fixes, whatever the range: they are found once per span of
+# this many seconds (UTC) and granularity and zone, and every range meeting the span reuses them (a dashboard's
+# range moves along by seconds; its boundaries are the same).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SPAN_S = {"15m": 2 * 86400, "hour": 8 * 86400, "day": 64 * 86400, "week": 448 * 86400, "month": 3660 * 86400}
+
+
+def _span_boundary_steps(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> Steps[list[datetime]]:
+    """`_boundary_steps` from the boundaries of each span the range meets, or (a span the direct search refuses or
+    cannot reach, e.g. before a zone's offsets were on the grid or past the year 9999) by that search itself."""
+    if granularity in _SPAN_S:
+        try:
+            return (yield from _from_spans(start, end, granularity, tz))
+        except (OverflowError, ValueError):  # PlanError included: the range itself may not meet the cause
+            pass
+    return (yield from _boundary_steps(start, end, granularity, tz))
+
+
+def _from_spans(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> Steps[list[datetime]]:
+    n = (start - EPOCH) // timedelta(seconds=_SPAN_S[granularity])
+    before = [b for b in _span_bounds(granularity, tz, n) if b <= start]
+    if not before:  # the bucket holding `start` began in the span before (no bucket is longer than a span)
+        before = [b for b in _span_bounds(granularity, tz, n - 1) if b <= start]
+    found = before[-1:]
+    if not found:
+        raise ValueError("no boundary in the span before")
+    while True:
+        yield
+        for b in _span_bounds(granularity, tz, n):
+            if b > start:
+                found.append(b)
+                if b > end:
+                    return found
+                if len(found) > MAX_BUCKETS:
+                    raise ValueError("too many buckets: the direct search says so")
+        n += 1
+
+
+@lru_cache(maxsize=512)  # at most 768 instants each (quarters): some megabytes
+def _span_bounds(granularity: str, tz: ZoneInfo, n: int) -> tuple[datetime, ...]:
+    """The boundaries `b` with `n * span <= b < (n + 1) * span` (seconds since the epoch)."""
+    lo = EPOCH + n * timedelta(seconds=_SPAN_S[granularity])
+    hi = lo + timedelta(seconds=_SPAN_S[granularity])
+    return tuple(b for b in _run(_boundary_steps(lo, hi - TICK, granularity, tz)) if lo <= b < hi)
+
+
 def _wall_starts(start: datetime, granularity: str, tz: ZoneInfo) -> Iterator[datetime]:
     """UTC quarters at which the wall clock reads a whole quarter or hour, from one at or before `start`."""
     minutes = _WALL_MINUTES[granularity]
@@ -329,7 +375,7 @@ def _bucket_steps(
     if end < start:
         raise PlanError("start_date must not be after end_date")
     try:
-        bounds = yield from _boundary_steps(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
+        bounds = yield from _span_boundary_steps(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
     except (OverflowError, ValueError) as exc:
         if isinstance(exc, PlanError):
             raise

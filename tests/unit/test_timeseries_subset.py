@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from usagestream.materializer.read.series_cache import segments
@@ -37,6 +37,7 @@ def _naive(p: SeriesPlan, keep: list[int]) -> SeriesPlan:
     return SeriesPlan(tuple(p.buckets[i] for i in keep), rows, slices)
 
 
+@settings(deadline=None)  # several plans of up to 400 days per case
 @given(
     zone=hs.sampled_from(["UTC", "Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe"]),
     granularity=hs.sampled_from(sorted(SPANS)),
