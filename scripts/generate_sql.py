@@ -500,6 +500,12 @@ def _timeseries() -> Entries:
         f"admin time series, the groups' requests per segment (kept ranking), group_by={q.group_by}",
         timeseries.count_statement(p, q, segs),
     )
+    bounds = ([q.start], [q.end])
+    yield _call(
+        "count_statement(plan(hour), q, segs, bounds)",
+        "the same in one statement with the kept chunks' guard (series_cache.guard_columns) of one chunk's bounds",
+        timeseries.count_statement(p, q, segs, bounds),
+    )
     ranking = plan(q.start, q.end, "month", UTC_ZONE, NEWEST, extent)
     yield _call(
         "statement(plan(hour), plan(month), q, None, None, segs, ranked)",

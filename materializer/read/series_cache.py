@@ -37,13 +37,20 @@ MAX_BYTES = 64 << 20
 # the same as a range moves along (a day of hours, about a month of days).
 CHUNK_S = {"15m": 6 * 3600, "hour": 86400, "day": 32 * 86400, "week": 366 * 86400, "month": 3660 * 86400}
 
-GUARD_SQL = (
-    "SELECT (SELECT oid FROM pg_database WHERE datname = current_database()),"
-    " (SELECT value FROM meta WHERE key = 'records_cutoff'), pg_relation_filenode('usage_agg'),"
-    " pg_relation_filenode('completed_times_revs'),"
-    f" ARRAY(SELECT {revsum('d.lo', 'd.hi')} FROM unnest($1::timestamptz[], $2::timestamptz[])"
-    " WITH ORDINALITY AS d(lo, hi, i) ORDER BY d.i)"
-)
+
+def guard_columns(lo: str, hi: str) -> str:
+    """The guard's five columns (the database's oid, the records cut-off, two file nodes, the chunks' revisions)
+    for the chunks' bounds in the array parameters `lo` and `hi`."""
+    return (
+        "(SELECT oid FROM pg_database WHERE datname = current_database()),"
+        " (SELECT value FROM meta WHERE key = 'records_cutoff'), pg_relation_filenode('usage_agg'),"
+        " pg_relation_filenode('completed_times_revs'),"
+        f" ARRAY(SELECT {revsum('d.lo', 'd.hi')} FROM unnest({lo}::timestamptz[], {hi}::timestamptz[])"
+        " WITH ORDINALITY AS d(lo, hi, i) ORDER BY d.i)"
+    )
+
+
+GUARD_SQL = "SELECT " + guard_columns("$1", "$2")
 
 Row = tuple[str | None, tuple[bytes, ...], bool]  # a series' key, its points' parts, whether it counts anything
 # Reads the buckets of a plan (re-indexed from 0) with their stamps and segment numbers, and the groups in order if
@@ -56,6 +63,10 @@ Fetch = Callable[
 # Counts the requests of every group in the buckets of a plan (re-indexed from 0) per segment number: rows
 # (segment, key, requests); a pair absent counts none.
 Count = Callable[[SeriesPlan, list[int]], Awaitable[list[tuple[int, str, int]]]]
+# The same, in one statement with the guard of the chunks' bounds (`guard_columns`): (its five columns, the rows).
+Guarded = Callable[
+    [SeriesPlan, list[int], list[Any], list[Any]], Awaitable[tuple[tuple[Any, ...], list[tuple[int, str, int]]]]
+]
 # Plans what counts the buckets of ascending, disjoint index ranges of a series, indexed from 0 in that order
 # (usagestream.timeseries.plan_of): only the buckets no kept chunk holds are planned.
 Planner = Callable[[list[tuple[int, int]]], Awaitable[SeriesPlan]]
@@ -66,6 +77,7 @@ class Rank:
     """A ranking kept beside the chunks: how to count the groups' requests, and how many groups the series shows."""
 
     count: Count
+    guarded: Guarded
     limit: int
 
 
@@ -167,7 +179,15 @@ async def read(
     kept = [k for k, s in enumerate(segs) if s.kept]
     lo = [buckets[segs[k].lo].start for k in kept]
     hi = [buckets[segs[k].hi - 1].end for k in kept]
-    db, cut, agg, revs, sums = await fetch_one(conn, GUARD_SQL, lo, hi)
+    always = [k for k, s in enumerate(segs) if not s.kept]  # counted fresh in every read
+    fresh_counts: dict[int, dict[str, int]] = {}
+    if rank is not None and always:  # counted in the guard's statement: one round trip less
+        part, numbers = await _part(planner, segs, always)
+        guard, rows = await rank.guarded(part, numbers, lo, hi)
+        fresh_counts = _by_segment(always, rows)
+    else:
+        guard = tuple(await fetch_one(conn, GUARD_SQL, lo, hi))
+    db, cut, agg, revs, sums = guard
     names = {
         k: (db, cut, agg, revs, shape, a, z, segs[k].hi - segs[k].lo) for k, a, z in zip(kept, lo, hi, strict=True)
     }
@@ -178,6 +198,7 @@ async def read(
         counts: dict[int, dict[str, int]] = {}
     else:
         counts = {k: h.counts for k, h in found.items() if h.counts is not None}
+        counts.update(fresh_counts)
         counts.update(await _counted(planner, segs, [k for k in range(len(segs)) if k not in counts], rank.count))
         ranked = top(counts.values(), rank.limit)
         keys = (*ranked, OTHER)
@@ -214,8 +235,13 @@ async def _counted(planner: Planner, segs: list[Segment], which: list[int], coun
     if not which:
         return {}
     part, numbers = await _part(planner, segs, which)
+    return _by_segment(which, await count(part, numbers))
+
+
+def _by_segment(which: list[int], rows: list[tuple[int, str, int]]) -> dict[int, dict[str, int]]:
+    """Count rows (segment, key, requests) as each segment of `which`'s requests by key (empty: none)."""
     out: dict[int, dict[str, int]] = {k: {} for k in which}
-    for seg, key, n in await count(part, numbers):
+    for seg, key, n in rows:
         out[seg][key] = n
     return out
 

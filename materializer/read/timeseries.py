@@ -189,13 +189,22 @@ def _kept_rank(conn: Conn, q: SeriesQuery) -> series_cache.Rank | None:
     group_by=user, whose ranking also reads which users exist (entities, which no hour's revision follows)."""
     if q.group_by is None or q.group_by == "user":
         return None
-    return series_cache.Rank(functools.partial(_counts, conn, q), q.limit)
+    return series_cache.Rank(functools.partial(_counts, conn, q), functools.partial(_guarded, conn, q), q.limit)
 
 
 async def _counts(conn: Conn, q: SeriesQuery, p: SeriesPlan, segs: list[int]) -> list[tuple[int, str, int]]:
     """The requests of every group per segment of `p`'s buckets (read.series_cache.Count)."""
     counting = count_statement(p, q, segs)
     return [(r[0], r[1], r[2]) for r in await conn.fetch(counting.text, *counting.args)]
+
+
+async def _guarded(
+    conn: Conn, q: SeriesQuery, p: SeriesPlan, segs: list[int], lo: list[datetime], hi: list[datetime]
+) -> tuple[tuple[Any, ...], list[tuple[int, str, int]]]:
+    """`_counts` in one statement with the kept chunks' guard (read.series_cache.Guarded)."""
+    counting = count_statement(p, q, segs, (lo, hi))
+    row = await fetch_one(conn, counting.text, *counting.args)
+    return tuple(row[:5]), list(zip(row[5], row[6], row[7], strict=True))
 
 
 async def _segments(
@@ -522,18 +531,27 @@ def _statement(
     return f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})", _summed(group, "t", span_p), totals
 
 
-def count_statement(p: SeriesPlan, q: SeriesQuery, segs: list[int]) -> Statement:
+def count_statement(
+    p: SeriesPlan, q: SeriesQuery, segs: list[int], guard: tuple[list[datetime], list[datetime]] | None = None
+) -> Statement:
     """Per segment `segs[i]` of the buckets `i` of `p` and group, the requests that rank the groups (requests as
     the grouping counts them: slot 0 of its measure), over the same rows and record slices as the points: the sums
-    of a range's parts add up to the statement's ranking (usagestream/series_rank.py)."""
+    of a range's parts add up to the statement's ranking (usagestream/series_rank.py). Rows (segment, key,
+    requests); with `guard` (the kept chunks' bounds), one row: the guard's five columns
+    (read.series_cache.guard_columns), then the segments, keys and requests as three arrays."""
     args = Args()
+    bounds = (args.add(guard[0]), args.add(guard[1])) if guard is not None else None
     group = _group_source(q, args)
     sg = f"sg AS (SELECT x.i - 1 AS i, x.seg FROM unnest({args.add(segs)}::int4[]) WITH ORDINALITY AS x(seg, i))"
-    return args.statement(
-        f"WITH {_sources(p, 'rp', 're', args)}, {sg} SELECT sg.seg, g.key, sum(g.n_all)::bigint AS n"
-        f" FROM ({_union(group, None, _span(p, args), 'rp', 're')}) g JOIN sg ON sg.i = g.i GROUP BY 1, 2"
-        " HAVING sum(g.n_all) <> 0"
+    counted = (
+        f"SELECT sg.seg, g.key, sum(g.n_all)::bigint AS n FROM ({_union(group, None, _span(p, args), 'rp', 're')}) g"
+        " JOIN sg ON sg.i = g.i GROUP BY 1, 2 HAVING sum(g.n_all) <> 0"
     )
+    head = f"WITH {_sources(p, 'rp', 're', args)}, {sg}"
+    if bounds is None:
+        return args.statement(f"{head} {counted}")
+    arrays = ", ".join(f"ARRAY(SELECT c.{col} FROM c ORDER BY c.seg, c.key)" for col in ("seg", "key", "n"))
+    return args.statement(f"{head}, c AS ({counted}) SELECT {series_cache.guard_columns(*bounds)}, {arrays}")
 
 
 def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:

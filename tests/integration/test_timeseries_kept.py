@@ -158,15 +158,22 @@ async def test_a_chunk_is_kept_and_then_served(settings: Settings, pg: asyncpg.C
         async def counted(
             conn: Any, shape: Any, buckets: Any, planner: Any, stamp: Any, fetch: Any, rank: Any, _: Any = None
         ) -> Any:
+            fetched.append(0)
+            counted_buckets.append(0)
+
             async def fetch_counted(plan: Any, st: Any, segs: Any, ranked: Any) -> Any:
-                fetched.append(len(plan.buckets))
+                fetched[-1] += len(plan.buckets)
                 return await fetch(plan, st, segs, ranked)
 
             async def count_counted(plan: Any, segs: Any) -> Any:
-                counted_buckets.append(len(plan.buckets))
+                counted_buckets[-1] += len(plan.buckets)
                 return await rank.count(plan, segs)
 
-            ranks = series_cache.Rank(count_counted, rank.limit)
+            async def guarded_counted(plan: Any, segs: Any, lo: Any, hi: Any) -> Any:
+                counted_buckets[-1] += len(plan.buckets)
+                return await rank.guarded(plan, segs, lo, hi)
+
+            ranks = series_cache.Rank(count_counted, guarded_counted, rank.limit)
             return await original(conn, shape, buckets, planner, stamp, fetch_counted, ranks, cache)
 
         original = series_cache.read
