@@ -27,6 +27,7 @@ from usagestream.http.redis_live import LiveSet
 from usagestream.http.routes import setup_routes
 from usagestream.http.store import Reads
 from usagestream.materializer.pg_pool import create_pool
+from usagestream.materializer.read import series_cache
 from usagestream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def _postgres(factory: StoreFactory | None) -> CleanupCtx:
         )
         app[POOL] = pool
         app[PLANNED] = planned
+        series_cache.CACHE.resize(app[SETTINGS].series_cache_mb << 20)
         app[STORE] = factory(pool, app[SETTINGS]) if factory is not None else _read_store(pool, planned, app[SETTINGS])
         try:
             yield

@@ -492,6 +492,26 @@ def _timeseries() -> Entries:
             f"admin time series per segment, group_by={q.group_by}",
             timeseries.statement(p, ranking, q, None, None, list(range(len(p.buckets)))),
         )
+    q = _series_queries()[1]  # the ranking kept beside the chunks: counted per segment, then listed
+    p = plan(q.start, q.end, "hour", UTC_ZONE, NEWEST, extent)
+    segs = list(range(len(p.buckets)))
+    yield _call(
+        "count_statement(plan(hour), q, segs)",
+        f"admin time series, the groups' requests per segment (kept ranking), group_by={q.group_by}",
+        timeseries.count_statement(p, q, segs),
+    )
+    bounds = ([q.start], [q.end])
+    yield _call(
+        "count_statement(plan(hour), q, segs, bounds)",
+        "the same in one statement with the kept chunks' guard (series_cache.guard_columns) of one chunk's bounds",
+        timeseries.count_statement(p, q, segs, bounds),
+    )
+    ranking = plan(q.start, q.end, "month", UTC_ZONE, NEWEST, extent)
+    yield _call(
+        "statement(plan(hour), plan(month), q, None, None, segs, ranked)",
+        f"admin time series per segment, the groups listed (kept ranking), group_by={q.group_by}",
+        timeseries.statement(p, ranking, q, None, None, segs, ["model-a", "model-b"]),
+    )
 
 
 # --- the /api/admin/stats/* family and the dashboard ----------------------------------------------------------------

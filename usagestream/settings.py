@@ -72,6 +72,9 @@ class Settings:
     # Redis connections the API process holds at most (the feed's subscription holds one of them); a command
     # waits for a free one rather than opening another.
     api_redis_max_connections: int = 16
+    # The time series' closed chunks kept in the API process (materializer/read/series_cache.py), at most about
+    # this many MiB of their points and counts (the least recently used go first; 0 keeps none).
+    series_cache_mb: int = 64
 
     # Retention (0 = keep forever): request bodies/headers cleared, records dropped after this many days.
     # Aggregates are kept forever either way (materializer/ops/retention.py, docs/design.md "Retention").
@@ -120,6 +123,8 @@ class Settings:
             raise ConfigError("USAGESTREAM_FEED_RECHECK_S must be a finite number > 0")
         if self.api_redis_max_connections < 2:
             raise ConfigError("USAGESTREAM_API_REDIS_MAX_CONNECTIONS must be >= 2 (the feed's subscription holds one)")
+        if not 0 <= self.series_cache_mb <= 1 << 20:
+            raise ConfigError("USAGESTREAM_SERIES_CACHE_MB must be between 0 (keep no chunk) and 1048576")
 
     def _check_retention(self) -> None:
         for name in ("retention_bodies_days", "retention_records_days"):

@@ -165,6 +165,52 @@ def _boundary_steps(start: datetime, end: datetime, granularity: str, tz: ZoneIn
     raise AssertionError("unreachable: the boundary sources never end")
 
 
+# Bucket boundaries are instants the zone's wall clock fixes, whatever the range: they are found once per span of
+# this many seconds (UTC) and granularity and zone, and every range meeting the span reuses them (a dashboard's
+# range moves along by seconds; its boundaries are the same).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SPAN_S = {"15m": 2 * 86400, "hour": 8 * 86400, "day": 64 * 86400, "week": 448 * 86400, "month": 3660 * 86400}
+
+
+def _span_boundary_steps(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> Steps[list[datetime]]:
+    """`_boundary_steps` from the boundaries of each span the range meets, or (a span the direct search refuses or
+    cannot reach, e.g. before a zone's offsets were on the grid or past the year 9999) by that search itself."""
+    if granularity in _SPAN_S:
+        try:
+            return (yield from _from_spans(start, end, granularity, tz))
+        except (OverflowError, ValueError):  # PlanError included: the range itself may not meet the cause
+            pass
+    return (yield from _boundary_steps(start, end, granularity, tz))
+
+
+def _from_spans(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> Steps[list[datetime]]:
+    n = (start - EPOCH) // timedelta(seconds=_SPAN_S[granularity])
+    before = [b for b in _span_bounds(granularity, tz, n) if b <= start]
+    if not before:  # the bucket holding `start` began in the span before (no bucket is longer than a span)
+        before = [b for b in _span_bounds(granularity, tz, n - 1) if b <= start]
+    found = before[-1:]
+    if not found:
+        raise ValueError("no boundary in the span before")
+    while True:
+        yield
+        for b in _span_bounds(granularity, tz, n):
+            if b > start:
+                found.append(b)
+                if b > end:
+                    return found
+                if len(found) > MAX_BUCKETS:
+                    raise ValueError("too many buckets: the direct search says so")
+        n += 1
+
+
+@lru_cache(maxsize=512)  # at most 768 instants each (quarters): some megabytes
+def _span_bounds(granularity: str, tz: ZoneInfo, n: int) -> tuple[datetime, ...]:
+    """The boundaries `b` with `n * span <= b < (n + 1) * span` (seconds since the epoch)."""
+    lo = EPOCH + n * timedelta(seconds=_SPAN_S[granularity])
+    hi = lo + timedelta(seconds=_SPAN_S[granularity])
+    return tuple(b for b in _run(_boundary_steps(lo, hi - TICK, granularity, tz)) if lo <= b < hi)
+
+
 def _wall_starts(start: datetime, granularity: str, tz: ZoneInfo) -> Iterator[datetime]:
     """UTC quarters at which the wall clock reads a whole quarter or hour, from one at or before `start`."""
     minutes = _WALL_MINUTES[granularity]
@@ -299,21 +345,60 @@ def _plan_steps(
     extent: Extent | None,
     records_only: bool,
 ) -> Steps[SeriesPlan]:
+    buckets = yield from _bucket_steps(start, end, granularity, tz, now)
+    return (yield from _count_steps(buckets, [(0, len(buckets))], start, end, extent, records_only))
+
+
+async def buckets_sliced(
+    start: datetime, end: datetime, granularity: str, tz: ZoneInfo, now: datetime
+) -> tuple[Bucket, ...]:
+    """The buckets of `plan` alone (what counts each is planned by `plan_of`), handing the event loop back."""
+    return await _drive(_bucket_steps(start, end, granularity, tz, now), hand_back=True)
+
+
+async def plan_of(
+    buckets: Sequence[Bucket],
+    runs: Sequence[tuple[int, int]],
+    start: datetime,
+    end: datetime,
+    extent: Extent | None,
+    records_only: bool = False,
+) -> SeriesPlan:
+    """`subset(plan(...), runs)` for the buckets `buckets_sliced` found over the same arguments: only the buckets
+    of `runs` are counted (a series' kept chunks need no plan, materializer/read/series_cache.py)."""
+    return await _drive(_count_steps(buckets, runs, start, end, extent, records_only), hand_back=True)
+
+
+def _bucket_steps(
+    start: datetime, end: datetime, granularity: str, tz: ZoneInfo, now: datetime
+) -> Steps[tuple[Bucket, ...]]:
     if end < start:
         raise PlanError("start_date must not be after end_date")
     try:
-        bounds = yield from _boundary_steps(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
+        bounds = yield from _span_boundary_steps(start.astimezone(UTC), end.astimezone(UTC), granularity, tz)
     except (OverflowError, ValueError) as exc:
         if isinstance(exc, PlanError):
             raise
         raise PlanError("the range's buckets reach beyond the years 1 to 9999: choose a narrower range") from exc
     after = end + TICK
-    buckets = tuple(
+    return tuple(
         Bucket(lo, hi, lo < start or hi > after or hi > now) for lo, hi in zip(bounds, bounds[1:], strict=False)
     )
+
+
+def _count_steps(
+    buckets: Sequence[Bucket],
+    runs: Sequence[tuple[int, int]],
+    start: datetime,
+    end: datetime,
+    extent: Extent | None,
+    records_only: bool,
+) -> Steps[SeriesPlan]:
+    """What counts the buckets of the ascending, disjoint index ranges `runs`, indexed from 0 in that order."""
     rows: list[tuple[int, int, datetime]] = []
     slices: list[tuple[int, datetime, datetime]] = []
-    for i, bucket in enumerate(buckets if extent is not None else ()):
+    chosen = tuple(b for lo, hi in runs for b in buckets[lo:hi])
+    for i, bucket in enumerate(chosen if extent is not None else ()):
         assert extent is not None
         if i and not i % (STEP // 10):
             yield  # a bucket's count is costlier than a boundary (a stored month checks its days)
@@ -326,7 +411,7 @@ def _plan_steps(
             rows.append((i, grain, bucket.start))
         else:
             _count(i, span, extent, rows, slices)
-    return SeriesPlan(buckets, tuple(rows), tuple(slices))
+    return SeriesPlan(chosen, tuple(rows), tuple(slices))
 
 
 def _whole_row(b: Bucket, span: tuple[datetime, datetime], ext: Extent) -> int | None:

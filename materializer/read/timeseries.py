@@ -32,9 +32,11 @@ from usagestream.timeseries import (
     Extent,
     PlanError,
     SeriesPlan,
+    buckets_sliced,
     check_points,
     part,
     plan,
+    plan_of,
     plan_sliced,
     runs,
 )
@@ -138,6 +140,8 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
     `pool`, a long series may read half its buckets on a second connection of it (read.series_halves)."""
     start, end, extent = await _extent(conn, q, tz_name)
     records_only = q.user_id is not None and q.group_by in ("api_format", "api_key")
+    if pool is not None and q.group_by != "provider":  # provider: its attempts carry no hour revision of their own
+        return await _kept(conn, pool, q, (start, end), extent, records_only)
     # Planning up to MAX_BUCKETS buckets is pure Python for up to hundreds of milliseconds: in slices of the loop.
     p = await plan_sliced(start, end, q.granularity, q.tz, q.now, extent, records_only)
     check_points(len(p.buckets), q.limit + 1 if q.group_by else 1)
@@ -149,15 +153,58 @@ async def timeseries(conn: Conn, q: SeriesQuery, tz_name: str, pool: asyncpg.Poo
         attempts = (a_plan, _rank_plan(start, end, q, a_extent, False))
     ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
     stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
-    if pool is not None and attempts is None:  # provider: its attempts carry no hour revision of their own
-        shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
-        fetch = functools.partial(_segments, conn, pool, ranking, q)
-        rows = await series_cache.read(conn, shape, p, stamp, fetch)
-        return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
     stamps = await map_sliced(stamp, p.buckets)
     whole = statement(p, ranking, q, attempts, stamps)
     rows = [(r[0], (r[1],), r[2]) for r in await conn.fetch(whole.text, *whole.args)]  # key, points, counts
     return SeriesAnswer(start, end, p.buckets, await _series(conn, q, rows))
+
+
+async def _kept(
+    conn: Conn,
+    pool: asyncpg.Pool,
+    q: SeriesQuery,
+    bounds: tuple[datetime, datetime],
+    extent: Extent | None,
+    records_only: bool,
+) -> SeriesAnswer:
+    """The answer through the kept chunks (read.series_cache): only the buckets they do not hold are planned
+    (`plan_of`) and read; a long part in two halves on two connections of `pool` (read.series_halves)."""
+    start, end = bounds
+    buckets = await buckets_sliced(start, end, q.granularity, q.tz, q.now)
+    check_points(len(buckets), q.limit + 1 if q.group_by else 1)
+    ranking = _rank_plan(start, end, q, extent, records_only) if q.group_by else None
+    stamp: Callable[[Bucket], str] = lambda b: b.start.astimezone(q.tz).isoformat()  # noqa: E731
+
+    async def planner(runs: list[tuple[int, int]]) -> SeriesPlan:
+        return await plan_of(buckets, runs, start, end, extent, records_only)
+
+    shape = (q.granularity, q.tz.key, q.user_id, q.group_by, q.limit)
+    fetch = functools.partial(_segments, conn, pool, ranking, q)
+    rows = await series_cache.read(conn, shape, buckets, planner, stamp, fetch, _kept_rank(conn, q))
+    return SeriesAnswer(start, end, buckets, await _series(conn, q, rows))
+
+
+def _kept_rank(conn: Conn, q: SeriesQuery) -> series_cache.Rank | None:
+    """The groups' ranking kept beside the chunks (read.series_cache), counted by `count_statement`; not for
+    group_by=user, whose ranking also reads which users exist (entities, which no hour's revision follows)."""
+    if q.group_by is None or q.group_by == "user":
+        return None
+    return series_cache.Rank(functools.partial(_counts, conn, q), functools.partial(_guarded, conn, q), q.limit)
+
+
+async def _counts(conn: Conn, q: SeriesQuery, p: SeriesPlan, segs: list[int]) -> list[tuple[int, str, int]]:
+    """The requests of every group per segment of `p`'s buckets (read.series_cache.Count)."""
+    counting = count_statement(p, q, segs)
+    return [(r[0], r[1], r[2]) for r in await conn.fetch(counting.text, *counting.args)]
+
+
+async def _guarded(
+    conn: Conn, q: SeriesQuery, p: SeriesPlan, segs: list[int], lo: list[datetime], hi: list[datetime]
+) -> tuple[tuple[Any, ...], list[tuple[int, str, int]]]:
+    """`_counts` in one statement with the kept chunks' guard (read.series_cache.Guarded)."""
+    counting = count_statement(p, q, segs, (lo, hi))
+    row = await fetch_one(conn, counting.text, *counting.args)
+    return tuple(row[:5]), list(zip(row[5], row[6], row[7], strict=True))
 
 
 async def _segments(
@@ -168,16 +215,18 @@ async def _segments(
     p: SeriesPlan,
     stamps: list[str],
     segs: list[int],
+    ranked: tuple[str, ...] | None,
 ) -> list[tuple[Any, int, tuple[bytes, ...], bool]]:
     """The points of `p`'s buckets per segment `segs` (read.series_cache.Fetch): a long plan as two halves read
-    at once (read.series_halves), else in one statement."""
+    at once (read.series_halves), else in one statement; `ranked`: the groups in order, if known."""
     cut = series_halves.split_at(len(p.buckets))
     async with series_halves.second(conn, pool if cut is not None else None) as other:
         if other is None or cut is None:
-            whole = statement(p, ranking, q, None, stamps, segs)
+            whole = statement(p, ranking, q, None, stamps, segs, ranked)
             return [(r[0], r[1], (r[2],), r[3]) for r in await conn.fetch(whole.text, *whole.args)]
         halves = [
-            statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi], segs[lo:hi]) for lo, hi in _halves(p, cut)
+            statement(part(p, lo, hi), ranking, q, None, stamps[lo:hi], segs[lo:hi], ranked)
+            for lo, hi in _halves(p, cut)
         ]
         return await series_halves.both_segments(conn, other, halves)
 
@@ -193,22 +242,24 @@ def statement(
     attempts: tuple[SeriesPlan, SeriesPlan] | None = None,
     stamps: Sequence[str] | None = None,
     segs: list[int] | None = None,
+    ranked: Sequence[str] | None = None,
 ) -> Statement:
     """The one statement of a series (rendered in materializer/sql/read.timeseries.sql): per bucket of `p`, the
     points' JSON text of the scope's totals and, grouped, of the top groups ranked over `ranking` (another cover
     of the range, see `_rank_plan`); group_by=provider also needs the candidates' plan and its ranking plan
     (`attempts`). `stamps`: each bucket's start as written in the answer (computed here if not given). `segs`: the
-    points per segment of buckets (series_points.statement)."""
+    points per segment of buckets (series_points.statement). `ranked`: the top groups in order, as the ranking
+    would find them (read.series_cache keeps its counts): listed instead of ranked."""
     args = Args()
     total = _total_source(q, args)
-    group = _group_source(q, args) if q.group_by else None
+    group = _group_source(q, args, ranked is None) if q.group_by else None
     parts: tuple[str, str | None, str]
     order = None  # group_by=provider: the answer's order from its sums (it ranks by the candidates' plan)
     if group is not None and q.group_by == "provider":
         assert attempts is not None, "group_by=provider needs the candidates' plans"
         parts = _provider_statement(p, attempts[0], attempts[1], total, group, q, args)
     else:
-        parts = _statement(p, ranking, total, group, q, args)
+        parts = _statement(p, ranking, total, group, q, args, ranked)
         order = "t"
     if stamps is None:
         stamps = [b.start.astimezone(q.tz).isoformat() for b in p.buckets]
@@ -263,7 +314,9 @@ def _total_source(q: SeriesQuery, args: Args) -> _Source:
     return _Source("user", f"a.key = {me}", "user_id", f"user_id = {me}", key, measure, True)
 
 
-def _group_source(q: SeriesQuery, args: Args) -> _Source:
+def _group_source(q: SeriesQuery, args: Args, ranks: bool = True) -> _Source:
+    """The groups' rows; `ranks` False: a statement given its groups (no `key_where`, which only ranking reads:
+    a parameter the text does not use would have no type)."""
     dim = q.group_by
     assert dim is not None
     measure = MEASURE.get(dim, ALL)
@@ -271,10 +324,8 @@ def _group_source(q: SeriesQuery, args: Args) -> _Source:
         return _Source(dim, "TRUE", DIM_KEY_SQL[dim], "TRUE", measure=measure)
     me = args.add(q.user_id)
     if dim == "model":  # the user_model dimension: key = user_id || chr(31) || model
-        prefix = args.add(q.user_id + "\x1f")
-        return _Source(
-            "user_model", f"starts_with(a.key, {prefix})", DIM_KEY_SQL["user_model"], f"user_id = {me}", None, measure
-        )
+        mine = f"starts_with(a.key, {args.add(q.user_id + chr(31))})" if ranks else "FALSE"
+        return _Source("user_model", mine, DIM_KEY_SQL["user_model"], f"user_id = {me}", None, measure)
     # No dimension holds user x format or user x key: the plan recounts the records (records_only).
     return _Source(dim, "FALSE", DIM_KEY_SQL[dim], f"user_id = {me}", None, measure)
 
@@ -438,10 +489,16 @@ def _provider_statement(
 
 
 def _statement(
-    p: SeriesPlan, ranking: SeriesPlan | None, total: _Source, group: _Source | None, q: SeriesQuery, args: Args
+    p: SeriesPlan,
+    ranking: SeriesPlan | None,
+    total: _Source,
+    group: _Source | None,
+    q: SeriesQuery,
+    args: Args,
+    ranked: Sequence[str] | None = None,
 ) -> tuple[str, str | None, str]:
     """(head, grouped or None, totals) as `series_points.statement` takes them; grouped, the head also ranks the
-    top groups into `t(key, ord)`."""
+    top groups into `t(key, ord)` (or, given them `ranked`, lists them: no ranking to plan or run)."""
     one, many = _split(p)
     span_p = _span(many, args)
     head = f"WITH {_sources(many, 'p', 'e', args)}, {_runs(many, args)}, {_plan_rows(one, 'p1', args)}"
@@ -455,6 +512,9 @@ def _statement(
         totals = f"SELECT i, {sums} FROM ({stored}) s GROUP BY 1"
     if group is None or ranking is None:
         return head, None, totals
+    if ranked is not None:
+        listed = f"t AS (SELECT * FROM unnest({args.add(list(ranked))}::text[]) WITH ORDINALITY AS x(key, ord))"
+        return f"{head}, {listed}", _summed(group, "t", span_p), totals
     live = ""
     if group.dim == "user":  # as /aggregation/stats?group_by=user: only existing users rank
         live = (
@@ -469,6 +529,29 @@ def _statement(
         f" ORDER BY ord LIMIT {args.add(q.limit)}"
     )
     return f"{head}, {_sources(ranking, 'rp', 're', args)}, t AS ({top})", _summed(group, "t", span_p), totals
+
+
+def count_statement(
+    p: SeriesPlan, q: SeriesQuery, segs: list[int], guard: tuple[list[datetime], list[datetime]] | None = None
+) -> Statement:
+    """Per segment `segs[i]` of the buckets `i` of `p` and group, the requests that rank the groups (requests as
+    the grouping counts them: slot 0 of its measure), over the same rows and record slices as the points: the sums
+    of a range's parts add up to the statement's ranking (usagestream/series_rank.py). Rows (segment, key,
+    requests); with `guard` (the kept chunks' bounds), one row: the guard's five columns
+    (read.series_cache.guard_columns), then the segments, keys and requests as three arrays."""
+    args = Args()
+    bounds = (args.add(guard[0]), args.add(guard[1])) if guard is not None else None
+    group = _group_source(q, args)
+    sg = f"sg AS (SELECT x.i - 1 AS i, x.seg FROM unnest({args.add(segs)}::int4[]) WITH ORDINALITY AS x(seg, i))"
+    counted = (
+        f"SELECT sg.seg, g.key, sum(g.n_all)::bigint AS n FROM ({_union(group, None, _span(p, args), 'rp', 're')}) g"
+        " JOIN sg ON sg.i = g.i GROUP BY 1, 2 HAVING sum(g.n_all) <> 0"
+    )
+    head = f"WITH {_sources(p, 'rp', 're', args)}, {sg}"
+    if bounds is None:
+        return args.statement(f"{head} {counted}")
+    arrays = ", ".join(f"ARRAY(SELECT c.{col} FROM c ORDER BY c.seg, c.key)" for col in ("seg", "key", "n"))
+    return args.statement(f"{head}, c AS ({counted}) SELECT {series_cache.guard_columns(*bounds)}, {arrays}")
 
 
 def _plan_rows(p: SeriesPlan, name: str, args: Args) -> str:

@@ -142,30 +142,87 @@ async def test_retention_and_truncate_are_not_served_from_kept_chunks(
 
 
 async def test_a_chunk_is_kept_and_then_served(settings: Settings, pg: asyncpg.Connection) -> None:
-    """The second read of a range takes its closed chunks from the process, not from PostgreSQL."""
+    """The second read of a range takes its closed chunks and their ranking from the process, not from PostgreSQL;
+    after a batch into the open bucket, a read again reads only the buckets the chunks do not hold."""
     cache = series_cache.Cache()
     s = replace(settings, timezone=ZONE)
     await pg.execute(EMPTY)
     pool = await create_pool(s, custom_plans=True)
     fetched: list[int] = []
+    counted_buckets: list[int] = []
     try:
-        await _seed(PgViews(pool, s), 300)
+        views = PgViews(pool, s)
+        await _seed(views, 300)
         q = QUERIES[1]
 
-        async def counted(conn: Any, shape: Any, p: Any, stamps: Any, fetch: Any, _cache: Any = None) -> Any:
-            async def fetch_counted(plan: Any, st: Any, segs: Any) -> Any:
-                fetched.append(len(plan.buckets))
-                return await fetch(plan, st, segs)
+        async def counted(
+            conn: Any, shape: Any, buckets: Any, planner: Any, stamp: Any, fetch: Any, rank: Any, _: Any = None
+        ) -> Any:
+            fetched.append(0)
+            counted_buckets.append(0)
 
-            return await original(conn, shape, p, stamps, fetch_counted, cache)
+            async def fetch_counted(plan: Any, st: Any, segs: Any, ranked: Any) -> Any:
+                fetched[-1] += len(plan.buckets)
+                return await fetch(plan, st, segs, ranked)
+
+            async def count_counted(plan: Any, segs: Any) -> Any:
+                counted_buckets[-1] += len(plan.buckets)
+                return await rank.count(plan, segs)
+
+            async def guarded_counted(plan: Any, segs: Any, lo: Any, hi: Any) -> Any:
+                counted_buckets[-1] += len(plan.buckets)
+                return await rank.guarded(plan, segs, lo, hi)
+
+            ranks = series_cache.Rank(count_counted, guarded_counted, rank.limit)
+            return await original(conn, shape, buckets, planner, stamp, fetch_counted, ranks, cache)
 
         original = series_cache.read
         with pytest.MonkeyPatch.context() as m:
             m.setattr(series_cache, "read", counted)
             first = series_json(await read(pool, q, ZONE), q)
             second = series_json(await read(pool, q, ZONE), q)
+            await _requests(views, "m-b", [NOW - timedelta(seconds=1)])  # a batch into the open bucket (the top model)
+            third = series_json(await read(pool, q, ZONE), q)
         assert first == second
-        assert fetched[0] > 24 * 7  # the first read reads every bucket
-        assert fetched[1] <= 25  # the second only its partial first bucket and its last chunk (a day of hours)
+        async with pg.transaction(isolation="repeatable_read", readonly=True):
+            assert third == series_json(await timeseries(pg, q, ZONE, None), q)
+        assert third != second
+        assert fetched[0] == counted_buckets[0] > 24 * 7  # the first read reads and counts every bucket
+        # The others only the range's partial first and last buckets (the last day's chunk has no closed hour).
+        assert fetched[1:] == counted_buckets[1:] == [2, 2]
+    finally:
+        await pool.close()
+
+
+async def _requests(views: PgViews, model: str, times: list[datetime]) -> None:
+    await views.apply([(0, _event(str(uuid.uuid4()), 1, t, model, 10, "completed")) for t in times], [])
+
+
+async def test_the_kept_ranking_follows_late_events_and_the_cut_ends(
+    settings: Settings, pg: asyncpg.Connection
+) -> None:
+    """The groups' ranking comes from the kept chunks' counts and the fresh ones of the other buckets: a model that
+    ranks only through the range's cut first bucket, or only through late events into a kept chunk's hours, is
+    ranked as a read without kept chunks ranks it."""
+    s = replace(settings, timezone=ZONE)
+    await pg.execute(EMPTY)
+    pool = await create_pool(s, custom_plans=True)
+    try:
+        views = PgViews(pool, s)
+        await _seed(views, 300)  # about 100 requests of each of m-a, m-b, m-c over eight days
+        q = QUERIES[0]  # hourly from START + 13 s, the two top models
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(series_cache, "CACHE", series_cache.Cache())
+            await _same(pool, pg)
+            # m-x: before the range (not counted), then in its cut first bucket only: first of the ranking.
+            await _requests(views, "m-x", [START + timedelta(seconds=5 + i) for i in range(8)])
+            await _same(pool, pg)
+            await _requests(views, "m-x", [START + timedelta(seconds=20 + i) for i in range(150)])
+            await _same(pool, pg)
+            assert [x.key for x in (await read(pool, q, ZONE)).series][:1] == ["m-x"]
+            # m-y: late events into a closed hour of a kept chunk, enough to rank second.
+            await _requests(views, "m-y", [START + timedelta(hours=50, seconds=i) for i in range(140)])
+            await _same(pool, pg)
+            assert [x.key for x in (await read(pool, q, ZONE)).series][:2] == ["m-x", "m-y"]
     finally:
         await pool.close()

@@ -21,6 +21,8 @@ from usagestream.timeseries import (
     SeriesPlan,
     _count,
     _counted,
+    _run,
+    _span_boundary_steps,
     boundaries,
     plan,
     plan_sliced,
@@ -324,3 +326,33 @@ async def test_the_sliced_plan_is_the_plan_and_hands_the_loop_back() -> None:
     assert turns > 10  # the other task ran between the planner's steps
     with pytest.raises(PlanError, match="start_date must not be after end_date"):
         await plan_sliced(start, start - TICK, "day", tz, start, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    anchor=st.sampled_from([*ANCHORS, datetime(1920, 1, 1, tzinfo=UTC), datetime(9999, 11, 20, tzinfo=UTC)]),
+    granularity=st.sampled_from(GRANULARITIES),
+    shift=st.integers(-400 * 86400 * 10**6, 400 * 86400 * 10**6).map(lambda us: timedelta(microseconds=us)),
+    length=st.integers(0, 800 * 86400 * 10**6).map(lambda us: timedelta(microseconds=us)),
+)
+def test_the_boundaries_kept_per_span_are_those_found_directly(
+    zone: str, anchor: datetime, granularity: str, shift: timedelta, length: timedelta
+) -> None:
+    """The planner's boundaries, from the spans of time it keeps them for, are what the direct search finds (or,
+    where that refuses the range, it refuses it the same way)."""
+    tz = ZoneInfo(zone)
+    try:
+        start = anchor + shift
+        end = start + length
+    except OverflowError:
+        return
+    try:
+        direct: object = boundaries(start, end, granularity, tz)
+    except (PlanError, OverflowError, ValueError) as exc:
+        direct = type(exc)
+    try:
+        kept: object = _run(_span_boundary_steps(start, end, granularity, tz))
+    except (PlanError, OverflowError, ValueError) as exc:
+        kept = type(exc)
+    assert kept == direct
