@@ -156,9 +156,11 @@ class UsageSnapshot:
     request_metadata: Mapping[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
-    """A UsageEvent envelope: `usage` is the whole record as of `seq`."""
+class UsageEvent(Struct, frozen=True):
+    """A UsageEvent envelope: `usage` is the whole record as of `seq`.
+
+    A frozen msgspec struct, not a frozen dataclass: its __init__ runs in C, where a frozen dataclass sets each
+    field through object.__setattr__ (one envelope per message, on the worker's hot path)."""
 
     event_id: str
     usage_id: str
@@ -191,9 +193,8 @@ class CandidateSnapshot:
     finished_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateEvent:
-    """A CandidateEvent envelope: `candidate` is the whole attempt slot as of `seq`."""
+class CandidateEvent(Struct, frozen=True):
+    """A CandidateEvent envelope: `candidate` is the whole attempt slot as of `seq` (a frozen struct, as UsageEvent)."""
 
     event_id: str
     candidate_id: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from usagestream.materializer.pg_counters import DIM_KEY_SQL
 from usagestream.materializer.pg_cutoffs import read_cutoffs
 from usagestream.materializer.pg_day_times import BUMP_SQL
 from usagestream.materializer.pg_pool import Conn
+from usagestream.materializer.write.pg_beside import FOLD_CHUNK, beside
 from usagestream.ports import Applied, State
 from usagestream.settings import Settings
 from usagestream.stats import (
@@ -174,11 +175,8 @@ class PgViews:
                 out.usage_stale += 1
                 out.usage_states[usage_id] = old
                 continue
-            changed.append((partition, ev))
-            new_state = _state_of(partition, ev)
-            deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
+            changed.append((partition, ev, old))
             rows.append(_usage_row(partition, ev, bodies_cutoff))
-            out.usage_states[usage_id] = new_state
             if old is None or old["created_at"] != ev.usage.created_at:
                 homes.append((usage_id, ev.usage.created_at))
                 if old is not None:
@@ -186,9 +184,8 @@ class PgViews:
         out.usage_applied += len(rows)
         out.usage_stale += len(events) - len(latest)
         await _delete_moved(conn, "usage_records", moved)
-        await _upsert(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, fence=True)
-        await _record_homes(conn, "usage_records", homes)
-        await bump_hours(conn, [*(ev.usage.created_at for _p, ev in changed), *(m[1] for m in moved)])
+        hours = [*(ev.usage.created_at for _p, ev, _old in changed), *(m[1] for m in moved)]
+        await beside(_write_usage(conn, rows, homes, hours), _fold_usage(changed, deltas, out))
 
     async def _candidates(
         self,
@@ -201,7 +198,7 @@ class PgViews:
         if not latest:
             return
         stored = await _select_for_update(conn, "candidate_records", t.CANDIDATE_STATE_COLUMNS, list(latest))
-        rows, moved, homes = [], [], []
+        rows, moved, homes, changed = [], [], [], []
         for cid, (partition, ev) in latest.items():
             old = stored.get(cid)
             if old is not None and old["seq"] >= ev.seq:
@@ -210,16 +207,13 @@ class PgViews:
                 homes.append((cid, ev.candidate.created_at))
                 if old is not None:
                     moved.append((cid, old["created_at"]))
-            old_facts = (
-                CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
-            )
-            deltas.apply_candidate(old_facts, CandidateFacts.of(ev.candidate))
+            changed.append((ev, old))
             rows.append(_candidate_row(partition, ev))
         out.candidates_applied += len(rows)
         out.candidates_stale += len(events) - len(rows)
         await _delete_moved(conn, "candidate_records", moved)
-        await _upsert(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, fence=True)
-        await _record_homes(conn, "candidate_records", homes)
+        writes = _write_records(conn, "candidate_records", t.CANDIDATE_RECORD_COLUMNS, rows, homes)
+        await beside(writes, _fold_candidates(changed, deltas))
 
     async def write_deltas(self, conn: Conn, deltas: Deltas) -> None:
         """Add the batch's deltas to the aggregates: its fact rows are copied as they are and spread to every
@@ -363,6 +357,43 @@ async def _select_for_update(conn: Conn, table: str, columns: Sequence[str], ids
     # bench/lookups.py, docs/benchmarks.md "By-id look-ups on a long history").
     rows = await conn.fetch(select_for_update_sql(table, columns), ids)
     return {r["id"]: r for r in rows}
+
+
+def _fold_usage(
+    changed: Sequence[tuple[int, UsageEvent, State | None]], deltas: Deltas, out: Applied
+) -> Iterator[None]:
+    """Fold each changed request (its stored state out, its new one in) and note its new state, in pieces (see
+    pg_beside: this runs while the record writes execute)."""
+    for i, (partition, ev, old) in enumerate(changed, 1):
+        new_state = _state_of(partition, ev)
+        deltas.apply_usage(facts_from_state(old) if old else None, facts_from_state(new_state))
+        out.usage_states[ev.usage_id] = new_state
+        if i % FOLD_CHUNK == 0:
+            yield
+
+
+def _fold_candidates(changed: Sequence[tuple[CandidateEvent, State | None]], deltas: Deltas) -> Iterator[None]:
+    """Fold each changed attempt slot, in pieces, as _fold_usage."""
+    for i, (ev, old) in enumerate(changed, 1):
+        was = CandidateFacts(old["created_at"], old["provider_id"], old["status"], old["latency_ms"]) if old else None
+        deltas.apply_candidate(was, CandidateFacts.of(ev.candidate))
+        if i % FOLD_CHUNK == 0:
+            yield
+
+
+async def _write_usage(
+    conn: Conn, rows: list[tuple[Any, ...]], homes: list[tuple[str, datetime]], hours: list[datetime]
+) -> None:
+    await _write_records(conn, "usage_records", t.USAGE_RECORD_COLUMNS, rows, homes)
+    await bump_hours(conn, hours)
+
+
+async def _write_records(
+    conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], homes: list[tuple[str, datetime]]
+) -> None:
+    """The fenced upsert of a batch's changed records, then their homes (moved rows were deleted before)."""
+    await _upsert(conn, table, columns, rows, fence=True)
+    await _record_homes(conn, table, homes)
 
 
 async def bump_hours(conn: Conn, created: list[datetime]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from eventgen import usage_event, usage_record
 from workerproc import produce, read_dead_letters, start_worker, stop_worker, wait_for
@@ -83,7 +84,7 @@ async def test_a_user_id_with_the_separator_is_dead_lettered_by_the_worker(
 def _event(record: dict[str, Any], user_id: str) -> UsageEvent:
     """A parsed event whose user id is then set past the parser, as rows stored before the rule hold it."""
     event = parse_usage(record["id"].encode(), usage_event(record, 1))
-    return replace(event, usage=dataclasses.replace(event.usage, user_id=user_id))
+    return msgspec.structs.replace(event, usage=dataclasses.replace(event.usage, user_id=user_id))
 
 
 async def test_rows_stored_before_the_rule_stay_with_their_user(settings: Settings, pg: asyncpg.Connection) -> None:
