@@ -346,7 +346,7 @@ async def run(base: Settings, args: argparse.Namespace, logs: Path) -> dict[str,
             p.wait(30)
         await conn.close()
     clean = await verify(settings, out=io.StringIO()) == 0
-    await I._drop(base, f"usagestream_bench_{tag}")
+    await I._forget(base, settings, tag)
     return report(
         args,
         live.sent / args.seconds,

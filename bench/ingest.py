@@ -45,7 +45,7 @@ from usagestream.materializer.ops.verify import verify
 from usagestream.materializer.pg_pool import CUSTOM_PLANS
 from usagestream.publisher.loadgen.traffic import DEFAULT_START, generate
 from usagestream.settings import Settings
-from usagestream.streams.kafka_topics import ensure_topics
+from usagestream.streams.kafka_topics import admin_client, ensure_topics
 
 
 async def _database(base: Settings, name: str) -> Settings:
@@ -60,6 +60,14 @@ async def _drop(base: Settings, name: str) -> None:
     conn = await asyncpg.connect(base.asyncpg_dsn.rsplit("/", 1)[0] + "/postgres")
     await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
     await conn.close()
+
+
+async def _forget(base: Settings, settings: Settings, tag: str) -> None:
+    """A run's database and its topics: runs that kept their topics filled the broker's disk (6 GB in a session)."""
+    await _drop(base, f"usagestream_bench_{tag}")
+    topics = [settings.topic_usage, settings.topic_candidates, settings.topic_entities, settings.topic_dlq]
+    async with admin_client(settings) as admin:
+        await admin.delete_topics(topics)
 
 
 async def _preload(settings: Settings, messages: list) -> None:  # type: ignore[type-arg]
@@ -236,7 +244,9 @@ async def run_once(
             p.wait(30)
         await conn.close()
     clean = await verify(settings, out=io.StringIO()) == 0
-    await _drop(base, f"usagestream_bench_{tag}")
+    await _forget(base, settings, tag)
+    if done == first:  # the whole drain fell between two polls of 0.1 s: no rate to tell
+        raise SystemExit(f"{len(messages)} events drained within one poll: ask for more --events")
     rate = len(messages) / (done - first)
     wal_per_event = float(wal) / len(messages)
     cpu_us = cpu / len(messages) * 1e6
@@ -443,7 +453,7 @@ async def live_run(
         if replica is not None:
             await replica.close()
     clean = await verify(settings, out=io.StringIO()) == 0
-    await _drop(base, f"usagestream_bench_{tag}")
+    await _forget(base, settings, tag)
     achieved = live.sent / seconds
     print(
         f"  freshness at {achieved:,.0f} events/s for {seconds:.0f}s, {workers} worker(s):"

@@ -208,7 +208,7 @@ async def main_async(args: argparse.Namespace) -> None:
         proc.terminate()
         proc.wait(60)
         if not args.keep:
-            await I._drop(base, f"usagestream_bench_{tag}")
+            await I._forget(base, settings, tag)
     _report(args, run, stored, size, elapsed)
 
 
