@@ -18,7 +18,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
-from writer_ops import Writes, open_batch
+from writer_ops import open_batch, written
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.materializer.ops import retention, verify
@@ -93,12 +93,8 @@ OPS = hs.lists(
 
 async def _scenario(settings: Settings, ops: list[Any], fill_every: int) -> None:
     s = _settings(settings)
-    pool = await create_pool(s, custom_plans=True)
-    conn = await asyncpg.connect(s.asyncpg_dsn)
-    try:
-        await conn.execute(EMPTY)
-        views, days = PgViews(pool, s), _days(s)
-        writes = Writes(views, START)
+    days = _days(s)
+    async with written(s, START, EMPTY) as (pool, conn, writes):
         for n, (who, hour, status, rt, fb, again) in enumerate(ops):
             await writes.write(n, who, hour, again, partial(_event, status=status, rt=rt, fb=fb))
             if n % fill_every == 0:
@@ -107,9 +103,6 @@ async def _scenario(settings: Settings, ops: list[Any], fill_every: int) -> None
         await _fill_all(pool, s)
         assert await _kept_current(conn, days) == len(days)  # after a full round every closed day is kept
         assert await _answer(pool, days) == await _recount(conn, days)
-    finally:
-        await conn.close()
-        await pool.close()
 
 
 @given(ops=OPS, fill_every=hs.integers(1, 6))

@@ -21,7 +21,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
-from writer_ops import Writes, open_batch
+from writer_ops import open_batch, written
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.http.shape import provider_performance as shape
@@ -163,12 +163,7 @@ QUERIES = hs.lists(
 
 async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries: list[Any], zone: str) -> None:
     s = _settings(settings, zone)
-    pool = await create_pool(s, custom_plans=True)
-    conn = await asyncpg.connect(s.asyncpg_dsn)
-    try:
-        await conn.execute(EMPTY)
-        views = PgViews(pool, s)
-        writes = Writes(views, START)
+    async with written(s, START, EMPTY) as (pool, conn, writes):
         for n, (who, hour, fields, again) in enumerate(ops):
             await writes.write(n, who, hour, again, partial(_event, op=fields))
             if n % fill_every == 0:
@@ -185,9 +180,6 @@ async def _scenario(settings: Settings, ops: list[Any], fill_every: int, queries
         for q in queries:
             got, want = await _both(pool, conn, _ask(s, q))
             assert got == want
-    finally:
-        await conn.close()
-        await pool.close()
 
 
 @given(ops=OPS, fill_every=hs.integers(1, 6), queries=QUERIES)

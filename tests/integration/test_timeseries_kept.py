@@ -20,7 +20,7 @@ from eventgen import usage_event, usage_record
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as hs
-from writer_ops import Writes
+from writer_ops import written
 
 from usagestream.contract import UsageEvent, parse_usage
 from usagestream.http.shape.timeseries import series_json
@@ -90,18 +90,10 @@ OPS = hs.lists(
 
 async def _scenario(settings: Settings, ops: list[Any]) -> None:
     s = replace(settings, timezone=ZONE)
-    pool = await create_pool(s, custom_plans=True)
-    conn = await asyncpg.connect(s.asyncpg_dsn)
-    try:
-        await conn.execute(EMPTY)
-        views = PgViews(pool, s)
-        writes = Writes(views, START)
+    async with written(s, START, EMPTY) as (pool, conn, writes):
         for n, (who, hour, model, tokens, status, again) in enumerate(ops):
             await writes.write(n, who, hour, again, partial(_event, model=model, tokens=tokens, status=status))
             await _same(pool, conn)
-    finally:
-        await conn.close()
-        await pool.close()
 
 
 @given(ops=OPS)

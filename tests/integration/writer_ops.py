@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from usagestream.contract import UsageEvent
+from usagestream.materializer.pg_pool import create_pool
 from usagestream.materializer.write.pg_views import PgViews, write_preamble
 from usagestream.ports import Applied
 from usagestream.settings import Settings
@@ -59,3 +60,19 @@ async def open_batch(pool: asyncpg.Pool, settings: Settings, ev: UsageEvent) -> 
         await tx.commit()
     finally:
         await batch.close()
+
+
+@asynccontextmanager
+async def written(
+    settings: Settings, start: datetime, empty: str
+) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Connection, Writes]]:
+    """One hypothesis example's world: the tables emptied by `empty` (each example starts from nothing), a pool with
+    the writer's plans, a connection for the recounts, and the example's eight requests."""
+    pool = await create_pool(settings, custom_plans=True)
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        await conn.execute(empty)
+        yield pool, conn, Writes(PgViews(pool, settings), start)
+    finally:
+        await conn.close()
+        await pool.close()
